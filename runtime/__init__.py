@@ -1,0 +1,1 @@
+"""ibs-mprof runtime: everything that runs, built only on the generated accessors."""

@@ -1,0 +1,109 @@
+"""The `ibs-mprof` command line: argument parsing and the one-line error contract.
+
+Every user error (bad spec, bad value, bad file) becomes one line on stderr and exit status 2;
+`gen --check` differences exit 1. No traceback ever reaches the user for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from runtime.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{self.prog}: {message}")
+
+
+def _cmd_gen(args: argparse.Namespace) -> int:
+    import codegen
+
+    spec_dir = Path(args.spec) if args.spec else codegen.SPEC_DIR
+    out_dir = Path(args.out) if args.out else codegen.OUT_DIR
+    try:
+        if args.check:
+            problems = codegen.check_generated(spec_dir, out_dir)
+            for line in problems:
+                print(line)
+            if problems:
+                print(f"generated/ is out of date: {len(problems)} file(s); run `ibs-mprof gen`",
+                      file=sys.stderr)
+                return 1
+            print(f"{out_dir}: up to date with {spec_dir}")
+            return 0
+        changed = codegen.generate(spec_dir, out_dir)
+    except codegen.SpecError as exc:
+        for diag in exc.diagnostics:
+            print(f"{spec_dir / diag.file}:{diag.line}: {diag.rule}: {diag.message}",
+                  file=sys.stderr)
+        return 2
+    print(f"{len(changed)} file(s) written to {out_dir}" + (": " + ", ".join(changed)
+                                                            if changed else ""))
+    return 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from runtime import decode
+
+    if args.perf_raw is not None:
+        if args.register is not None:
+            raise InputError("decode: give either REG VALUE or --perf-raw HEX, not both")
+        caps, kind, values = decode.decode_perf_raw(decode.parse_hex_payload(args.perf_raw))
+        if args.json:
+            print(json.dumps(decode.perf_raw_json(caps, kind, values), indent=2))
+        else:
+            print(f"IBS {kind} sample, {len(values)} MSR values")
+            print(decode.register_text(caps))
+            for value in values:
+                print(decode.register_text(value))
+        return 0
+    if args.register is None or args.value is None:
+        raise InputError("decode: expected REG VALUE (e.g. IBS_MPROF_CTL 0xB0271) or --perf-raw")
+    cls = decode.find_register(args.register)
+    value = decode.decode_value(cls, decode.parse_int(args.value, "VALUE"))
+    if args.json:
+        print(json.dumps(decode.register_json(value), indent=2))
+    else:
+        print(decode.register_text(value))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ibs-mprof", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    gen = sub.add_parser("gen", help="regenerate generated/ from spec/ (or --check it)")
+    gen.add_argument("--check", action="store_true", help="exit 1 if generated/ is out of date")
+    gen.add_argument("--spec", help="spec folder (default: the project's spec/)")
+    gen.add_argument("--out", help="output folder (default: the project's generated/)")
+    gen.set_defaults(func=_cmd_gen)
+    dec = sub.add_parser("decode", help="decode a raw register value or a perf raw IBS sample")
+    dec.add_argument("register", nargs="?", metavar="REG", help="register name from spec/")
+    dec.add_argument("value", nargs="?", metavar="VALUE", help="decimal or 0x-hex value")
+    dec.add_argument("--perf-raw", metavar="HEX", help="PERF_SAMPLE_RAW payload of an IBS sample")
+    dec.add_argument("--json", action="store_true", help="print JSON")
+    dec.set_defaults(func=_cmd_decode)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        func: Callable[[argparse.Namespace], int] = args.func
+        return func(args)
+    except InputError as exc:
+        print(f"ibs-mprof: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

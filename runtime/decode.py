@@ -1,0 +1,153 @@
+"""Decode raw register values and perf PERF_SAMPLE_RAW IBS payloads with the generated classes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from generated._base import OpenIntEnum, RegisterValue
+from generated.cpuid import IbsCaps
+from generated.ibs_fetch import IbsFetchCtl, IbsFetchLinad, IbsFetchPhysad, IcIbsExtdCtl
+from generated.ibs_op import (
+    IbsBrTarget,
+    IbsDcLinad,
+    IbsDcPhysad,
+    IbsOpCtl,
+    IbsOpData,
+    IbsOpData2,
+    IbsOpData3,
+    IbsOpData4,
+    IbsOpRip,
+)
+from generated.registry import REGISTERS
+from runtime.errors import InputError
+
+CAPS_BYTES = 4
+MSR_BYTES = 8
+_OP_BASE: tuple[type[RegisterValue], ...] = (
+    IbsOpCtl, IbsOpRip, IbsOpData, IbsOpData2, IbsOpData3, IbsDcLinad, IbsDcPhysad,
+)
+_FETCH_BASE: tuple[type[RegisterValue], ...] = (IbsFetchCtl, IbsFetchLinad, IbsFetchPhysad)
+
+
+def parse_int(text: str, what: str) -> int:
+    """Decimal or 0x-hex, as users type it; anything else is an InputError naming `what`."""
+    cleaned = text.strip().replace("_", "")
+    try:
+        if cleaned.lower().startswith("0x"):
+            return int(cleaned[2:], 16)
+        return int(cleaned, 10)
+    except ValueError:
+        raise InputError(f"{what}: expected a decimal or 0x-hex integer, got {text!r}") from None
+
+
+def find_register(name: str) -> type[RegisterValue]:
+    """Look a register up by its spec name, case-insensitively."""
+    cls = REGISTERS.get(name.strip().upper())
+    if cls is None:
+        raise InputError(
+            f"unknown register {name!r}; expected one of: {', '.join(sorted(REGISTERS))}"
+        )
+    return cls
+
+
+def decode_value(cls: type[RegisterValue], raw: int) -> RegisterValue:
+    try:
+        value = cls.decode(raw)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return value
+
+
+def fields_json(value: RegisterValue) -> dict[str, Any]:
+    """Field values as JSON: ints and bools, enums as int plus a `<field>_name` entry."""
+    out: dict[str, Any] = {}
+    for name, field_value in value.field_values().items():
+        if isinstance(field_value, OpenIntEnum):
+            out[name] = int(field_value)
+            out[f"{name}_name"] = field_value.name
+        else:
+            out[name] = field_value
+    reserved = getattr(value, "reserved_bits", None)
+    if reserved:
+        out["reserved_bits"] = reserved
+    return out
+
+
+def register_json(value: RegisterValue) -> dict[str, Any]:
+    return {"register": value.NAME, "raw": value.encode(), "fields": fields_json(value)}
+
+
+def register_text(value: RegisterValue) -> str:
+    """One header line and one line per field, widest field name aligned."""
+    raw = value.encode()
+    where = f" ({value.LOCATION})"
+    digits = value.WIDTH // 4
+    lines = [f"{value.NAME} = 0x{raw:0{digits}x}{where}"]
+    width = max((len(f.name) for f in value.FIELDS), default=0)
+    bits_width = max((len(f.bits) for f in value.FIELDS), default=0) + 2
+    for info in value.FIELDS:
+        field_value = getattr(value, info.name)
+        if isinstance(field_value, OpenIntEnum):
+            shown = f"{int(field_value)} ({field_value.name})"
+        elif isinstance(field_value, bool):
+            shown = str(int(field_value))
+        else:
+            shown = f"{field_value} (0x{field_value:x})" if field_value > 9 else str(field_value)
+        lines.append(f"  {info.name:<{width}}  {'[' + info.bits + ']':<{bits_width}}  {shown}")
+    reserved = getattr(value, "reserved_bits", 0)
+    if reserved:
+        lines.append(f"  {'reserved':<{width}}  set bits 0x{reserved:x}")
+    return "\n".join(lines)
+
+
+def parse_hex_payload(text: str) -> bytes:
+    """Hex digits (spaces, colons and an optional 0x allowed) -> bytes."""
+    cleaned = re.sub(r"[\s:]", "", text)
+    if cleaned.lower().startswith("0x"):
+        cleaned = cleaned[2:]
+    if not cleaned or len(cleaned) % 2 or not re.fullmatch(r"[0-9a-fA-F]*", cleaned):
+        raise InputError(
+            "--perf-raw: expected an even number of hex digits (the PERF_SAMPLE_RAW payload)"
+        )
+    return bytes.fromhex(cleaned)
+
+
+def perf_raw_layout(payload: bytes) -> tuple[IbsCaps, str, tuple[type[RegisterValue], ...]]:
+    """Tell an op sample from a fetch sample by payload length and caps; return the MSR order."""
+    size = len(payload)
+    if size < CAPS_BYTES or (size - CAPS_BYTES) % MSR_BYTES:
+        raise InputError(
+            f"--perf-raw: payload is {size} bytes; expected 4 (caps) + 8 per MSR value"
+        )
+    caps = IbsCaps.decode(int.from_bytes(payload[:CAPS_BYTES], "little"))
+    count = (size - CAPS_BYTES) // MSR_BYTES
+    op_regs = _OP_BASE + ((IbsBrTarget,) if caps.brn_trgt else ()) + (
+        (IbsOpData4,) if caps.op_data4 else ())
+    fetch_regs = _FETCH_BASE + ((IcIbsExtdCtl,) if caps.fetch_ctl_extd else ())
+    if count == len(op_regs):
+        return caps, "op", op_regs
+    if count == len(fetch_regs):
+        return caps, "fetch", fetch_regs
+    raise InputError(
+        f"--perf-raw: {count} MSR values fit neither an op sample ({len(op_regs)} with these "
+        f"caps) nor a fetch sample ({len(fetch_regs)})"
+    )
+
+
+def decode_perf_raw(payload: bytes) -> tuple[IbsCaps, str, list[RegisterValue]]:
+    caps, kind, order = perf_raw_layout(payload)
+    values: list[RegisterValue] = []
+    for index, cls in enumerate(order):
+        start = CAPS_BYTES + index * MSR_BYTES
+        raw = int.from_bytes(payload[start:start + MSR_BYTES], "little")
+        values.append(decode_value(cls, raw))
+    return caps, kind, values
+
+
+def perf_raw_json(caps: IbsCaps, kind: str, values: list[RegisterValue]) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "caps": {"raw": caps.encode(), **fields_json(caps)},
+        "registers": {v.NAME: fields_json(v) for v in values},
+    }

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jinja2
 
-from codegen.model import Enum, Field, Register, Spec
+from codegen.model import Block, Enum, Field, Register, Spec
 
 TEMPLATES = Path(__file__).parent / "templates"
 C_HEADER = "ibs_mprof_regs.h"
@@ -142,11 +142,7 @@ def render_all(spec: Spec) -> dict[str, bytes]:
                 if f.enum and f.enum not in {e.name for e in block.enums}:
                     imports.setdefault(enum_block(spec, f.enum), set()).add(f.enum)
         out[f"{block.name}.py"] = module.render(
-            header=py_head, block=block,
-            imports={k: sorted(v) for k, v in sorted(imports.items())},
-            uses_enum=bool(block.enums),
-            uses_numpy=bool(block.registers),
-        )
+            header=py_head, block=block, imports=_module_imports(block, imports))
     out["registry.py"] = env.get_template("python/registry.py.j2").render(header=py_head,
                                                                          spec=spec)
     out[C_HEADER] = env.get_template("c/header.h.j2").render(
@@ -154,6 +150,29 @@ def render_all(spec: Spec) -> dict[str, bytes]:
     out[MARKDOWN] = env.get_template("markdown/reference.md.j2").render(
         header=[md_cell(h) for h in head], spec=spec)
     return {path: text.encode("utf-8") for path, text in sorted(out.items())}
+
+
+def _module_imports(block: Block, enum_imports: dict[str, set[str]]) -> str:
+    """The import block of a register module, already in ruff/isort order."""
+    has_regs = bool(block.registers)
+    lines = ["from __future__ import annotations", ""]
+    if has_regs:
+        lines.append("from dataclasses import dataclass")
+        lines.append("from typing import ClassVar, Final, final")
+        lines += ["", "import numpy as np"]
+    else:
+        lines.append("from typing import Final")
+    base = (["FieldInfo"] if has_regs else []) + (["OpenIntEnum"] if block.enums else [])
+    if has_regs:
+        base += ["RegisterValue", "U64Array", "as_u64", "check_array", "check_bool", "check_int",
+                 "check_raw"]
+    lines.append("")
+    lines.append("from generated._base import (")
+    lines += [f"    {name}," for name in base]
+    lines.append(")")
+    for mod, names in sorted(enum_imports.items()):
+        lines.append(f"from generated.{mod} import {', '.join(sorted(names))}")
+    return "\n".join(lines)
 
 
 def _c_enums(spec: Spec) -> list[Enum]:

@@ -285,20 +285,22 @@ def _register(chk: _Checker, node: YMap, block: str) -> Register | None:
                 owners.append((bit_mask(*rng), f"reserved {item}", line))
     fields: list[Field] = []
     seen: dict[str, int] = {}
+    complete = True  # a field that failed to parse owns unknown bits: no coverage verdict
     for item, line in chk.items(node, "fields", what):
         fld = _field(chk, item, line, name or "?", c_prefix or "?")
         if fld is None:
+            complete = False
             continue
+        for part in fld.parts:
+            owners.append((part.reg_mask, f"field {fld.name}", line))
         if fld.name in seen:
             chk.error(line, "duplicate-name",
                       f"{what} field {fld.name!r} already defined at line {seen[fld.name]}")
             continue
         seen[fld.name] = line
         fields.append(fld)
-        for part in fld.parts:
-            owners.append((part.reg_mask, f"field {fld.name}", line))
     if width is not None:
-        _check_coverage(chk, what, width, owners, node.line)
+        _check_coverage(chk, what, width, owners, node.line, complete)
     if name is None or kind is None or width is None or c_prefix is None:
         return None
     return Register(name=name, kind=kind, address=address, leaf=leaf, subleaf=subleaf,
@@ -310,7 +312,7 @@ def _register(chk: _Checker, node: YMap, block: str) -> Register | None:
 
 
 def _check_coverage(chk: _Checker, what: str, width: int,
-                    owners: list[tuple[int, str, int]], line: int) -> None:
+                    owners: list[tuple[int, str, int]], line: int, complete: bool) -> None:
     full = (1 << width) - 1
     taken = 0
     taken_by: list[tuple[int, str]] = []
@@ -327,7 +329,7 @@ def _check_coverage(chk: _Checker, what: str, width: int,
         taken |= mask
         taken_by.append((mask, label))
     missing = full & ~taken
-    if missing:
+    if missing and complete:
         chk.error(line, "unaccounted-bits",
                   f"{what}: bits {_mask_text(missing)} are in no field and not in reserved_bits")
 

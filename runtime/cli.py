@@ -76,6 +76,33 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from runtime import replay
+    from runtime.topology import load_topology
+
+    topology = load_topology(Path(args.topology)) if args.topology else None
+    result = replay.replay(Path(args.samples), topology, args.drain_every, args.variant)
+    print(replay.to_json(result) if args.json else replay.format_text(result))
+    return 0
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from runtime import probe
+
+    report = probe.probe(args.cpu)
+    print(json.dumps(report, indent=2) if args.json else probe.format_text(report))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    from runtime.decode import parse_int
+
+    value = parse_int(text, "value")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ibs-mprof", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -90,6 +117,19 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--perf-raw", metavar="HEX", help="PERF_SAMPLE_RAW payload of an IBS sample")
     dec.add_argument("--json", action="store_true", help="print JSON")
     dec.set_defaults(func=_cmd_decode)
+    rep = sub.add_parser("replay", help="drive the driver's NMI path with MSR values from a CSV")
+    rep.add_argument("samples", metavar="SAMPLES.csv",
+                     help="header cpu,time,ctl,data2,data3,linaddr,phyaddr; one NMI per row")
+    rep.add_argument("--topology", metavar="FILE", help="YAML topology (default: 2 nodes, 8 CPUs)")
+    rep.add_argument("--drain-every", type=_positive_int, default=1, metavar="N",
+                     help="run a CPU's queued work after N of its rows (default 1)")
+    rep.add_argument("--variant", choices=("v7", "fixed"), default="v7")
+    rep.add_argument("--json", action="store_true", help="print JSON")
+    rep.set_defaults(func=_cmd_replay)
+    probe = sub.add_parser("probe", help="decode this host's IBS CPUID leaves")
+    probe.add_argument("--cpu", type=int, default=0, help="CPU to ask (default 0)")
+    probe.add_argument("--json", action="store_true", help="print JSON")
+    probe.set_defaults(func=_cmd_probe)
     return parser
 
 

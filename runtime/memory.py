@@ -1,0 +1,73 @@
+"""Page placement: which PFN (hence which node) holds each workload page, and free pages.
+
+Workload pages are stable ids (think: virtual pages of the process); migration moves a page to a
+free PFN on another node, exactly as a folio migration gives the data a new PFN. A PFN that
+holds no page is not on an LRU list, so pghot and kmigrated skip it.
+"""
+
+from __future__ import annotations
+
+from runtime.topology import Topology
+
+
+class OutOfMemory(Exception):
+    """No free page on the node asked for."""
+
+
+class Memory:
+    def __init__(self, topology: Topology) -> None:
+        self.topology = topology
+        self._next: dict[int, int] = {n.nid: n.pfn_start for n in topology.nodes}
+        self._freed: dict[int, list[int]] = {n.nid: [] for n in topology.nodes}
+        self._used: dict[int, int] = {n.nid: 0 for n in topology.nodes}
+        self.pfn_of: dict[int, int] = {}   # page -> pfn
+        self.page_of: dict[int, int] = {}  # pfn -> page
+        self.last_access_ms: dict[int, int] = {}  # page -> time of last access (for demotion)
+
+    def present_pages(self, nid: int) -> int:
+        return self.topology.node(nid).pfn_count
+
+    def free_pages(self, nid: int) -> int:
+        return self.present_pages(nid) - self._used[nid]
+
+    def _alloc(self, nid: int) -> int:
+        if self._freed[nid]:
+            pfn = self._freed[nid].pop()
+        elif self._next[nid] < self.topology.node(nid).pfn_end:
+            pfn = self._next[nid]
+            self._next[nid] += 1
+        else:
+            raise OutOfMemory(f"node {nid} has no free page")
+        self._used[nid] += 1
+        return pfn
+
+    def place(self, page: int, nid: int) -> int:
+        """Allocate page on node nid (first touch); return its PFN."""
+        if page in self.pfn_of:
+            raise ValueError(f"page {page} is already placed")
+        pfn = self._alloc(nid)
+        self.pfn_of[page] = pfn
+        self.page_of[pfn] = page
+        return pfn
+
+    def node_of_page(self, page: int) -> int:
+        nid = self.topology.node_of_pfn(self.pfn_of[page])
+        assert nid is not None
+        return nid
+
+    def migrate(self, pfn: int, target: int) -> int:
+        """Move the page at pfn to a free PFN on target; return the new PFN."""
+        page = self.page_of[pfn]
+        new = self._alloc(target)
+        source = self.topology.node_of_pfn(pfn)
+        assert source is not None
+        del self.page_of[pfn]
+        self._freed[source].append(pfn)
+        self._used[source] -= 1
+        self.page_of[new] = page
+        self.pfn_of[page] = new
+        return new
+
+    def pages_on(self, nid: int) -> list[int]:
+        node = self.topology.node(nid)
+        return [page for pfn, page in self.page_of.items() if node.pfn_start <= pfn < node.pfn_end]

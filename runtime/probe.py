@@ -1,0 +1,63 @@
+"""`ibs-mprof probe`: what this host's CPU says about IBS, decoded with the generated accessors.
+
+Reads CPUID through /dev/cpu/N/cpuid. A host without the device, without IBS or without the
+extended leaf gets a plain statement of that, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generated.cpuid import ExtFeaturesEcx, IbsCaps
+from runtime.cpuid import MAX_EXT_LEAF, CpuidBackend, HostCpuid, HostCpuidUnavailable
+from runtime.decode import fields_json
+
+
+def probe(cpu: int = 0, backend: CpuidBackend | None = None) -> dict[str, Any]:
+    source = backend or HostCpuid(cpu)
+    try:
+        vendor_regs = source.cpuid(0)
+        max_ext = source.cpuid(MAX_EXT_LEAF)["eax"]
+        ext = ExtFeaturesEcx.decode(
+            source.cpuid(ExtFeaturesEcx.LEAF, ExtFeaturesEcx.SUBLEAF)[ExtFeaturesEcx.OUTPUT])
+        caps_raw = None
+        if max_ext >= IbsCaps.LEAF:
+            caps_raw = source.cpuid(IbsCaps.LEAF, IbsCaps.SUBLEAF)[IbsCaps.OUTPUT]
+    except HostCpuidUnavailable as exc:
+        return {"cpu": cpu, "available": False, "reason": f"cannot read CPUID: {exc}"}
+    vendor = b"".join(vendor_regs[r].to_bytes(4, "little") for r in ("ebx", "edx", "ecx"))
+    report: dict[str, Any] = {
+        "cpu": cpu, "available": True, "vendor": vendor.decode("ascii", "replace"),
+        "max_extended_leaf": max_ext, "ibs": ext.ibs,
+    }
+    if caps_raw is None:
+        report["caps"] = None
+        report["memory_profiler"] = False
+        return report
+    caps = IbsCaps.decode(caps_raw)
+    report["caps"] = {"raw": caps_raw, **fields_json(caps)}
+    report["memory_profiler"] = ext.ibs and caps.avail and caps.mem_profiler
+    return report
+
+
+def format_text(report: dict[str, Any]) -> str:
+    if not report["available"]:
+        return f"cpu {report['cpu']}: {report['reason']}\nIBS support: unknown (CPUID not readable)"
+    lines = [f"cpu {report['cpu']}: vendor {report['vendor']}, max extended leaf "
+             f"{report['max_extended_leaf']:#x}",
+             f"IBS (CPUID {ExtFeaturesEcx.LEAF:#x} {ExtFeaturesEcx.OUTPUT} bit): "
+             f"{'supported' if report['ibs'] else 'NOT supported'}"]
+    caps = report["caps"]
+    if caps is None:
+        lines.append(f"IBS capability leaf {IbsCaps.LEAF:#x}: not present (max extended leaf is "
+                     "lower)")
+    else:
+        names = [f.name for f in IbsCaps.FIELDS]
+        have = [n for n in names if caps[n]]
+        lacking = [n for n in names if not caps[n]]
+        lines.append(f"IBS capabilities {IbsCaps.LEAF:#x}.{IbsCaps.OUTPUT} = {caps['raw']:#010x}")
+        lines.append("  supported: " + (", ".join(have) or "none"))
+        lines.append("  not supported: " + (", ".join(lacking) or "none"))
+    lines.append("IBS Memory Profiler: " + ("supported" if report["memory_profiler"]
+                                             else "NOT supported on this host"))
+    return "\n".join(lines)

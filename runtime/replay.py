@@ -1,0 +1,139 @@
+"""`ibs-mprof replay`: drive the driver's NMI path with given MSR contents (conformance).
+
+Each CSV row is one NMI on `cpu` at jiffies `time`, with that CPU's memory-profiler MSRs
+holding the row's values when the handler runs. Rows are streamed in file order; output is
+printed only after the whole file was read, so a bad row leaves no partial result.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generated.ibs_mprof import (
+    IbsMprofCtl,
+    IbsMprofData2,
+    IbsMprofData3,
+    IbsMprofLinaddr,
+    IbsMprofPhyaddr,
+)
+from runtime.cpuid import SimulatedCpuid
+from runtime.decode import parse_int
+from runtime.driver import Driver
+from runtime.errors import InputError
+from runtime.machine import make_cpus
+from runtime.topology import Topology, default_replay_topology
+from runtime.vmstat import Vmstat
+
+HEADER = ["cpu", "time", "ctl", "data2", "data3", "linaddr", "phyaddr"]
+_ROW_MSRS = (("ctl", IbsMprofCtl.ADDRESS), ("data2", IbsMprofData2.ADDRESS),
+             ("data3", IbsMprofData3.ADDRESS), ("linaddr", IbsMprofLinaddr.ADDRESS),
+             ("phyaddr", IbsMprofPhyaddr.ADDRESS))
+
+
+@dataclass
+class ReplayResult:
+    vmstat: dict[str, int]
+    records: list[list[int]] = field(default_factory=list)
+    msr_writes: list[list[int]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"vmstat": self.vmstat, "records": self.records, "msr_writes": self.msr_writes}
+
+
+def replay(path: Path, topology: Topology | None = None, drain_every: int = 1,
+           variant: str = "v7") -> ReplayResult:
+    topo = topology or default_replay_topology()
+    if drain_every < 1:
+        raise InputError(f"--drain-every must be >= 1, got {drain_every}")
+    vmstat = Vmstat()
+    records: list[list[int]] = []
+    writes: list[list[int]] = []
+    current_cpu = [-1]  # the CPU whose work/NMI is running, for record attribution
+    recording = [False]
+
+    def record(pfn: int, nid: int, src: int, time: int) -> int:
+        records.append([current_cpu[0], pfn, nid, time])
+        return 0
+
+    def on_write(cpu: int, msr: int, value: int) -> None:
+        if recording[0]:
+            writes.append([cpu, msr, value])
+
+    cpus = make_cpus(topo)
+    driver = Driver(topo, cpus, SimulatedCpuid(), vmstat, record, variant, on_msr_write=on_write)
+    driver.init()
+    recording[0] = True
+    since_queued: dict[int, int] = {}
+
+    def run_work(cpu: int) -> None:
+        current_cpu[0] = driver.work_runner(cpu)
+        driver.run_work(cpu)
+        since_queued.pop(cpu, None)
+
+    for _line, row in _rows(path, topo):
+        cpu, time = row["cpu"], row["time"]
+        msr = cpus[cpu].msr
+        for name, addr in _ROW_MSRS:
+            msr.latch(addr, row[name])
+        current_cpu[0] = cpu
+        driver.nmi(cpu, time)
+        if cpus[cpu].irq_work_queued:
+            driver.run_irq_work(cpu)
+            since_queued[cpu] = 0
+        if cpus[cpu].work_queued:
+            since_queued[cpu] = since_queued.get(cpu, 0) + 1
+            if since_queued[cpu] >= drain_every:
+                run_work(cpu)
+    for cpu in sorted(c for c, s in enumerate(cpus) if s.work_queued):
+        run_work(cpu)
+    return ReplayResult(driver.counters(), records, writes)
+
+
+def _rows(path: Path, topo: Topology) -> Any:
+    try:
+        handle = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+            if header is None or [h.strip() for h in header] != HEADER:
+                raise InputError(f"{path}:1: header must be {','.join(HEADER)}, got "
+                                 f"{','.join(header or [])!r}")
+            for row in reader:
+                line = reader.line_num
+                if not row or all(not cell.strip() for cell in row):
+                    continue
+                if len(row) != len(HEADER):
+                    raise InputError(f"{path}:{line}: expected {len(HEADER)} fields "
+                                     f"({','.join(HEADER)}), got {len(row)}")
+                values = {}
+                for name, cell in zip(HEADER, row, strict=True):
+                    value = parse_int(cell, f"{path}:{line}: {name}")
+                    if not 0 <= value < 1 << 64:
+                        raise InputError(f"{path}:{line}: {name} = {cell.strip()} is not a "
+                                         "64-bit unsigned value")
+                    values[name] = value
+                if values["cpu"] not in topo.cpus:
+                    raise InputError(f"{path}:{line}: cpu {values['cpu']} does not exist "
+                                     f"(topology has cpus 0..{len(topo.cpu_node) - 1})")
+                yield line, values
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}:{reader.line_num}: not valid CSV: {exc}") from None
+
+
+def format_text(result: ReplayResult) -> str:
+    lines = [f"{name} {value}" for name, value in result.vmstat.items()]
+    lines.append(f"records {len(result.records)}")
+    lines += [f"  cpu {c} pfn {pfn:#x} nid {nid} time {t}" for c, pfn, nid, t in result.records]
+    lines.append(f"msr_writes {len(result.msr_writes)}")
+    return "\n".join(lines)
+
+
+def to_json(result: ReplayResult) -> str:
+    return json.dumps(result.as_json())

@@ -1,0 +1,127 @@
+"""The simulated machine's memory layout: NUMA nodes, tiers, PFN ranges, sections, CPUs.
+
+A node is top tier (promotion target) or lower tier (tracked by pghot); its memory is DRAM or
+CXL extension memory, which decides the DataSrc the profiler reports for its pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from generated.pghot import PAGES_PER_SECTION
+from runtime.errors import InputError
+
+TIERS = ("top", "lower")
+MEMORY_KINDS = ("dram", "cxl")
+
+
+@dataclass(frozen=True)
+class Node:
+    nid: int
+    tier: str
+    memory: str
+    pfn_start: int
+    pfn_count: int
+
+    @property
+    def pfn_end(self) -> int:
+        return self.pfn_start + self.pfn_count
+
+    @property
+    def toptier(self) -> bool:
+        return self.tier == "top"
+
+
+@dataclass(frozen=True)
+class Topology:
+    nodes: tuple[Node, ...]
+    cpu_node: tuple[int, ...]  # cpu -> nid
+
+    def __post_init__(self) -> None:
+        spans = sorted((n.pfn_start, n.pfn_end, n.nid) for n in self.nodes)
+        for (_, end, nid), (start, _, other) in zip(spans, spans[1:], strict=False):
+            if start < end:
+                raise InputError(f"topology: PFN ranges of nodes {nid} and {other} overlap")
+        nids = [n.nid for n in self.nodes]
+        if len(set(nids)) != len(nids):
+            raise InputError("topology: node ids must be unique")
+        for cpu, nid in enumerate(self.cpu_node):
+            if nid not in nids:
+                raise InputError(f"topology: cpu {cpu} is on node {nid}, which does not exist")
+
+    @property
+    def cpus(self) -> range:
+        return range(len(self.cpu_node))
+
+    def node(self, nid: int) -> Node:
+        for node in self.nodes:
+            if node.nid == nid:
+                return node
+        raise KeyError(nid)
+
+    def node_of_pfn(self, pfn: int) -> int | None:
+        """The node holding pfn, or None when no node does (the PFN is not online)."""
+        for node in self.nodes:
+            if node.pfn_start <= pfn < node.pfn_end:
+                return node.nid
+        return None
+
+    def is_toptier(self, nid: int) -> bool:
+        return self.node(nid).toptier
+
+    def lower_nodes(self) -> list[Node]:
+        return [n for n in self.nodes if not n.toptier]
+
+    def sections(self, nid: int) -> Iterator[int]:
+        """Section numbers whose first PFN belongs to node nid, ascending."""
+        node = self.node(nid)
+        first = -(-node.pfn_start // PAGES_PER_SECTION)
+        for section in range(first, -(-node.pfn_end // PAGES_PER_SECTION)):
+            if node.pfn_start <= section * PAGES_PER_SECTION < node.pfn_end:
+                yield section
+
+
+def default_replay_topology() -> Topology:
+    """`ibs-mprof replay` default: node 0 top tier 0x0-0xFFFFF, node 1 lower 0x100000-0x1FFFFF,
+    CPUs 0-3 on node 0 and 4-7 on node 1."""
+    return Topology(
+        nodes=(Node(0, "top", "dram", 0x0, 0x100000), Node(1, "lower", "cxl", 0x100000, 0x100000)),
+        cpu_node=(0, 0, 0, 0, 1, 1, 1, 1),
+    )
+
+
+def load_topology(path: Path) -> Topology:
+    """YAML: nodes: [{nid, tier, memory, pfn_start, pfn_count}], cpus: [nid of cpu 0, ...]."""
+    try:
+        data: Any = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: cannot read topology: {exc}".splitlines()[0]) from None
+    if not isinstance(data, dict) or set(data) != {"nodes", "cpus"}:
+        raise InputError(f"{path}: expected a mapping with exactly the keys 'nodes' and 'cpus'")
+    nodes = []
+    for index, item in enumerate(data["nodes"] if isinstance(data["nodes"], list) else [None]):
+        keys = {"nid", "tier", "memory", "pfn_start", "pfn_count"}
+        if not isinstance(item, dict) or set(item) != keys:
+            raise InputError(f"{path}: nodes[{index}] needs exactly the keys {sorted(keys)}")
+        if item["tier"] not in TIERS or item["memory"] not in MEMORY_KINDS:
+            raise InputError(f"{path}: nodes[{index}]: tier must be one of {TIERS}, memory one "
+                             f"of {MEMORY_KINDS}")
+        numbers = [item[k] for k in ("nid", "pfn_start", "pfn_count")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers):
+            raise InputError(f"{path}: nodes[{index}]: nid, pfn_start, pfn_count must be "
+                             "non-negative integers")
+        nodes.append(Node(item["nid"], item["tier"], item["memory"], item["pfn_start"],
+                          item["pfn_count"]))
+    cpus = data["cpus"]
+    if not isinstance(cpus, list) or not cpus or not all(
+            isinstance(c, int) and not isinstance(c, bool) for c in cpus):
+        raise InputError(f"{path}: cpus must be a non-empty list of node ids (one per CPU)")
+    try:
+        return Topology(tuple(nodes), tuple(cpus))
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None

@@ -1,0 +1,41 @@
+"""`ibs-mprof probe` decodes CPUID with the generated accessors and never fails on a host."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from generated.cpuid import IbsCaps
+from runtime.cpuid import HostCpuid, SimulatedCpuid, zen6_caps
+from runtime.probe import format_text, probe
+from tests.conftest import run_cli
+
+
+def test_probe_on_this_host_says_something_plain() -> None:
+    result = run_cli("probe")
+    assert result.returncode == 0, result.stderr
+    assert "IBS Memory Profiler:" in result.stdout or "CPUID not readable" in result.stdout
+
+
+def test_probe_of_a_simulated_zen6_and_of_a_cpu_without_the_profiler() -> None:
+    report = probe(0, SimulatedCpuid())
+    assert report["memory_profiler"] is True and report["caps"]["mem_profiler"] is True
+    text = format_text(probe(0, SimulatedCpuid(zen6_caps().replace(mem_profiler=False))))
+    assert "IBS Memory Profiler: NOT supported" in text and "mem_profiler" in text
+
+
+def test_host_backend_reads_the_cpuid_device_layout(tmp_path: Path) -> None:
+    """pread(16) at offset leaf | subleaf << 32; a file stands in for the device (sparse)."""
+    dev = tmp_path / "0" / "cpuid"
+    dev.parent.mkdir()
+    with dev.open("wb") as handle:
+        handle.seek(0)
+        handle.write(struct.pack("<4I", 0x10, 0x68747541, 0x444D4163, 0x69746E65))
+        handle.seek(IbsCaps.LEAF)
+        handle.write(struct.pack("<4I", zen6_caps().encode(), 0, 0, 0))
+    host = HostCpuid(0, tmp_path)
+    assert host.cpuid(0)["ebx"] == 0x68747541
+    assert IbsCaps.decode(host.cpuid(IbsCaps.LEAF)["eax"]).mem_profiler
+    missing = probe(0, HostCpuid(7, tmp_path))
+    assert missing["available"] is False and "cannot read CPUID" in missing["reason"]
+    assert "CPUID not readable" in format_text(missing)

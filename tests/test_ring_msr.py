@@ -1,0 +1,30 @@
+"""The sample ring (150 slots, 149 usable) and the MSR file's #GP behaviour."""
+
+from __future__ import annotations
+
+import pytest
+
+from generated.ibs_mprof import IBS_NR_SAMPLES, IbsMprofCtl, IbsMprofData2
+from runtime.msr import MsrFault, MsrFile
+from runtime.ring import Sample, SampleRing
+
+
+def test_ring_holds_149_then_drops_and_pops_in_order() -> None:
+    ring = SampleRing()
+    assert IBS_NR_SAMPLES == 150
+    pushed = [ring.push(Sample(pfn, pfn, 0)) for pfn in range(200)]
+    assert pushed.count(True) == 149 and pushed[149] is False
+    assert [ring.pop().pfn for _ in range(149)] == list(range(149))  # type: ignore[union-attr]
+    assert ring.pop() is None
+    assert ring.push(Sample(1, 1, 0)) and len(ring) == 1  # wraps around
+
+
+def test_msr_file_faults_like_wrmsr() -> None:
+    msr = MsrFile(0)
+    with pytest.raises(MsrFault, match="unknown MSR 0xc0010399"):
+        msr.rdmsr(0xC0010399)
+    with pytest.raises(MsrFault, match="reserved bits"):
+        msr.wrmsr(IbsMprofCtl.ADDRESS, 1 << 40)
+    msr.wrmsr(IbsMprofCtl.ADDRESS, 0xB0271)
+    assert msr.rdmsr(IbsMprofCtl.ADDRESS) == 0xB0271
+    msr.wrmsr(IbsMprofData2.ADDRESS, 1 << 40)  # preserve policy: reserved bits are accepted

@@ -1,0 +1,149 @@
+"""Model of the IBS Memory Profiler hardware of one CPU, driven only through its MSRs.
+
+It counts dispatched ops (CntCtl=1) or cycles (CntCtl=0, at a fixed cycles-per-op) towards the
+programmed period and tags the op at which the count is reached. It never steps op by op: it
+jumps a whole period at a time and asks the op source only for the tagged op. With L3MissOnly a
+tagged op that did not miss L3 is discarded and the count restarts; CTL2 drops ops whose RIP bit
+63 matches an exclude bit; CTL2.disable stops it. A kept sample latches DATA2/DATA3/LINADDR/
+PHYADDR, sets CTL.val (counting stops until software re-arms) and raises the interrupt through
+the EILVT entry IBSCTL's memory-profiler field names. The hardware's count randomisation is
+not modelled (the RFC does not document one for the memory profiler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from generated.data_src import DataSrc
+from generated.ibs_mprof import (
+    PAGE_SHIFT,
+    IbsMprofCtl,
+    IbsMprofCtl2,
+    IbsMprofData2,
+    IbsMprofData3,
+    IbsMprofLinaddr,
+    IbsMprofPhyaddr,
+)
+from generated.ibsctl import Ibsctl
+from runtime.apic import Apic
+from runtime.memory import Memory
+from runtime.msr import MsrFile
+
+PAGE_OFFSET_MASK = (1 << PAGE_SHIFT) - 1
+
+
+@dataclass(frozen=True)
+class TaggedOp:
+    """What the workload says about the op that was tagged."""
+
+    load: bool = False
+    store: bool = False
+    kernel: bool = False  # RIP bit 63 set
+    vaddr: int = 0
+    page: int | None = None  # workload page id (memory ops)
+    l3_miss: bool = False
+    sw_pf: bool = False
+
+
+class OpSource(Protocol):
+    def tagged_op(self, cpu: int, op_index: int) -> TaggedOp:
+        """The op at position op_index of cpu's stream (only tagged ops are ever asked for)."""
+        ...
+
+
+class Profiler:
+    def __init__(self, cpu: int, msr: MsrFile, apic: Apic, memory: Memory,
+                 raise_nmi: Callable[[int], None], cycles_per_op: int = 1) -> None:
+        self.cpu = cpu
+        self.msr = msr
+        self.apic = apic
+        self.memory = memory
+        self.raise_nmi = raise_nmi
+        self.cycles_per_op = cycles_per_op
+        self.count_ops = 0  # ops counted since the last (re)arm or discarded tag
+        self.op_index = 0  # position in this CPU's op stream
+        self.discarded = 0
+        self.lost_interrupts = 0
+        msr.write_hooks.append(self._on_write)
+
+    def _on_write(self, addr: int, value: int) -> None:
+        if addr == IbsMprofCtl.ADDRESS:
+            self.count_ops = 0  # writing the control MSR restarts the count
+
+    def _ctl(self) -> IbsMprofCtl:
+        return IbsMprofCtl.decode(self.msr.rdmsr(IbsMprofCtl.ADDRESS))
+
+    def armed(self) -> bool:
+        ctl = self._ctl()
+        ctl2 = IbsMprofCtl2.decode(self.msr.rdmsr(IbsMprofCtl2.ADDRESS))
+        return ctl.enable and not ctl.val and not ctl2.disable and ctl.period > 0
+
+    def period_ops(self) -> int:
+        """The programmed period in ops (a cycle period is converted at cycles_per_op)."""
+        ctl = self._ctl()
+        return ctl.period if ctl.cnt_ctl else -(-ctl.period // self.cycles_per_op)
+
+    def ops_to_next_tag(self) -> int | None:
+        if not self.armed():
+            return None
+        return max(self.period_ops() - self.count_ops, 1)
+
+    def run(self, ops: int, source: OpSource) -> int:
+        """Let `ops` ops dispatch; stop early at a kept sample. Returns the ops consumed."""
+        used = 0
+        while True:
+            need = self.ops_to_next_tag()
+            if need is None or ops - used < need:
+                if need is not None:
+                    self.count_ops += ops - used
+                self.op_index += ops - used
+                return ops
+            used += need
+            self.op_index += need
+            self.count_ops = 0
+            op = source.tagged_op(self.cpu, self.op_index)
+            if self._keep(op):
+                self._latch(op)
+                return used
+            self.discarded += 1
+
+    def _keep(self, op: TaggedOp) -> bool:
+        ctl = self._ctl()
+        ctl2 = IbsMprofCtl2.decode(self.msr.rdmsr(IbsMprofCtl2.ADDRESS))
+        if ctl.l3_miss_only and not op.l3_miss:
+            return False
+        if ctl2.exclude_kernel and op.kernel:
+            return False
+        return not (ctl2.exclude_user and not op.kernel)
+
+    def _latch(self, op: TaggedOp) -> None:
+        memory_op = op.load or op.store
+        src = DataSrc.NONE
+        rmt_node = False
+        pfn = 0
+        if memory_op and op.page is not None:
+            pfn = self.memory.pfn_of[op.page]
+            nid = self.memory.node_of_page(op.page)
+            if op.l3_miss:
+                kind = self.memory.topology.node(nid).memory
+                src = DataSrc.EXT_MEM if kind == "cxl" else DataSrc.DRAM
+                rmt_node = nid != self.memory.topology.cpu_node[self.cpu]
+            else:
+                src = DataSrc.LCL_CCX
+        valid = memory_op and op.page is not None
+        self.msr.latch(IbsMprofData2.ADDRESS, IbsMprofData2(data_src=src, rmt_node=rmt_node)
+                       .encode())
+        self.msr.latch(IbsMprofData3.ADDRESS, IbsMprofData3(
+            ld_op=op.load, st_op=op.store, dc_miss=op.l3_miss, l2_miss=op.l3_miss,
+            lin_addr_valid=valid, phy_addr_valid=valid, sw_pf=op.sw_pf).encode())
+        self.msr.latch(IbsMprofLinaddr.ADDRESS, IbsMprofLinaddr(lin_addr=op.vaddr).encode())
+        paddr = pfn << PAGE_SHIFT | (op.vaddr & PAGE_OFFSET_MASK) if valid else 0
+        self.msr.latch(IbsMprofPhyaddr.ADDRESS, IbsMprofPhyaddr(phy_addr=paddr).encode())
+        self.msr.latch(IbsMprofCtl.ADDRESS, self._ctl().replace(val=True).encode())
+        ibsctl = Ibsctl.decode(self.msr.rdmsr(Ibsctl.ADDRESS))
+        if ibsctl.mprof_lvt_offset_val and self.apic.delivers_nmi(ibsctl.mprof_lvt_offset):
+            self.raise_nmi(self.cpu)
+        else:
+            self.lost_interrupts += 1

@@ -1,0 +1,93 @@
+"""A simple kswapd demotion model for top-tier nodes (not part of pghot; it makes room for it).
+
+Mainline reclaim on a tiered system demotes cold top-tier pages to a lower tier instead of
+swapping. Modelled here, per top-tier node, with the watermarks of watermarks.py:
+- trigger: free < low watermark (1/64 of the node by default; the allocator wakes kswapd), or
+  an explicit `wakeup(nid)` (promotion found the node too full: migrate_misplaced_folio_prepare
+  wakes kswapd in tiering mode) while free < promo watermark;
+- action: demote the least recently accessed pages (Memory.last_access_ms, never-accessed pages
+  first, ties by page id) until free >= promo watermark (3/64 by default; in tiering mode
+  kswapd balances a node at the promo watermark, not the high one, to leave room for
+  promotions);
+- destination: the lower-tier nodes in ascending nid order, the first with a free page (the
+  kernel uses the node_demotion[] preference list); stops early when none has room;
+- counter: pgdemote_kswapd += pages demoted.
+Nothing happens while every node has room. Demoted pages keep nothing of their promotion
+history, but the pghot record of the PFN they land on is whatever that PFN last held (the kernel
+does not clear records on free either).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from runtime.memory import Memory
+from runtime.pghot.watermarks import Watermarks
+from runtime.topology import Topology
+from runtime.vmstat import Vmstat
+
+
+class Demotion(NamedTuple):
+    time_ms: int
+    page: int
+    old_pfn: int
+    new_pfn: int
+    target_nid: int
+
+
+class Demoter:
+    """kswapd for the top-tier nodes, reduced to demotion. Call `balance(now_ms)` whenever
+    memory may have filled up (after allocations, or on a timer); `wakeup(nid)` is what a
+    failed promotion calls (pass it as Pghot(wakeup_kswapd=demoter.wakeup))."""
+
+    def __init__(self, topology: Topology, memory: Memory, vmstat: Vmstat,
+                 watermarks: Watermarks | None = None) -> None:
+        self.topology = topology
+        self.memory = memory
+        self.vmstat = vmstat
+        self.watermarks = watermarks if watermarks is not None else Watermarks()
+        self.woken: set[int] = set()
+        self.log: list[Demotion] = []
+
+    def wakeup(self, nid: int) -> None:
+        self.woken.add(nid)
+
+    def low_pages(self, nid: int) -> int:
+        return self.watermarks.low_pages(self.memory.present_pages(nid))
+
+    def balanced_pages(self, nid: int) -> int:
+        """Free pages at which kswapd stops (the promo watermark)."""
+        return self.watermarks.promo_pages(self.memory.present_pages(nid))
+
+    def needs_demotion(self, nid: int) -> bool:
+        free = self.memory.free_pages(nid)
+        if free < self.low_pages(nid):
+            return True
+        return nid in self.woken and free < self.balanced_pages(nid)
+
+    def balance(self, now_ms: int) -> list[Demotion]:
+        """One kswapd round over the top-tier nodes (ascending nid); returns what moved."""
+        done: list[Demotion] = []
+        for node in self.topology.nodes:
+            if node.toptier and self.needs_demotion(node.nid):
+                done.extend(self._demote(node.nid, now_ms))
+        self.woken.clear()
+        self.log.extend(done)
+        return done
+
+    def _demote(self, nid: int, now_ms: int) -> list[Demotion]:
+        want = self.balanced_pages(nid) - self.memory.free_pages(nid)
+        last = self.memory.last_access_ms
+        victims = sorted(self.memory.pages_on(nid), key=lambda p: (last.get(p, -1), p))
+        targets = [n.nid for n in self.topology.lower_nodes()]
+        done: list[Demotion] = []
+        for page in victims[:max(want, 0)]:
+            target = next((t for t in targets if self.memory.free_pages(t) > 0), None)
+            if target is None:
+                break
+            old = self.memory.pfn_of[page]
+            new = self.memory.migrate(old, target)
+            done.append(Demotion(now_ms, page, old, new, target))
+        if done:
+            self.vmstat.count("pgdemote_kswapd", len(done))
+        return done

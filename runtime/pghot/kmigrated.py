@@ -1,0 +1,177 @@
+"""kmigrated: the per lower-tier node thread that promotes READY pages (pghot.md §3).
+
+The kernel loop is
+    loop: if wait_event_timeout(ACTIVATE set, sleep_ms): do_work()
+Nobody wakes the queue, so the ACTIVATE bit is only looked at when a wait starts (an already
+set bit means an immediate pass) and when its timeout expires. `Kmigrated` turns that loop into
+discrete events an event-driven simulator can schedule:
+
+    thread = threads[nid]
+    when = thread.next_wakeup(now_ms)   # next instant the thread looks at ACTIVATE
+    ...deliver every access with time < when (pghot.record_access)...
+    thread.tick(when)                   # runs every loop step due at or before `when`
+
+A late tick (now_ms past next_wakeup) still decides each overdue look at ACTIVATE by when the
+bit was set, but a pass it runs sees the records as they are now: deliver accesses in time
+order and tick no later than next_wakeup for exact results.
+
+A wait starting and a wait timing out look the same from outside: ACTIVATE set -> a pass now;
+clear -> sleep kmigrated_sleep_ms. Readiness that arrives mid-sleep is therefore seen 0..sleep_ms
+late. A pass is instantaneous unless `pass_duration_ms` > 0; the next wait starts when the pass
+ends, so pages that became READY during a pass are taken immediately, without sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from generated.pghot import PAGES_PER_SECTION
+from runtime.memory import OutOfMemory
+from runtime.pghot.core import Pghot, Promotion
+
+
+@dataclass
+class PassResult:
+    """What one do_work pass did; `batches` are the sizes handed to the migration helper."""
+
+    time_ms: int
+    nid: int
+    sections: list[int] = field(default_factory=list)
+    consumed: int = 0
+    on_target: int = 0
+    rejected: int = 0
+    prepare_failed: int = 0
+    batches: list[int] = field(default_factory=list)
+    promoted: list[Promotion] = field(default_factory=list)
+    migrate_failed: int = 0
+
+
+def promote_batch(pghot: Pghot, pfns: list[int], target: int, now_ms: int,
+                  result: PassResult) -> None:
+    """promote_misplaced_memcg_folios: migrate the isolated folios to target.
+
+    Folios that cannot get a page on the target are put back on their LRU with no retry (their
+    records are already zero). numa_pages_migrated and the target's pgpromote_success count
+    the successes.
+    """
+    result.batches.append(len(pfns))
+    succeeded = 0
+    for pfn in pfns:
+        try:
+            new_pfn = pghot.memory.migrate(pfn, target)
+        except OutOfMemory:
+            result.migrate_failed += 1
+            continue
+        succeeded += 1
+        promotion = Promotion(now_ms, pfn, new_pfn, target)
+        result.promoted.append(promotion)
+        pghot.promotions.append(promotion)
+    if succeeded:
+        pghot.vmstat.count("numa_pages_migrated", succeeded)
+        pghot.vmstat.count_node(target, "pgpromote_success", succeeded)
+
+
+class Kmigrated:
+    """kmigrated<nid>. `log` keeps this thread's promotions (pghot.promotions has all)."""
+
+    def __init__(self, pghot: Pghot, nid: int, start_ms: int = 0,
+                 pass_duration_ms: int = 0) -> None:
+        if pghot.topology.is_toptier(nid):
+            raise ValueError(f"kmigrated runs on lower-tier nodes only, node {nid} is top tier")
+        self.pghot = pghot
+        self.nid = nid
+        self.pass_duration_ms = pass_duration_ms
+        self.log: list[Promotion] = []
+        self.passes: list[PassResult] = []
+        self._check_ms = start_ms
+        """Next instant the thread looks at ACTIVATE (a wait starting or timing out)."""
+
+    def next_wakeup(self, now_ms: int) -> int:
+        """When to call tick next: the thread's next look at ACTIVATE (now_ms if overdue)."""
+        return max(self._check_ms, now_ms)
+
+    def tick(self, now_ms: int) -> list[PassResult]:
+        """Run every loop step due at or before now_ms; each pass runs at its own time.
+
+        A wait that starts and a timeout that expires act alike: ACTIVATE set -> pass now and
+        start the next wait when the pass ends; clear -> sleep kmigrated_sleep_ms (read at
+        that moment, like READ_ONCE in the loop) and look once more.
+        """
+        done: list[PassResult] = []
+        while self._check_ms <= now_ms:
+            at = self._check_ms
+            if self.pghot.activated(self.nid, at):
+                done.append(self.run_pass(at))
+                self._check_ms = at + self.pass_duration_ms
+            else:
+                self._check_ms = at + self.pghot.tunables.kmigrated_sleep_ms
+        return done
+
+    def run_pass(self, now_ms: int) -> PassResult:
+        """kmigrated_do_work: clear ACTIVATE, then walk this node's HOT sections in ascending
+        order (test-and-clear each flag)."""
+        pghot = self.pghot
+        pghot.activate[self.nid] = False
+        result = PassResult(now_ms, self.nid)
+        for section in pghot.topology.sections(self.nid):
+            if not pghot.test_and_clear_hot(section):
+                continue
+            result.sections.append(section)
+            self._walk_section(section, now_ms, result)
+        self.log.extend(result.promoted)
+        self.passes.append(result)
+        return result
+
+    def _walk_section(self, section: int, now_ms: int, result: PassResult) -> None:
+        """kmigrated_walk_zone over one section: consume READY records, filter, batch.
+
+        A batch is flushed when the target changes, when ++count exceeds kmigrated_batch_nr
+        (so a full batch holds batch_nr + 1 folios) and at the end of the section.
+        """
+        pghot = self.pghot
+        node = pghot.topology.node(self.nid)
+        start = section * PAGES_PER_SECTION
+        first, end = max(start, node.pfn_start), min(start + PAGES_PER_SECTION, node.pfn_end)
+        page_of = pghot.memory.page_of
+        batch: list[int] = []
+        cur_nid: int | None = None
+        count = 0
+        for pfn in range(first, end):  # PFNs outside [first, end) are not on this node
+            if pfn not in page_of:
+                continue  # not a folio on an LRU list: the record is left alone
+            rec = pghot.get_record(pfn)
+            if rec is None:
+                continue
+            result.consumed += 1
+            if rec.nid == self.nid:
+                result.on_target += 1
+                continue
+            if not pghot.should_migrate(1, rec.nid, rec.time, now_ms):
+                result.rejected += 1
+                continue
+            if not pghot.migrate_prepare(1, rec.nid):
+                result.prepare_failed += 1
+                continue
+            if cur_nid is None:
+                cur_nid = rec.nid
+            if cur_nid != rec.nid:
+                if batch:
+                    promote_batch(pghot, batch, cur_nid, now_ms, result)
+                    batch = []
+                cur_nid, count = rec.nid, 0
+            batch.append(pfn)
+            count += 1
+            if count > pghot.tunables.kmigrated_batch_nr:
+                promote_batch(pghot, batch, cur_nid, now_ms, result)
+                batch, count = [], 0
+        if batch and cur_nid is not None:
+            promote_batch(pghot, batch, cur_nid, now_ms, result)
+
+
+def start_kmigrated(pghot: Pghot, now_ms: int = 0,
+                    pass_duration_ms: int = 0) -> dict[int, Kmigrated]:
+    """pghot_init: one thread per lower-tier node with memory, then kmigrated_started."""
+    threads = {n.nid: Kmigrated(pghot, n.nid, now_ms, pass_duration_ms)
+               for n in pghot.topology.lower_nodes() if n.pfn_count}
+    pghot.started = True
+    return threads

@@ -1,0 +1,202 @@
+"""Per-PFN hotness records of pghot v7 (mm/pghot-default.c, mm/pghot-precise.c).
+
+Every record word is read and written through the generated accessors `PghotRecordDefault` and
+`PghotRecordPrecise`; field limits (FREQ_MAX, bucket count, time wrap) are derived from the
+generated `FIELDS` widths, so a spec change cannot leave a stale hand-written mask behind.
+
+Time is jiffies with HZ=1000, so jiffies and milliseconds are the same number (pghot.md §10.1).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from generated._base import RegisterValue
+from generated.pghot import (
+    PAGES_PER_SECTION,
+    PGHOT_BUCKET_SHIFT,
+    PghotRecordDefault,
+    PghotRecordPrecise,
+)
+
+MODES = ("default", "precise")
+NUMA_NO_NODE = -1
+
+
+def field_width(cls: type[RegisterValue], name: str) -> int:
+    """Width in bits of a generated record field (from the spec-derived FIELDS metadata)."""
+    for info in cls.FIELDS:
+        if info.name == name:
+            return info.width
+    raise KeyError(f"{cls.NAME} has no field {name!r}")
+
+
+# Default mode (u8): 2-bit freq, 5-bit bucketed time.
+DEFAULT_FREQ_MAX = (1 << field_width(PghotRecordDefault, "freq")) - 1
+DEFAULT_TIME_BUCKETS = 1 << field_width(PghotRecordDefault, "time")
+DEFAULT_BUCKET_MS = 1 << PGHOT_BUCKET_SHIFT
+DEFAULT_TIME_WRAP_MS = DEFAULT_TIME_BUCKETS * DEFAULT_BUCKET_MS
+"""Bucketed time aliases after this many ms: an access 4096 + d ms later looks d old."""
+DEFAULT_LATENCY_MAX_MS = DEFAULT_TIME_WRAP_MS - DEFAULT_BUCKET_MS
+"""Largest latency the bucketed clock can express (kernel PGHOT_TIME_BUCKETS_MASK, 3968)."""
+
+# Precise mode (u32): 10-bit nid, 3-bit freq, 14-bit time in jiffies.
+PRECISE_FREQ_MAX = (1 << field_width(PghotRecordPrecise, "freq")) - 1
+PRECISE_TIME_WRAP_MS = 1 << field_width(PghotRecordPrecise, "time")
+PRECISE_LATENCY_MAX_MS = PRECISE_TIME_WRAP_MS - 1
+
+
+def freq_max(mode: str) -> int:
+    """PGHOT_FREQ_MAX of the mode: saturation point and upper bound of freq_threshold."""
+    return PRECISE_FREQ_MAX if mode == "precise" else DEFAULT_FREQ_MAX
+
+
+def time_bucket(now_ms: int) -> int:
+    """Default-mode stored time: (jiffies >> PGHOT_BUCKET_SHIFT) modulo the bucket count."""
+    return (now_ms >> PGHOT_BUCKET_SHIFT) % DEFAULT_TIME_BUCKETS
+
+
+def default_latency_ms(old_bucket: int, now_ms: int) -> int:
+    """pghot_access_latency (default): age of a bucketed time, multiple of 128, modulo 4096."""
+    return ((time_bucket(now_ms) - old_bucket) % DEFAULT_TIME_BUCKETS) * DEFAULT_BUCKET_MS
+
+
+def precise_time(now_ms: int) -> int:
+    """Precise-mode stored time: jiffies modulo 16384."""
+    return now_ms % PRECISE_TIME_WRAP_MS
+
+
+def precise_latency_ms(old_time: int, now_ms: int) -> int:
+    """pghot_access_latency (precise): (now - old) modulo 16384 jiffies."""
+    return (now_ms - old_time) % PRECISE_TIME_WRAP_MS
+
+
+def latency_ms(mode: str, old_time: int, now_ms: int) -> int:
+    """Age in ms of a record's stored time, in the given mode's clock."""
+    if mode == "precise":
+        return precise_latency_ms(old_time, now_ms)
+    return default_latency_ms(old_time, now_ms)
+
+
+def _next_freq(old_freq: int, latency: int, window_ms: int, limit: int) -> int:
+    """New window (strictly older than window_ms) restarts at 1, else +1 saturating at limit."""
+    if latency > window_ms:
+        return 1
+    return min(old_freq + 1, limit)
+
+
+def update_default(word: int, now_ms: int, *, window_ms: int, threshold: int,
+                   sticky: bool) -> int:
+    """pghot_update_record (default mode) on one u8 word; returns the new word.
+
+    sticky=True is v6 (the word is edited in place, so READY survives a window reset until
+    kmigrated consumes it); sticky=False is post-v7 (the word is rebuilt, READY recomputed).
+    """
+    old = PghotRecordDefault.decode(word)
+    freq = _next_freq(old.freq, default_latency_ms(old.time, now_ms), window_ms,
+                      DEFAULT_FREQ_MAX)
+    base = old if sticky else PghotRecordDefault()
+    new = base.replace(freq=freq, time=time_bucket(now_ms),
+                       ready=base.ready or freq >= threshold)
+    return new.encode()
+
+
+def update_precise(word: int, nid: int, now_ms: int, *, window_ms: int, threshold: int) -> int:
+    """pghot_update_record (precise mode): rebuilt from zero, last reporter's nid wins.
+
+    A nid change does not reset freq (v3 did). nid must already be resolved (no NUMA_NO_NODE).
+    """
+    old = PghotRecordPrecise.decode(word)
+    freq = _next_freq(old.freq, precise_latency_ms(old.time, now_ms), window_ms,
+                      PRECISE_FREQ_MAX)
+    new = PghotRecordPrecise(nid=nid, freq=freq, time=precise_time(now_ms),
+                             ready=freq >= threshold)
+    return new.encode()
+
+
+class Record(NamedTuple):
+    """What get_record hands kmigrated: target nid, freq and stored (possibly bucketed) time."""
+
+    nid: int
+    freq: int
+    time: int
+
+
+def consume_default(word: int, target_nid: int) -> Record | None:
+    """pghot_get_record (default): None unless READY; the caller then stores 0."""
+    rec = PghotRecordDefault.decode(word)
+    return Record(target_nid, rec.freq, rec.time) if rec.ready else None
+
+
+def consume_precise(word: int) -> Record | None:
+    """pghot_get_record (precise): None unless READY; returns the stored nid."""
+    rec = PghotRecordPrecise.decode(word)
+    return Record(rec.nid, rec.freq, rec.time) if rec.ready else None
+
+
+class RecordMap:
+    """The per-section hot maps: one zeroed array of PAGES_PER_SECTION words per lower-tier
+    section ('B' for default mode, 'I' for precise), index pfn % PAGES_PER_SECTION."""
+
+    def __init__(self, mode: str, sections: Iterable[int]) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown pghot mode {mode!r}")
+        self.mode = mode
+        typecode = "I" if mode == "precise" else "B"
+        self._reset = PghotRecordPrecise.RESET if mode == "precise" else PghotRecordDefault.RESET
+        width = PghotRecordPrecise.WIDTH if mode == "precise" else PghotRecordDefault.WIDTH
+        if array(typecode).itemsize * 8 < width:
+            raise RuntimeError(f"array('{typecode}') cannot hold a {width}-bit record")
+        self._maps: dict[int, array[int]] = {
+            s: array(typecode, bytes(array(typecode).itemsize * PAGES_PER_SECTION))
+            for s in sections
+        }
+
+    def has_section(self, section: int) -> bool:
+        return section in self._maps
+
+    def sections(self) -> list[int]:
+        return sorted(self._maps)
+
+    def word(self, pfn: int) -> int:
+        """Raw record word of pfn; KeyError when its section has no hot map."""
+        return self._maps[pfn // PAGES_PER_SECTION][pfn % PAGES_PER_SECTION]
+
+    def set_word(self, pfn: int, raw: int) -> None:
+        self._maps[pfn // PAGES_PER_SECTION][pfn % PAGES_PER_SECTION] = raw
+
+    def decode(self, pfn: int) -> PghotRecordDefault | PghotRecordPrecise:
+        """The record of pfn as a generated value object (for tests and inspection)."""
+        if self.mode == "precise":
+            return PghotRecordPrecise.decode(self.word(pfn))
+        return PghotRecordDefault.decode(self.word(pfn))
+
+    def update(self, pfn: int, nid: int, now_ms: int, *, window_ms: int, threshold: int,
+               sticky: bool, target_nid: int) -> bool:
+        """Record one access to pfn; True when the record is migrate-ready afterwards."""
+        if self.mode == "precise":
+            resolved = target_nid if nid == NUMA_NO_NODE else nid
+            new = update_precise(self.word(pfn), resolved, now_ms, window_ms=window_ms,
+                                 threshold=threshold)
+            self.set_word(pfn, new)
+            return PghotRecordPrecise.decode(new).ready
+        new = update_default(self.word(pfn), now_ms, window_ms=window_ms, threshold=threshold,
+                             sticky=sticky)
+        self.set_word(pfn, new)
+        return PghotRecordDefault.decode(new).ready
+
+    def get_record(self, pfn: int, target_nid: int) -> Record | None:
+        """Consume pfn's record: None if READY is clear (word untouched), else zero the word
+        and return (nid, freq, time). A zero word is never READY, so it short-cuts decoding."""
+        word = self.word(pfn)
+        if word == self._reset:
+            return None
+        if self.mode == "precise":
+            rec = consume_precise(word)
+        else:
+            rec = consume_default(word, target_nid)
+        if rec is not None:
+            self.set_word(pfn, self._reset)
+        return rec

@@ -1,0 +1,157 @@
+"""pghot_record_access early returns and counters; should_migrate, rate limit, threshold."""
+
+from __future__ import annotations
+
+from generated.pghot import PAGES_PER_SECTION as PPS
+from generated.pghot import PghotRecordDefault
+from runtime.pghot import EINVAL, NUMA_NO_NODE, PGHOT_HINTFAULTS, PGHOT_HWHINTS, Watermarks
+from runtime.pghot.records import time_bucket
+from runtime.topology import Node
+from tests.pghot.helpers import Machine, machine
+
+HF, HW = PGHOT_HINTFAULTS, PGHOT_HWHINTS
+
+
+def counters(m: Machine) -> tuple[int, int, int]:
+    get = m.vmstat.get
+    return (get("pghot_recorded_hintfaults"), get("pghot_recorded_hwhints"),
+            get("pghot_recorded_accesses"))
+
+
+def test_every_early_return_in_order_with_its_counters() -> None:
+    # node 2: lower tier starting mid-section, so its PFNs have no hot map
+    m = machine(start=False, enabled_sources=0x1,
+                extra_nodes=(Node(2, "lower", "cxl", 18 * PPS + 100, PPS - 100),))
+    [pfn] = m.place_lower(1)
+    [no_map_pfn] = m.place_lower(1, nid=2)
+    p = m.pghot
+    assert p.record_access(pfn, 0, HF, 10) == 0                   # 1. not started
+    assert counters(m) == (0, 0, 0)
+    p.started = True
+    assert p.record_access(pfn, 0, HW, 10) == 0                   # 3. source disabled
+    assert p.record_access(pfn, 0, 7, 10) == -EINVAL              # 3. unknown source
+    assert counters(m) == (0, 0, 0)
+    assert p.record_access(pfn, 1, HF, 10) == 0                   # 4. own node
+    assert counters(m) == (1, 0, 0)
+    assert p.record_access(5, 1, HF, 10) == 0                     # 5. top-tier page
+    assert p.record_access(40 * PPS, 0, HF, 10) == 0              # 6. PFN not online
+    assert p.record_access(pfn + 1, 0, HF, 10) == 0               # 7. no folio on an LRU
+    assert p.record_access(no_map_pfn, 0, HF, 10) == 0            # 8. section without map
+    assert counters(m) == (5, 0, 0)
+    assert p.record_access(pfn, 0, HF, 10) == 0                   # 9./10. recorded
+    assert counters(m) == (6, 0, 1)
+    assert m.pghot.records.decode(pfn) == PghotRecordDefault(freq=1, time=0)
+    assert not p.section_hot[16] and not p.activate[1]
+    p.tunables.enabled_sources = 0x3
+    assert p.record_access(pfn, 0, HW, 20) == 0                   # second access -> READY
+    assert counters(m) == (6, 1, 2)
+    assert p.section_hot[16] and p.activate[1] and not p.section_hot[17]
+    assert not p.activate[2]
+
+
+def test_default_mode_accepts_any_nid_precise_checks_it_first() -> None:
+    m = machine()
+    [pfn] = m.place_lower(1)
+    assert m.pghot.record_access(pfn, 7, HF, 0) == 0  # default mode: nid is not stored
+    assert counters(m) == (1, 0, 1)
+    m = machine(mode="precise")
+    [pfn] = m.place_lower(1)
+    for bad in (1, 7, 1024, -5):  # lower tier, unknown, > PGHOT_NID_MAX, invalid
+        assert m.pghot.record_access(pfn, bad, HF, 0) == -EINVAL
+    assert counters(m) == (0, 0, 0)  # rejected before the source counters
+    assert m.pghot.record_access(pfn, NUMA_NO_NODE, HF, 0) == 0
+    assert m.pghot.records.decode(pfn).field_values()["nid"] == 0  # target_nid
+    assert counters(m) == (1, 0, 1)
+
+
+def test_free_space_enough_is_strictly_above_promo_plus_1_gib() -> None:
+    top = 262144 + 100  # enough = max(262144, present / 16) = 262144
+    m = machine(top_pages=top)
+    m.fill(0, 99)
+    assert m.pghot.free_space_enough(0)  # 262145 free > 262144
+    m.fill(0, 1)
+    assert not m.pghot.free_space_enough(0)  # 262144 free is not > 262144
+
+
+def test_free_space_enough_counts_the_promo_watermark_and_present_over_16() -> None:
+    top = 16 * PPS  # 524288 pages: present/16 = 32768 < 1 GiB; promo = 3 * 524288/64 = 24576
+    m = machine(top_pages=top, watermarks=Watermarks(64))
+    m.fill(0, top - (262144 + 24576) - 1)
+    assert m.pghot.free_space_enough(0)
+    m.fill(0, 1)
+    assert not m.pghot.free_space_enough(0)
+
+
+def test_plenty_of_room_short_circuits_age_and_rate_limit() -> None:
+    m = machine(top_pages=16 * PPS, promote_rate_limit_MBps=0)
+    m.pghot.promo[0].threshold_ms = 1234
+    old = time_bucket(0)
+    assert m.pghot.should_migrate(1, 0, old, 3900)  # 3840 ms old, rate limit 0: still yes
+    assert m.pghot.promo[0].threshold_ms == 0
+    assert m.vmstat.get_node(0, "pgpromote_candidate_nrl") == 1
+    assert m.vmstat.get_node(0, "pgpromote_candidate") == 0
+
+
+def aged(now_ms: int, age_ms: int) -> int:
+    """The bucketed time of a record whose last access is age_ms (a multiple of 128) old."""
+    return (time_bucket(now_ms) - age_ms // 128) % 32
+
+
+def test_old_records_are_refused_before_counting_candidates() -> None:
+    m = machine()  # 2 sections of DRAM: never "enough" free space
+    assert m.pghot.should_migrate(1, 0, aged(10_000, 2944), 10_000)  # 2944 < 3000
+    assert not m.pghot.should_migrate(1, 0, aged(10_000, 3072), 10_000)  # 3072 >= 3000
+    assert m.vmstat.get_node(0, "pgpromote_candidate") == 1
+
+
+def test_rate_limit_window_of_one_second() -> None:
+    m = machine(promote_rate_limit_MBps=1)  # 256 pages per second
+    p = m.pghot
+
+    def ask(now_ms: int) -> bool:
+        return p.should_migrate(1, 0, time_bucket(now_ms), now_ms)
+
+    assert all(ask(5000) for _ in range(256))  # window opens at 5000 with this call counted
+    assert not ask(5000)
+    assert not ask(6000)  # 1000 ms later is not > 1000: same window
+    assert m.vmstat.get_node(0, "pgpromote_candidate") == 258  # refused ones count too
+    assert ask(6001)
+    assert p.promo[0].rl_start_ms == 6001 and p.promo[0].rl_nr_cand == 259
+
+
+def test_threshold_adjusts_once_a_minute_by_an_eighth_of_the_window() -> None:
+    m = machine(promote_rate_limit_MBps=1)  # ref_cand = 256 * 60 = 15360 per minute
+    p = m.pghot
+
+    def ask(nr: int, now_ms: int, age_ms: int = 0) -> bool:
+        return p.should_migrate(nr, 0, aged(now_ms, age_ms), now_ms)
+
+    ask(1, 1000)
+    assert p.promo[0].threshold_ms == 0  # 1000 - 0 is not > 60000: still the window
+    ask(1, 60001)  # few candidates in the first minute: 3000 -> 3375
+    assert p.promo[0].threshold_ms == 3375
+    ask(20000, 61000)  # more than 110% of 15360 in the next minute
+    ask(1, 120001)  # 60000 ms is not > 60000
+    assert p.promo[0].threshold_ms == 3375
+    ask(1, 120002)
+    assert p.promo[0].threshold_ms == 3000
+    assert ask(1, 121000, age_ms=2688) and not ask(1, 121000, age_ms=3072)
+    ask(20000, 122000)
+    ask(1, 180003)
+    assert p.promo[0].threshold_ms == 2625
+    assert not ask(1, 180100, age_ms=2688) and ask(1, 180100, age_ms=2560)
+
+
+def test_threshold_floor_and_ceiling() -> None:
+    m = machine(promote_rate_limit_MBps=1, promote_freq_window_ms=1000)  # unit 125
+    p = m.pghot
+    now = 0
+    for _ in range(12):  # idle minutes: grows to at most 2 * window
+        now += 60001
+        p.should_migrate(1, 0, time_bucket(now), now)
+    assert p.promo[0].threshold_ms == 2000
+    for _ in range(20):  # flooded minutes: shrinks to at least one unit
+        p.should_migrate(20000, 0, time_bucket(now), now)
+        now += 60001
+        p.should_migrate(1, 0, time_bucket(now), now)
+    assert p.promo[0].threshold_ms == 125

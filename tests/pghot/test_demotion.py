@@ -1,0 +1,78 @@
+"""The kswapd demotion model: off while there is room, LRU-cold pages first, promo mark."""
+
+from __future__ import annotations
+
+from runtime.memory import Memory
+from runtime.pghot import Demoter, Kmigrated, Pghot, Tunables, Watermarks
+from runtime.pghot.core import PGHOT_HINTFAULTS
+from runtime.topology import Node, Topology
+from runtime.vmstat import Vmstat
+from tests.pghot.helpers import LOWER_START
+
+TOP = 6400  # watermarks with divisor 64: low 100, high 200, promo 300
+
+
+def setup(top_used: int, lower_pages: int = 1000) -> tuple[Memory, Vmstat, Demoter]:
+    topology = Topology((Node(0, "top", "dram", 0, TOP),
+                         Node(1, "lower", "cxl", LOWER_START, lower_pages)), (0, 1))
+    memory = Memory(topology)
+    for page in range(top_used):
+        memory.place(page, 0)
+        memory.last_access_ms[page] = 10_000 - page  # higher page id = colder
+    vmstat = Vmstat()
+    return memory, vmstat, Demoter(topology, memory, vmstat, Watermarks(64))
+
+
+def test_watermark_ladder() -> None:
+    wm = Watermarks(64)
+    assert (wm.low_pages(TOP), wm.high_pages(TOP), wm.promo_pages(TOP)) == (100, 200, 300)
+    assert Watermarks(0).promo_pages(TOP) == 0
+
+
+def test_no_demotion_while_there_is_room() -> None:
+    memory, vmstat, demoter = setup(TOP - 100)  # free == low: not below it
+    assert demoter.balance(1000) == []
+    assert vmstat.get("pgdemote_kswapd") == 0 and len(memory.pages_on(0)) == TOP - 100
+
+
+def test_below_low_demotes_the_coldest_pages_up_to_the_promo_watermark() -> None:
+    memory, vmstat, demoter = setup(TOP - 50)
+    memory.last_access_ms.pop(3)  # never accessed: coldest of all
+    moved = demoter.balance(2000)
+    assert memory.free_pages(0) == 300 and vmstat.get("pgdemote_kswapd") == 250
+    assert moved[0].page == 3
+    assert sorted(d.page for d in moved[1:]) == list(range(TOP - 50 - 249, TOP - 50))
+    assert all(memory.node_of_page(d.page) == 1 and d.time_ms == 2000 for d in moved)
+
+
+def test_wakeup_from_a_failed_promotion_balances_to_promo() -> None:
+    memory, vmstat, demoter = setup(TOP - 250)  # above low, below promo
+    assert demoter.balance(0) == []
+    demoter.wakeup(0)
+    assert len(demoter.balance(1)) == 50 and memory.free_pages(0) == 300
+    assert demoter.balance(2) == []  # woken flags are consumed
+
+
+def test_demotion_stops_when_the_lower_tier_is_full() -> None:
+    memory, vmstat, demoter = setup(TOP - 50, lower_pages=20)
+    assert len(demoter.balance(0)) == 20 and memory.free_pages(1) == 0
+
+
+def test_promotion_into_a_full_node_wakes_kswapd_which_makes_room() -> None:
+    topology = Topology((Node(0, "top", "dram", 0, TOP),
+                         Node(1, "lower", "cxl", LOWER_START, 2000)), (0, 1))
+    memory, vmstat = Memory(topology), Vmstat()
+    demoter = Demoter(topology, memory, vmstat, Watermarks(64))
+    pghot = Pghot(topology, memory, vmstat, Tunables(), watermarks=Watermarks(64),
+                  wakeup_kswapd=demoter.wakeup)
+    pghot.started = True
+    for page in range(TOP - 201):  # free 201: prepare needs free > high (200) + 1
+        memory.place(page, 0)
+    hot = [memory.place(100_000 + i, 1) for i in range(2)]
+    for pfn in hot:
+        pghot.record_access(pfn, 0, PGHOT_HINTFAULTS, 0)
+        pghot.record_access(pfn, 0, PGHOT_HINTFAULTS, 1)
+    result = Kmigrated(pghot, 1).run_pass(100)
+    assert (len(result.promoted), result.prepare_failed) == (0, 2)
+    assert demoter.woken == {0}
+    assert len(demoter.balance(100)) == 99 and memory.free_pages(0) == 300

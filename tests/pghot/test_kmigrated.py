@@ -1,0 +1,150 @@
+"""kmigrated: polling cadence, pass order, batches of batch_nr + 1, failures lose the record."""
+
+from __future__ import annotations
+
+from generated.pghot import PAGES_PER_SECTION as PPS
+from runtime.pghot import PGHOT_HINTFAULTS, Kmigrated, PassResult, Tunables, start_kmigrated
+from runtime.topology import Node
+from tests.pghot.helpers import LOWER_START, Machine, machine
+
+HF = PGHOT_HINTFAULTS
+
+
+def heat(m: Machine, pfns: list[int], now_ms: int, nid: int = 0) -> None:
+    """Two accesses each: READY with the default threshold 2."""
+    for pfn in pfns:
+        for t in (now_ms, now_ms + 1):
+            assert m.pghot.record_access(pfn, nid, HF, t) == 0
+
+
+def test_start_creates_one_thread_per_lower_node_and_opens_recording() -> None:
+    m = machine(start=False, extra_nodes=(Node(2, "lower", "cxl", 18 * PPS, PPS),))
+    threads = start_kmigrated(m.pghot, now_ms=0)
+    assert sorted(threads) == [1, 2] and m.pghot.started
+
+
+def test_polls_every_sleep_ms_and_passes_only_when_activated() -> None:
+    m = machine()
+    thread = Kmigrated(m.pghot, 1, start_ms=0)
+    assert thread.tick(0) == [] and thread.next_wakeup(0) == 100
+    pfns = m.place_lower(3)
+    heat(m, pfns, 30)
+    assert thread.tick(99) == []
+    assert thread.next_wakeup(50) == 100
+    [result] = thread.tick(100)  # became ready at 31, seen at the 100 ms timeout
+    assert result.time_ms == 100 and len(result.promoted) == 3
+    assert not m.pghot.activate[1] and thread.next_wakeup(100) == 200
+    m.pghot.tunables.kmigrated_sleep_ms = 50
+    assert thread.tick(200) == [] and thread.next_wakeup(200) == 250  # sleep read per wait
+    assert [p.time_ms for p in thread.log] == [100] * 3
+
+
+def test_activate_during_a_pass_means_an_immediate_next_pass() -> None:
+    m = machine()
+    thread = Kmigrated(m.pghot, 1, start_ms=0, pass_duration_ms=10)
+    first, second = m.place_lower(2)
+    heat(m, [first], 30)
+    assert [r.time_ms for r in thread.tick(100)] == [100]
+    heat(m, [second], 105)  # during the 100..110 pass
+    assert [r.time_ms for r in thread.tick(110)] == [110]  # no 100 ms sleep in between
+    assert thread.next_wakeup(110) == 120 and thread.tick(200) == []
+
+
+def test_a_full_batch_holds_batch_nr_plus_one_and_the_section_end_flushes() -> None:
+    m = machine(kmigrated_batch_nr=64)
+    pfns = m.place_lower(600)
+    heat(m, pfns, 0)
+    thread = Kmigrated(m.pghot, 1)
+    result = thread.run_pass(500)
+    assert result.batches == [65] * 9 + [15]
+    assert result.sections == [16] and result.consumed == 600
+    assert m.vmstat.get("numa_pages_migrated") == 600
+    assert m.vmstat.get_node(0, "pgpromote_success") == 600
+    assert [p.old_pfn for p in m.pghot.promotions] == pfns  # ascending PFN order
+    assert all(m.topology.node_of_pfn(p.new_pfn) == 0 for p in thread.log)
+    assert all(m.pghot.records.word(pfn) == 0 for pfn in pfns)
+
+
+def test_batches_never_span_sections_and_sections_go_in_ascending_order() -> None:
+    m = machine(kmigrated_batch_nr=64)
+    high, low = LOWER_START + PPS + 10, LOWER_START + 20  # sections 17 and 16
+    for page, pfn in enumerate((high, low)):
+        m.memory.pfn_of[page], m.memory.page_of[pfn] = pfn, page
+    heat(m, [high, low], 0)
+    result = Kmigrated(m.pghot, 1).run_pass(100)
+    assert result.sections == [16, 17] and result.batches == [1, 1]
+    assert [p.old_pfn for p in result.promoted] == [low, high]
+
+
+def test_precise_mode_flushes_when_the_target_changes() -> None:
+    m = machine(mode="precise", extra_nodes=(Node(3, "top", "dram", 2 * PPS, PPS),))
+    pfns = m.place_lower(5)
+    for pfn, nid in zip(pfns, (0, 0, 3, 0, 3), strict=True):
+        heat(m, [pfn], 0, nid=nid)
+    result = Kmigrated(m.pghot, 1).run_pass(100)
+    assert result.batches == [2, 1, 1, 1]
+    assert [p.target_nid for p in result.promoted] == [0, 0, 3, 0, 3]
+    assert m.vmstat.get_node(3, "pgpromote_success") == 2
+
+
+def test_no_free_page_on_the_target_fails_prepare_and_the_record_is_lost() -> None:
+    m = machine(top_pages=64)
+    m.fill(0, 63)  # one page left: zone_watermark_ok needs free > high (0) + 1
+    [pfn] = m.place_lower(1)
+    heat(m, [pfn], 0)
+    result = Kmigrated(m.pghot, 1).run_pass(100)
+    assert (result.consumed, result.prepare_failed, result.promoted) == (1, 1, [])
+    assert m.pghot.records.word(pfn) == 0 and pfn in m.memory.page_of  # stays put
+    assert m.kswapd_wakeups == [0]
+    assert m.vmstat.get("numa_pages_migrated") == 0
+    heat(m, [pfn], 200)  # must re-heat from zero; with two free pages it now goes
+    m.memory.migrate(0, 1)  # free one top-tier page by moving it away
+    assert len(Kmigrated(m.pghot, 1).run_pass(300).promoted) == 1
+
+
+def test_a_batch_that_runs_out_of_target_pages_puts_the_rest_back() -> None:
+    m = machine(top_pages=64)
+    m.fill(0, 54)  # 10 free; prepare checks each folio before the batch allocates
+    pfns = m.place_lower(20)
+    heat(m, pfns, 0)
+    result = Kmigrated(m.pghot, 1).run_pass(100)
+    assert result.batches == [20] and len(result.promoted) == 10
+    assert result.migrate_failed == 10
+    assert m.vmstat.get("numa_pages_migrated") == 10
+    assert all(m.pghot.records.word(pfn) == 0 for pfn in pfns)  # no retry
+
+
+def test_rejected_candidates_lose_their_history() -> None:
+    m = machine(promote_rate_limit_MBps=0)  # rate 0: every candidate is rate limited
+    pfns = m.place_lower(3)
+    heat(m, pfns, 0)
+    result = Kmigrated(m.pghot, 1).run_pass(100)
+    assert (result.consumed, result.rejected, result.batches) == (3, 3, [])
+    assert all(m.pghot.records.word(pfn) == 0 for pfn in pfns)
+    assert m.vmstat.get_node(0, "pgpromote_candidate") == 3
+
+
+def test_off_lru_ready_page_keeps_ready_but_loses_the_hot_flag() -> None:
+    m = machine()
+    [pfn] = m.place_lower(1)
+    heat(m, [pfn], 0)
+    page = m.memory.page_of.pop(pfn)  # isolated (off the LRU) while kmigrated passes
+    thread = Kmigrated(m.pghot, 1)
+    assert thread.run_pass(100).consumed == 0
+    assert m.pghot.records.decode(pfn).ready and not m.pghot.section_hot[16]
+    m.memory.page_of[pfn] = page
+    assert thread.tick(1000) == []  # not revisited: nothing re-armed the section
+    [other] = m.place_lower(1)
+    heat(m, [other], 1000)  # another READY update in the section re-arms it
+    result: PassResult = thread.run_pass(1100)
+    assert sorted(p.old_pfn for p in result.promoted) == sorted([pfn, other])
+
+
+def test_default_mode_target_is_the_tunable() -> None:
+    m = machine(extra_nodes=(Node(3, "top", "dram", 2 * PPS, PPS),))
+    m.pghot.tunables.target_nid = 3
+    pfns = m.place_lower(2)
+    heat(m, pfns, 0, nid=0)  # the accessing node is not stored in default mode
+    result = Kmigrated(m.pghot, 1).run_pass(100)
+    assert {p.target_nid for p in result.promoted} == {3}
+    assert Tunables().target_nid == 0

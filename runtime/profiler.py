@@ -48,8 +48,9 @@ class TaggedOp:
 
 
 class OpSource(Protocol):
-    def tagged_op(self, cpu: int, op_index: int) -> TaggedOp:
-        """The op at position op_index of cpu's stream (only tagged ops are ever asked for)."""
+    def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
+        """The op at position op_index of cpu's stream, dispatched at now_ms (only tagged ops
+        are ever asked for)."""
         ...
 
 
@@ -62,6 +63,7 @@ class Profiler:
         self.memory = memory
         self.raise_nmi = raise_nmi
         self.cycles_per_op = cycles_per_op
+        self._decoded: dict[int, tuple[int, IbsMprofCtl | IbsMprofCtl2]] = {}
         self.count_ops = 0  # ops counted since the last (re)arm or discarded tag
         self.op_index = 0  # position in this CPU's op stream
         self.discarded = 0
@@ -73,11 +75,26 @@ class Profiler:
             self.count_ops = 0  # writing the control MSR restarts the count
 
     def _ctl(self) -> IbsMprofCtl:
-        return IbsMprofCtl.decode(self.msr.rdmsr(IbsMprofCtl.ADDRESS))
+        raw = self.msr.rdmsr(IbsMprofCtl.ADDRESS)
+        cached = self._decoded.get(IbsMprofCtl.ADDRESS)
+        if cached is None or cached[0] != raw:
+            cached = (raw, IbsMprofCtl.decode(raw))
+            self._decoded[IbsMprofCtl.ADDRESS] = cached
+        assert isinstance(cached[1], IbsMprofCtl)
+        return cached[1]
+
+    def _ctl2(self) -> IbsMprofCtl2:
+        raw = self.msr.rdmsr(IbsMprofCtl2.ADDRESS)
+        cached = self._decoded.get(IbsMprofCtl2.ADDRESS)
+        if cached is None or cached[0] != raw:
+            cached = (raw, IbsMprofCtl2.decode(raw))
+            self._decoded[IbsMprofCtl2.ADDRESS] = cached
+        assert isinstance(cached[1], IbsMprofCtl2)
+        return cached[1]
 
     def armed(self) -> bool:
         ctl = self._ctl()
-        ctl2 = IbsMprofCtl2.decode(self.msr.rdmsr(IbsMprofCtl2.ADDRESS))
+        ctl2 = self._ctl2()
         return ctl.enable and not ctl.val and not ctl2.disable and ctl.period > 0
 
     def period_ops(self) -> int:
@@ -90,8 +107,10 @@ class Profiler:
             return None
         return max(self.period_ops() - self.count_ops, 1)
 
-    def run(self, ops: int, source: OpSource) -> int:
-        """Let `ops` ops dispatch; stop early at a kept sample. Returns the ops consumed."""
+    def run(self, ops: int, source: OpSource, now_ms: float = 0.0,
+            ops_per_ms: float = 0.0) -> int:
+        """Let `ops` ops dispatch from now_ms on; stop early at a kept sample. Returns the ops
+        consumed. ops_per_ms dates each tagged op for the source (0: all at now_ms)."""
         used = 0
         while True:
             need = self.ops_to_next_tag()
@@ -103,7 +122,8 @@ class Profiler:
             used += need
             self.op_index += need
             self.count_ops = 0
-            op = source.tagged_op(self.cpu, self.op_index)
+            when = now_ms + used / ops_per_ms if ops_per_ms else now_ms
+            op = source.tagged_op(self.cpu, self.op_index, when)
             if self._keep(op):
                 self._latch(op)
                 return used
@@ -111,7 +131,7 @@ class Profiler:
 
     def _keep(self, op: TaggedOp) -> bool:
         ctl = self._ctl()
-        ctl2 = IbsMprofCtl2.decode(self.msr.rdmsr(IbsMprofCtl2.ADDRESS))
+        ctl2 = self._ctl2()
         if ctl.l3_miss_only and not op.l3_miss:
             return False
         if ctl2.exclude_kernel and op.kernel:

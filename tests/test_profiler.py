@@ -27,7 +27,7 @@ class Every:
         self.kernel = kernel
         self.asked: list[int] = []
 
-    def tagged_op(self, cpu: int, op_index: int) -> TaggedOp:
+    def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         self.asked.append(op_index)
         miss = op_index % self.miss_every == 0
         return TaggedOp(load=True, page=7, vaddr=0x7F0000007123, l3_miss=miss, kernel=self.kernel)

@@ -1,0 +1,161 @@
+"""The reference engine: the whole pipeline event by event, through MSR reads and writes.
+
+Events, in time order (ties in the order they were scheduled):
+- tag(cpu): the profiler reaches its programmed period on cpu and asks the op source for that
+  one op; a kept sample raises the NMI, whose handler (the driver model) runs at once;
+- irq_work(cpu): right after the NMI returns; it schedules the per-CPU work;
+- work(cpu): `work_latency_ms` later; it pops the ring into pghot_record_access;
+- kmigrated(nid): whenever the thread looks at its ACTIVATE bit (Kmigrated.next_wakeup);
+- kswapd: every `kswapd_interval_ms` the demotion model balances the top tier;
+- timeline: every `timeline_ms` observers get a snapshot.
+Time is in ms (float); jiffies are whole ms (HZ=1000). It is slow and literal on purpose: it
+is the oracle the fast engine is held to.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from generated.cpuid import IbsCaps
+from runtime.cpuid import SimulatedCpuid, zen6_caps
+from runtime.driver import CpuState, Driver, DriverConfig
+from runtime.machine import DEFAULT_MPROF_LVT_OFFSET, make_cpus
+from runtime.memory import Memory
+from runtime.pghot.core import Pghot
+from runtime.pghot.demotion import Demoter
+from runtime.pghot.kmigrated import Kmigrated, start_kmigrated
+from runtime.pghot.tunables import Tunables
+from runtime.profiler import OpSource, Profiler
+from runtime.topology import Topology
+from runtime.vmstat import Vmstat
+
+TAG, IRQ_WORK, WORK, KMIGRATED, KSWAPD, TIMELINE = range(6)
+
+
+@dataclass
+class SimConfig:
+    """Everything the engines need besides the op source and the initial placement."""
+
+    topology: Topology
+    duration_ms: float
+    ops_per_ms: float = 1e6  # per CPU: 10^9 ops per CPU-second
+    driver_variant: str = "v7"
+    driver: DriverConfig = field(default_factory=DriverConfig)
+    work_latency_ms: float = 1.0  # irq_work -> per-CPU work run
+    tunables: Tunables = field(default_factory=lambda: Tunables(enabled_sources=0x3))
+    demotion: bool = True
+    kswapd_interval_ms: float = 10.0
+    timeline_ms: float = 100.0
+    cycles_per_op: int = 1
+    mprof_lvt_offset: int | None = DEFAULT_MPROF_LVT_OFFSET
+    caps: IbsCaps = field(default_factory=zen6_caps)
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """One pghot_record_access call made by the driver's work."""
+
+    sample_ms: int  # jiffies stamped by the NMI handler
+    drain_ms: float  # when the work ran
+    cpu: int
+    pfn: int
+    page: int | None
+    result: int
+
+
+class ReferenceEngine:
+    def __init__(self, cfg: SimConfig, source: OpSource, memory: Memory) -> None:
+        self.cfg = cfg
+        self.source = source
+        self.memory = memory
+        self.topology = cfg.topology
+        self.vmstat = Vmstat()
+        self.demoter = Demoter(self.topology, memory, self.vmstat) if cfg.demotion else None
+        self.pghot = Pghot(self.topology, memory, self.vmstat, cfg.tunables,
+                           wakeup_kswapd=self.demoter.wakeup if self.demoter else None)
+        self.cpus: list[CpuState] = make_cpus(self.topology, cfg.mprof_lvt_offset)
+        self.records: list[RecordEvent] = []
+        self.now_ms = 0.0
+        self._running_cpu = 0
+        self.driver = Driver(self.topology, self.cpus, SimulatedCpuid(cfg.caps), self.vmstat,
+                             self._record_access, cfg.driver_variant, cfg.driver)
+        self.profilers = [
+            Profiler(cpu, state.msr, state.apic, memory, self._nmi, cfg.cycles_per_op)
+            for cpu, state in enumerate(self.cpus)]
+        self.kmigrated: dict[int, Kmigrated] = {}
+        self.observers: list[Callable[[ReferenceEngine], None]] = []
+        self._queue: list[tuple[float, int, int, int]] = []
+        self._seq = 0
+
+    # --- plumbing -----------------------------------------------------------------------------
+    def _push(self, when: float, kind: int, arg: int = 0) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (when, self._seq, kind, arg))
+
+    def _record_access(self, pfn: int, nid: int, src: int, time: int) -> int:
+        result = self.pghot.record_access(pfn, nid, src, time)
+        self.records.append(RecordEvent(time, self.now_ms, self._running_cpu, pfn,
+                                        self.memory.page_of.get(pfn), result))
+        return result
+
+    def _nmi(self, cpu: int) -> None:
+        self.driver.nmi(cpu, int(self.now_ms))
+        if self.cpus[cpu].irq_work_queued:
+            self._push(self.now_ms, IRQ_WORK, cpu)
+
+    def _schedule_tag(self, cpu: int) -> None:
+        need = self.profilers[cpu].ops_to_next_tag()
+        if need is not None:
+            self._push(self.now_ms + need / self.cfg.ops_per_ms, TAG, cpu)
+
+    # --- the run ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Driver init (CPU startup programs the profilers), pghot start, first events."""
+        self.driver.init()
+        self.kmigrated = start_kmigrated(self.pghot, 0)
+        for cpu in self.topology.cpus:
+            self._schedule_tag(cpu)
+        for nid, thread in self.kmigrated.items():
+            self._push(thread.next_wakeup(0), KMIGRATED, nid)
+        if self.demoter is not None:
+            self._push(self.cfg.kswapd_interval_ms, KSWAPD)
+        self._push(self.cfg.timeline_ms, TIMELINE)
+
+    def run(self, until_ms: float | None = None) -> None:
+        """Process every event before until_ms (default: the configured duration)."""
+        end = self.cfg.duration_ms if until_ms is None else until_ms
+        while self._queue and self._queue[0][0] < end:
+            when, _, kind, arg = heapq.heappop(self._queue)
+            self.now_ms = when
+            self._dispatch(kind, arg)
+        self.now_ms = end
+
+    def _dispatch(self, kind: int, arg: int) -> None:
+        if kind == TAG:
+            prof = self.profilers[arg]
+            need = prof.ops_to_next_tag()
+            if need is not None:
+                self._running_cpu = arg
+                prof.run(need, self.source, self.now_ms, self.cfg.ops_per_ms)
+            self._schedule_tag(arg)
+        elif kind == IRQ_WORK:
+            self.driver.run_irq_work(arg)
+            self._push(self.now_ms + self.cfg.work_latency_ms, WORK, arg)
+        elif kind == WORK:
+            if self.cpus[arg].work_queued:
+                self._running_cpu = self.driver.work_runner(arg)
+                self.driver.run_work(arg)
+        elif kind == KMIGRATED:
+            thread = self.kmigrated[arg]
+            thread.tick(int(self.now_ms))
+            self._push(max(thread.next_wakeup(int(self.now_ms)), self.now_ms + 1), KMIGRATED, arg)
+        elif kind == KSWAPD:
+            assert self.demoter is not None
+            self.demoter.balance(int(self.now_ms))
+            self._push(self.now_ms + self.cfg.kswapd_interval_ms, KSWAPD)
+        elif kind == TIMELINE:
+            for observer in self.observers:
+                observer(self)
+            self._push(self.now_ms + self.cfg.timeline_ms, TIMELINE)

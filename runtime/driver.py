@@ -17,6 +17,7 @@ them; `run_work` runs both.
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,6 +41,8 @@ from runtime.topology import Topology
 from runtime.vmstat import Vmstat
 
 VARIANTS = ("v7", "fixed")
+DRIVER_OUTCOMES = ("pushed", "laddr_invalid", "paddr_invalid", "pfn_offline", "ring_full")
+"""Where a sample the NMI handler took (hwhint_total_events) can end, in check order."""
 PGHOT_HWHINTS = 1
 NMI_DONE = 0
 NMI_HANDLED = 1
@@ -93,6 +96,8 @@ class Driver:
         self.on_msr_write = on_msr_write
         self.log: list[str] = []
         self.initialised = False
+        self.outcomes: Counter[str] = Counter()
+        """Model accounting: how each handled sample ended (DRIVER_OUTCOMES)."""
 
     # --- MSR access as the kernel does it -------------------------------------------------
     def _wrmsr(self, cpu: int, addr: int, value: int) -> None:
@@ -196,20 +201,29 @@ class Driver:
             self.vmstat.count("hwhint_dram_accesses")
         elif data2.data_src == DataSrc.EXT_MEM:
             self.vmstat.count("hwhint_extmem_accesses")
-        if data3.lin_addr_valid and data3.phy_addr_valid:
-            paddr = IbsMprofPhyaddr.decode(self._rdmsr(cpu, IbsMprofPhyaddr.ADDRESS)).phy_addr
-            pfn = paddr >> PAGE_SHIFT
-            if self.topology.node_of_pfn(pfn) is not None:
-                sample = Sample(pfn=pfn, time=jiffies, nid=self.topology.cpu_node[cpu])
-                if state.ring.push(sample):
-                    if not state.work_pending:
-                        state.work_pending = True
-                        state.irq_work_queued = True
-                    self.vmstat.count("hwhint_useful_events")
-                elif self.variant == "fixed":
-                    self.vmstat.count("hwhint_dropped_events")
+        self.outcomes[self._accept(cpu, state, data3, jiffies)] += 1
         self.enable_profiling(cpu)
         return NMI_HANDLED
+
+    def _accept(self, cpu: int, state: CpuState, data3: IbsMprofData3, jiffies: int) -> str:
+        """Filters after the data-source count, in the seed's order; returns the outcome."""
+        if not data3.lin_addr_valid:
+            return "laddr_invalid"
+        if not data3.phy_addr_valid:
+            return "paddr_invalid"
+        paddr = IbsMprofPhyaddr.decode(self._rdmsr(cpu, IbsMprofPhyaddr.ADDRESS)).phy_addr
+        pfn = paddr >> PAGE_SHIFT
+        if self.topology.node_of_pfn(pfn) is None:
+            return "pfn_offline"
+        if not state.ring.push(Sample(pfn=pfn, time=jiffies, nid=self.topology.cpu_node[cpu])):
+            if self.variant == "fixed":
+                self.vmstat.count("hwhint_dropped_events")
+            return "ring_full"
+        if not state.work_pending:
+            state.work_pending = True
+            state.irq_work_queued = True
+        self.vmstat.count("hwhint_useful_events")
+        return "pushed"
 
     # --- deferred work --------------------------------------------------------------------------
     def run_irq_work(self, cpu: int) -> None:

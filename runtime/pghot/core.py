@@ -15,6 +15,7 @@ Model simplifications (see also the package docstring):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -34,6 +35,10 @@ __all__ = [
 ]
 
 EINVAL = 22
+EINVAL_OUTCOMES = frozenset({"invalid_nid", "invalid_source"})
+RECORD_OUTCOMES = ("recorded", "not_started", "invalid_nid", "invalid_source", "source_disabled",
+                   "same_node", "pfn_offline", "toptier_page", "not_lru", "no_hot_map")
+"""Where a pghot_record_access call can end, in the order of its checks."""
 SOURCE_COUNTERS = {
     PGHOT_HINTFAULTS: "pghot_recorded_hintfaults",
     PGHOT_HWHINTS: "pghot_recorded_hwhints",
@@ -108,6 +113,8 @@ class Pghot:
         self.promotions: list[Promotion] = []
         """Every promotion of every kmigrated thread, in order."""
         self.started = False
+        self.outcomes: Counter[str] = Counter()
+        """How many record_access calls ended at each RECORD_OUTCOMES bucket."""
 
     # -- recording (§1.2) ------------------------------------------------------------------
 
@@ -122,28 +129,34 @@ class Pghot:
         """pghot_record_access: 0 on success or silent ignore, -EINVAL on bad arguments.
 
         nid is the accessing node (the intended promotion target), now_ms the access time.
+        Every call lands in exactly one `outcomes` bucket (model accounting, not a vmstat).
         """
+        reason = self._record(pfn, nid, src, now_ms)
+        self.outcomes[reason] += 1
+        return -EINVAL if reason in EINVAL_OUTCOMES else 0
+
+    def _record(self, pfn: int, nid: int, src: int, now_ms: int) -> str:
         if not self.started:
-            return 0
+            return "not_started"
         if not self.nid_valid(nid):
-            return -EINVAL
+            return "invalid_nid"
         if src not in SOURCE_COUNTERS:
-            return -EINVAL
+            return "invalid_source"
         if not self.tunables.source_enabled(src):
-            return 0
+            return "source_disabled"
         self.vmstat.count(SOURCE_COUNTERS[src])
         src_nid = self.topology.node_of_pfn(pfn)
         if src_nid == nid:
-            return 0  # access from the page's own node (this excludes lower-tier CPUs)
+            return "same_node"  # access from the page's own node (excludes lower-tier CPUs)
         if src_nid is None:
-            return 0  # PFN not online (v7 reads the raw PFN's node first, then checks this)
+            return "pfn_offline"  # v7 reads the raw PFN's node first, then checks this
         if self.topology.is_toptier(src_nid):
-            return 0  # only lower-tier memory is tracked
+            return "toptier_page"  # only lower-tier memory is tracked
         if pfn not in self.memory.page_of:
-            return 0  # no folio, or not on an LRU list
+            return "not_lru"  # no folio, or not on an LRU list
         section = pfn // PAGES_PER_SECTION
         if not self.records.has_section(section):
-            return 0
+            return "no_hot_map"
         self.vmstat.count("pghot_recorded_accesses")
         t = self.tunables
         ready = self.records.update(pfn, nid, now_ms, window_ms=t.window_ms,
@@ -154,7 +167,7 @@ class Pghot:
             if not self.activate[src_nid]:
                 self.activate[src_nid] = True
                 self.activate_since_ms[src_nid] = now_ms
-        return 0
+        return "recorded"
 
     def activated(self, nid: int, at_ms: int) -> bool:
         """Was node nid's ACTIVATE bit set at time at_ms (given accesses arrive in order)?"""

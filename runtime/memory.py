@@ -71,3 +71,33 @@ class Memory:
     def pages_on(self, nid: int) -> list[int]:
         node = self.topology.node(nid)
         return [page for pfn, page in self.page_of.items() if node.pfn_start <= pfn < node.pfn_end]
+
+
+def place_pages(memory: Memory, pages: int, policy: str) -> None:
+    """First-touch placement of pages 0..pages-1: `cxl` fills the lower tier node by node,
+    `dram` fills the top tier first and spills to the lower tier, `interleave` round-robins
+    over every node with room."""
+    topo = memory.topology
+    lower = [n.nid for n in topo.lower_nodes()]
+    top = [n.nid for n in topo.nodes if n.toptier]
+    order = {"cxl": lower, "dram": top + lower, "interleave": top + lower}[policy]
+    if policy == "interleave":
+        cycle = 0
+        for page in range(pages):
+            for attempt in range(len(order)):
+                nid = order[(cycle + attempt) % len(order)]
+                if memory.free_pages(nid) > 0:
+                    memory.place(page, nid)
+                    cycle = (cycle + attempt + 1) % len(order)
+                    break
+            else:
+                raise OutOfMemory(f"no room for page {page}")
+        return
+    nodes = iter(order)
+    nid = next(nodes)
+    for page in range(pages):
+        while memory.free_pages(nid) == 0:
+            nid = next(nodes, -1)
+            if nid < 0:
+                raise OutOfMemory(f"no room for page {page} with placement {policy}")
+        memory.place(page, nid)

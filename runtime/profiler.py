@@ -12,6 +12,7 @@ not modelled (the RFC does not document one for the memory profiler).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -66,7 +67,9 @@ class Profiler:
         self._decoded: dict[int, tuple[int, IbsMprofCtl | IbsMprofCtl2]] = {}
         self.count_ops = 0  # ops counted since the last (re)arm or discarded tag
         self.op_index = 0  # position in this CPU's op stream
-        self.discarded = 0
+        self.discards: Counter[str] = Counter()
+        """Tagged ops the hardware dropped, by reason (l3_hit, excluded_kernel/user)."""
+        self.kept = 0
         self.lost_interrupts = 0
         msr.write_hooks.append(self._on_write)
 
@@ -124,19 +127,27 @@ class Profiler:
             self.count_ops = 0
             when = now_ms + used / ops_per_ms if ops_per_ms else now_ms
             op = source.tagged_op(self.cpu, self.op_index, when)
-            if self._keep(op):
+            reason = self._discard_reason(op)
+            if reason is None:
+                self.kept += 1
                 self._latch(op)
                 return used
-            self.discarded += 1
+            self.discards[reason] += 1
 
-    def _keep(self, op: TaggedOp) -> bool:
+    @property
+    def discarded(self) -> int:
+        return sum(self.discards.values())
+
+    def _discard_reason(self, op: TaggedOp) -> str | None:
         ctl = self._ctl()
         ctl2 = self._ctl2()
         if ctl.l3_miss_only and not op.l3_miss:
-            return False
+            return "l3_hit"
         if ctl2.exclude_kernel and op.kernel:
-            return False
-        return not (ctl2.exclude_user and not op.kernel)
+            return "excluded_kernel"
+        if ctl2.exclude_user and not op.kernel:
+            return "excluded_user"
+        return None
 
     def _latch(self, op: TaggedOp) -> None:
         memory_op = op.load or op.store

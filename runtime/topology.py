@@ -86,6 +86,22 @@ class Topology:
                 yield section
 
 
+def build_topology(dram_nodes: int, cxl_nodes: int, cpus_per_dram_node: int, dram_pages: int,
+                   cxl_pages: int) -> Topology:
+    """DRAM nodes 0.. (top tier, with CPUs), then CXL nodes (lower tier, CPU-less); every node
+    starts on a section boundary, as memory blocks do."""
+    nodes = []
+    start = 0
+    for nid in range(dram_nodes + cxl_nodes):
+        dram = nid < dram_nodes
+        count = dram_pages if dram else cxl_pages
+        nodes.append(Node(nid, "top" if dram else "lower", "dram" if dram else "cxl", start,
+                          count))
+        start += -(-count // PAGES_PER_SECTION) * PAGES_PER_SECTION
+    cpus = tuple(nid for nid in range(dram_nodes) for _ in range(cpus_per_dram_node))
+    return Topology(tuple(nodes), cpus)
+
+
 def default_replay_topology() -> Topology:
     """`ibs-mprof replay` default: node 0 top tier 0x0-0xFFFFF, node 1 lower 0x100000-0x1FFFFF,
     CPUs 0-3 on node 0 and 4-7 on node 1."""

@@ -69,6 +69,7 @@ class Promotion(NamedTuple):
     old_pfn: int
     new_pfn: int
     target_nid: int
+    page: int
 
 
 @dataclass
@@ -113,6 +114,8 @@ class Pghot:
         self.promotions: list[Promotion] = []
         """Every promotion of every kmigrated thread, in order."""
         self.started = False
+        self.last_ready = False
+        """Whether the last record_access left the record migrate-ready (for metrics)."""
         self.outcomes: Counter[str] = Counter()
         """How many record_access calls ended at each RECORD_OUTCOMES bucket."""
 
@@ -131,6 +134,7 @@ class Pghot:
         nid is the accessing node (the intended promotion target), now_ms the access time.
         Every call lands in exactly one `outcomes` bucket (model accounting, not a vmstat).
         """
+        self.last_ready = False
         reason = self._record(pfn, nid, src, now_ms)
         self.outcomes[reason] += 1
         return -EINVAL if reason in EINVAL_OUTCOMES else 0
@@ -162,6 +166,7 @@ class Pghot:
         ready = self.records.update(pfn, nid, now_ms, window_ms=t.window_ms,
                                     threshold=t.freq_threshold, sticky=t.sticky_ready,
                                     target_nid=t.target_nid)
+        self.last_ready = ready
         if ready:
             self.section_hot[section] = True
             if not self.activate[src_nid]:

@@ -63,7 +63,7 @@ def promote_batch(pghot: Pghot, pfns: list[int], target: int, now_ms: int,
             result.migrate_failed += 1
             continue
         succeeded += 1
-        promotion = Promotion(now_ms, pfn, new_pfn, target)
+        promotion = Promotion(now_ms, pfn, new_pfn, target, pghot.memory.page_of[new_pfn])
         result.promoted.append(promotion)
         pghot.promotions.append(promotion)
     if succeeded:

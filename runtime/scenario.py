@@ -1,0 +1,330 @@
+"""Scenario files: what `ibs-mprof run` simulates. Schema, defaults, validation, overrides.
+
+A scenario is YAML with the sections of `SCHEMA`; every key is optional and defaults to the
+embedded default scenario (the schema defaults: a GUPS-style hot set on a DRAM + CXL machine,
+everything starting on CXL). Unknown keys, wrong types and out-of-range values are errors
+naming the file, line and key. `--set section.key=value` overrides apply before validation
+(the value is read as a YAML scalar).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from codegen.yamlsafe import YamlProblem, YList, YMap, load_yaml
+from runtime.errors import InputError
+
+
+@dataclass(frozen=True)
+class Key:
+    """One scenario key: type, default, allowed range or choices, and what it means."""
+
+    kind: type
+    default: Any
+    doc: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[Any, ...] | None = None
+    nullable: bool = False
+    kinds: tuple[str, ...] | None = None  # workload keys: the kinds that use it
+
+
+WORKLOAD_KINDS = ("uniform", "gups-hot", "gups-shift", "zipf", "scan", "microbench", "phased",
+                  "lackey")
+_GUPS = ("gups-hot", "gups-shift")
+_SYNTH = ("uniform", "gups-hot", "gups-shift", "zipf", "scan")
+
+SCHEMA: dict[str, Any] = {
+    "seed": Key(int, 1, "random seed; same seed + scenario = identical report", 0, 2**63 - 1),
+    "duration_s": Key(float, 8.0, "simulated seconds", 0.001, 3600),
+    "engine": Key(str, "reference", "which engine runs the pipeline", choices=("reference",)),
+    "machine": {
+        "dram_nodes": Key(int, 1, "top-tier DRAM nodes (each has CPUs)", 1, 64),
+        "cxl_nodes": Key(int, 1, "lower-tier CXL nodes (CPU-less)", 1, 64),
+        "cpus_per_dram_node": Key(int, 2, "CPUs on each DRAM node", 1, 1024),
+        "dram_mib": Key(int, 2048, "memory of each DRAM node, MiB", 128, 1 << 24),
+        "cxl_mib": Key(int, 4096, "memory of each CXL node, MiB", 128, 1 << 24),
+        "ops_per_cpu_per_s": Key(float, 1e9, "dispatched ops per CPU-second", 1e3, 1e11),
+        "cycles_per_op": Key(int, 1, "cycles per op, for CntCtl=0 (cycle counting)", 1, 1000),
+    },
+    "workload": {
+        "kind": Key(str, "gups-hot", "workload model", choices=WORKLOAD_KINDS),
+        "region_mib": Key(int, 1024, "size of the workload's memory, MiB", 1, 1 << 22,
+                          kinds=WORKLOAD_KINDS[:-1]),
+        "mem_op_fraction": Key(float, 0.3, "fraction of ops that access memory", 0.0, 1.0),
+        "load_fraction": Key(float, 0.5, "fraction of memory ops that are loads", 0.0, 1.0),
+        "kernel_fraction": Key(float, 0.0, "fraction of ops with a kernel RIP (bit 63)", 0.0,
+                               1.0),
+        "placement": Key(str, "cxl", "where pages start: cxl, dram (spills to cxl), interleave",
+                         choices=("cxl", "dram", "interleave")),
+        "hot_fraction": Key(float, 0.0625, "hot set size / region", 1e-6, 1.0, kinds=_GUPS),
+        "hot_access_fraction": Key(float, 0.9, "fraction of accesses to the hot set", 0.0, 1.0,
+                                   kinds=_GUPS),
+        "hot_offset_fraction": Key(float, 0.25, "where the hot set starts / region", 0.0, 1.0,
+                                   kinds=_GUPS),
+        "shift_at_s": Key(float, 4.0, "gups-shift: when the hot set moves", 0.0, 3600,
+                          kinds=("gups-shift",)),
+        "shift_fraction": Key(float, 1.0, "gups-shift: fraction of the hot set that moves",
+                              0.0, 1.0, kinds=("gups-shift",)),
+        "theta": Key(float, 0.99, "zipf exponent", 0.0, 5.0, kinds=("zipf",)),
+        "scan_mib_per_s": Key(float, 4096.0, "scan speed per CPU, MiB/s", 1.0, 1e6,
+                              kinds=("scan",)),
+        "phases": Key(list, None, "phased: list of {kind, duration_s, ...}", nullable=True,
+                      kinds=("phased",)),
+        "trace": Key(str, None, "lackey: path of a valgrind --tool=lackey --trace-mem=yes log",
+                     nullable=True, kinds=("lackey",)),
+    },
+    "llc": {
+        "size_mib": Key(float, 32.0, "last-level cache size, MiB", 0.0625, 4096),
+        "line_bytes": Key(int, 64, "cache line size", 16, 4096),
+    },
+    "profiler": {
+        "period": Key(int, 10000, "sample period (ops, or cycles with cnt_ctl false)", 16,
+                      0x7FFFFF0),
+        "cnt_ctl": Key(bool, True, "count dispatched ops (true) or cycles (false)"),
+        "l3_miss_only": Key(bool, True, "sample only ops that missed L3"),
+        "exclude_kernel": Key(bool, True, "drop samples with RIP bit 63 set"),
+        "exclude_user": Key(bool, False, "drop samples with RIP bit 63 clear"),
+    },
+    "driver": {
+        "variant": Key(str, "v7", "driver model: the seed (v7) or the repaired one",
+                       choices=("v7", "fixed")),
+        "work_latency_ms": Key(float, 1.0, "irq_work -> per-CPU work run delay", 0.0, 10000),
+    },
+    "pghot": {
+        "mode": Key(str, "default", "record mode", choices=("default", "precise")),
+        "ready_rule": Key(str, "recomputed", "READY bit rule", choices=("sticky", "recomputed")),
+        "enabled_sources": Key(int, 3, "bit 0 hint faults, bit 1 hwhints (IBS)", 0, 3),
+        "target_nid": Key(int, 0, "promotion target (default mode)", 0, 1023),
+        "freq_threshold": Key(int, 2, "accesses in the window to become ready", 1, 7),
+        "promote_freq_window_ms": Key(int, None, "window; null = 3000 default / 5000 precise",
+                                      1000, 16383, nullable=True),
+        "promote_rate_limit_MBps": Key(int, 65536, "promotion rate limit", 0, 1 << 40),
+    },
+    "kmigrated": {
+        "sleep_ms": Key(int, 100, "kmigrated poll interval", 50, 1000),
+        "batch_nr": Key(int, 512, "migration batch size (a batch holds batch_nr + 1)", 64, 1024),
+    },
+    "demotion": {
+        "enabled": Key(bool, True, "kswapd-like demotion when the top tier runs short"),
+    },
+    "metrics": {
+        "timeline_ms": Key(float, 100.0, "time-series resolution", 1.0, 60000),
+        "hot_rate_ratio": Key(float, 2.0, "a page is hot if its L3-miss rate is this many times "
+                              "the mean page rate", 1.0, 1e9),
+        "hot_rate_per_s": Key(float, None, "or: hot if at least this many L3-miss accesses/s",
+                              0.0, 1e12, nullable=True),
+        "nmi_cost_us": Key(float, 2.0, "modelled CPU cost of one NMI", 0.0, 1e6),
+        "record_cost_us": Key(float, 0.5, "modelled CPU cost of one pghot_record_access", 0.0,
+                              1e6),
+        "migrate_cost_us": Key(float, 10.0, "modelled CPU cost of migrating one page", 0.0, 1e6),
+    },
+}
+
+
+def default_scenario_yaml() -> str:
+    """The embedded default scenario, as a YAML file a user can start from."""
+    return yaml.safe_dump(_default_tree(SCHEMA), sort_keys=False)
+
+
+def _default_tree(schema: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, item in schema.items():
+        out[name] = _default_tree(item) if isinstance(item, dict) else item.default
+    return out
+
+
+class _Where:
+    """Source positions for error messages: file name and the line of each key path."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.lines: dict[str, int] = {}
+
+    def at(self, path: str) -> str:
+        line = self.lines.get(path)
+        return f"{self.label}:{line}" if line else self.label
+
+
+def _collect_lines(node: Any, prefix: str, where: _Where) -> None:
+    if isinstance(node, YMap):
+        for key, value in node.items():
+            path = f"{prefix}{key}"
+            where.lines[path] = node.key_lines[key]
+            _collect_lines(value, path + ".", where)
+    elif isinstance(node, YList):
+        for index, (value, line) in enumerate(zip(node, node.item_lines, strict=True)):
+            path = f"{prefix[:-1]}[{index}]"
+            where.lines[path] = line
+            _collect_lines(value, path + ".", where)
+
+
+def _check_value(key: Key, value: Any, path: str, where: _Where) -> Any:
+    if value is None and key.nullable:
+        return None
+    if key.kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if key.kind is float and isinstance(value, str):  # PyYAML reads 1e9 as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if key.kind is not bool and isinstance(value, bool) or not isinstance(value, key.kind):
+        raise InputError(f"{where.at(path)}: {path} must be {key.kind.__name__}, got "
+                         f"{value!r}")
+    if key.choices is not None and value not in key.choices:
+        raise InputError(f"{where.at(path)}: {path} must be one of "
+                         f"{', '.join(map(str, key.choices))}; got {value!r}")
+    if key.lo is not None and key.hi is not None and isinstance(value, (int, float)) and \
+            not key.lo <= value <= key.hi:
+        raise InputError(f"{where.at(path)}: {path} = {value} is outside {key.lo:g}..{key.hi:g}")
+    return value
+
+
+def _validate(schema: dict[str, Any], data: Any, path: str, where: _Where) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise InputError(f"{where.at(path)}: {path or 'scenario'} must be a mapping")
+    out = {}
+    for name, value in data.items():
+        sub = f"{path}.{name}" if path else name
+        if name not in schema:
+            raise InputError(f"{where.at(sub)}: unknown key {sub}; expected one of "
+                             f"{', '.join(sorted(schema))}")
+        item = schema[name]
+        out[name] = (_validate(item, value, sub, where) if isinstance(item, dict)
+                     else _check_value(item, value, sub, where))
+    return out
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for name, value in top.items():
+        out[name] = _merge(out[name], value) if isinstance(value, dict) and isinstance(
+            out.get(name), dict) else value
+    return out
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """`section.key=value` into a raw scenario tree (validated later with everything else)."""
+    if "=" not in assignment:
+        raise InputError(f"--set {assignment!r}: expected section.key=value")
+    path, text = assignment.split("=", 1)
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        raise InputError(f"--set {path}: value {text!r} is not a YAML scalar") from None
+    parts = path.strip().split(".")
+    schema: Any = SCHEMA
+    node = data
+    for i, part in enumerate(parts):
+        if not isinstance(schema, dict) or part not in schema:
+            raise InputError(f"--set {path}: unknown key {'.'.join(parts[:i + 1])}")
+        schema = schema[part]
+        if i < len(parts) - 1:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise InputError(f"--set {path}: {'.'.join(parts[:i + 1])} is not a section")
+    if isinstance(schema, dict):
+        raise InputError(f"--set {path}: is a section; set one of its keys")
+    node[parts[-1]] = value
+
+
+def load_scenario(path: Path | None, overrides: list[str]) -> dict[str, Any]:
+    """The validated scenario tree: defaults <- file <- --set overrides."""
+    label = str(path) if path else "<default scenario>"
+    text = ""
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: cannot read scenario: {exc}") from None
+    try:
+        raw = load_yaml(text)
+    except YamlProblem as exc:
+        raise InputError(f"{label}:{exc.line}: {exc.message}") from None
+    if raw is None:
+        raw = YMap()
+        raw.line, raw.key_lines = 1, {}
+    where = _Where(label)
+    _collect_lines(raw, "", where)
+    tree = _plain(raw)
+    if not isinstance(tree, dict):
+        raise InputError(f"{label}:1: a scenario must be a mapping of sections")
+    for assignment in overrides:
+        apply_override(tree, assignment)
+    checked = _validate(SCHEMA, tree, "", where)
+    scenario = _merge(_default_tree(SCHEMA), checked)
+    _check_workload(scenario, checked.get("workload", {}), where)
+    return scenario
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _check_workload(scenario: dict[str, Any], given: dict[str, Any], where: _Where) -> None:
+    """Kind-specific rules: which keys a kind uses, phases, traces, impossible machines."""
+    wl = scenario["workload"]
+    kind = wl["kind"]
+    for name in given:
+        key = SCHEMA["workload"][name]
+        if key.kinds is not None and kind not in key.kinds:
+            raise InputError(f"{where.at('workload.' + name)}: workload.{name} is not used by "
+                             f"kind {kind} (only by {', '.join(key.kinds)})")
+    if kind == "phased":
+        _check_phases(wl, where)
+    if kind == "lackey" and not wl.get("trace"):
+        raise InputError(f"{where.at('workload.kind')}: workload kind lackey needs "
+                         "workload.trace (a lackey log)")
+    machine = scenario["machine"]
+    if kind != "lackey":
+        total = machine["dram_nodes"] * machine["dram_mib"] + machine["cxl_nodes"] * \
+            machine["cxl_mib"]
+        where_on = {"cxl": machine["cxl_nodes"] * machine["cxl_mib"], "dram": total,
+                    "interleave": total}[wl["placement"]]
+        if wl["region_mib"] > where_on:
+            raise InputError(f"{where.at('workload.region_mib')}: workload.region_mib = "
+                             f"{wl['region_mib']} does not fit: placement {wl['placement']} has "
+                             f"{where_on} MiB")
+    if kind in _GUPS and wl["hot_fraction"] * wl["region_mib"] * 256 < 1:
+        raise InputError(f"{where.at('workload.hot_fraction')}: the hot set is smaller than "
+                         "one page")
+
+
+def _check_phases(wl: dict[str, Any], where: _Where) -> None:
+    phases = wl.get("phases")
+    if not phases:
+        raise InputError(f"{where.at('workload.kind')}: workload kind phased needs "
+                         "workload.phases: a list of {kind, duration_s, ...}")
+    allowed = {"kind", "duration_s"} | {
+        k for k, key in SCHEMA["workload"].items() if key.kinds and set(key.kinds) & set(_SYNTH)}
+    for i, phase in enumerate(phases):
+        path = f"workload.phases[{i}]"
+        if not isinstance(phase, dict):
+            raise InputError(f"{where.at(path)}: {path} must be a mapping")
+        for name in phase:
+            if name not in allowed:
+                raise InputError(f"{where.at(path + '.' + name)}: unknown key {path}.{name}; "
+                                 f"expected one of {', '.join(sorted(allowed))}")
+        if phase.get("kind") not in _SYNTH:
+            raise InputError(f"{where.at(path)}: {path}.kind must be one of {', '.join(_SYNTH)}")
+        merged: dict[str, Any] = {n: SCHEMA["workload"][n].default for n in allowed
+                                  if n in SCHEMA["workload"]}
+        merged.update(phase)
+        for name, value in phase.items():
+            key = SCHEMA["workload"].get(name) if name != "duration_s" else \
+                Key(float, None, "", 0.001, 3600)
+            if key is not None:
+                merged[name] = _check_value(key, value, f"{path}.{name}", where)
+        if "duration_s" not in phase:
+            raise InputError(f"{where.at(path)}: {path} needs duration_s")
+        phases[i] = merged

@@ -1,0 +1,196 @@
+"""Synthetic workloads as per-CPU op streams described by their distributions.
+
+A workload is a region of `pages` pages and a sequence of phases. Each phase gives the
+probability that a memory op goes to each page, and (from the LLC model) the probability that
+such an access misses L3. Ops are never materialised one by one: the profiler jumps from one
+tagged op to the next and `SyntheticOps` draws only those ops from the phase's distribution
+(memory op or not, load or store, kernel or user RIP, page, L3 miss). Ground truth comes from
+the same distributions, not from sampling.
+
+Kinds (parameters in the scenario's `workload` section):
+- uniform: every page equally likely;
+- gups-hot: `hot_access_fraction` (0.9) of updates go to a contiguous hot set of
+  `hot_fraction` (1/16) of the region, the rest uniformly anywhere (HeMem GUPS);
+- gups-shift: gups-hot whose hot set moves by `shift_fraction` at `shift_at_s`: the first part
+  of the hot set is replaced by as many pages just past its end (HeMem gups-hotset-move);
+- zipf: page ranks drawn by a seeded permutation, P(rank r) ~ 1 / r^theta;
+- scan: a sequential sweep, `scan_mib_per_s` per CPU, every access an L3 miss (no reuse);
+- microbench: the pghot micro-benchmark replica: random 4 KiB pages, 50:50 load/store,
+  memory ops only, everything starting on CXL;
+- phased: a list of the above, one after another, over the same region.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from generated.ibs_mprof import PAGE_SHIFT
+from runtime.llc import che_miss_probability
+from runtime.profiler import TaggedOp
+
+FloatArray = npt.NDArray[np.float64]
+PAGE_BYTES = 1 << PAGE_SHIFT
+BASE_VADDR = 0x7F0000000000
+DRAW_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class Phase:
+    """From start_ms on, memory ops go to pages with `probs` and miss L3 with `miss`."""
+
+    start_ms: float
+    probs: FloatArray
+    miss: FloatArray
+    label: str
+    scan_pages_per_ms: float = 0.0  # > 0: a sequential sweep instead of random draws
+
+    @property
+    def miss_mass(self) -> FloatArray:
+        """Per memory op: probability of an L3-miss access to each page (A_miss / A_all)."""
+        return self.probs * self.miss
+
+
+@dataclass
+class Workload:
+    kind: str
+    pages: int
+    phases: list[Phase]
+    mem_op_fraction: float = 0.3
+    load_fraction: float = 0.5
+    kernel_fraction: float = 0.0
+    placement: str = "cxl"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def phase_index(self, t_ms: float) -> int:
+        index = 0
+        for i, phase in enumerate(self.phases):
+            if phase.start_ms <= t_ms:
+                index = i
+        return index
+
+    def phase_at(self, t_ms: float) -> Phase:
+        return self.phases[self.phase_index(t_ms)]
+
+    def change_times_ms(self) -> list[float]:
+        return [p.start_ms for p in self.phases[1:]]
+
+
+def _normalise(weights: FloatArray) -> FloatArray:
+    normalised: FloatArray = weights / weights.sum()
+    return normalised
+
+
+def gups_probs(pages: int, hot_fraction: float, hot_access_fraction: float,
+               hot_start: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    hot = max(1, int(round(pages * hot_fraction)))
+    hot_pages = (hot_start + np.arange(hot)) % pages
+    probs = np.full(pages, (1.0 - hot_access_fraction) / pages)
+    probs[hot_pages] += hot_access_fraction / hot
+    return probs, hot_pages
+
+
+def zipf_probs(pages: int, theta: float, seed: int) -> FloatArray:
+    ranks = np.random.default_rng(seed).permutation(pages) + 1
+    return _normalise(1.0 / ranks.astype(np.float64) ** theta)
+
+
+def build_phase_probs(kind: str, pages: int, p: dict[str, Any], seed: int) -> list[
+        tuple[float, FloatArray, str, float]]:
+    """(start_ms, probs, label, scan_pages_per_ms) for one workload kind."""
+    if kind in ("uniform", "microbench"):
+        return [(0.0, np.full(pages, 1.0 / pages), kind, 0.0)]
+    if kind == "gups-hot":
+        probs, _ = gups_probs(pages, p["hot_fraction"], p["hot_access_fraction"],
+                              int(pages * p["hot_offset_fraction"]))
+        return [(0.0, probs, kind, 0.0)]
+    if kind == "gups-shift":
+        start = int(pages * p["hot_offset_fraction"])
+        before, hot_pages = gups_probs(pages, p["hot_fraction"], p["hot_access_fraction"], start)
+        moved = int(round(len(hot_pages) * p["shift_fraction"]))
+        after_set = np.concatenate([hot_pages[moved:], (hot_pages[-1] + 1 + np.arange(moved))
+                                    % pages])
+        after = np.full(pages, (1.0 - p["hot_access_fraction"]) / pages)
+        after[after_set] += p["hot_access_fraction"] / len(after_set)
+        return [(0.0, before, "gups-shift before", 0.0),
+                (p["shift_at_s"] * 1000.0, after, "gups-shift after", 0.0)]
+    if kind == "zipf":
+        return [(0.0, zipf_probs(pages, p["theta"], seed), kind, 0.0)]
+    if kind == "scan":
+        pages_per_ms = p["scan_mib_per_s"] * (1 << 20) / PAGE_BYTES / 1000.0
+        return [(0.0, np.full(pages, 1.0 / pages), kind, pages_per_ms)]
+    raise ValueError(f"unknown workload kind {kind!r}")
+
+
+def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: int) -> Workload:
+    """Workload from a validated scenario `workload` section (see runtime/scenario.py)."""
+    pages = int(spec["region_mib"]) * (1 << 20) // PAGE_BYTES
+    kind = spec["kind"]
+    parts: list[tuple[float, FloatArray, str, float]] = []
+    if kind == "phased":
+        offset = 0.0
+        for i, sub in enumerate(spec["phases"]):
+            for start, probs, label, scan in build_phase_probs(sub["kind"], pages, sub,
+                                                               seed + i):
+                parts.append((offset + start, probs, f"phase {i}: {label}", scan))
+            offset += sub["duration_s"] * 1000.0
+    else:
+        parts = build_phase_probs(kind, pages, spec, seed)
+    phases = []
+    for start, probs, label, scan in parts:
+        miss = np.ones(pages) if scan > 0 else che_miss_probability(probs, llc_bytes, line_bytes)
+        phases.append(Phase(start, probs, miss, label, scan))
+    mem = 1.0 if kind == "microbench" else spec["mem_op_fraction"]
+    load = 0.5 if kind == "microbench" else spec["load_fraction"]
+    return Workload(kind, pages, phases, mem, load, spec["kernel_fraction"], spec["placement"],
+                    dict(spec))
+
+
+class SyntheticOps:
+    """The op source for synthetic workloads: draws tagged ops, chunk by chunk, per CPU.
+
+    Each CPU has its own seeded generator, so a run is reproducible whatever the event order
+    between CPUs.
+    """
+
+    def __init__(self, workload: Workload, seed: int, cpus: int) -> None:
+        self.workload = workload
+        self.rngs = [np.random.default_rng([seed, cpu]) for cpu in range(cpus)]
+        self.cdfs = [np.cumsum(p.probs) for p in workload.phases]
+        self._buf: list[dict[str, Any]] = [{} for _ in range(cpus)]
+
+    def _refill(self, cpu: int, phase: int) -> dict[str, Any]:
+        rng = self.rngs[cpu]
+        cdf = self.cdfs[phase]
+        pages = np.minimum(np.searchsorted(cdf, rng.random(DRAW_CHUNK) * cdf[-1], side="right"),
+                           len(cdf) - 1)
+        buf = {"phase": phase, "i": 0, "u": rng.random((DRAW_CHUNK, 4)).tolist(),
+               "page": pages.tolist(), "line": rng.integers(0, PAGE_BYTES // 64,
+                                                            DRAW_CHUNK).tolist()}
+        self._buf[cpu] = buf
+        return buf
+
+    def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
+        wl = self.workload
+        phase_i = wl.phase_index(now_ms)
+        buf = self._buf[cpu]
+        if buf.get("phase") != phase_i or buf["i"] >= DRAW_CHUNK:
+            buf = self._refill(cpu, phase_i)
+        i = buf["i"]
+        buf["i"] = i + 1
+        u_mem, u_load, u_kernel, u_miss = buf["u"][i]
+        kernel = u_kernel < wl.kernel_fraction
+        if u_mem >= wl.mem_op_fraction:
+            return TaggedOp(kernel=kernel)
+        phase = wl.phases[phase_i]
+        if phase.scan_pages_per_ms > 0:
+            page = int(now_ms * phase.scan_pages_per_ms) % wl.pages
+        else:
+            page = buf["page"][i]
+        load = u_load < wl.load_fraction
+        return TaggedOp(load=load, store=not load, kernel=kernel,
+                        vaddr=BASE_VADDR + page * PAGE_BYTES + buf["line"][i] * 64, page=page,
+                        l3_miss=u_miss < phase.miss[page])

@@ -419,6 +419,11 @@ class IbsCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_avail(raw: int) -> bool:
+        """Scalar read of avail from a raw value, without building an object."""
+        return bool(raw >> 0 & 1)
+
+    @staticmethod
     def get_avail(raw: U64Array) -> U64Array:
         """Vectorised read of avail from an array of raw values."""
         raw = as_u64(raw)
@@ -433,6 +438,11 @@ class IbsCaps(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
             values << np.uint64(0)
         )
+
+    @staticmethod
+    def extract_fetch_sam(raw: int) -> bool:
+        """Scalar read of fetch_sam from a raw value, without building an object."""
+        return bool(raw >> 1 & 1)
 
     @staticmethod
     def get_fetch_sam(raw: U64Array) -> U64Array:
@@ -451,6 +461,11 @@ class IbsCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_op_sam(raw: int) -> bool:
+        """Scalar read of op_sam from a raw value, without building an object."""
+        return bool(raw >> 2 & 1)
+
+    @staticmethod
     def get_op_sam(raw: U64Array) -> U64Array:
         """Vectorised read of op_sam from an array of raw values."""
         raw = as_u64(raw)
@@ -465,6 +480,11 @@ class IbsCaps(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFFB)) | (
             values << np.uint64(2)
         )
+
+    @staticmethod
+    def extract_rd_wr_op_cnt(raw: int) -> bool:
+        """Scalar read of rd_wr_op_cnt from a raw value, without building an object."""
+        return bool(raw >> 3 & 1)
 
     @staticmethod
     def get_rd_wr_op_cnt(raw: U64Array) -> U64Array:
@@ -483,6 +503,11 @@ class IbsCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_op_cnt(raw: int) -> bool:
+        """Scalar read of op_cnt from a raw value, without building an object."""
+        return bool(raw >> 4 & 1)
+
+    @staticmethod
     def get_op_cnt(raw: U64Array) -> U64Array:
         """Vectorised read of op_cnt from an array of raw values."""
         raw = as_u64(raw)
@@ -497,6 +522,11 @@ class IbsCaps(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFEF)) | (
             values << np.uint64(4)
         )
+
+    @staticmethod
+    def extract_brn_trgt(raw: int) -> bool:
+        """Scalar read of brn_trgt from a raw value, without building an object."""
+        return bool(raw >> 5 & 1)
 
     @staticmethod
     def get_brn_trgt(raw: U64Array) -> U64Array:
@@ -515,6 +545,11 @@ class IbsCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_op_cnt_ext(raw: int) -> bool:
+        """Scalar read of op_cnt_ext from a raw value, without building an object."""
+        return bool(raw >> 6 & 1)
+
+    @staticmethod
     def get_op_cnt_ext(raw: U64Array) -> U64Array:
         """Vectorised read of op_cnt_ext from an array of raw values."""
         raw = as_u64(raw)
@@ -529,6 +564,11 @@ class IbsCaps(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFBF)) | (
             values << np.uint64(6)
         )
+
+    @staticmethod
+    def extract_rip_invalid_chk(raw: int) -> bool:
+        """Scalar read of rip_invalid_chk from a raw value, without building an object."""
+        return bool(raw >> 7 & 1)
 
     @staticmethod
     def get_rip_invalid_chk(raw: U64Array) -> U64Array:
@@ -547,6 +587,11 @@ class IbsCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_op_brn_fuse(raw: int) -> bool:
+        """Scalar read of op_brn_fuse from a raw value, without building an object."""
+        return bool(raw >> 8 & 1)
+
+    @staticmethod
     def get_op_brn_fuse(raw: U64Array) -> U64Array:
         """Vectorised read of op_brn_fuse from an array of raw values."""
         raw = as_u64(raw)
@@ -561,6 +606,11 @@ class IbsCaps(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFEFF)) | (
             values << np.uint64(8)
         )
+
+    @staticmethod
+    def extract_fetch_ctl_extd(raw: int) -> bool:
+        """Scalar read of fetch_ctl_extd from a raw value, without building an object."""
+        return bool(raw >> 9 & 1)
 
     @staticmethod
     def get_fetch_ctl_extd(raw: U64Array) -> U64Array:
@@ -579,6 +629,11 @@ class IbsCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_op_data4(raw: int) -> bool:
+        """Scalar read of op_data4 from a raw value, without building an object."""
+        return bool(raw >> 10 & 1)
+
+    @staticmethod
     def get_op_data4(raw: U64Array) -> U64Array:
         """Vectorised read of op_data4 from an array of raw values."""
         raw = as_u64(raw)
@@ -593,6 +648,11 @@ class IbsCaps(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFBFF)) | (
             values << np.uint64(10)
         )
+
+    @staticmethod
+    def extract_zen4(raw: int) -> bool:
+        """Scalar read of zen4 from a raw value, without building an object."""
+        return bool(raw >> 11 & 1)
 
     @staticmethod
     def get_zen4(raw: U64Array) -> U64Array:
@@ -611,6 +671,11 @@ class IbsCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_op_ld_lat(raw: int) -> bool:
+        """Scalar read of op_ld_lat from a raw value, without building an object."""
+        return bool(raw >> 12 & 1)
+
+    @staticmethod
     def get_op_ld_lat(raw: U64Array) -> U64Array:
         """Vectorised read of op_ld_lat from an array of raw values."""
         raw = as_u64(raw)
@@ -625,6 +690,11 @@ class IbsCaps(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFEFFF)) | (
             values << np.uint64(12)
         )
+
+    @staticmethod
+    def extract_dis(raw: int) -> bool:
+        """Scalar read of dis from a raw value, without building an object."""
+        return bool(raw >> 13 & 1)
 
     @staticmethod
     def get_dis(raw: U64Array) -> U64Array:
@@ -643,6 +713,11 @@ class IbsCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_fetch_lat(raw: int) -> bool:
+        """Scalar read of fetch_lat from a raw value, without building an object."""
+        return bool(raw >> 14 & 1)
+
+    @staticmethod
     def get_fetch_lat(raw: U64Array) -> U64Array:
         """Vectorised read of fetch_lat from an array of raw values."""
         raw = as_u64(raw)
@@ -657,6 +732,11 @@ class IbsCaps(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFBFFF)) | (
             values << np.uint64(14)
         )
+
+    @staticmethod
+    def extract_bit63_filter(raw: int) -> bool:
+        """Scalar read of bit63_filter from a raw value, without building an object."""
+        return bool(raw >> 15 & 1)
 
     @staticmethod
     def get_bit63_filter(raw: U64Array) -> U64Array:
@@ -675,6 +755,11 @@ class IbsCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_strmst_rmtsocket(raw: int) -> bool:
+        """Scalar read of strmst_rmtsocket from a raw value, without building an object."""
+        return bool(raw >> 16 & 1)
+
+    @staticmethod
     def get_strmst_rmtsocket(raw: U64Array) -> U64Array:
         """Vectorised read of strmst_rmtsocket from an array of raw values."""
         raw = as_u64(raw)
@@ -691,6 +776,11 @@ class IbsCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_mem_profiler(raw: int) -> bool:
+        """Scalar read of mem_profiler from a raw value, without building an object."""
+        return bool(raw >> 18 & 1)
+
+    @staticmethod
     def get_mem_profiler(raw: U64Array) -> U64Array:
         """Vectorised read of mem_profiler from an array of raw values."""
         raw = as_u64(raw)
@@ -705,6 +795,11 @@ class IbsCaps(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFBFFFF)) | (
             values << np.uint64(18)
         )
+
+    @staticmethod
+    def extract_op_dtlb_pg_size(raw: int) -> bool:
+        """Scalar read of op_dtlb_pg_size from a raw value, without building an object."""
+        return bool(raw >> 19 & 1)
 
     @staticmethod
     def get_op_dtlb_pg_size(raw: U64Array) -> U64Array:
@@ -801,6 +896,11 @@ class ExtFeaturesEcx(RegisterValue):
             ibs=self.ibs if ibs is None else ibs,
             reserved_bits=self.reserved_bits if reserved_bits is None else reserved_bits,
         )
+
+    @staticmethod
+    def extract_ibs(raw: int) -> bool:
+        """Scalar read of ibs from a raw value, without building an object."""
+        return bool(raw >> 10 & 1)
 
     @staticmethod
     def get_ibs(raw: U64Array) -> U64Array:

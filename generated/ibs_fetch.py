@@ -394,6 +394,13 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_period(raw: int) -> int:
+        """Scalar read of period from a raw value, without building an object."""
+        return (
+            (raw >> 0 & 0xFFFF) << 4
+        )
+
+    @staticmethod
     def get_period(raw: U64Array) -> U64Array:
         """Vectorised read of period from an array of raw values."""
         raw = as_u64(raw)
@@ -412,6 +419,11 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_fetch_cnt(raw: int) -> int:
+        """Scalar read of fetch_cnt from a raw value, without building an object."""
+        return raw >> 16 & 0xFFFF
+
+    @staticmethod
     def get_fetch_cnt(raw: U64Array) -> U64Array:
         """Vectorised read of fetch_cnt from an array of raw values."""
         raw = as_u64(raw)
@@ -426,6 +438,11 @@ class IbsFetchCtl(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFF0000FFFF)) | (
             values << np.uint64(16)
         )
+
+    @staticmethod
+    def extract_fetch_lat(raw: int) -> int:
+        """Scalar read of fetch_lat from a raw value, without building an object."""
+        return raw >> 32 & 0xFFFF
 
     @staticmethod
     def get_fetch_lat(raw: U64Array) -> U64Array:
@@ -444,6 +461,11 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_fetch_en(raw: int) -> bool:
+        """Scalar read of fetch_en from a raw value, without building an object."""
+        return bool(raw >> 48 & 1)
+
+    @staticmethod
     def get_fetch_en(raw: U64Array) -> U64Array:
         """Vectorised read of fetch_en from an array of raw values."""
         raw = as_u64(raw)
@@ -458,6 +480,11 @@ class IbsFetchCtl(RegisterValue):
         return (raw & np.uint64(0xFFFEFFFFFFFFFFFF)) | (
             values << np.uint64(48)
         )
+
+    @staticmethod
+    def extract_fetch_val(raw: int) -> bool:
+        """Scalar read of fetch_val from a raw value, without building an object."""
+        return bool(raw >> 49 & 1)
 
     @staticmethod
     def get_fetch_val(raw: U64Array) -> U64Array:
@@ -476,6 +503,11 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_fetch_comp(raw: int) -> bool:
+        """Scalar read of fetch_comp from a raw value, without building an object."""
+        return bool(raw >> 50 & 1)
+
+    @staticmethod
     def get_fetch_comp(raw: U64Array) -> U64Array:
         """Vectorised read of fetch_comp from an array of raw values."""
         raw = as_u64(raw)
@@ -490,6 +522,11 @@ class IbsFetchCtl(RegisterValue):
         return (raw & np.uint64(0xFFFBFFFFFFFFFFFF)) | (
             values << np.uint64(50)
         )
+
+    @staticmethod
+    def extract_ic_miss(raw: int) -> bool:
+        """Scalar read of ic_miss from a raw value, without building an object."""
+        return bool(raw >> 51 & 1)
 
     @staticmethod
     def get_ic_miss(raw: U64Array) -> U64Array:
@@ -508,6 +545,11 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_phy_addr_valid(raw: int) -> bool:
+        """Scalar read of phy_addr_valid from a raw value, without building an object."""
+        return bool(raw >> 52 & 1)
+
+    @staticmethod
     def get_phy_addr_valid(raw: U64Array) -> U64Array:
         """Vectorised read of phy_addr_valid from an array of raw values."""
         raw = as_u64(raw)
@@ -522,6 +564,11 @@ class IbsFetchCtl(RegisterValue):
         return (raw & np.uint64(0xFFEFFFFFFFFFFFFF)) | (
             values << np.uint64(52)
         )
+
+    @staticmethod
+    def extract_l1_tlb_pg_sz(raw: int) -> int:
+        """Scalar read of l1_tlb_pg_sz from a raw value, without building an object."""
+        return raw >> 53 & 0x3
 
     @staticmethod
     def get_l1_tlb_pg_sz(raw: U64Array) -> U64Array:
@@ -540,6 +587,11 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_l1_tlb_miss(raw: int) -> bool:
+        """Scalar read of l1_tlb_miss from a raw value, without building an object."""
+        return bool(raw >> 55 & 1)
+
+    @staticmethod
     def get_l1_tlb_miss(raw: U64Array) -> U64Array:
         """Vectorised read of l1_tlb_miss from an array of raw values."""
         raw = as_u64(raw)
@@ -554,6 +606,11 @@ class IbsFetchCtl(RegisterValue):
         return (raw & np.uint64(0xFF7FFFFFFFFFFFFF)) | (
             values << np.uint64(55)
         )
+
+    @staticmethod
+    def extract_l2_tlb_miss(raw: int) -> bool:
+        """Scalar read of l2_tlb_miss from a raw value, without building an object."""
+        return bool(raw >> 56 & 1)
 
     @staticmethod
     def get_l2_tlb_miss(raw: U64Array) -> U64Array:
@@ -572,6 +629,11 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_rand_en(raw: int) -> bool:
+        """Scalar read of rand_en from a raw value, without building an object."""
+        return bool(raw >> 57 & 1)
+
+    @staticmethod
     def get_rand_en(raw: U64Array) -> U64Array:
         """Vectorised read of rand_en from an array of raw values."""
         raw = as_u64(raw)
@@ -586,6 +648,11 @@ class IbsFetchCtl(RegisterValue):
         return (raw & np.uint64(0xFDFFFFFFFFFFFFFF)) | (
             values << np.uint64(57)
         )
+
+    @staticmethod
+    def extract_fetch_l2_miss(raw: int) -> bool:
+        """Scalar read of fetch_l2_miss from a raw value, without building an object."""
+        return bool(raw >> 58 & 1)
 
     @staticmethod
     def get_fetch_l2_miss(raw: U64Array) -> U64Array:
@@ -604,6 +671,11 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_l3_miss_only(raw: int) -> bool:
+        """Scalar read of l3_miss_only from a raw value, without building an object."""
+        return bool(raw >> 59 & 1)
+
+    @staticmethod
     def get_l3_miss_only(raw: U64Array) -> U64Array:
         """Vectorised read of l3_miss_only from an array of raw values."""
         raw = as_u64(raw)
@@ -620,6 +692,11 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_fetch_oc_miss(raw: int) -> bool:
+        """Scalar read of fetch_oc_miss from a raw value, without building an object."""
+        return bool(raw >> 60 & 1)
+
+    @staticmethod
     def get_fetch_oc_miss(raw: U64Array) -> U64Array:
         """Vectorised read of fetch_oc_miss from an array of raw values."""
         raw = as_u64(raw)
@@ -634,6 +711,11 @@ class IbsFetchCtl(RegisterValue):
         return (raw & np.uint64(0xEFFFFFFFFFFFFFFF)) | (
             values << np.uint64(60)
         )
+
+    @staticmethod
+    def extract_fetch_l3_miss(raw: int) -> bool:
+        """Scalar read of fetch_l3_miss from a raw value, without building an object."""
+        return bool(raw >> 61 & 1)
 
     @staticmethod
     def get_fetch_l3_miss(raw: U64Array) -> U64Array:
@@ -722,6 +804,11 @@ class IbsFetchLinad(RegisterValue):
         )
 
     @staticmethod
+    def extract_fetch_lin_ad(raw: int) -> int:
+        """Scalar read of fetch_lin_ad from a raw value, without building an object."""
+        return raw >> 0 & 0xFFFFFFFFFFFFFFFF
+
+    @staticmethod
     def get_fetch_lin_ad(raw: U64Array) -> U64Array:
         """Vectorised read of fetch_lin_ad from an array of raw values."""
         raw = as_u64(raw)
@@ -806,6 +893,11 @@ class IbsFetchPhysad(RegisterValue):
         return IbsFetchPhysad(
             fetch_phys_ad=self.fetch_phys_ad if fetch_phys_ad is None else fetch_phys_ad,
         )
+
+    @staticmethod
+    def extract_fetch_phys_ad(raw: int) -> int:
+        """Scalar read of fetch_phys_ad from a raw value, without building an object."""
+        return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
     def get_fetch_phys_ad(raw: U64Array) -> U64Array:
@@ -899,6 +991,11 @@ class IcIbsExtdCtl(RegisterValue):
             itlb_refill_lat=self.itlb_refill_lat if itlb_refill_lat is None else itlb_refill_lat,
             reserved_bits=self.reserved_bits if reserved_bits is None else reserved_bits,
         )
+
+    @staticmethod
+    def extract_itlb_refill_lat(raw: int) -> int:
+        """Scalar read of itlb_refill_lat from a raw value, without building an object."""
+        return raw >> 0 & 0xFFFF
 
     @staticmethod
     def get_itlb_refill_lat(raw: U64Array) -> U64Array:
@@ -1040,6 +1137,11 @@ class IbsFetchCtl2(RegisterValue):
         )
 
     @staticmethod
+    def extract_dis(raw: int) -> bool:
+        """Scalar read of dis from a raw value, without building an object."""
+        return bool(raw >> 0 & 1)
+
+    @staticmethod
     def get_dis(raw: U64Array) -> U64Array:
         """Vectorised read of dis from an array of raw values."""
         raw = as_u64(raw)
@@ -1054,6 +1156,11 @@ class IbsFetchCtl2(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
             values << np.uint64(0)
         )
+
+    @staticmethod
+    def extract_fetch_lat_filter(raw: int) -> int:
+        """Scalar read of fetch_lat_filter from a raw value, without building an object."""
+        return raw >> 1 & 0xF
 
     @staticmethod
     def get_fetch_lat_filter(raw: U64Array) -> U64Array:
@@ -1072,6 +1179,11 @@ class IbsFetchCtl2(RegisterValue):
         )
 
     @staticmethod
+    def extract_excl_rip63_eq1(raw: int) -> bool:
+        """Scalar read of excl_rip63_eq1 from a raw value, without building an object."""
+        return bool(raw >> 5 & 1)
+
+    @staticmethod
     def get_excl_rip63_eq1(raw: U64Array) -> U64Array:
         """Vectorised read of excl_rip63_eq1 from an array of raw values."""
         raw = as_u64(raw)
@@ -1086,6 +1198,11 @@ class IbsFetchCtl2(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFDF)) | (
             values << np.uint64(5)
         )
+
+    @staticmethod
+    def extract_excl_rip63_eq0(raw: int) -> bool:
+        """Scalar read of excl_rip63_eq0 from a raw value, without building an object."""
+        return bool(raw >> 6 & 1)
 
     @staticmethod
     def get_excl_rip63_eq0(raw: U64Array) -> U64Array:

@@ -184,6 +184,14 @@ class IbsMprofCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_period(raw: int) -> int:
+        """Scalar read of period from a raw value, without building an object."""
+        return (
+            (raw >> 0 & 0xFFFF) << 4
+            | (raw >> 20 & 0x7F) << 20
+        )
+
+    @staticmethod
     def get_period(raw: U64Array) -> U64Array:
         """Vectorised read of period from an array of raw values."""
         raw = as_u64(raw)
@@ -204,6 +212,11 @@ class IbsMprofCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_l3_miss_only(raw: int) -> bool:
+        """Scalar read of l3_miss_only from a raw value, without building an object."""
+        return bool(raw >> 16 & 1)
+
+    @staticmethod
     def get_l3_miss_only(raw: U64Array) -> U64Array:
         """Vectorised read of l3_miss_only from an array of raw values."""
         raw = as_u64(raw)
@@ -218,6 +231,11 @@ class IbsMprofCtl(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFEFFFF)) | (
             values << np.uint64(16)
         )
+
+    @staticmethod
+    def extract_enable(raw: int) -> bool:
+        """Scalar read of enable from a raw value, without building an object."""
+        return bool(raw >> 17 & 1)
 
     @staticmethod
     def get_enable(raw: U64Array) -> U64Array:
@@ -236,6 +254,11 @@ class IbsMprofCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_val(raw: int) -> bool:
+        """Scalar read of val from a raw value, without building an object."""
+        return bool(raw >> 18 & 1)
+
+    @staticmethod
     def get_val(raw: U64Array) -> U64Array:
         """Vectorised read of val from an array of raw values."""
         raw = as_u64(raw)
@@ -250,6 +273,11 @@ class IbsMprofCtl(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFBFFFF)) | (
             values << np.uint64(18)
         )
+
+    @staticmethod
+    def extract_cnt_ctl(raw: int) -> bool:
+        """Scalar read of cnt_ctl from a raw value, without building an object."""
+        return bool(raw >> 19 & 1)
 
     @staticmethod
     def get_cnt_ctl(raw: U64Array) -> U64Array:
@@ -370,6 +398,11 @@ class IbsMprofCtl2(RegisterValue):
         )
 
     @staticmethod
+    def extract_disable(raw: int) -> bool:
+        """Scalar read of disable from a raw value, without building an object."""
+        return bool(raw >> 0 & 1)
+
+    @staticmethod
     def get_disable(raw: U64Array) -> U64Array:
         """Vectorised read of disable from an array of raw values."""
         raw = as_u64(raw)
@@ -386,6 +419,11 @@ class IbsMprofCtl2(RegisterValue):
         )
 
     @staticmethod
+    def extract_exclude_user(raw: int) -> bool:
+        """Scalar read of exclude_user from a raw value, without building an object."""
+        return bool(raw >> 1 & 1)
+
+    @staticmethod
     def get_exclude_user(raw: U64Array) -> U64Array:
         """Vectorised read of exclude_user from an array of raw values."""
         raw = as_u64(raw)
@@ -400,6 +438,11 @@ class IbsMprofCtl2(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFFD)) | (
             values << np.uint64(1)
         )
+
+    @staticmethod
+    def extract_exclude_kernel(raw: int) -> bool:
+        """Scalar read of exclude_kernel from a raw value, without building an object."""
+        return bool(raw >> 2 & 1)
 
     @staticmethod
     def get_exclude_kernel(raw: U64Array) -> U64Array:
@@ -538,6 +581,14 @@ class IbsMprofData2(RegisterValue):
         )
 
     @staticmethod
+    def extract_data_src(raw: int) -> int:
+        """Scalar read of data_src from a raw value, without building an object."""
+        return (
+            (raw >> 0 & 0x7) << 0
+            | (raw >> 6 & 0x3) << 3
+        )
+
+    @staticmethod
     def get_data_src(raw: U64Array) -> U64Array:
         """Vectorised read of data_src from an array of raw values."""
         raw = as_u64(raw)
@@ -558,6 +609,11 @@ class IbsMprofData2(RegisterValue):
         )
 
     @staticmethod
+    def extract_rmt_node(raw: int) -> bool:
+        """Scalar read of rmt_node from a raw value, without building an object."""
+        return bool(raw >> 4 & 1)
+
+    @staticmethod
     def get_rmt_node(raw: U64Array) -> U64Array:
         """Vectorised read of rmt_node from an array of raw values."""
         raw = as_u64(raw)
@@ -572,6 +628,11 @@ class IbsMprofData2(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFEF)) | (
             values << np.uint64(4)
         )
+
+    @staticmethod
+    def extract_rmt_socket(raw: int) -> bool:
+        """Scalar read of rmt_socket from a raw value, without building an object."""
+        return bool(raw >> 9 & 1)
 
     @staticmethod
     def get_rmt_socket(raw: U64Array) -> U64Array:
@@ -767,6 +828,11 @@ class IbsMprofData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_ld_op(raw: int) -> bool:
+        """Scalar read of ld_op from a raw value, without building an object."""
+        return bool(raw >> 0 & 1)
+
+    @staticmethod
     def get_ld_op(raw: U64Array) -> U64Array:
         """Vectorised read of ld_op from an array of raw values."""
         raw = as_u64(raw)
@@ -781,6 +847,11 @@ class IbsMprofData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
             values << np.uint64(0)
         )
+
+    @staticmethod
+    def extract_st_op(raw: int) -> bool:
+        """Scalar read of st_op from a raw value, without building an object."""
+        return bool(raw >> 1 & 1)
 
     @staticmethod
     def get_st_op(raw: U64Array) -> U64Array:
@@ -799,6 +870,11 @@ class IbsMprofData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_dc_miss(raw: int) -> bool:
+        """Scalar read of dc_miss from a raw value, without building an object."""
+        return bool(raw >> 7 & 1)
+
+    @staticmethod
     def get_dc_miss(raw: U64Array) -> U64Array:
         """Vectorised read of dc_miss from an array of raw values."""
         raw = as_u64(raw)
@@ -813,6 +889,11 @@ class IbsMprofData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFF7F)) | (
             values << np.uint64(7)
         )
+
+    @staticmethod
+    def extract_lin_addr_valid(raw: int) -> bool:
+        """Scalar read of lin_addr_valid from a raw value, without building an object."""
+        return bool(raw >> 17 & 1)
 
     @staticmethod
     def get_lin_addr_valid(raw: U64Array) -> U64Array:
@@ -831,6 +912,11 @@ class IbsMprofData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_phy_addr_valid(raw: int) -> bool:
+        """Scalar read of phy_addr_valid from a raw value, without building an object."""
+        return bool(raw >> 18 & 1)
+
+    @staticmethod
     def get_phy_addr_valid(raw: U64Array) -> U64Array:
         """Vectorised read of phy_addr_valid from an array of raw values."""
         raw = as_u64(raw)
@@ -847,6 +933,11 @@ class IbsMprofData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_l2_miss(raw: int) -> bool:
+        """Scalar read of l2_miss from a raw value, without building an object."""
+        return bool(raw >> 20 & 1)
+
+    @staticmethod
     def get_l2_miss(raw: U64Array) -> U64Array:
         """Vectorised read of l2_miss from an array of raw values."""
         raw = as_u64(raw)
@@ -861,6 +952,11 @@ class IbsMprofData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFEFFFFF)) | (
             values << np.uint64(20)
         )
+
+    @staticmethod
+    def extract_sw_pf(raw: int) -> bool:
+        """Scalar read of sw_pf from a raw value, without building an object."""
+        return bool(raw >> 21 & 1)
 
     @staticmethod
     def get_sw_pf(raw: U64Array) -> U64Array:
@@ -949,6 +1045,11 @@ class IbsMprofLinaddr(RegisterValue):
         )
 
     @staticmethod
+    def extract_lin_addr(raw: int) -> int:
+        """Scalar read of lin_addr from a raw value, without building an object."""
+        return raw >> 0 & 0xFFFFFFFFFFFFFFFF
+
+    @staticmethod
     def get_lin_addr(raw: U64Array) -> U64Array:
         """Vectorised read of lin_addr from an array of raw values."""
         raw = as_u64(raw)
@@ -1033,6 +1134,11 @@ class IbsMprofPhyaddr(RegisterValue):
         return IbsMprofPhyaddr(
             phy_addr=self.phy_addr if phy_addr is None else phy_addr,
         )
+
+    @staticmethod
+    def extract_phy_addr(raw: int) -> int:
+        """Scalar read of phy_addr from a raw value, without building an object."""
+        return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
     def get_phy_addr(raw: U64Array) -> U64Array:

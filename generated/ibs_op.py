@@ -236,6 +236,14 @@ class IbsOpCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_period(raw: int) -> int:
+        """Scalar read of period from a raw value, without building an object."""
+        return (
+            (raw >> 0 & 0xFFFF) << 4
+            | (raw >> 20 & 0x7F) << 20
+        )
+
+    @staticmethod
     def get_period(raw: U64Array) -> U64Array:
         """Vectorised read of period from an array of raw values."""
         raw = as_u64(raw)
@@ -256,6 +264,11 @@ class IbsOpCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_l3_miss_only(raw: int) -> bool:
+        """Scalar read of l3_miss_only from a raw value, without building an object."""
+        return bool(raw >> 16 & 1)
+
+    @staticmethod
     def get_l3_miss_only(raw: U64Array) -> U64Array:
         """Vectorised read of l3_miss_only from an array of raw values."""
         raw = as_u64(raw)
@@ -270,6 +283,11 @@ class IbsOpCtl(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFEFFFF)) | (
             values << np.uint64(16)
         )
+
+    @staticmethod
+    def extract_enable(raw: int) -> bool:
+        """Scalar read of enable from a raw value, without building an object."""
+        return bool(raw >> 17 & 1)
 
     @staticmethod
     def get_enable(raw: U64Array) -> U64Array:
@@ -288,6 +306,11 @@ class IbsOpCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_val(raw: int) -> bool:
+        """Scalar read of val from a raw value, without building an object."""
+        return bool(raw >> 18 & 1)
+
+    @staticmethod
     def get_val(raw: U64Array) -> U64Array:
         """Vectorised read of val from an array of raw values."""
         raw = as_u64(raw)
@@ -302,6 +325,11 @@ class IbsOpCtl(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFBFFFF)) | (
             values << np.uint64(18)
         )
+
+    @staticmethod
+    def extract_cnt_ctl(raw: int) -> bool:
+        """Scalar read of cnt_ctl from a raw value, without building an object."""
+        return bool(raw >> 19 & 1)
 
     @staticmethod
     def get_cnt_ctl(raw: U64Array) -> U64Array:
@@ -320,6 +348,11 @@ class IbsOpCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_cur_cnt(raw: int) -> int:
+        """Scalar read of cur_cnt from a raw value, without building an object."""
+        return raw >> 32 & 0x7FFFFFF
+
+    @staticmethod
     def get_cur_cnt(raw: U64Array) -> U64Array:
         """Vectorised read of cur_cnt from an array of raw values."""
         raw = as_u64(raw)
@@ -336,6 +369,11 @@ class IbsOpCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_ld_lat_thrsh(raw: int) -> int:
+        """Scalar read of ld_lat_thrsh from a raw value, without building an object."""
+        return raw >> 59 & 0xF
+
+    @staticmethod
     def get_ld_lat_thrsh(raw: U64Array) -> U64Array:
         """Vectorised read of ld_lat_thrsh from an array of raw values."""
         raw = as_u64(raw)
@@ -350,6 +388,11 @@ class IbsOpCtl(RegisterValue):
         return (raw & np.uint64(0x87FFFFFFFFFFFFFF)) | (
             values << np.uint64(59)
         )
+
+    @staticmethod
+    def extract_ld_lat_en(raw: int) -> bool:
+        """Scalar read of ld_lat_en from a raw value, without building an object."""
+        return bool(raw >> 63 & 1)
 
     @staticmethod
     def get_ld_lat_en(raw: U64Array) -> U64Array:
@@ -436,6 +479,11 @@ class IbsOpRip(RegisterValue):
         return IbsOpRip(
             op_rip=self.op_rip if op_rip is None else op_rip,
         )
+
+    @staticmethod
+    def extract_op_rip(raw: int) -> int:
+        """Scalar read of op_rip from a raw value, without building an object."""
+        return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
     def get_op_rip(raw: U64Array) -> U64Array:
@@ -670,6 +718,11 @@ class IbsOpData(RegisterValue):
         )
 
     @staticmethod
+    def extract_comp_to_ret_ctr(raw: int) -> int:
+        """Scalar read of comp_to_ret_ctr from a raw value, without building an object."""
+        return raw >> 0 & 0xFFFF
+
+    @staticmethod
     def get_comp_to_ret_ctr(raw: U64Array) -> U64Array:
         """Vectorised read of comp_to_ret_ctr from an array of raw values."""
         raw = as_u64(raw)
@@ -684,6 +737,11 @@ class IbsOpData(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFF0000)) | (
             values << np.uint64(0)
         )
+
+    @staticmethod
+    def extract_tag_to_ret_ctr(raw: int) -> int:
+        """Scalar read of tag_to_ret_ctr from a raw value, without building an object."""
+        return raw >> 16 & 0xFFFF
 
     @staticmethod
     def get_tag_to_ret_ctr(raw: U64Array) -> U64Array:
@@ -702,6 +760,11 @@ class IbsOpData(RegisterValue):
         )
 
     @staticmethod
+    def extract_op_return(raw: int) -> bool:
+        """Scalar read of op_return from a raw value, without building an object."""
+        return bool(raw >> 34 & 1)
+
+    @staticmethod
     def get_op_return(raw: U64Array) -> U64Array:
         """Vectorised read of op_return from an array of raw values."""
         raw = as_u64(raw)
@@ -716,6 +779,11 @@ class IbsOpData(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFBFFFFFFFF)) | (
             values << np.uint64(34)
         )
+
+    @staticmethod
+    def extract_op_brn_taken(raw: int) -> bool:
+        """Scalar read of op_brn_taken from a raw value, without building an object."""
+        return bool(raw >> 35 & 1)
 
     @staticmethod
     def get_op_brn_taken(raw: U64Array) -> U64Array:
@@ -734,6 +802,11 @@ class IbsOpData(RegisterValue):
         )
 
     @staticmethod
+    def extract_op_brn_misp(raw: int) -> bool:
+        """Scalar read of op_brn_misp from a raw value, without building an object."""
+        return bool(raw >> 36 & 1)
+
+    @staticmethod
     def get_op_brn_misp(raw: U64Array) -> U64Array:
         """Vectorised read of op_brn_misp from an array of raw values."""
         raw = as_u64(raw)
@@ -748,6 +821,11 @@ class IbsOpData(RegisterValue):
         return (raw & np.uint64(0xFFFFFFEFFFFFFFFF)) | (
             values << np.uint64(36)
         )
+
+    @staticmethod
+    def extract_op_brn_ret(raw: int) -> bool:
+        """Scalar read of op_brn_ret from a raw value, without building an object."""
+        return bool(raw >> 37 & 1)
 
     @staticmethod
     def get_op_brn_ret(raw: U64Array) -> U64Array:
@@ -766,6 +844,11 @@ class IbsOpData(RegisterValue):
         )
 
     @staticmethod
+    def extract_rip_invalid(raw: int) -> bool:
+        """Scalar read of rip_invalid from a raw value, without building an object."""
+        return bool(raw >> 38 & 1)
+
+    @staticmethod
     def get_rip_invalid(raw: U64Array) -> U64Array:
         """Vectorised read of rip_invalid from an array of raw values."""
         raw = as_u64(raw)
@@ -782,6 +865,11 @@ class IbsOpData(RegisterValue):
         )
 
     @staticmethod
+    def extract_op_brn_fuse(raw: int) -> bool:
+        """Scalar read of op_brn_fuse from a raw value, without building an object."""
+        return bool(raw >> 39 & 1)
+
+    @staticmethod
     def get_op_brn_fuse(raw: U64Array) -> U64Array:
         """Vectorised read of op_brn_fuse from an array of raw values."""
         raw = as_u64(raw)
@@ -796,6 +884,11 @@ class IbsOpData(RegisterValue):
         return (raw & np.uint64(0xFFFFFF7FFFFFFFFF)) | (
             values << np.uint64(39)
         )
+
+    @staticmethod
+    def extract_op_microcode(raw: int) -> bool:
+        """Scalar read of op_microcode from a raw value, without building an object."""
+        return bool(raw >> 40 & 1)
 
     @staticmethod
     def get_op_microcode(raw: U64Array) -> U64Array:
@@ -971,6 +1064,14 @@ class IbsOpData2(RegisterValue):
         )
 
     @staticmethod
+    def extract_data_src(raw: int) -> int:
+        """Scalar read of data_src from a raw value, without building an object."""
+        return (
+            (raw >> 0 & 0x7) << 0
+            | (raw >> 6 & 0x3) << 3
+        )
+
+    @staticmethod
     def get_data_src(raw: U64Array) -> U64Array:
         """Vectorised read of data_src from an array of raw values."""
         raw = as_u64(raw)
@@ -991,6 +1092,11 @@ class IbsOpData2(RegisterValue):
         )
 
     @staticmethod
+    def extract_rmt_node(raw: int) -> bool:
+        """Scalar read of rmt_node from a raw value, without building an object."""
+        return bool(raw >> 4 & 1)
+
+    @staticmethod
     def get_rmt_node(raw: U64Array) -> U64Array:
         """Vectorised read of rmt_node from an array of raw values."""
         raw = as_u64(raw)
@@ -1005,6 +1111,11 @@ class IbsOpData2(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFEF)) | (
             values << np.uint64(4)
         )
+
+    @staticmethod
+    def extract_cache_hit_st(raw: int) -> bool:
+        """Scalar read of cache_hit_st from a raw value, without building an object."""
+        return bool(raw >> 5 & 1)
 
     @staticmethod
     def get_cache_hit_st(raw: U64Array) -> U64Array:
@@ -1023,6 +1134,11 @@ class IbsOpData2(RegisterValue):
         )
 
     @staticmethod
+    def extract_strm_st(raw: int) -> bool:
+        """Scalar read of strm_st from a raw value, without building an object."""
+        return bool(raw >> 8 & 1)
+
+    @staticmethod
     def get_strm_st(raw: U64Array) -> U64Array:
         """Vectorised read of strm_st from an array of raw values."""
         raw = as_u64(raw)
@@ -1037,6 +1153,11 @@ class IbsOpData2(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFEFF)) | (
             values << np.uint64(8)
         )
+
+    @staticmethod
+    def extract_rmt_socket(raw: int) -> bool:
+        """Scalar read of rmt_socket from a raw value, without building an object."""
+        return bool(raw >> 9 & 1)
 
     @staticmethod
     def get_rmt_socket(raw: U64Array) -> U64Array:
@@ -1502,6 +1623,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_ld_op(raw: int) -> bool:
+        """Scalar read of ld_op from a raw value, without building an object."""
+        return bool(raw >> 0 & 1)
+
+    @staticmethod
     def get_ld_op(raw: U64Array) -> U64Array:
         """Vectorised read of ld_op from an array of raw values."""
         raw = as_u64(raw)
@@ -1516,6 +1642,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
             values << np.uint64(0)
         )
+
+    @staticmethod
+    def extract_st_op(raw: int) -> bool:
+        """Scalar read of st_op from a raw value, without building an object."""
+        return bool(raw >> 1 & 1)
 
     @staticmethod
     def get_st_op(raw: U64Array) -> U64Array:
@@ -1534,6 +1665,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_dc_l1tlb_miss(raw: int) -> bool:
+        """Scalar read of dc_l1tlb_miss from a raw value, without building an object."""
+        return bool(raw >> 2 & 1)
+
+    @staticmethod
     def get_dc_l1tlb_miss(raw: U64Array) -> U64Array:
         """Vectorised read of dc_l1tlb_miss from an array of raw values."""
         raw = as_u64(raw)
@@ -1548,6 +1684,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFFB)) | (
             values << np.uint64(2)
         )
+
+    @staticmethod
+    def extract_dc_l2tlb_miss(raw: int) -> bool:
+        """Scalar read of dc_l2tlb_miss from a raw value, without building an object."""
+        return bool(raw >> 3 & 1)
 
     @staticmethod
     def get_dc_l2tlb_miss(raw: U64Array) -> U64Array:
@@ -1566,6 +1707,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_dc_l1tlb_hit_2m(raw: int) -> bool:
+        """Scalar read of dc_l1tlb_hit_2m from a raw value, without building an object."""
+        return bool(raw >> 4 & 1)
+
+    @staticmethod
     def get_dc_l1tlb_hit_2m(raw: U64Array) -> U64Array:
         """Vectorised read of dc_l1tlb_hit_2m from an array of raw values."""
         raw = as_u64(raw)
@@ -1580,6 +1726,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFEF)) | (
             values << np.uint64(4)
         )
+
+    @staticmethod
+    def extract_dc_l1tlb_hit_1g(raw: int) -> bool:
+        """Scalar read of dc_l1tlb_hit_1g from a raw value, without building an object."""
+        return bool(raw >> 5 & 1)
 
     @staticmethod
     def get_dc_l1tlb_hit_1g(raw: U64Array) -> U64Array:
@@ -1598,6 +1749,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_dc_l2tlb_hit_2m(raw: int) -> bool:
+        """Scalar read of dc_l2tlb_hit_2m from a raw value, without building an object."""
+        return bool(raw >> 6 & 1)
+
+    @staticmethod
     def get_dc_l2tlb_hit_2m(raw: U64Array) -> U64Array:
         """Vectorised read of dc_l2tlb_hit_2m from an array of raw values."""
         raw = as_u64(raw)
@@ -1612,6 +1768,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFBF)) | (
             values << np.uint64(6)
         )
+
+    @staticmethod
+    def extract_dc_miss(raw: int) -> bool:
+        """Scalar read of dc_miss from a raw value, without building an object."""
+        return bool(raw >> 7 & 1)
 
     @staticmethod
     def get_dc_miss(raw: U64Array) -> U64Array:
@@ -1630,6 +1791,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_dc_mis_acc(raw: int) -> bool:
+        """Scalar read of dc_mis_acc from a raw value, without building an object."""
+        return bool(raw >> 8 & 1)
+
+    @staticmethod
     def get_dc_mis_acc(raw: U64Array) -> U64Array:
         """Vectorised read of dc_mis_acc from an array of raw values."""
         raw = as_u64(raw)
@@ -1644,6 +1810,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFEFF)) | (
             values << np.uint64(8)
         )
+
+    @staticmethod
+    def extract_dc_wc_mem_acc(raw: int) -> bool:
+        """Scalar read of dc_wc_mem_acc from a raw value, without building an object."""
+        return bool(raw >> 13 & 1)
 
     @staticmethod
     def get_dc_wc_mem_acc(raw: U64Array) -> U64Array:
@@ -1662,6 +1833,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_dc_uc_mem_acc(raw: int) -> bool:
+        """Scalar read of dc_uc_mem_acc from a raw value, without building an object."""
+        return bool(raw >> 14 & 1)
+
+    @staticmethod
     def get_dc_uc_mem_acc(raw: U64Array) -> U64Array:
         """Vectorised read of dc_uc_mem_acc from an array of raw values."""
         raw = as_u64(raw)
@@ -1676,6 +1852,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFBFFF)) | (
             values << np.uint64(14)
         )
+
+    @staticmethod
+    def extract_dc_locked_op(raw: int) -> bool:
+        """Scalar read of dc_locked_op from a raw value, without building an object."""
+        return bool(raw >> 15 & 1)
 
     @staticmethod
     def get_dc_locked_op(raw: U64Array) -> U64Array:
@@ -1694,6 +1875,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_dc_miss_no_mab_alloc(raw: int) -> bool:
+        """Scalar read of dc_miss_no_mab_alloc from a raw value, without building an object."""
+        return bool(raw >> 16 & 1)
+
+    @staticmethod
     def get_dc_miss_no_mab_alloc(raw: U64Array) -> U64Array:
         """Vectorised read of dc_miss_no_mab_alloc from an array of raw values."""
         raw = as_u64(raw)
@@ -1708,6 +1894,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFEFFFF)) | (
             values << np.uint64(16)
         )
+
+    @staticmethod
+    def extract_dc_lin_addr_valid(raw: int) -> bool:
+        """Scalar read of dc_lin_addr_valid from a raw value, without building an object."""
+        return bool(raw >> 17 & 1)
 
     @staticmethod
     def get_dc_lin_addr_valid(raw: U64Array) -> U64Array:
@@ -1726,6 +1917,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_dc_phy_addr_valid(raw: int) -> bool:
+        """Scalar read of dc_phy_addr_valid from a raw value, without building an object."""
+        return bool(raw >> 18 & 1)
+
+    @staticmethod
     def get_dc_phy_addr_valid(raw: U64Array) -> U64Array:
         """Vectorised read of dc_phy_addr_valid from an array of raw values."""
         raw = as_u64(raw)
@@ -1740,6 +1936,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFBFFFF)) | (
             values << np.uint64(18)
         )
+
+    @staticmethod
+    def extract_dc_l2tlb_hit_1g(raw: int) -> bool:
+        """Scalar read of dc_l2tlb_hit_1g from a raw value, without building an object."""
+        return bool(raw >> 19 & 1)
 
     @staticmethod
     def get_dc_l2tlb_hit_1g(raw: U64Array) -> U64Array:
@@ -1758,6 +1959,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_l2_miss(raw: int) -> bool:
+        """Scalar read of l2_miss from a raw value, without building an object."""
+        return bool(raw >> 20 & 1)
+
+    @staticmethod
     def get_l2_miss(raw: U64Array) -> U64Array:
         """Vectorised read of l2_miss from an array of raw values."""
         raw = as_u64(raw)
@@ -1772,6 +1978,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFEFFFFF)) | (
             values << np.uint64(20)
         )
+
+    @staticmethod
+    def extract_sw_pf(raw: int) -> bool:
+        """Scalar read of sw_pf from a raw value, without building an object."""
+        return bool(raw >> 21 & 1)
 
     @staticmethod
     def get_sw_pf(raw: U64Array) -> U64Array:
@@ -1790,6 +2001,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_op_mem_width(raw: int) -> int:
+        """Scalar read of op_mem_width from a raw value, without building an object."""
+        return raw >> 22 & 0xF
+
+    @staticmethod
     def get_op_mem_width(raw: U64Array) -> U64Array:
         """Vectorised read of op_mem_width from an array of raw values."""
         raw = as_u64(raw)
@@ -1804,6 +2020,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFC3FFFFF)) | (
             values << np.uint64(22)
         )
+
+    @staticmethod
+    def extract_op_dc_miss_open_mem_reqs(raw: int) -> int:
+        """Scalar read of op_dc_miss_open_mem_reqs from a raw value, without building an object."""
+        return raw >> 26 & 0x3F
 
     @staticmethod
     def get_op_dc_miss_open_mem_reqs(raw: U64Array) -> U64Array:
@@ -1822,6 +2043,11 @@ class IbsOpData3(RegisterValue):
         )
 
     @staticmethod
+    def extract_dc_miss_lat(raw: int) -> int:
+        """Scalar read of dc_miss_lat from a raw value, without building an object."""
+        return raw >> 32 & 0xFFFF
+
+    @staticmethod
     def get_dc_miss_lat(raw: U64Array) -> U64Array:
         """Vectorised read of dc_miss_lat from an array of raw values."""
         raw = as_u64(raw)
@@ -1836,6 +2062,11 @@ class IbsOpData3(RegisterValue):
         return (raw & np.uint64(0xFFFF0000FFFFFFFF)) | (
             values << np.uint64(32)
         )
+
+    @staticmethod
+    def extract_tlb_refill_lat(raw: int) -> int:
+        """Scalar read of tlb_refill_lat from a raw value, without building an object."""
+        return raw >> 48 & 0xFFFF
 
     @staticmethod
     def get_tlb_refill_lat(raw: U64Array) -> U64Array:
@@ -1922,6 +2153,11 @@ class IbsDcLinad(RegisterValue):
         return IbsDcLinad(
             dc_lin_ad=self.dc_lin_ad if dc_lin_ad is None else dc_lin_ad,
         )
+
+    @staticmethod
+    def extract_dc_lin_ad(raw: int) -> int:
+        """Scalar read of dc_lin_ad from a raw value, without building an object."""
+        return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
     def get_dc_lin_ad(raw: U64Array) -> U64Array:
@@ -2011,6 +2247,11 @@ class IbsDcPhysad(RegisterValue):
         )
 
     @staticmethod
+    def extract_dc_phys_ad(raw: int) -> int:
+        """Scalar read of dc_phys_ad from a raw value, without building an object."""
+        return raw >> 0 & 0xFFFFFFFFFFFFFFFF
+
+    @staticmethod
     def get_dc_phys_ad(raw: U64Array) -> U64Array:
         """Vectorised read of dc_phys_ad from an array of raw values."""
         raw = as_u64(raw)
@@ -2096,6 +2337,11 @@ class IbsBrTarget(RegisterValue):
         return IbsBrTarget(
             br_target=self.br_target if br_target is None else br_target,
         )
+
+    @staticmethod
+    def extract_br_target(raw: int) -> int:
+        """Scalar read of br_target from a raw value, without building an object."""
+        return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
     def get_br_target(raw: U64Array) -> U64Array:
@@ -2187,6 +2433,11 @@ class IbsOpData4(RegisterValue):
             ld_resync=self.ld_resync if ld_resync is None else ld_resync,
             reserved_bits=self.reserved_bits if reserved_bits is None else reserved_bits,
         )
+
+    @staticmethod
+    def extract_ld_resync(raw: int) -> bool:
+        """Scalar read of ld_resync from a raw value, without building an object."""
+        return bool(raw >> 0 & 1)
 
     @staticmethod
     def get_ld_resync(raw: U64Array) -> U64Array:
@@ -2325,6 +2576,11 @@ class IbsOpCtl2(RegisterValue):
         )
 
     @staticmethod
+    def extract_dis(raw: int) -> bool:
+        """Scalar read of dis from a raw value, without building an object."""
+        return bool(raw >> 0 & 1)
+
+    @staticmethod
     def get_dis(raw: U64Array) -> U64Array:
         """Vectorised read of dis from an array of raw values."""
         raw = as_u64(raw)
@@ -2339,6 +2595,11 @@ class IbsOpCtl2(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
             values << np.uint64(0)
         )
+
+    @staticmethod
+    def extract_excl_rip63_eq0(raw: int) -> bool:
+        """Scalar read of excl_rip63_eq0 from a raw value, without building an object."""
+        return bool(raw >> 1 & 1)
 
     @staticmethod
     def get_excl_rip63_eq0(raw: U64Array) -> U64Array:
@@ -2357,6 +2618,11 @@ class IbsOpCtl2(RegisterValue):
         )
 
     @staticmethod
+    def extract_excl_rip63_eq1(raw: int) -> bool:
+        """Scalar read of excl_rip63_eq1 from a raw value, without building an object."""
+        return bool(raw >> 2 & 1)
+
+    @staticmethod
     def get_excl_rip63_eq1(raw: U64Array) -> U64Array:
         """Vectorised read of excl_rip63_eq1 from an array of raw values."""
         raw = as_u64(raw)
@@ -2371,6 +2637,11 @@ class IbsOpCtl2(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFFB)) | (
             values << np.uint64(2)
         )
+
+    @staticmethod
+    def extract_strm_st_filter(raw: int) -> bool:
+        """Scalar read of strm_st_filter from a raw value, without building an object."""
+        return bool(raw >> 3 & 1)
 
     @staticmethod
     def get_strm_st_filter(raw: U64Array) -> U64Array:

@@ -160,6 +160,11 @@ class Ibsctl(RegisterValue):
         )
 
     @staticmethod
+    def extract_lvt_offset(raw: int) -> int:
+        """Scalar read of lvt_offset from a raw value, without building an object."""
+        return raw >> 0 & 0xF
+
+    @staticmethod
     def get_lvt_offset(raw: U64Array) -> U64Array:
         """Vectorised read of lvt_offset from an array of raw values."""
         raw = as_u64(raw)
@@ -174,6 +179,11 @@ class Ibsctl(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFF0)) | (
             values << np.uint64(0)
         )
+
+    @staticmethod
+    def extract_lvt_offset_val(raw: int) -> bool:
+        """Scalar read of lvt_offset_val from a raw value, without building an object."""
+        return bool(raw >> 8 & 1)
 
     @staticmethod
     def get_lvt_offset_val(raw: U64Array) -> U64Array:
@@ -192,6 +202,11 @@ class Ibsctl(RegisterValue):
         )
 
     @staticmethod
+    def extract_mprof_lvt_offset(raw: int) -> int:
+        """Scalar read of mprof_lvt_offset from a raw value, without building an object."""
+        return raw >> 16 & 0xF
+
+    @staticmethod
     def get_mprof_lvt_offset(raw: U64Array) -> U64Array:
         """Vectorised read of mprof_lvt_offset from an array of raw values."""
         raw = as_u64(raw)
@@ -206,6 +221,11 @@ class Ibsctl(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFF0FFFF)) | (
             values << np.uint64(16)
         )
+
+    @staticmethod
+    def extract_mprof_lvt_offset_val(raw: int) -> bool:
+        """Scalar read of mprof_lvt_offset_val from a raw value, without building an object."""
+        return bool(raw >> 24 & 1)
 
     @staticmethod
     def get_mprof_lvt_offset_val(raw: U64Array) -> U64Array:

@@ -144,6 +144,11 @@ class PghotRecordDefault(RegisterValue):
         )
 
     @staticmethod
+    def extract_freq(raw: int) -> int:
+        """Scalar read of freq from a raw value, without building an object."""
+        return raw >> 0 & 0x3
+
+    @staticmethod
     def get_freq(raw: U64Array) -> U64Array:
         """Vectorised read of freq from an array of raw values."""
         raw = as_u64(raw)
@@ -160,6 +165,11 @@ class PghotRecordDefault(RegisterValue):
         )
 
     @staticmethod
+    def extract_time(raw: int) -> int:
+        """Scalar read of time from a raw value, without building an object."""
+        return raw >> 2 & 0x1F
+
+    @staticmethod
     def get_time(raw: U64Array) -> U64Array:
         """Vectorised read of time from an array of raw values."""
         raw = as_u64(raw)
@@ -174,6 +184,11 @@ class PghotRecordDefault(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFF83)) | (
             values << np.uint64(2)
         )
+
+    @staticmethod
+    def extract_ready(raw: int) -> bool:
+        """Scalar read of ready from a raw value, without building an object."""
+        return bool(raw >> 7 & 1)
 
     @staticmethod
     def get_ready(raw: U64Array) -> U64Array:
@@ -322,6 +337,11 @@ class PghotRecordPrecise(RegisterValue):
         )
 
     @staticmethod
+    def extract_nid(raw: int) -> int:
+        """Scalar read of nid from a raw value, without building an object."""
+        return raw >> 0 & 0x3FF
+
+    @staticmethod
     def get_nid(raw: U64Array) -> U64Array:
         """Vectorised read of nid from an array of raw values."""
         raw = as_u64(raw)
@@ -336,6 +356,11 @@ class PghotRecordPrecise(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFC00)) | (
             values << np.uint64(0)
         )
+
+    @staticmethod
+    def extract_freq(raw: int) -> int:
+        """Scalar read of freq from a raw value, without building an object."""
+        return raw >> 10 & 0x7
 
     @staticmethod
     def get_freq(raw: U64Array) -> U64Array:
@@ -354,6 +379,11 @@ class PghotRecordPrecise(RegisterValue):
         )
 
     @staticmethod
+    def extract_time(raw: int) -> int:
+        """Scalar read of time from a raw value, without building an object."""
+        return raw >> 13 & 0x3FFF
+
+    @staticmethod
     def get_time(raw: U64Array) -> U64Array:
         """Vectorised read of time from an array of raw values."""
         raw = as_u64(raw)
@@ -368,6 +398,11 @@ class PghotRecordPrecise(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFF8001FFF)) | (
             values << np.uint64(13)
         )
+
+    @staticmethod
+    def extract_ready(raw: int) -> bool:
+        """Scalar read of ready from a raw value, without building an object."""
+        return bool(raw >> 31 & 1)
 
     @staticmethod
     def get_ready(raw: U64Array) -> U64Array:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from generated.cpuid import IbsCaps
 from generated.data_src import DataSrc
 from generated.ibs_mprof import (
+    IBS_MPROF_CTL_ENABLE_MASK,
+    IBS_MPROF_CTL_VAL_MASK,
     IBS_MPROF_SAMPLE_PERIOD,
     PAGE_SHIFT,
     IbsMprofCtl,
@@ -74,9 +76,7 @@ class DriverConfig:
     exclude_user: bool = False
 
 
-def _ctl_fields(raw: int) -> IbsMprofCtl:
-    """Decode CTL as the kernel tests it: bit by bit, whatever the reserved bits hold."""
-    return IbsMprofCtl.decode(raw & ~IbsMprofCtl.RESERVED_MASK)
+CTL2_DISABLE = IbsMprofCtl2(disable=True).encode()
 
 
 class Driver:
@@ -96,6 +96,7 @@ class Driver:
         self.on_msr_write = on_msr_write
         self.log: list[str] = []
         self.initialised = False
+        self._programmed: tuple[object, tuple[int, int]] = (None, (0, 0))
         self.outcomes: Counter[str] = Counter()
         """Model accounting: how each handled sample ended (DRIVER_OUTCOMES)."""
 
@@ -128,15 +129,24 @@ class Driver:
         return IbsMprofCtl2(exclude_kernel=cfg.exclude_kernel,
                             exclude_user=cfg.exclude_user).encode()
 
+    def _program(self) -> tuple[int, int]:
+        """(CTL, CTL2) to write when enabling; the config is fixed while profiling runs."""
+        key = (self.config.period, self.config.l3_miss_only, self.config.cnt_ctl,
+               self.config.exclude_kernel, self.config.exclude_user)
+        if self._programmed[0] != key:
+            self._programmed = (key, (self.ctl_value(), self.ctl2_value()))
+        return self._programmed[1]
+
     def enable_profiling(self, cpu: int) -> None:
-        self._wrmsr(cpu, IbsMprofCtl.ADDRESS, self.ctl_value())
-        self._wrmsr(cpu, IbsMprofCtl2.ADDRESS, self.ctl2_value())
+        ctl, ctl2 = self._program()
+        self._wrmsr(cpu, IbsMprofCtl.ADDRESS, ctl)
+        self._wrmsr(cpu, IbsMprofCtl2.ADDRESS, ctl2)
 
     def disable_profiling(self, cpu: int, mem_ctl: int) -> None:
-        # The kernel clears two bits and writes the rest back, reserved bits included.
-        cleared = _ctl_fields(mem_ctl).replace(enable=False, val=False).encode()
-        self._wrmsr(cpu, IbsMprofCtl.ADDRESS, cleared | (mem_ctl & IbsMprofCtl.RESERVED_MASK))
-        self._wrmsr(cpu, IbsMprofCtl2.ADDRESS, IbsMprofCtl2(disable=True).encode())
+        # As the kernel: clear Enable and Val, write the rest back (reserved bits included).
+        cleared = mem_ctl & ~(IBS_MPROF_CTL_ENABLE_MASK | IBS_MPROF_CTL_VAL_MASK)
+        self._wrmsr(cpu, IbsMprofCtl.ADDRESS, cleared)
+        self._wrmsr(cpu, IbsMprofCtl2.ADDRESS, CTL2_DISABLE)
 
     # --- init and CPU hotplug -----------------------------------------------------------------
     def init(self) -> bool:
@@ -191,27 +201,27 @@ class Driver:
         """mprof_overflow_handler(): same MSR reads and writes, same order, same counters."""
         state = self.cpus[cpu]
         mem_ctl = self._rdmsr(cpu, IbsMprofCtl.ADDRESS)
-        if not _ctl_fields(mem_ctl).val:
+        if not IbsMprofCtl.extract_val(mem_ctl):
             return NMI_DONE
         self.disable_profiling(cpu, mem_ctl)
         self.vmstat.count("hwhint_total_events")
-        data3 = IbsMprofData3.decode(self._rdmsr(cpu, IbsMprofData3.ADDRESS))
-        data2 = IbsMprofData2.decode(self._rdmsr(cpu, IbsMprofData2.ADDRESS))
-        if data2.data_src == DataSrc.DRAM:
+        data3 = self._rdmsr(cpu, IbsMprofData3.ADDRESS)
+        data_src = IbsMprofData2.extract_data_src(self._rdmsr(cpu, IbsMprofData2.ADDRESS))
+        if data_src == DataSrc.DRAM:
             self.vmstat.count("hwhint_dram_accesses")
-        elif data2.data_src == DataSrc.EXT_MEM:
+        elif data_src == DataSrc.EXT_MEM:
             self.vmstat.count("hwhint_extmem_accesses")
         self.outcomes[self._accept(cpu, state, data3, jiffies)] += 1
         self.enable_profiling(cpu)
         return NMI_HANDLED
 
-    def _accept(self, cpu: int, state: CpuState, data3: IbsMprofData3, jiffies: int) -> str:
+    def _accept(self, cpu: int, state: CpuState, data3: int, jiffies: int) -> str:
         """Filters after the data-source count, in the seed's order; returns the outcome."""
-        if not data3.lin_addr_valid:
+        if not IbsMprofData3.extract_lin_addr_valid(data3):
             return "laddr_invalid"
-        if not data3.phy_addr_valid:
+        if not IbsMprofData3.extract_phy_addr_valid(data3):
             return "paddr_invalid"
-        paddr = IbsMprofPhyaddr.decode(self._rdmsr(cpu, IbsMprofPhyaddr.ADDRESS)).phy_addr
+        paddr = IbsMprofPhyaddr.extract_phy_addr(self._rdmsr(cpu, IbsMprofPhyaddr.ADDRESS))
         pfn = paddr >> PAGE_SHIFT
         if self.topology.node_of_pfn(pfn) is None:
             return "pfn_offline"

@@ -12,6 +12,7 @@ not modelled (the RFC does not document one for the memory profiler).
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Protocol
 
 from generated.data_src import DataSrc
 from generated.ibs_mprof import (
+    IBS_MPROF_CTL_VAL_MASK,
     PAGE_SHIFT,
     IbsMprofCtl,
     IbsMprofCtl2,
@@ -64,7 +66,9 @@ class Profiler:
         self.memory = memory
         self.raise_nmi = raise_nmi
         self.cycles_per_op = cycles_per_op
-        self._decoded: dict[int, tuple[int, IbsMprofCtl | IbsMprofCtl2]] = {}
+        self._state_key: tuple[int, int, int] | None = None
+        self._state_value: tuple[IbsMprofCtl, IbsMprofCtl2, bool, int] = (
+            IbsMprofCtl(), IbsMprofCtl2(), False, 0)
         self.count_ops = 0  # ops counted since the last (re)arm or discarded tag
         self.op_index = 0  # position in this CPU's op stream
         self.discards: Counter[str] = Counter()
@@ -78,37 +82,32 @@ class Profiler:
             self.count_ops = 0  # writing the control MSR restarts the count
 
     def _ctl(self) -> IbsMprofCtl:
-        raw = self.msr.rdmsr(IbsMprofCtl.ADDRESS)
-        cached = self._decoded.get(IbsMprofCtl.ADDRESS)
-        if cached is None or cached[0] != raw:
-            cached = (raw, IbsMprofCtl.decode(raw))
-            self._decoded[IbsMprofCtl.ADDRESS] = cached
-        assert isinstance(cached[1], IbsMprofCtl)
-        return cached[1]
+        return self._state()[0]
 
-    def _ctl2(self) -> IbsMprofCtl2:
-        raw = self.msr.rdmsr(IbsMprofCtl2.ADDRESS)
-        cached = self._decoded.get(IbsMprofCtl2.ADDRESS)
-        if cached is None or cached[0] != raw:
-            cached = (raw, IbsMprofCtl2.decode(raw))
-            self._decoded[IbsMprofCtl2.ADDRESS] = cached
-        assert isinstance(cached[1], IbsMprofCtl2)
-        return cached[1]
+    def _state(self) -> tuple[IbsMprofCtl, IbsMprofCtl2, bool, int]:
+        """(CTL, CTL2, armed, period in ops), decoded once per distinct pair of raw values."""
+        key = (self.msr.rdmsr(IbsMprofCtl.ADDRESS), self.msr.rdmsr(IbsMprofCtl2.ADDRESS),
+               self.cycles_per_op)
+        if self._state_key != key:
+            ctl, ctl2 = IbsMprofCtl.decode(key[0]), IbsMprofCtl2.decode(key[1])
+            armed = ctl.enable and not ctl.val and not ctl2.disable and ctl.period > 0
+            period = ctl.period if ctl.cnt_ctl else -(-ctl.period // self.cycles_per_op)
+            self._state_key = key
+            self._state_value = (ctl, ctl2, armed, period)
+        return self._state_value
 
     def armed(self) -> bool:
-        ctl = self._ctl()
-        ctl2 = self._ctl2()
-        return ctl.enable and not ctl.val and not ctl2.disable and ctl.period > 0
+        return self._state()[2]
 
     def period_ops(self) -> int:
         """The programmed period in ops (a cycle period is converted at cycles_per_op)."""
-        ctl = self._ctl()
-        return ctl.period if ctl.cnt_ctl else -(-ctl.period // self.cycles_per_op)
+        return self._state()[3]
 
     def ops_to_next_tag(self) -> int | None:
-        if not self.armed():
+        _, _, armed, period = self._state()
+        if not armed:
             return None
-        return max(self.period_ops() - self.count_ops, 1)
+        return max(period - self.count_ops, 1)
 
     def run(self, ops: int, source: OpSource, now_ms: float = 0.0,
             ops_per_ms: float = 0.0) -> int:
@@ -139,8 +138,7 @@ class Profiler:
         return sum(self.discards.values())
 
     def _discard_reason(self, op: TaggedOp) -> str | None:
-        ctl = self._ctl()
-        ctl2 = self._ctl2()
+        ctl, ctl2, _, _ = self._state()
         if ctl.l3_miss_only and not op.l3_miss:
             return "l3_hit"
         if ctl2.exclude_kernel and op.kernel:
@@ -164,17 +162,30 @@ class Profiler:
             else:
                 src = DataSrc.LCL_CCX
         valid = memory_op and op.page is not None
-        self.msr.latch(IbsMprofData2.ADDRESS, IbsMprofData2(data_src=src, rmt_node=rmt_node)
-                       .encode())
-        self.msr.latch(IbsMprofData3.ADDRESS, IbsMprofData3(
-            ld_op=op.load, st_op=op.store, dc_miss=op.l3_miss, l2_miss=op.l3_miss,
-            lin_addr_valid=valid, phy_addr_valid=valid, sw_pf=op.sw_pf).encode())
+        data2 = _data2(src, rmt_node)
+        data3 = _data3(op.load, op.store, op.l3_miss, valid, op.sw_pf)
+        self.msr.latch(IbsMprofData2.ADDRESS, data2)
+        self.msr.latch(IbsMprofData3.ADDRESS, data3)
         self.msr.latch(IbsMprofLinaddr.ADDRESS, IbsMprofLinaddr(lin_addr=op.vaddr).encode())
         paddr = pfn << PAGE_SHIFT | (op.vaddr & PAGE_OFFSET_MASK) if valid else 0
         self.msr.latch(IbsMprofPhyaddr.ADDRESS, IbsMprofPhyaddr(phy_addr=paddr).encode())
-        self.msr.latch(IbsMprofCtl.ADDRESS, self._ctl().replace(val=True).encode())
-        ibsctl = Ibsctl.decode(self.msr.rdmsr(Ibsctl.ADDRESS))
-        if ibsctl.mprof_lvt_offset_val and self.apic.delivers_nmi(ibsctl.mprof_lvt_offset):
+        self.msr.latch(IbsMprofCtl.ADDRESS, self.msr.rdmsr(IbsMprofCtl.ADDRESS) |
+                       IBS_MPROF_CTL_VAL_MASK)
+        ibsctl = self.msr.rdmsr(Ibsctl.ADDRESS)
+        if Ibsctl.extract_mprof_lvt_offset_val(ibsctl) and \
+                self.apic.delivers_nmi(Ibsctl.extract_mprof_lvt_offset(ibsctl)):
             self.raise_nmi(self.cpu)
         else:
             self.lost_interrupts += 1
+
+
+@functools.cache
+def _data2(src: DataSrc, rmt_node: bool) -> int:
+    """DATA2 for a sample (few distinct values: memoised, since samples are frequent)."""
+    return IbsMprofData2(data_src=src, rmt_node=rmt_node).encode()
+
+
+@functools.cache
+def _data3(load: bool, store: bool, l3_miss: bool, valid: bool, sw_pf: bool) -> int:
+    return IbsMprofData3(ld_op=load, st_op=store, dc_miss=l3_miss, l2_miss=l3_miss,
+                         lin_addr_valid=valid, phy_addr_valid=valid, sw_pf=sw_pf).encode()

@@ -15,6 +15,7 @@ is the oracle the fast engine is held to.
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -53,16 +54,28 @@ class SimConfig:
     caps: IbsCaps = field(default_factory=zen6_caps)
 
 
-@dataclass(frozen=True)
-class RecordEvent:
-    """One pghot_record_access call made by the driver's work."""
+class RecordLog:
+    """Every pghot_record_access call the driver's work made, as compact columns."""
 
-    sample_ms: int  # jiffies stamped by the NMI handler
-    drain_ms: float  # when the work ran
-    cpu: int
-    pfn: int
-    page: int | None
-    result: int
+    def __init__(self) -> None:
+        self.sample_ms = array("q")  # jiffies stamped by the NMI handler
+        self.drain_ms = array("d")  # when the work ran
+        self.cpu = array("i")
+        self.pfn = array("q")
+        self.page = array("q")  # -1: no page at that PFN
+        self.ready = array("b")  # the call left the record migrate-ready
+
+    def __len__(self) -> int:
+        return len(self.pfn)
+
+    def append(self, sample_ms: int, drain_ms: float, cpu: int, pfn: int, page: int,
+               ready: bool) -> None:
+        self.sample_ms.append(sample_ms)
+        self.drain_ms.append(drain_ms)
+        self.cpu.append(cpu)
+        self.pfn.append(pfn)
+        self.page.append(page)
+        self.ready.append(ready)
 
 
 class ReferenceEngine:
@@ -76,7 +89,7 @@ class ReferenceEngine:
         self.pghot = Pghot(self.topology, memory, self.vmstat, cfg.tunables,
                            wakeup_kswapd=self.demoter.wakeup if self.demoter else None)
         self.cpus: list[CpuState] = make_cpus(self.topology, cfg.mprof_lvt_offset)
-        self.records: list[RecordEvent] = []
+        self.records = RecordLog()
         self.now_ms = 0.0
         self._running_cpu = 0
         self.driver = Driver(self.topology, self.cpus, SimulatedCpuid(cfg.caps), self.vmstat,
@@ -96,8 +109,8 @@ class ReferenceEngine:
 
     def _record_access(self, pfn: int, nid: int, src: int, time: int) -> int:
         result = self.pghot.record_access(pfn, nid, src, time)
-        self.records.append(RecordEvent(time, self.now_ms, self._running_cpu, pfn,
-                                        self.memory.page_of.get(pfn), result))
+        self.records.append(time, self.now_ms, self._running_cpu, pfn,
+                            self.memory.page_of.get(pfn, -1), self.pghot.last_ready)
         return result
 
     def _nmi(self, cpu: int) -> None:

@@ -160,6 +160,7 @@ class SyntheticOps:
         self.workload = workload
         self.rngs = [np.random.default_rng([seed, cpu]) for cpu in range(cpus)]
         self.cdfs = [np.cumsum(p.probs) for p in workload.phases]
+        self.miss = [p.miss.tolist() for p in workload.phases]  # python floats: fast, bool-safe
         self._buf: list[dict[str, Any]] = [{} for _ in range(cpus)]
 
     def _refill(self, cpu: int, phase: int) -> dict[str, Any]:
@@ -193,4 +194,4 @@ class SyntheticOps:
         load = u_load < wl.load_fraction
         return TaggedOp(load=load, store=not load, kernel=kernel,
                         vaddr=BASE_VADDR + page * PAGE_BYTES + buf["line"][i] * 64, page=page,
-                        l3_miss=u_miss < phase.miss[page])
+                        l3_miss=u_miss < self.miss[phase_i][page])

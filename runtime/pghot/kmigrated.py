@@ -136,7 +136,11 @@ class Kmigrated:
         batch: list[int] = []
         cur_nid: int | None = None
         count = 0
-        for pfn in range(first, end):  # PFNs outside [first, end) are not on this node
+        # Only READY records can be consumed; other PFNs are skipped without side effects, so
+        # the walk visits the READY ones (ascending, as the kernel's pfn++ loop meets them).
+        for pfn in pghot.records.ready_in_section(section).tolist():
+            if not first <= pfn < end:
+                continue  # PFNs outside [first, end) are not on this node
             if pfn not in page_of:
                 continue  # not a folio on an LRU list: the record is left alone
             rec = pghot.get_record(pfn)

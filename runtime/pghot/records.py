@@ -13,6 +13,9 @@ from array import array
 from collections.abc import Iterable
 from typing import NamedTuple
 
+import numpy as np
+import numpy.typing as npt
+
 from generated._base import RegisterValue
 from generated.pghot import (
     PAGES_PER_SECTION,
@@ -166,6 +169,20 @@ class RecordMap:
 
     def set_word(self, pfn: int, raw: int) -> None:
         self._maps[pfn // PAGES_PER_SECTION][pfn % PAGES_PER_SECTION] = raw
+
+    def ready_in_section(self, section: int) -> npt.NDArray[np.int64]:
+        """PFNs of one section whose record has READY set, ascending (vectorised accessor)."""
+        cls = PghotRecordPrecise if self.mode == "precise" else PghotRecordDefault
+        words = np.frombuffer(self._maps[section], dtype=np.uint8 if self.mode == "default"
+                              else np.uint32).astype(np.uint64)
+        found: npt.NDArray[np.int64] = np.flatnonzero(cls.get_ready(words)) + \
+            section * PAGES_PER_SECTION
+        return found
+
+    def ready_pfns(self) -> npt.NDArray[np.int64]:
+        """PFNs whose record has READY set, ascending."""
+        found = [self.ready_in_section(s) for s in self.sections()]
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     def decode(self, pfn: int) -> PghotRecordDefault | PghotRecordPrecise:
         """The record of pfn as a generated value object (for tests and inspection)."""

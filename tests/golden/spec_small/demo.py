@@ -180,6 +180,14 @@ class DemoCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_period(raw: int) -> int:
+        """Scalar read of period from a raw value, without building an object."""
+        return (
+            (raw >> 0 & 0xFF) << 4
+            | (raw >> 16 & 0xF) << 12
+        )
+
+    @staticmethod
     def get_period(raw: U64Array) -> U64Array:
         """Vectorised read of period from an array of raw values."""
         raw = as_u64(raw)
@@ -200,6 +208,11 @@ class DemoCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_enable(raw: int) -> bool:
+        """Scalar read of enable from a raw value, without building an object."""
+        return bool(raw >> 8 & 1)
+
+    @staticmethod
     def get_enable(raw: U64Array) -> U64Array:
         """Vectorised read of enable from an array of raw values."""
         raw = as_u64(raw)
@@ -214,6 +227,11 @@ class DemoCtl(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFEFF)) | (
             values << np.uint64(8)
         )
+
+    @staticmethod
+    def extract_val(raw: int) -> bool:
+        """Scalar read of val from a raw value, without building an object."""
+        return bool(raw >> 9 & 1)
 
     @staticmethod
     def get_val(raw: U64Array) -> U64Array:
@@ -232,6 +250,11 @@ class DemoCtl(RegisterValue):
         )
 
     @staticmethod
+    def extract_mode(raw: int) -> int:
+        """Scalar read of mode from a raw value, without building an object."""
+        return raw >> 10 & 0x7
+
+    @staticmethod
     def get_mode(raw: U64Array) -> U64Array:
         """Vectorised read of mode from an array of raw values."""
         raw = as_u64(raw)
@@ -246,6 +269,11 @@ class DemoCtl(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFE3FF)) | (
             values << np.uint64(10)
         )
+
+    @staticmethod
+    def extract_level(raw: int) -> int:
+        """Scalar read of level from a raw value, without building an object."""
+        return raw >> 20 & 0xF
 
     @staticmethod
     def get_level(raw: U64Array) -> U64Array:
@@ -369,6 +397,14 @@ class DemoData(RegisterValue):
         )
 
     @staticmethod
+    def extract_colour(raw: int) -> int:
+        """Scalar read of colour from a raw value, without building an object."""
+        return (
+            (raw >> 0 & 0x3) << 0
+            | (raw >> 7 & 0x1) << 2
+        )
+
+    @staticmethod
     def get_colour(raw: U64Array) -> U64Array:
         """Vectorised read of colour from an array of raw values."""
         raw = as_u64(raw)
@@ -387,6 +423,11 @@ class DemoData(RegisterValue):
             ((values >> np.uint64(0)) & np.uint64(0x3)) << np.uint64(0)
             | ((values >> np.uint64(2)) & np.uint64(0x1)) << np.uint64(7)
         )
+
+    @staticmethod
+    def extract_count(raw: int) -> int:
+        """Scalar read of count from a raw value, without building an object."""
+        return raw >> 2 & 0x1F
 
     @staticmethod
     def get_count(raw: U64Array) -> U64Array:
@@ -501,6 +542,11 @@ class DemoCaps(RegisterValue):
         )
 
     @staticmethod
+    def extract_avail(raw: int) -> bool:
+        """Scalar read of avail from a raw value, without building an object."""
+        return bool(raw >> 0 & 1)
+
+    @staticmethod
     def get_avail(raw: U64Array) -> U64Array:
         """Vectorised read of avail from an array of raw values."""
         raw = as_u64(raw)
@@ -515,6 +561,11 @@ class DemoCaps(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
             values << np.uint64(0)
         )
+
+    @staticmethod
+    def extract_fancy(raw: int) -> bool:
+        """Scalar read of fancy from a raw value, without building an object."""
+        return bool(raw >> 1 & 1)
 
     @staticmethod
     def get_fancy(raw: U64Array) -> U64Array:
@@ -637,6 +688,11 @@ class DemoWord(RegisterValue):
         )
 
     @staticmethod
+    def extract_freq(raw: int) -> int:
+        """Scalar read of freq from a raw value, without building an object."""
+        return raw >> 0 & 0x3
+
+    @staticmethod
     def get_freq(raw: U64Array) -> U64Array:
         """Vectorised read of freq from an array of raw values."""
         raw = as_u64(raw)
@@ -653,6 +709,11 @@ class DemoWord(RegisterValue):
         )
 
     @staticmethod
+    def extract_time(raw: int) -> int:
+        """Scalar read of time from a raw value, without building an object."""
+        return raw >> 2 & 0x1F
+
+    @staticmethod
     def get_time(raw: U64Array) -> U64Array:
         """Vectorised read of time from an array of raw values."""
         raw = as_u64(raw)
@@ -667,6 +728,11 @@ class DemoWord(RegisterValue):
         return (raw & np.uint64(0xFFFFFFFFFFFFFF83)) | (
             values << np.uint64(2)
         )
+
+    @staticmethod
+    def extract_ready(raw: int) -> bool:
+        """Scalar read of ready from a raw value, without building an object."""
+        return bool(raw >> 7 & 1)
 
     @staticmethod
     def get_ready(raw: U64Array) -> U64Array:

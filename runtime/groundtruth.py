@@ -1,0 +1,85 @@
+"""Ground truth from the unsampled access stream, as distributions (synthetic workloads).
+
+For each workload phase: the expected rate of L3-miss accesses (A_miss) to every page, the
+hot set in threshold form H*_theta = {p : rate_p >= theta} and the oracle's top-K set H*_K
+(K = what the top tier can hold), with the fast-tier hit ratio such an oracle would reach.
+theta is `hot_rate_per_s` if given, else `hot_rate_ratio` x the mean page rate, so that a
+uniform workload has no hot set at all (precision is then undefined, as the field defines it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from runtime.workloads import Phase, Workload
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class PhaseTruth:
+    start_ms: float
+    end_ms: float
+    label: str
+    rate_per_s: FloatArray  # expected L3-miss accesses per second, per page
+    theta_per_s: float
+    hot: BoolArray  # H*_theta
+    topk: BoolArray  # H*_K
+    oracle_fthr: float
+
+    @property
+    def hot_count(self) -> int:
+        return int(self.hot.sum())
+
+    def fthr(self, on_top: BoolArray) -> float:
+        """Fraction of A_miss served by the fast tier when `on_top` pages are there."""
+        total = float(self.rate_per_s.sum())
+        return float(self.rate_per_s[on_top].sum()) / total if total > 0 else 0.0
+
+
+def mem_ops_per_s(workload: Workload, cpus: int, ops_per_cpu_per_s: float) -> float:
+    return cpus * ops_per_cpu_per_s * workload.mem_op_fraction
+
+
+def phase_truth(phase: Phase, end_ms: float, mem_rate: float, capacity_pages: int,
+                hot_rate_ratio: float, hot_rate_per_s: float | None) -> PhaseTruth:
+    rate = phase.miss_mass * mem_rate
+    theta = hot_rate_per_s if hot_rate_per_s is not None else \
+        hot_rate_ratio * float(rate.mean())
+    hot = rate >= theta * (1 - 1e-12)
+    k = min(capacity_pages, rate.size)
+    topk = np.zeros(rate.size, dtype=bool)
+    if k > 0:
+        # Stable order: ties go to lower page numbers, so the oracle is deterministic.
+        topk[np.argsort(-rate, kind="stable")[:k]] = True
+    total = float(rate.sum())
+    oracle = float(rate[topk].sum()) / total if total > 0 else 0.0
+    return PhaseTruth(phase.start_ms, end_ms, phase.label, rate, theta, hot, topk, oracle)
+
+
+def truths(workload: Workload, duration_ms: float, mem_rate: float, capacity_pages: int,
+           hot_rate_ratio: float, hot_rate_per_s: float | None) -> list[PhaseTruth]:
+    """One PhaseTruth per phase that starts before the end of the run."""
+    out = []
+    phases = [p for p in workload.phases if p.start_ms < duration_ms]
+    for i, phase in enumerate(phases):
+        end = phases[i + 1].start_ms if i + 1 < len(phases) else duration_ms
+        out.append(phase_truth(phase, end, mem_rate, capacity_pages, hot_rate_ratio,
+                               hot_rate_per_s))
+    return out
+
+
+def detection_probability(lam: FloatArray | float, threshold: int = 2) -> FloatArray | float:
+    """P(a Poisson(lam) number of samples reaches threshold): 1 - e^-lam (1 + lam) for 2."""
+    lam_arr = np.asarray(lam, dtype=np.float64)
+    term = np.exp(-lam_arr)
+    below = np.zeros_like(lam_arr)
+    for k in range(threshold):
+        below = below + term
+        term = term * lam_arr / (k + 1)
+    result: FloatArray = 1.0 - below
+    return result if result.ndim else float(result)

@@ -1,0 +1,387 @@
+"""Metrics of a run against ground truth, as defined in the field's evaluation method.
+
+`Collector` watches an engine at every timeline tick (fast-tier hit ratio, ready set, heatmap);
+`summarise` turns what it saw plus the engine's logs into the report's numbers:
+- ready set D(t) and promoted set P vs the hot set H*: precision, recall, F1, access-weighted
+  recall;
+- fast-tier hit ratio (FTHR, share of L3-miss accesses served by the top tier) vs an oracle
+  holding the top-K pages (placement efficiency = FTHR / FTHR*);
+- time to detect / promote each hot page (median, p90), recovery after a hot-set shift;
+- promotions useful / wasted / ping-pong; every sample accounted for; sample-to-record lag;
+  modelled CPU overhead from stated per-NMI, per-record and per-migration costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from runtime.driver import DRIVER_OUTCOMES
+from runtime.groundtruth import PhaseTruth
+from runtime.pghot.core import RECORD_OUTCOMES
+from runtime.reference_engine import ReferenceEngine
+
+HEATMAP_BUCKETS = 64
+USEFUL_MIN_ACCESSES = 2  # a promotion is useful if the page is hot and gets >= 2 accesses ...
+PING_PONG_WINDOWS = 10  # ... ping-pong: promoted, demoted, promoted again within 10 windows
+
+
+def _quantiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"median": None, "p90": None, "max": None, "count": 0}
+    arr = np.asarray(values, dtype=np.float64)
+    return {"median": float(np.median(arr)), "p90": float(np.quantile(arr, 0.9)),
+            "max": float(arr.max()), "count": int(arr.size)}
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den > 0 else None
+
+
+@dataclass
+class Collector:
+    """Engine observer: one timeline row and one heatmap row per tick."""
+
+    truths: list[PhaseTruth]
+    pages: int
+    lower_ranges: list[tuple[int, int]]  # PFN ranges of the lower tier, ascending
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    heatmap: list[list[int]] = field(default_factory=list)
+    _page_on_top: npt.NDArray[np.bool_] | None = None
+    _promos_seen: int = 0
+    _demos_seen: int = 0
+    _records_seen: int = 0
+
+    def phase_at(self, t_ms: float) -> int:
+        index = 0
+        for i, truth in enumerate(self.truths):
+            if truth.start_ms <= t_ms:
+                index = i
+        return index
+
+    def on_top(self, engine: ReferenceEngine) -> npt.NDArray[np.bool_]:
+        """Which workload pages sit on the top tier now (kept up to date from the logs)."""
+        if self._page_on_top is None:
+            top = np.zeros(self.pages, dtype=bool)
+            for page, pfn in engine.memory.pfn_of.items():
+                nid = engine.topology.node_of_pfn(pfn)
+                if page < self.pages and nid is not None and engine.topology.is_toptier(nid):
+                    top[page] = True
+            self._page_on_top = top
+        top = self._page_on_top
+        promos = engine.pghot.promotions
+        for promo in promos[self._promos_seen:]:
+            if promo.page < self.pages:
+                top[promo.page] = True
+        self._promos_seen = len(promos)
+        if engine.demoter is not None:
+            demos = engine.demoter.log
+            for demo in demos[self._demos_seen:]:
+                if demo.page < self.pages:
+                    top[demo.page] = False
+            self._demos_seen = len(demos)
+        return top
+
+    def lower_bucket(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Heatmap bucket of each PFN over the concatenated lower-tier ranges (-1: not lower)."""
+        total = sum(end - start for start, end in self.lower_ranges)
+        offset = np.full(pfns.shape, -1, dtype=np.int64)
+        base = 0
+        for start, end in self.lower_ranges:
+            inside = (pfns >= start) & (pfns < end)
+            offset[inside] = pfns[inside] - start + base
+            base += end - start
+        bucket = np.where(offset >= 0, offset * HEATMAP_BUCKETS // max(total, 1), -1)
+        return bucket
+
+    def __call__(self, engine: ReferenceEngine) -> None:
+        now = engine.now_ms
+        truth = self.truths[self.phase_at(now)]
+        top = self.on_top(engine)
+        ready_pages = self._ready_pages(engine)
+        hot_lower = truth.hot & ~top
+        ready_hot = int(np.count_nonzero(hot_lower[ready_pages])) if ready_pages.size else 0
+        log = engine.records
+        new = np.frombuffer(log.pfn, dtype=np.int64)[self._records_seen:]
+        self._records_seen = len(log)
+        buckets = self.lower_bucket(new)
+        row = np.bincount(buckets[buckets >= 0], minlength=HEATMAP_BUCKETS)
+        self.heatmap.append([int(v) for v in row[:HEATMAP_BUCKETS]])
+        stats = engine.vmstat
+        rate = truth.rate_per_s
+        self.timeline.append({
+            "t_ms": round(now, 3),
+            "phase": self.phase_at(now),
+            "fthr": truth.fthr(top),
+            "fthr_oracle": truth.oracle_fthr,
+            "hot_pages_lower": int(hot_lower.sum()),
+            "ready_pages": int(ready_pages.size),
+            "ready_precision": _ratio(ready_hot, ready_pages.size),
+            "ready_recall": _ratio(ready_hot, float(hot_lower.sum())),
+            "ready_weighted_recall": _ratio(float(rate[ready_pages][hot_lower[ready_pages]].sum())
+                                            if ready_pages.size else 0.0,
+                                            float(rate[hot_lower].sum())),
+            "promotions": len(engine.pghot.promotions),
+            "demotions": len(engine.demoter.log) if engine.demoter else 0,
+            "hwhint_total_events": stats.get("hwhint_total_events"),
+            "hwhint_useful_events": stats.get("hwhint_useful_events"),
+            "pghot_recorded_accesses": stats.get("pghot_recorded_accesses"),
+            "ring_full_drops": engine.driver.outcomes["ring_full"],
+        })
+
+    def _ready_pages(self, engine: ReferenceEngine) -> npt.NDArray[np.int64]:
+        pfns = engine.pghot.records.ready_pfns()
+        pages = [engine.memory.page_of.get(int(p), -1) for p in pfns]
+        arr = np.asarray([p for p in pages if 0 <= p < self.pages], dtype=np.int64)
+        return arr
+
+
+def summarise(engine: ReferenceEngine, collector: Collector, costs: dict[str, float],
+              window_ms: int, cpus: int, duration_ms: float) -> dict[str, Any]:
+    """Every number the report shows, JSON-ready."""
+    truths = collector.truths
+    top_now = collector.on_top(engine)
+    promos = engine.pghot.promotions
+    demos = engine.demoter.log if engine.demoter else []
+    log = engine.records
+    pages_col = np.frombuffer(log.page, dtype=np.int64)
+    ready_col = np.frombuffer(log.ready, dtype=np.int8).astype(bool)
+    drain_col = np.frombuffer(log.drain_ms, dtype=np.float64)
+    sample_col = np.frombuffer(log.sample_ms, dtype=np.int64)
+    first_ready: dict[int, float] = {}
+    for page, when in zip(pages_col[ready_col].tolist(), drain_col[ready_col].tolist(),
+                          strict=True):
+        first_ready.setdefault(page, when)
+    phases = []
+    prev_hot: npt.NDArray[np.bool_] | None = None
+    for i, truth in enumerate(truths):
+        phases.append(_phase_metrics(i, truth, prev_hot, engine, collector, promos, log,
+                                     window_ms))
+        prev_hot = truth.hot
+    sampling = _sampling(engine, cpus, duration_ms)
+    lag = _quantiles((drain_col - sample_col).tolist())
+    overhead = _overhead(engine, costs, cpus, duration_ms)
+    migrations = _migrations(engine, truths, collector, promos, demos, window_ms, duration_ms)
+    final = truths[-1]
+    fthr = final.fthr(top_now)
+    result = {
+        "final": {
+            "fthr": fthr, "fthr_oracle": final.oracle_fthr,
+            "placement_efficiency": _ratio(fthr, final.oracle_fthr),
+            "hot_pages": final.hot_count,
+            "hot_pages_on_top": int((final.hot & top_now).sum()),
+        },
+        "phases": phases,
+        "migrations": migrations,
+        "sampling": sampling,
+        "lag_ms": lag,
+        "overhead": overhead,
+        "vmstat": engine.vmstat.as_dict(),
+        "first_ready_pages": len(first_ready),
+    }
+    result["verdict"] = verdict(result)
+    return result
+
+
+def _phase_metrics(index: int, truth: PhaseTruth, prev_hot: npt.NDArray[np.bool_] | None,
+                   engine: ReferenceEngine, collector: Collector, promos: list[Any],
+                   log: Any, window_ms: int) -> dict[str, Any]:
+    start, end = truth.start_ms, truth.end_ms
+    newly_hot = truth.hot if prev_hot is None else truth.hot & ~prev_hot
+    hot_pages = np.flatnonzero(newly_hot)
+    # Pages promoted during this phase; which of them are still up at the phase end is read
+    # from the timeline's on-top view, re-derived here from the logs for that instant.
+    promoted = {p.page for p in promos if start <= p.time_ms < end and p.page < truth.hot.size}
+    on_top_end = _on_top_at(engine, collector, end)
+    p_set = np.asarray(sorted(p for p in promoted if on_top_end[p]), dtype=np.int64)
+    tp = int(truth.hot[p_set].sum()) if p_set.size else 0
+    hot_total = truth.hot_count
+    hot_top = int((truth.hot & on_top_end).sum())
+    precision = _ratio(tp, p_set.size)
+    recall = _ratio(hot_top, hot_total)
+    rate = truth.rate_per_s
+    weighted = _ratio(float(rate[truth.hot & on_top_end].sum()), float(rate[truth.hot].sum()))
+    f1 = (2 * precision * recall / (precision + recall)
+          if precision is not None and recall is not None and precision + recall > 0 else None)
+    ttd, ttp = _times_to(hot_pages, start, end, promos, log, engine, collector)
+    rows = [r for r in collector.timeline if start <= r["t_ms"] < end]
+    ready_prec = [r["ready_precision"] for r in rows if r["ready_precision"] is not None]
+    ready_rec = [r["ready_recall"] for r in rows if r["ready_recall"] is not None]
+    ready_w = [r["ready_weighted_recall"] for r in rows if r["ready_weighted_recall"] is not None]
+    recovery = _recovery(collector.timeline, start) if index > 0 else None
+    return {
+        "label": truth.label, "start_ms": start, "end_ms": end,
+        "hot_pages": hot_total, "theta_accesses_per_s": truth.theta_per_s,
+        "oracle_fthr": truth.oracle_fthr,
+        "fthr_end": truth.fthr(on_top_end),
+        "promoted": {"pages": int(p_set.size), "precision": precision, "recall": recall,
+                     "f1": f1, "weighted_recall": weighted},
+        "ready": {"precision_mean": _mean(ready_prec), "recall_mean": _mean(ready_rec),
+                  "weighted_recall_mean": _mean(ready_w)},
+        "time_to_detect_ms": ttd, "time_to_promote_ms": ttp,
+        "recovery_ms": recovery,
+    }
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _on_top_at(engine: ReferenceEngine, collector: Collector,
+               t_ms: float) -> npt.NDArray[np.bool_]:
+    """Pages on the top tier at t_ms: today's view with later migrations undone, newest first."""
+    top = collector.on_top(engine).copy()
+    later: list[tuple[float, int, bool]] = [
+        (p.time_ms, p.page, False) for p in engine.pghot.promotions if p.time_ms >= t_ms]
+    if engine.demoter is not None:
+        later += [(d.time_ms, d.page, True) for d in engine.demoter.log if d.time_ms >= t_ms]
+    for _, page, was_on_top in sorted(later, key=lambda e: e[0], reverse=True):
+        if page < top.size:
+            top[page] = was_on_top
+    return top
+
+
+def _times_to(hot_pages: npt.NDArray[np.int64], start: float, end: float, promos: list[Any],
+              log: Any, engine: ReferenceEngine,
+              collector: Collector) -> tuple[dict[str, Any], dict[str, Any]]:
+    pages = np.frombuffer(log.page, dtype=np.int64)
+    ready = np.frombuffer(log.ready, dtype=np.int8).astype(bool)
+    drain = np.frombuffer(log.drain_ms, dtype=np.float64)
+    mask = ready & (drain >= start) & (drain < end)
+    first_ready: dict[int, float] = {}
+    for page, when in zip(pages[mask].tolist(), drain[mask].tolist(), strict=True):
+        first_ready.setdefault(page, when)
+    first_promo: dict[int, float] = {}
+    for promo in promos:
+        if start <= promo.time_ms < end:
+            first_promo.setdefault(promo.page, float(promo.time_ms))
+    on_top_start = _on_top_at(engine, collector, start)
+    candidates = [int(p) for p in hot_pages if not on_top_start[p]]
+    ttd = [first_ready[p] - start for p in candidates if p in first_ready]
+    ttp = [first_promo[p] - start for p in candidates if p in first_promo]
+    n = len(candidates)
+    return ({**_quantiles(ttd), "fraction": _ratio(len(ttd), n), "of_pages": n},
+            {**_quantiles(ttp), "fraction": _ratio(len(ttp), n), "of_pages": n})
+
+
+def _recovery(timeline: list[dict[str, Any]], shift_ms: float) -> float | None:
+    before = [r["fthr"] for r in timeline if r["t_ms"] <= shift_ms]
+    if not before:
+        return None
+    steady = before[-1]
+    for row in timeline:
+        if row["t_ms"] > shift_ms and row["fthr"] >= 0.9 * steady:
+            return float(row["t_ms"] - shift_ms)
+    return None
+
+
+def _migrations(engine: ReferenceEngine, truths: list[PhaseTruth], collector: Collector,
+                promos: list[Any], demos: list[Any], window_ms: int,
+                duration_ms: float) -> dict[str, Any]:
+    useful = 0
+    for promo in promos:
+        truth = truths[collector.phase_at(promo.time_ms)]
+        if promo.page < truth.hot.size and truth.hot[promo.page] and \
+                truth.rate_per_s[promo.page] * window_ms / 1000.0 >= USEFUL_MIN_ACCESSES:
+            useful += 1
+    events: dict[int, list[tuple[float, str]]] = {}
+    for promo in promos:
+        events.setdefault(promo.page, []).append((promo.time_ms, "p"))
+    for demo in demos:
+        events.setdefault(demo.page, []).append((demo.time_ms, "d"))
+    ping_pong = 0
+    for seq in events.values():
+        seq.sort()
+        for (t0, a), (_, b), (t2, c) in zip(seq, seq[1:], seq[2:], strict=False):
+            if (a, b, c) == ("p", "d", "p") and t2 - t0 <= PING_PONG_WINDOWS * window_ms:
+                ping_pong += 1
+    seconds = duration_ms / 1000.0
+    return {
+        "promotions": len(promos), "useful": useful, "wasted": len(promos) - useful,
+        "demotions": len(demos), "ping_pong": ping_pong,
+        "promoted_mb_per_s": len(promos) * 4096 / (1 << 20) / seconds if seconds else 0.0,
+        "promote_failed": sum(p.migrate_failed + p.prepare_failed
+                              for t in engine.kmigrated.values() for p in t.passes),
+    }
+
+
+def _sampling(engine: ReferenceEngine, cpus: int, duration_ms: float) -> dict[str, Any]:
+    """Every tagged op and every sample accounted for, with the checks that prove it."""
+    tags_kept = sum(p.kept for p in engine.profilers)
+    discards: dict[str, int] = {}
+    for prof in engine.profilers:
+        for reason, count in prof.discards.items():
+            discards[reason] = discards.get(reason, 0) + count
+    lost_irq = sum(p.lost_interrupts for p in engine.profilers)
+    stats = engine.vmstat
+    total = stats.get("hwhint_total_events")
+    driver = {name: engine.driver.outcomes[name] for name in DRIVER_OUTCOMES}
+    in_rings = sum(len(c.ring) for c in engine.cpus)
+    records = {name: engine.pghot.outcomes[name] for name in RECORD_OUTCOMES}
+    record_calls = sum(records.values())
+    checks = {
+        "kept tags = NMIs handled + interrupts lost": tags_kept == total + lost_irq,
+        "NMIs = pushed + each driver filter": total == sum(driver.values()),
+        "pushed = pghot calls + still in rings": driver["pushed"] == record_calls + in_rings,
+        "pghot calls = recorded + each early return": record_calls == len(engine.records),
+    }
+    failed = [name for name, ok in checks.items() if not ok]
+    if failed:
+        raise AssertionError(f"sample conservation violated: {', '.join(failed)}")
+    seconds = duration_ms / 1000.0
+    return {
+        "tagged_ops": tags_kept + sum(discards.values()),
+        "tags_discarded": discards,
+        "tags_kept": tags_kept,
+        "interrupts_lost": lost_irq,
+        "total": total,
+        "driver": driver,
+        "in_rings_at_end": in_rings,
+        "pghot": records,
+        "recorded": records["recorded"],
+        "nmi_per_cpu_per_s": total / cpus / seconds if seconds else 0.0,
+        "yield": _ratio(driver["pushed"], total),
+        "drop_rate": _ratio(driver["ring_full"], driver["pushed"] + driver["ring_full"]),
+        "conservation": dict.fromkeys(checks, True),
+    }
+
+
+def _overhead(engine: ReferenceEngine, costs: dict[str, float], cpus: int,
+              duration_ms: float) -> dict[str, Any]:
+    nmis = engine.vmstat.get("hwhint_total_events")
+    records = len(engine.records)
+    migrated = len(engine.pghot.promotions) + (len(engine.demoter.log) if engine.demoter else 0)
+    busy_us = (nmis * costs["nmi_cost_us"] + records * costs["record_cost_us"] +
+               migrated * costs["migrate_cost_us"])
+    cpu_us = cpus * duration_ms * 1000.0
+    return {**costs, "cpu_percent": 100.0 * busy_us / cpu_us if cpu_us else 0.0,
+            "budget_note": "Memtis caps its sampler at 3% of one core"}
+
+
+def verdict(result: dict[str, Any]) -> str:
+    """One line a tiering engineer can act on."""
+    final = result["final"]
+    eff = final["placement_efficiency"]
+    ttp = result["phases"][-1]["time_to_promote_ms"]
+    waste = result["migrations"]
+    if final["hot_pages"] == 0:
+        wasted = waste["promotions"]
+        return (f"NO HOT SET: the workload has no page hotter than the threshold; "
+                f"{wasted} promotions were made on noise"
+                + (" (an ideal detector makes ~none)" if wasted else " - correct"))
+    speed = (f", p90 time to promote {ttp['p90'] / 1000:.2f} s" if ttp["p90"] is not None
+             else "")
+    frac = final["hot_pages_on_top"] / final["hot_pages"]
+    if eff is not None and eff >= 0.9:
+        word = "EFFECTIVE"
+    elif eff is not None and eff >= 0.6:
+        word = "PARTIAL"
+    else:
+        word = "INEFFECTIVE"
+    return (f"{word}: IBS + pghot put {frac:.0%} of the hot set on the fast tier{speed}; "
+            f"fast-tier hit ratio {final['fthr']:.2f} vs oracle {final['fthr_oracle']:.2f} "
+            f"(placement efficiency {eff if eff is not None else 0:.0%}); "
+            f"{waste['wasted']} of {waste['promotions']} promotions wasted")

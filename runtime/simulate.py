@@ -1,0 +1,140 @@
+"""`ibs-mprof run`: build the machine, workload and engine a scenario describes, run, measure.
+
+The result is one JSON-ready dict (the report.json schema, documented in README) plus the time
+series; report.py turns it into files. Same scenario and seed give an identical result.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from generated.ibs_mprof import PAGE_SHIFT
+from runtime.driver import DriverConfig
+from runtime.errors import InputError
+from runtime.groundtruth import mem_ops_per_s, truths
+from runtime.memory import Memory, place_pages
+from runtime.metrics import HEATMAP_BUCKETS, Collector, summarise
+from runtime.pghot.tunables import Tunables
+from runtime.pghot.watermarks import Watermarks
+from runtime.reference_engine import ReferenceEngine, SimConfig
+from runtime.topology import Topology, build_topology
+from runtime.workloads import SyntheticOps, build_workload
+
+MIB_PAGES = (1 << 20) >> PAGE_SHIFT
+Progress = Callable[[float], None]
+
+
+@dataclass
+class Built:
+    topology: Topology
+    engine: ReferenceEngine
+    collector: Collector
+    window_ms: int
+    cpus: int
+
+
+def build(scenario: dict[str, Any]) -> Built:
+    m = scenario["machine"]
+    topo = build_topology(m["dram_nodes"], m["cxl_nodes"], m["cpus_per_dram_node"],
+                          m["dram_mib"] * MIB_PAGES, m["cxl_mib"] * MIB_PAGES)
+    llc = scenario["llc"]
+    workload = build_workload(scenario["workload"], int(llc["size_mib"] * (1 << 20)),
+                              llc["line_bytes"], scenario["seed"])
+    memory = Memory(topo)
+    place_pages(memory, workload.pages, workload.placement)
+    p = scenario["pghot"]
+    try:
+        tunables = Tunables(mode=p["mode"], ready_rule=p["ready_rule"],
+                            enabled_sources=p["enabled_sources"], target_nid=p["target_nid"],
+                            freq_threshold=p["freq_threshold"],
+                            promote_freq_window_ms=p["promote_freq_window_ms"],
+                            promote_rate_limit_MBps=p["promote_rate_limit_MBps"],
+                            kmigrated_sleep_ms=scenario["kmigrated"]["sleep_ms"],
+                            kmigrated_batch_nr=scenario["kmigrated"]["batch_nr"])
+        tunables.check_target_nid(topo)
+    except InputError as exc:
+        raise InputError(f"scenario: {exc}") from None
+    prof = scenario["profiler"]
+    if prof["period"] % 16:
+        raise InputError(f"scenario: profiler.period = {prof['period']} must be a multiple of "
+                         "16 (the hardware keeps period bits 26:4)")
+    duration_ms = scenario["duration_s"] * 1000.0
+    cfg = SimConfig(
+        topology=topo, duration_ms=duration_ms,
+        ops_per_ms=m["ops_per_cpu_per_s"] / 1000.0,
+        driver_variant=scenario["driver"]["variant"],
+        driver=DriverConfig(period=prof["period"], l3_miss_only=prof["l3_miss_only"],
+                            cnt_ctl=prof["cnt_ctl"], exclude_kernel=prof["exclude_kernel"],
+                            exclude_user=prof["exclude_user"]),
+        work_latency_ms=scenario["driver"]["work_latency_ms"], tunables=tunables,
+        demotion=scenario["demotion"]["enabled"],
+        timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"])
+    cpus = len(topo.cpu_node)
+    source = SyntheticOps(workload, scenario["seed"], cpus)
+    engine = ReferenceEngine(cfg, source, memory)
+    marks = Watermarks()
+    capacity = sum(n.pfn_count - marks.promo_pages(n.pfn_count) for n in topo.nodes
+                   if n.toptier)
+    met = scenario["metrics"]
+    phase_truths = truths(workload, duration_ms,
+                          mem_ops_per_s(workload, cpus, m["ops_per_cpu_per_s"]), capacity,
+                          met["hot_rate_ratio"], met["hot_rate_per_s"])
+    lower = [(n.pfn_start, n.pfn_end) for n in topo.lower_nodes()]
+    collector = Collector(phase_truths, workload.pages, lower)
+    engine.observers.append(collector)
+    return Built(topo, engine, collector, tunables.window_ms, cpus)
+
+
+def simulate(scenario: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
+    """Run the scenario; return the report dict (schema in README, 'report.json')."""
+    started = time.perf_counter()
+    built = build(scenario)
+    engine = built.engine
+    engine.start()
+    duration = engine.cfg.duration_ms
+    steps = 100
+    for step in range(1, steps + 1):
+        engine.run(duration * step / steps)
+        if progress is not None:
+            progress(step / steps)
+    met = scenario["metrics"]
+    costs = {k: met[k] for k in ("nmi_cost_us", "record_cost_us", "migrate_cost_us")}
+    summary = summarise(engine, built.collector, costs, built.window_ms, built.cpus, duration)
+    topo = built.topology
+    return {
+        "schema": "ibs-mprof report 1",
+        "scenario": scenario,
+        "machine": {
+            "nodes": [{"nid": n.nid, "tier": n.tier, "memory": n.memory,
+                       "pfn_start": n.pfn_start, "pages": n.pfn_count} for n in topo.nodes],
+            "cpus": len(topo.cpu_node),
+        },
+        "workload": {"pages": built.collector.pages,
+                     "phases": [{"label": t.label, "start_ms": t.start_ms, "end_ms": t.end_ms,
+                                 "hot_pages": t.hot_count} for t in built.collector.truths]},
+        **summary,
+        "timeline": built.collector.timeline,
+        "heatmap": {"buckets": HEATMAP_BUCKETS, "lower_pfn_ranges": built.collector.lower_ranges,
+                    "rows": built.collector.heatmap},
+        "engine": {"name": "reference", "wall_s": round(time.perf_counter() - started, 3)},
+    }
+
+
+def progress_bar(stream: Any = sys.stderr, after_s: float = 2.0) -> Progress:
+    """A one-line progress bar on stderr that appears only for runs longer than after_s."""
+    t0 = time.perf_counter()
+
+    def show(fraction: float) -> None:
+        if time.perf_counter() - t0 < after_s and fraction < 1.0:
+            return
+        filled = int(fraction * 30)
+        stream.write(f"\rsimulating [{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%}")
+        if fraction >= 1.0:
+            stream.write("\n")
+        stream.flush()
+
+    return show

@@ -128,8 +128,14 @@ SCHEMA: dict[str, Any] = {
 
 
 def default_scenario_yaml() -> str:
-    """The embedded default scenario, as a YAML file a user can start from."""
-    return yaml.safe_dump(_default_tree(SCHEMA), sort_keys=False)
+    """The embedded default scenario, as a YAML file a user can start from (workload keys
+    that its kind does not use are left out)."""
+    tree = _default_tree(SCHEMA)
+    kind = tree["workload"]["kind"]
+    keys = SCHEMA["workload"]
+    tree["workload"] = {k: v for k, v in tree["workload"].items()
+                        if keys[k].kinds is None or kind in keys[k].kinds}
+    return yaml.safe_dump(tree, sort_keys=False)
 
 
 def _default_tree(schema: dict[str, Any]) -> dict[str, Any]:

@@ -109,10 +109,11 @@ class Profiler:
             return None
         return max(period - self.count_ops, 1)
 
-    def run(self, ops: int, source: OpSource, now_ms: float = 0.0,
+    def run(self, ops: int, source: OpSource, end_ms: float = 0.0,
             ops_per_ms: float = 0.0) -> int:
-        """Let `ops` ops dispatch from now_ms on; stop early at a kept sample. Returns the ops
-        consumed. ops_per_ms dates each tagged op for the source (0: all at now_ms)."""
+        """Let `ops` ops dispatch, the last one at end_ms; stop early at a kept sample. Returns
+        the ops consumed. A tagged op is dated end_ms - (ops not yet dispatched) / ops_per_ms,
+        so an engine that runs exactly up to the next tag dates it at exactly end_ms."""
         used = 0
         while True:
             need = self.ops_to_next_tag()
@@ -124,7 +125,7 @@ class Profiler:
             used += need
             self.op_index += need
             self.count_ops = 0
-            when = now_ms + used / ops_per_ms if ops_per_ms else now_ms
+            when = end_ms - (ops - used) / ops_per_ms if ops_per_ms and ops > used else end_ms
             op = source.tagged_op(self.cpu, self.op_index, when)
             reason = self._discard_reason(op)
             if reason is None:

@@ -8,8 +8,10 @@ Events, in time order (ties in the order they were scheduled):
 - kmigrated(nid): whenever the thread looks at its ACTIVATE bit (Kmigrated.next_wakeup);
 - kswapd: every `kswapd_interval_ms` the demotion model balances the top tier;
 - timeline: every `timeline_ms` observers get a snapshot.
-Time is in ms (float); jiffies are whole ms (HZ=1000). It is slow and literal on purpose: it
-is the oracle the fast engine is held to.
+Time is in ms (float); jiffies are whole ms (HZ=1000). Events at the same instant run in a
+canonical order: by kind (tag, irq_work, work, kmigrated, kswapd, timeline), then by CPU or
+node id. The fast engine follows the same order, so both produce identical runs. It is slow
+and literal on purpose: it is the oracle the fast engine is held to.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ class ReferenceEngine:
     # --- plumbing -----------------------------------------------------------------------------
     def _push(self, when: float, kind: int, arg: int = 0) -> None:
         self._seq += 1
-        heapq.heappush(self._queue, (when, self._seq, kind, arg))
+        heapq.heappush(self._queue, (when, kind, arg, self._seq))
 
     def _record_access(self, pfn: int, nid: int, src: int, time: int) -> int:
         result = self.pghot.record_access(pfn, nid, src, time)
@@ -140,7 +142,7 @@ class ReferenceEngine:
         """Process every event before until_ms (default: the configured duration)."""
         end = self.cfg.duration_ms if until_ms is None else until_ms
         while self._queue and self._queue[0][0] < end:
-            when, _, kind, arg = heapq.heappop(self._queue)
+            when, kind, arg, _ = heapq.heappop(self._queue)
             self.now_ms = when
             self._dispatch(kind, arg)
         self.now_ms = end

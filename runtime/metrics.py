@@ -20,10 +20,12 @@ import numpy as np
 import numpy.typing as npt
 
 from runtime.driver import DRIVER_OUTCOMES
+from runtime.fast_engine import FastEngine
 from runtime.groundtruth import PhaseTruth
 from runtime.pghot.core import RECORD_OUTCOMES
 from runtime.reference_engine import ReferenceEngine
 
+Engine = ReferenceEngine | FastEngine
 HEATMAP_BUCKETS = 64
 USEFUL_MIN_ACCESSES = 2  # a promotion is useful if the page is hot and gets >= 2 accesses ...
 PING_PONG_WINDOWS = 10  # ... ping-pong: promoted, demoted, promoted again within 10 windows
@@ -62,7 +64,7 @@ class Collector:
                 index = i
         return index
 
-    def on_top(self, engine: ReferenceEngine) -> npt.NDArray[np.bool_]:
+    def on_top(self, engine: Engine) -> npt.NDArray[np.bool_]:
         """Which workload pages sit on the top tier now (kept up to date from the logs)."""
         if self._page_on_top is None:
             top = np.zeros(self.pages, dtype=bool)
@@ -97,7 +99,7 @@ class Collector:
         bucket = np.where(offset >= 0, offset * HEATMAP_BUCKETS // max(total, 1), -1)
         return bucket
 
-    def __call__(self, engine: ReferenceEngine) -> None:
+    def __call__(self, engine: Engine) -> None:
         now = engine.now_ms
         truth = self.truths[self.phase_at(now)]
         top = self.on_top(engine)
@@ -132,14 +134,14 @@ class Collector:
             "ring_full_drops": engine.driver.outcomes["ring_full"],
         })
 
-    def _ready_pages(self, engine: ReferenceEngine) -> npt.NDArray[np.int64]:
+    def _ready_pages(self, engine: Engine) -> npt.NDArray[np.int64]:
         pfns = engine.pghot.records.ready_pfns()
         pages = [engine.memory.page_of.get(int(p), -1) for p in pfns]
         arr = np.asarray([p for p in pages if 0 <= p < self.pages], dtype=np.int64)
         return arr
 
 
-def summarise(engine: ReferenceEngine, collector: Collector, costs: dict[str, float],
+def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
               window_ms: int, cpus: int, duration_ms: float) -> dict[str, Any]:
     """Every number the report shows, JSON-ready."""
     truths = collector.truths
@@ -187,7 +189,7 @@ def summarise(engine: ReferenceEngine, collector: Collector, costs: dict[str, fl
 
 
 def _phase_metrics(index: int, truth: PhaseTruth, prev_hot: npt.NDArray[np.bool_] | None,
-                   engine: ReferenceEngine, collector: Collector, promos: list[Any],
+                   engine: Engine, collector: Collector, promos: list[Any],
                    log: Any, window_ms: int) -> dict[str, Any]:
     start, end = truth.start_ms, truth.end_ms
     newly_hot = truth.hot if prev_hot is None else truth.hot & ~prev_hot
@@ -230,7 +232,7 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _on_top_at(engine: ReferenceEngine, collector: Collector,
+def _on_top_at(engine: Engine, collector: Collector,
                t_ms: float) -> npt.NDArray[np.bool_]:
     """Pages on the top tier at t_ms: today's view with later migrations undone, newest first."""
     top = collector.on_top(engine).copy()
@@ -245,7 +247,7 @@ def _on_top_at(engine: ReferenceEngine, collector: Collector,
 
 
 def _times_to(hot_pages: npt.NDArray[np.int64], start: float, end: float, promos: list[Any],
-              log: Any, engine: ReferenceEngine,
+              log: Any, engine: Engine,
               collector: Collector) -> tuple[dict[str, Any], dict[str, Any]]:
     pages = np.frombuffer(log.page, dtype=np.int64)
     ready = np.frombuffer(log.ready, dtype=np.int8).astype(bool)
@@ -278,7 +280,7 @@ def _recovery(timeline: list[dict[str, Any]], shift_ms: float) -> float | None:
     return None
 
 
-def _migrations(engine: ReferenceEngine, truths: list[PhaseTruth], collector: Collector,
+def _migrations(engine: Engine, truths: list[PhaseTruth], collector: Collector,
                 promos: list[Any], demos: list[Any], window_ms: int,
                 duration_ms: float) -> dict[str, Any]:
     useful = 0
@@ -308,7 +310,7 @@ def _migrations(engine: ReferenceEngine, truths: list[PhaseTruth], collector: Co
     }
 
 
-def _sampling(engine: ReferenceEngine, cpus: int, duration_ms: float) -> dict[str, Any]:
+def _sampling(engine: Engine, cpus: int, duration_ms: float) -> dict[str, Any]:
     """Every tagged op and every sample accounted for, with the checks that prove it."""
     tags_kept = sum(p.kept for p in engine.profilers)
     discards: dict[str, int] = {}
@@ -319,7 +321,7 @@ def _sampling(engine: ReferenceEngine, cpus: int, duration_ms: float) -> dict[st
     stats = engine.vmstat
     total = stats.get("hwhint_total_events")
     driver = {name: engine.driver.outcomes[name] for name in DRIVER_OUTCOMES}
-    in_rings = sum(len(c.ring) for c in engine.cpus)
+    in_rings = sum(engine.ring_lengths())
     records = {name: engine.pghot.outcomes[name] for name in RECORD_OUTCOMES}
     record_calls = sum(records.values())
     checks = {
@@ -349,7 +351,7 @@ def _sampling(engine: ReferenceEngine, cpus: int, duration_ms: float) -> dict[st
     }
 
 
-def _overhead(engine: ReferenceEngine, costs: dict[str, float], cpus: int,
+def _overhead(engine: Engine, costs: dict[str, float], cpus: int,
               duration_ms: float) -> dict[str, Any]:
     nmis = engine.vmstat.get("hwhint_total_events")
     records = len(engine.records)

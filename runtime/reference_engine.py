@@ -30,7 +30,7 @@ from runtime.pghot.core import Pghot
 from runtime.pghot.demotion import Demoter
 from runtime.pghot.kmigrated import Kmigrated, start_kmigrated
 from runtime.pghot.tunables import Tunables
-from runtime.profiler import OpSource, Profiler
+from runtime.profiler import OpSource, Profiler, TaggedOp
 from runtime.topology import Topology
 from runtime.vmstat import Vmstat
 
@@ -80,10 +80,25 @@ class RecordLog:
         self.ready.append(ready)
 
 
+class AccessRecorder:
+    """Wraps an op source: every tagged memory op stamps its page's last access (jiffies),
+    the LRU age the demotion model uses (kswapd sees accessed bits; we see tagged ops)."""
+
+    def __init__(self, inner: OpSource, memory: Memory) -> None:
+        self.inner = inner
+        self.memory = memory
+
+    def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
+        op = self.inner.tagged_op(cpu, op_index, now_ms)
+        if op.page is not None and (op.load or op.store):
+            self.memory.last_access_ms[op.page] = int(now_ms)
+        return op
+
+
 class ReferenceEngine:
     def __init__(self, cfg: SimConfig, source: OpSource, memory: Memory) -> None:
         self.cfg = cfg
-        self.source = source
+        self.source = AccessRecorder(source, memory)
         self.memory = memory
         self.topology = cfg.topology
         self.vmstat = Vmstat()
@@ -119,6 +134,10 @@ class ReferenceEngine:
         self.driver.nmi(cpu, int(self.now_ms))
         if self.cpus[cpu].irq_work_queued:
             self._push(self.now_ms, IRQ_WORK, cpu)
+
+    def ring_lengths(self) -> list[int]:
+        """Samples waiting in each CPU's ring (for the end-of-run accounting)."""
+        return [len(state.ring) for state in self.cpus]
 
     def _schedule_tag(self, cpu: int) -> None:
         need = self.profilers[cpu].ops_to_next_tag()

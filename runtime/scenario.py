@@ -42,7 +42,9 @@ _SYNTH = ("uniform", "gups-hot", "gups-shift", "zipf", "scan")
 SCHEMA: dict[str, Any] = {
     "seed": Key(int, 1, "random seed; same seed + scenario = identical report", 0, 2**63 - 1),
     "duration_s": Key(float, 8.0, "simulated seconds", 0.001, 3600),
-    "engine": Key(str, "reference", "which engine runs the pipeline", choices=("reference",)),
+    "engine": Key(str, "reference", "which engine runs the pipeline: the event-by-event "
+                  "reference or the numpy fast engine (held equal to it)",
+                  choices=("reference", "fast")),
     "machine": {
         "dram_nodes": Key(int, 1, "top-tier DRAM nodes (each has CPUs)", 1, 64),
         "cxl_nodes": Key(int, 1, "lower-tier CXL nodes (CPU-less)", 1, 64),

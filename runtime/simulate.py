@@ -15,9 +15,10 @@ from typing import Any
 from generated.ibs_mprof import PAGE_SHIFT
 from runtime.driver import DriverConfig
 from runtime.errors import InputError
+from runtime.fast_engine import FastEngine
 from runtime.groundtruth import mem_ops_per_s, truths
 from runtime.memory import Memory, place_pages
-from runtime.metrics import HEATMAP_BUCKETS, Collector, summarise
+from runtime.metrics import HEATMAP_BUCKETS, Collector, Engine, summarise
 from runtime.pghot.tunables import Tunables
 from runtime.pghot.watermarks import Watermarks
 from runtime.reference_engine import ReferenceEngine, SimConfig
@@ -31,7 +32,7 @@ Progress = Callable[[float], None]
 @dataclass
 class Built:
     topology: Topology
-    engine: ReferenceEngine
+    engine: Engine
     collector: Collector
     window_ms: int
     cpus: int
@@ -75,7 +76,8 @@ def build(scenario: dict[str, Any]) -> Built:
         timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"])
     cpus = len(topo.cpu_node)
     source = SyntheticOps(workload, scenario["seed"], cpus)
-    engine = ReferenceEngine(cfg, source, memory)
+    engine: Engine = (FastEngine(cfg, source, memory) if scenario["engine"] == "fast"
+                      else ReferenceEngine(cfg, source, memory))
     marks = Watermarks()
     capacity = sum(n.pfn_count - marks.promo_pages(n.pfn_count) for n in topo.nodes
                    if n.toptier)
@@ -120,7 +122,8 @@ def simulate(scenario: dict[str, Any], progress: Progress | None = None) -> dict
         "timeline": built.collector.timeline,
         "heatmap": {"buckets": HEATMAP_BUCKETS, "lower_pfn_ranges": built.collector.lower_ranges,
                     "rows": built.collector.heatmap},
-        "engine": {"name": "reference", "wall_s": round(time.perf_counter() - started, 3)},
+        "engine": {"name": scenario["engine"],
+                   "wall_s": round(time.perf_counter() - started, 3)},
     }
 
 

@@ -149,8 +149,65 @@ def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: 
                     dict(spec))
 
 
+class DrawStream:
+    """One CPU's random draws, in chunks of DRAW_CHUNK, shared by both engines.
+
+    A chunk is drawn for one phase; a phase change (or an exhausted chunk) draws a fresh one.
+    The reference engine takes one op at a time (`next`), the fast engine many (`take`), and
+    both consume the generator identically, so they see the very same ops.
+    """
+
+    def __init__(self, rng: np.random.Generator, cdfs: list[FloatArray]) -> None:
+        self.rng = rng
+        self.cdfs = cdfs
+        self.phase = -1
+        self.i = DRAW_CHUNK
+        self.u: npt.NDArray[np.float64] = np.zeros((0, 4))
+        self.page: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self.line: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._lists: tuple[list[list[float]], list[int], list[int]] | None = None
+
+    def _refill(self, phase: int) -> None:
+        rng = self.rng
+        cdf = self.cdfs[phase]
+        self.page = np.minimum(np.searchsorted(cdf, rng.random(DRAW_CHUNK) * cdf[-1],
+                                               side="right"), len(cdf) - 1).astype(np.int64)
+        self.u = rng.random((DRAW_CHUNK, 4))
+        self.line = rng.integers(0, PAGE_BYTES // 64, DRAW_CHUNK).astype(np.int64)
+        self.phase, self.i, self._lists = phase, 0, None
+
+    def next(self, phase: int) -> tuple[list[float], int, int]:
+        """(u_mem, u_load, u_kernel, u_miss), page, line of the next op."""
+        if phase != self.phase or self.i >= DRAW_CHUNK:
+            self._refill(phase)
+        if self._lists is None:
+            self._lists = (self.u.tolist(), self.page.tolist(), self.line.tolist())
+        i = self.i
+        self.i = i + 1
+        u, page, line = self._lists
+        return u[i], page[i], line[i]
+
+    def take(self, n: int, phase: int) -> tuple[FloatArray, npt.NDArray[np.int64],
+                                                 npt.NDArray[np.int64]]:
+        """The next n ops of one phase as arrays (u of shape (n, 4), page, line)."""
+        us, pages, lines = [], [], []
+        while n > 0:
+            if phase != self.phase or self.i >= DRAW_CHUNK:
+                self._refill(phase)
+            k = min(n, DRAW_CHUNK - self.i)
+            sl = slice(self.i, self.i + k)
+            us.append(self.u[sl])
+            pages.append(self.page[sl])
+            lines.append(self.line[sl])
+            self.i += k
+            n -= k
+        if not us:
+            return np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.concatenate(us), np.concatenate(pages), np.concatenate(lines)
+
+
 class SyntheticOps:
-    """The op source for synthetic workloads: draws tagged ops, chunk by chunk, per CPU.
+    """The op source for synthetic workloads: draws tagged ops per CPU from a DrawStream.
 
     Each CPU has its own seeded generator, so a run is reproducible whatever the event order
     between CPUs.
@@ -158,40 +215,22 @@ class SyntheticOps:
 
     def __init__(self, workload: Workload, seed: int, cpus: int) -> None:
         self.workload = workload
-        self.rngs = [np.random.default_rng([seed, cpu]) for cpu in range(cpus)]
-        self.cdfs = [np.cumsum(p.probs) for p in workload.phases]
+        cdfs = [np.cumsum(p.probs) for p in workload.phases]
+        self.streams = [DrawStream(np.random.default_rng([seed, cpu]), cdfs)
+                        for cpu in range(cpus)]
         self.miss = [p.miss.tolist() for p in workload.phases]  # python floats: fast, bool-safe
-        self._buf: list[dict[str, Any]] = [{} for _ in range(cpus)]
-
-    def _refill(self, cpu: int, phase: int) -> dict[str, Any]:
-        rng = self.rngs[cpu]
-        cdf = self.cdfs[phase]
-        pages = np.minimum(np.searchsorted(cdf, rng.random(DRAW_CHUNK) * cdf[-1], side="right"),
-                           len(cdf) - 1)
-        buf = {"phase": phase, "i": 0, "u": rng.random((DRAW_CHUNK, 4)).tolist(),
-               "page": pages.tolist(), "line": rng.integers(0, PAGE_BYTES // 64,
-                                                            DRAW_CHUNK).tolist()}
-        self._buf[cpu] = buf
-        return buf
 
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         wl = self.workload
         phase_i = wl.phase_index(now_ms)
-        buf = self._buf[cpu]
-        if buf.get("phase") != phase_i or buf["i"] >= DRAW_CHUNK:
-            buf = self._refill(cpu, phase_i)
-        i = buf["i"]
-        buf["i"] = i + 1
-        u_mem, u_load, u_kernel, u_miss = buf["u"][i]
+        (u_mem, u_load, u_kernel, u_miss), page, line = self.streams[cpu].next(phase_i)
         kernel = u_kernel < wl.kernel_fraction
         if u_mem >= wl.mem_op_fraction:
             return TaggedOp(kernel=kernel)
         phase = wl.phases[phase_i]
         if phase.scan_pages_per_ms > 0:
             page = int(now_ms * phase.scan_pages_per_ms) % wl.pages
-        else:
-            page = buf["page"][i]
         load = u_load < wl.load_fraction
         return TaggedOp(load=load, store=not load, kernel=kernel,
-                        vaddr=BASE_VADDR + page * PAGE_BYTES + buf["line"][i] * 64, page=page,
+                        vaddr=BASE_VADDR + page * PAGE_BYTES + line * 64, page=page,
                         l3_miss=u_miss < self.miss[phase_i][page])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -119,6 +119,40 @@ def update_precise(word: int, nid: int, now_ms: int, *, window_ms: int, threshol
     return new.encode()
 
 
+U64 = npt.NDArray[np.uint64]
+
+
+def update_default_array(words: U64, now_ms: npt.NDArray[np.int64], *, window_ms: int,
+                         threshold: int, sticky: bool) -> U64:
+    """update_default on many (distinct) records at once, through the vectorised accessors."""
+    rec = PghotRecordDefault
+    now = now_ms.astype(np.int64)
+    bucket = (now >> PGHOT_BUCKET_SHIFT) % DEFAULT_TIME_BUCKETS
+    old_time = rec.get_time(words).astype(np.int64)
+    latency = ((bucket - old_time) % DEFAULT_TIME_BUCKETS) * DEFAULT_BUCKET_MS
+    freq = np.where(latency > window_ms, 1,
+                    np.minimum(rec.get_freq(words).astype(np.int64) + 1, DEFAULT_FREQ_MAX))
+    base = words if sticky else np.zeros_like(words)
+    ready = (rec.get_ready(base) != 0) | (freq >= threshold)
+    new = rec.set_freq(base, freq.astype(np.uint64))
+    new = rec.set_time(new, bucket.astype(np.uint64))
+    return rec.set_ready(new, ready.astype(np.uint64))
+
+
+def update_precise_array(words: U64, nids: npt.NDArray[np.int64], now_ms: npt.NDArray[np.int64],
+                         *, window_ms: int, threshold: int) -> U64:
+    """update_precise on many (distinct) records at once, through the vectorised accessors."""
+    rec = PghotRecordPrecise
+    now = now_ms.astype(np.int64)
+    latency = (now - rec.get_time(words).astype(np.int64)) % PRECISE_TIME_WRAP_MS
+    freq = np.where(latency > window_ms, 1,
+                    np.minimum(rec.get_freq(words).astype(np.int64) + 1, PRECISE_FREQ_MAX))
+    new = rec.set_nid(np.zeros_like(words), nids.astype(np.uint64))
+    new = rec.set_freq(new, freq.astype(np.uint64))
+    new = rec.set_time(new, (now % PRECISE_TIME_WRAP_MS).astype(np.uint64))
+    return rec.set_ready(new, (freq >= threshold).astype(np.uint64))
+
+
 class Record(NamedTuple):
     """What get_record hands kmigrated: target nid, freq and stored (possibly bucketed) time."""
 
@@ -169,6 +203,11 @@ class RecordMap:
 
     def set_word(self, pfn: int, raw: int) -> None:
         self._maps[pfn // PAGES_PER_SECTION][pfn % PAGES_PER_SECTION] = raw
+
+    def words_view(self, section: int) -> npt.NDArray[Any]:
+        """A writable numpy view of one section's record words (for batch updates)."""
+        dtype = np.uint8 if self.mode == "default" else np.uint32
+        return np.frombuffer(self._maps[section], dtype=dtype)
 
     def ready_in_section(self, section: int) -> npt.NDArray[np.int64]:
         """PFNs of one section whose record has READY set, ascending (vectorised accessor)."""

@@ -5,6 +5,10 @@ from __future__ import annotations
 from functools import reduce
 from typing import Any
 
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from generated.pghot import PAGES_PER_SECTION as PPS
 from generated.pghot import PghotRecordDefault, PghotRecordPrecise
 from runtime.pghot import NUMA_NO_NODE, Record, RecordMap
@@ -17,7 +21,9 @@ from runtime.pghot.records import (
     default_latency_ms,
     time_bucket,
     update_default,
+    update_default_array,
     update_precise,
+    update_precise_array,
 )
 
 
@@ -128,3 +134,32 @@ def test_get_record_consumes_only_ready_records() -> None:
     assert records.get_record(pfn, target_nid=3) == Record(3, 2, time_bucket(400))
     assert records.word(pfn) == 0
     assert records.get_record(pfn, target_nid=3) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(st.integers(0, 255), min_size=1, max_size=20),
+       now=st.integers(0, 50000), window=st.integers(1000, 3968), threshold=st.integers(1, 3),
+       sticky=st.booleans())
+def test_vector_default_update_equals_scalar(words: list[int], now: int, window: int,
+                                             threshold: int, sticky: bool) -> None:
+    got = update_default_array(np.array(words, dtype=np.uint64),
+                               np.full(len(words), now, dtype=np.int64), window_ms=window,
+                               threshold=threshold, sticky=sticky)
+    want = [update_default(w, now, window_ms=window, threshold=threshold, sticky=sticky)
+            for w in words]
+    assert got.tolist() == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(words=st.lists(st.integers(0, 2**32 - 1).map(lambda w: w & ~(0xF << 27)), min_size=1,
+                      max_size=20),
+       nid=st.integers(0, 1023), now=st.integers(0, 100000), window=st.integers(1000, 16383),
+       threshold=st.integers(1, 7))
+def test_vector_precise_update_equals_scalar(words: list[int], nid: int, now: int, window: int,
+                                             threshold: int) -> None:
+    got = update_precise_array(np.array(words, dtype=np.uint64),
+                               np.full(len(words), nid, dtype=np.int64),
+                               np.full(len(words), now, dtype=np.int64), window_ms=window,
+                               threshold=threshold)
+    want = [update_precise(w, nid, now, window_ms=window, threshold=threshold) for w in words]
+    assert got.tolist() == want

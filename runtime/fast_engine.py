@@ -1,0 +1,421 @@
+"""The fast engine: the reference pipeline, one block of time at a time, in numpy.
+
+Only kmigrated passes, kswapd and the timeline read or change the state that tagging, the NMI
+path, the ring and pghot_record_access depend on (page placement, records). So between two such
+"global" events, a block of every CPU's tags is processed at once:
+1. tag times: a period's worth of ops per step, the same float additions as the reference;
+2. tagged ops: the same per-CPU random streams (workloads.DrawStream) the reference consumes;
+3. the profiler's filters, then the MSR contents it would latch, built and read back through
+   the *vectorised* generated accessors, and the driver's filters and counters;
+4. the ring and its work per CPU: drain times, ring-full drops, in the canonical event order;
+5. pghot_record_access for all drained samples in call order (runtime/pghot/batch.py).
+Global events then run the very same code as the reference (kmigrated, demotion, observers).
+The same scenario and seed therefore give the same counters, records and promotions.
+"""
+
+from __future__ import annotations
+
+import heapq
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from generated.data_src import DataSrc
+from generated.ibs_mprof import (
+    PAGE_SHIFT,
+    IbsMprofCtl,
+    IbsMprofCtl2,
+    IbsMprofData2,
+    IbsMprofData3,
+    IbsMprofPhyaddr,
+)
+from generated.ibsctl import Ibsctl
+from runtime.cpuid import SimulatedCpuid
+from runtime.driver import CpuState, Driver
+from runtime.machine import make_cpus
+from runtime.memory import Memory
+from runtime.pghot.batch import NodeIndex, record_batch
+from runtime.pghot.core import Pghot
+from runtime.pghot.demotion import Demoter
+from runtime.pghot.kmigrated import Kmigrated, start_kmigrated
+from runtime.reference_engine import KMIGRATED, KSWAPD, TIMELINE, RecordLog, SimConfig
+from runtime.workloads import BASE_VADDR, PAGE_BYTES, SyntheticOps
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+U64 = npt.NDArray[np.uint64]
+PAGE_OFFSET_MASK = PAGE_BYTES - 1
+
+
+@dataclass
+class ProfilerCounts:
+    """What metrics read from a profiler: kept tags, discards by reason, lost interrupts."""
+
+    kept: int = 0
+    discards: Counter[str] = field(default_factory=Counter)
+    lost_interrupts: int = 0
+
+
+@dataclass
+class BatchRing:
+    """A CPU's ring contents between blocks, as columns (FIFO order)."""
+
+    times: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pfns: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    capacity: int = 0
+
+    def __len__(self) -> int:
+        return int(self.times.size)
+
+
+@dataclass
+class CpuBatch:
+    """Per-CPU state the fast engine carries from block to block."""
+
+    armed: bool = False
+    next_tag_ms: float = 0.0
+    dt_ms: float = 0.0
+    l3_miss_only: bool = True
+    exclude_kernel: bool = False
+    exclude_user: bool = False
+    delivers: bool = True
+    pending: bool = False
+    work_ms: float = 0.0
+    ring: BatchRing = field(default_factory=BatchRing)
+
+
+@dataclass
+class _Drained:
+    work_ms: list[F64] = field(default_factory=list)
+    cpu: list[I64] = field(default_factory=list)
+    seq: list[I64] = field(default_factory=list)
+    times: list[I64] = field(default_factory=list)
+    pfns: list[I64] = field(default_factory=list)
+
+
+class FastEngine:
+    def __init__(self, cfg: SimConfig, source: SyntheticOps, memory: Memory) -> None:
+        self.cfg = cfg
+        self.source = source
+        self.workload = source.workload
+        self.memory = memory
+        self.topology = cfg.topology
+        from runtime.vmstat import Vmstat
+
+        self.vmstat = Vmstat()
+        self.demoter = Demoter(self.topology, memory, self.vmstat) if cfg.demotion else None
+        self.pghot = Pghot(self.topology, memory, self.vmstat, cfg.tunables,
+                           wakeup_kswapd=self.demoter.wakeup if self.demoter else None)
+        self.cpus: list[CpuState] = make_cpus(self.topology, cfg.mprof_lvt_offset)
+        self.driver = Driver(self.topology, self.cpus, SimulatedCpuid(cfg.caps), self.vmstat,
+                             lambda *a: 0, cfg.driver_variant, cfg.driver)
+        self.profilers = [ProfilerCounts() for _ in self.cpus]
+        self.state = [CpuBatch() for _ in self.cpus]
+        self.records = RecordLog()
+        self.kmigrated: dict[int, Kmigrated] = {}
+        self.observers: list[object] = []
+        self.now_ms = 0.0
+        self._queue: list[tuple[float, int, int]] = []
+        self.index = NodeIndex(self.pghot)
+        pages = self.workload.pages
+        self.page_pfn = np.array([memory.pfn_of[p] for p in range(pages)], dtype=np.int64)
+        span = max(n.pfn_end for n in self.topology.nodes)
+        self.occupied = np.zeros(span, dtype=bool)
+        self.occupied[list(memory.page_of)] = True
+        self.last_access = np.full(pages, -1, dtype=np.int64)
+        self._synced_promos = 0
+        self._synced_demos = 0
+        self._phase_starts = np.array([p.start_ms for p in self.workload.phases])
+        self._miss = [p.miss for p in self.workload.phases]
+        kinds = {n.nid: n.memory for n in self.topology.nodes}
+        self._node_src = {nid: int(DataSrc.EXT_MEM if kind == "cxl" else DataSrc.DRAM)
+                          for nid, kind in kinds.items()}
+
+    # --- set-up -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.driver.init()
+        self.kmigrated = start_kmigrated(self.pghot, 0)
+        for cpu, st in enumerate(self.state):
+            msr = self.cpus[cpu].msr
+            ctl = IbsMprofCtl.decode(msr.rdmsr(IbsMprofCtl.ADDRESS))
+            ctl2 = IbsMprofCtl2.decode(msr.rdmsr(IbsMprofCtl2.ADDRESS))
+            st.armed = ctl.enable and not ctl.val and not ctl2.disable and ctl.period > 0
+            period = ctl.period if ctl.cnt_ctl else -(-ctl.period // self.cfg.cycles_per_op)
+            st.dt_ms = period / self.cfg.ops_per_ms
+            st.next_tag_ms = 0.0 + st.dt_ms
+            st.l3_miss_only, st.exclude_kernel = ctl.l3_miss_only, ctl2.exclude_kernel
+            st.exclude_user = ctl2.exclude_user
+            ibsctl = Ibsctl.decode(msr.rdmsr(Ibsctl.ADDRESS))
+            st.delivers = ibsctl.mprof_lvt_offset_val and self.cpus[cpu].apic.delivers_nmi(
+                ibsctl.mprof_lvt_offset)
+            st.ring.capacity = self.cpus[cpu].ring.capacity
+        for nid, thread in self.kmigrated.items():
+            self._push(thread.next_wakeup(0), KMIGRATED, nid)
+        if self.demoter is not None:
+            self._push(self.cfg.kswapd_interval_ms, KSWAPD)
+        self._push(self.cfg.timeline_ms, TIMELINE)
+
+    def _push(self, when: float, kind: int, arg: int = 0) -> None:
+        heapq.heappush(self._queue, (when, kind, arg))
+
+    # --- the run --------------------------------------------------------------------------------
+    def run(self, until_ms: float | None = None) -> None:
+        end = self.cfg.duration_ms if until_ms is None else until_ms
+        while self._queue and self._queue[0][0] < end:
+            when, kind, arg = heapq.heappop(self._queue)
+            self._block(when, inclusive=True)
+            self.now_ms = when
+            self._global(kind, arg)
+        self._block(end, inclusive=False)
+        self.now_ms = end
+
+    def _global(self, kind: int, arg: int) -> None:
+        """Exactly the reference engine's handling of the events that touch shared state."""
+        if kind == KMIGRATED:
+            thread = self.kmigrated[arg]
+            thread.tick(int(self.now_ms))
+            self._push(max(thread.next_wakeup(int(self.now_ms)), self.now_ms + 1), KMIGRATED, arg)
+        elif kind == KSWAPD:
+            demoter = self.demoter
+            assert demoter is not None
+            if any(demoter.needs_demotion(n.nid) for n in self.topology.nodes if n.toptier):
+                self._sync_last_access()  # only demotion reads LRU ages
+            demoter.balance(int(self.now_ms))
+            self._push(self.now_ms + self.cfg.kswapd_interval_ms, KSWAPD)
+        elif kind == TIMELINE:
+            for observer in self.observers:
+                observer(self)  # type: ignore[operator]
+            self._push(self.now_ms + self.cfg.timeline_ms, TIMELINE)
+        self._sync_placement()
+
+    def ring_lengths(self) -> list[int]:
+        """Samples waiting in each CPU's ring (for the end-of-run accounting)."""
+        return [len(st.ring) for st in self.state]
+
+    def _sync_placement(self) -> None:
+        """Bring the page->PFN and PFN-occupied arrays up to date with migrations."""
+        promos = self.pghot.promotions
+        moves = [(p.page, p.old_pfn, p.new_pfn) for p in promos[self._synced_promos:]]
+        self._synced_promos = len(promos)
+        if self.demoter is not None:
+            demos = self.demoter.log
+            moves += [(d.page, d.old_pfn, d.new_pfn) for d in demos[self._synced_demos:]]
+            self._synced_demos = len(demos)
+        for _, old, _ in moves:
+            self.occupied[old] = False
+        for page, _, new in moves:
+            self.occupied[new] = True
+            if page < self.page_pfn.size:
+                self.page_pfn[page] = self.memory.pfn_of[page]
+
+    def _sync_last_access(self) -> None:
+        touched = np.flatnonzero(self.last_access >= 0)
+        last = self.memory.last_access_ms
+        for page, when in zip(touched.tolist(), self.last_access[touched].tolist(), strict=True):
+            last[page] = when
+
+    # --- one block ------------------------------------------------------------------------------
+    def _block(self, limit: float, inclusive: bool) -> None:
+        drained = _Drained()
+        for cpu, st in enumerate(self.state):
+            if st.armed:
+                self._cpu_block(cpu, st, limit, inclusive, drained)
+            self._drain_pending(cpu, st, limit, inclusive, drained)
+        if not drained.cpu:
+            return
+        work_ms = np.concatenate(drained.work_ms)
+        order = np.lexsort((np.concatenate(drained.seq), np.concatenate(drained.cpu), work_ms))
+        cpus = np.concatenate(drained.cpu)[order]
+        times = np.concatenate(drained.times)[order]
+        pfns = np.concatenate(drained.pfns)[order]
+        nids = np.array(self.topology.cpu_node, dtype=np.int64)[cpus]
+        ready = record_batch(self.pghot, self.index, pfns, nids, times, self.occupied)
+        pages = np.array([self.memory.page_of.get(p, -1) for p in pfns.tolist()],
+                         dtype=np.int64)
+        log = self.records
+        log.sample_ms.extend(array("q", times.tolist()))
+        log.drain_ms.extend(array("d", work_ms[order].tolist()))
+        log.cpu.extend(array("i", cpus.tolist()))
+        log.pfn.extend(array("q", pfns.tolist()))
+        log.page.extend(array("q", pages.tolist()))
+        log.ready.extend(array("b", ready.astype(np.int8).tolist()))
+
+    def _tag_times(self, st: CpuBatch, limit: float, inclusive: bool) -> F64:
+        """Tag instants in this block: t, t + dt, ... by repeated float addition (as the
+        reference's now + need / rate), up to the limit."""
+        out: list[F64] = []
+        t0 = st.next_tag_ms
+        while True:
+            n = max(int((limit - t0) / st.dt_ms) + 2, 2)
+            steps = np.full(n, st.dt_ms)
+            steps[0] = t0
+            times = np.cumsum(steps)
+            cut = int(np.searchsorted(times, limit, side="right" if inclusive else "left"))
+            out.append(times[:cut])
+            if cut < n:
+                st.next_tag_ms = float(times[cut])
+                break
+            t0 = float(times[-1] + st.dt_ms)
+        return np.concatenate(out)
+
+    def _cpu_block(self, cpu: int, st: CpuBatch, limit: float, inclusive: bool,
+                   drained: _Drained) -> None:
+        times = self._tag_times(st, limit, inclusive)
+        if times.size == 0:
+            return
+        wl = self.workload
+        phase = np.searchsorted(self._phase_starts, times, side="right") - 1
+        u_parts, page_parts, line_parts = [], [], []
+        bounds = np.r_[0, np.flatnonzero(np.diff(phase)) + 1, times.size]
+        stream = self.source.streams[cpu]
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            u, pg, ln = stream.take(b - a, int(phase[a]))
+            u_parts.append(u)
+            page_parts.append(pg)
+            line_parts.append(ln)
+        u = np.concatenate(u_parts)
+        page = np.concatenate(page_parts)
+        line = np.concatenate(line_parts)
+        kernel = u[:, 2] < wl.kernel_fraction
+        memory_op = u[:, 0] < wl.mem_op_fraction
+        scan = np.array([p.scan_pages_per_ms for p in wl.phases])[phase]
+        page = np.where(scan > 0, (times * scan).astype(np.int64) % wl.pages, page)
+        miss_prob = np.zeros(times.size)
+        for ph in np.unique(phase).tolist():
+            sel = phase == ph
+            miss_prob[sel] = self._miss[ph][page[sel]]
+        l3_miss = memory_op & (u[:, 3] < miss_prob)
+        load = memory_op & (u[:, 1] < wl.load_fraction)
+        store = memory_op & ~load
+        prof = self.profilers[cpu]
+        # The profiler's filters, in its order.
+        off = np.zeros(times.size, dtype=bool)
+        l3_hit = ~l3_miss if st.l3_miss_only else off
+        excl_k = ~l3_hit & kernel if st.exclude_kernel else off
+        excl_u = ~l3_hit & ~excl_k & ~kernel if st.exclude_user else off
+        kept = np.flatnonzero(~(l3_hit | excl_k | excl_u))
+        stop = times.size
+        if kept.size and not st.delivers:
+            # The first kept sample latches, Val stays set and nobody re-arms: it stops here.
+            stop = int(kept[0]) + 1
+            kept = kept[:1]
+            st.armed = False
+            prof.lost_interrupts += 1
+        mem_upto = memory_op[:stop]
+        np.maximum.at(self.last_access, page[:stop][mem_upto],
+                      np.floor(times[:stop][mem_upto]).astype(np.int64))
+        for name, mask in (("l3_hit", l3_hit), ("excluded_kernel", excl_k),
+                           ("excluded_user", excl_u)):
+            count = int(mask[:stop].sum())
+            if count:
+                prof.discards[name] += count
+        if not st.armed:
+            prof.kept += int(kept.size)
+            return
+        prof.kept += int(kept.size)
+        if kept.size == 0:
+            return
+        self._nmi_batch(cpu, st, times[kept], page[kept], line[kept], load[kept], store[kept],
+                        l3_miss[kept], memory_op[kept], drained)
+
+    def _nmi_batch(self, cpu: int, st: CpuBatch, times: F64, page: I64, line: I64,
+                   load: npt.NDArray[np.bool_], store: npt.NDArray[np.bool_],
+                   l3_miss: npt.NDArray[np.bool_], memory_op: npt.NDArray[np.bool_],
+                   drained: _Drained) -> None:
+        """What the profiler latches (via the vectorised setters) and what the NMI handler
+        makes of it (via the vectorised getters): counters, filters, ring pushes."""
+        n = times.size
+        zeros = np.zeros(n, dtype=np.uint64)
+        pfn = np.where(memory_op, self.page_pfn[page], 0)
+        nid, _ = self.index.node_of(pfn)
+        cpu_node = self.topology.cpu_node[cpu]
+        src = np.full(n, int(DataSrc.NONE), dtype=np.int64)
+        src_mem = np.array([self._node_src.get(x, 0) for x in nid.tolist()], dtype=np.int64) \
+            if n < 32 else _lookup(self._node_src, nid)
+        src = np.where(memory_op & l3_miss, src_mem, src)
+        src = np.where(memory_op & ~l3_miss, int(DataSrc.LCL_CCX), src)
+        data2 = IbsMprofData2.set_data_src(zeros, src.astype(np.uint64))
+        data2 = IbsMprofData2.set_rmt_node(data2, (memory_op & l3_miss & (nid != cpu_node))
+                                           .astype(np.uint64))
+        data3 = IbsMprofData3.set_ld_op(zeros, load.astype(np.uint64))
+        data3 = IbsMprofData3.set_st_op(data3, store.astype(np.uint64))
+        data3 = IbsMprofData3.set_dc_miss(data3, l3_miss.astype(np.uint64))
+        data3 = IbsMprofData3.set_l2_miss(data3, l3_miss.astype(np.uint64))
+        data3 = IbsMprofData3.set_lin_addr_valid(data3, memory_op.astype(np.uint64))
+        data3 = IbsMprofData3.set_phy_addr_valid(data3, memory_op.astype(np.uint64))
+        vaddr = BASE_VADDR + page * PAGE_BYTES + line * 64
+        paddr = np.where(memory_op, (pfn << PAGE_SHIFT) | (vaddr & PAGE_OFFSET_MASK), 0)
+        phyaddr = IbsMprofPhyaddr.set_phy_addr(zeros, paddr.astype(np.uint64))
+        # The handler: count, then filter in the seed's order.
+        self.vmstat.count("hwhint_total_events", n)
+        got_src = IbsMprofData2.get_data_src(data2)
+        self.vmstat.count("hwhint_dram_accesses", int((got_src == int(DataSrc.DRAM)).sum()))
+        self.vmstat.count("hwhint_extmem_accesses", int((got_src == int(DataSrc.EXT_MEM)).sum()))
+        lin_ok = IbsMprofData3.get_lin_addr_valid(data3) != 0
+        phy_ok = IbsMprofData3.get_phy_addr_valid(data3) != 0
+        got_pfn = (IbsMprofPhyaddr.get_phy_addr(phyaddr) >> np.uint64(PAGE_SHIFT)).astype(
+            np.int64)
+        _, online = self.index.node_of(got_pfn)
+        outcomes = self.driver.outcomes
+        outcomes["laddr_invalid"] += int((~lin_ok).sum())
+        outcomes["paddr_invalid"] += int((lin_ok & ~phy_ok).sum())
+        outcomes["pfn_offline"] += int((lin_ok & phy_ok & ~online).sum())
+        push = lin_ok & phy_ok & online
+        self._ring(cpu, st, np.floor(times[push]).astype(np.int64), times[push], got_pfn[push],
+                   drained)
+
+    def _ring(self, cpu: int, st: CpuBatch, jiffies: I64, times: F64, pfns: I64,
+              drained: _Drained) -> None:
+        """Pushes in order; the first push with no work pending queues irq_work, whose work
+        runs work_latency later and drains everything pushed up to then (tags come before
+        works at one instant); pushes into a full ring are dropped."""
+        i, n = 0, times.size
+        while i < n:
+            if not st.pending:
+                st.pending = True
+                st.work_ms = float(times[i]) + self.cfg.work_latency_ms
+            j = int(np.searchsorted(times, st.work_ms, side="right"))
+            room = st.ring.capacity - len(st.ring)
+            take = min(room, j - i)
+            self._accept(cpu, st, jiffies[i:i + take], pfns[i:i + take], j - i - take)
+            i = j
+            if j < n:  # the work runs inside this batch of tags: drain now
+                self._drain(cpu, st, drained)
+
+    def _accept(self, cpu: int, st: CpuBatch, jiffies: I64, pfns: I64, dropped: int) -> None:
+        st.ring.times = np.concatenate([st.ring.times, jiffies])
+        st.ring.pfns = np.concatenate([st.ring.pfns, pfns])
+        self.vmstat.count("hwhint_useful_events", int(jiffies.size))
+        self.driver.outcomes["pushed"] += int(jiffies.size)
+        if dropped:
+            self.driver.outcomes["ring_full"] += dropped
+            if self.driver.variant == "fixed":
+                self.vmstat.count("hwhint_dropped_events", dropped)
+
+    def _drain(self, cpu: int, st: CpuBatch, drained: _Drained) -> None:
+        ring = st.ring
+        k = len(ring)
+        drained.work_ms.append(np.full(k, st.work_ms))
+        drained.cpu.append(np.full(k, cpu, dtype=np.int64))
+        drained.seq.append(np.arange(k, dtype=np.int64))
+        drained.times.append(ring.times)
+        drained.pfns.append(ring.pfns)
+        ring.times = np.zeros(0, dtype=np.int64)
+        ring.pfns = np.zeros(0, dtype=np.int64)
+        st.pending = False
+
+    def _drain_pending(self, cpu: int, st: CpuBatch, limit: float, inclusive: bool,
+                       drained: _Drained) -> None:
+        """A work whose time falls inside this block runs after the block's tags."""
+        if st.pending and (st.work_ms <= limit if inclusive else st.work_ms < limit):
+            self._drain(cpu, st, drained)
+
+
+def _lookup(table: dict[int, int], keys: I64) -> I64:
+    values = np.zeros(keys.size, dtype=np.int64)
+    for key, value in table.items():
+        values[keys == key] = value
+    return values

@@ -86,6 +86,27 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from runtime import report
+    from runtime.scenario import load_scenario
+    from runtime.simulate import progress_bar, simulate
+
+    overrides = list(args.set or [])
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    scenario = load_scenario(Path(args.scenario) if args.scenario else None, overrides)
+    result = simulate(scenario, None if args.quiet or args.json else progress_bar())
+    out_dir = Path(args.out)
+    report.write_report(result, out_dir)
+    if args.json:
+        print(json.dumps(report.json_ready(result), indent=1))
+    else:
+        print(report.summary_text(result))
+        print(f"report written to {out_dir}/ (report.json, summary.txt, timeline.csv, "
+              "heatmap.txt, fthr.png, heatmap.png, ttd_cdf.png)")
+    return 0
+
+
 def _cmd_probe(args: argparse.Namespace) -> int:
     from runtime import probe
 
@@ -126,6 +147,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--variant", choices=("v7", "fixed"), default="v7")
     rep.add_argument("--json", action="store_true", help="print JSON")
     rep.set_defaults(func=_cmd_replay)
+    run = sub.add_parser("run", help="simulate a workload on a tiered machine and judge "
+                         "IBS-driven promotion")
+    run.add_argument("scenario", nargs="?", metavar="SCENARIO.yaml",
+                     help="scenario file (default: the embedded GUPS hot-set scenario)")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a scenario key, e.g. pghot.freq_threshold=1 (repeatable)")
+    run.add_argument("--out", default="ibs-mprof-out", metavar="DIR",
+                     help="report folder, replaced atomically (default ./ibs-mprof-out/)")
+    run.add_argument("--seed", type=int, help="random seed (same as --set seed=N)")
+    run.add_argument("--json", action="store_true", help="print report.json to stdout")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_run)
     probe = sub.add_parser("probe", help="decode this host's IBS CPUID leaves")
     probe.add_argument("--cpu", type=int, default=0, help="CPU to ask (default 0)")
     probe.add_argument("--json", action="store_true", help="print JSON")

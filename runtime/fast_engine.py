@@ -41,8 +41,9 @@ from runtime.pghot.batch import NodeIndex, record_batch
 from runtime.pghot.core import Pghot
 from runtime.pghot.demotion import Demoter
 from runtime.pghot.kmigrated import Kmigrated, start_kmigrated
+from runtime.profiler import BatchOpSource
 from runtime.reference_engine import KMIGRATED, KSWAPD, TIMELINE, RecordLog, SimConfig
-from runtime.workloads import BASE_VADDR, PAGE_BYTES, SyntheticOps
+from runtime.workloads import PAGE_BYTES, Workload
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -78,6 +79,8 @@ class CpuBatch:
     armed: bool = False
     next_tag_ms: float = 0.0
     dt_ms: float = 0.0
+    period_ops: int = 0
+    next_op_index: int = 0
     l3_miss_only: bool = True
     exclude_kernel: bool = False
     exclude_user: bool = False
@@ -97,10 +100,11 @@ class _Drained:
 
 
 class FastEngine:
-    def __init__(self, cfg: SimConfig, source: SyntheticOps, memory: Memory) -> None:
+    def __init__(self, cfg: SimConfig, source: BatchOpSource, memory: Memory,
+                 workload: Workload) -> None:
         self.cfg = cfg
         self.source = source
-        self.workload = source.workload
+        self.workload = workload
         self.memory = memory
         self.topology = cfg.topology
         from runtime.vmstat import Vmstat
@@ -128,8 +132,6 @@ class FastEngine:
         self.last_access = np.full(pages, -1, dtype=np.int64)
         self._synced_promos = 0
         self._synced_demos = 0
-        self._phase_starts = np.array([p.start_ms for p in self.workload.phases])
-        self._miss = [p.miss for p in self.workload.phases]
         kinds = {n.nid: n.memory for n in self.topology.nodes}
         self._node_src = {nid: int(DataSrc.EXT_MEM if kind == "cxl" else DataSrc.DRAM)
                           for nid, kind in kinds.items()}
@@ -145,6 +147,7 @@ class FastEngine:
             st.armed = ctl.enable and not ctl.val and not ctl2.disable and ctl.period > 0
             period = ctl.period if ctl.cnt_ctl else -(-ctl.period // self.cfg.cycles_per_op)
             st.dt_ms = period / self.cfg.ops_per_ms
+            st.period_ops = period
             st.next_tag_ms = 0.0 + st.dt_ms
             st.l3_miss_only, st.exclude_kernel = ctl.l3_miss_only, ctl2.exclude_kernel
             st.exclude_user = ctl2.exclude_user
@@ -266,30 +269,11 @@ class FastEngine:
         times = self._tag_times(st, limit, inclusive)
         if times.size == 0:
             return
-        wl = self.workload
-        phase = np.searchsorted(self._phase_starts, times, side="right") - 1
-        u_parts, page_parts, line_parts = [], [], []
-        bounds = np.r_[0, np.flatnonzero(np.diff(phase)) + 1, times.size]
-        stream = self.source.streams[cpu]
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            u, pg, ln = stream.take(b - a, int(phase[a]))
-            u_parts.append(u)
-            page_parts.append(pg)
-            line_parts.append(ln)
-        u = np.concatenate(u_parts)
-        page = np.concatenate(page_parts)
-        line = np.concatenate(line_parts)
-        kernel = u[:, 2] < wl.kernel_fraction
-        memory_op = u[:, 0] < wl.mem_op_fraction
-        scan = np.array([p.scan_pages_per_ms for p in wl.phases])[phase]
-        page = np.where(scan > 0, (times * scan).astype(np.int64) % wl.pages, page)
-        miss_prob = np.zeros(times.size)
-        for ph in np.unique(phase).tolist():
-            sel = phase == ph
-            miss_prob[sel] = self._miss[ph][page[sel]]
-        l3_miss = memory_op & (u[:, 3] < miss_prob)
-        load = memory_op & (u[:, 1] < wl.load_fraction)
-        store = memory_op & ~load
+        op_index = st.next_op_index + st.period_ops * np.arange(1, times.size + 1,
+                                                                 dtype=np.int64)
+        st.next_op_index = int(op_index[-1])
+        ops = self.source.tagged_batch(cpu, op_index, times)
+        kernel, memory_op, l3_miss, page = ops.kernel, ops.memory, ops.l3_miss, ops.page
         prof = self.profilers[cpu]
         # The profiler's filters, in its order.
         off = np.zeros(times.size, dtype=bool)
@@ -318,10 +302,10 @@ class FastEngine:
         prof.kept += int(kept.size)
         if kept.size == 0:
             return
-        self._nmi_batch(cpu, st, times[kept], page[kept], line[kept], load[kept], store[kept],
-                        l3_miss[kept], memory_op[kept], drained)
+        self._nmi_batch(cpu, st, times[kept], page[kept], ops.vaddr[kept], ops.load[kept],
+                        ops.store[kept], l3_miss[kept], memory_op[kept], drained)
 
-    def _nmi_batch(self, cpu: int, st: CpuBatch, times: F64, page: I64, line: I64,
+    def _nmi_batch(self, cpu: int, st: CpuBatch, times: F64, page: I64, vaddr: I64,
                    load: npt.NDArray[np.bool_], store: npt.NDArray[np.bool_],
                    l3_miss: npt.NDArray[np.bool_], memory_op: npt.NDArray[np.bool_],
                    drained: _Drained) -> None:
@@ -346,7 +330,6 @@ class FastEngine:
         data3 = IbsMprofData3.set_l2_miss(data3, l3_miss.astype(np.uint64))
         data3 = IbsMprofData3.set_lin_addr_valid(data3, memory_op.astype(np.uint64))
         data3 = IbsMprofData3.set_phy_addr_valid(data3, memory_op.astype(np.uint64))
-        vaddr = BASE_VADDR + page * PAGE_BYTES + line * 64
         paddr = np.where(memory_op, (pfn << PAGE_SHIFT) | (vaddr & PAGE_OFFSET_MASK), 0)
         phyaddr = IbsMprofPhyaddr.set_phy_addr(zeros, paddr.astype(np.uint64))
         # The handler: count, then filter in the seed's order.

@@ -18,6 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from generated.data_src import DataSrc
 from generated.ibs_mprof import (
     IBS_MPROF_CTL_VAL_MASK,
@@ -48,6 +51,27 @@ class TaggedOp:
     page: int | None = None  # workload page id (memory ops)
     l3_miss: bool = False
     sw_pf: bool = False
+
+
+@dataclass(frozen=True)
+class OpBatch:
+    """Many tagged ops at once (the fast engine's view), one entry per tag."""
+
+    kernel: npt.NDArray[np.bool_]
+    memory: npt.NDArray[np.bool_]
+    load: npt.NDArray[np.bool_]
+    store: npt.NDArray[np.bool_]
+    page: npt.NDArray[np.int64]  # meaningful where memory
+    vaddr: npt.NDArray[np.int64]
+    l3_miss: npt.NDArray[np.bool_]
+
+
+class BatchOpSource(Protocol):
+    def tagged_batch(self, cpu: int, op_index: npt.NDArray[np.int64],
+                     times_ms: npt.NDArray[np.float64]) -> OpBatch:
+        """The tagged ops at these positions of cpu's stream, exactly as tagged_op would give
+        them one by one (same order of random draws)."""
+        ...
 
 
 class OpSource(Protocol):

@@ -268,6 +268,9 @@ def load_scenario(path: Path | None, overrides: list[str]) -> dict[str, Any]:
     checked = _validate(SCHEMA, tree, "", where)
     scenario = _merge(_default_tree(SCHEMA), checked)
     _check_workload(scenario, checked.get("workload", {}), where)
+    trace = scenario["workload"].get("trace")
+    if trace and path is not None and not Path(trace).is_absolute():
+        scenario["workload"]["trace"] = str(path.parent / trace)  # relative to the scenario
     return scenario
 
 

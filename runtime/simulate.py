@@ -17,6 +17,7 @@ from runtime.driver import DriverConfig
 from runtime.errors import InputError
 from runtime.fast_engine import FastEngine
 from runtime.groundtruth import mem_ops_per_s, truths
+from runtime.lackey import LackeyOps, lackey_workload
 from runtime.memory import Memory, place_pages
 from runtime.metrics import HEATMAP_BUCKETS, Collector, Engine, summarise
 from runtime.pghot.tunables import Tunables
@@ -43,8 +44,19 @@ def build(scenario: dict[str, Any]) -> Built:
     topo = build_topology(m["dram_nodes"], m["cxl_nodes"], m["cpus_per_dram_node"],
                           m["dram_mib"] * MIB_PAGES, m["cxl_mib"] * MIB_PAGES)
     llc = scenario["llc"]
-    workload = build_workload(scenario["workload"], int(llc["size_mib"] * (1 << 20)),
-                              llc["line_bytes"], scenario["seed"])
+    llc_bytes = int(llc["size_mib"] * (1 << 20))
+    source: SyntheticOps | LackeyOps
+    cpus = len(topo.cpu_node)
+    if scenario["workload"]["kind"] == "lackey":
+        workload, source = lackey_workload(scenario["workload"], llc_bytes, llc["line_bytes"])
+    else:
+        workload = build_workload(scenario["workload"], llc_bytes, llc["line_bytes"],
+                                  scenario["seed"])
+        source = SyntheticOps(workload, scenario["seed"], cpus)
+    fits = sum(n.pfn_count for n in topo.nodes if workload.placement != "cxl" or not n.toptier)
+    if workload.pages > fits:
+        raise InputError(f"scenario: the workload's {workload.pages} pages do not fit the "
+                         f"machine with placement {workload.placement} ({fits} pages)")
     memory = Memory(topo)
     place_pages(memory, workload.pages, workload.placement)
     p = scenario["pghot"]
@@ -74,9 +86,7 @@ def build(scenario: dict[str, Any]) -> Built:
         work_latency_ms=scenario["driver"]["work_latency_ms"], tunables=tunables,
         demotion=scenario["demotion"]["enabled"],
         timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"])
-    cpus = len(topo.cpu_node)
-    source = SyntheticOps(workload, scenario["seed"], cpus)
-    engine: Engine = (FastEngine(cfg, source, memory) if scenario["engine"] == "fast"
+    engine: Engine = (FastEngine(cfg, source, memory, workload) if scenario["engine"] == "fast"
                       else ReferenceEngine(cfg, source, memory))
     marks = Watermarks()
     capacity = sum(n.pfn_count - marks.promo_pages(n.pfn_count) for n in topo.nodes
@@ -86,7 +96,7 @@ def build(scenario: dict[str, Any]) -> Built:
                           mem_ops_per_s(workload, cpus, m["ops_per_cpu_per_s"]), capacity,
                           met["hot_rate_ratio"], met["hot_rate_per_s"])
     lower = [(n.pfn_start, n.pfn_end) for n in topo.lower_nodes()]
-    collector = Collector(phase_truths, workload.pages, lower)
+    collector = Collector(phase_truths, workload.pages, lower, tunables.window_ms)
     engine.observers.append(collector)
     return Built(topo, engine, collector, tunables.window_ms, cpus)
 
@@ -103,6 +113,8 @@ def simulate(scenario: dict[str, Any], progress: Progress | None = None) -> dict
         engine.run(duration * step / steps)
         if progress is not None:
             progress(step / steps)
+    if not built.collector.timeline or built.collector.timeline[-1]["t_ms"] < duration:
+        built.collector(engine)  # the last, partial tick ends at the end of the run
     met = scenario["metrics"]
     costs = {k: met[k] for k in ("nmi_cost_us", "record_cost_us", "migrate_cost_us")}
     summary = summarise(engine, built.collector, costs, built.window_ms, built.cpus, duration)

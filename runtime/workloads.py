@@ -30,7 +30,7 @@ import numpy.typing as npt
 
 from generated.ibs_mprof import PAGE_SHIFT
 from runtime.llc import che_miss_probability
-from runtime.profiler import TaggedOp
+from runtime.profiler import OpBatch, TaggedOp
 
 FloatArray = npt.NDArray[np.float64]
 PAGE_BYTES = 1 << PAGE_SHIFT
@@ -219,6 +219,31 @@ class SyntheticOps:
         self.streams = [DrawStream(np.random.default_rng([seed, cpu]), cdfs)
                         for cpu in range(cpus)]
         self.miss = [p.miss.tolist() for p in workload.phases]  # python floats: fast, bool-safe
+
+    def tagged_batch(self, cpu: int, op_index: npt.NDArray[np.int64],
+                     times_ms: FloatArray) -> OpBatch:
+        """Vectorised tagged_op: the same draws, the same comparisons, in the same order."""
+        wl = self.workload
+        starts = np.array([p.start_ms for p in wl.phases])
+        phase = np.searchsorted(starts, times_ms, side="right") - 1
+        bounds = np.r_[0, np.flatnonzero(np.diff(phase)) + 1, times_ms.size]
+        parts = [self.streams[cpu].take(b - a, int(phase[a]))
+                 for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
+        u = np.concatenate([x[0] for x in parts]) if parts else np.zeros((0, 4))
+        page = np.concatenate([x[1] for x in parts]) if parts else np.zeros(0, dtype=np.int64)
+        line = np.concatenate([x[2] for x in parts]) if parts else np.zeros(0, dtype=np.int64)
+        scan = np.array([p.scan_pages_per_ms for p in wl.phases])[phase]
+        page = np.where(scan > 0, (times_ms * scan).astype(np.int64) % wl.pages, page)
+        miss_prob = np.zeros(times_ms.size)
+        for ph in np.unique(phase).tolist():
+            sel = phase == ph
+            miss_prob[sel] = wl.phases[ph].miss[page[sel]]
+        memory = u[:, 0] < wl.mem_op_fraction
+        load = memory & (u[:, 1] < wl.load_fraction)
+        return OpBatch(kernel=u[:, 2] < wl.kernel_fraction, memory=memory, load=load,
+                       store=memory & ~load, page=page,
+                       vaddr=BASE_VADDR + page * PAGE_BYTES + line * 64,
+                       l3_miss=memory & (u[:, 3] < miss_prob))
 
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         wl = self.workload

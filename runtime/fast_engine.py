@@ -15,6 +15,7 @@ The same scenario and seed therefore give the same counters, records and promoti
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from array import array
 from collections import Counter
@@ -127,8 +128,9 @@ class FastEngine:
         pages = self.workload.pages
         self.page_pfn = np.array([memory.pfn_of[p] for p in range(pages)], dtype=np.int64)
         span = max(n.pfn_end for n in self.topology.nodes)
-        self.occupied = np.zeros(span, dtype=bool)
-        self.occupied[list(memory.page_of)] = True
+        self.page_at = np.full(span, -1, dtype=np.int64)  # pfn -> page (-1: no page there)
+        self.page_at[np.fromiter(memory.page_of, dtype=np.int64, count=len(memory.page_of))] = \
+            np.fromiter(memory.page_of.values(), dtype=np.int64, count=len(memory.page_of))
         self.last_access = np.full(pages, -1, dtype=np.int64)
         self._synced_promos = 0
         self._synced_demos = 0
@@ -169,6 +171,13 @@ class FastEngine:
         end = self.cfg.duration_ms if until_ms is None else until_ms
         while self._queue and self._queue[0][0] < end:
             when, kind, arg = heapq.heappop(self._queue)
+            if kind == KSWAPD and not self._kswapd_acts():
+                # A kswapd round with nothing to do changes no state, so it needs no block
+                # boundary: skip straight to the next round.
+                assert self.demoter is not None
+                self.demoter.woken.clear()  # what balance() does when nothing needs demotion
+                self._push(when + self.cfg.kswapd_interval_ms, KSWAPD)
+                continue
             self._block(when, inclusive=True)
             self.now_ms = when
             self._global(kind, arg)
@@ -184,8 +193,7 @@ class FastEngine:
         elif kind == KSWAPD:
             demoter = self.demoter
             assert demoter is not None
-            if any(demoter.needs_demotion(n.nid) for n in self.topology.nodes if n.toptier):
-                self._sync_last_access()  # only demotion reads LRU ages
+            self._sync_last_access()  # only demotion reads LRU ages
             demoter.balance(int(self.now_ms))
             self._push(self.now_ms + self.cfg.kswapd_interval_ms, KSWAPD)
         elif kind == TIMELINE:
@@ -193,6 +201,11 @@ class FastEngine:
                 observer(self)  # type: ignore[operator]
             self._push(self.now_ms + self.cfg.timeline_ms, TIMELINE)
         self._sync_placement()
+
+    def _kswapd_acts(self) -> bool:
+        demoter = self.demoter
+        assert demoter is not None
+        return any(demoter.needs_demotion(n.nid) for n in self.topology.nodes if n.toptier)
 
     def ring_lengths(self) -> list[int]:
         """Samples waiting in each CPU's ring (for the end-of-run accounting)."""
@@ -208,9 +221,9 @@ class FastEngine:
             moves += [(d.page, d.old_pfn, d.new_pfn) for d in demos[self._synced_demos:]]
             self._synced_demos = len(demos)
         for _, old, _ in moves:
-            self.occupied[old] = False
+            self.page_at[old] = -1
         for page, _, new in moves:
-            self.occupied[new] = True
+            self.page_at[new] = page
             if page < self.page_pfn.size:
                 self.page_pfn[page] = self.memory.pfn_of[page]
 
@@ -235,9 +248,8 @@ class FastEngine:
         times = np.concatenate(drained.times)[order]
         pfns = np.concatenate(drained.pfns)[order]
         nids = np.array(self.topology.cpu_node, dtype=np.int64)[cpus]
-        ready = record_batch(self.pghot, self.index, pfns, nids, times, self.occupied)
-        pages = np.array([self.memory.page_of.get(p, -1) for p in pfns.tolist()],
-                         dtype=np.int64)
+        ready = record_batch(self.pghot, self.index, pfns, nids, times, self.page_at >= 0)
+        pages = self.page_at[pfns]
         log = self.records
         log.sample_ms.extend(array("q", times.tolist()))
         log.drain_ms.extend(array("d", work_ms[order].tolist()))
@@ -356,38 +368,77 @@ class FastEngine:
         runs work_latency later and drains everything pushed up to then (tags come before
         works at one instant); pushes into a full ring are dropped."""
         i, n = 0, times.size
+        if n == 0:
+            return
+        time_list = times.tolist()
+        keep = np.zeros(n, dtype=bool)  # accepted into the ring
+        cycle_end: list[tuple[int, float]] = []  # (index after the last push drained, work time)
+        carry = len(st.ring)
+        latency = self.cfg.work_latency_ms
+        capacity = st.ring.capacity
         while i < n:
             if not st.pending:
                 st.pending = True
-                st.work_ms = float(times[i]) + self.cfg.work_latency_ms
-            j = int(np.searchsorted(times, st.work_ms, side="right"))
-            room = st.ring.capacity - len(st.ring)
-            take = min(room, j - i)
-            self._accept(cpu, st, jiffies[i:i + take], pfns[i:i + take], j - i - take)
+                st.work_ms = time_list[i] + latency
+            j = bisect.bisect_right(time_list, st.work_ms, i)
+            take = min(capacity - carry, j - i)
+            keep[i:i + take] = True
+            carry += take
             i = j
             if j < n:  # the work runs inside this batch of tags: drain now
-                self._drain(cpu, st, drained)
-
-    def _accept(self, cpu: int, st: CpuBatch, jiffies: I64, pfns: I64, dropped: int) -> None:
-        st.ring.times = np.concatenate([st.ring.times, jiffies])
-        st.ring.pfns = np.concatenate([st.ring.pfns, pfns])
-        self.vmstat.count("hwhint_useful_events", int(jiffies.size))
-        self.driver.outcomes["pushed"] += int(jiffies.size)
+                cycle_end.append((j, st.work_ms))
+                carry = 0
+                st.pending = False
+        accepted = int(keep.sum())
+        dropped = n - accepted
+        self.vmstat.count("hwhint_useful_events", accepted)
+        self.driver.outcomes["pushed"] += accepted
         if dropped:
             self.driver.outcomes["ring_full"] += dropped
             if self.driver.variant == "fixed":
                 self.vmstat.count("hwhint_dropped_events", dropped)
+        # Each drain takes the ring's earlier contents plus this block's accepted pushes up to
+        # its cut; whatever follows the last drain stays in the ring. Built in one go: a push's
+        # cycle is the number of cuts at or before it.
+        kept_idx = np.flatnonzero(keep)
+        carried_times, carried_pfns = st.ring.times, st.ring.pfns
+        if cycle_end:
+            cuts = np.array([j for j, _ in cycle_end], dtype=np.int64)
+            works = np.array([w for _, w in cycle_end])
+            cycle = np.searchsorted(cuts, kept_idx, side="right")
+            out = kept_idx[cycle < cuts.size]
+            k = carried_times.size
+            drained.work_ms.append(np.r_[np.full(k, works[0]), works[cycle[:out.size]]])
+            drained.cpu.append(np.full(k + out.size, cpu, dtype=np.int64))
+            drained.seq.append(np.r_[np.arange(-k, 0, dtype=np.int64), out])
+            drained.times.append(np.r_[carried_times, jiffies[out]])
+            drained.pfns.append(np.r_[carried_pfns, pfns[out]])
+            rest = kept_idx[out.size:]
+            carried_times = np.zeros(0, dtype=np.int64)
+            carried_pfns = np.zeros(0, dtype=np.int64)
+        else:
+            rest = kept_idx
+        st.ring.times = np.concatenate([carried_times, jiffies[rest]])
+        st.ring.pfns = np.concatenate([carried_pfns, pfns[rest]])
 
-    def _drain(self, cpu: int, st: CpuBatch, drained: _Drained) -> None:
+    def _drain_into(self, cpu: int, st: CpuBatch, drained: _Drained, jiffies: I64, pfns: I64,
+                    work_ms: float) -> None:
+        """One work run: the ring's old contents, then these pushes, all at work_ms."""
         ring = st.ring
-        k = len(ring)
-        drained.work_ms.append(np.full(k, st.work_ms))
+        times = np.concatenate([ring.times, jiffies])
+        all_pfns = np.concatenate([ring.pfns, pfns])
+        k = times.size
+        drained.work_ms.append(np.full(k, work_ms))
         drained.cpu.append(np.full(k, cpu, dtype=np.int64))
         drained.seq.append(np.arange(k, dtype=np.int64))
-        drained.times.append(ring.times)
-        drained.pfns.append(ring.pfns)
+        drained.times.append(times)
+        drained.pfns.append(all_pfns)
         ring.times = np.zeros(0, dtype=np.int64)
         ring.pfns = np.zeros(0, dtype=np.int64)
+
+    def _drain(self, cpu: int, st: CpuBatch, drained: _Drained) -> None:
+        empty = np.zeros(0, dtype=np.int64)
+        self._drain_into(cpu, st, drained, empty, empty, st.work_ms)
         st.pending = False
 
     def _drain_pending(self, cpu: int, st: CpuBatch, limit: float, inclusive: bool,

@@ -68,11 +68,15 @@ class Collector:
     def on_top(self, engine: Engine) -> npt.NDArray[np.bool_]:
         """Which workload pages sit on the top tier now (kept up to date from the logs)."""
         if self._page_on_top is None:
+            pfn_of = engine.memory.pfn_of
+            pages = np.fromiter(pfn_of, dtype=np.int64, count=len(pfn_of))
+            pfns = np.fromiter(pfn_of.values(), dtype=np.int64, count=len(pfn_of))
             top = np.zeros(self.pages, dtype=bool)
-            for page, pfn in engine.memory.pfn_of.items():
-                nid = engine.topology.node_of_pfn(pfn)
-                if page < self.pages and nid is not None and engine.topology.is_toptier(nid):
-                    top[page] = True
+            for node in engine.topology.nodes:
+                if node.toptier:
+                    inside = (pfns >= node.pfn_start) & (pfns < node.pfn_end) & \
+                        (pages < self.pages)
+                    top[pages[inside]] = True
             self._page_on_top = top
         top = self._page_on_top
         promos = engine.pghot.promotions

@@ -20,6 +20,7 @@ import heapq
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +92,68 @@ class CpuBatch:
     ring: BatchRing = field(default_factory=BatchRing)
 
 
+DENSE_PFN_LIMIT = 1 << 26
+"""Up to this many PFNs (256 GiB) a dense PFN -> page array (4 bytes a PFN) is used."""
+
+
+class PfnIndex:
+    """PFN -> page for the PFNs that hold pages. Dense (an int32 array over every PFN) on
+    machines up to DENSE_PFN_LIMIT PFNs; sorted arrays beyond, so memory follows the
+    workload's size rather than the machine's (a 1 TiB tier has 268M PFNs)."""
+
+    def __init__(self, memory: Memory, span: int) -> None:
+        pfns = np.fromiter(memory.page_of, dtype=np.int64, count=len(memory.page_of))
+        pages = np.fromiter(memory.page_of.values(), dtype=np.int64, count=len(memory.page_of))
+        self.dense: npt.NDArray[np.int32] | None = None
+        if span <= DENSE_PFN_LIMIT:
+            self.dense = np.full(span, -1, dtype=np.int32)
+            self.dense[pfns] = pages
+        order = np.argsort(pfns)
+        self.pfns = pfns[order]
+        self.pages = pages[order]
+
+    def lookup(self, pfns: I64) -> I64:
+        """The page at each PFN, or -1."""
+        if self.dense is not None:
+            return self.dense[pfns].astype(np.int64)
+        if self.pfns.size == 0:
+            return np.full(pfns.size, -1, dtype=np.int64)
+        idx = np.minimum(np.searchsorted(self.pfns, pfns), self.pfns.size - 1)
+        return np.where(self.pfns[idx] == pfns, self.pages[idx], -1)
+
+    def apply(self, moves: list[tuple[int, int, int]]) -> None:
+        """(page, old_pfn, new_pfn) migrations, in order."""
+        if not moves:
+            return
+        page, old, new = (np.array(col, dtype=np.int64) for col in zip(*moves, strict=True))
+        if self.dense is not None:
+            for p, o, n in moves:
+                self.dense[o] = -1
+                self.dense[n] = p
+            return
+        keep = ~np.isin(self.pfns, old)
+        pfns = np.concatenate([self.pfns[keep], new])
+        pages = np.concatenate([self.pages[keep], page])
+        # a PFN freed by one move and reused by a later one keeps only the later page
+        last = np.unique(pfns[::-1], return_index=True)[1]
+        pick = pfns.size - 1 - last
+        order = np.argsort(pfns[pick])
+        self.pfns, self.pages = pfns[pick][order], pages[pick][order]
+
+
+class _Kept(NamedTuple):
+    """Samples the profilers kept in a block (all CPUs, grouped by CPU in CPU order)."""
+
+    cpu: I64
+    times: F64
+    page: I64
+    vaddr: I64
+    load: npt.NDArray[np.bool_]
+    store: npt.NDArray[np.bool_]
+    l3_miss: npt.NDArray[np.bool_]
+    memory: npt.NDArray[np.bool_]
+
+
 @dataclass
 class _Drained:
     work_ms: list[F64] = field(default_factory=list)
@@ -127,10 +190,7 @@ class FastEngine:
         self.index = NodeIndex(self.pghot)
         pages = self.workload.pages
         self.page_pfn = np.array([memory.pfn_of[p] for p in range(pages)], dtype=np.int64)
-        span = max(n.pfn_end for n in self.topology.nodes)
-        self.page_at = np.full(span, -1, dtype=np.int64)  # pfn -> page (-1: no page there)
-        self.page_at[np.fromiter(memory.page_of, dtype=np.int64, count=len(memory.page_of))] = \
-            np.fromiter(memory.page_of.values(), dtype=np.int64, count=len(memory.page_of))
+        self.page_at = PfnIndex(memory, max(n.pfn_end for n in self.topology.nodes))
         self.last_access = np.full(pages, -1, dtype=np.int64)
         self._synced_promos = 0
         self._synced_demos = 0
@@ -220,10 +280,8 @@ class FastEngine:
             demos = self.demoter.log
             moves += [(d.page, d.old_pfn, d.new_pfn) for d in demos[self._synced_demos:]]
             self._synced_demos = len(demos)
-        for _, old, _ in moves:
-            self.page_at[old] = -1
-        for page, _, new in moves:
-            self.page_at[new] = page
+        self.page_at.apply(moves)
+        for page, _, _ in moves:
             if page < self.page_pfn.size:
                 self.page_pfn[page] = self.memory.pfn_of[page]
 
@@ -236,9 +294,24 @@ class FastEngine:
     # --- one block ------------------------------------------------------------------------------
     def _block(self, limit: float, inclusive: bool) -> None:
         drained = _Drained()
+        kept: list[_Kept] = []
         for cpu, st in enumerate(self.state):
             if st.armed:
-                self._cpu_block(cpu, st, limit, inclusive, drained)
+                got = self._cpu_block(cpu, st, limit, inclusive)
+                if got is not None:
+                    kept.append(got)
+        if kept:
+            # Every CPU's NMIs in one vectorised pass; the rings stay per CPU.
+            batch = _Kept(*(np.concatenate([getattr(k, name) for k in kept])
+                            for name in _Kept._fields))
+            jiffies, tag_ms, got_pfns, push = self._nmi_batch(batch)
+            bounds = np.searchsorted(batch.cpu, np.arange(len(self.state) + 1))
+            for cpu in np.unique(batch.cpu).tolist():
+                a, b = int(bounds[cpu]), int(bounds[cpu + 1])
+                sel = push[a:b]
+                self._ring(cpu, self.state[cpu], jiffies[a:b][sel], tag_ms[a:b][sel],
+                           got_pfns[a:b][sel], drained)
+        for cpu, st in enumerate(self.state):
             self._drain_pending(cpu, st, limit, inclusive, drained)
         if not drained.cpu:
             return
@@ -248,8 +321,8 @@ class FastEngine:
         times = np.concatenate(drained.times)[order]
         pfns = np.concatenate(drained.pfns)[order]
         nids = np.array(self.topology.cpu_node, dtype=np.int64)[cpus]
-        ready = record_batch(self.pghot, self.index, pfns, nids, times, self.page_at >= 0)
-        pages = self.page_at[pfns]
+        pages = self.page_at.lookup(pfns)
+        ready = record_batch(self.pghot, self.index, pfns, nids, times, pages >= 0)
         log = self.records
         log.sample_ms.extend(array("q", times.tolist()))
         log.drain_ms.extend(array("d", work_ms[order].tolist()))
@@ -276,11 +349,12 @@ class FastEngine:
             t0 = float(times[-1] + st.dt_ms)
         return np.concatenate(out)
 
-    def _cpu_block(self, cpu: int, st: CpuBatch, limit: float, inclusive: bool,
-                   drained: _Drained) -> None:
+    def _cpu_block(self, cpu: int, st: CpuBatch, limit: float,
+                   inclusive: bool) -> _Kept | None:
+        """One CPU's tags in this block through the profiler; the samples it keeps."""
         times = self._tag_times(st, limit, inclusive)
         if times.size == 0:
-            return
+            return None
         op_index = st.next_op_index + st.period_ops * np.arange(1, times.size + 1,
                                                                  dtype=np.int64)
         st.next_op_index = int(op_index[-1])
@@ -308,41 +382,36 @@ class FastEngine:
             count = int(mask[:stop].sum())
             if count:
                 prof.discards[name] += count
-        if not st.armed:
-            prof.kept += int(kept.size)
-            return
         prof.kept += int(kept.size)
-        if kept.size == 0:
-            return
-        self._nmi_batch(cpu, st, times[kept], page[kept], ops.vaddr[kept], ops.load[kept],
-                        ops.store[kept], l3_miss[kept], memory_op[kept], drained)
+        if not st.armed or kept.size == 0:
+            return None  # a stopped profiler's last sample interrupts nobody
+        return _Kept(np.full(kept.size, cpu, dtype=np.int64), times[kept], page[kept],
+                     ops.vaddr[kept], ops.load[kept], ops.store[kept], l3_miss[kept],
+                     memory_op[kept])
 
-    def _nmi_batch(self, cpu: int, st: CpuBatch, times: F64, page: I64, vaddr: I64,
-                   load: npt.NDArray[np.bool_], store: npt.NDArray[np.bool_],
-                   l3_miss: npt.NDArray[np.bool_], memory_op: npt.NDArray[np.bool_],
-                   drained: _Drained) -> None:
-        """What the profiler latches (via the vectorised setters) and what the NMI handler
-        makes of it (via the vectorised getters): counters, filters, ring pushes."""
-        n = times.size
+    def _nmi_batch(self, k: _Kept) -> tuple[I64, F64, I64, npt.NDArray[np.bool_]]:
+        """What the profilers latch (via the vectorised setters) and what the NMI handler
+        makes of it (via the vectorised getters): counters and filters. Returns jiffies,
+        times, PFN and whether each sample is pushed to its CPU's ring."""
+        n = k.times.size
         zeros = np.zeros(n, dtype=np.uint64)
-        pfn = np.where(memory_op, self.page_pfn[page], 0)
+        memory_op, l3_miss = k.memory, k.l3_miss
+        pfn = np.where(memory_op, self.page_pfn[k.page], 0)
         nid, _ = self.index.node_of(pfn)
-        cpu_node = self.topology.cpu_node[cpu]
+        cpu_node = np.array(self.topology.cpu_node, dtype=np.int64)[k.cpu]
         src = np.full(n, int(DataSrc.NONE), dtype=np.int64)
-        src_mem = np.array([self._node_src.get(x, 0) for x in nid.tolist()], dtype=np.int64) \
-            if n < 32 else _lookup(self._node_src, nid)
-        src = np.where(memory_op & l3_miss, src_mem, src)
+        src = np.where(memory_op & l3_miss, _lookup(self._node_src, nid), src)
         src = np.where(memory_op & ~l3_miss, int(DataSrc.LCL_CCX), src)
         data2 = IbsMprofData2.set_data_src(zeros, src.astype(np.uint64))
         data2 = IbsMprofData2.set_rmt_node(data2, (memory_op & l3_miss & (nid != cpu_node))
                                            .astype(np.uint64))
-        data3 = IbsMprofData3.set_ld_op(zeros, load.astype(np.uint64))
-        data3 = IbsMprofData3.set_st_op(data3, store.astype(np.uint64))
+        data3 = IbsMprofData3.set_ld_op(zeros, k.load.astype(np.uint64))
+        data3 = IbsMprofData3.set_st_op(data3, k.store.astype(np.uint64))
         data3 = IbsMprofData3.set_dc_miss(data3, l3_miss.astype(np.uint64))
         data3 = IbsMprofData3.set_l2_miss(data3, l3_miss.astype(np.uint64))
         data3 = IbsMprofData3.set_lin_addr_valid(data3, memory_op.astype(np.uint64))
         data3 = IbsMprofData3.set_phy_addr_valid(data3, memory_op.astype(np.uint64))
-        paddr = np.where(memory_op, (pfn << PAGE_SHIFT) | (vaddr & PAGE_OFFSET_MASK), 0)
+        paddr = np.where(memory_op, (pfn << PAGE_SHIFT) | (k.vaddr & PAGE_OFFSET_MASK), 0)
         phyaddr = IbsMprofPhyaddr.set_phy_addr(zeros, paddr.astype(np.uint64))
         # The handler: count, then filter in the seed's order.
         self.vmstat.count("hwhint_total_events", n)
@@ -359,8 +428,7 @@ class FastEngine:
         outcomes["paddr_invalid"] += int((lin_ok & ~phy_ok).sum())
         outcomes["pfn_offline"] += int((lin_ok & phy_ok & ~online).sum())
         push = lin_ok & phy_ok & online
-        self._ring(cpu, st, np.floor(times[push]).astype(np.int64), times[push], got_pfn[push],
-                   drained)
+        return np.floor(k.times).astype(np.int64), k.times, got_pfn, push
 
     def _ring(self, cpu: int, st: CpuBatch, jiffies: I64, times: F64, pfns: I64,
               drained: _Drained) -> None:

@@ -170,8 +170,11 @@ class DrawStream:
     def _refill(self, phase: int) -> None:
         rng = self.rng
         cdf = self.cdfs[phase]
-        self.page = np.minimum(np.searchsorted(cdf, rng.random(DRAW_CHUNK) * cdf[-1],
-                                               side="right"), len(cdf) - 1).astype(np.int64)
+        keys = rng.random(DRAW_CHUNK) * cdf[-1]
+        order = np.argsort(keys)  # searching sorted keys is cache-friendly: ~2x faster
+        page = np.empty(DRAW_CHUNK, dtype=np.int64)
+        page[order] = np.searchsorted(cdf, keys[order], side="right")
+        self.page = np.minimum(page, len(cdf) - 1)
         self.u = rng.random((DRAW_CHUNK, 4))
         self.line = rng.integers(0, PAGE_BYTES // 64, DRAW_CHUNK).astype(np.int64)
         self.phase, self.i, self._lists = phase, 0, None

@@ -43,11 +43,11 @@ class NodeIndex:
 
 
 def record_batch(pghot: Pghot, index: NodeIndex, pfns: I64, nids: I64, times: I64,
-                 occupied: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+                 on_lru: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Apply pghot_record_access(pfn, nid, HWHINTS, time) for each call in order.
 
-    `occupied[pfn]` says whether a page (an LRU folio) sits at pfn. Returns, per call, whether
-    it left the record migrate-ready.
+    `on_lru[i]` says whether a page (an LRU folio) sits at call i's PFN. Returns, per call,
+    whether it left the record migrate-ready.
     """
     n = pfns.size
     ready_out = np.zeros(n, dtype=bool)
@@ -74,7 +74,7 @@ def record_batch(pghot: Pghot, index: NodeIndex, pfns: I64, nids: I64, times: I6
         ("same_node", src_nid == nids),
         ("pfn_offline", ~online),
         ("toptier_page", np.isin(src_nid, index.nids[index.toptier])),
-        ("not_lru", ~occupied[np.clip(pfns, 0, occupied.size - 1)] | (pfns >= occupied.size)),
+        ("not_lru", ~on_lru),
         ("no_hot_map", ~np.isin(pfns // PAGES_PER_SECTION,
                                 np.array(pghot.records.sections(), dtype=np.int64))),
     )

@@ -115,6 +115,12 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explore(args: argparse.Namespace) -> int:
+    from runtime import explore
+
+    return explore.command(args)
+
+
 def _positive_int(text: str) -> int:
     from runtime.decode import parse_int
 
@@ -163,6 +169,25 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--cpu", type=int, default=0, help="CPU to ask (default 0)")
     probe.add_argument("--json", action="store_true", help="print JSON")
     probe.set_defaults(func=_cmd_probe)
+    exp = sub.add_parser("explore", help="explore interleavings of the driver's NMI, irq_work, "
+                         "work and CPU hotplug steps for lost or stranded samples")
+    exp.add_argument("--variant", choices=("v7", "fixed"), required=True)
+    exp.add_argument("--cpus", type=int, default=2, metavar="N", help="2..3 (default 2)")
+    exp.add_argument("--ring", type=int, metavar="N",
+                     help="ring slots: IBS_NR_SAMPLES set in a copy of spec/, regenerated into a "
+                     "temporary folder (default: the spec's)")
+    exp.add_argument("--samples", type=int, default=2, metavar="N",
+                     help="samples injected at most (default 2)")
+    exp.add_argument("--depth", type=int, metavar="N",
+                     help="steps: exhaustive bound (default 12), or schedule length with --random")
+    exp.add_argument("--random", type=int, metavar="N", help="N random schedules")
+    exp.add_argument("--seed", type=int, metavar="S", help="seed for --random (default 0)")
+    exp.add_argument("--invariant", choices=("conservation", "owner-pop", "stranded"),
+                     help="look for violations of this invariant only")
+    exp.add_argument("--no-hotplug", action="store_true", help="no CPU offline/online steps")
+    exp.add_argument("--json", action="store_true", help="print JSON")
+    exp.add_argument("--expect-ring", type=int, help=argparse.SUPPRESS)
+    exp.set_defaults(func=_cmd_explore)
     return parser
 
 

@@ -1,0 +1,119 @@
+"""Differential tests: the fast engine gives exactly the reference engine's run.
+
+Same scenario and seed -> identical vmstat counters, the identical sequence of
+pghot_record_access calls (sample time, drain time, CPU, PFN, page, READY), identical
+promotions and demotions, and identical sample accounting.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import runtime.fast_engine
+from runtime.scenario import load_scenario
+from runtime.simulate import build
+from tests.conftest import ROOT
+
+COLUMNS = ("sample_ms", "drain_ms", "cpu", "pfn", "page", "ready")
+
+
+def run(engine: str, path: Path | None, overrides: list[str]) -> Any:
+    built = build(load_scenario(path, [f"engine={engine}", *overrides]))
+    built.engine.start()
+    built.engine.run()
+    return built.engine
+
+
+def nonzero(counter: Any) -> dict[str, int]:
+    return {k: v for k, v in counter.items() if v}
+
+
+def assert_same_run(path: Path | None, overrides: list[str], samples: bool = True) -> None:
+    ref = run("reference", path, overrides)
+    fast = run("fast", path, overrides)
+    assert fast.vmstat.as_dict() == ref.vmstat.as_dict()
+    assert len(fast.records) == len(ref.records)
+    for column in COLUMNS:
+        assert list(getattr(fast.records, column)) == list(getattr(ref.records, column)), column
+    assert fast.pghot.promotions == ref.pghot.promotions
+    assert (fast.demoter.log if fast.demoter else []) == (ref.demoter.log if ref.demoter else [])
+    assert nonzero(fast.driver.outcomes) == nonzero(ref.driver.outcomes)
+    assert nonzero(fast.pghot.outcomes) == nonzero(ref.pghot.outcomes)
+    assert [(p.kept, nonzero(p.discards), p.lost_interrupts) for p in fast.profilers] == \
+        [(p.kept, nonzero(p.discards), p.lost_interrupts) for p in ref.profilers]
+    assert fast.ring_lengths() == ref.ring_lengths()
+    tags = sum(p.kept + sum(p.discards.values()) for p in ref.profilers)
+    assert tags > 0
+    if samples:
+        assert fast.vmstat.get("hwhint_total_events") > 0
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+SHORT = ["machine.ops_per_cpu_per_s=4e7", "machine.cpus_per_dram_node=2"]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_runs_identically(path: Path) -> None:
+    assert_same_run(path, SHORT)
+
+
+def test_demotion_pressure_and_fixed_driver_with_ring_drops() -> None:
+    assert_same_run(None, ["duration_s=2", "machine.dram_mib=256", "driver.variant=fixed",
+                           "driver.work_latency_ms=3", "profiler.period=2000",
+                           "machine.ops_per_cpu_per_s=2e8"])
+
+
+def test_sparse_pfn_index_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime.fast_engine, "DENSE_PFN_LIMIT", 0)
+    assert_same_run(None, ["duration_s=2", "machine.dram_mib=256",
+                           "machine.ops_per_cpu_per_s=2e8", "workload.kind=gups-shift",
+                           "workload.shift_at_s=1"])
+
+
+def test_lackey_trace(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    lines = []
+    for i in range(3000):
+        lines.extend(["I  00401000,4"] * rng.randint(1, 3))  # uneven: tags not all fetches
+        page = 0x10000 + (rng.randrange(4) if rng.random() < 0.5 else rng.randrange(256))
+        lines.append(f" {'LSM'[i % 3]} {page:x}{rng.randrange(64) * 64:03x},8")
+    trace = tmp_path / "trace.out"
+    trace.write_text("==1== Lackey\n" + "\n".join(lines) + "\n")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("duration_s: 0.5\nworkload: {kind: lackey, trace: trace.out}\n"
+                        "llc: {size_mib: 0.0625}\nmachine: {ops_per_cpu_per_s: 4.0e7}\n"
+                        "profiler: {period: 1008}\n")
+    assert_same_run(scenario, [])
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(["uniform", "gups-hot", "gups-shift", "zipf", "scan"]),
+       cpus=st.integers(1, 3), period=st.sampled_from([1008, 4000, 10000]),
+       l3=st.booleans(), excl=st.sampled_from([(True, False), (False, True), (False, False)]),
+       kernel=st.sampled_from([0.0, 0.3]), variant=st.sampled_from(["v7", "fixed"]),
+       latency=st.sampled_from([0.0, 0.5, 2.0]), mode=st.sampled_from(["default", "precise"]),
+       threshold=st.integers(1, 3), sticky=st.booleans(), dram=st.sampled_from([128, 2048]),
+       seed=st.integers(0, 1000))
+def test_random_small_scenarios(kind: str, cpus: int, period: int, l3: bool,
+                                excl: tuple[bool, bool], kernel: float, variant: str,
+                                latency: float, mode: str, threshold: int, sticky: bool,
+                                dram: int, seed: int) -> None:
+    ready = "sticky" if sticky and mode == "default" else "recomputed"
+    overrides = [
+        f"workload.kind={kind}", "workload.region_mib=64", f"machine.cpus_per_dram_node={cpus}",
+        f"machine.dram_mib={dram}", "machine.ops_per_cpu_per_s=2e7", f"profiler.period={period}",
+        f"profiler.l3_miss_only={l3}", f"profiler.exclude_kernel={excl[0]}",
+        f"profiler.exclude_user={excl[1]}", f"workload.kernel_fraction={kernel}",
+        f"driver.variant={variant}", f"driver.work_latency_ms={latency}", f"pghot.mode={mode}",
+        f"pghot.freq_threshold={threshold}", f"pghot.ready_rule={ready}", "duration_s=0.4",
+        "llc.size_mib=4", f"seed={seed}",
+    ]
+    if kind == "gups-shift":
+        overrides.append("workload.shift_at_s=0.2")
+    assert_same_run(None, overrides, samples=False)

@@ -1,0 +1,151 @@
+"""`ibs-mprof explore`: v7's lost-sample races are found with the shortest schedule, the fixed
+driver explores clean to the same bound, and --ring shrinks the ring through the spec."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from runtime.explore import Explorer, Step, bfs, ddmin, explore
+from tests.conftest import ROOT, run_cli
+
+BOUND = ("--cpus", "2", "--samples", "2", "--depth", "12")
+
+
+def run_json(*args: str) -> tuple[int, dict[str, Any]]:
+    result = run_cli("explore", *args, "--json")
+    assert result.stderr == "", result.stderr
+    return result.returncode, json.loads(result.stdout)
+
+
+def kinds(violation: dict[str, Any]) -> list[str]:
+    return [f"{s['kind']}({s['cpu']})" for s in violation["steps"]]
+
+
+def test_v7_strands_a_sample_across_cpu_offline_in_three_steps() -> None:
+    result = run_cli("explore", "--variant", "v7", *BOUND)
+    assert result.returncode == 1, result.stderr
+    text = result.stdout
+    assert "VIOLATION of stranded: shortest schedule, 3 step(s)" in text
+    assert "  1. cpu1: NMI, sample pfn 0x100000 pushed to cpu1's ring (1/149), pending=1, " \
+        "irq_work queued" in text
+    assert "  3. cpu1 goes offline (teardown): profiler disabled; ring keeps 1 sample, pending " \
+        "stays 1" in text
+    assert "work for cpu1 runs on cpu0 (cpu1 is offline): its drain loop pops cpu0's ring " \
+        "(the runner's, not cpu1's): empty" in text
+    assert "clears cpu0's pending flag (was 0); cpu1's stays 1" in text
+    assert text.rstrip().endswith("stranded for good")
+    code, data = run_json("--variant", "v7", *BOUND)
+    violation = data["violation"]
+    assert code == 1 and violation["invariant"] == "stranded" and violation["length"] == 3
+    assert kinds(violation) == ["nmi(1)", "irq_work(1)", "offline(1)", "work_drain(1)",
+                                "work_clear(1)", "online(1)"]
+    assert [s["settle"] for s in violation["steps"]] == [False] * 3 + [True] * 3
+    assert data["depth_reached"] == 3 and data["states"] > 0 and data["schedules"] > 0
+
+
+def test_v7_pending_flag_window_between_drain_and_clear() -> None:
+    code, data = run_json("--variant", "v7", *BOUND, "--no-hotplug")
+    violation = data["violation"]
+    assert code == 1 and violation["length"] == 4
+    assert kinds(violation) == ["nmi(0)", "irq_work(0)", "work_drain(0)", "nmi(0)",
+                                "work_clear(0)"]
+    assert "between its drain loop and clearing the pending flag" in violation["steps"][3]["text"]
+    assert "pending already 1: no irq_work queued" in violation["steps"][3]["text"]
+    assert violation["message"].startswith("sample pfn 0x100001 accepted by cpu0 is never "
+                                           "recorded")
+    assert "waits for the next sample on cpu0" in violation["message"]
+
+
+def test_v7_work_on_another_cpu_pops_an_online_cpus_ring() -> None:
+    result = explore("v7", 2, 2, 12, target="owner-pop")
+    cex = result.counterexample
+    assert cex is not None and cex.invariant == "owner-pop" and cex.prefix_length == 5
+    assert [line.step for line in cex.lines] == [
+        Step("nmi", 0), Step("nmi", 1), Step("irq_work", 1), Step("offline", 1),
+        Step("work_drain", 1)]
+    assert "the work for cpu1, running on cpu0, popped sample pfn 0x100000 from cpu0's ring" \
+        in cex.message
+
+
+def test_v7_never_loses_or_duplicates_outright_it_strands() -> None:
+    result = explore("v7", 2, 2, 30, target="conservation")
+    assert result.counterexample is None and result.exhausted
+
+
+def test_fixed_explores_clean_to_the_same_bounds() -> None:
+    for extra in ((), ("--no-hotplug",), ("--cpus", "3")):
+        code, data = run_json("--variant", "fixed", *BOUND, *extra)
+        assert code == 0 and data["violation"] is None, (extra, data["violation"])
+        # The bound covers every reachable state: the search ran out of new states first.
+        assert data["exhausted"] and data["states"] >= 50 and data["schedules"] > 10 ** 6
+    result = run_cli("explore", "--variant", "fixed", *BOUND)
+    assert result.returncode == 0
+    assert "no violation: conservation, owner-only pops and no stranded sample hold" \
+        in result.stdout
+
+
+def test_ring_shrinks_through_the_spec_and_ring_full_is_a_named_drop() -> None:
+    code, small = run_json("--variant", "fixed", "--ring", "3", "--samples", "3", "--depth", "10")
+    assert code == 0 and small["violation"] is None
+    assert small["ring_slots"] == 3 and small["ring_capacity"] == 2
+    assert small["ring_from_regenerated_spec"] is True
+    assert small["drops"]["ring_full"] > 0
+    code, full = run_json("--variant", "fixed", "--samples", "3", "--depth", "10")
+    assert code == 0 and full["ring_slots"] == 150 and full["drops"] == {}
+    assert not full["ring_from_regenerated_spec"]
+    # v7 drops silently (no counter), but the drop is still named ring_full, not a loss.
+    code, v7 = run_json("--variant", "v7", "--ring", "2", "--samples", "2", "--no-hotplug",
+                        "--invariant", "conservation")
+    assert code == 0 and v7["drops"]["ring_full"] > 0 and v7["exhausted"]
+    assert "IBS_NR_SAMPLES: Final = 150" in (ROOT / "generated" / "ibs_mprof.py").read_text()
+
+
+def test_ring_full_step_reads_as_a_drop() -> None:
+    result = run_cli("explore", "--variant", "v7", "--ring", "2", "--samples", "2", "--cpus",
+                     "2", "--no-hotplug")
+    assert result.returncode == 1
+    assert "ring 2 slots (1 usable, IBS_NR_SAMPLES from the regenerated spec)" in result.stdout
+    assert "drops reached (named, never accepted, not a loss): ring_full" in result.stdout
+
+
+def test_random_mode_is_reproducible_and_minimises_to_the_shortest() -> None:
+    code, first = run_json("--variant", "v7", "--random", "50", "--seed", "1")
+    _, again = run_json("--variant", "v7", "--random", "50", "--seed", "1")
+    first.pop("elapsed_s"), again.pop("elapsed_s")
+    assert code == 1 and first == again
+    violation = first["violation"]
+    assert violation["found_length"] > violation["length"] == 3
+    assert violation["minimised"] == "bfs" and first["mode"] == "random"
+    code, fixed = run_json("--variant", "fixed", "--cpus", "3", "--random", "100", "--seed", "1")
+    assert code == 0 and fixed["violation"] is None and fixed["schedules"] == 100
+
+
+def test_snapshot_restore_round_trip() -> None:
+    explorer = Explorer("v7", 2, 2, target="conservation")
+    bfs(explorer, 30)
+    machine = explorer.machine
+    for state in explorer.quiet_cache:
+        machine.restore(state)
+        again = machine.snapshot()
+        assert again == state and [c.msr for c in again.cpus] == [c.msr for c in state.cpus]
+
+
+def test_ddmin_keeps_a_failing_one_minimal_subsequence() -> None:
+    steps = [Step("nmi", i % 3) for i in range(12)]
+
+    def fails(candidate: list[Step]) -> bool:
+        return steps[3] in candidate and steps[7] in candidate
+
+    assert ddmin(list(steps), fails) == [steps[3], steps[7]]
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    for args in (["--variant", "fixed", "--cpus", "4"], ["--variant", "fixed", "--ring", "1"],
+                 ["--variant", "fixed", "--seed", "3"], ["--variant", "v8"],
+                 ["--variant", "fixed", "--depth", "0"], ["--variant", "fixed", "--ring", "x"],
+                 ["--variant", "fixed", "--samples", "99"], ["--cpus", "2"]):
+        result = run_cli("explore", *args, cwd=tmp_path)
+        assert result.returncode == 2 and result.stdout == "", args
+        assert len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)

@@ -94,6 +94,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = list(args.set or [])
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
+    if args.engine is not None:
+        overrides.append(f"engine={args.engine}")
     scenario = load_scenario(Path(args.scenario) if args.scenario else None, overrides)
     result = simulate(scenario, None if args.quiet or args.json else progress_bar())
     out_dir = Path(args.out)
@@ -104,6 +106,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(report.summary_text(result))
         print(f"report written to {out_dir}/ (report.json, summary.txt, timeline.csv, "
               "heatmap.txt, fthr.png, heatmap.png, ttd_cdf.png)")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from runtime import bench
+
+    result = bench.bench(quick=args.quick)
+    print(json.dumps(result, indent=1) if args.json else bench.format_text(result))
     return 0
 
 
@@ -162,9 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="ibs-mprof-out", metavar="DIR",
                      help="report folder, replaced atomically (default ./ibs-mprof-out/)")
     run.add_argument("--seed", type=int, help="random seed (same as --set seed=N)")
+    run.add_argument("--engine", choices=("fast", "reference"),
+                     help="numpy fast engine (default) or the event-by-event reference")
     run.add_argument("--json", action="store_true", help="print report.json to stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
+    ben = sub.add_parser("bench", help="throughput of both engines, as ratios")
+    ben.add_argument("--json", action="store_true", help="print JSON")
+    ben.add_argument("--quick", action="store_true", help="only the first case")
+    ben.set_defaults(func=_cmd_bench)
     probe = sub.add_parser("probe", help="decode this host's IBS CPUID leaves")
     probe.add_argument("--cpu", type=int, default=0, help="CPU to ask (default 0)")
     probe.add_argument("--json", action="store_true", help="print JSON")

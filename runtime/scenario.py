@@ -42,7 +42,7 @@ _SYNTH = ("uniform", "gups-hot", "gups-shift", "zipf", "scan")
 SCHEMA: dict[str, Any] = {
     "seed": Key(int, 1, "random seed; same seed + scenario = identical report", 0, 2**63 - 1),
     "duration_s": Key(float, 8.0, "simulated seconds", 0.001, 3600),
-    "engine": Key(str, "reference", "which engine runs the pipeline: the event-by-event "
+    "engine": Key(str, "fast", "which engine runs the pipeline: the event-by-event "
                   "reference or the numpy fast engine (held equal to it)",
                   choices=("reference", "fast")),
     "machine": {

@@ -1,0 +1,112 @@
+"""`ibs-mprof bench`: throughput of both engines on a fixed set of workloads, as ratios.
+
+Each case runs the fast engine for its full simulated time and the reference engine for a
+shorter slice (it is the slow oracle); rates are per wall second, so the two compare directly.
+The 64-CPU case gives the real-time factor of a large host at period 10000. A separate child
+process builds a 1 TiB CXL tier to report the peak memory of its pghot records.
+No test asserts any of these numbers: timings live here only.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.scenario import load_scenario
+from runtime.simulate import build
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    overrides: tuple[str, ...]
+    fast_s: float  # simulated seconds for the fast engine
+    reference_s: float  # ... and for the reference engine
+
+
+CASES = (
+    Case("gups-hot, 2 CPUs (the default run)", (), 4.0, 1.0),
+    Case("zipf 0.99, 16 CPUs", ("workload.kind=zipf", "machine.cpus_per_dram_node=16"), 1.0,
+         0.1),
+    Case("64-CPU host, period 10000, gups-hot", ("machine.cpus_per_dram_node=64",
+                                                   "machine.dram_mib=16384"), 1.0, 0.05),
+)
+TIB_SCENARIO = ("machine.cxl_mib=1048576", "machine.dram_mib=16384", "workload.region_mib=4096",
+                "duration_s=0.2", "engine=fast")
+
+
+def measure(case: Case, engine: str, seconds: float) -> dict[str, Any]:
+    scenario = load_scenario(None, [*case.overrides, f"engine={engine}",
+                                    f"duration_s={seconds}"])
+    built = build(scenario)
+    eng = built.engine
+    eng.start()
+    started = time.perf_counter()
+    eng.run()
+    wall = time.perf_counter() - started
+    cpus = len(built.topology.cpu_node)
+    ops = cpus * scenario["machine"]["ops_per_cpu_per_s"] * seconds
+    samples = eng.vmstat.get("hwhint_total_events")
+    return {"engine": engine, "simulated_s": seconds, "cpus": cpus, "wall_s": round(wall, 3),
+            "samples": samples, "samples_per_s": samples / wall, "ops_per_s": ops / wall,
+            "real_time_factor": seconds / wall}
+
+
+def tib_memory() -> dict[str, Any]:
+    """Peak RSS of a child that builds and briefly runs a 1 TiB CXL tier (fast engine)."""
+    code = (
+        "import json, resource\n"
+        "from runtime.scenario import load_scenario\n"
+        "from runtime.simulate import build\n"
+        f"b = build(load_scenario(None, {list(TIB_SCENARIO)!r}))\n"
+        "b.engine.start(); b.engine.run()\n"
+        "rec = b.engine.pghot.records\n"
+        "nbytes = sum(rec.words_view(s).nbytes for s in rec.sections())\n"
+        "pages = sum(n.pfn_count for n in b.topology.nodes if not n.toptier)\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "print(json.dumps({'lower_tier_pages': pages, 'record_bytes': nbytes,\n"
+        "                  'peak_rss_bytes': peak}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def bench(quick: bool = False) -> dict[str, Any]:
+    cases = []
+    for case in CASES[:1] if quick else CASES:
+        fast = measure(case, "fast", case.fast_s)
+        ref = measure(case, "reference", case.reference_s)
+        cases.append({"case": case.name, "fast": fast, "reference": ref,
+                      "fast_over_reference": fast["samples_per_s"] / ref["samples_per_s"]})
+    return {"cases": cases, "tib": tib_memory(),
+            "peak_rss_bytes_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "targets": {"fast_over_reference": 50, "samples_per_s": 5e6,
+                        "real_time_factor_64cpu": 1.0}}
+
+
+def format_text(result: dict[str, Any]) -> str:
+    lines = ["engine throughput (samples = NMIs through the whole pipeline, per wall second)"]
+    for case in result["cases"]:
+        lines.append(f"{case['case']}:")
+        for key in ("fast", "reference"):
+            r = case[key]
+            lines.append(f"  {key:<9} {r['samples_per_s']:>12,.0f} samples/s  "
+                         f"{r['ops_per_s']:>16,.0f} simulated ops/s  real-time factor "
+                         f"{r['real_time_factor']:.3f}  ({r['simulated_s']} s simulated in "
+                         f"{r['wall_s']} s)")
+        lines.append(f"  fast / reference = {case['fast_over_reference']:.1f}x")
+    tib = result["tib"]
+    lines.append(f"1 TiB CXL tier ({tib['lower_tier_pages']:,} pages), default mode: pghot records "
+                 f"{tib['record_bytes'] / 2**20:.0f} MiB; peak RSS of that run "
+                 f"{tib['peak_rss_bytes'] / 2**20:.0f} MiB")
+    t = result["targets"]
+    lines.append(f"targets: fast/reference >= {t['fast_over_reference']}x, >= "
+                 f"{t['samples_per_s']:,.0f} samples/s, real-time factor >= "
+                 f"{t['real_time_factor_64cpu']} on the 64-CPU host")
+    return "\n".join(lines)

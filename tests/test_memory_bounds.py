@@ -1,0 +1,35 @@
+"""Memory bounds of the large-host model: pghot records cost 1 byte a page in default mode.
+
+A 1 TiB CXL tier has 268,435,456 4-KiB pages; its default-mode records must take 256 MiB (as
+the kernel's), and building the machine must not cost much beyond that (measured in a child
+process, so other tests' allocations do not count).
+"""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import ROOT, run_python
+
+TIB_PAGES = (1 << 40) >> 12
+
+
+def test_one_tib_cxl_tier_records_take_one_byte_a_page() -> None:
+    code = (
+        "import json, resource\n"
+        "from runtime.memory import Memory\n"
+        "from runtime.pghot.core import Pghot\n"
+        "from runtime.pghot.tunables import Tunables\n"
+        "from runtime.topology import build_topology\n"
+        "from runtime.vmstat import Vmstat\n"
+        f"topo = build_topology(1, 1, 2, 1 << 22, {TIB_PAGES})\n"
+        "pghot = Pghot(topo, Memory(topo), Vmstat(), Tunables(enabled_sources=3))\n"
+        "rec = pghot.records\n"
+        "nbytes = sum(rec.words_view(s).nbytes for s in rec.sections())\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "print(json.dumps({'bytes': nbytes, 'peak': peak}))\n")
+    result = run_python(code, ROOT)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["bytes"] == TIB_PAGES  # exactly 1 byte per lower-tier page
+    assert out["peak"] < out["bytes"] + (200 << 20), f"peak RSS {out['peak'] >> 20} MiB"

@@ -268,6 +268,7 @@ def load_scenario(path: Path | None, overrides: list[str]) -> dict[str, Any]:
     checked = _validate(SCHEMA, tree, "", where)
     scenario = _merge(_default_tree(SCHEMA), checked)
     _check_workload(scenario, checked.get("workload", {}), where)
+    _check_pghot(scenario, where)
     trace = scenario["workload"].get("trace")
     if trace and path is not None and not Path(trace).is_absolute():
         scenario["workload"]["trace"] = str(path.parent / trace)  # relative to the scenario
@@ -309,6 +310,25 @@ def _check_workload(scenario: dict[str, Any], given: dict[str, Any], where: _Whe
     if kind in _GUPS and wl["hot_fraction"] * wl["region_mib"] * 256 < 1:
         raise InputError(f"{where.at('workload.hot_fraction')}: the hot set is smaller than "
                          "one page")
+
+
+def _check_pghot(scenario: dict[str, Any], where: _Where) -> None:
+    """Mode-dependent tunable ranges, checked by the pghot model itself, located in the file."""
+    from runtime.pghot.tunables import Tunables
+
+    p = scenario["pghot"]
+    try:
+        Tunables(mode=p["mode"], ready_rule=p["ready_rule"],
+                 enabled_sources=p["enabled_sources"], target_nid=p["target_nid"],
+                 freq_threshold=p["freq_threshold"],
+                 promote_freq_window_ms=p["promote_freq_window_ms"],
+                 promote_rate_limit_MBps=p["promote_rate_limit_MBps"],
+                 kmigrated_sleep_ms=scenario["kmigrated"]["sleep_ms"],
+                 kmigrated_batch_nr=scenario["kmigrated"]["batch_nr"])
+    except InputError as exc:
+        text = str(exc)
+        key = text.split(" ", 1)[0] if text.startswith("pghot.") else "pghot"
+        raise InputError(f"{where.at(key)}: {text}") from None
 
 
 def _check_phases(wl: dict[str, Any], where: _Where) -> None:

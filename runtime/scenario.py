@@ -129,6 +129,35 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+def schema_markdown() -> str:
+    """The scenario keys as a Markdown table (README embeds it; a test keeps them in step)."""
+    rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+
+    def num(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() and abs(x) < 1e13 else f"{x:g}"
+
+    def walk(schema: dict[str, Any], prefix: str) -> None:
+        for name, item in schema.items():
+            if isinstance(item, dict):
+                walk(item, f"{prefix}{name}.")
+                continue
+            if item.choices is not None:
+                allowed = " / ".join(str(c) for c in item.choices)
+            elif item.lo is not None and item.hi is not None:
+                allowed = f"{num(item.lo)} .. {num(item.hi)}"
+            else:
+                allowed = item.kind.__name__
+            if item.kinds is not None and len(item.kinds) < len(WORKLOAD_KINDS):
+                allowed += f" ({', '.join(item.kinds)})"
+            default = "null" if item.default is None else str(item.default).lower() \
+                if isinstance(item.default, bool) else num(item.default) \
+                if isinstance(item.default, float) else str(item.default)
+            rows.append(f"| `{prefix}{name}` | {default} | {allowed} | {item.doc} |")
+
+    walk(SCHEMA, "")
+    return "\n".join(rows)
+
+
 def default_scenario_yaml() -> str:
     """The embedded default scenario, as a YAML file a user can start from (workload keys
     that its kind does not use are left out)."""

@@ -35,16 +35,11 @@ from generated.ibs_mprof import (
     IbsMprofPhyaddr,
 )
 from generated.ibsctl import Ibsctl
-from runtime.cpuid import SimulatedCpuid
-from runtime.driver import CpuState, Driver
-from runtime.machine import make_cpus
 from runtime.memory import Memory
 from runtime.pghot.batch import NodeIndex, record_batch
-from runtime.pghot.core import Pghot
-from runtime.pghot.demotion import Demoter
-from runtime.pghot.kmigrated import Kmigrated, start_kmigrated
+from runtime.pghot.kmigrated import start_kmigrated
 from runtime.profiler import BatchOpSource
-from runtime.reference_engine import KMIGRATED, KSWAPD, TIMELINE, RecordLog, SimConfig
+from runtime.reference_engine import KMIGRATED, KSWAPD, TIMELINE, KernelState, SimConfig
 from runtime.workloads import PAGE_BYTES, Workload
 
 I64 = npt.NDArray[np.int64]
@@ -163,29 +158,16 @@ class _Drained:
     pfns: list[I64] = field(default_factory=list)
 
 
-class FastEngine:
+class FastEngine(KernelState):
     def __init__(self, cfg: SimConfig, source: BatchOpSource, memory: Memory,
                  workload: Workload) -> None:
-        self.cfg = cfg
+        # The driver's own work item never runs here: the ring is modelled in batches.
+        super().__init__(cfg, memory, lambda *a: 0)
         self.source = source
         self.workload = workload
-        self.memory = memory
-        self.topology = cfg.topology
-        from runtime.vmstat import Vmstat
-
-        self.vmstat = Vmstat()
-        self.demoter = Demoter(self.topology, memory, self.vmstat) if cfg.demotion else None
-        self.pghot = Pghot(self.topology, memory, self.vmstat, cfg.tunables,
-                           wakeup_kswapd=self.demoter.wakeup if self.demoter else None)
-        self.cpus: list[CpuState] = make_cpus(self.topology, cfg.mprof_lvt_offset)
-        self.driver = Driver(self.topology, self.cpus, SimulatedCpuid(cfg.caps), self.vmstat,
-                             lambda *a: 0, cfg.driver_variant, cfg.driver)
         self.profilers = [ProfilerCounts() for _ in self.cpus]
         self.state = [CpuBatch() for _ in self.cpus]
-        self.records = RecordLog()
-        self.kmigrated: dict[int, Kmigrated] = {}
         self.observers: list[object] = []
-        self.now_ms = 0.0
         self._queue: list[tuple[float, int, int]] = []
         self.index = NodeIndex(self.pghot)
         pages = self.workload.pages

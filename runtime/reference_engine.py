@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from generated.cpuid import IbsCaps
 from runtime.cpuid import SimulatedCpuid, zen6_caps
-from runtime.driver import CpuState, Driver, DriverConfig
+from runtime.driver import CpuState, Driver, DriverConfig, RecordAccess
 from runtime.machine import DEFAULT_MPROF_LVT_OFFSET, make_cpus
 from runtime.memory import Memory
 from runtime.pghot.core import Pghot
@@ -95,10 +95,11 @@ class AccessRecorder:
         return op
 
 
-class ReferenceEngine:
-    def __init__(self, cfg: SimConfig, source: OpSource, memory: Memory) -> None:
+class KernelState:
+    """What both engines simulate alike: counters, pghot, demotion, CPUs and the driver."""
+
+    def __init__(self, cfg: SimConfig, memory: Memory, record_access: RecordAccess) -> None:
         self.cfg = cfg
-        self.source = AccessRecorder(source, memory)
         self.memory = memory
         self.topology = cfg.topology
         self.vmstat = Vmstat()
@@ -106,15 +107,21 @@ class ReferenceEngine:
         self.pghot = Pghot(self.topology, memory, self.vmstat, cfg.tunables,
                            wakeup_kswapd=self.demoter.wakeup if self.demoter else None)
         self.cpus: list[CpuState] = make_cpus(self.topology, cfg.mprof_lvt_offset)
-        self.records = RecordLog()
-        self.now_ms = 0.0
-        self._running_cpu = 0
         self.driver = Driver(self.topology, self.cpus, SimulatedCpuid(cfg.caps), self.vmstat,
-                             self._record_access, cfg.driver_variant, cfg.driver)
+                             record_access, cfg.driver_variant, cfg.driver)
+        self.records = RecordLog()
+        self.kmigrated: dict[int, Kmigrated] = {}
+        self.now_ms = 0.0
+
+
+class ReferenceEngine(KernelState):
+    def __init__(self, cfg: SimConfig, source: OpSource, memory: Memory) -> None:
+        super().__init__(cfg, memory, self._record_access)
+        self.source = AccessRecorder(source, memory)
+        self._running_cpu = 0
         self.profilers = [
             Profiler(cpu, state.msr, state.apic, memory, self._nmi, cfg.cycles_per_op)
             for cpu, state in enumerate(self.cpus)]
-        self.kmigrated: dict[int, Kmigrated] = {}
         self.observers: list[Callable[[ReferenceEngine], None]] = []
         self._queue: list[tuple[float, int, int, int]] = []
         self._seq = 0

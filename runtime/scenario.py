@@ -18,6 +18,7 @@ import yaml
 
 from codegen.yamlsafe import YamlProblem, YList, YMap, load_yaml
 from runtime.errors import InputError
+from runtime.pghot.tunables import Tunables
 
 
 @dataclass(frozen=True)
@@ -341,19 +342,22 @@ def _check_workload(scenario: dict[str, Any], given: dict[str, Any], where: _Whe
                          "one page")
 
 
+def tunables_of(scenario: dict[str, Any]) -> Tunables:
+    """The pghot tunables a validated scenario asks for (pghot and kmigrated sections)."""
+    p = scenario["pghot"]
+    return Tunables(mode=p["mode"], ready_rule=p["ready_rule"],
+                    enabled_sources=p["enabled_sources"], target_nid=p["target_nid"],
+                    freq_threshold=p["freq_threshold"],
+                    promote_freq_window_ms=p["promote_freq_window_ms"],
+                    promote_rate_limit_MBps=p["promote_rate_limit_MBps"],
+                    kmigrated_sleep_ms=scenario["kmigrated"]["sleep_ms"],
+                    kmigrated_batch_nr=scenario["kmigrated"]["batch_nr"])
+
+
 def _check_pghot(scenario: dict[str, Any], where: _Where) -> None:
     """Mode-dependent tunable ranges, checked by the pghot model itself, located in the file."""
-    from runtime.pghot.tunables import Tunables
-
-    p = scenario["pghot"]
     try:
-        Tunables(mode=p["mode"], ready_rule=p["ready_rule"],
-                 enabled_sources=p["enabled_sources"], target_nid=p["target_nid"],
-                 freq_threshold=p["freq_threshold"],
-                 promote_freq_window_ms=p["promote_freq_window_ms"],
-                 promote_rate_limit_MBps=p["promote_rate_limit_MBps"],
-                 kmigrated_sleep_ms=scenario["kmigrated"]["sleep_ms"],
-                 kmigrated_batch_nr=scenario["kmigrated"]["batch_nr"])
+        tunables_of(scenario)
     except InputError as exc:
         text = str(exc)
         key = text.split(" ", 1)[0] if text.startswith("pghot.") else "pghot"

@@ -20,9 +20,9 @@ from runtime.groundtruth import mem_ops_per_s, truths
 from runtime.lackey import LackeyOps, lackey_workload
 from runtime.memory import Memory, place_pages
 from runtime.metrics import HEATMAP_BUCKETS, Collector, Engine, summarise
-from runtime.pghot.tunables import Tunables
 from runtime.pghot.watermarks import Watermarks
 from runtime.reference_engine import ReferenceEngine, SimConfig
+from runtime.scenario import tunables_of
 from runtime.topology import Topology, build_topology
 from runtime.workloads import SyntheticOps, build_workload
 
@@ -59,15 +59,8 @@ def build(scenario: dict[str, Any]) -> Built:
                          f"machine with placement {workload.placement} ({fits} pages)")
     memory = Memory(topo)
     place_pages(memory, workload.pages, workload.placement)
-    p = scenario["pghot"]
     try:
-        tunables = Tunables(mode=p["mode"], ready_rule=p["ready_rule"],
-                            enabled_sources=p["enabled_sources"], target_nid=p["target_nid"],
-                            freq_threshold=p["freq_threshold"],
-                            promote_freq_window_ms=p["promote_freq_window_ms"],
-                            promote_rate_limit_MBps=p["promote_rate_limit_MBps"],
-                            kmigrated_sleep_ms=scenario["kmigrated"]["sleep_ms"],
-                            kmigrated_batch_nr=scenario["kmigrated"]["batch_nr"])
+        tunables = tunables_of(scenario)
         tunables.check_target_nid(topo)
     except InputError as exc:
         raise InputError(f"scenario: {exc}") from None

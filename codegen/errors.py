@@ -14,6 +14,11 @@ class Diagnostic:
     rule: str
     message: str
 
+    def __post_init__(self) -> None:
+        # One diagnostic is one line, whatever text the spec put into its message.
+        object.__setattr__(self, "file", _one_line(self.file))
+        object.__setattr__(self, "message", _one_line(self.message))
+
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.rule}: {self.message}"
 
@@ -24,3 +29,11 @@ class SpecError(Exception):
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = sorted(diagnostics)
         super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+def _one_line(text: str) -> str:
+    """text with non-printable characters (newlines, control characters, lone surrogates)
+    escaped, so it cannot split or garble a diagnostic line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

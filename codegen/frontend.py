@@ -15,7 +15,7 @@ from typing import Any
 
 from codegen.errors import Diagnostic, SpecError
 from codegen.model import Block, Constant, Enum, EnumValue, Field, Part, Register, Spec, bit_mask
-from codegen.yamlsafe import YamlProblem, YList, YMap, load_yaml
+from codegen.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
 FORMAT_VERSION = 1
 _UPPER = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -167,13 +167,12 @@ def load_spec(spec_dir: Path) -> Spec:
 def _load_file(path: Path, label: str, diags: list[Diagnostic]) -> Block | None:
     chk = _Checker(label, diags)
     try:
-        data = path.read_bytes()
+        data = read_yaml_file(path)
         text = data.decode("utf-8")
+        root = load_yaml(text)
     except (OSError, UnicodeDecodeError) as exc:
         chk.error(1, "yaml-syntax", f"cannot read as UTF-8 text: {exc}")
         return None
-    try:
-        root = load_yaml(text)
     except YamlProblem as exc:
         chk.error(exc.line, exc.rule, exc.message)
         return None
@@ -254,10 +253,10 @@ def _register(chk: _Checker, node: YMap, block: str) -> Register | None:
         elif kind is not None and key not in node and key in wanted[kind]:
             chk.error(node.line, "missing-key", f"{what} of kind {kind} needs key {key!r}")
     if kind == "msr":
-        address = chk.get(node, "address", int, what)
+        address = _u32(chk, node, "address", what)
     elif kind == "cpuid":
-        leaf = chk.get(node, "leaf", int, what)
-        subleaf = chk.get(node, "subleaf", int, what)
+        leaf = _u32(chk, node, "leaf", what)
+        subleaf = _u32(chk, node, "subleaf", what)
         output = chk.choice(node, "output", _OUTPUTS, what)
         if width is not None and width != 32:
             chk.error(chk.line_of(node, "width"), "bad-type", f"{what}: cpuid outputs are 32 bits")
@@ -309,6 +308,16 @@ def _register(chk: _Checker, node: YMap, block: str) -> Register | None:
                     c_prefix=c_prefix, doc=chk.text(node, "doc", what),
                     source=chk.text(node, "source", what), fields=tuple(fields), block=block,
                     line=node.line)
+
+
+def _u32(chk: _Checker, node: YMap, key: str, what: str) -> int | None:
+    """An MSR number, CPUID leaf or subleaf: an int in 0..0xFFFFFFFF (ECX/EAX are 32 bits)."""
+    value: int | None = chk.get(node, key, int, what)
+    if value is not None and not 0 <= value <= 0xFFFFFFFF:
+        chk.error(chk.line_of(node, key), "bad-type",
+                  f"{what} {key!r} = {value:#x} is outside 0..0xffffffff")
+        return None
+    return value
 
 
 def _check_coverage(chk: _Checker, what: str, width: int,
@@ -480,7 +489,7 @@ def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:
         for r in b.registers:
             if r.kind == "msr" and r.address is not None:
                 addresses.append((f"MSR {r.address:#x}", b.file, r.line))
-            elif r.kind == "cpuid":
+            elif r.kind == "cpuid" and r.leaf is not None and r.subleaf is not None:
                 addresses.append((f"CPUID {r.leaf:#x}.{r.subleaf} {r.output}", b.file,
                                   r.line))
     unique(addresses, "address")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import secrets
+import signal
 from pathlib import Path
 
 from codegen.render import GENERATOR
@@ -12,13 +13,44 @@ from codegen.render import GENERATOR
 _HASH_LINE = re.compile(rb"spec/\S+ sha256 [0-9a-f]{64}")
 _TEMP_PREFIX = ".gen-"
 
+# Test hook (tests/test_atomic_kill.py): with IBS_MPROF_TEST_KILL_AT=<label> in the environment
+# the process SIGKILLs itself the first time it reaches the point of that name ("gen-temp-partial",
+# "gen-temps-written", "gen-between-renames", "gen-renamed"), so a test can check what a crash
+# there leaves on disk. A no-op unless the variable is set.
+_KILL_AT = "IBS_MPROF_TEST_KILL_AT"
+
+
+def _kill_point(label: str) -> None:
+    if os.environ.get(_KILL_AT) == label:
+        os.kill(os.getpid(), signal.SIGKILL)
+
 
 def _write_temp(path: Path, data: bytes) -> str:
-    """Write data to a fresh temp file beside path; return the temp file's name."""
-    fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX + path.name + ".", dir=path.parent)
+    """Write data to a fresh temp file beside path; return the temp file's name.
+
+    The temp file gets the mode path has (or, for a new file, what the umask gives), since the
+    rename keeps it: tempfile.mkstemp's 0600 would leave generated files readable by their
+    owner only.
+    """
+    mode = path.stat().st_mode & 0o7777 if path.exists() else None
+    for _ in range(100):
+        tmp = str(path.parent / f"{_TEMP_PREFIX}{path.name}.{secrets.token_hex(4)}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        break
+    else:
+        raise FileExistsError(f"no free temporary name {_TEMP_PREFIX}{path.name}.* in "
+                              f"{path.parent}")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if mode is not None:
+                os.chmod(tmp, mode)
+            handle.write(data[:len(data) // 2])
+            handle.flush()
+            _kill_point("gen-temp-partial")
+            handle.write(data[len(data) // 2:])
             handle.flush()
             os.fsync(handle.fileno())
     except BaseException:
@@ -38,7 +70,13 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def write_all(out_dir: Path, files: dict[str, bytes]) -> list[str]:
-    """Write every changed file (temp files first, renames last); return the changed paths."""
+    """Write every changed file (temp files first, renames last); return the changed paths.
+
+    Each file is replaced atomically (old or new bytes, never a mix); the set is not: a run
+    killed between two renames leaves some files new and some old, which `--check` reports
+    as stale and the next run completes. Temp files (`.gen-*`) a killed run left behind are
+    removed first.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale_tmp in out_dir.glob(_TEMP_PREFIX + "*"):
         stale_tmp.unlink(missing_ok=True)
@@ -49,11 +87,15 @@ def write_all(out_dir: Path, files: dict[str, bytes]) -> list[str]:
             if target.exists() and target.read_bytes() == data:
                 continue
             pending.append((_write_temp(target, data), target))
-        for tmp, target in pending:
+        _kill_point("gen-temps-written")
+        for index, (tmp, target) in enumerate(pending):
             os.replace(tmp, target)
+            if index == 0:
+                _kill_point("gen-between-renames")
     finally:
         for tmp, _ in pending:
             Path(tmp).unlink(missing_ok=True)
+    _kill_point("gen-renamed")
     for rel in _ours_not_wanted(out_dir, files):
         (out_dir / rel).unlink()
     return [str(target.relative_to(out_dir)) for _, target in pending]

@@ -1,17 +1,21 @@
 """Safe, bounded YAML loading that remembers the line of every mapping key and list item.
 
 Only plain YAML is accepted: no tags beyond the core schema, no anchors or aliases (the
-"billion laughs" expansion is impossible by construction) and a size limit, so a hostile
-file is refused quickly with a line number instead of being expanded.
+"billion laughs" expansion is impossible by construction), nesting at most MAX_YAML_DEPTH deep
+(PyYAML's composer recurses per level) and a size limit, checked before a file is read whole
+(`read_yaml_file`), so a hostile file is refused quickly with a line number instead of being
+expanded. The document is parsed once: the checks run in the composer, as each node starts.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-MAX_YAML_BYTES = 1 << 20
+MAX_YAML_BYTES = 1 << 18
+MAX_YAML_DEPTH = 64
 _CORE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -47,22 +51,61 @@ class YList(list[Any]):
     item_lines: list[int]
 
 
+def _too_big() -> YamlProblem:
+    return YamlProblem(1, "yaml-unsafe", f"file is larger than the {MAX_YAML_BYTES}-byte "
+                       f"({MAX_YAML_BYTES >> 10} KiB) limit for YAML files")
+
+
+def read_yaml_file(path: Path) -> bytes:
+    """The bytes of a YAML file, reading at most MAX_YAML_BYTES + 1 of them: a larger file (or
+    an endless one such as /dev/zero) is a YamlProblem without being read whole. OSError as
+    opening or reading raises it."""
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_YAML_BYTES + 1)
+    if len(data) > MAX_YAML_BYTES:
+        raise _too_big()
+    return data
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader's composer, refusing anchors, aliases and deep nesting as each node starts."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise YamlProblem(line, "yaml-unsafe", "anchors and aliases are not allowed")
+        self.depth += 1
+        if self.depth > MAX_YAML_DEPTH:
+            raise YamlProblem(line, "yaml-unsafe",
+                              f"nested more than {MAX_YAML_DEPTH} levels deep")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 def load_yaml(text: str) -> Any:
     """Parse `text` into YMap/YList/scalars; raise YamlProblem on anything unsafe or broken."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
-        raise YamlProblem(1, "yaml-unsafe", f"file is larger than {MAX_YAML_BYTES} bytes")
+        raise _too_big()
+    loader: _BoundedLoader | None = None
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                line = int(getattr(event.start_mark, "line", 0)) + 1
-                raise YamlProblem(line, "yaml-unsafe", "anchors and aliases are not allowed")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _BoundedLoader(text)  # checks that every character is printable
+        node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = int(getattr(mark, "line", 0)) + 1
         raise YamlProblem(line, "yaml-syntax", f"not valid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise YamlProblem(1, "yaml-syntax", f"not valid YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # e.g. ReaderError: a character YAML does not allow
+        line = text.count("\n", 0, getattr(exc, "position", 0)) + 1
+        raise YamlProblem(line, "yaml-syntax", f"not valid YAML: {' '.join(str(exc).split())}") \
+            from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if node is None:
         return None
     return _convert(node, yaml.SafeLoader(""))

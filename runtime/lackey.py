@@ -108,6 +108,9 @@ def _records(path: str | os.PathLike[str],
                     text = line.rstrip(b"\r\n")[:60].decode("ascii", "backslashreplace")
                     raise InputError(f"{path}:{lineno}: {_EXPECTED}; got {text!r}")
                 fetch, data, addr, size = match.groups()
+                if len(addr) > 16 and len(addr.lstrip(b"0")) > 16:
+                    raise InputError(f"{path}:{lineno}: address 0x{addr[:24].decode()}... is "
+                                     "wider than 64 bits")
                 if fetch:
                     if fetch_values:
                         yield "I", int(addr, 16), int(size)

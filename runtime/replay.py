@@ -1,17 +1,21 @@
 """`ibs-mprof replay`: drive the driver's NMI path with given MSR contents (conformance).
 
 Each CSV row is one NMI on `cpu` at jiffies `time`, with that CPU's memory-profiler MSRs
-holding the row's values when the handler runs. Rows are streamed in file order; output is
-printed only after the whole file was read, so a bad row leaves no partial result.
+holding the row's values when the handler runs. Rows are streamed in file order, lines read
+with a length limit, so parsing needs the same memory for any file size (the result holds
+what the rows produced: records and MSR writes); output is printed only after the whole file
+was read, so a bad row leaves no partial result.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from generated.ibs_mprof import (
     IbsMprofCtl,
@@ -29,6 +33,8 @@ from runtime.topology import Topology, default_replay_topology
 from runtime.vmstat import Vmstat
 
 HEADER = ["cpu", "time", "ctl", "data2", "data3", "linaddr", "phyaddr"]
+MAX_LINE_BYTES = 4096
+"""Longest CSV line accepted, in bytes (a row of seven 64-bit values needs well under 200)."""
 _ROW_MSRS = (("ctl", IbsMprofCtl.ADDRESS), ("data2", IbsMprofData2.ADDRESS),
              ("data3", IbsMprofData3.ADDRESS), ("linaddr", IbsMprofLinaddr.ADDRESS),
              ("phyaddr", IbsMprofPhyaddr.ADDRESS))
@@ -95,11 +101,11 @@ def replay(path: Path, topology: Topology | None = None, drain_every: int = 1,
 
 def _rows(path: Path, topo: Topology) -> Any:
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror}") from None
     with handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(_lines(handle, path))
         try:
             header = next(reader, None)
             if header is None or [h.strip() for h in header] != HEADER:
@@ -125,6 +131,24 @@ def _rows(path: Path, topo: Topology) -> Any:
                 yield line, values
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputError(f"{path}:{reader.line_num}: not valid CSV: {exc}") from None
+
+
+def _lines(handle: BinaryIO, path: Path) -> Iterator[str]:
+    """The file's lines as text, each read with a length limit (a file without newlines is
+    refused at MAX_LINE_BYTES instead of being read whole) and decoded on its own, so an error
+    names the line."""
+    read = functools.partial(handle.readline, MAX_LINE_BYTES + 1)
+    lineno = 0
+    try:
+        for lineno, line in enumerate(iter(read, b""), 1):
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                raise InputError(f"{path}:{lineno}: line longer than {MAX_LINE_BYTES} bytes; "
+                                 f"expected {','.join(HEADER)}")
+            yield line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}:{lineno}: not valid CSV: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}:{lineno + 1}: cannot read: {exc.strerror or exc}") from None
 
 
 def format_text(result: ReplayResult) -> str:

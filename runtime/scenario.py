@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from codegen.yamlsafe import YamlProblem, YList, YMap, load_yaml
+from codegen.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 from runtime.errors import InputError
 from runtime.pghot.tunables import Tunables
 
@@ -252,10 +252,12 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
         raise InputError(f"--set {assignment!r}: expected section.key=value")
     path, text = assignment.split("=", 1)
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        raise InputError(f"--set {path}: value {text!r} is not a YAML scalar") from None
+    try:  # the file's rules: no tags, anchors or deep nesting (a list value is for phases)
+        value = _plain(load_yaml(text)) if text.strip() else None
+    except YamlProblem as exc:
+        shown = repr(text) if len(text) <= 40 else repr(text[:40]) + f"... ({len(text)} chars)"
+        raise InputError(f"--set {path}: value {shown} is not a YAML scalar: "
+                         f"{exc.message}") from None
     parts = path.strip().split(".")
     schema: Any = SCHEMA
     node = data
@@ -278,9 +280,11 @@ def load_scenario(path: Path | None, overrides: list[str]) -> dict[str, Any]:
     text = ""
     if path is not None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_yaml_file(path).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{path}: cannot read scenario: {exc}") from None
+        except YamlProblem as exc:
+            raise InputError(f"{label}:{exc.line}: {exc.message}") from None
     try:
         raw = load_yaml(text)
     except YamlProblem as exc:

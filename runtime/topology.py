@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from codegen.yamlsafe import YamlProblem, load_yaml, read_yaml_file
 from generated.pghot import PAGES_PER_SECTION
 from runtime.errors import InputError
 
 TIERS = ("top", "lower")
 MEMORY_KINDS = ("dram", "cxl")
+MAX_NODES = 1024
+"""Node ids are 0..MAX_NODES - 1 (the kernel's MAX_NUMNODES with NODES_SHIFT 10)."""
+MAX_CPUS = 8192
+"""Most CPUs a topology file may list (the kernel's largest NR_CPUS): each is a modelled CPU."""
 
 
 @dataclass(frozen=True)
@@ -113,13 +116,17 @@ def default_replay_topology() -> Topology:
 
 def load_topology(path: Path) -> Topology:
     """YAML: nodes: [{nid, tier, memory, pfn_start, pfn_count}], cpus: [nid of cpu 0, ...]."""
-    try:
-        data: Any = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: cannot read topology: {exc}".splitlines()[0]) from None
+    try:  # the spec's bounded loader: size limit, no tags, anchors or deep nesting
+        data: Any = load_yaml(read_yaml_file(path).decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read topology: {exc}") from None
+    except YamlProblem as exc:
+        raise InputError(f"{path}:{exc.line}: cannot read topology: {exc.message}") from None
     if not isinstance(data, dict) or set(data) != {"nodes", "cpus"}:
         raise InputError(f"{path}: expected a mapping with exactly the keys 'nodes' and 'cpus'")
     nodes = []
+    if isinstance(data["nodes"], list) and len(data["nodes"]) > MAX_NODES:
+        raise InputError(f"{path}: {len(data['nodes'])} nodes; at most {MAX_NODES} are allowed")
     for index, item in enumerate(data["nodes"] if isinstance(data["nodes"], list) else [None]):
         keys = {"nid", "tier", "memory", "pfn_start", "pfn_count"}
         if not isinstance(item, dict) or set(item) != keys:
@@ -131,12 +138,17 @@ def load_topology(path: Path) -> Topology:
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers):
             raise InputError(f"{path}: nodes[{index}]: nid, pfn_start, pfn_count must be "
                              "non-negative integers")
+        if item["nid"] >= MAX_NODES:
+            raise InputError(f"{path}: nodes[{index}]: nid {item['nid']} is not below "
+                             f"{MAX_NODES}")
         nodes.append(Node(item["nid"], item["tier"], item["memory"], item["pfn_start"],
                           item["pfn_count"]))
     cpus = data["cpus"]
     if not isinstance(cpus, list) or not cpus or not all(
             isinstance(c, int) and not isinstance(c, bool) for c in cpus):
         raise InputError(f"{path}: cpus must be a non-empty list of node ids (one per CPU)")
+    if len(cpus) > MAX_CPUS:
+        raise InputError(f"{path}: {len(cpus)} cpus; at most {MAX_CPUS} are allowed")
     try:
         return Topology(tuple(nodes), tuple(cpus))
     except InputError as exc:

@@ -235,11 +235,14 @@ def test_failure_without_old_report_leaves_nothing(tmp_path: Path,
 
 
 def test_failed_swap_restores_old_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The new folder cannot be renamed in after the old one moved aside: old one comes back."""
+    """The new folder cannot be renamed in after the old one moved aside: old one comes back.
+
+    (The two-rename fallback, used where RENAME_EXCHANGE is not available.)"""
     out = tmp_path / "out"
     report.write_report(synthetic_result(), out)
     before = snapshot(out)
     real_replace = os.replace
+    monkeypatch.setattr(report, "_exchange", lambda new, old: False)
 
     def replace(src: Any, dst: Any) -> None:
         if ".tmp-" in str(src):

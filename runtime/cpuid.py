@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from generated.cpuid import ExtFeaturesEcx, IbsCaps
+from generated.cpuid import ExtFeaturesEcx, IbsCaps, MaxExtLeaf
 
 OUTPUTS = ("eax", "ebx", "ecx", "edx")
-MAX_EXT_LEAF = 0x80000000
 
 
 class CpuidBackend(Protocol):
@@ -38,8 +37,8 @@ class SimulatedCpuid:
 
     def cpuid(self, leaf: int, subleaf: int = 0) -> dict[str, int]:
         out = dict.fromkeys(OUTPUTS, 0)
-        if leaf == MAX_EXT_LEAF:
-            out["eax"] = IbsCaps.LEAF
+        if (leaf, subleaf) == (MaxExtLeaf.LEAF, MaxExtLeaf.SUBLEAF):
+            out[MaxExtLeaf.OUTPUT] = MaxExtLeaf(max_ext_leaf=IbsCaps.LEAF).encode()
         elif (leaf, subleaf) == (ExtFeaturesEcx.LEAF, ExtFeaturesEcx.SUBLEAF):
             out[ExtFeaturesEcx.OUTPUT] = ExtFeaturesEcx(ibs=self.ibs).encode()
         elif (leaf, subleaf) == (IbsCaps.LEAF, IbsCaps.SUBLEAF):

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from generated.cpuid import ExtFeaturesEcx, IbsCaps
-from runtime.cpuid import MAX_EXT_LEAF, CpuidBackend, HostCpuid, HostCpuidUnavailable
+from generated.cpuid import ExtFeaturesEcx, IbsCaps, MaxExtLeaf, VendorEbx, VendorEcx, VendorEdx
+from runtime.cpuid import CpuidBackend, HostCpuid, HostCpuidUnavailable
 from runtime.decode import fields_json
 
 
 def probe(cpu: int = 0, backend: CpuidBackend | None = None) -> dict[str, Any]:
     source = backend or HostCpuid(cpu)
     try:
-        vendor_regs = source.cpuid(0)
-        max_ext = source.cpuid(MAX_EXT_LEAF)["eax"]
+        vendor = b"".join(
+            cls.decode(source.cpuid(cls.LEAF, cls.SUBLEAF)[cls.OUTPUT]).chars.to_bytes(4, "little")
+            for cls in (VendorEbx, VendorEdx, VendorEcx))
+        max_ext = MaxExtLeaf.decode(
+            source.cpuid(MaxExtLeaf.LEAF, MaxExtLeaf.SUBLEAF)[MaxExtLeaf.OUTPUT]).max_ext_leaf
         ext = ExtFeaturesEcx.decode(
             source.cpuid(ExtFeaturesEcx.LEAF, ExtFeaturesEcx.SUBLEAF)[ExtFeaturesEcx.OUTPUT])
         caps_raw = None
@@ -25,7 +28,6 @@ def probe(cpu: int = 0, backend: CpuidBackend | None = None) -> dict[str, Any]:
             caps_raw = source.cpuid(IbsCaps.LEAF, IbsCaps.SUBLEAF)[IbsCaps.OUTPUT]
     except HostCpuidUnavailable as exc:
         return {"cpu": cpu, "available": False, "reason": f"cannot read CPUID: {exc}"}
-    vendor = b"".join(vendor_regs[r].to_bytes(4, "little") for r in ("ebx", "edx", "ecx"))
     report: dict[str, Any] = {
         "cpu": cpu, "available": True, "vendor": vendor.decode("ascii", "replace"),
         "max_extended_leaf": max_ext, "ibs": ext.ibs,

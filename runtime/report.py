@@ -34,6 +34,7 @@ import numpy as np
 from matplotlib import style as mpl_style
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 from generated.ibs_mprof import PAGE_SHIFT
@@ -458,8 +459,10 @@ def _plot_heatmap(result: Result, path: Path) -> None:
         ax = fig.add_subplot()
         if rows:
             counts = np.asarray(rows, dtype=np.float64).T
-            mesh = ax.pcolormesh(x, y, counts, cmap="viridis", shading="flat")
-            fig.colorbar(mesh, ax=ax, label="samples per bucket per tick")
+            # Square-root colours: the hot band would otherwise hide the cold pages' samples.
+            norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=max(float(counts.max()), 1.0))
+            mesh = ax.pcolormesh(x, y, counts, cmap="viridis", shading="flat", norm=norm)
+            fig.colorbar(mesh, ax=ax, label="samples per bucket per tick (square-root scale)")
         else:
             ax.text(0.5, 0.5, "no timeline ticks", ha="center", transform=ax.transAxes)
         base = 0

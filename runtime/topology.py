@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +62,12 @@ class Topology:
     def cpus(self) -> range:
         return range(len(self.cpu_node))
 
+    @cached_property
+    def _by_nid(self) -> dict[int, Node]:
+        return {n.nid: n for n in self.nodes}
+
     def node(self, nid: int) -> Node:
-        for node in self.nodes:
-            if node.nid == nid:
-                return node
-        raise KeyError(nid)
+        return self._by_nid[nid]
 
     def node_of_pfn(self, pfn: int) -> int | None:
         """The node holding pfn, or None when no node does (the PFN is not online)."""

@@ -163,14 +163,18 @@ class Record(NamedTuple):
 
 def consume_default(word: int, target_nid: int) -> Record | None:
     """pghot_get_record (default): None unless READY; the caller then stores 0."""
-    rec = PghotRecordDefault.decode(word)
-    return Record(target_nid, rec.freq, rec.time) if rec.ready else None
+    rec = PghotRecordDefault
+    if not rec.extract_ready(word):
+        return None
+    return Record(target_nid, rec.extract_freq(word), rec.extract_time(word))
 
 
 def consume_precise(word: int) -> Record | None:
     """pghot_get_record (precise): None unless READY; returns the stored nid."""
-    rec = PghotRecordPrecise.decode(word)
-    return Record(rec.nid, rec.freq, rec.time) if rec.ready else None
+    rec = PghotRecordPrecise
+    if not rec.extract_ready(word):
+        return None
+    return Record(rec.extract_nid(word), rec.extract_freq(word), rec.extract_time(word))
 
 
 class RecordMap:

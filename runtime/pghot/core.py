@@ -197,6 +197,15 @@ class Pghot:
         """pghot_access_latency of a consumed record's time field."""
         return latency_ms(self.tunables.mode, rec_time, now_ms)
 
+    def prepare_ok(self, nr_pages: int, target: int) -> bool:
+        """migrate_prepare's watermark test alone, without waking kswapd."""
+        free = self.memory.free_pages(target)
+        return free > self.watermarks.high_pages(self.memory.present_pages(target)) + nr_pages
+
+    def promo_state(self, nid: int) -> PromoState:
+        """The target node's nbp_* promotion state."""
+        return self._state(nid)
+
     def migrate_prepare(self, nr_pages: int, target: int) -> bool:
         """The watermark part of migrate_misplaced_folio_prepare (migrate_balanced_pgdat):
         the target needs free > high watermark + nr_pages. On failure (tiering mode) kswapd is

@@ -138,9 +138,20 @@ class Kmigrated:
         count = 0
         # Only READY records can be consumed; other PFNs are skipped without side effects, so
         # the walk visits the READY ones (ascending, as the kernel's pfn++ loop meets them).
-        for pfn in pghot.records.ready_in_section(section).tolist():
-            if not first <= pfn < end:
-                continue  # PFNs outside [first, end) are not on this node
+        ready = [p for p in pghot.records.ready_in_section(section).tolist() if first <= p < end]
+        i = 0
+        while i < len(ready):
+            taken = self._take_unlimited(ready, i, batch, count, cur_nid, result)
+            if taken is not None:
+                # Plenty of room on the target: the pages up to the next flush are decided alike.
+                i, count, cur_nid = taken
+                if count > pghot.tunables.kmigrated_batch_nr:
+                    assert cur_nid is not None
+                    promote_batch(pghot, batch, cur_nid, now_ms, result)
+                    batch, count = [], 0
+                continue
+            pfn = ready[i]
+            i += 1
             if pfn not in page_of:
                 continue  # not a folio on an LRU list: the record is left alone
             rec = pghot.get_record(pfn)
@@ -170,6 +181,36 @@ class Kmigrated:
                 batch, count = [], 0
         if batch and cur_nid is not None:
             promote_batch(pghot, batch, cur_nid, now_ms, result)
+
+    def _take_unlimited(self, ready: list[int], i: int, batch: list[int], count: int,
+                        cur_nid: int | None,
+                        result: PassResult) -> tuple[int, int, int] | None:
+        """The common case in bulk, with exactly the per-page loop's effects: default mode
+        (every record targets target_nid), the target has free_space_enough (no age test, no
+        rate limit, candidates counted as _nrl) and passes the prepare watermark. Free pages
+        only change when a batch is flushed, so both hold for every page up to the flush.
+        Returns (next index, batch count, batch nid), or None to take the per-page path."""
+        pghot = self.pghot
+        target = pghot.tunables.target_nid
+        if pghot.tunables.mode != "default" or target == self.nid or \
+                (cur_nid is not None and cur_nid != target) or \
+                not pghot.free_space_enough(target) or not pghot.prepare_ok(1, target):
+            return None
+        room = pghot.tunables.kmigrated_batch_nr + 1 - count
+        page_of = pghot.memory.page_of
+        took = 0
+        while i < len(ready) and took < room:
+            pfn = ready[i]
+            i += 1
+            if pfn in page_of:
+                pghot.records.consume(pfn)
+                batch.append(pfn)
+                took += 1
+        if took:
+            result.consumed += took
+            pghot.promo_state(target).threshold_ms = 0
+            pghot.vmstat.count_node(target, "pgpromote_candidate_nrl", took)
+        return i, count + took, target
 
 
 def start_kmigrated(pghot: Pghot, now_ms: int = 0,

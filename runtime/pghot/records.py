@@ -247,6 +247,10 @@ class RecordMap:
         self.set_word(pfn, new)
         return PghotRecordDefault.decode(new).ready
 
+    def consume(self, pfn: int) -> None:
+        """Zero a record known to be READY (what get_record does after reading it)."""
+        self.set_word(pfn, self._reset)
+
     def get_record(self, pfn: int, target_nid: int) -> Record | None:
         """Consume pfn's record: None if READY is clear (word untouched), else zero the word
         and return (nid, freq, time). A zero word is never READY, so it short-cuts decoding."""

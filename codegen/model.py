@@ -156,9 +156,6 @@ class Register:
         """True when the value class stores reserved bits (policy preserve)."""
         return self.reserved_policy == "preserve" and self.reserved_mask != 0
 
-    @property
-    def width_mask(self) -> int:
-        return (1 << self.width) - 1
 
 
 @dataclass(frozen=True)

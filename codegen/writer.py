@@ -59,16 +59,6 @@ def _write_temp(path: Path, data: bytes) -> str:
     return tmp
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder and rename: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path, data)
-    try:
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def write_all(out_dir: Path, files: dict[str, bytes]) -> list[str]:
     """Write every changed file (temp files first, renames last); return the changed paths.
 

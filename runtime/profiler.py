@@ -105,9 +105,6 @@ class Profiler:
         if addr == IbsMprofCtl.ADDRESS:
             self.count_ops = 0  # writing the control MSR restarts the count
 
-    def _ctl(self) -> IbsMprofCtl:
-        return self._state()[0]
-
     def _state(self) -> tuple[IbsMprofCtl, IbsMprofCtl2, bool, int]:
         """(CTL, CTL2, armed, period in ops), decoded once per distinct pair of raw values."""
         key = (self.msr.rdmsr(IbsMprofCtl.ADDRESS), self.msr.rdmsr(IbsMprofCtl2.ADDRESS),

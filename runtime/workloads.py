@@ -75,8 +75,6 @@ class Workload:
     def phase_at(self, t_ms: float) -> Phase:
         return self.phases[self.phase_index(t_ms)]
 
-    def change_times_ms(self) -> list[float]:
-        return [p.start_ms for p in self.phases[1:]]
 
 
 def _normalise(weights: FloatArray) -> FloatArray:

@@ -222,11 +222,6 @@ class RecordMap:
             section * PAGES_PER_SECTION
         return found
 
-    def ready_pfns(self) -> npt.NDArray[np.int64]:
-        """PFNs whose record has READY set, ascending."""
-        found = [self.ready_in_section(s) for s in self.sections()]
-        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-
     def decode(self, pfn: int) -> PghotRecordDefault | PghotRecordPrecise:
         """The record of pfn as a generated value object (for tests and inspection)."""
         if self.mode == "precise":

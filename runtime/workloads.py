@@ -15,6 +15,7 @@ Kinds (parameters in the scenario's `workload` section):
   of the hot set is replaced by as many pages just past its end (HeMem gups-hotset-move);
 - zipf: page ranks drawn by a seeded permutation, P(rank r) ~ 1 / r^theta;
 - scan: a sequential sweep, `scan_mib_per_s` per CPU, every access an L3 miss (no reuse);
+  the CPUs start at evenly spaced offsets, like threads splitting the region;
 - microbench: the pghot micro-benchmark replica: random 4 KiB pages, 50:50 load/store,
   memory ops only, everything starting on CXL;
 - phased: a list of the above, one after another, over the same region.
@@ -226,6 +227,10 @@ class SyntheticOps:
                         for cpu in range(cpus)]
         self.miss = [p.miss.tolist() for p in workload.phases]  # python floats: fast, bool-safe
 
+    def scan_offset(self, cpu: int) -> int:
+        """Where cpu's sweep starts: the CPUs of a scan split the region between them."""
+        return cpu * self.workload.pages // len(self.streams)
+
     def tagged_batch(self, cpu: int, op_index: npt.NDArray[np.int64],
                      times_ms: FloatArray) -> OpBatch:
         """Vectorised tagged_op: the same draws, the same comparisons, in the same order."""
@@ -239,7 +244,8 @@ class SyntheticOps:
         page = np.concatenate([x[1] for x in parts]) if parts else np.zeros(0, dtype=np.int64)
         line = np.concatenate([x[2] for x in parts]) if parts else np.zeros(0, dtype=np.int64)
         scan = np.array([p.scan_pages_per_ms for p in wl.phases])[phase]
-        page = np.where(scan > 0, (times_ms * scan).astype(np.int64) % wl.pages, page)
+        sweep = (times_ms * scan).astype(np.int64) + self.scan_offset(cpu)
+        page = np.where(scan > 0, sweep % wl.pages, page)
         miss_prob = np.zeros(times_ms.size)
         for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
             miss_prob[a:b] = wl.phases[int(phase[a])].miss[page[a:b]]
@@ -259,7 +265,7 @@ class SyntheticOps:
             return TaggedOp(kernel=kernel)
         phase = wl.phases[phase_i]
         if phase.scan_pages_per_ms > 0:
-            page = int(now_ms * phase.scan_pages_per_ms) % wl.pages
+            page = (int(now_ms * phase.scan_pages_per_ms) + self.scan_offset(cpu)) % wl.pages
         load = u_load < wl.load_fraction
         return TaggedOp(load=load, store=not load, kernel=kernel,
                         vaddr=BASE_VADDR + page * PAGE_BYTES + line * 64, page=page,

@@ -97,6 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.engine is not None:
         overrides.append(f"engine={args.engine}")
     scenario = load_scenario(Path(args.scenario) if args.scenario else None, overrides)
+    report.check_out_dir(Path(args.out))
     result = simulate(scenario, None if args.quiet or args.json else progress_bar())
     out_dir = Path(args.out)
     report.write_report(result, out_dir)

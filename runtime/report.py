@@ -548,6 +548,17 @@ def _kill_point(label: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def check_out_dir(out_dir: Path) -> Path:
+    """The absolute report folder, or InputError when it can never be written (checked before
+    a run, so a long simulation does not end in a refusal)."""
+    out_dir = Path(os.path.abspath(out_dir))
+    if not out_dir.name:
+        raise InputError(f"report folder {out_dir}: cannot replace a file-system root")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"report folder {out_dir}: exists and is not a directory")
+    return out_dir
+
+
 def write_report(result: Result, out_dir: Path) -> list[Path]:
     """Write every report file into out_dir, replacing it as a whole or not at all.
 
@@ -558,11 +569,7 @@ def write_report(result: Result, out_dir: Path) -> list[Path]:
     such folders of processes that no longer exist, first restoring out_dir from one if only
     that copy of the old report is left.
     """
-    out_dir = Path(os.path.abspath(out_dir))
-    if not out_dir.name:
-        raise InputError(f"report folder {out_dir}: cannot replace a file-system root")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"report folder {out_dir}: exists and is not a directory")
+    out_dir = check_out_dir(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     _clean_stale(out_dir)
     tmp = _fresh_dir(out_dir.parent, f".{out_dir.name}.tmp-")

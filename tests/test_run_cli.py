@@ -43,3 +43,13 @@ def test_bad_scenario_is_one_line_and_leaves_no_output(tmp_path: Path) -> None:
     assert not out.exists() and list(tmp_path.iterdir()) == [scenario]
     result = run_cli("run", "--set", "machine.cpus_per_dram_node=0", "--out", str(out))
     assert result.returncode == 2 and "outside" in result.stderr and not out.exists()
+
+
+def test_unwritable_report_folder_is_refused_before_simulating(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("run", "--out", str(blocker))
+    assert result.returncode == 2 and "simulating" not in result.stderr
+    assert result.stderr.strip() == \
+        f"ibs-mprof: error: report folder {blocker}: exists and is not a directory"
+    assert blocker.read_text() == "not a folder"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -306,12 +305,13 @@ class FastEngine(KernelState):
         pages = self.page_at.lookup(pfns)
         ready = record_batch(self.pghot, self.index, pfns, nids, times, pages >= 0)
         log = self.records
-        log.sample_ms.extend(array("q", times.tolist()))
-        log.drain_ms.extend(array("d", work_ms[order].tolist()))
-        log.cpu.extend(array("i", cpus.tolist()))
-        log.pfn.extend(array("q", pfns.tolist()))
-        log.page.extend(array("q", pages.tolist()))
-        log.ready.extend(array("b", ready.astype(np.int8).tolist()))
+        # Append raw bytes: the log's array columns take numpy buffers of the same item type.
+        log.sample_ms.frombytes(times.astype(np.int64).tobytes())
+        log.drain_ms.frombytes(work_ms[order].astype(np.float64).tobytes())
+        log.cpu.frombytes(cpus.astype(np.int32).tobytes())
+        log.pfn.frombytes(pfns.astype(np.int64).tobytes())
+        log.page.frombytes(pages.astype(np.int64).tobytes())
+        log.ready.frombytes(ready.astype(np.int8).tobytes())
 
     def _tag_times(self, st: CpuBatch, limit: float, inclusive: bool) -> F64:
         """Tag instants in this block: t, t + dt, ... by repeated float addition (as the

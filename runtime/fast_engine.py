@@ -167,6 +167,7 @@ class FastEngine(KernelState):
         self.profilers = [ProfilerCounts() for _ in self.cpus]
         self.state = [CpuBatch() for _ in self.cpus]
         self.observers: list[object] = []
+        self._tag_memo: tuple[tuple[float, float, float, bool], F64, float] | None = None
         self._queue: list[tuple[float, int, int]] = []
         self.index = NodeIndex(self.pghot)
         pages = self.workload.pages
@@ -315,7 +316,17 @@ class FastEngine(KernelState):
 
     def _tag_times(self, st: CpuBatch, limit: float, inclusive: bool) -> F64:
         """Tag instants in this block: t, t + dt, ... by repeated float addition (as the
-        reference's now + need / rate), up to the limit."""
+        reference's now + need / rate), up to the limit. CPUs in step share one computation."""
+        key = (st.next_tag_ms, st.dt_ms, limit, inclusive)
+        memo = self._tag_memo
+        if memo is not None and memo[0] == key:
+            st.next_tag_ms = memo[2]
+            return memo[1]
+        times = self._tag_times_uncached(st, limit, inclusive)
+        self._tag_memo = (key, times, st.next_tag_ms)
+        return times
+
+    def _tag_times_uncached(self, st: CpuBatch, limit: float, inclusive: bool) -> F64:
         out: list[F64] = []
         t0 = st.next_tag_ms
         while True:

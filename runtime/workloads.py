@@ -226,6 +226,9 @@ class SyntheticOps:
                                    workload.mem_op_fraction)
                         for cpu in range(cpus)]
         self.miss = [p.miss.tolist() for p in workload.phases]  # python floats: fast, bool-safe
+        self._starts = np.array([p.start_ms for p in workload.phases])
+        self._scan = np.array([p.scan_pages_per_ms for p in workload.phases])
+        self._any_scan = bool((self._scan > 0).any())
 
     def scan_offset(self, cpu: int) -> int:
         """Where cpu's sweep starts: the CPUs of a scan split the region between them."""
@@ -235,20 +238,22 @@ class SyntheticOps:
                      times_ms: FloatArray) -> OpBatch:
         """Vectorised tagged_op: the same draws, the same comparisons, in the same order."""
         wl = self.workload
-        starts = np.array([p.start_ms for p in wl.phases])
-        phase = np.searchsorted(starts, times_ms, side="right") - 1
-        bounds = np.r_[0, np.flatnonzero(np.diff(phase)) + 1, times_ms.size]
-        parts = [self.streams[cpu].take(b - a, int(phase[a]))
-                 for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)]
-        u = np.concatenate([x[0] for x in parts]) if parts else np.zeros((0, 4))
-        page = np.concatenate([x[1] for x in parts]) if parts else np.zeros(0, dtype=np.int64)
-        line = np.concatenate([x[2] for x in parts]) if parts else np.zeros(0, dtype=np.int64)
-        scan = np.array([p.scan_pages_per_ms for p in wl.phases])[phase]
-        sweep = (times_ms * scan).astype(np.int64) + self.scan_offset(cpu)
-        page = np.where(scan > 0, sweep % wl.pages, page)
-        miss_prob = np.zeros(times_ms.size)
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-            miss_prob[a:b] = wl.phases[int(phase[a])].miss[page[a:b]]
+        phase = np.searchsorted(self._starts, times_ms, side="right") - 1
+        if phase[0] == phase[-1]:  # the common case: the whole batch in one phase
+            spans = [(0, times_ms.size, int(phase[0]))]
+        else:
+            bounds = np.r_[0, np.flatnonzero(np.diff(phase)) + 1, times_ms.size].tolist()
+            spans = [(a, b, int(phase[a])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        parts = [self.streams[cpu].take(b - a, ph) for a, b, ph in spans]
+        u, page, line = parts[0] if len(parts) == 1 else (
+            np.concatenate([x[i] for x in parts]) for i in range(3))
+        if self._any_scan:
+            scan = self._scan[phase]
+            sweep = (times_ms * scan).astype(np.int64) + self.scan_offset(cpu)
+            page = np.where(scan > 0, sweep % wl.pages, page)
+        miss_prob = np.empty(times_ms.size)
+        for a, b, ph in spans:
+            miss_prob[a:b] = wl.phases[ph].miss[page[a:b]]
         memory = u[:, 0] < wl.mem_op_fraction
         load = memory & (u[:, 1] < wl.load_fraction)
         return OpBatch(kernel=u[:, 2] < wl.kernel_fraction, memory=memory, load=load,

@@ -38,6 +38,7 @@ from generated.ibsctl import Ibsctl
 from runtime.apic import MODE_FIXED, MODE_NMI, Apic
 from runtime.cpuid import CpuidBackend
 from runtime.msr import MsrFault, MsrFile
+from runtime.pghot.tunables import PGHOT_HWHINTS
 from runtime.ring import Sample, SampleRing
 from runtime.topology import Topology
 from runtime.vmstat import Vmstat
@@ -45,7 +46,6 @@ from runtime.vmstat import Vmstat
 VARIANTS = ("v7", "fixed")
 DRIVER_OUTCOMES = ("pushed", "laddr_invalid", "paddr_invalid", "pfn_offline", "ring_full")
 """Where a sample the NMI handler took (hwhint_total_events) can end, in check order."""
-PGHOT_HWHINTS = 1
 NMI_DONE = 0
 NMI_HANDLED = 1
 RecordAccess = Callable[[int, int, int, int], object]  # (pfn, nid, src, time) -> int
@@ -65,7 +65,7 @@ class CpuState:
     profiling: bool = False  # startup enabled the profiler on this CPU
 
 
-@dataclass
+@dataclass(frozen=True)
 class DriverConfig:
     """What mprof_enable_profiling programs (fixed in v7; debugfs knobs post-v7)."""
 
@@ -95,8 +95,8 @@ class Driver:
         self.config = config or DriverConfig()
         self.on_msr_write = on_msr_write
         self.log: list[str] = []
-        self.initialised = False
-        self._programmed: tuple[object, tuple[int, int]] = (None, (0, 0))
+        self.program = (self.ctl_value(), self.ctl2_value())
+        """(CTL, CTL2) that mprof_enable_profiling writes; fixed, as in the v7 driver."""
         self.outcomes: Counter[str] = Counter()
         """Model accounting: how each handled sample ended (DRIVER_OUTCOMES)."""
 
@@ -129,16 +129,8 @@ class Driver:
         return IbsMprofCtl2(exclude_kernel=cfg.exclude_kernel,
                             exclude_user=cfg.exclude_user).encode()
 
-    def _program(self) -> tuple[int, int]:
-        """(CTL, CTL2) to write when enabling; the config is fixed while profiling runs."""
-        key = (self.config.period, self.config.l3_miss_only, self.config.cnt_ctl,
-               self.config.exclude_kernel, self.config.exclude_user)
-        if self._programmed[0] != key:
-            self._programmed = (key, (self.ctl_value(), self.ctl2_value()))
-        return self._programmed[1]
-
     def enable_profiling(self, cpu: int) -> None:
-        ctl, ctl2 = self._program()
+        ctl, ctl2 = self.program
         self._wrmsr(cpu, IbsMprofCtl.ADDRESS, ctl)
         self._wrmsr(cpu, IbsMprofCtl2.ADDRESS, ctl2)
 
@@ -155,7 +147,6 @@ class Driver:
         if not caps.mem_profiler:
             self.log.append("capability is unavailable for access profiling")
             return False
-        self.initialised = True
         for cpu, state in enumerate(self.cpus):
             if state.online:
                 self.startup(cpu)
@@ -189,7 +180,7 @@ class Driver:
         state.profiling = False
         if self.variant == "fixed":
             # Post-v7: drain what this CPU collected, then reset ring and pending flag.
-            self._drain(cpu, cpu)
+            self._drain(cpu)
             state.ring.reset()
             state.work_pending = False
             state.irq_work_queued = False
@@ -248,28 +239,26 @@ class Driver:
             return cpu
         return next(c for c, s in enumerate(self.cpus) if s.online)
 
-    def _drain(self, ring_cpu: int, runner: int) -> None:
+    def _drain(self, ring_cpu: int) -> None:
         ring = self.cpus[ring_cpu].ring
         while (sample := ring.pop()) is not None:
             self.record_access(sample.pfn, sample.nid, PGHOT_HWHINTS, sample.time)
 
     def work_drain(self, cpu: int) -> None:
         """First half of mprof_work_handler(): pop and record (v7: the runner's own ring)."""
-        runner = self.work_runner(cpu)
         self.cpus[cpu].work_queued = False
-        self._drain(runner if self.variant == "v7" else cpu, runner)
+        self._drain(self.work_runner(cpu) if self.variant == "v7" else cpu)
 
     def work_clear(self, cpu: int) -> None:
         """Second half: clear pending (v7: the runner's flag); fixed re-checks the ring."""
-        runner = self.work_runner(cpu)
         if self.variant == "v7":
-            self.cpus[runner].work_pending = False
+            self.cpus[self.work_runner(cpu)].work_pending = False
             return
         state = self.cpus[cpu]
         state.work_pending = False
         while len(state.ring):  # smp_mb(); samples pushed during the drain are not stranded
             state.work_pending = True
-            self._drain(cpu, runner)
+            self._drain(cpu)
             state.work_pending = False
 
     def run_work(self, cpu: int) -> None:

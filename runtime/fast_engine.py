@@ -27,18 +27,14 @@ import numpy.typing as npt
 from generated.data_src import DataSrc
 from generated.ibs_mprof import (
     PAGE_SHIFT,
-    IbsMprofCtl,
-    IbsMprofCtl2,
     IbsMprofData2,
     IbsMprofData3,
     IbsMprofPhyaddr,
 )
-from generated.ibsctl import Ibsctl
 from runtime.memory import Memory
 from runtime.pghot.batch import NodeIndex, record_batch
-from runtime.pghot.kmigrated import start_kmigrated
-from runtime.profiler import BatchOpSource
-from runtime.reference_engine import KMIGRATED, KSWAPD, TIMELINE, KernelState, SimConfig
+from runtime.profiler import BatchOpSource, decode_control, interrupt_delivered
+from runtime.reference_engine import KSWAPD, KernelState, SimConfig
 from runtime.workloads import PAGE_BYTES, Workload
 
 I64 = npt.NDArray[np.int64]
@@ -166,9 +162,7 @@ class FastEngine(KernelState):
         self.workload = workload
         self.profilers = [ProfilerCounts() for _ in self.cpus]
         self.state = [CpuBatch() for _ in self.cpus]
-        self.observers: list[object] = []
         self._tag_memo: tuple[tuple[float, float, float, bool], F64, float] | None = None
-        self._queue: list[tuple[float, int, int]] = []
         self.index = NodeIndex(self.pghot)
         pages = self.workload.pages
         self.page_pfn = np.array([memory.pfn_of[p] for p in range(pages)], dtype=np.int64)
@@ -182,37 +176,26 @@ class FastEngine(KernelState):
 
     # --- set-up -------------------------------------------------------------------------------
     def start(self) -> None:
-        self.driver.init()
-        self.kmigrated = start_kmigrated(self.pghot, 0)
+        """Start the kernel side, then read back what the driver programmed on each CPU."""
+        self._start_kernel()
         for cpu, st in enumerate(self.state):
-            msr = self.cpus[cpu].msr
-            ctl = IbsMprofCtl.decode(msr.rdmsr(IbsMprofCtl.ADDRESS))
-            ctl2 = IbsMprofCtl2.decode(msr.rdmsr(IbsMprofCtl2.ADDRESS))
-            st.armed = ctl.enable and not ctl.val and not ctl2.disable and ctl.period > 0
-            period = ctl.period if ctl.cnt_ctl else -(-ctl.period // self.cfg.cycles_per_op)
-            st.dt_ms = period / self.cfg.ops_per_ms
-            st.period_ops = period
+            state = self.cpus[cpu]
+            control = decode_control(state.msr, self.cfg.cycles_per_op)
+            st.armed = control.armed
+            st.period_ops = control.period_ops
+            st.dt_ms = control.period_ops / self.cfg.ops_per_ms
             st.next_tag_ms = 0.0 + st.dt_ms
-            st.l3_miss_only, st.exclude_kernel = ctl.l3_miss_only, ctl2.exclude_kernel
-            st.exclude_user = ctl2.exclude_user
-            ibsctl = Ibsctl.decode(msr.rdmsr(Ibsctl.ADDRESS))
-            st.delivers = ibsctl.mprof_lvt_offset_val and self.cpus[cpu].apic.delivers_nmi(
-                ibsctl.mprof_lvt_offset)
-            st.ring.capacity = self.cpus[cpu].ring.capacity
-        for nid, thread in self.kmigrated.items():
-            self._push(thread.next_wakeup(0), KMIGRATED, nid)
-        if self.demoter is not None:
-            self._push(self.cfg.kswapd_interval_ms, KSWAPD)
-        self._push(self.cfg.timeline_ms, TIMELINE)
-
-    def _push(self, when: float, kind: int, arg: int = 0) -> None:
-        heapq.heappush(self._queue, (when, kind, arg))
+            st.l3_miss_only = control.ctl.l3_miss_only
+            st.exclude_kernel = control.ctl2.exclude_kernel
+            st.exclude_user = control.ctl2.exclude_user
+            st.delivers = interrupt_delivered(state.msr, state.apic)
+            st.ring.capacity = state.ring.capacity
 
     # --- the run --------------------------------------------------------------------------------
     def run(self, until_ms: float | None = None) -> None:
         end = self.cfg.duration_ms if until_ms is None else until_ms
         while self._queue and self._queue[0][0] < end:
-            when, kind, arg = heapq.heappop(self._queue)
+            when, kind, arg, _ = heapq.heappop(self._queue)
             if kind == KSWAPD and not self._kswapd_acts():
                 # A kswapd round with nothing to do changes no state, so it needs no block
                 # boundary: skip straight to the next round.
@@ -227,21 +210,10 @@ class FastEngine(KernelState):
         self.now_ms = end
 
     def _global(self, kind: int, arg: int) -> None:
-        """Exactly the reference engine's handling of the events that touch shared state."""
-        if kind == KMIGRATED:
-            thread = self.kmigrated[arg]
-            thread.tick(int(self.now_ms))
-            self._push(max(thread.next_wakeup(int(self.now_ms)), self.now_ms + 1), KMIGRATED, arg)
-        elif kind == KSWAPD:
-            demoter = self.demoter
-            assert demoter is not None
+        """The reference's own handling, then the placement arrays follow any migration."""
+        if kind == KSWAPD:
             self._sync_last_access()  # only demotion reads LRU ages
-            demoter.balance(int(self.now_ms))
-            self._push(self.now_ms + self.cfg.kswapd_interval_ms, KSWAPD)
-        elif kind == TIMELINE:
-            for observer in self.observers:
-                observer(self)  # type: ignore[operator]
-            self._push(self.now_ms + self.cfg.timeline_ms, TIMELINE)
+        super()._global(kind, arg)
         self._sync_placement()
 
     def _kswapd_acts(self) -> bool:

@@ -23,7 +23,8 @@ from runtime.driver import DRIVER_OUTCOMES
 from runtime.fast_engine import FastEngine
 from runtime.groundtruth import PhaseTruth
 from runtime.pghot.core import RECORD_OUTCOMES
-from runtime.reference_engine import ReferenceEngine
+from runtime.reference_engine import KernelState, ReferenceEngine
+from runtime.workloads import phase_of
 
 Engine = ReferenceEngine | FastEngine
 HEATMAP_BUCKETS = 64
@@ -59,13 +60,9 @@ class Collector:
     _records_seen: int = 0
 
     def phase_at(self, t_ms: float) -> int:
-        index = 0
-        for i, truth in enumerate(self.truths):
-            if truth.start_ms <= t_ms:
-                index = i
-        return index
+        return phase_of([t.start_ms for t in self.truths], t_ms)
 
-    def on_top(self, engine: Engine) -> npt.NDArray[np.bool_]:
+    def on_top(self, engine: KernelState) -> npt.NDArray[np.bool_]:
         """Which workload pages sit on the top tier now (kept up to date from the logs)."""
         if self._page_on_top is None:
             pfn_of = engine.memory.pfn_of
@@ -104,7 +101,7 @@ class Collector:
         bucket = np.where(offset >= 0, offset * HEATMAP_BUCKETS // max(total, 1), -1)
         return bucket
 
-    def __call__(self, engine: Engine) -> None:
+    def __call__(self, engine: KernelState) -> None:
         now = engine.now_ms
         truth = self.truths[self.phase_at(now)]
         top = self.on_top(engine)
@@ -141,7 +138,7 @@ class Collector:
             "ring_full_drops": engine.driver.outcomes["ring_full"],
         })
 
-    def _recently_ready(self, engine: Engine, now: float) -> npt.NDArray[np.int64]:
+    def _recently_ready(self, engine: KernelState, now: float) -> npt.NDArray[np.int64]:
         """Pages whose record a pghot_record_access call made READY in (now - window, now]."""
         log = engine.records
         drain = np.frombuffer(log.drain_ms, dtype=np.float64)
@@ -242,7 +239,7 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _on_top_at(engine: Engine, collector: Collector,
+def _on_top_at(engine: KernelState, collector: Collector,
                t_ms: float) -> npt.NDArray[np.bool_]:
     """Pages on the top tier at t_ms: today's view with later migrations undone, newest first."""
     top = collector.on_top(engine).copy()

@@ -16,7 +16,7 @@ import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -81,6 +81,33 @@ class OpSource(Protocol):
         ...
 
 
+class Control(NamedTuple):
+    """The profiler's view of CTL and CTL2: is it counting, and how many ops per tag."""
+
+    ctl: IbsMprofCtl
+    ctl2: IbsMprofCtl2
+    armed: bool
+    period_ops: int
+
+
+def decode_control(msr: MsrFile, cycles_per_op: int) -> Control:
+    """Counting needs Enable, no pending Val, no CTL2 Disable and a period; a cycle period
+    (CntCtl=0) is converted to ops at cycles_per_op."""
+    ctl = IbsMprofCtl.decode(msr.rdmsr(IbsMprofCtl.ADDRESS))
+    ctl2 = IbsMprofCtl2.decode(msr.rdmsr(IbsMprofCtl2.ADDRESS))
+    armed = ctl.enable and not ctl.val and not ctl2.disable and ctl.period > 0
+    period = ctl.period if ctl.cnt_ctl else -(-ctl.period // cycles_per_op)
+    return Control(ctl, ctl2, armed, period)
+
+
+def interrupt_delivered(msr: MsrFile, apic: Apic) -> bool:
+    """A latched sample interrupts only through a valid IBSCTL memory-profiler LVT offset
+    whose EILVT entry the driver set to NMI."""
+    ibsctl = msr.rdmsr(Ibsctl.ADDRESS)
+    return Ibsctl.extract_mprof_lvt_offset_val(ibsctl) and \
+        apic.delivers_nmi(Ibsctl.extract_mprof_lvt_offset(ibsctl))
+
+
 class Profiler:
     def __init__(self, cpu: int, msr: MsrFile, apic: Apic, memory: Memory,
                  raise_nmi: Callable[[int], None], cycles_per_op: int = 1) -> None:
@@ -91,8 +118,7 @@ class Profiler:
         self.raise_nmi = raise_nmi
         self.cycles_per_op = cycles_per_op
         self._state_key: tuple[int, int, int] | None = None
-        self._state_value: tuple[IbsMprofCtl, IbsMprofCtl2, bool, int] = (
-            IbsMprofCtl(), IbsMprofCtl2(), False, 0)
+        self._state_value = Control(IbsMprofCtl(), IbsMprofCtl2(), False, 0)
         self.count_ops = 0  # ops counted since the last (re)arm or discarded tag
         self.op_index = 0  # position in this CPU's op stream
         self.discards: Counter[str] = Counter()
@@ -105,30 +131,20 @@ class Profiler:
         if addr == IbsMprofCtl.ADDRESS:
             self.count_ops = 0  # writing the control MSR restarts the count
 
-    def _state(self) -> tuple[IbsMprofCtl, IbsMprofCtl2, bool, int]:
-        """(CTL, CTL2, armed, period in ops), decoded once per distinct pair of raw values."""
+    def _state(self) -> Control:
+        """The control registers, decoded once per distinct pair of raw values."""
         key = (self.msr.rdmsr(IbsMprofCtl.ADDRESS), self.msr.rdmsr(IbsMprofCtl2.ADDRESS),
                self.cycles_per_op)
         if self._state_key != key:
-            ctl, ctl2 = IbsMprofCtl.decode(key[0]), IbsMprofCtl2.decode(key[1])
-            armed = ctl.enable and not ctl.val and not ctl2.disable and ctl.period > 0
-            period = ctl.period if ctl.cnt_ctl else -(-ctl.period // self.cycles_per_op)
             self._state_key = key
-            self._state_value = (ctl, ctl2, armed, period)
+            self._state_value = decode_control(self.msr, self.cycles_per_op)
         return self._state_value
 
-    def armed(self) -> bool:
-        return self._state()[2]
-
-    def period_ops(self) -> int:
-        """The programmed period in ops (a cycle period is converted at cycles_per_op)."""
-        return self._state()[3]
-
     def ops_to_next_tag(self) -> int | None:
-        _, _, armed, period = self._state()
-        if not armed:
+        control = self._state()
+        if not control.armed:
             return None
-        return max(period - self.count_ops, 1)
+        return max(control.period_ops - self.count_ops, 1)
 
     def run(self, ops: int, source: OpSource, end_ms: float = 0.0,
             ops_per_ms: float = 0.0) -> int:
@@ -193,9 +209,7 @@ class Profiler:
         self.msr.latch(IbsMprofPhyaddr.ADDRESS, IbsMprofPhyaddr(phy_addr=paddr).encode())
         self.msr.latch(IbsMprofCtl.ADDRESS, self.msr.rdmsr(IbsMprofCtl.ADDRESS) |
                        IBS_MPROF_CTL_VAL_MASK)
-        ibsctl = self.msr.rdmsr(Ibsctl.ADDRESS)
-        if Ibsctl.extract_mprof_lvt_offset_val(ibsctl) and \
-                self.apic.delivers_nmi(Ibsctl.extract_mprof_lvt_offset(ibsctl)):
+        if interrupt_delivered(self.msr, self.apic):
             self.raise_nmi(self.cpu)
         else:
             self.lost_interrupts += 1

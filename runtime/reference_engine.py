@@ -111,7 +111,42 @@ class KernelState:
                              record_access, cfg.driver_variant, cfg.driver)
         self.records = RecordLog()
         self.kmigrated: dict[int, Kmigrated] = {}
+        self.observers: list[Callable[[KernelState], None]] = []
         self.now_ms = 0.0
+        self._queue: list[tuple[float, int, int, int]] = []
+        self._seq = 0
+
+    def _push(self, when: float, kind: int, arg: int = 0) -> None:
+        """Queue an event; simultaneous events run by kind, then CPU/node, then push order."""
+        self._seq += 1
+        heapq.heappush(self._queue, (when, kind, arg, self._seq))
+
+    def _start_kernel(self) -> None:
+        """Driver init (CPU startup programs the profilers), pghot start, the first kmigrated,
+        kswapd and timeline events."""
+        self.driver.init()
+        self.kmigrated = start_kmigrated(self.pghot, 0)
+        for nid, thread in self.kmigrated.items():
+            self._push(thread.next_wakeup(0), KMIGRATED, nid)
+        if self.demoter is not None:
+            self._push(self.cfg.kswapd_interval_ms, KSWAPD)
+        self._push(self.cfg.timeline_ms, TIMELINE)
+
+    def _global(self, kind: int, arg: int) -> None:
+        """The events both engines handle with the same code: kmigrated, kswapd, timeline."""
+        now = int(self.now_ms)
+        if kind == KMIGRATED:
+            thread = self.kmigrated[arg]
+            thread.tick(now)
+            self._push(max(thread.next_wakeup(now), self.now_ms + 1), KMIGRATED, arg)
+        elif kind == KSWAPD:
+            assert self.demoter is not None
+            self.demoter.balance(now)
+            self._push(self.now_ms + self.cfg.kswapd_interval_ms, KSWAPD)
+        elif kind == TIMELINE:
+            for observer in self.observers:
+                observer(self)
+            self._push(self.now_ms + self.cfg.timeline_ms, TIMELINE)
 
 
 class ReferenceEngine(KernelState):
@@ -122,15 +157,8 @@ class ReferenceEngine(KernelState):
         self.profilers = [
             Profiler(cpu, state.msr, state.apic, memory, self._nmi, cfg.cycles_per_op)
             for cpu, state in enumerate(self.cpus)]
-        self.observers: list[Callable[[ReferenceEngine], None]] = []
-        self._queue: list[tuple[float, int, int, int]] = []
-        self._seq = 0
 
     # --- plumbing -----------------------------------------------------------------------------
-    def _push(self, when: float, kind: int, arg: int = 0) -> None:
-        self._seq += 1
-        heapq.heappush(self._queue, (when, kind, arg, self._seq))
-
     def _record_access(self, pfn: int, nid: int, src: int, time: int) -> int:
         result = self.pghot.record_access(pfn, nid, src, time)
         self.records.append(time, self.now_ms, self._running_cpu, pfn,
@@ -153,16 +181,10 @@ class ReferenceEngine(KernelState):
 
     # --- the run ------------------------------------------------------------------------------
     def start(self) -> None:
-        """Driver init (CPU startup programs the profilers), pghot start, first events."""
-        self.driver.init()
-        self.kmigrated = start_kmigrated(self.pghot, 0)
+        """Start the kernel side, then each CPU's first tag."""
+        self._start_kernel()
         for cpu in self.topology.cpus:
             self._schedule_tag(cpu)
-        for nid, thread in self.kmigrated.items():
-            self._push(thread.next_wakeup(0), KMIGRATED, nid)
-        if self.demoter is not None:
-            self._push(self.cfg.kswapd_interval_ms, KSWAPD)
-        self._push(self.cfg.timeline_ms, TIMELINE)
 
     def run(self, until_ms: float | None = None) -> None:
         """Process every event before until_ms (default: the configured duration)."""
@@ -188,15 +210,5 @@ class ReferenceEngine(KernelState):
             if self.cpus[arg].work_queued:
                 self._running_cpu = self.driver.work_runner(arg)
                 self.driver.run_work(arg)
-        elif kind == KMIGRATED:
-            thread = self.kmigrated[arg]
-            thread.tick(int(self.now_ms))
-            self._push(max(thread.next_wakeup(int(self.now_ms)), self.now_ms + 1), KMIGRATED, arg)
-        elif kind == KSWAPD:
-            assert self.demoter is not None
-            self.demoter.balance(int(self.now_ms))
-            self._push(self.now_ms + self.cfg.kswapd_interval_ms, KSWAPD)
-        elif kind == TIMELINE:
-            for observer in self.observers:
-                observer(self)
-            self._push(self.now_ms + self.cfg.timeline_ms, TIMELINE)
+        else:
+            self._global(kind, arg)

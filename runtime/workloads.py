@@ -23,6 +23,8 @@ Kinds (parameters in the scenario's `workload` section):
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,15 +68,11 @@ class Workload:
     placement: str = "cxl"
     params: dict[str, Any] = field(default_factory=dict)
 
-    def phase_index(self, t_ms: float) -> int:
-        index = 0
-        for i, phase in enumerate(self.phases):
-            if phase.start_ms <= t_ms:
-                index = i
-        return index
 
-    def phase_at(self, t_ms: float) -> Phase:
-        return self.phases[self.phase_index(t_ms)]
+
+def phase_of(starts: Sequence[float], t_ms: float) -> int:
+    """Index of the phase running at t_ms: the last one starting at or before it."""
+    return max(bisect.bisect_right(starts, t_ms) - 1, 0)
 
 
 
@@ -226,7 +224,8 @@ class SyntheticOps:
                                    workload.mem_op_fraction)
                         for cpu in range(cpus)]
         self.miss = [p.miss.tolist() for p in workload.phases]  # python floats: fast, bool-safe
-        self._starts = np.array([p.start_ms for p in workload.phases])
+        self._starts_list = [p.start_ms for p in workload.phases]
+        self._starts = np.array(self._starts_list)
         self._scan = np.array([p.scan_pages_per_ms for p in workload.phases])
         self._any_scan = bool((self._scan > 0).any())
 
@@ -263,7 +262,7 @@ class SyntheticOps:
 
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         wl = self.workload
-        phase_i = wl.phase_index(now_ms)
+        phase_i = phase_of(self._starts_list, now_ms)
         (u_mem, u_load, u_kernel, u_miss), page, line = self.streams[cpu].next(phase_i)
         kernel = u_kernel < wl.kernel_fraction
         if u_mem >= wl.mem_op_fraction:

@@ -33,14 +33,19 @@ from generated.ibs_mprof import (
 )
 from runtime.memory import Memory
 from runtime.pghot.batch import NodeIndex, record_batch
-from runtime.profiler import BatchOpSource, decode_control, interrupt_delivered
+from runtime.profiler import (
+    PAGE_OFFSET_MASK,
+    BatchOpSource,
+    Control,
+    decode_control,
+    interrupt_delivered,
+    memory_data_src,
+)
 from runtime.reference_engine import KSWAPD, KernelState, SimConfig
-from runtime.workloads import PAGE_BYTES, Workload
+from runtime.workloads import Workload
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-U64 = npt.NDArray[np.uint64]
-PAGE_OFFSET_MASK = PAGE_BYTES - 1
 
 
 @dataclass
@@ -68,14 +73,11 @@ class BatchRing:
 class CpuBatch:
     """Per-CPU state the fast engine carries from block to block."""
 
-    armed: bool = False
+    control: Control | None = None  # what the driver programmed (read back at start)
+    armed: bool = False  # counting; a lost interrupt stops it for good
     next_tag_ms: float = 0.0
     dt_ms: float = 0.0
-    period_ops: int = 0
     next_op_index: int = 0
-    l3_miss_only: bool = True
-    exclude_kernel: bool = False
-    exclude_user: bool = False
     delivers: bool = True
     pending: bool = False
     work_ms: float = 0.0
@@ -98,6 +100,7 @@ class PfnIndex:
         if span <= DENSE_PFN_LIMIT:
             self.dense = np.full(span, -1, dtype=np.int32)
             self.dense[pfns] = pages
+            pfns = pages = np.zeros(0, dtype=np.int64)  # the sorted form is not needed
         order = np.argsort(pfns)
         self.pfns = pfns[order]
         self.pages = pages[order]
@@ -113,14 +116,14 @@ class PfnIndex:
 
     def apply(self, moves: list[tuple[int, int, int]]) -> None:
         """(page, old_pfn, new_pfn) migrations, in order."""
-        if not moves:
-            return
-        page, old, new = (np.array(col, dtype=np.int64) for col in zip(*moves, strict=True))
         if self.dense is not None:
             for p, o, n in moves:
                 self.dense[o] = -1
                 self.dense[n] = p
             return
+        if not moves:
+            return
+        page, old, new = (np.array(col, dtype=np.int64) for col in zip(*moves, strict=True))
         keep = ~np.isin(self.pfns, old)
         pfns = np.concatenate([self.pfns[keep], new])
         pages = np.concatenate([self.pages[keep], page])
@@ -171,8 +174,7 @@ class FastEngine(KernelState):
         self._synced_promos = 0
         self._synced_demos = 0
         kinds = {n.nid: n.memory for n in self.topology.nodes}
-        self._node_src = {nid: int(DataSrc.EXT_MEM if kind == "cxl" else DataSrc.DRAM)
-                          for nid, kind in kinds.items()}
+        self._node_src = {nid: int(memory_data_src(kind)) for nid, kind in kinds.items()}
 
     # --- set-up -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -180,14 +182,10 @@ class FastEngine(KernelState):
         self._start_kernel()
         for cpu, st in enumerate(self.state):
             state = self.cpus[cpu]
-            control = decode_control(state.msr, self.cfg.cycles_per_op)
+            st.control = control = decode_control(state.msr, self.cfg.cycles_per_op)
             st.armed = control.armed
-            st.period_ops = control.period_ops
             st.dt_ms = control.period_ops / self.cfg.ops_per_ms
             st.next_tag_ms = 0.0 + st.dt_ms
-            st.l3_miss_only = control.ctl.l3_miss_only
-            st.exclude_kernel = control.ctl2.exclude_kernel
-            st.exclude_user = control.ctl2.exclude_user
             st.delivers = interrupt_delivered(state.msr, state.apic)
             st.ring.capacity = state.ring.capacity
 
@@ -196,12 +194,11 @@ class FastEngine(KernelState):
         end = self.cfg.duration_ms if until_ms is None else until_ms
         while self._queue and self._queue[0][0] < end:
             when, kind, arg, _ = heapq.heappop(self._queue)
-            if kind == KSWAPD and not self._kswapd_acts():
-                # A kswapd round with nothing to do changes no state, so it needs no block
-                # boundary: skip straight to the next round.
-                assert self.demoter is not None
-                self.demoter.woken.clear()  # what balance() does when nothing needs demotion
-                self._push(when + self.cfg.kswapd_interval_ms, KSWAPD)
+            if kind == KSWAPD and self.demoter is not None and not self.demoter.has_work():
+                # A kswapd round with nothing to demote changes nothing the tags depend on,
+                # so it needs no block boundary: run it (it forgets its wake-ups) and go on.
+                self.now_ms = when
+                super()._global(kind, arg)
                 continue
             self._block(when, inclusive=True)
             self.now_ms = when
@@ -216,17 +213,12 @@ class FastEngine(KernelState):
         super()._global(kind, arg)
         self._sync_placement()
 
-    def _kswapd_acts(self) -> bool:
-        demoter = self.demoter
-        assert demoter is not None
-        return any(demoter.needs_demotion(n.nid) for n in self.topology.nodes if n.toptier)
-
     def ring_lengths(self) -> list[int]:
         """Samples waiting in each CPU's ring (for the end-of-run accounting)."""
         return [len(st.ring) for st in self.state]
 
     def _sync_placement(self) -> None:
-        """Bring the page->PFN and PFN-occupied arrays up to date with migrations."""
+        """Bring the page -> PFN array and the PFN -> page index up to date with migrations."""
         promos = self.pghot.promotions
         moves = [(p.page, p.old_pfn, p.new_pfn) for p in promos[self._synced_promos:]]
         self._synced_promos = len(promos)
@@ -320,7 +312,9 @@ class FastEngine(KernelState):
         times = self._tag_times(st, limit, inclusive)
         if times.size == 0:
             return None
-        op_index = st.next_op_index + st.period_ops * np.arange(1, times.size + 1,
+        control = st.control
+        assert control is not None
+        op_index = st.next_op_index + control.period_ops * np.arange(1, times.size + 1,
                                                                  dtype=np.int64)
         st.next_op_index = int(op_index[-1])
         ops = self.source.tagged_batch(cpu, op_index, times)
@@ -328,9 +322,9 @@ class FastEngine(KernelState):
         prof = self.profilers[cpu]
         # The profiler's filters, in its order.
         off = np.zeros(times.size, dtype=bool)
-        l3_hit = ~l3_miss if st.l3_miss_only else off
-        excl_k = ~l3_hit & kernel if st.exclude_kernel else off
-        excl_u = ~l3_hit & ~excl_k & ~kernel if st.exclude_user else off
+        l3_hit = ~l3_miss if control.ctl.l3_miss_only else off
+        excl_k = ~l3_hit & kernel if control.ctl2.exclude_kernel else off
+        excl_u = ~l3_hit & ~excl_k & ~kernel if control.ctl2.exclude_user else off
         kept = np.flatnonzero(~(l3_hit | excl_k | excl_u))
         stop = times.size
         if kept.size and not st.delivers:

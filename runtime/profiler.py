@@ -81,6 +81,11 @@ class OpSource(Protocol):
         ...
 
 
+def memory_data_src(memory_kind: str) -> DataSrc:
+    """DataSrc of an L3 miss served by a node's memory: CXL is extension memory."""
+    return DataSrc.EXT_MEM if memory_kind == "cxl" else DataSrc.DRAM
+
+
 class Control(NamedTuple):
     """The profiler's view of CTL and CTL2: is it counting, and how many ops per tag."""
 
@@ -195,7 +200,7 @@ class Profiler:
             nid = self.memory.node_of_page(op.page)
             if op.l3_miss:
                 kind = self.memory.topology.node(nid).memory
-                src = DataSrc.EXT_MEM if kind == "cxl" else DataSrc.DRAM
+                src = memory_data_src(kind)
                 rmt_node = nid != self.memory.topology.cpu_node[self.cpu]
             else:
                 src = DataSrc.LCL_CCX

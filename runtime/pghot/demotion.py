@@ -65,6 +65,10 @@ class Demoter:
             return True
         return nid in self.woken and free < self.balanced_pages(nid)
 
+    def has_work(self) -> bool:
+        """Would a round demote anything? (Free pages and wake-ups only, not LRU ages.)"""
+        return any(self.needs_demotion(n.nid) for n in self.topology.nodes if n.toptier)
+
     def balance(self, now_ms: int) -> list[Demotion]:
         """One kswapd round over the top-tier nodes (ascending nid); returns what moved."""
         done: list[Demotion] = []

@@ -24,7 +24,7 @@ from runtime.fast_engine import FastEngine
 from runtime.groundtruth import PhaseTruth
 from runtime.pghot.core import RECORD_OUTCOMES
 from runtime.reference_engine import KernelState, ReferenceEngine
-from runtime.workloads import phase_of
+from runtime.workloads import PAGE_BYTES, phase_of
 
 Engine = ReferenceEngine | FastEngine
 HEATMAP_BUCKETS = 64
@@ -149,9 +149,11 @@ class Collector:
 
 
 def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
-              window_ms: int, cpus: int, duration_ms: float) -> dict[str, Any]:
+              duration_ms: float) -> dict[str, Any]:
     """Every number the report shows, JSON-ready."""
     truths = collector.truths
+    window_ms = collector.window_ms
+    cpus = len(engine.cpus)
     top_now = collector.on_top(engine)
     promos = engine.pghot.promotions
     demos = engine.demoter.log if engine.demoter else []
@@ -160,10 +162,6 @@ def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
     ready_col = np.frombuffer(log.ready, dtype=np.int8).astype(bool)
     drain_col = np.frombuffer(log.drain_ms, dtype=np.float64)
     sample_col = np.frombuffer(log.sample_ms, dtype=np.int64)
-    first_ready: dict[int, float] = {}
-    for page, when in zip(pages_col[ready_col].tolist(), drain_col[ready_col].tolist(),
-                          strict=True):
-        first_ready.setdefault(page, when)
     phases = []
     prev_hot: npt.NDArray[np.bool_] | None = None
     for i, truth in enumerate(truths):
@@ -189,7 +187,7 @@ def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
         "lag_ms": lag,
         "overhead": overhead,
         "vmstat": engine.vmstat.as_dict(),
-        "first_ready_pages": len(first_ready),
+        "first_ready_pages": int(np.unique(pages_col[ready_col]).size),
     }
     result["verdict"] = verdict(result)
     return result
@@ -313,7 +311,7 @@ def _migrations(engine: Engine, truths: list[PhaseTruth], collector: Collector,
     return {
         "promotions": len(promos), "useful": useful, "wasted": len(promos) - useful,
         "demotions": len(demos), "ping_pong": ping_pong,
-        "promoted_mb_per_s": len(promos) * 4096 / (1 << 20) / seconds if seconds else 0.0,
+        "promoted_mb_per_s": len(promos) * PAGE_BYTES / (1 << 20) / seconds if seconds else 0.0,
         "promote_failed": sum(p.migrate_failed + p.prepare_failed
                               for t in engine.kmigrated.values() for p in t.passes),
     }

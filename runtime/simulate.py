@@ -35,8 +35,6 @@ class Built:
     topology: Topology
     engine: Engine
     collector: Collector
-    window_ms: int
-    cpus: int
 
 
 def build(scenario: dict[str, Any]) -> Built:
@@ -91,7 +89,7 @@ def build(scenario: dict[str, Any]) -> Built:
     lower = [(n.pfn_start, n.pfn_end) for n in topo.lower_nodes()]
     collector = Collector(phase_truths, workload.pages, lower, tunables.window_ms)
     engine.observers.append(collector)
-    return Built(topo, engine, collector, tunables.window_ms, cpus)
+    return Built(topo, engine, collector)
 
 
 def simulate(scenario: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
@@ -110,7 +108,7 @@ def simulate(scenario: dict[str, Any], progress: Progress | None = None) -> dict
         built.collector(engine)  # the last, partial tick ends at the end of the run
     met = scenario["metrics"]
     costs = {k: met[k] for k in ("nmi_cost_us", "record_cost_us", "migrate_cost_us")}
-    summary = summarise(engine, built.collector, costs, built.window_ms, built.cpus, duration)
+    summary = summarise(engine, built.collector, costs, duration)
     topo = built.topology
     return {
         "schema": "ibs-mprof report 1",

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from generated.ibs_mprof import PAGE_SHIFT
+from generated.ibs_mprof import PAGE_SHIFT, IbsMprofCtl
 from runtime.driver import DriverConfig
 from runtime.errors import InputError
 from runtime.fast_engine import FastEngine
@@ -20,7 +20,6 @@ from runtime.groundtruth import mem_ops_per_s, truths
 from runtime.lackey import LackeyOps, lackey_workload
 from runtime.memory import Memory, place_pages
 from runtime.metrics import HEATMAP_BUCKETS, Collector, Engine, summarise
-from runtime.pghot.watermarks import Watermarks
 from runtime.reference_engine import ReferenceEngine, SimConfig
 from runtime.scenario import tunables_of
 from runtime.topology import Topology, build_topology
@@ -63,9 +62,10 @@ def build(scenario: dict[str, Any]) -> Built:
     except InputError as exc:
         raise InputError(f"scenario: {exc}") from None
     prof = scenario["profiler"]
-    if prof["period"] % 16:
-        raise InputError(f"scenario: profiler.period = {prof['period']} must be a multiple of "
-                         "16 (the hardware keeps period bits 26:4)")
+    try:  # the spec's split MaxCnt field says which periods the hardware can hold
+        IbsMprofCtl(period=prof["period"])
+    except ValueError as exc:
+        raise InputError(f"scenario: profiler.period: {exc}") from None
     duration_ms = scenario["duration_s"] * 1000.0
     cfg = SimConfig(
         topology=topo, duration_ms=duration_ms,
@@ -79,7 +79,7 @@ def build(scenario: dict[str, Any]) -> Built:
         timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"])
     engine: Engine = (FastEngine(cfg, source, memory, workload) if scenario["engine"] == "fast"
                       else ReferenceEngine(cfg, source, memory))
-    marks = Watermarks()
+    marks = engine.pghot.watermarks
     capacity = sum(n.pfn_count - marks.promo_pages(n.pfn_count) for n in topo.nodes
                    if n.toptier)
     met = scenario["metrics"]

@@ -43,6 +43,9 @@ def test_bad_scenario_is_one_line_and_leaves_no_output(tmp_path: Path) -> None:
     assert not out.exists() and list(tmp_path.iterdir()) == [scenario]
     result = run_cli("run", "--set", "machine.cpus_per_dram_node=0", "--out", str(out))
     assert result.returncode == 2 and "outside" in result.stderr and not out.exists()
+    result = run_cli("run", "--set", "profiler.period=10001", "--out", str(out))
+    assert result.returncode == 2 and not out.exists()
+    assert "profiler.period: IBS_MPROF_CTL.period = 0x2711 is not encodable" in result.stderr
 
 
 def test_unwritable_report_folder_is_refused_before_simulating(tmp_path: Path) -> None:

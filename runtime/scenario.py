@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from codegen.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
+from generated.ibs_mprof import IbsMprofCtl
 from runtime.errors import InputError
 from runtime.pghot.tunables import Tunables
 
@@ -35,6 +36,7 @@ class Key:
     kinds: tuple[str, ...] | None = None  # workload keys: the kinds that use it
 
 
+_PERIOD_BITS = next(f.width for f in IbsMprofCtl.FIELDS if f.name == "period")
 WORKLOAD_KINDS = ("uniform", "gups-hot", "gups-shift", "zipf", "scan", "microbench", "phased",
                   "lackey")
 _GUPS = ("gups-hot", "gups-shift")
@@ -87,8 +89,9 @@ SCHEMA: dict[str, Any] = {
         "line_bytes": Key(int, 64, "cache line size", 16, 4096),
     },
     "profiler": {
-        "period": Key(int, 10000, "sample period (ops, or cycles with cnt_ctl false)", 16,
-                      0x7FFFFF0),
+        "period": Key(int, 10000, "sample period (ops, or cycles with cnt_ctl false); the "
+                      "hardware keeps only the bits of IBS_MPROF_CTL's split MaxCnt", 1,
+                      (1 << _PERIOD_BITS) - 1),
         "cnt_ctl": Key(bool, True, "count dispatched ops (true) or cycles (false)"),
         "l3_miss_only": Key(bool, True, "sample only ops that missed L3"),
         "exclude_kernel": Key(bool, True, "drop samples with RIP bit 63 set"),

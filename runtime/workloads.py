@@ -67,7 +67,7 @@ class Workload:
     kernel_fraction: float = 0.0
     placement: str = "cxl"
     params: dict[str, Any] = field(default_factory=dict)
-
+    line_bytes: int = 64  # an access touches one line of its page (the LLC model's line)
 
 
 def phase_of(starts: Sequence[float], t_ms: float) -> int:
@@ -143,7 +143,7 @@ def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: 
     mem = 1.0 if kind == "microbench" else spec["mem_op_fraction"]
     load = 0.5 if kind == "microbench" else spec["load_fraction"]
     return Workload(kind, pages, phases, mem, load, spec["kernel_fraction"], spec["placement"],
-                    dict(spec))
+                    dict(spec), line_bytes)
 
 
 class DrawStream:
@@ -155,10 +155,11 @@ class DrawStream:
     """
 
     def __init__(self, rng: np.random.Generator, cdfs: list[FloatArray],
-                 mem_op_fraction: float = 1.0) -> None:
+                 mem_op_fraction: float = 1.0, lines_per_page: int = PAGE_BYTES // 64) -> None:
         self.rng = rng
         self.cdfs = cdfs
         self.mem_op_fraction = mem_op_fraction
+        self.lines_per_page = lines_per_page
         self.phase = -1
         self.i = DRAW_CHUNK
         self.u: npt.NDArray[np.float64] = np.zeros((0, 4))
@@ -177,7 +178,7 @@ class DrawStream:
         page = np.zeros(DRAW_CHUNK, dtype=np.int64)
         page[order] = np.searchsorted(cdf, keys[order], side="right")
         self.page = np.minimum(page, len(cdf) - 1)
-        self.line = rng.integers(0, PAGE_BYTES // 64, DRAW_CHUNK).astype(np.int64)
+        self.line = rng.integers(0, self.lines_per_page, DRAW_CHUNK).astype(np.int64)
         self.phase, self.i, self._lists = phase, 0, None
 
     def next(self, phase: int) -> tuple[list[float], int, int]:
@@ -221,7 +222,7 @@ class SyntheticOps:
         self.workload = workload
         cdfs = [np.cumsum(p.probs) for p in workload.phases]
         self.streams = [DrawStream(np.random.default_rng([seed, cpu]), cdfs,
-                                   workload.mem_op_fraction)
+                                   workload.mem_op_fraction, PAGE_BYTES // workload.line_bytes)
                         for cpu in range(cpus)]
         self.miss = [p.miss.tolist() for p in workload.phases]  # python floats: fast, bool-safe
         self._starts_list = [p.start_ms for p in workload.phases]
@@ -257,7 +258,7 @@ class SyntheticOps:
         load = memory & (u[:, 1] < wl.load_fraction)
         return OpBatch(kernel=u[:, 2] < wl.kernel_fraction, memory=memory, load=load,
                        store=memory & ~load, page=page,
-                       vaddr=BASE_VADDR + page * PAGE_BYTES + line * 64,
+                       vaddr=BASE_VADDR + page * PAGE_BYTES + line * wl.line_bytes,
                        l3_miss=memory & (u[:, 3] < miss_prob))
 
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
@@ -272,5 +273,5 @@ class SyntheticOps:
             page = (int(now_ms * phase.scan_pages_per_ms) + self.scan_offset(cpu)) % wl.pages
         load = u_load < wl.load_fraction
         return TaggedOp(load=load, store=not load, kernel=kernel,
-                        vaddr=BASE_VADDR + page * PAGE_BYTES + line * 64, page=page,
+                        vaddr=BASE_VADDR + page * PAGE_BYTES + line * wl.line_bytes, page=page,
                         l3_miss=u_miss < self.miss[phase_i][page])

@@ -12,17 +12,10 @@ caller that imports this module, no window can open, and each figure is freed wi
 from __future__ import annotations
 
 import csv
-import ctypes
-import errno
-import glob
 import io
 import json
 import math
 import os
-import secrets
-import shutil
-import signal
-import sys
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,6 +31,7 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 from generated.ibs_mprof import PAGE_SHIFT
+from runtime.atomic_dir import kill_point, replace_dir
 from runtime.errors import InputError
 from runtime.pghot.tunables import FREQ_WINDOW_DEFAULT_MS
 
@@ -536,18 +530,6 @@ def _cdf_curve(ax: Axes, q: Mapping[str, Any], label: str, color: str, style: st
 
 # --- atomic folder ---------------------------------------------------------------------------
 
-# Test hook (tests/test_atomic_kill.py): with IBS_MPROF_TEST_KILL_AT=<label> in the environment
-# the process SIGKILLs itself the first time it reaches the point of that name ("run-temp-partial",
-# "run-temp-written", "run-swapped", "run-between-renames"), so a test can check what a crash
-# there leaves on disk. A no-op unless the variable is set.
-_KILL_AT = "IBS_MPROF_TEST_KILL_AT"
-
-
-def _kill_point(label: str) -> None:
-    if os.environ.get(_KILL_AT) == label:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def check_out_dir(out_dir: Path) -> Path:
     """The absolute report folder, or InputError when it can never be written (checked before
     a run, so a long simulation does not end in a refusal)."""
@@ -570,23 +552,14 @@ def write_report(result: Result, out_dir: Path) -> list[Path]:
     that copy of the old report is left.
     """
     out_dir = check_out_dir(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(out_dir)
-    tmp = _fresh_dir(out_dir.parent, f".{out_dir.name}.tmp-")
-    try:
-        _write_all(result, tmp)
-        _kill_point("run-temp-written")
-        _swap_in(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    replace_dir(out_dir, lambda folder: _write_all(result, folder))
     return [out_dir / name for name in REPORT_FILES]
 
 
 def _write_all(result: Result, folder: Path) -> None:
     """Write each file of REPORT_FILES (the text ones first: they are the ones people diff)."""
     (folder / "report.json").write_text(report_json(result), encoding="utf-8")
-    _kill_point("run-temp-partial")
+    kill_point("run-temp-partial")
     (folder / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
     (folder / "timeline.csv").write_text(timeline_csv(result), encoding="utf-8")
     (folder / "heatmap.txt").write_text(heatmap_text(result), encoding="utf-8")
@@ -595,104 +568,3 @@ def _write_all(result: Result, folder: Path) -> None:
     _plot_ttd_cdf(result, folder / "ttd_cdf.png")
 
 
-def _fresh_dir(parent: Path, prefix: str) -> Path:
-    """A new empty folder `<prefix><pid>-<random>` under parent (the pid tells a later run
-    whether its owner still exists). Unlike tempfile.mkdtemp (mode 0700) it gets the user's
-    umask, so the report folder swapped in has the permissions a mkdir would give."""
-    for _ in range(100):
-        candidate = parent / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return candidate
-    raise FileExistsError(f"no free temporary name {prefix}* in {parent}")
-
-
-def _owner_alive(name: str, prefix: str) -> bool:
-    """Whether the process that made hidden folder `name` (`<prefix><pid>-<hex>`) still runs."""
-    pid_text = name[len(prefix):].split("-", 1)[0]
-    if not pid_text.isdigit():
-        return False  # not one of ours with a pid: nobody is writing it
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: exists, another user's
-        return True
-    return True
-
-
-def _clean_stale(out_dir: Path) -> None:
-    """Remove the hidden temporary and backup folders of killed runs for out_dir.
-
-    A run killed between the two renames of the fallback swap leaves out_dir missing and the
-    old report only in its backup folder: that folder is put back at out_dir first.
-    """
-    parent, name = out_dir.parent, out_dir.name
-    for kind in ("old", "tmp"):
-        prefix = f".{name}.{kind}-"
-        for stale in sorted(parent.glob(f"{glob.escape(prefix)}*")):
-            if not stale.is_dir() or _owner_alive(stale.name, prefix):
-                continue
-            if kind == "old" and not out_dir.exists():
-                os.replace(stale, out_dir)
-            else:
-                shutil.rmtree(stale, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap the two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where
-    that is not available (another OS, an old kernel or C library, a file system without it).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                          ctypes.c_uint]
-    renameat2.restype = ctypes.c_int
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-
-
-def _swap_in(new: Path, out_dir: Path) -> None:
-    """Put new at out_dir and remove the old out_dir, if there was one.
-
-    With RENAME_EXCHANGE the old and the new folder trade places in one step: out_dir is the
-    old or the new report at every instant. Elsewhere the old folder is renamed onto a fresh
-    empty backup folder (POSIX rename(2) replaces an empty directory: no name race), then new
-    onto out_dir; between the two renames out_dir is briefly absent, never partial, and a
-    failure restores it (a kill there is repaired by the next run, see `_clean_stale`).
-    """
-    if not out_dir.exists():
-        os.replace(new, out_dir)
-        return
-    if _exchange(new, out_dir):
-        _kill_point("run-swapped")
-        shutil.rmtree(new, ignore_errors=True)  # now holds the old report
-        return
-    backup = _fresh_dir(out_dir.parent, f".{out_dir.name}.old-")
-    try:
-        os.replace(out_dir, backup)
-    except BaseException:
-        backup.rmdir()
-        raise
-    _kill_point("run-between-renames")
-    try:
-        os.replace(new, out_dir)
-    except BaseException:
-        os.replace(backup, out_dir)
-        raise
-    _kill_point("run-swapped")
-    shutil.rmtree(backup, ignore_errors=True)

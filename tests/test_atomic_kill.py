@@ -2,7 +2,7 @@
 the previous files whole (or the new ones whole), never a half-written or mixed file.
 
 The kills are injected: with IBS_MPROF_TEST_KILL_AT=<label> the child SIGKILLs itself at the
-named point of codegen/writer.py or runtime/report.py (a no-op hook unless the variable is
+named point of codegen/writer.py or runtime/atomic_dir.py (a no-op hook unless the variable is
 set). Temp files a killed run leaves are hidden names beside the output (`.gen-*` in the
 output folder, `.<out>.tmp-*` beside the report folder), never the output itself, and the
 next successful run removes them.
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import codegen
-from runtime import report
+from runtime import atomic_dir, report
 from tests.conftest import ROOT
 from tests.test_report import synthetic_result
 
@@ -166,10 +166,10 @@ def test_killed_fallback_swap_is_repaired_by_the_next_run(tmp_path: Path,
     (tmp_path / f".out.tmp-{pid}-4e5f6071" / "report.json").write_text("{}")
     live = tmp_path / f".out.tmp-{os.getpid()}-8a9b0c1d"  # a run in progress: left alone
     live.mkdir()
-    report._clean_stale(out)
+    atomic_dir.clean_stale(out)
     assert files(out) == old
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", live.name])
-    monkeypatch.setattr(report, "_exchange", lambda new, old: False)
+    monkeypatch.setattr(atomic_dir, "exchange", lambda new, old: False)
     changed = synthetic_result()
     changed["verdict"] = "EFFECTIVE: the new run"
     report.write_report(changed, out)
@@ -186,7 +186,7 @@ def test_exchange_failure_leaves_the_old_report(tmp_path: Path,
     def refuse(new: Path, target: Path) -> bool:
         raise OSError(13, "injected", str(target))
 
-    monkeypatch.setattr(report, "_exchange", refuse)
+    monkeypatch.setattr(atomic_dir, "exchange", refuse)
     with pytest.raises(OSError, match="injected"):
         report.write_report(synthetic_result(), out)
     assert files(out) == old and [p.name for p in tmp_path.iterdir()] == ["out"]

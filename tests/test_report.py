@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runtime import report
+from runtime import atomic_dir, report
 from runtime.errors import InputError
 from runtime.metrics import Collector
 
@@ -242,7 +242,7 @@ def test_failed_swap_restores_old_report(tmp_path: Path, monkeypatch: pytest.Mon
     report.write_report(synthetic_result(), out)
     before = snapshot(out)
     real_replace = os.replace
-    monkeypatch.setattr(report, "_exchange", lambda new, old: False)
+    monkeypatch.setattr(atomic_dir, "exchange", lambda new, old: False)
 
     def replace(src: Any, dst: Any) -> None:
         if ".tmp-" in str(src):

@@ -202,10 +202,6 @@ class Pghot:
         free = self.memory.free_pages(target)
         return free > self.watermarks.high_pages(self.memory.present_pages(target)) + nr_pages
 
-    def promo_state(self, nid: int) -> PromoState:
-        """The target node's nbp_* promotion state."""
-        return self._state(nid)
-
     def migrate_prepare(self, nr_pages: int, target: int) -> bool:
         """The watermark part of migrate_misplaced_folio_prepare (migrate_balanced_pgdat):
         the target needs free > high watermark + nr_pages. On failure (tiering mode) kswapd is
@@ -226,13 +222,14 @@ class Pghot:
         enough = max(ENOUGH_MIN_PAGES, present >> ENOUGH_PRESENT_SHIFT)
         return self.memory.free_pages(nid) > self.watermarks.promo_pages(present) + enough
 
-    def _state(self, nid: int) -> PromoState:
+    def promo_state(self, nid: int) -> PromoState:
+        """The target node's nbp_* promotion state."""
         return self.promo.setdefault(nid, PromoState())
 
     def rate_limited(self, nid: int, rate_pages: int, nr_pages: int, now_ms: int) -> bool:
         """kmigrated_promotion_rate_limit: candidates are counted even when refused; a new
         1 s window starts when more than 1000 ms passed, its baseline including this call."""
-        state = self._state(nid)
+        state = self.promo_state(nid)
         self.vmstat.count_node(nid, "pgpromote_candidate", nr_pages)
         nr_cand = self.vmstat.get_node(nid, "pgpromote_candidate")
         now32 = now_ms % U32_MOD
@@ -244,7 +241,7 @@ class Pghot:
     def adjust_threshold(self, nid: int, rate_pages: int, ref_th_ms: int, now_ms: int) -> None:
         """kmigrated_promotion_adjust_threshold: at most once per 60 s, move the latency
         threshold by ref_th/8 toward fewer candidates (>110% of rate*60) or more (<90%)."""
-        state = self._state(nid)
+        state = self.promo_state(nid)
         now32 = now_ms % U32_MOD
         if (now32 - state.th_start_ms) % U32_MOD <= THRESHOLD_PERIOD_MS:
             return
@@ -268,7 +265,7 @@ class Pghot:
         pgpromote_candidate_nrl). Otherwise the record's age must be below the (auto-tuned)
         threshold and the target's 1 s promotion budget must not be spent.
         """
-        state = self._state(target)
+        state = self.promo_state(target)
         if self.free_space_enough(target):
             state.threshold_ms = 0
             self.vmstat.count_node(target, "pgpromote_candidate_nrl", nr_pages)

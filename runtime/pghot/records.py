@@ -257,5 +257,5 @@ class RecordMap:
         else:
             rec = consume_default(word, target_nid)
         if rec is not None:
-            self.set_word(pfn, self._reset)
+            self.consume(pfn)
         return rec

@@ -57,15 +57,42 @@ class Memory:
 
     def migrate(self, pfn: int, target: int) -> int:
         """Move the page at pfn to a free PFN on target; return the new PFN."""
-        page = self.page_of[pfn]
-        new = self._alloc(target)
-        source = self.topology.node_of_pfn(pfn)
-        assert source is not None
-        del self.page_of[pfn]
-        self._freed[source].append(pfn)
-        self._used[source] -= 1
-        self.page_of[new] = page
-        self.pfn_of[page] = new
+        moved = self.migrate_many([pfn], target)
+        if not moved:
+            raise OutOfMemory(f"node {target} has no free page")
+        return moved[0]
+
+    def migrate_many(self, pfns: list[int], target: int) -> list[int]:
+        """migrate() each PFN in order while target has a free page; the new PFNs of those
+        that moved (a prefix of pfns: a failure means target is full, so all later ones fail).
+        The PFNs come out exactly as one-by-one _alloc calls would hand them out."""
+        node = self.topology.node(target)
+        if any(node.pfn_start <= pfn < node.pfn_end for pfn in pfns):
+            raise ValueError(f"a page is already on node {target}")  # nobody migrates in place
+        count = min(len(pfns), self.free_pages(target))
+        freed = self._freed[target]
+        reuse = min(count, len(freed))
+        new = freed[len(freed) - reuse:][::-1]  # pop() order
+        del freed[len(freed) - reuse:]
+        fresh = self._next[target]
+        new += range(fresh, fresh + count - reuse)
+        self._next[target] = fresh + count - reuse
+        self._used[target] += count
+        olds = pfns[:count]
+        pages = [self.page_of.pop(old) for old in olds]
+        self.page_of.update(zip(new, pages, strict=True))
+        self.pfn_of.update(zip(pages, new, strict=True))
+        if olds:
+            source = self.topology.node_of_pfn(min(olds))
+            if source is not None and self.topology.node_of_pfn(max(olds)) == source:
+                self._freed[source] += olds  # one source node (a section walk): in bulk
+                self._used[source] -= len(olds)
+            else:
+                for old in olds:
+                    nid = self.topology.node_of_pfn(old)
+                    assert nid is not None
+                    self._freed[nid].append(old)
+                    self._used[nid] -= 1
         return new
 
     def pages_on(self, nid: int) -> list[int]:

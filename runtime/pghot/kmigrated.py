@@ -26,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from generated.pghot import PAGES_PER_SECTION
-from runtime.memory import OutOfMemory
 from runtime.pghot.core import Pghot, Promotion
 
 
@@ -55,20 +54,16 @@ def promote_batch(pghot: Pghot, pfns: list[int], target: int, now_ms: int,
     the successes.
     """
     result.batches.append(len(pfns))
-    succeeded = 0
-    for pfn in pfns:
-        try:
-            new_pfn = pghot.memory.migrate(pfn, target)
-        except OutOfMemory:
-            result.migrate_failed += 1
-            continue
-        succeeded += 1
-        promotion = Promotion(now_ms, pfn, new_pfn, target, pghot.memory.page_of[new_pfn])
-        result.promoted.append(promotion)
-        pghot.promotions.append(promotion)
-    if succeeded:
-        pghot.vmstat.count("numa_pages_migrated", succeeded)
-        pghot.vmstat.count_node(target, "pgpromote_success", succeeded)
+    moved = pghot.memory.migrate_many(pfns, target)
+    result.migrate_failed += len(pfns) - len(moved)
+    if moved:
+        page_of = pghot.memory.page_of
+        promoted = [Promotion(now_ms, pfn, new_pfn, target, page_of[new_pfn])
+                    for pfn, new_pfn in zip(pfns, moved, strict=False)]
+        result.promoted += promoted
+        pghot.promotions += promoted
+        pghot.vmstat.count("numa_pages_migrated", len(moved))
+        pghot.vmstat.count_node(target, "pgpromote_success", len(moved))
 
 
 class Kmigrated:
@@ -141,7 +136,7 @@ class Kmigrated:
         ready = [p for p in pghot.records.ready_in_section(section).tolist() if first <= p < end]
         i = 0
         while i < len(ready):
-            taken = self._take_unlimited(ready, i, batch, count, cur_nid, result)
+            taken = self._take_unlimited(section, ready, i, batch, count, cur_nid, result)
             if taken is not None:
                 # Plenty of room on the target: the pages up to the next flush are decided alike.
                 i, count, cur_nid = taken
@@ -182,8 +177,8 @@ class Kmigrated:
         if batch and cur_nid is not None:
             promote_batch(pghot, batch, cur_nid, now_ms, result)
 
-    def _take_unlimited(self, ready: list[int], i: int, batch: list[int], count: int,
-                        cur_nid: int | None,
+    def _take_unlimited(self, section: int, ready: list[int], i: int, batch: list[int],
+                        count: int, cur_nid: int | None,
                         result: PassResult) -> tuple[int, int, int] | None:
         """The common case in bulk, with exactly the per-page loop's effects: default mode
         (every record targets target_nid), the target has free_space_enough (no age test, no
@@ -200,12 +195,12 @@ class Kmigrated:
         page_of = pghot.memory.page_of
         took = 0
         while i < len(ready) and took < room:
-            pfn = ready[i]
-            i += 1
-            if pfn in page_of:
-                pghot.records.consume(pfn)
-                batch.append(pfn)
-                took += 1
+            end = min(i + room - took, len(ready))
+            chunk = [pfn for pfn in ready[i:end] if pfn in page_of]
+            i = end
+            pghot.records.consume_many(section, chunk)
+            batch += chunk
+            took += len(chunk)
         if took:
             result.consumed += took
             pghot.promo_state(target).threshold_ms = 0

@@ -246,6 +246,12 @@ class RecordMap:
         """Zero a record known to be READY (what get_record does after reading it)."""
         self.set_word(pfn, self._reset)
 
+    def consume_many(self, section: int, pfns: list[int]) -> None:
+        """consume() for PFNs of one section, in one vectorised store."""
+        if pfns:
+            offsets = np.array(pfns, dtype=np.int64) - section * PAGES_PER_SECTION
+            self.words_view(section)[offsets] = self._reset
+
     def get_record(self, pfn: int, target_nid: int) -> Record | None:
         """Consume pfn's record: None if READY is clear (word untouched), else zero the word
         and return (nid, freq, time). A zero word is never READY, so it short-cuts decoding."""

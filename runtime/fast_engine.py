@@ -15,11 +15,10 @@ The same scenario and seed therefore give the same counters, records and promoti
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -241,18 +240,20 @@ class FastEngine(KernelState):
     def _block(self, limit: float, inclusive: bool) -> None:
         drained = _Drained()
         kept: list[_Kept] = []
+        kept_cpus: list[int] = []
         for cpu, st in enumerate(self.state):
             if st.armed:
                 got = self._cpu_block(cpu, st, limit, inclusive)
                 if got is not None:
                     kept.append(got)
+                    kept_cpus.append(cpu)
         if kept:
             # Every CPU's NMIs in one vectorised pass; the rings stay per CPU.
             batch = _Kept(*(np.concatenate([getattr(k, name) for k in kept])
                             for name in _Kept._fields))
             jiffies, tag_ms, got_pfns, push = self._nmi_batch(batch)
             bounds = np.searchsorted(batch.cpu, np.arange(len(self.state) + 1))
-            for cpu in np.unique(batch.cpu).tolist():
+            for cpu in kept_cpus:
                 a, b = int(bounds[cpu]), int(bounds[cpu + 1])
                 sel = push[a:b]
                 self._ring(cpu, self.state[cpu], jiffies[a:b][sel], tag_ms[a:b][sel],
@@ -310,43 +311,60 @@ class FastEngine(KernelState):
                    inclusive: bool) -> _Kept | None:
         """One CPU's tags in this block through the profiler; the samples it keeps."""
         times = self._tag_times(st, limit, inclusive)
-        if times.size == 0:
+        tags = times.size
+        if tags == 0:
             return None
         control = st.control
         assert control is not None
-        op_index = st.next_op_index + control.period_ops * np.arange(1, times.size + 1,
-                                                                 dtype=np.int64)
-        st.next_op_index = int(op_index[-1])
-        ops = self.source.tagged_batch(cpu, op_index, times)
-        kernel, memory_op, l3_miss, page = ops.kernel, ops.memory, ops.l3_miss, ops.page
+        miss_only = control.ctl.l3_miss_only
+        ops = self.source.tagged_batch(cpu, st.next_op_index, control.period_ops, times,
+                                       non_memory=not miss_only)
+        st.next_op_index += control.period_ops * tags
+        # The profiler's filters, in its order. Candidates are the tags L3MissOnly lets
+        # through: the memory ops that missed, or every tag; `op` maps them to memory ops.
+        if miss_only:
+            op = np.flatnonzero(ops.l3_miss)
+            cand, kernel = ops.at[op], ops.kernel[op]
+        else:
+            assert ops.other_kernel is not None
+            cand = np.arange(tags, dtype=np.int64)
+            op = np.full(tags, -1, dtype=np.int64)
+            op[ops.at] = np.arange(ops.at.size)
+            kernel = np.empty(tags, dtype=bool)
+            kernel[ops.at] = ops.kernel
+            kernel[op < 0] = ops.other_kernel
+        off = np.zeros(cand.size, dtype=bool)
+        excl_k = kernel if control.ctl2.exclude_kernel else off
+        excl_u = ~excl_k & ~kernel if control.ctl2.exclude_user else off
+        kept = np.flatnonzero(~(excl_k | excl_u))
         prof = self.profilers[cpu]
-        # The profiler's filters, in its order.
-        off = np.zeros(times.size, dtype=bool)
-        l3_hit = ~l3_miss if control.ctl.l3_miss_only else off
-        excl_k = ~l3_hit & kernel if control.ctl2.exclude_kernel else off
-        excl_u = ~l3_hit & ~excl_k & ~kernel if control.ctl2.exclude_user else off
-        kept = np.flatnonzero(~(l3_hit | excl_k | excl_u))
-        stop = times.size
+        stop = tags
         if kept.size and not st.delivers:
             # The first kept sample latches, Val stays set and nobody re-arms: it stops here.
-            stop = int(kept[0]) + 1
+            stop = int(cand[kept[0]]) + 1
             kept = kept[:1]
             st.armed = False
             prof.lost_interrupts += 1
-        mem_upto = memory_op[:stop]
-        np.maximum.at(self.last_access, page[:stop][mem_upto],
-                      np.floor(times[:stop][mem_upto]).astype(np.int64))
-        for name, mask in (("l3_hit", l3_hit), ("excluded_kernel", excl_k),
-                           ("excluded_user", excl_u)):
-            count = int(mask[:stop].sum())
+        seen = int(np.searchsorted(cand, stop))  # candidates tagged before the stop
+        mem_upto = int(np.searchsorted(ops.at, stop))
+        np.maximum.at(self.last_access, ops.page[:mem_upto],
+                      times[ops.at[:mem_upto]].astype(np.int64))
+        for name, count in (("l3_hit", stop - seen), ("excluded_kernel", excl_k[:seen].sum()),
+                            ("excluded_user", excl_u[:seen].sum())):
             if count:
-                prof.discards[name] += count
+                prof.discards[name] += int(count)
         prof.kept += int(kept.size)
         if not st.armed or kept.size == 0:
             return None  # a stopped profiler's last sample interrupts nobody
-        return _Kept(np.full(kept.size, cpu, dtype=np.int64), times[kept], page[kept],
-                     ops.vaddr[kept], ops.load[kept], ops.store[kept], l3_miss[kept],
-                     memory_op[kept])
+        k = op[kept]
+        if miss_only:
+            return _Kept(np.full(kept.size, cpu, dtype=np.int64), times[cand[kept]],
+                         ops.page[k], ops.vaddr[k], ops.load[k], ops.store[k],
+                         np.ones(kept.size, dtype=bool), np.ones(kept.size, dtype=bool))
+        memory = k >= 0
+        return _Kept(np.full(kept.size, cpu, dtype=np.int64), times[cand[kept]],
+                     _pick(ops.page, k), _pick(ops.vaddr, k), _pick(ops.load, k),
+                     _pick(ops.store, k), _pick(ops.l3_miss, k), memory)
 
     def _nmi_batch(self, k: _Kept) -> tuple[I64, F64, I64, npt.NDArray[np.bool_]]:
         """What the profilers latch (via the vectorised setters) and what the NMI handler
@@ -394,28 +412,32 @@ class FastEngine(KernelState):
         """Pushes in order; the first push with no work pending queues irq_work, whose work
         runs work_latency later and drains everything pushed up to then (tags come before
         works at one instant); pushes into a full ring are dropped."""
-        i, n = 0, times.size
+        n = times.size
         if n == 0:
             return
-        time_list = times.tolist()
-        keep = np.zeros(n, dtype=bool)  # accepted into the ring
-        cycle_end: list[tuple[int, float]] = []  # (index after the last push drained, work time)
-        carry = len(st.ring)
         latency = self.cfg.work_latency_ms
-        capacity = st.ring.capacity
-        while i < n:
-            if not st.pending:
-                st.pending = True
-                st.work_ms = time_list[i] + latency
-            j = bisect.bisect_right(time_list, st.work_ms, i)
-            take = min(capacity - carry, j - i)
-            keep[i:i + take] = True
-            carry += take
-            i = j
-            if j < n:  # the work runs inside this batch of tags: drain now
-                cycle_end.append((j, st.work_ms))
-                carry = 0
-                st.pending = False
+        # A cycle starts at a push with no work pending (its work runs `latency` later) and
+        # takes every push up to the work's time; the next push starts the next cycle.
+        following = np.searchsorted(times, times + latency, side="right").tolist()
+        if st.pending:
+            j = int(np.searchsorted(times, st.work_ms, side="right"))
+            works = [st.work_ms]
+        else:
+            j = following[0]
+            works = [float(times[0]) + latency]
+        starts = [0]
+        while j < n:
+            starts.append(j)
+            j = following[j]
+        works += (times[starts[1:]] + latency).tolist()
+        # Each cycle accepts pushes while its ring has room (the first one after the carry).
+        cycle_start = np.array(starts, dtype=np.int64)
+        cycle = np.repeat(np.arange(len(starts)), np.diff(np.r_[cycle_start, n]))
+        room = np.full(len(starts), st.ring.capacity, dtype=np.int64)
+        room[0] -= len(st.ring)
+        keep = np.arange(n) - cycle_start[cycle] < room[cycle]
+        # Every cycle but the last drains inside this batch; the last one's work is pending.
+        st.pending, st.work_ms = True, works[-1]
         accepted = int(keep.sum())
         dropped = n - accepted
         self.vmstat.count("hwhint_useful_events", accepted)
@@ -429,13 +451,13 @@ class FastEngine(KernelState):
         # cycle is the number of cuts at or before it.
         kept_idx = np.flatnonzero(keep)
         carried_times, carried_pfns = st.ring.times, st.ring.pfns
-        if cycle_end:
-            cuts = np.array([j for j, _ in cycle_end], dtype=np.int64)
-            works = np.array([w for _, w in cycle_end])
+        if len(starts) > 1:
+            cuts = cycle_start[1:]
+            drain_ms = np.array(works[:-1])
             cycle = np.searchsorted(cuts, kept_idx, side="right")
             out = kept_idx[cycle < cuts.size]
             k = carried_times.size
-            drained.work_ms.append(np.r_[np.full(k, works[0]), works[cycle[:out.size]]])
+            drained.work_ms.append(np.r_[np.full(k, drain_ms[0]), drain_ms[cycle[:out.size]]])
             drained.cpu.append(np.full(k + out.size, cpu, dtype=np.int64))
             drained.seq.append(np.r_[np.arange(-k, 0, dtype=np.int64), out])
             drained.times.append(np.r_[carried_times, jiffies[out]])
@@ -473,6 +495,16 @@ class FastEngine(KernelState):
         """A work whose time falls inside this block runs after the block's tags."""
         if st.pending and (st.work_ms <= limit if inclusive else st.work_ms < limit):
             self._drain(cpu, st, drained)
+
+
+G = TypeVar("G", bound=np.generic)
+
+
+def _pick(col: npt.NDArray[G], k: I64) -> npt.NDArray[G]:
+    """col[k] where k >= 0, zero (False) where k < 0 (a tag that is not a memory op)."""
+    out = np.zeros(k.size, dtype=col.dtype)
+    out[k >= 0] = col[k[k >= 0]]
+    return out
 
 
 def _lookup(table: dict[int, int], keys: I64) -> I64:

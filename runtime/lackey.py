@@ -273,8 +273,8 @@ class LackeyOps:
         self.trace = trace
         self._cols: tuple[npt.NDArray[Any], ...] | None = None
 
-    def tagged_batch(self, cpu: int, op_index: npt.NDArray[np.int64],
-                     times_ms: npt.NDArray[np.float64]) -> OpBatch:
+    def tagged_batch(self, cpu: int, first_op: int, period_ops: int,
+                     times_ms: npt.NDArray[np.float64], non_memory: bool) -> OpBatch:
         """Vectorised tagged_op (a binary search over the data-access positions)."""
         trace = self.trace
         if self._cols is None:
@@ -285,17 +285,18 @@ class LackeyOps:
                           np.frombuffer(trace.miss, dtype=np.uint8).astype(bool),
                           np.frombuffer(trace.vpages, dtype=np.uint64).astype(np.int64))
         positions, kinds, pages, offsets, miss, vpages = self._cols
+        op_index = first_op + period_ops * np.arange(1, times_ms.size + 1, dtype=np.int64)
         position = op_index % trace.ops
         idx = np.searchsorted(positions, position)
         safe = np.minimum(idx, max(positions.size - 1, 0))
-        memory = (idx < positions.size) & (positions[safe] == position)
-        kind = kinds[safe]
-        page = np.where(memory, pages[safe], 0)
-        return OpBatch(kernel=np.zeros(position.size, dtype=bool), memory=memory,
-                       load=memory & (kind != KIND_STORE), store=memory & (kind != KIND_LOAD),
-                       page=page,
-                       vaddr=np.where(memory, vpages[page] << PAGE_SHIFT | offsets[safe], 0),
-                       l3_miss=memory & miss[safe])
+        at = np.flatnonzero((idx < positions.size) & (positions[safe] == position))
+        hit = safe[at]
+        kind, page = kinds[hit], pages[hit]
+        return OpBatch(at=at, kernel=np.zeros(at.size, dtype=bool), load=kind != KIND_STORE,
+                       store=kind != KIND_LOAD, page=page,
+                       vaddr=vpages[page] << PAGE_SHIFT | offsets[hit], l3_miss=miss[hit],
+                       other_kernel=np.zeros(times_ms.size - at.size, dtype=bool)
+                       if non_memory else None)
 
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         trace = self.trace

@@ -55,22 +55,26 @@ class TaggedOp:
 
 @dataclass(frozen=True)
 class OpBatch:
-    """Many tagged ops at once (the fast engine's view), one entry per tag."""
+    """The memory ops among a run of tagged ops (the fast engine's view): `at` gives their
+    positions among the tags, the other columns one entry per memory op. Every other tag is a
+    non-memory op; `other_kernel` is their RIP bit 63 in tag order, when it was asked for."""
 
+    at: npt.NDArray[np.int64]
     kernel: npt.NDArray[np.bool_]
-    memory: npt.NDArray[np.bool_]
     load: npt.NDArray[np.bool_]
     store: npt.NDArray[np.bool_]
-    page: npt.NDArray[np.int64]  # meaningful where memory
+    page: npt.NDArray[np.int64]
     vaddr: npt.NDArray[np.int64]
     l3_miss: npt.NDArray[np.bool_]
+    other_kernel: npt.NDArray[np.bool_] | None = None
 
 
 class BatchOpSource(Protocol):
-    def tagged_batch(self, cpu: int, op_index: npt.NDArray[np.int64],
-                     times_ms: npt.NDArray[np.float64]) -> OpBatch:
-        """The tagged ops at these positions of cpu's stream, exactly as tagged_op would give
-        them one by one (same order of random draws)."""
+    def tagged_batch(self, cpu: int, first_op: int, period_ops: int,
+                     times_ms: npt.NDArray[np.float64], non_memory: bool) -> OpBatch:
+        """The ops tagged at times_ms on cpu, at op positions first_op + period_ops * (1, 2,
+        ...), exactly as tagged_op would give them one by one (same order of random draws).
+        With non_memory, also the RIP bit of the tags that are not memory ops."""
         ...
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -146,132 +146,228 @@ def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: 
                     dict(spec), line_bytes)
 
 
-class DrawStream:
-    """One CPU's random draws, in chunks of DRAW_CHUNK, shared by both engines.
+class PageSampler:
+    """A page from a phase's distribution with one uniform, in O(1) for the usual shapes.
 
-    A chunk is drawn for one phase; a phase change (or an exhausted chunk) draws a fresh one.
-    The reference engine takes one op at a time (`next`), the fast engine many (`take`), and
-    both consume the generator identically, so they see the very same ops.
+    The distribution is kept as runs of pages of equal probability (gups has 3, uniform 1,
+    zipf one per page): the uniform picks a run by its mass (a search over the runs only),
+    then a page within the run uniformly. `pages` (numpy) and `page` (Python floats) do the
+    same float operations in the same order, so both engines get the same page.
     """
 
-    def __init__(self, rng: np.random.Generator, cdfs: list[FloatArray],
-                 mem_op_fraction: float = 1.0, lines_per_page: int = PAGE_BYTES // 64) -> None:
-        self.rng = rng
-        self.cdfs = cdfs
+    SORT_ABOVE = 4096
+    """With more runs than this, keys are searched in sorted order (cache-friendly)."""
+
+    def __init__(self, probs: FloatArray) -> None:
+        n = probs.size
+        starts = np.r_[0, np.flatnonzero(probs[1:] != probs[:-1]) + 1].astype(np.int64)
+        lengths = np.diff(np.r_[starts, n]).astype(np.int64)
+        self.hi = np.cumsum(probs[starts] * lengths)
+        self.lo = np.r_[0.0, self.hi[:-1]]
+        self.width = self.hi - self.lo
+        self.start, self.length = starts, lengths
+        self.total = float(self.hi[-1])
+        # A key rounding up to the total falls in the last run that has any mass.
+        self.last = int(np.flatnonzero(self.width > 0)[-1])
+        self._lists = (self.hi.tolist(), self.lo.tolist(), self.width.tolist(),
+                       starts.tolist(), lengths.tolist())
+
+    def pages(self, u: FloatArray) -> npt.NDArray[np.int64]:
+        key = u * self.total
+        if self.hi.size > self.SORT_ABOVE:
+            order = np.argsort(key)
+            run = np.empty(key.size, dtype=np.int64)
+            run[order] = np.searchsorted(self.hi, key[order], side="right")
+        else:
+            run = np.searchsorted(self.hi, key, side="right")
+        run = np.minimum(run, self.last)
+        offset = ((key - self.lo[run]) / self.width[run] * self.length[run]).astype(np.int64)
+        page: npt.NDArray[np.int64] = self.start[run] + np.minimum(offset, self.length[run] - 1)
+        return page
+
+    def page(self, u: float) -> int:
+        hi, lo, width, start, length = self._lists
+        key = u * self.total
+        run = min(bisect.bisect_right(hi, key), self.last)
+        offset = int((key - lo[run]) / width[run] * length[run])
+        page: int = start[run] + min(offset, length[run] - 1)
+        return page
+
+
+class MemoryDraws(NamedTuple):
+    """The memory ops among a run of tags (`at`: their positions in it) and their draws."""
+
+    at: npt.NDArray[np.int64]
+    u_page: FloatArray
+    u_miss: FloatArray
+    load: npt.NDArray[np.bool_]
+    kernel: npt.NDArray[np.bool_]
+    line: npt.NDArray[np.int64]
+    other_start: int  # ordinal of the run's first non-memory tag
+
+
+class DrawStream:
+    """One CPU's tagged ops as random draws, shared by both engines.
+
+    Each tagged op is a memory op with probability mem_op_fraction, independently, so the
+    number of non-memory tags before the next memory op is geometric: only memory ops are
+    drawn (gap, page, load, kernel, miss, line: 6 uniforms each, from `rng` in chunks of
+    DRAW_CHUNK), and a tag that is not one costs nothing. The RIP bit of the non-memory tags
+    comes from a second generator, by their ordinal, only when someone asks (without
+    L3MissOnly they can be samples). Pages are drawn by the caller, with the phase's
+    PageSampler. The reference takes one tag at a time (`next`), the fast engine many
+    (`take`); the generators are consumed identically, so both see the very same ops.
+    """
+
+    def __init__(self, seed: int, cpu: int, mem_op_fraction: float, load_fraction: float,
+                 kernel_fraction: float, lines_per_page: int) -> None:
+        self.rng = np.random.default_rng([seed, cpu])
+        self.other_rng = np.random.default_rng([seed, cpu, 1])
         self.mem_op_fraction = mem_op_fraction
+        self.load_fraction = load_fraction
+        self.kernel_fraction = kernel_fraction
         self.lines_per_page = lines_per_page
-        self.phase = -1
-        self.i = DRAW_CHUNK
-        self.u: npt.NDArray[np.float64] = np.zeros((0, 4))
-        self.page: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
-        self.line: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
-        self._lists: tuple[list[list[float]], list[int], list[int]] | None = None
+        self.tag = 0  # tags consumed
+        self.other = 0  # non-memory tags consumed
+        self.head = 0  # first unconsumed memory op in the buffer
+        self._last_pos = -1  # tag ordinal of the last memory op drawn
+        f, i = np.zeros(0), np.zeros(0, dtype=np.int64)
+        self.buf = MemoryDraws(i, f, f, np.zeros(0, dtype=bool), np.zeros(0, dtype=bool), i, 0)
+        """Memory ops drawn and not yet consumed from `head` on (`at`: absolute tag ordinals)."""
+        self._lists: list[list[Any]] | None = None
+        self._other_start = 0
+        self._other: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
 
-    def _refill(self, phase: int) -> None:
-        rng = self.rng
-        cdf = self.cdfs[phase]
-        keys = rng.random(DRAW_CHUNK) * cdf[-1]
-        self.u = rng.random((DRAW_CHUNK, 4))
-        # Only memory ops need a page: search the CDF for those, sorted (cache-friendly).
-        memory = np.flatnonzero(self.u[:, 0] < self.mem_op_fraction)
-        order = memory[np.argsort(keys[memory])]
-        page = np.zeros(DRAW_CHUNK, dtype=np.int64)
-        page[order] = np.searchsorted(cdf, keys[order], side="right")
-        self.page = np.minimum(page, len(cdf) - 1)
-        self.line = rng.integers(0, self.lines_per_page, DRAW_CHUNK).astype(np.int64)
-        self.phase, self.i, self._lists = phase, 0, None
+    def _refill(self) -> None:
+        """Draw DRAW_CHUNK more memory ops after the unconsumed ones."""
+        u = self.rng.random((DRAW_CHUNK, 6))
+        m = self.mem_op_fraction
+        gap = np.floor(np.log1p(-u[:, 0]) / np.log1p(-m)).astype(np.int64) if m < 1.0 else \
+            np.zeros(DRAW_CHUNK, dtype=np.int64)
+        pos = self._last_pos + np.cumsum(gap + 1)
+        self._last_pos = int(pos[-1])
+        b, h = self.buf, self.head
+        self.buf = MemoryDraws(
+            np.concatenate([b.at[h:], pos]), np.concatenate([b.u_page[h:], u[:, 1]]),
+            np.concatenate([b.u_miss[h:], u[:, 2]]),
+            np.concatenate([b.load[h:], u[:, 3] < self.load_fraction]),
+            np.concatenate([b.kernel[h:], u[:, 4] < self.kernel_fraction]),
+            np.concatenate([b.line[h:], (u[:, 5] * self.lines_per_page).astype(np.int64)]), 0)
+        self.head, self._lists = 0, None
 
-    def next(self, phase: int) -> tuple[list[float], int, int]:
-        """(u_mem, u_load, u_kernel, u_miss), page, line of the next op."""
-        if phase != self.phase or self.i >= DRAW_CHUNK:
-            self._refill(phase)
+    def _cover(self, tag_end: int) -> None:
+        """Draw until the buffer holds a memory op at or past tag_end."""
+        if self.mem_op_fraction <= 0.0:
+            return  # no memory ops at all
+        while self._last_pos < tag_end:
+            self._refill()
+
+    def take(self, tags: int) -> MemoryDraws:
+        """The next `tags` tags: their memory ops, positions counted from the first."""
+        first = self.tag
+        end = first + tags
+        self._cover(end)
+        b, h = self.buf, self.head
+        k = h + int(np.searchsorted(b.at[h:], end))
+        got = MemoryDraws(b.at[h:k] - first, b.u_page[h:k], b.u_miss[h:k], b.load[h:k],
+                          b.kernel[h:k], b.line[h:k], self.other)
+        self.tag, self.head = end, k
+        self.other += tags - (k - h)
+        return got
+
+    def next(self) -> tuple[float, float, bool, bool, int] | None:
+        """The next tag: (u_page, u_miss, load, kernel, line) of a memory op, or None."""
+        t = self.tag
+        self.tag = t + 1
+        self._cover(t)
         if self._lists is None:
-            self._lists = (self.u.tolist(), self.page.tolist(), self.line.tolist())
-        i = self.i
-        self.i = i + 1
-        u, page, line = self._lists
-        return u[i], page[i], line[i]
+            self._lists = [col.tolist() for col in self.buf[:6]]
+        pos, u_page, u_miss, load, kernel, line = self._lists
+        h = self.head
+        if h < len(pos) and pos[h] == t:
+            self.head = h + 1
+            return u_page[h], u_miss[h], load[h], kernel[h], line[h]
+        self.other += 1
+        return None
 
-    def take(self, n: int, phase: int) -> tuple[FloatArray, npt.NDArray[np.int64],
-                                                 npt.NDArray[np.int64]]:
-        """The next n ops of one phase as arrays (u of shape (n, 4), page, line)."""
-        us, pages, lines = [], [], []
-        while n > 0:
-            if phase != self.phase or self.i >= DRAW_CHUNK:
-                self._refill(phase)
-            k = min(n, DRAW_CHUNK - self.i)
-            sl = slice(self.i, self.i + k)
-            us.append(self.u[sl])
-            pages.append(self.page[sl])
-            lines.append(self.line[sl])
-            self.i += k
-            n -= k
-        if not us:
-            return np.zeros((0, 4)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        return np.concatenate(us), np.concatenate(pages), np.concatenate(lines)
+    def other_kernel(self, start: int, count: int) -> npt.NDArray[np.bool_]:
+        """RIP bit 63 of non-memory tags start .. start+count-1 (by ordinal; never goes back)."""
+        if self.kernel_fraction <= 0.0 or self.kernel_fraction >= 1.0:
+            return np.full(count, self.kernel_fraction >= 1.0)
+        if start < self._other_start:
+            raise ValueError("non-memory RIP bits are drawn in order")
+        while self._other_start + self._other.size < start + count:
+            drop = min(max(start - self._other_start, 0), self._other.size)
+            chunk = self.other_rng.random(DRAW_CHUNK) < self.kernel_fraction
+            self._other = np.concatenate([self._other[drop:], chunk])
+            self._other_start += drop
+        a = start - self._other_start
+        return self._other[a:a + count]
 
 
 class SyntheticOps:
     """The op source for synthetic workloads: draws tagged ops per CPU from a DrawStream.
 
-    Each CPU has its own seeded generator, so a run is reproducible whatever the event order
+    Each CPU has its own seeded generators, so a run is reproducible whatever the event order
     between CPUs.
     """
 
     def __init__(self, workload: Workload, seed: int, cpus: int) -> None:
         self.workload = workload
-        cdfs = [np.cumsum(p.probs) for p in workload.phases]
-        self.streams = [DrawStream(np.random.default_rng([seed, cpu]), cdfs,
-                                   workload.mem_op_fraction, PAGE_BYTES // workload.line_bytes)
+        wl = workload
+        self.samplers = [PageSampler(p.probs) for p in wl.phases]
+        self.streams = [DrawStream(seed, cpu, wl.mem_op_fraction, wl.load_fraction,
+                                   wl.kernel_fraction, PAGE_BYTES // wl.line_bytes)
                         for cpu in range(cpus)]
-        self.miss = [p.miss.tolist() for p in workload.phases]  # python floats: fast, bool-safe
-        self._starts_list = [p.start_ms for p in workload.phases]
+        self.miss = [p.miss.tolist() for p in wl.phases]  # python floats: fast, bool-safe
+        self._starts_list = [p.start_ms for p in wl.phases]
         self._starts = np.array(self._starts_list)
-        self._scan = np.array([p.scan_pages_per_ms for p in workload.phases])
-        self._any_scan = bool((self._scan > 0).any())
+        self._scan = np.array([p.scan_pages_per_ms for p in wl.phases])
 
     def scan_offset(self, cpu: int) -> int:
         """Where cpu's sweep starts: the CPUs of a scan split the region between them."""
         return cpu * self.workload.pages // len(self.streams)
 
-    def tagged_batch(self, cpu: int, op_index: npt.NDArray[np.int64],
-                     times_ms: FloatArray) -> OpBatch:
-        """Vectorised tagged_op: the same draws, the same comparisons, in the same order."""
+    def tagged_batch(self, cpu: int, first_op: int, period_ops: int, times_ms: FloatArray,
+                     non_memory: bool) -> OpBatch:
+        """Vectorised tagged_op: the same draws, the same arithmetic, in the same order."""
         wl = self.workload
-        phase = np.searchsorted(self._starts, times_ms, side="right") - 1
-        if phase[0] == phase[-1]:  # the common case: the whole batch in one phase
-            spans = [(0, times_ms.size, int(phase[0]))]
-        else:
-            bounds = np.r_[0, np.flatnonzero(np.diff(phase)) + 1, times_ms.size].tolist()
-            spans = [(a, b, int(phase[a])) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        parts = [self.streams[cpu].take(b - a, ph) for a, b, ph in spans]
-        u, page, line = parts[0] if len(parts) == 1 else (
-            np.concatenate([x[i] for x in parts]) for i in range(3))
-        if self._any_scan:
-            scan = self._scan[phase]
-            sweep = (times_ms * scan).astype(np.int64) + self.scan_offset(cpu)
-            page = np.where(scan > 0, sweep % wl.pages, page)
-        miss_prob = np.empty(times_ms.size)
-        for a, b, ph in spans:
-            miss_prob[a:b] = wl.phases[ph].miss[page[a:b]]
-        memory = u[:, 0] < wl.mem_op_fraction
-        load = memory & (u[:, 1] < wl.load_fraction)
-        return OpBatch(kernel=u[:, 2] < wl.kernel_fraction, memory=memory, load=load,
-                       store=memory & ~load, page=page,
-                       vaddr=BASE_VADDR + page * PAGE_BYTES + line * wl.line_bytes,
-                       l3_miss=memory & (u[:, 3] < miss_prob))
+        stream = self.streams[cpu]
+        d = stream.take(times_ms.size)
+        when = times_ms[d.at]
+        page = np.empty(d.at.size, dtype=np.int64)
+        miss_prob = np.empty(d.at.size)
+        if d.at.size:
+            phase = np.maximum(np.searchsorted(self._starts, when, side="right") - 1, 0)
+            bounds = np.r_[0, np.flatnonzero(np.diff(phase)) + 1, phase.size].tolist()
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+                ph = int(phase[a])
+                scan = self._scan[ph]
+                if scan > 0:
+                    page[a:b] = ((when[a:b] * scan).astype(np.int64) + self.scan_offset(cpu)) \
+                        % wl.pages
+                else:
+                    page[a:b] = self.samplers[ph].pages(d.u_page[a:b])
+                miss_prob[a:b] = wl.phases[ph].miss[page[a:b]]
+        other = stream.other_kernel(d.other_start, times_ms.size - d.at.size) \
+            if non_memory else None
+        return OpBatch(at=d.at, kernel=d.kernel, load=d.load, store=~d.load, page=page,
+                       vaddr=BASE_VADDR + page * PAGE_BYTES + d.line * wl.line_bytes,
+                       l3_miss=d.u_miss < miss_prob, other_kernel=other)
 
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         wl = self.workload
+        stream = self.streams[cpu]
+        drawn = stream.next()
+        if drawn is None:
+            return TaggedOp(kernel=bool(stream.other_kernel(stream.other - 1, 1)[0]))
+        u_page, u_miss, load, kernel, line = drawn
         phase_i = phase_of(self._starts_list, now_ms)
-        (u_mem, u_load, u_kernel, u_miss), page, line = self.streams[cpu].next(phase_i)
-        kernel = u_kernel < wl.kernel_fraction
-        if u_mem >= wl.mem_op_fraction:
-            return TaggedOp(kernel=kernel)
-        phase = wl.phases[phase_i]
-        if phase.scan_pages_per_ms > 0:
-            page = (int(now_ms * phase.scan_pages_per_ms) + self.scan_offset(cpu)) % wl.pages
-        load = u_load < wl.load_fraction
+        scan = wl.phases[phase_i].scan_pages_per_ms
+        if scan > 0:
+            page = (int(now_ms * scan) + self.scan_offset(cpu)) % wl.pages
+        else:
+            page = self.samplers[phase_i].page(u_page)
         return TaggedOp(load=load, store=not load, kernel=kernel,
                         vaddr=BASE_VADDR + page * PAGE_BYTES + line * wl.line_bytes, page=page,
                         l3_miss=u_miss < self.miss[phase_i][page])

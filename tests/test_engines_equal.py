@@ -117,3 +117,34 @@ def test_random_small_scenarios(kind: str, cpus: int, period: int, l3: bool,
     if kind == "gups-shift":
         overrides.append("workload.shift_at_s=0.2")
     assert_same_run(None, overrides, samples=False)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["profiler.l3_miss_only=false", "workload.kernel_fraction=0.3",
+     "profiler.exclude_kernel=false", "profiler.exclude_user=true"],
+    ["profiler.l3_miss_only=false", "workload.kernel_fraction=0.3",
+     "profiler.exclude_kernel=true", "workload.kind=scan"],
+    ["workload.mem_op_fraction=1.0", "workload.kernel_fraction=0.5",
+     "profiler.exclude_kernel=true"],
+], ids=["all-tags-user-only", "all-tags-scan-kernel-excluded", "memory-ops-only"])
+def test_profiler_filters_without_l3_miss_only(overrides: list[str]) -> None:
+    assert_same_run(None, ["duration_s=0.3", "machine.ops_per_cpu_per_s=2e7",
+                           "profiler.period=4000", *overrides])
+
+
+def test_lost_interrupt_stops_the_profiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPU 1's EILVT entry is masked after the driver set it up: its first kept sample latches
+    and nobody hears of it, so it stops counting for good; CPU 0 goes on."""
+    from runtime.driver import Driver
+
+    init = Driver.init
+
+    def init_then_mask(self: Driver) -> None:
+        init(self)
+        for entry in self.cpus[1].apic.entries:
+            entry.masked = True
+
+    monkeypatch.setattr(Driver, "init", init_then_mask)
+    ref = run("reference", None, ["duration_s=0.3", "machine.ops_per_cpu_per_s=2e7"])
+    assert [p.lost_interrupts for p in ref.profilers] == [0, 1]
+    assert_same_run(None, ["duration_s=0.3", "machine.ops_per_cpu_per_s=2e7"])

@@ -1,0 +1,115 @@
+"""The synthetic op streams: one draw sequence whatever the batching, and the distributions the
+scenario asks for (memory-op fraction, load fraction, page probabilities, L3 misses)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.workloads import DrawStream, PageSampler, SyntheticOps, build_workload, gups_probs
+
+
+def stream(m: float, kernel: float = 0.3) -> DrawStream:
+    return DrawStream(seed=7, cpu=1, mem_op_fraction=m, load_fraction=0.4,
+                      kernel_fraction=kernel, lines_per_page=64)
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.sampled_from([0.0, 0.05, 0.3, 0.999, 1.0]),
+       cuts=st.lists(st.integers(0, 9000), min_size=1, max_size=6))
+def test_take_in_any_batches_equals_next_one_by_one(m: float, cuts: list[int]) -> None:
+    one, many = stream(m), stream(m)
+    singles = []
+    for _ in range(sum(cuts)):
+        drawn = one.next()
+        singles.append(drawn if drawn is not None
+                       else bool(one.other_kernel(one.other - 1, 1)[0]))
+    batched: list[object] = []
+    for tags in cuts:
+        d = many.take(tags)
+        other = iter(many.other_kernel(d.other_start, tags - d.at.size).tolist())
+        mem = dict(zip(d.at.tolist(), zip(d.u_page.tolist(), d.u_miss.tolist(),
+                                          d.load.tolist(), d.kernel.tolist(),
+                                          d.line.tolist(), strict=True), strict=True))
+        batched += [mem[t] if t in mem else next(other) for t in range(tags)]
+    assert batched == singles
+
+
+def test_skipped_non_memory_bits_are_the_ones_the_reference_draws() -> None:
+    """The fast engine skips the RIP bits of non-memory tags under L3MissOnly; asking later,
+    by ordinal, gives what drawing them one by one gives."""
+    a, b = stream(0.3), stream(0.3)
+    bits = [bool(a.other_kernel(i, 1)[0]) for i in range(10000)]
+    assert b.other_kernel(9000, 1000).tolist() == bits[9000:]
+    with pytest.raises(ValueError):
+        b.other_kernel(0, 1)
+
+
+@pytest.mark.parametrize("m", [0.05, 0.3, 0.9])
+def test_memory_op_fraction_and_attributes(m: float) -> None:
+    tags = 400_000
+    d = stream(m).take(tags)
+    n = d.at.size
+    sd = np.sqrt(tags * m * (1 - m))
+    assert abs(n - tags * m) < 5 * sd  # each tag a memory op with probability m
+    assert np.all(np.diff(d.at) > 0) and d.at[0] >= 0 and d.at[-1] < tags
+    assert abs(d.load.mean() - 0.4) < 5 * np.sqrt(0.24 / n)
+    assert abs(d.kernel.mean() - 0.3) < 5 * np.sqrt(0.21 / n)
+    assert d.line.min() == 0 and d.line.max() == 63
+    # gaps are geometric: the fraction of memory ops right after another one is m
+    assert abs(np.mean(np.diff(d.at) == 1) - m) < 5 * np.sqrt(m * (1 - m) / n)
+
+
+def test_no_memory_ops_at_all() -> None:
+    s = stream(0.0)
+    assert s.take(10_000).at.size == 0 and s.next() is None
+
+
+def probs_cases() -> list[np.ndarray]:
+    gups, _ = gups_probs(1000, 1 / 16, 0.9, 300)
+    zipf = 1.0 / np.arange(1, 5001) ** 0.99
+    holes = np.array([0.0, 0.2, 0.2, 0.0, 0.1, 0.5, 0.0])
+    return [gups, zipf / zipf.sum(), np.full(64, 1 / 64), holes]
+
+
+@pytest.mark.parametrize("probs", probs_cases(), ids=["gups", "zipf", "uniform", "holes"])
+def test_page_sampler_vector_equals_scalar_and_follows_probs(probs: np.ndarray) -> None:
+    sampler = PageSampler(probs)
+    u = np.random.default_rng(3).random(200_000)
+    u[:3] = [0.0, np.nextafter(1.0, 0.0), 0.5]  # the ends of the unit interval
+    pages = sampler.pages(u)
+    assert pages[:2000].tolist() == [sampler.page(x) for x in u[:2000].tolist()]
+    assert pages.min() >= 0 and pages.max() < probs.size
+    assert np.all(probs[pages] > 0)  # never a page of zero probability
+    counts = np.bincount(pages, minlength=probs.size)
+    expected = probs * u.size
+    big = expected > 50
+    assert np.all(np.abs(counts[big] - expected[big]) < 6 * np.sqrt(expected[big]) + 1)
+
+
+def test_synthetic_ops_batch_equals_one_by_one_across_a_phase_change() -> None:
+    spec = {"kind": "gups-shift", "region_mib": 16, "hot_fraction": 0.0625,
+            "hot_access_fraction": 0.9, "hot_offset_fraction": 0.0, "shift_fraction": 0.5,
+            "shift_at_s": 0.005, "mem_op_fraction": 0.3, "load_fraction": 0.5,
+            "kernel_fraction": 0.2, "placement": "cxl"}
+    wl = build_workload(spec, 1 << 20, 64, seed=3)
+    times = np.cumsum(np.full(3000, 0.01))
+    fast, ref = SyntheticOps(wl, 3, 2), SyntheticOps(wl, 3, 2)
+    batch = fast.tagged_batch(1, 0, 10000, times, non_memory=True)
+    ops = [ref.tagged_op(1, 0, t) for t in times.tolist()]
+    memory = [i for i, op in enumerate(ops) if op.load or op.store]
+    assert batch.at.tolist() == memory
+    assert batch.page.tolist() == [ops[i].page for i in memory]
+    assert batch.l3_miss.tolist() == [ops[i].l3_miss for i in memory]
+    assert batch.vaddr.tolist() == [ops[i].vaddr for i in memory]
+    assert batch.load.tolist() == [ops[i].load for i in memory]
+    assert batch.kernel.tolist() == [ops[i].kernel for i in memory]
+    assert batch.other_kernel is not None
+    assert batch.other_kernel.tolist() == [op.kernel for op in ops if not (op.load or op.store)]
+    # the shift at 5 ms moves half of the hot set: both halves of the run see their own set
+    early = batch.page[times[batch.at] < 5.0]
+    late = batch.page[times[batch.at] >= 5.0]
+    hot = wl.phases[0].probs > wl.phases[0].probs.min()
+    assert hot[early].mean() > 0.5 and hot[late].mean() < hot[early].mean()

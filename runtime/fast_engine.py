@@ -148,11 +148,12 @@ class _Kept(NamedTuple):
 
 @dataclass
 class _Drained:
+    """Samples the works of a block popped, CPU by CPU, each CPU's in drain order."""
+
     work_ms: list[F64] = field(default_factory=list)
-    cpu: list[I64] = field(default_factory=list)
-    seq: list[I64] = field(default_factory=list)
     times: list[I64] = field(default_factory=list)
     pfns: list[I64] = field(default_factory=list)
+    cpu_sizes: list[int] = field(default_factory=list)
 
 
 class FastEngine(KernelState):
@@ -239,32 +240,44 @@ class FastEngine(KernelState):
     # --- one block ------------------------------------------------------------------------------
     def _block(self, limit: float, inclusive: bool) -> None:
         drained = _Drained()
-        kept: list[_Kept] = []
-        kept_cpus: list[int] = []
+        # CPUs whose profilers run alike are tagged and filtered in one pass; a CPU whose
+        # interrupt goes nowhere stops at its first kept sample, so it goes alone.
+        groups: dict[tuple[object, ...], list[int]] = {}
         for cpu, st in enumerate(self.state):
             if st.armed:
-                got = self._cpu_block(cpu, st, limit, inclusive)
-                if got is not None:
-                    kept.append(got)
-                    kept_cpus.append(cpu)
+                assert st.control is not None
+                key = (st.control, True) if st.delivers else (cpu, False)
+                groups.setdefault(key, []).append(cpu)
+        kept = [got for cpus in groups.values()
+                if (got := self._profile(cpus, limit, inclusive)) is not None]
         if kept:
             # Every CPU's NMIs in one vectorised pass; the rings stay per CPU.
             batch = _Kept(*(np.concatenate([getattr(k, name) for k in kept])
                             for name in _Kept._fields))
+            if np.any(np.diff(batch.cpu) < 0):  # a lone CPU's group came after the others
+                order = np.argsort(batch.cpu, kind="stable")
+                batch = batch._replace(**{name: getattr(batch, name)[order]
+                                          for name in _Kept._fields})
             jiffies, tag_ms, got_pfns, push = self._nmi_batch(batch)
-            bounds = np.searchsorted(batch.cpu, np.arange(len(self.state) + 1))
-            for cpu in kept_cpus:
-                a, b = int(bounds[cpu]), int(bounds[cpu + 1])
-                sel = push[a:b]
-                self._ring(cpu, self.state[cpu], jiffies[a:b][sel], tag_ms[a:b][sel],
-                           got_pfns[a:b][sel], drained)
+            bounds = np.searchsorted(batch.cpu, np.arange(len(self.state) + 1)).tolist()
+        else:
+            bounds = [0] * (len(self.state) + 1)
         for cpu, st in enumerate(self.state):
-            self._drain_pending(cpu, st, limit, inclusive, drained)
-        if not drained.cpu:
+            before = len(drained.work_ms)
+            a, b = bounds[cpu], bounds[cpu + 1]
+            if b > a:
+                sel = push[a:b]
+                self._ring(cpu, st, jiffies[a:b][sel], tag_ms[a:b][sel], got_pfns[a:b][sel],
+                           drained)
+            self._drain_pending(st, limit, inclusive, drained)
+            drained.cpu_sizes.append(sum(w.size for w in drained.work_ms[before:]))
+        if not drained.work_ms:
             return
+        # Each CPU's pops are in order and the CPUs in ascending order: a stable sort by
+        # work time gives the canonical (time, CPU, ring order).
         work_ms = np.concatenate(drained.work_ms)
-        order = np.lexsort((np.concatenate(drained.seq), np.concatenate(drained.cpu), work_ms))
-        cpus = np.concatenate(drained.cpu)[order]
+        order = np.argsort(work_ms, kind="stable")
+        cpus = np.repeat(np.arange(len(self.state), dtype=np.int64), drained.cpu_sizes)[order]
         times = np.concatenate(drained.times)[order]
         pfns = np.concatenate(drained.pfns)[order]
         nids = np.array(self.topology.cpu_node, dtype=np.int64)[cpus]
@@ -307,64 +320,84 @@ class FastEngine(KernelState):
             t0 = float(times[-1] + st.dt_ms)
         return np.concatenate(out)
 
-    def _cpu_block(self, cpu: int, st: CpuBatch, limit: float,
-                   inclusive: bool) -> _Kept | None:
-        """One CPU's tags in this block through the profiler; the samples it keeps."""
-        times = self._tag_times(st, limit, inclusive)
-        tags = times.size
-        if tags == 0:
+    def _profile(self, cpus: list[int], limit: float, inclusive: bool) -> _Kept | None:
+        """The tags of CPUs with one control in this block through their profilers; the
+        samples they keep. The profiler's filters, in its order: candidates are the tags
+        L3MissOnly lets through (the memory ops that missed, or every tag), then CTL2's RIP
+        filters. A CPU whose interrupt is lost (alone in its group) stops at its first kept
+        sample: Val stays set and nobody re-arms it."""
+        sts = [self.state[cpu] for cpu in cpus]
+        times = [self._tag_times(st, limit, inclusive) for st in sts]
+        sizes = np.array([t.size for t in times], dtype=np.int64)
+        if not sizes.any():
             return None
-        control = st.control
+        control = sts[0].control
         assert control is not None
         miss_only = control.ctl.l3_miss_only
-        ops = self.source.tagged_batch(cpu, st.next_op_index, control.period_ops, times,
-                                       non_memory=not miss_only)
-        st.next_op_index += control.period_ops * tags
-        # The profiler's filters, in its order. Candidates are the tags L3MissOnly lets
-        # through: the memory ops that missed, or every tag; `op` maps them to memory ops.
+        ops = self.source.tagged_batches(cpus, [st.next_op_index for st in sts],
+                                         control.period_ops, times, non_memory=not miss_only)
+        for st, t in zip(sts, times, strict=True):
+            st.next_op_index += control.period_ops * t.size
+        local = np.zeros(max(cpus) + 1, dtype=np.int64)
+        local[cpus] = np.arange(len(cpus))
+        base = np.r_[0, np.cumsum(sizes)[:-1]]  # each CPU's first tag in the flat tag order
+        op_flat = base[local[ops.cpu]] + ops.at
         if miss_only:
-            op = np.flatnonzero(ops.l3_miss)
-            cand, kernel = ops.at[op], ops.kernel[op]
+            op = np.flatnonzero(ops.l3_miss)  # candidate -> memory op
+            cand, cand_cpu, kernel = op_flat[op], ops.cpu[op], ops.kernel[op]
+            cand_time = ops.when[op]
         else:
             assert ops.other_kernel is not None
-            cand = np.arange(tags, dtype=np.int64)
-            op = np.full(tags, -1, dtype=np.int64)
-            op[ops.at] = np.arange(ops.at.size)
-            kernel = np.empty(tags, dtype=bool)
-            kernel[ops.at] = ops.kernel
+            total = int(sizes.sum())
+            cand = np.arange(total, dtype=np.int64)
+            cand_cpu = np.repeat(np.array(cpus, dtype=np.int64), sizes)
+            cand_time = np.concatenate(times)
+            op = np.full(total, -1, dtype=np.int64)
+            op[op_flat] = np.arange(op_flat.size)
+            kernel = np.empty(total, dtype=bool)
+            kernel[op_flat] = ops.kernel
             kernel[op < 0] = ops.other_kernel
         off = np.zeros(cand.size, dtype=bool)
         excl_k = kernel if control.ctl2.exclude_kernel else off
         excl_u = ~excl_k & ~kernel if control.ctl2.exclude_user else off
         kept = np.flatnonzero(~(excl_k | excl_u))
-        prof = self.profilers[cpu]
-        stop = tags
-        if kept.size and not st.delivers:
-            # The first kept sample latches, Val stays set and nobody re-arms: it stops here.
+        stop = int(sizes.sum())
+        if kept.size and not sts[0].delivers:
+            assert len(cpus) == 1
             stop = int(cand[kept[0]]) + 1
             kept = kept[:1]
-            st.armed = False
-            prof.lost_interrupts += 1
+            sts[0].armed = False
+            self.profilers[cpus[0]].lost_interrupts += 1
         seen = int(np.searchsorted(cand, stop))  # candidates tagged before the stop
-        mem_upto = int(np.searchsorted(ops.at, stop))
+        mem_upto = int(np.searchsorted(op_flat, stop))
         np.maximum.at(self.last_access, ops.page[:mem_upto],
-                      times[ops.at[:mem_upto]].astype(np.int64))
-        for name, count in (("l3_hit", stop - seen), ("excluded_kernel", excl_k[:seen].sum()),
-                            ("excluded_user", excl_u[:seen].sum())):
-            if count:
-                prof.discards[name] += int(count)
-        prof.kept += int(kept.size)
-        if not st.armed or kept.size == 0:
+                      ops.when[:mem_upto].astype(np.int64))
+        # Tags before the stop, per CPU: sizes, except for the stopped CPU.
+        tagged = sizes if stop == sizes.sum() else np.array([stop])
+        span = len(self.state)
+        per_cpu = {
+            "l3_hit": np.bincount(cand_cpu[:seen], minlength=span)[cpus],
+            "excluded_kernel": np.bincount(cand_cpu[:seen][excl_k[:seen]], minlength=span)[cpus],
+            "excluded_user": np.bincount(cand_cpu[:seen][excl_u[:seen]], minlength=span)[cpus],
+        }
+        per_cpu["l3_hit"] = tagged - per_cpu["l3_hit"]
+        kept_per_cpu = np.bincount(cand_cpu[kept], minlength=span)[cpus].tolist()
+        counts = {name: c.tolist() for name, c in per_cpu.items()}
+        for i, cpu in enumerate(cpus):
+            prof = self.profilers[cpu]
+            for name, c in counts.items():
+                if c[i]:
+                    prof.discards[name] += c[i]
+            prof.kept += kept_per_cpu[i]
+        if kept.size == 0 or not sts[0].armed:
             return None  # a stopped profiler's last sample interrupts nobody
         k = op[kept]
-        if miss_only:
-            return _Kept(np.full(kept.size, cpu, dtype=np.int64), times[cand[kept]],
-                         ops.page[k], ops.vaddr[k], ops.load[k], ops.store[k],
-                         np.ones(kept.size, dtype=bool), np.ones(kept.size, dtype=bool))
-        memory = k >= 0
-        return _Kept(np.full(kept.size, cpu, dtype=np.int64), times[cand[kept]],
-                     _pick(ops.page, k), _pick(ops.vaddr, k), _pick(ops.load, k),
-                     _pick(ops.store, k), _pick(ops.l3_miss, k), memory)
+        if miss_only:  # every candidate is a memory op that missed
+            yes = np.ones(k.size, dtype=bool)
+            return _Kept(cand_cpu[kept], cand_time[kept], ops.page[k], ops.vaddr[k],
+                         ops.load[k], ops.store[k], yes, yes)
+        return _Kept(cand_cpu[kept], cand_time[kept], _pick(ops.page, k), _pick(ops.vaddr, k),
+                     _pick(ops.load, k), _pick(ops.store, k), _pick(ops.l3_miss, k), k >= 0)
 
     def _nmi_batch(self, k: _Kept) -> tuple[I64, F64, I64, npt.NDArray[np.bool_]]:
         """What the profilers latch (via the vectorised setters) and what the NMI handler
@@ -430,15 +463,21 @@ class FastEngine(KernelState):
             starts.append(j)
             j = following[j]
         works += (times[starts[1:]] + latency).tolist()
-        # Each cycle accepts pushes while its ring has room (the first one after the carry).
         cycle_start = np.array(starts, dtype=np.int64)
-        cycle = np.repeat(np.arange(len(starts)), np.diff(np.r_[cycle_start, n]))
-        room = np.full(len(starts), st.ring.capacity, dtype=np.int64)
-        room[0] -= len(st.ring)
-        keep = np.arange(n) - cycle_start[cycle] < room[cycle]
-        # Every cycle but the last drains inside this batch; the last one's work is pending.
+        lengths = np.diff(np.append(cycle_start, n))
+        carry, capacity = len(st.ring), st.ring.capacity
+        last = starts[-1]  # every cycle before the last drains in this batch
+        if lengths[0] + carry <= capacity and lengths.max() <= capacity:
+            kept_idx = None  # no cycle fills the ring: every push is accepted
+            accepted = n
+        else:
+            # Each cycle accepts pushes while its ring has room (the first after the carry).
+            cycle = np.repeat(np.arange(len(starts)), lengths)
+            room = np.full(len(starts), capacity, dtype=np.int64)
+            room[0] -= carry
+            kept_idx = np.flatnonzero(np.arange(n) - cycle_start[cycle] < room[cycle])
+            accepted = int(kept_idx.size)
         st.pending, st.work_ms = True, works[-1]
-        accepted = int(keep.sum())
         dropped = n - accepted
         self.vmstat.count("hwhint_useful_events", accepted)
         self.driver.outcomes["pushed"] += accepted
@@ -446,55 +485,46 @@ class FastEngine(KernelState):
             self.driver.outcomes["ring_full"] += dropped
             if self.driver.variant == "fixed":
                 self.vmstat.count("hwhint_dropped_events", dropped)
-        # Each drain takes the ring's earlier contents plus this block's accepted pushes up to
-        # its cut; whatever follows the last drain stays in the ring. Built in one go: a push's
-        # cycle is the number of cuts at or before it.
-        kept_idx = np.flatnonzero(keep)
-        carried_times, carried_pfns = st.ring.times, st.ring.pfns
-        if len(starts) > 1:
-            cuts = cycle_start[1:]
-            drain_ms = np.array(works[:-1])
-            cycle = np.searchsorted(cuts, kept_idx, side="right")
-            out = kept_idx[cycle < cuts.size]
-            k = carried_times.size
-            drained.work_ms.append(np.r_[np.full(k, drain_ms[0]), drain_ms[cycle[:out.size]]])
-            drained.cpu.append(np.full(k + out.size, cpu, dtype=np.int64))
-            drained.seq.append(np.r_[np.arange(-k, 0, dtype=np.int64), out])
-            drained.times.append(np.r_[carried_times, jiffies[out]])
-            drained.pfns.append(np.r_[carried_pfns, pfns[out]])
-            rest = kept_idx[out.size:]
-            carried_times = np.zeros(0, dtype=np.int64)
-            carried_pfns = np.zeros(0, dtype=np.int64)
-        else:
-            rest = kept_idx
-        st.ring.times = np.concatenate([carried_times, jiffies[rest]])
-        st.ring.pfns = np.concatenate([carried_pfns, pfns[rest]])
-
-    def _drain_into(self, cpu: int, st: CpuBatch, drained: _Drained, jiffies: I64, pfns: I64,
-                    work_ms: float) -> None:
-        """One work run: the ring's old contents, then these pushes, all at work_ms."""
+        # Each drain takes the ring's earlier contents plus this batch's accepted pushes of
+        # its cycle; whatever the last cycle accepted stays in the ring.
         ring = st.ring
-        times = np.concatenate([ring.times, jiffies])
-        all_pfns = np.concatenate([ring.pfns, pfns])
-        k = times.size
-        drained.work_ms.append(np.full(k, work_ms))
-        drained.cpu.append(np.full(k, cpu, dtype=np.int64))
-        drained.seq.append(np.arange(k, dtype=np.int64))
-        drained.times.append(times)
-        drained.pfns.append(all_pfns)
+        if last > 0:
+            drain_ms = np.array(works[:-1])
+            if kept_idx is None:
+                out_ms = np.repeat(drain_ms, lengths[:-1])
+                out_times, out_pfns = jiffies[:last], pfns[:last]
+                ring_times, ring_pfns = jiffies[last:], pfns[last:]
+            else:
+                split = int(np.searchsorted(kept_idx, last))
+                out, rest = kept_idx[:split], kept_idx[split:]
+                out_ms = drain_ms[np.searchsorted(cycle_start[1:], out, side="right")]
+                out_times, out_pfns = jiffies[out], pfns[out]
+                ring_times, ring_pfns = jiffies[rest], pfns[rest]
+            drained.work_ms += [np.full(len(ring), works[0]), out_ms]
+            drained.times += [ring.times, out_times]
+            drained.pfns += [ring.pfns, out_pfns]
+            ring.times, ring.pfns = ring_times, ring_pfns
+        else:
+            add_times = jiffies if kept_idx is None else jiffies[kept_idx]
+            add_pfns = pfns if kept_idx is None else pfns[kept_idx]
+            ring.times = np.concatenate([ring.times, add_times])
+            ring.pfns = np.concatenate([ring.pfns, add_pfns])
+
+    def _drain(self, st: CpuBatch, drained: _Drained) -> None:
+        """The pending work runs: the ring's whole contents at its time."""
+        ring = st.ring
+        drained.work_ms.append(np.full(len(ring), st.work_ms))
+        drained.times.append(ring.times)
+        drained.pfns.append(ring.pfns)
         ring.times = np.zeros(0, dtype=np.int64)
         ring.pfns = np.zeros(0, dtype=np.int64)
-
-    def _drain(self, cpu: int, st: CpuBatch, drained: _Drained) -> None:
-        empty = np.zeros(0, dtype=np.int64)
-        self._drain_into(cpu, st, drained, empty, empty, st.work_ms)
         st.pending = False
 
-    def _drain_pending(self, cpu: int, st: CpuBatch, limit: float, inclusive: bool,
+    def _drain_pending(self, st: CpuBatch, limit: float, inclusive: bool,
                        drained: _Drained) -> None:
         """A work whose time falls inside this block runs after the block's tags."""
         if st.pending and (st.work_ms <= limit if inclusive else st.work_ms < limit):
-            self._drain(cpu, st, drained)
+            self._drain(st, drained)
 
 
 G = TypeVar("G", bound=np.generic)

@@ -273,9 +273,15 @@ class LackeyOps:
         self.trace = trace
         self._cols: tuple[npt.NDArray[Any], ...] | None = None
 
-    def tagged_batch(self, cpu: int, first_op: int, period_ops: int,
-                     times_ms: npt.NDArray[np.float64], non_memory: bool) -> OpBatch:
+    def tagged_batches(self, cpus: list[int], first_ops: list[int], period_ops: int,
+                       times_ms: list[npt.NDArray[np.float64]], non_memory: bool) -> OpBatch:
         """Vectorised tagged_op (a binary search over the data-access positions)."""
+        return OpBatch.concat([self._tagged(cpu, first, period_ops, times, non_memory)
+                               for cpu, first, times in zip(cpus, first_ops, times_ms,
+                                                             strict=True)])
+
+    def _tagged(self, cpu: int, first_op: int, period_ops: int,
+                times_ms: npt.NDArray[np.float64], non_memory: bool) -> OpBatch:
         trace = self.trace
         if self._cols is None:
             self._cols = (np.frombuffer(trace.positions, dtype=np.uint64).astype(np.int64),
@@ -292,7 +298,8 @@ class LackeyOps:
         at = np.flatnonzero((idx < positions.size) & (positions[safe] == position))
         hit = safe[at]
         kind, page = kinds[hit], pages[hit]
-        return OpBatch(at=at, kernel=np.zeros(at.size, dtype=bool), load=kind != KIND_STORE,
+        return OpBatch(cpu=np.full(at.size, cpu, dtype=np.int64), at=at, when=times_ms[at],
+                       kernel=np.zeros(at.size, dtype=bool), load=kind != KIND_STORE,
                        store=kind != KIND_LOAD, page=page,
                        vaddr=vpages[page] << PAGE_SHIFT | offsets[hit], l3_miss=miss[hit],
                        other_kernel=np.zeros(times_ms.size - at.size, dtype=bool)

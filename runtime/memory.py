@@ -67,7 +67,8 @@ class Memory:
         that moved (a prefix of pfns: a failure means target is full, so all later ones fail).
         The PFNs come out exactly as one-by-one _alloc calls would hand them out."""
         node = self.topology.node(target)
-        if any(node.pfn_start <= pfn < node.pfn_end for pfn in pfns):
+        if pfns and max(pfns) >= node.pfn_start and min(pfns) < node.pfn_end and \
+                any(node.pfn_start <= pfn < node.pfn_end for pfn in pfns):
             raise ValueError(f"a page is already on node {target}")  # nobody migrates in place
         count = min(len(pfns), self.free_pages(target))
         freed = self._freed[target]

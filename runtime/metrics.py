@@ -105,7 +105,7 @@ class Collector:
         now = engine.now_ms
         truth = self.truths[self.phase_at(now)]
         top = self.on_top(engine)
-        ready_pages = self._recently_ready(engine, now)
+        detected = self._recently_ready(engine, now)
         log = engine.records
         new = np.frombuffer(log.pfn, dtype=np.int64)[self._records_seen:]
         self._records_seen = len(log)
@@ -114,8 +114,6 @@ class Collector:
         self.heatmap.append([int(v) for v in row[:HEATMAP_BUCKETS]])
         # D(t): pages the detector marked READY within the last pghot window (kmigrated
         # consumes READY records within one poll, so the instantaneous bit set is ~empty).
-        detected = np.zeros(self.pages, dtype=bool)
-        detected[ready_pages] = True
         considered = truth.hot & (~top | detected)
         hit = detected & truth.hot
         rate = truth.rate_per_s
@@ -126,8 +124,8 @@ class Collector:
             "fthr": truth.fthr(top),
             "fthr_oracle": truth.oracle_fthr,
             "hot_pages_lower": int((truth.hot & ~top).sum()),
-            "ready_pages": int(ready_pages.size),
-            "ready_precision": _ratio(int(hit.sum()), ready_pages.size),
+            "ready_pages": int(detected.sum()),
+            "ready_precision": _ratio(int(hit.sum()), int(detected.sum())),
             "ready_recall": _ratio(int(hit.sum()), int(considered.sum())),
             "ready_weighted_recall": _ratio(float(rate[hit].sum()), float(rate[considered].sum())),
             "promotions": len(engine.pghot.promotions),
@@ -138,14 +136,16 @@ class Collector:
             "ring_full_drops": engine.driver.outcomes["ring_full"],
         })
 
-    def _recently_ready(self, engine: KernelState, now: float) -> npt.NDArray[np.int64]:
-        """Pages whose record a pghot_record_access call made READY in (now - window, now]."""
+    def _recently_ready(self, engine: KernelState, now: float) -> npt.NDArray[np.bool_]:
+        """Which pages a pghot_record_access call made READY in (now - window, now]."""
         log = engine.records
         drain = np.frombuffer(log.drain_ms, dtype=np.float64)
         start = int(np.searchsorted(drain, now - self.window_ms, side="right"))
         ready = np.frombuffer(log.ready, dtype=np.int8)[start:].astype(bool)
         pages = np.frombuffer(log.page, dtype=np.int64)[start:][ready]
-        return np.unique(pages[(pages >= 0) & (pages < self.pages)])
+        detected = np.zeros(self.pages, dtype=bool)
+        detected[pages[(pages >= 0) & (pages < self.pages)]] = True
+        return detected
 
 
 def summarise(engine: Engine, collector: Collector, costs: dict[str, float],

@@ -55,11 +55,14 @@ class TaggedOp:
 
 @dataclass(frozen=True)
 class OpBatch:
-    """The memory ops among a run of tagged ops (the fast engine's view): `at` gives their
-    positions among the tags, the other columns one entry per memory op. Every other tag is a
-    non-memory op; `other_kernel` is their RIP bit 63 in tag order, when it was asked for."""
+    """The memory ops among runs of tagged ops of several CPUs (the fast engine's view), one
+    entry per memory op, grouped by CPU in the order asked: `cpu`, `at` (position among that
+    CPU's tags) and `when` (its tag time) say where each one is. Every other tag is a
+    non-memory op; `other_kernel` is their RIP bit 63 in the same order, when asked for."""
 
+    cpu: npt.NDArray[np.int64]
     at: npt.NDArray[np.int64]
+    when: npt.NDArray[np.float64]
     kernel: npt.NDArray[np.bool_]
     load: npt.NDArray[np.bool_]
     store: npt.NDArray[np.bool_]
@@ -68,13 +71,23 @@ class OpBatch:
     l3_miss: npt.NDArray[np.bool_]
     other_kernel: npt.NDArray[np.bool_] | None = None
 
+    @classmethod
+    def concat(cls, parts: list[OpBatch]) -> OpBatch:
+        """One batch from per-CPU ones, in order."""
+        cols = {name: np.concatenate([getattr(p, name) for p in parts])
+                for name in cls.__dataclass_fields__ if name != "other_kernel"}
+        others = [p.other_kernel for p in parts if p.other_kernel is not None]
+        other = np.concatenate(others) if len(others) == len(parts) and parts else None
+        return cls(**cols, other_kernel=other)
+
 
 class BatchOpSource(Protocol):
-    def tagged_batch(self, cpu: int, first_op: int, period_ops: int,
-                     times_ms: npt.NDArray[np.float64], non_memory: bool) -> OpBatch:
-        """The ops tagged at times_ms on cpu, at op positions first_op + period_ops * (1, 2,
-        ...), exactly as tagged_op would give them one by one (same order of random draws).
-        With non_memory, also the RIP bit of the tags that are not memory ops."""
+    def tagged_batches(self, cpus: list[int], first_ops: list[int], period_ops: int,
+                       times_ms: list[npt.NDArray[np.float64]], non_memory: bool) -> OpBatch:
+        """The ops tagged on each of cpus at its times_ms, at op positions first_op +
+        period_ops * (1, 2, ...), exactly as tagged_op would give them one by one (same order
+        of random draws). With non_memory, also the RIP bit of the tags that are not memory
+        ops."""
         ...
 
 

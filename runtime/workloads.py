@@ -328,32 +328,40 @@ class SyntheticOps:
         """Where cpu's sweep starts: the CPUs of a scan split the region between them."""
         return cpu * self.workload.pages // len(self.streams)
 
-    def tagged_batch(self, cpu: int, first_op: int, period_ops: int, times_ms: FloatArray,
-                     non_memory: bool) -> OpBatch:
-        """Vectorised tagged_op: the same draws, the same arithmetic, in the same order."""
+    def tagged_batches(self, cpus: list[int], first_ops: list[int], period_ops: int,
+                       times_ms: list[FloatArray], non_memory: bool) -> OpBatch:
+        """Vectorised tagged_op over several CPUs: the same draws, the same arithmetic."""
         wl = self.workload
-        stream = self.streams[cpu]
-        d = stream.take(times_ms.size)
-        when = times_ms[d.at]
-        page = np.empty(d.at.size, dtype=np.int64)
-        miss_prob = np.empty(d.at.size)
-        if d.at.size:
-            phase = np.maximum(np.searchsorted(self._starts, when, side="right") - 1, 0)
-            bounds = np.r_[0, np.flatnonzero(np.diff(phase)) + 1, phase.size].tolist()
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                ph = int(phase[a])
-                scan = self._scan[ph]
-                if scan > 0:
-                    page[a:b] = ((when[a:b] * scan).astype(np.int64) + self.scan_offset(cpu)) \
-                        % wl.pages
-                else:
-                    page[a:b] = self.samplers[ph].pages(d.u_page[a:b])
-                miss_prob[a:b] = wl.phases[ph].miss[page[a:b]]
-        other = stream.other_kernel(d.other_start, times_ms.size - d.at.size) \
-            if non_memory else None
-        return OpBatch(at=d.at, kernel=d.kernel, load=d.load, store=~d.load, page=page,
-                       vaddr=BASE_VADDR + page * PAGE_BYTES + d.line * wl.line_bytes,
-                       l3_miss=d.u_miss < miss_prob, other_kernel=other)
+        draws = [self.streams[cpu].take(times.size) for cpu, times in zip(cpus, times_ms,
+                                                                            strict=True)]
+        sizes = [d.at.size for d in draws]
+        cpu = np.repeat(np.array(cpus, dtype=np.int64), sizes)
+        at = np.concatenate([d.at for d in draws])
+        when = np.concatenate([t[d.at] for t, d in zip(times_ms, draws, strict=True)])
+        u_page = np.concatenate([d.u_page for d in draws])
+        line = np.concatenate([d.line for d in draws])
+        phase = np.maximum(np.searchsorted(self._starts, when, side="right") - 1, 0)
+        page = np.empty(at.size, dtype=np.int64)
+        miss_prob = np.empty(at.size)
+        first, last = (int(phase.min()), int(phase.max())) if at.size else (0, -1)
+        for ph in range(first, last + 1):
+            sel = slice(None) if first == last else np.flatnonzero(phase == ph)
+            scan = self._scan[ph]
+            if scan > 0:
+                page[sel] = ((when[sel] * scan).astype(np.int64) +
+                             cpu[sel] * wl.pages // len(self.streams)) % wl.pages
+            else:
+                page[sel] = self.samplers[ph].pages(u_page[sel])
+            miss_prob[sel] = wl.phases[ph].miss[page[sel]]
+        other = np.concatenate(
+            [self.streams[c].other_kernel(d.other_start, t.size - d.at.size)
+             for c, t, d in zip(cpus, times_ms, draws, strict=True)]) if non_memory else None
+        load = np.concatenate([d.load for d in draws])
+        return OpBatch(cpu=cpu, at=at, when=when,
+                       kernel=np.concatenate([d.kernel for d in draws]), load=load, store=~load,
+                       page=page, vaddr=BASE_VADDR + page * PAGE_BYTES + line * wl.line_bytes,
+                       l3_miss=np.concatenate([d.u_miss for d in draws]) < miss_prob,
+                       other_kernel=other)
 
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         wl = self.workload

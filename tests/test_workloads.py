@@ -97,7 +97,7 @@ def test_synthetic_ops_batch_equals_one_by_one_across_a_phase_change() -> None:
     wl = build_workload(spec, 1 << 20, 64, seed=3)
     times = np.cumsum(np.full(3000, 0.01))
     fast, ref = SyntheticOps(wl, 3, 2), SyntheticOps(wl, 3, 2)
-    batch = fast.tagged_batch(1, 0, 10000, times, non_memory=True)
+    batch = fast.tagged_batches([1], [0], 10000, [times], non_memory=True)
     ops = [ref.tagged_op(1, 0, t) for t in times.tolist()]
     memory = [i for i, op in enumerate(ops) if op.load or op.store]
     assert batch.at.tolist() == memory
@@ -109,7 +109,26 @@ def test_synthetic_ops_batch_equals_one_by_one_across_a_phase_change() -> None:
     assert batch.other_kernel is not None
     assert batch.other_kernel.tolist() == [op.kernel for op in ops if not (op.load or op.store)]
     # the shift at 5 ms moves half of the hot set: both halves of the run see their own set
-    early = batch.page[times[batch.at] < 5.0]
-    late = batch.page[times[batch.at] >= 5.0]
+    assert batch.when.tolist() == times[batch.at].tolist() and set(batch.cpu.tolist()) == {1}
+    early = batch.page[batch.when < 5.0]
+    late = batch.page[batch.when >= 5.0]
     hot = wl.phases[0].probs > wl.phases[0].probs.min()
     assert hot[early].mean() > 0.5 and hot[late].mean() < hot[early].mean()
+
+
+def test_several_cpus_in_one_batch_equal_each_alone() -> None:
+    spec = {"kind": "scan", "region_mib": 16, "scan_mib_per_s": 4096.0,
+            "mem_op_fraction": 0.5, "load_fraction": 0.5, "kernel_fraction": 0.2,
+            "placement": "cxl"}
+    wl = build_workload(spec, 1 << 20, 64, seed=1)
+    times = [np.cumsum(np.full(n, 0.01)) for n in (500, 0, 1200)]
+    together = SyntheticOps(wl, 1, 3).tagged_batches([0, 1, 2], [0, 0, 0], 10000, times, True)
+    alone = SyntheticOps(wl, 1, 3)
+    parts = [alone.tagged_batches([c], [0], 10000, [t], True) for c, t in enumerate(times)]
+    for name in ("cpu", "at", "when", "page", "vaddr", "l3_miss", "load", "kernel",
+                 "other_kernel"):
+        assert getattr(together, name).tolist() == \
+            np.concatenate([getattr(p, name) for p in parts]).tolist(), name
+    # each CPU sweeps its own share of the region (scan offsets differ per CPU)
+    first = {c: int(together.page[together.cpu == c][0]) for c in (0, 2)}
+    assert first[0] < wl.pages // 3 <= 2 * wl.pages // 3 <= first[2]

@@ -16,7 +16,9 @@ The same scenario and seed therefore give the same counters, records and promoti
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
@@ -32,6 +34,8 @@ from generated.ibs_mprof import (
 )
 from runtime.memory import Memory
 from runtime.pghot.batch import NodeIndex, record_batch
+from runtime.pghot.core import Promotion
+from runtime.pghot.demotion import Demotion
 from runtime.profiler import (
     PAGE_OFFSET_MASK,
     BatchOpSource,
@@ -113,16 +117,19 @@ class PfnIndex:
         idx = np.minimum(np.searchsorted(self.pfns, pfns), self.pfns.size - 1)
         return np.where(self.pfns[idx] == pfns, self.pages[idx], -1)
 
-    def apply(self, moves: list[tuple[int, int, int]]) -> None:
-        """(page, old_pfn, new_pfn) migrations, in order."""
+    def apply(self, page: I64, old: I64, new: I64) -> None:
+        """Migrations of page from old to new PFN, in order."""
+        if page.size == 0:
+            return
         if self.dense is not None:
-            for p, o, n in moves:
-                self.dense[o] = -1
-                self.dense[n] = p
+            if np.intersect1d(old, new).size == 0:  # no PFN both freed and taken: any order
+                self.dense[old] = -1
+                self.dense[new] = page
+            else:
+                for p, o, n in zip(page.tolist(), old.tolist(), new.tolist(), strict=True):
+                    self.dense[o] = -1
+                    self.dense[n] = p
             return
-        if not moves:
-            return
-        page, old, new = (np.array(col, dtype=np.int64) for col in zip(*moves, strict=True))
         keep = ~np.isin(self.pfns, old)
         pfns = np.concatenate([self.pfns[keep], new])
         pages = np.concatenate([self.pages[keep], page])
@@ -219,17 +226,22 @@ class FastEngine(KernelState):
 
     def _sync_placement(self) -> None:
         """Bring the page -> PFN array and the PFN -> page index up to date with migrations."""
-        promos = self.pghot.promotions
-        moves = [(p.page, p.old_pfn, p.new_pfn) for p in promos[self._synced_promos:]]
-        self._synced_promos = len(promos)
+        promos = self.pghot.promotions[self._synced_promos:]
+        self._synced_promos += len(promos)
+        demos: list[Demotion] = []
         if self.demoter is not None:
-            demos = self.demoter.log
-            moves += [(d.page, d.old_pfn, d.new_pfn) for d in demos[self._synced_demos:]]
-            self._synced_demos = len(demos)
-        self.page_at.apply(moves)
-        for page, _, _ in moves:
-            if page < self.page_pfn.size:
-                self.page_pfn[page] = self.memory.pfn_of[page]
+            demos = self.demoter.log[self._synced_demos:]
+            self._synced_demos += len(demos)
+        if not promos and not demos:
+            return
+        # (page, old PFN, new PFN) columns, straight from the records' fields.
+        cols = [_columns(promos, Promotion._fields), _columns(demos, Demotion._fields)]
+        page, old, new = (np.concatenate([c[name] for c in cols])
+                          for name in ("page", "old_pfn", "new_pfn"))
+        self.page_at.apply(page, old, new)
+        mine = page[page < self.page_pfn.size].tolist()
+        pfn_of = self.memory.pfn_of
+        self.page_pfn[mine] = [pfn_of[p] for p in mine]  # where each page is now
 
     def _sync_last_access(self) -> None:
         touched = np.flatnonzero(self.last_access >= 0)
@@ -535,6 +547,13 @@ def _pick(col: npt.NDArray[G], k: I64) -> npt.NDArray[G]:
     out = np.zeros(k.size, dtype=col.dtype)
     out[k >= 0] = col[k[k >= 0]]
     return out
+
+
+def _columns(rows: Sequence[tuple[int, ...]], fields: tuple[str, ...]) -> dict[str, I64]:
+    """Named-tuple rows of ints as one int64 array per field."""
+    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64,
+                       count=len(rows) * len(fields)).reshape(len(rows), len(fields))
+    return {name: flat[:, i] for i, name in enumerate(fields)}
 
 
 def _lookup(table: dict[int, int], keys: I64) -> I64:

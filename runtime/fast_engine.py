@@ -294,7 +294,7 @@ class FastEngine(KernelState):
         pfns = np.concatenate(drained.pfns)[order]
         nids = np.array(self.topology.cpu_node, dtype=np.int64)[cpus]
         pages = self.page_at.lookup(pfns)
-        ready = record_batch(self.pghot, self.index, pfns, nids, times, pages >= 0)
+        ready = record_batch(self.pghot, self.index, pfns, nids, times, pages)
         log = self.records
         # Append raw bytes: the log's array columns take numpy buffers of the same item type.
         log.sample_ms.frombytes(times.astype(np.int64).tobytes())

@@ -32,6 +32,8 @@ class NodeIndex:
         self.ends = np.array([n.pfn_end for n in nodes], dtype=np.int64)
         self.nids = np.array([n.nid for n in nodes], dtype=np.int64)
         self.toptier = np.array([n.toptier for n in nodes], dtype=bool)
+        self.top_nid = np.zeros(max(self.nids.max(initial=0) + 1, 1), dtype=bool)
+        self.top_nid[self.nids[self.toptier]] = True
 
     def node_of(self, pfns: I64) -> tuple[I64, npt.NDArray[np.bool_]]:
         """(nid, online) per PFN; nid is -1 where no node holds the PFN."""
@@ -41,13 +43,19 @@ class NodeIndex:
         online = slot_ok & (pfns < self.ends[safe])
         return np.where(online, self.nids[safe], -1), online
 
+    def is_toptier(self, nids: I64) -> npt.NDArray[np.bool_]:
+        """Whether each nid (-1: none) is a top-tier node."""
+        inside = (nids >= 0) & (nids < self.top_nid.size)
+        top: npt.NDArray[np.bool_] = inside & self.top_nid[np.where(inside, nids, 0)]
+        return top
+
 
 def record_batch(pghot: Pghot, index: NodeIndex, pfns: I64, nids: I64, times: I64,
-                 on_lru: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+                 pages: I64) -> npt.NDArray[np.bool_]:
     """Apply pghot_record_access(pfn, nid, HWHINTS, time) for each call in order.
 
-    `on_lru[i]` says whether a page (an LRU folio) sits at call i's PFN. Returns, per call,
-    whether it left the record migrate-ready.
+    `pages[i]` is the page (an LRU folio) at call i's PFN, or -1. Returns, per call, whether
+    it left the record migrate-ready.
     """
     n = pfns.size
     ready_out = np.zeros(n, dtype=bool)
@@ -60,9 +68,7 @@ def record_batch(pghot: Pghot, index: NodeIndex, pfns: I64, nids: I64, times: I6
     tun = pghot.tunables
     alive = np.ones(n, dtype=bool)
     if tun.mode == "precise":
-        known = index.nids[index.toptier]
-        valid = (nids == NUMA_NO_NODE) | (np.isin(nids, known) & (nids >= 0) &
-                                          (nids <= PGHOT_NID_MAX))
+        valid = (nids == NUMA_NO_NODE) | (index.is_toptier(nids) & (nids <= PGHOT_NID_MAX))
         outcomes["invalid_nid"] += int((~valid).sum())
         alive &= valid
     if not tun.source_enabled(PGHOT_HWHINTS):
@@ -70,13 +76,13 @@ def record_batch(pghot: Pghot, index: NodeIndex, pfns: I64, nids: I64, times: I6
         return ready_out
     pghot.vmstat.count("pghot_recorded_hwhints", int(alive.sum()))
     src_nid, online = index.node_of(pfns)
+    flat = pghot.records.flat_index(pfns)
     checks = (
         ("same_node", src_nid == nids),
         ("pfn_offline", ~online),
-        ("toptier_page", np.isin(src_nid, index.nids[index.toptier])),
-        ("not_lru", ~on_lru),
-        ("no_hot_map", ~np.isin(pfns // PAGES_PER_SECTION,
-                                np.array(pghot.records.sections(), dtype=np.int64))),
+        ("toptier_page", index.is_toptier(src_nid)),
+        ("not_lru", pages < 0),
+        ("no_hot_map", flat < 0),
     )
     for name, rejected in checks:
         hit = alive & rejected
@@ -87,45 +93,41 @@ def record_batch(pghot: Pghot, index: NodeIndex, pfns: I64, nids: I64, times: I6
     if recorded.size == 0:
         return ready_out
     pghot.vmstat.count("pghot_recorded_accesses", int(recorded.size))
-    _update_in_rounds(pghot, recorded, pfns, nids, times, ready_out)
+    _update_in_rounds(pghot, recorded, flat, pages, nids, times, ready_out)
     _flag_ready(pghot, recorded, pfns, src_nid, times, ready_out)
     return ready_out
 
 
-def _update_in_rounds(pghot: Pghot, recorded: I64, pfns: I64, nids: I64, times: I64,
-                      ready_out: npt.NDArray[np.bool_]) -> None:
-    """Round r applies every PFN's r-th call: calls to one PFN stay in order."""
+def _update_in_rounds(pghot: Pghot, recorded: I64, flat: I64, pages: I64, nids: I64,
+                      times: I64, ready_out: npt.NDArray[np.bool_]) -> None:
+    """Round r applies every PFN's r-th call, all PFNs at once: calls to one PFN stay in
+    order. A round is the first remaining call of each page (one page per PFN in a batch),
+    found with minimum.at over the call order; no sort."""
     tun = pghot.tunables
-    rec_pfns = pfns[recorded]
-    order = np.argsort(rec_pfns, kind="stable")
-    sorted_pfns = rec_pfns[order]
-    group_start = np.r_[0, np.flatnonzero(np.diff(sorted_pfns)) + 1]
-    ranks_sorted = np.arange(sorted_pfns.size) - np.repeat(group_start, np.diff(
-        np.r_[group_start, sorted_pfns.size]))
-    rank = np.empty_like(ranks_sorted)
-    rank[order] = ranks_sorted
+    words_all = pghot.records.flat
     resolved = np.where(nids == NUMA_NO_NODE, tun.target_nid, nids)
-    for r in range(int(rank.max()) + 1):
-        calls = recorded[rank == r]
-        call_pfns = pfns[calls]
-        sections = call_pfns // PAGES_PER_SECTION
-        for section in np.unique(sections).tolist():
-            sel = calls[sections == section]
-            offsets = pfns[sel] % PAGES_PER_SECTION
-            view = pghot.records.words_view(section)
-            words = view[offsets].astype(np.uint64)
-            if tun.mode == "precise":
-                new = update_precise_array(words, resolved[sel], times[sel],
-                                           window_ms=tun.window_ms,
-                                           threshold=tun.freq_threshold)
-                ready = _ready_precise(new)
-            else:
-                new = update_default_array(words, times[sel], window_ms=tun.window_ms,
-                                           threshold=tun.freq_threshold,
-                                           sticky=tun.sticky_ready)
-                ready = _ready_default(new)
-            view[offsets] = new.astype(view.dtype)
-            ready_out[sel] = ready
+    first_call = np.empty(int(pages[recorded].max()) + 1, dtype=np.int64)
+    remaining = recorded
+    while remaining.size:
+        key = pages[remaining]
+        rank = np.arange(remaining.size)
+        first_call[key] = remaining.size
+        np.minimum.at(first_call, key, rank)
+        first = first_call[key] == rank
+        calls = remaining[first]
+        idx = flat[calls]
+        words = words_all[idx].astype(np.uint64)
+        if tun.mode == "precise":
+            new = update_precise_array(words, resolved[calls], times[calls],
+                                       window_ms=tun.window_ms, threshold=tun.freq_threshold)
+            ready = _ready_precise(new)
+        else:
+            new = update_default_array(words, times[calls], window_ms=tun.window_ms,
+                                       threshold=tun.freq_threshold, sticky=tun.sticky_ready)
+            ready = _ready_default(new)
+        words_all[idx] = new.astype(words_all.dtype)
+        ready_out[calls] = ready
+        remaining = remaining[~first]
 
 
 def _ready_default(words: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
@@ -144,10 +146,12 @@ def _flag_ready(pghot: Pghot, recorded: I64, pfns: I64, src_nid: I64, times: I64
     ready_calls = recorded[ready_out[recorded]]
     if ready_calls.size == 0:
         return
-    for section in np.unique(pfns[ready_calls] // PAGES_PER_SECTION).tolist():
+    # Section and node numbers are small: bincount finds the distinct ones without a sort.
+    sections = pfns[ready_calls] // PAGES_PER_SECTION
+    for section in np.flatnonzero(np.bincount(sections)).tolist():
         pghot.section_hot[section] = True
     ready_nodes = src_nid[ready_calls]
-    for node in np.unique(ready_nodes).tolist():
+    for node in np.flatnonzero(np.bincount(ready_nodes)).tolist():
         if not pghot.activate[node]:
             first = ready_calls[ready_nodes == node][0]
             pghot.activate[node] = True

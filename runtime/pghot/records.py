@@ -9,7 +9,6 @@ Time is jiffies with HZ=1000, so jiffies and milliseconds are the same number (p
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -178,22 +177,32 @@ def consume_precise(word: int) -> Record | None:
 
 
 class RecordMap:
-    """The per-section hot maps: one zeroed array of PAGES_PER_SECTION words per lower-tier
-    section ('B' for default mode, 'I' for precise), index pfn % PAGES_PER_SECTION."""
+    """The per-section hot maps: PAGES_PER_SECTION zeroed words per lower-tier section (one
+    byte in default mode, 32 bits in precise), index pfn % PAGES_PER_SECTION.
+
+    All sections live in one zeroed numpy buffer (calloc: a word costs memory once touched),
+    so batch updates index every section at once; the scalar path sees each section as a
+    memoryview, which reads and writes Python ints as fast as an array."""
 
     def __init__(self, mode: str, sections: Iterable[int]) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown pghot mode {mode!r}")
         self.mode = mode
-        typecode = "I" if mode == "precise" else "B"
         self._reset = PghotRecordPrecise.RESET if mode == "precise" else PghotRecordDefault.RESET
         width = PghotRecordPrecise.WIDTH if mode == "precise" else PghotRecordDefault.WIDTH
-        if array(typecode).itemsize * 8 < width:
-            raise RuntimeError(f"array('{typecode}') cannot hold a {width}-bit record")
-        self._maps: dict[int, array[int]] = {
-            s: array(typecode, bytes(array(typecode).itemsize * PAGES_PER_SECTION))
-            for s in sections
-        }
+        self.dtype = np.dtype(np.uint32 if mode == "precise" else np.uint8)
+        if self.dtype.itemsize * 8 < width:
+            raise RuntimeError(f"{self.dtype} cannot hold a {width}-bit record")
+        order = sorted(set(sections))
+        self.flat = np.zeros(len(order) * PAGES_PER_SECTION, dtype=self.dtype)
+        if self._reset:
+            self.flat[:] = self._reset
+        view = self.flat.data
+        self._maps: dict[int, memoryview] = {
+            s: view[i * PAGES_PER_SECTION:(i + 1) * PAGES_PER_SECTION]
+            for i, s in enumerate(order)}
+        self._slot = np.full(max(order, default=-1) + 1, -1, dtype=np.int64)
+        self._slot[order] = np.arange(len(order))
 
     def has_section(self, section: int) -> bool:
         return section in self._maps
@@ -201,23 +210,32 @@ class RecordMap:
     def sections(self) -> list[int]:
         return sorted(self._maps)
 
+    def flat_index(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Index of each PFN's word in `flat`, or -1 where its section has no hot map."""
+        section = pfns // PAGES_PER_SECTION
+        inside = (section >= 0) & (section < self._slot.size)
+        slot = np.where(inside, self._slot[np.where(inside, section, 0)], -1)
+        index: npt.NDArray[np.int64] = np.where(
+            slot >= 0, slot * PAGES_PER_SECTION + pfns % PAGES_PER_SECTION, -1)
+        return index
+
     def word(self, pfn: int) -> int:
         """Raw record word of pfn; KeyError when its section has no hot map."""
-        return self._maps[pfn // PAGES_PER_SECTION][pfn % PAGES_PER_SECTION]
+        word: int = self._maps[pfn // PAGES_PER_SECTION][pfn % PAGES_PER_SECTION]
+        return word
 
     def set_word(self, pfn: int, raw: int) -> None:
         self._maps[pfn // PAGES_PER_SECTION][pfn % PAGES_PER_SECTION] = raw
 
     def words_view(self, section: int) -> npt.NDArray[Any]:
         """A writable numpy view of one section's record words (for batch updates)."""
-        dtype = np.uint8 if self.mode == "default" else np.uint32
-        return np.frombuffer(self._maps[section], dtype=dtype)
+        i = int(self._slot[section])
+        return self.flat[i * PAGES_PER_SECTION:(i + 1) * PAGES_PER_SECTION]
 
     def ready_in_section(self, section: int) -> npt.NDArray[np.int64]:
         """PFNs of one section whose record has READY set, ascending (vectorised accessor)."""
         cls = PghotRecordPrecise if self.mode == "precise" else PghotRecordDefault
-        words = np.frombuffer(self._maps[section], dtype=np.uint8 if self.mode == "default"
-                              else np.uint32).astype(np.uint64)
+        words = self.words_view(section).astype(np.uint64)
         found: npt.NDArray[np.int64] = np.flatnonzero(cls.get_ready(words)) + \
             section * PAGES_PER_SECTION
         return found

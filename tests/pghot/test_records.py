@@ -108,8 +108,13 @@ def test_record_map_keeps_lower_tier_sections_only_in_the_mode_width() -> None:
     default = RecordMap("default", [16, 17])
     precise = RecordMap("precise", [16])
     assert default.sections() == [16, 17] and not default.has_section(0)
-    assert default._maps[16].typecode == "B" and len(default._maps[16]) == PPS
-    assert precise._maps[16].typecode == "I" and len(precise._maps[16]) == PPS
+    assert default.words_view(16).itemsize == 1 and default.words_view(16).size == PPS
+    assert precise.words_view(16).itemsize == 4 and precise.words_view(16).size == PPS
+    assert default.flat.nbytes == 2 * PPS  # nothing for sections without a hot map
+    pfns = np.array([16 * PPS + 3, 17 * PPS, 15 * PPS, 18 * PPS, -1])
+    assert default.flat_index(pfns).tolist() == [3, PPS, -1, -1, -1]
+    default.set_word(17 * PPS + 1, 0x5A)  # the scalar and the flat views share the words
+    assert default.flat[PPS + 1] == 0x5A and default.word(17 * PPS + 1) == 0x5A
 
 
 def test_precise_map_update_resolves_no_node_to_the_target() -> None:

@@ -155,6 +155,8 @@ class PageSampler:
     same float operations in the same order, so both engines get the same page.
     """
 
+    COMPARE_UPTO = 8
+    """With this many runs or fewer, a key's run is found by comparisons (as bisect_right)."""
     SORT_ABOVE = 4096
     """With more runs than this, keys are searched in sorted order (cache-friendly)."""
 
@@ -174,7 +176,11 @@ class PageSampler:
 
     def pages(self, u: FloatArray) -> npt.NDArray[np.int64]:
         key = u * self.total
-        if self.hi.size > self.SORT_ABOVE:
+        if self.hi.size <= self.COMPARE_UPTO:  # a few runs: count the bounds at or below key
+            run = np.zeros(key.size, dtype=np.int64)
+            for bound in self.hi[:-1].tolist():
+                run += key >= bound
+        elif self.hi.size > self.SORT_ABOVE:
             order = np.argsort(key)
             run = np.empty(key.size, dtype=np.int64)
             run[order] = np.searchsorted(self.hi, key[order], side="right")
@@ -340,7 +346,8 @@ class SyntheticOps:
         when = np.concatenate([t[d.at] for t, d in zip(times_ms, draws, strict=True)])
         u_page = np.concatenate([d.u_page for d in draws])
         line = np.concatenate([d.line for d in draws])
-        phase = np.maximum(np.searchsorted(self._starts, when, side="right") - 1, 0)
+        phase = np.maximum(np.searchsorted(self._starts, when, side="right") - 1, 0) \
+            if len(wl.phases) > 1 else np.zeros(at.size, dtype=np.int64)
         page = np.empty(at.size, dtype=np.int64)
         miss_prob = np.empty(at.size)
         first, last = (int(phase.min()), int(phase.max())) if at.size else (0, -1)

@@ -71,10 +71,12 @@ def probs_cases() -> list[np.ndarray]:
     gups, _ = gups_probs(1000, 1 / 16, 0.9, 300)
     zipf = 1.0 / np.arange(1, 5001) ** 0.99
     holes = np.array([0.0, 0.2, 0.2, 0.0, 0.1, 0.5, 0.0])
-    return [gups, zipf / zipf.sum(), np.full(64, 1 / 64), holes]
+    steps = np.repeat(np.arange(1.0, 101.0), 7)  # 100 runs: the plain binary search
+    return [gups, zipf / zipf.sum(), np.full(64, 1 / 64), holes, steps / steps.sum()]
 
 
-@pytest.mark.parametrize("probs", probs_cases(), ids=["gups", "zipf", "uniform", "holes"])
+@pytest.mark.parametrize("probs", probs_cases(),
+                         ids=["gups", "zipf", "uniform", "holes", "steps"])
 def test_page_sampler_vector_equals_scalar_and_follows_probs(probs: np.ndarray) -> None:
     sampler = PageSampler(probs)
     u = np.random.default_rng(3).random(200_000)

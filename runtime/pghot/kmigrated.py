@@ -23,6 +23,7 @@ ends, so pages that became READY during a pass are taken immediately, without sl
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from generated.pghot import PAGES_PER_SECTION
@@ -58,8 +59,9 @@ def promote_batch(pghot: Pghot, pfns: list[int], target: int, now_ms: int,
     result.migrate_failed += len(pfns) - len(moved)
     if moved:
         page_of = pghot.memory.page_of
-        promoted = [Promotion(now_ms, pfn, new_pfn, target, page_of[new_pfn])
-                    for pfn, new_pfn in zip(pfns, moved, strict=False)]
+        pages = [page_of[new_pfn] for new_pfn in moved]
+        promoted = list(map(Promotion._make, zip(itertools.repeat(now_ms), pfns, moved,
+                                                  itertools.repeat(target), pages)))
         result.promoted += promoted
         pghot.promotions += promoted
         pghot.vmstat.count("numa_pages_migrated", len(moved))

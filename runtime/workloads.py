@@ -187,8 +187,11 @@ class PageSampler:
         else:
             run = np.searchsorted(self.hi, key, side="right")
         run = np.minimum(run, self.last)
-        offset = ((key - self.lo[run]) / self.width[run] * self.length[run]).astype(np.int64)
-        page: npt.NDArray[np.int64] = self.start[run] + np.minimum(offset, self.length[run] - 1)
+        length = self.length.take(run)
+        page: npt.NDArray[np.int64] = ((key - self.lo.take(run)) / self.width.take(run) *
+                                       length).astype(np.int64)
+        np.minimum(page, length - 1, out=page)  # the offset within the run, then the page
+        page += self.start.take(run)
         return page
 
     def page(self, u: float) -> int:

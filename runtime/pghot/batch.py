@@ -37,7 +37,12 @@ class NodeIndex:
 
     def node_of(self, pfns: I64) -> tuple[I64, npt.NDArray[np.bool_]]:
         """(nid, online) per PFN; nid is -1 where no node holds the PFN."""
-        slot = np.searchsorted(self.starts, pfns, side="right") - 1
+        if self.starts.size <= 8:  # a few nodes: count the starts at or below each PFN
+            slot = np.full(pfns.size, -1, dtype=np.int64)
+            for start in self.starts.tolist():
+                slot += pfns >= start
+        else:
+            slot = np.searchsorted(self.starts, pfns, side="right") - 1
         slot_ok = slot >= 0
         safe = np.where(slot_ok, slot, 0)
         online = slot_ok & (pfns < self.ends[safe])
@@ -78,7 +83,7 @@ def record_batch(pghot: Pghot, index: NodeIndex, pfns: I64, nids: I64, times: I6
     src_nid, online = index.node_of(pfns)
     flat = pghot.records.flat_index(pfns)
     checks = (
-        ("same_node", src_nid == nids),
+        ("same_node", online & (src_nid == nids)),  # an offline PFN has no node, not -1
         ("pfn_offline", ~online),
         ("toptier_page", index.is_toptier(src_nid)),
         ("not_lru", pages < 0),

@@ -1,0 +1,75 @@
+"""record_batch (the fast engine's pghot_record_access) against the scalar one, call by call:
+same counters, outcome buckets, record words, READY results, HOT and ACTIVATE flags."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generated.pghot import PAGES_PER_SECTION as PPS
+from runtime.memory import Memory
+from runtime.pghot import PGHOT_HWHINTS, Pghot, Tunables
+from runtime.pghot.batch import NodeIndex, record_batch
+from runtime.topology import build_topology
+from runtime.vmstat import Vmstat
+
+
+def pair(cxl_nodes: int, placed: int, **tunables: object) -> tuple[Pghot, Pghot, Memory]:
+    """Two identical pghots over one memory: 2 DRAM nodes, cxl_nodes CXL nodes of 2 sections."""
+    topo = build_topology(2, cxl_nodes, 1, PPS, 2 * PPS)
+    memory = Memory(topo)
+    for i, node in enumerate(topo.lower_nodes()):
+        for page in range(placed):
+            memory.place(i * placed + page, node.nid)
+    made = [Pghot(topo, memory, Vmstat(), Tunables(**tunables)) for _ in range(2)]  # type: ignore[arg-type]
+    for p in made:
+        p.started = True
+    return made[0], made[1], memory
+
+
+@settings(max_examples=60, deadline=None)
+@given(cxl_nodes=st.sampled_from([1, 10]), mode=st.sampled_from(["default", "precise"]),
+       sticky=st.booleans(), threshold=st.integers(1, 3), seed=st.integers(0, 10_000),
+       calls=st.integers(1, 400))
+def test_batch_equals_scalar_calls(cxl_nodes: int, mode: str, sticky: bool, threshold: int,
+                                   seed: int, calls: int) -> None:
+    ready_rule = "sticky" if sticky and mode == "default" else "recomputed"
+    scalar, batch, memory = pair(cxl_nodes, 40, enabled_sources=0x3, mode=mode,
+                                 freq_threshold=threshold, ready_rule=ready_rule)
+    rng = np.random.default_rng(seed)
+    topo = memory.topology
+    lower = [n for n in topo.lower_nodes()]
+    # PFNs: mostly a few hot placed pages, some unplaced, DRAM and offline ones.
+    hot = [n.pfn_start + int(rng.integers(0, 6)) for n in lower]
+    choices = np.array(hot + [lower[0].pfn_start + 100, 0, topo.nodes[1].pfn_start + 3,
+                              max(n.pfn_end for n in topo.nodes) + 5])
+    pfns = choices[rng.integers(0, choices.size, calls)].astype(np.int64)
+    nid_choices = np.array([0, 1, -1, 2, 63, 99])  # top tier, NUMA_NO_NODE, lower, invalid
+    nids = nid_choices[rng.integers(0, nid_choices.size, calls)].astype(np.int64)
+    times = np.cumsum(rng.integers(0, 700, calls)).astype(np.int64)
+    expected = []
+    for pfn, nid, t in zip(pfns.tolist(), nids.tolist(), times.tolist(), strict=True):
+        scalar.record_access(pfn, nid, PGHOT_HWHINTS, t)
+        expected.append(scalar.last_ready)
+    pages = np.array([memory.page_of.get(p, -1) for p in pfns.tolist()], dtype=np.int64)
+    got = record_batch(batch, NodeIndex(batch), pfns, nids, times, pages)
+    assert got.tolist() == expected
+    assert {k: v for k, v in batch.outcomes.items() if v} == \
+        {k: v for k, v in scalar.outcomes.items() if v}
+    assert batch.vmstat.as_dict() == scalar.vmstat.as_dict()
+    assert batch.records.flat.tolist() == scalar.records.flat.tolist()
+    assert batch.section_hot == scalar.section_hot
+    assert batch.activate == scalar.activate
+    assert batch.activate_since_ms == scalar.activate_since_ms
+
+
+def test_node_index_few_and_many_nodes_agree_with_the_topology() -> None:
+    for cxl_nodes in (1, 10):  # 3 nodes: comparisons; 12 nodes: binary search
+        _, p, _ = pair(cxl_nodes, 0)
+        index = NodeIndex(p)
+        pfns = np.arange(-3, max(n.pfn_end for n in p.topology.nodes) + 3, 997, dtype=np.int64)
+        nid, online = index.node_of(pfns)
+        want = [p.topology.node_of_pfn(x) for x in pfns.tolist()]
+        assert nid.tolist() == [-1 if w is None else w for w in want]
+        assert online.tolist() == [w is not None for w in want]

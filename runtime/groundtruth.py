@@ -10,6 +10,7 @@ uniform workload has no hot set at all (precision is then undefined, as the fiel
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -31,13 +32,17 @@ class PhaseTruth:
     topk: BoolArray  # H*_K
     oracle_fthr: float
 
-    @property
+    @cached_property
     def hot_count(self) -> int:
-        return int(self.hot.sum())
+        return int(np.count_nonzero(self.hot))
+
+    @cached_property
+    def total_rate_per_s(self) -> float:
+        return float(self.rate_per_s.sum())
 
     def fthr(self, on_top: BoolArray) -> float:
         """Fraction of A_miss served by the fast tier when `on_top` pages are there."""
-        total = float(self.rate_per_s.sum())
+        total = self.total_rate_per_s
         return float(self.rate_per_s[on_top].sum()) / total if total > 0 else 0.0
 
 

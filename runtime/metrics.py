@@ -118,15 +118,16 @@ class Collector:
         hit = detected & truth.hot
         rate = truth.rate_per_s
         stats = engine.vmstat
+        hits, ready = int(np.count_nonzero(hit)), int(np.count_nonzero(detected))
         self.timeline.append({
             "t_ms": round(now, 3),
             "phase": self.phase_at(now),
             "fthr": truth.fthr(top),
             "fthr_oracle": truth.oracle_fthr,
-            "hot_pages_lower": int((truth.hot & ~top).sum()),
-            "ready_pages": int(detected.sum()),
-            "ready_precision": _ratio(int(hit.sum()), int(detected.sum())),
-            "ready_recall": _ratio(int(hit.sum()), int(considered.sum())),
+            "hot_pages_lower": truth.hot_count - int(np.count_nonzero(truth.hot & top)),
+            "ready_pages": ready,
+            "ready_precision": _ratio(hits, ready),
+            "ready_recall": _ratio(hits, int(np.count_nonzero(considered))),
             "ready_weighted_recall": _ratio(float(rate[hit].sum()), float(rate[considered].sum())),
             "promotions": len(engine.pghot.promotions),
             "demotions": len(engine.demoter.log) if engine.demoter else 0,

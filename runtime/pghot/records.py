@@ -235,9 +235,11 @@ class RecordMap:
     def ready_in_section(self, section: int) -> npt.NDArray[np.int64]:
         """PFNs of one section whose record has READY set, ascending (vectorised accessor)."""
         cls = PghotRecordPrecise if self.mode == "precise" else PghotRecordDefault
-        words = self.words_view(section).astype(np.uint64)
-        found: npt.NDArray[np.int64] = np.flatnonzero(cls.get_ready(words)) + \
-            section * PAGES_PER_SECTION
+        view = self.words_view(section)
+        # Most words of a section are untouched: test READY on the non-reset ones only.
+        used = np.flatnonzero(view != self._reset)
+        ready = cls.get_ready(view[used].astype(np.uint64)) != 0
+        found: npt.NDArray[np.int64] = used[ready] + section * PAGES_PER_SECTION
         return found
 
     def decode(self, pfn: int) -> PghotRecordDefault | PghotRecordPrecise:

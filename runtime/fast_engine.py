@@ -122,7 +122,9 @@ class PfnIndex:
         if page.size == 0:
             return
         if self.dense is not None:
-            if np.intersect1d(old, new).size == 0:  # no PFN both freed and taken: any order
+            # No PFN both freed and taken (moves between tiers: PFN ranges apart): any order.
+            if old.min() > new.max() or new.min() > old.max() or \
+                    set(old.tolist()).isdisjoint(new.tolist()):
                 self.dense[old] = -1
                 self.dense[new] = page
             else:

@@ -16,9 +16,7 @@ The same scenario and seed therefore give the same counters, records and promoti
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
@@ -34,8 +32,6 @@ from generated.ibs_mprof import (
 )
 from runtime.memory import Memory
 from runtime.pghot.batch import NodeIndex, record_batch
-from runtime.pghot.core import Promotion
-from runtime.pghot.demotion import Demotion
 from runtime.profiler import (
     PAGE_OFFSET_MASK,
     BatchOpSource,
@@ -228,17 +224,14 @@ class FastEngine(KernelState):
 
     def _sync_placement(self) -> None:
         """Bring the page -> PFN array and the PFN -> page index up to date with migrations."""
-        promos = self.pghot.promotions[self._synced_promos:]
-        self._synced_promos += len(promos)
-        demos: list[Demotion] = []
+        logs = [(self.pghot.promotions, self._synced_promos)]
         if self.demoter is not None:
-            demos = self.demoter.log[self._synced_demos:]
-            self._synced_demos += len(demos)
-        if not promos and not demos:
+            logs.append((self.demoter.log, self._synced_demos))  # type: ignore[arg-type]
+        self._synced_promos = len(self.pghot.promotions)
+        self._synced_demos = len(self.demoter.log) if self.demoter is not None else 0
+        if all(len(log) == start for log, start in logs):
             return
-        # (page, old PFN, new PFN) columns, straight from the records' fields.
-        cols = [_columns(promos, Promotion._fields), _columns(demos, Demotion._fields)]
-        page, old, new = (np.concatenate([c[name] for c in cols])
+        page, old, new = (np.concatenate([log.column(name, start) for log, start in logs])
                           for name in ("page", "old_pfn", "new_pfn"))
         self.page_at.apply(page, old, new)
         mine = page[page < self.page_pfn.size].tolist()
@@ -549,13 +542,6 @@ def _pick(col: npt.NDArray[G], k: I64) -> npt.NDArray[G]:
     out = np.zeros(k.size, dtype=col.dtype)
     out[k >= 0] = col[k[k >= 0]]
     return out
-
-
-def _columns(rows: Sequence[tuple[int, ...]], fields: tuple[str, ...]) -> dict[str, I64]:
-    """Named-tuple rows of ints as one int64 array per field."""
-    flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64,
-                       count=len(rows) * len(fields)).reshape(len(rows), len(fields))
-    return {name: flat[:, i] for i, name in enumerate(fields)}
 
 
 def _lookup(table: dict[int, int], keys: I64) -> I64:

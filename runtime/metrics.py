@@ -76,17 +76,23 @@ class Collector:
                     top[pages[inside]] = True
             self._page_on_top = top
         top = self._page_on_top
-        promos = engine.pghot.promotions
-        for promo in promos[self._promos_seen:]:
-            if promo.page < self.pages:
-                top[promo.page] = True
-        self._promos_seen = len(promos)
+        # Pages that moved since the last look sit where their last move put them: ask the
+        # placement (a page demoted and promoted again in between is on top).
+        moved = [engine.pghot.promotions.column("page", self._promos_seen)]
+        self._promos_seen = len(engine.pghot.promotions)
         if engine.demoter is not None:
-            demos = engine.demoter.log
-            for demo in demos[self._demos_seen:]:
-                if demo.page < self.pages:
-                    top[demo.page] = False
-            self._demos_seen = len(demos)
+            moved.append(engine.demoter.log.column("page", self._demos_seen))
+            self._demos_seen = len(engine.demoter.log)
+        pages = np.concatenate(moved)
+        pages = pages[pages < self.pages]
+        if pages.size:
+            pfn_of = engine.memory.pfn_of
+            pfns = np.array([pfn_of[p] for p in pages.tolist()], dtype=np.int64)
+            on_top = np.zeros(pages.size, dtype=bool)
+            for node in engine.topology.nodes:
+                if node.toptier:
+                    on_top |= (pfns >= node.pfn_start) & (pfns < node.pfn_end)
+            top[pages] = on_top  # a page listed twice gets the same value twice
         return top
 
     def lower_bucket(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -156,8 +162,8 @@ def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
     window_ms = collector.window_ms
     cpus = len(engine.cpus)
     top_now = collector.on_top(engine)
-    promos = engine.pghot.promotions
-    demos = engine.demoter.log if engine.demoter else []
+    promos = list(engine.pghot.promotions)  # rows, read several times below
+    demos = list(engine.demoter.log) if engine.demoter else []
     log = engine.records
     pages_col = np.frombuffer(log.page, dtype=np.int64)
     ready_col = np.frombuffer(log.ready, dtype=np.int8).astype(bool)

@@ -24,3 +24,31 @@ def test_conservation_holds_and_a_lost_sample_is_caught(engine: str) -> None:
     built.engine.driver.outcomes["pushed"] += 1  # a sample the accounting cannot place
     with pytest.raises(AssertionError, match="pushed = pghot calls"):
         summarise(built.engine, built.collector, COSTS, 300.0)
+
+
+def test_on_top_follows_a_page_demoted_and_promoted_again_between_ticks() -> None:
+    """The timeline's placement view: a page that went down and back up since the last tick
+    is on the top tier (the logs are read as 'where is it now', not replayed by kind)."""
+    from runtime.pghot.core import Promotion
+    from runtime.pghot.demotion import Demotion
+
+    built = build(load_scenario(None, ["duration_s=0.1", "workload.region_mib=64"]))
+    engine, collector = built.engine, built.collector
+    top = collector.on_top(engine).copy()
+    assert not top.any()  # every page starts on CXL
+    memory = engine.memory
+    dram = next(n.nid for n in built.topology.nodes if n.toptier)
+    cxl = next(n.nid for n in built.topology.nodes if not n.toptier)
+    up1 = memory.migrate(memory.pfn_of[7], dram)
+    engine.pghot.promotions.append(Promotion(1, 0, up1, dram, 7))
+    down = memory.migrate(up1, cxl)
+    assert engine.demoter is not None
+    engine.demoter.log.append(Demotion(2, 7, up1, down, cxl))
+    up2 = memory.migrate(down, dram)
+    engine.pghot.promotions.append(Promotion(3, down, up2, dram, 7))
+    memory.migrate(memory.pfn_of[9], dram)  # page 9 goes up and straight back down
+    engine.pghot.promotions.append(Promotion(3, 0, memory.pfn_of[9], dram, 9))
+    back = memory.migrate(memory.pfn_of[9], cxl)
+    engine.demoter.log.append(Demotion(4, 9, 0, back, cxl))
+    now = collector.on_top(engine)
+    assert now[7] and not now[9] and int(now.sum()) == 1

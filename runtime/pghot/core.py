@@ -26,6 +26,7 @@ from runtime.memory import Memory
 from runtime.pghot.records import NUMA_NO_NODE, Record, RecordMap, latency_ms
 from runtime.pghot.tunables import PGHOT_HINTFAULTS, PGHOT_HWHINTS, Tunables
 from runtime.pghot.watermarks import Watermarks
+from runtime.rowlog import RowLog
 from runtime.topology import Topology
 from runtime.vmstat import Vmstat
 
@@ -111,7 +112,7 @@ class Pghot:
         """When each set ACTIVATE bit was set, so a late kmigrated tick still sees the past."""
         self.promo: dict[int, PromoState] = {
             n.nid: PromoState() for n in topology.nodes if n.toptier}
-        self.promotions: list[Promotion] = []
+        self.promotions: RowLog[Promotion] = RowLog(Promotion)
         """Every promotion of every kmigrated thread, in order."""
         self.started = False
         self.last_ready = False

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from runtime.memory import Memory
 from runtime.pghot.watermarks import Watermarks
+from runtime.rowlog import RowLog
 from runtime.topology import Topology
 from runtime.vmstat import Vmstat
 
@@ -47,7 +48,7 @@ class Demoter:
         self.vmstat = vmstat
         self.watermarks = watermarks if watermarks is not None else Watermarks()
         self.woken: set[int] = set()
-        self.log: list[Demotion] = []
+        self.log: RowLog[Demotion] = RowLog(Demotion)
 
     def wakeup(self, nid: int) -> None:
         self.woken.add(nid)
@@ -76,7 +77,8 @@ class Demoter:
             if node.toptier and self.needs_demotion(node.nid):
                 done.extend(self._demote(node.nid, now_ms))
         self.woken.clear()
-        self.log.extend(done)
+        for demotion in done:
+            self.log.append(demotion)
         return done
 
     def _demote(self, nid: int, now_ms: int) -> list[Demotion]:

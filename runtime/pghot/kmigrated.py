@@ -23,11 +23,11 @@ ends, so pages that became READY during a pass are taken immediately, without sl
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 from generated.pghot import PAGES_PER_SECTION
 from runtime.pghot.core import Pghot, Promotion
+from runtime.rowlog import RowLog
 
 
 @dataclass
@@ -42,7 +42,7 @@ class PassResult:
     rejected: int = 0
     prepare_failed: int = 0
     batches: list[int] = field(default_factory=list)
-    promoted: list[Promotion] = field(default_factory=list)
+    promoted: RowLog[Promotion] = field(default_factory=lambda: RowLog(Promotion))
     migrate_failed: int = 0
 
 
@@ -59,11 +59,11 @@ def promote_batch(pghot: Pghot, pfns: list[int], target: int, now_ms: int,
     result.migrate_failed += len(pfns) - len(moved)
     if moved:
         page_of = pghot.memory.page_of
-        pages = [page_of[new_pfn] for new_pfn in moved]
-        promoted = list(map(Promotion._make, zip(itertools.repeat(now_ms), pfns, moved,
-                                                  itertools.repeat(target), pages)))
-        result.promoted += promoted
-        pghot.promotions += promoted
+        rows: dict[str, int | list[int]] = {
+            "time_ms": now_ms, "old_pfn": pfns[:len(moved)], "new_pfn": moved,
+            "target_nid": target, "page": [page_of[new_pfn] for new_pfn in moved]}
+        result.promoted.extend_columns(len(moved), **rows)
+        pghot.promotions.extend_columns(len(moved), **rows)
         pghot.vmstat.count("numa_pages_migrated", len(moved))
         pghot.vmstat.count_node(target, "pgpromote_success", len(moved))
 
@@ -78,7 +78,7 @@ class Kmigrated:
         self.pghot = pghot
         self.nid = nid
         self.pass_duration_ms = pass_duration_ms
-        self.log: list[Promotion] = []
+        self.log: RowLog[Promotion] = RowLog(Promotion)
         self.passes: list[PassResult] = []
         self._check_ms = start_ms
         """Next instant the thread looks at ACTIVATE (a wait starting or timing out)."""

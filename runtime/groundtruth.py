@@ -37,6 +37,16 @@ class PhaseTruth:
         return int(np.count_nonzero(self.hot))
 
     @cached_property
+    def hot_pages(self) -> npt.NDArray[np.int64]:
+        """The hot set's page numbers, ascending."""
+        return np.flatnonzero(self.hot)
+
+    @cached_property
+    def hot_rate_per_s(self) -> FloatArray:
+        """rate_per_s of the hot pages, in hot_pages order."""
+        return self.rate_per_s[self.hot_pages]
+
+    @cached_property
     def total_rate_per_s(self) -> float:
         return float(self.rate_per_s.sum())
 

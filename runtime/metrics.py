@@ -120,9 +120,11 @@ class Collector:
         self.heatmap.append([int(v) for v in row[:HEATMAP_BUCKETS]])
         # D(t): pages the detector marked READY within the last pghot window (kmigrated
         # consumes READY records within one poll, so the instantaneous bit set is ~empty).
-        considered = truth.hot & (~top | detected)
-        hit = detected & truth.hot
-        rate = truth.rate_per_s
+        # Only hot pages can be hits or considered: work on the hot set's entries.
+        hot, rate = truth.hot_pages, truth.hot_rate_per_s
+        hit = detected[hot]
+        top_hot = top[hot]
+        considered = ~top_hot | hit
         stats = engine.vmstat
         hits, ready = int(np.count_nonzero(hit)), int(np.count_nonzero(detected))
         self.timeline.append({
@@ -130,7 +132,7 @@ class Collector:
             "phase": self.phase_at(now),
             "fthr": truth.fthr(top),
             "fthr_oracle": truth.oracle_fthr,
-            "hot_pages_lower": truth.hot_count - int(np.count_nonzero(truth.hot & top)),
+            "hot_pages_lower": truth.hot_count - int(np.count_nonzero(top_hot)),
             "ready_pages": ready,
             "ready_precision": _ratio(hits, ready),
             "ready_recall": _ratio(hits, int(np.count_nonzero(considered))),

@@ -80,7 +80,7 @@ class Memory:
         self._next[target] = fresh + count - reuse
         self._used[target] += count
         olds = pfns[:count]
-        pages = [self.page_of.pop(old) for old in olds]
+        pages = list(map(self.page_of.pop, olds))
         self.page_of.update(zip(new, pages, strict=True))
         self.pfn_of.update(zip(pages, new, strict=True))
         if olds:

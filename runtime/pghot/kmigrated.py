@@ -135,7 +135,10 @@ class Kmigrated:
         count = 0
         # Only READY records can be consumed; other PFNs are skipped without side effects, so
         # the walk visits the READY ones (ascending, as the kernel's pfn++ loop meets them).
-        ready = [p for p in pghot.records.ready_in_section(section).tolist() if first <= p < end]
+        found = pghot.records.ready_in_section(section)
+        if found.size and (found[0] < first or found[-1] >= end):  # a node ends mid-section
+            found = found[(found >= first) & (found < end)]
+        ready: list[int] = found.tolist()
         i = 0
         while i < len(ready):
             taken = self._take_unlimited(section, ready, i, batch, count, cur_nid, result)
@@ -198,7 +201,7 @@ class Kmigrated:
         took = 0
         while i < len(ready) and took < room:
             end = min(i + room - took, len(ready))
-            chunk = [pfn for pfn in ready[i:end] if pfn in page_of]
+            chunk = list(filter(page_of.__contains__, ready[i:end]))
             i = end
             pghot.records.consume_many(section, chunk)
             batch += chunk

@@ -23,8 +23,20 @@ from runtime.pghot.tunables import PGHOT_HWHINTS
 I64 = npt.NDArray[np.int64]
 
 
+SECTION_SHIFT = PAGES_PER_SECTION.bit_length() - 1
+assert PAGES_PER_SECTION == 1 << SECTION_SHIFT, "sections are a power of two pages"
+
+
 class NodeIndex:
-    """Vectorised PFN -> node lookups over a topology (sorted PFN ranges)."""
+    """Vectorised PFN -> node lookups over a topology.
+
+    Memory comes in sections, so a table says which node holds each whole section (-1: none,
+    MIXED: a node boundary falls inside it); one gather answers for most PFNs and only PFNs in
+    a mixed section need a search over the node ranges. PFNs are non-negative (unsigned in
+    the kernel).
+    """
+
+    MIXED = -2
 
     def __init__(self, pghot: Pghot) -> None:
         nodes = sorted(pghot.topology.nodes, key=lambda n: n.pfn_start)
@@ -34,19 +46,34 @@ class NodeIndex:
         self.toptier = np.array([n.toptier for n in nodes], dtype=bool)
         self.top_nid = np.zeros(max(self.nids.max(initial=0) + 1, 1), dtype=bool)
         self.top_nid[self.nids[self.toptier]] = True
+        end = int(self.ends.max(initial=0))
+        # one extra -1 entry: PFNs past the last section clip onto it
+        self.section_nid = np.full((end >> SECTION_SHIFT) + 2, -1, dtype=np.int64)
+        for node in nodes:
+            first = node.pfn_start >> SECTION_SHIFT
+            last = (node.pfn_end - 1) >> SECTION_SHIFT
+            whole = self.section_nid[first:last + 1]
+            whole[whole != -1] = self.MIXED  # another node already has part of it
+            whole[whole == -1] = node.nid
+            for edge in (first, last):  # a node edge inside a section makes it mixed
+                lo, hi = edge << SECTION_SHIFT, (edge + 1) << SECTION_SHIFT
+                if node.pfn_start > lo or node.pfn_end < hi:
+                    self.section_nid[edge] = self.MIXED
 
     def node_of(self, pfns: I64) -> tuple[I64, npt.NDArray[np.bool_]]:
         """(nid, online) per PFN; nid is -1 where no node holds the PFN."""
-        if self.starts.size <= 8:  # a few nodes: count the starts at or below each PFN
-            slot = np.full(pfns.size, -1, dtype=np.int64)
-            for start in self.starts.tolist():
-                slot += pfns >= start
-        else:
-            slot = np.searchsorted(self.starts, pfns, side="right") - 1
-        slot_ok = slot >= 0
-        safe = np.where(slot_ok, slot, 0)
-        online = slot_ok & (pfns < self.ends[safe])
-        return np.where(online, self.nids[safe], -1), online
+        nid = self.section_nid.take(pfns >> SECTION_SHIFT, mode="clip")
+        mixed = np.flatnonzero(nid == self.MIXED)
+        if mixed.size:
+            nid[mixed] = self._search(pfns[mixed])
+        return nid, nid >= 0
+
+    def _search(self, pfns: I64) -> I64:
+        slot = np.searchsorted(self.starts, pfns, side="right") - 1
+        safe = np.maximum(slot, 0)
+        online = (slot >= 0) & (pfns < self.ends[safe])
+        found: I64 = np.where(online, self.nids[safe], -1)
+        return found
 
     def is_toptier(self, nids: I64) -> npt.NDArray[np.bool_]:
         """Whether each nid (-1: none) is a top-tier node."""

@@ -201,7 +201,8 @@ class RecordMap:
         self._maps: dict[int, memoryview] = {
             s: view[i * PAGES_PER_SECTION:(i + 1) * PAGES_PER_SECTION]
             for i, s in enumerate(order)}
-        self._slot = np.full(max(order, default=-1) + 1, -1, dtype=np.int64)
+        # section -> slot in `flat`; the extra -1 at the end catches PFNs past every section
+        self._slot = np.full(max(order, default=-1) + 2, -1, dtype=np.int64)
         self._slot[order] = np.arange(len(order))
 
     def has_section(self, section: int) -> bool:
@@ -211,10 +212,9 @@ class RecordMap:
         return sorted(self._maps)
 
     def flat_index(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """Index of each PFN's word in `flat`, or -1 where its section has no hot map."""
-        section = pfns // PAGES_PER_SECTION
-        inside = (section >= 0) & (section < self._slot.size)
-        slot = np.where(inside, self._slot[np.where(inside, section, 0)], -1)
+        """Index of each (non-negative) PFN's word in `flat`, or -1 where its section has no
+        hot map."""
+        slot = self._slot.take(pfns // PAGES_PER_SECTION, mode="clip")
         index: npt.NDArray[np.int64] = np.where(
             slot >= 0, slot * PAGES_PER_SECTION + pfns % PAGES_PER_SECTION, -1)
         return index

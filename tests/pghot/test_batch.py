@@ -64,12 +64,19 @@ def test_batch_equals_scalar_calls(cxl_nodes: int, mode: str, sticky: bool, thre
     assert batch.activate_since_ms == scalar.activate_since_ms
 
 
-def test_node_index_few_and_many_nodes_agree_with_the_topology() -> None:
-    for cxl_nodes in (1, 10):  # 3 nodes: comparisons; 12 nodes: binary search
-        _, p, _ = pair(cxl_nodes, 0)
+def test_node_index_agrees_with_the_topology_whole_and_mixed_sections() -> None:
+    from runtime.topology import Node, Topology
+
+    mixed = Topology(nodes=(Node(0, "top", "dram", 0, 1000), Node(1, "lower", "cxl", 1000, 5000),
+                            Node(2, "lower", "cxl", 3 * PPS + 17, PPS)), cpu_node=(0,))
+    _, many, _ = pair(10, 0)
+    for topo in (many.topology, mixed):
+        p = Pghot(topo, Memory(topo), Vmstat(), Tunables())
         index = NodeIndex(p)
-        pfns = np.arange(-3, max(n.pfn_end for n in p.topology.nodes) + 3, 997, dtype=np.int64)
+        pfns = np.r_[np.arange(0, max(n.pfn_end for n in topo.nodes) + 3, 97),
+                     [n.pfn_start for n in topo.nodes], [n.pfn_end for n in topo.nodes],
+                     [n.pfn_end - 1 for n in topo.nodes], [10**12]].astype(np.int64)
         nid, online = index.node_of(pfns)
-        want = [p.topology.node_of_pfn(x) for x in pfns.tolist()]
+        want = [topo.node_of_pfn(x) for x in pfns.tolist()]
         assert nid.tolist() == [-1 if w is None else w for w in want]
         assert online.tolist() == [w is not None for w in want]

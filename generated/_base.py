@@ -104,7 +104,14 @@ def check_bool(register: str, field: str, value: object) -> bool:
 
 
 def check_array(register: str, field: str, values: U64Array, maximum: int, value_mask: int) -> None:
-    """Vectorised range check for the array setters."""
+    """Vectorised range check for the array setters: two reductions over the values (their
+    maximum, and the OR of all their bits against the encodable mask); only a failing check
+    looks for the first bad value."""
+    if values.size == 0:
+        return
+    stray = np.bitwise_or.reduce(values, axis=None) & np.uint64(~value_mask & (2**64 - 1))
+    if int(values.max()) <= maximum and not stray:
+        return
     bad = (values > np.uint64(maximum)) | ((values & np.uint64(~value_mask & (2**64 - 1))) != 0)
     if bool(np.any(bad)):
         first = int(values[np.argmax(bad)])

@@ -103,8 +103,12 @@ def test_range_errors_name_the_field() -> None:
         PghotRecordDefault(freq=4)
     with pytest.raises(ValueError, match=r"IBS_MPROF_CTL\.enable must be a bool"):
         IbsMprofCtl(enable=1)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"IBS_MPROF_CTL\.period"):
+    with pytest.raises(ValueError, match=r"IBS_MPROF_CTL\.period: value 0x11 "):
         IbsMprofCtl.set_period(np.zeros(2, dtype=np.uint64), np.array([16, 17], dtype=np.uint64))
+    with pytest.raises(ValueError, match=r"PGHOT_RECORD_DEFAULT\.freq: value 0x4 "):
+        PghotRecordDefault.set_freq(np.zeros(3, dtype=np.uint64), np.array([1, 4, 2], np.uint64))
+    empty = np.zeros(0, dtype=np.uint64)
+    assert PghotRecordDefault.set_freq(empty, empty).size == 0
 
 
 def test_reserved_policy_is_explicit() -> None:

@@ -176,6 +176,12 @@ class PageSampler:
 
     def pages(self, u: FloatArray) -> npt.NDArray[np.int64]:
         key = u * self.total
+        if self.hi.size == 1:  # one run (uniform): no run lookup at all
+            _, (lo,), (width,), (start,), (length,) = self._lists
+            one: npt.NDArray[np.int64] = ((key - lo) / width * length).astype(np.int64)
+            np.minimum(one, length - 1, out=one)
+            one += start
+            return one
         if self.hi.size <= self.COMPARE_UPTO:  # a few runs: count the bounds at or below key
             run = np.zeros(key.size, dtype=np.int64)
             for bound in self.hi[:-1].tolist():

@@ -226,8 +226,8 @@ class DrawStream:
 
     Each tagged op is a memory op with probability mem_op_fraction, independently, so the
     number of non-memory tags before the next memory op is geometric: only memory ops are
-    drawn (gap, page, load, kernel, miss, line: 6 uniforms each, from `rng` in chunks of
-    DRAW_CHUNK), and a tag that is not one costs nothing. The RIP bit of the non-memory tags
+    drawn (page, miss, line, and gap, load, kernel where not certain: 3 to 6 uniforms each,
+    from `rng` in chunks of DRAW_CHUNK), and a tag that is not one costs nothing. The RIP bit of the non-memory tags
     comes from a second generator, by their ordinal, only when someone asks (without
     L3MissOnly they can be samples). Pages are drawn by the caller, with the phase's
     PageSampler. The reference takes one tag at a time (`next`), the fast engine many
@@ -254,20 +254,31 @@ class DrawStream:
         self._other: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
 
     def _refill(self) -> None:
-        """Draw DRAW_CHUNK more memory ops after the unconsumed ones."""
-        u = self.rng.random((DRAW_CHUNK, 6))
+        """Draw DRAW_CHUNK more memory ops after the unconsumed ones. A draw whose outcome is
+        certain (every tag a memory op, a load or kernel fraction of 0 or 1) takes no
+        uniform, so a chunk has 3 to 6 columns; the layout depends only on the workload."""
         m = self.mem_op_fraction
-        gap = np.floor(np.log1p(-u[:, 0]) / np.log1p(-m)).astype(np.int64) if m < 1.0 else \
-            np.zeros(DRAW_CHUNK, dtype=np.int64)
+        coins = [f for f in (m, self.load_fraction, self.kernel_fraction) if 0.0 < f < 1.0]
+        u = self.rng.random((DRAW_CHUNK, 3 + len(coins)))
+        cols = iter(u.T)
+        u_page, u_miss, u_line = next(cols), next(cols), next(cols)
+
+        def coin(fraction: float) -> npt.NDArray[np.bool_]:
+            drawn: npt.NDArray[np.bool_] = next(cols) < fraction if 0.0 < fraction < 1.0 \
+                else np.full(DRAW_CHUNK, fraction >= 1.0)
+            return drawn
+
+        gap = np.floor(np.log1p(-next(cols)) / np.log1p(-m)).astype(np.int64) \
+            if 0.0 < m < 1.0 else np.zeros(DRAW_CHUNK, dtype=np.int64)
+        load, kernel = coin(self.load_fraction), coin(self.kernel_fraction)
         pos = self._last_pos + np.cumsum(gap + 1)
         self._last_pos = int(pos[-1])
         b, h = self.buf, self.head
         self.buf = MemoryDraws(
-            np.concatenate([b.at[h:], pos]), np.concatenate([b.u_page[h:], u[:, 1]]),
-            np.concatenate([b.u_miss[h:], u[:, 2]]),
-            np.concatenate([b.load[h:], u[:, 3] < self.load_fraction]),
-            np.concatenate([b.kernel[h:], u[:, 4] < self.kernel_fraction]),
-            np.concatenate([b.line[h:], (u[:, 5] * self.lines_per_page).astype(np.int64)]), 0)
+            np.concatenate([b.at[h:], pos]), np.concatenate([b.u_page[h:], u_page]),
+            np.concatenate([b.u_miss[h:], u_miss]), np.concatenate([b.load[h:], load]),
+            np.concatenate([b.kernel[h:], kernel]),
+            np.concatenate([b.line[h:], (u_line * self.lines_per_page).astype(np.int64)]), 0)
         self.head, self._lists = 0, None
 
     def _cover(self, tag_end: int) -> None:

@@ -134,3 +134,18 @@ def test_several_cpus_in_one_batch_equal_each_alone() -> None:
     # each CPU sweeps its own share of the region (scan offsets differ per CPU)
     first = {c: int(together.page[together.cpu == c][0]) for c in (0, 2)}
     assert first[0] < wl.pages // 3 <= 2 * wl.pages // 3 <= first[2]
+
+
+def test_certain_outcomes_take_no_draw_and_still_hold() -> None:
+    """Every tag a memory op, every op a load, none in the kernel: 3 uniforms per op, so the
+    stream differs from one with real coins, but both engines still read it alike."""
+    sure = DrawStream(seed=7, cpu=0, mem_op_fraction=1.0, load_fraction=1.0,
+                      kernel_fraction=0.0, lines_per_page=64)
+    d = sure.take(5000)
+    assert d.at.tolist() == list(range(5000))
+    assert d.load.all() and not d.kernel.any()
+    one = DrawStream(seed=7, cpu=0, mem_op_fraction=1.0, load_fraction=1.0,
+                     kernel_fraction=0.0, lines_per_page=64)
+    assert [one.next() for _ in range(5000)] == list(zip(
+        d.u_page.tolist(), d.u_miss.tolist(), d.load.tolist(), d.kernel.tolist(),
+        d.line.tolist(), strict=True))

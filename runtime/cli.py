@@ -113,7 +113,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from runtime import bench
 
-    result = bench.bench(quick=args.quick)
+    result = bench.bench(quick=args.quick, repeat=args.repeat)
     print(json.dumps(result, indent=1) if args.json else bench.format_text(result))
     return 0
 
@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     ben = sub.add_parser("bench", help="throughput of both engines, as ratios")
     ben.add_argument("--json", action="store_true", help="print JSON")
     ben.add_argument("--quick", action="store_true", help="only the first case")
+    ben.add_argument("--repeat", type=_positive_int, default=3, metavar="N",
+                     help="runs per measurement; the fastest counts (default 3)")
     ben.set_defaults(func=_cmd_bench)
     probe = sub.add_parser("probe", help="decode this host's IBS CPUID leaves")
     probe.add_argument("--cpu", type=int, default=0, help="CPU to ask (default 0)")

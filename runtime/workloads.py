@@ -227,11 +227,11 @@ class DrawStream:
     Each tagged op is a memory op with probability mem_op_fraction, independently, so the
     number of non-memory tags before the next memory op is geometric: only memory ops are
     drawn (page, miss, line, and gap, load, kernel where not certain: 3 to 6 uniforms each,
-    from `rng` in chunks of DRAW_CHUNK), and a tag that is not one costs nothing. The RIP bit of the non-memory tags
-    comes from a second generator, by their ordinal, only when someone asks (without
-    L3MissOnly they can be samples). Pages are drawn by the caller, with the phase's
-    PageSampler. The reference takes one tag at a time (`next`), the fast engine many
-    (`take`); the generators are consumed identically, so both see the very same ops.
+    from `rng` in chunks of DRAW_CHUNK), and a tag that is not one costs nothing. The RIP
+    bit of the non-memory tags comes from a second generator, by their ordinal, only when
+    someone asks (without L3MissOnly they can be samples). Pages are drawn by the caller,
+    with the phase's PageSampler. The reference takes one tag at a time (`next`), the fast
+    engine many (`take`); the generators are consumed identically, so both see the same ops.
     """
 
     def __init__(self, seed: int, cpu: int, mem_op_fraction: float, load_fraction: float,

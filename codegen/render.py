@@ -162,10 +162,11 @@ def _module_imports(block: Block, enum_imports: dict[str, set[str]]) -> str:
         lines += ["", "import numpy as np"]
     else:
         lines.append("from typing import Final")
-    base = (["FieldInfo"] if has_regs else []) + (["OpenIntEnum"] if block.enums else [])
+    base = (["FieldInfo", "FieldValues"] if has_regs else []) + \
+        (["OpenIntEnum"] if block.enums else [])
     if has_regs:
-        base += ["RegisterValue", "U64Array", "as_u64", "check_array", "check_bool", "check_int",
-                 "check_raw"]
+        base += ["RegisterValue", "U64Array", "as_u64", "check_bool", "check_int", "check_raw",
+                 "checked_u64", "or_all"]
     lines.append("")
     lines.append("from generated._base import (")
     lines += [f"    {name}," for name in base]

@@ -17,6 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 U64Array = npt.NDArray[np.uint64]
+FieldValues = npt.NDArray[np.uint64] | npt.NDArray[np.bool_] | int
+"""What a vectorised setter takes: uint64 values, bools for one-bit fields, or one int."""
 
 
 class OpenIntEnum(enum.IntEnum):
@@ -118,6 +120,29 @@ def check_array(register: str, field: str, values: U64Array, maximum: int, value
         raise ValueError(f"{register}.{field}: value {first:#x} out of range or not encodable")
 
 
-def as_u64(values: U64Array | int) -> U64Array:
+def checked_u64(register: str, field: str, value: FieldValues, maximum: int,
+                value_mask: int) -> U64Array:
+    """A setter's values as uint64, range-checked; a bool array needs no check when the field
+    can hold 0 and 1."""
+    if isinstance(value, np.ndarray) and value.dtype == np.bool_ and maximum >= 1 and \
+            value_mask & 1:
+        return value.astype(np.uint64)
+    values = as_u64(value)
+    check_array(register, field, values, maximum, value_mask)
+    return values
+
+
+def or_all(parts: list[U64Array | None]) -> U64Array:
+    """The bitwise OR of the parts given (None: left out), accumulated in place."""
+    given = [p for p in parts if p is not None]
+    if not given:
+        return as_u64(0)
+    out = np.zeros(np.broadcast_shapes(*(p.shape for p in given)), dtype=np.uint64)
+    for part in given:
+        out |= part
+    return out
+
+
+def as_u64(values: FieldValues) -> U64Array:
     """Accept a scalar or an array and return a uint64 array."""
     return np.asarray(values, dtype=np.uint64)

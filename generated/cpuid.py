@@ -22,13 +22,15 @@ import numpy as np
 
 from generated._base import (
     FieldInfo,
+    FieldValues,
     RegisterValue,
     U64Array,
     as_u64,
-    check_array,
     check_bool,
     check_int,
     check_raw,
+    checked_u64,
+    or_all,
 )
 
 IBS_CAPS_WIDTH: Final = 32
@@ -430,14 +432,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x1)
 
     @staticmethod
-    def set_avail(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_avail(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of avail; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'avail', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsCaps._insert_avail(value)
+
+    @staticmethod
+    def _insert_avail(value: FieldValues) -> U64Array:
+        """avail range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'avail', value, 0x1, 0x1)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_fetch_sam(raw: int) -> bool:
@@ -451,14 +454,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(1)) & np.uint64(0x1)
 
     @staticmethod
-    def set_fetch_sam(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_sam(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_sam; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'fetch_sam', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFD)) | (
-            values << np.uint64(1)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsCaps._insert_fetch_sam(value)
+
+    @staticmethod
+    def _insert_fetch_sam(value: FieldValues) -> U64Array:
+        """fetch_sam range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'fetch_sam', value, 0x1, 0x1)
+        return values << np.uint64(1)
 
     @staticmethod
     def extract_op_sam(raw: int) -> bool:
@@ -472,14 +476,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(2)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_sam(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_sam(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_sam; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'op_sam', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFB)) | (
-            values << np.uint64(2)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsCaps._insert_op_sam(value)
+
+    @staticmethod
+    def _insert_op_sam(value: FieldValues) -> U64Array:
+        """op_sam range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'op_sam', value, 0x1, 0x1)
+        return values << np.uint64(2)
 
     @staticmethod
     def extract_rd_wr_op_cnt(raw: int) -> bool:
@@ -493,14 +498,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(3)) & np.uint64(0x1)
 
     @staticmethod
-    def set_rd_wr_op_cnt(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_rd_wr_op_cnt(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of rd_wr_op_cnt; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'rd_wr_op_cnt', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFF7)) | (
-            values << np.uint64(3)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFF7)) | IbsCaps._insert_rd_wr_op_cnt(value)
+
+    @staticmethod
+    def _insert_rd_wr_op_cnt(value: FieldValues) -> U64Array:
+        """rd_wr_op_cnt range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'rd_wr_op_cnt', value, 0x1, 0x1)
+        return values << np.uint64(3)
 
     @staticmethod
     def extract_op_cnt(raw: int) -> bool:
@@ -514,14 +520,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(4)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_cnt(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_cnt(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_cnt; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'op_cnt', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFEF)) | (
-            values << np.uint64(4)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsCaps._insert_op_cnt(value)
+
+    @staticmethod
+    def _insert_op_cnt(value: FieldValues) -> U64Array:
+        """op_cnt range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'op_cnt', value, 0x1, 0x1)
+        return values << np.uint64(4)
 
     @staticmethod
     def extract_brn_trgt(raw: int) -> bool:
@@ -535,14 +542,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(5)) & np.uint64(0x1)
 
     @staticmethod
-    def set_brn_trgt(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_brn_trgt(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of brn_trgt; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'brn_trgt', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFDF)) | (
-            values << np.uint64(5)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsCaps._insert_brn_trgt(value)
+
+    @staticmethod
+    def _insert_brn_trgt(value: FieldValues) -> U64Array:
+        """brn_trgt range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'brn_trgt', value, 0x1, 0x1)
+        return values << np.uint64(5)
 
     @staticmethod
     def extract_op_cnt_ext(raw: int) -> bool:
@@ -556,14 +564,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(6)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_cnt_ext(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_cnt_ext(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_cnt_ext; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'op_cnt_ext', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFBF)) | (
-            values << np.uint64(6)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFBF)) | IbsCaps._insert_op_cnt_ext(value)
+
+    @staticmethod
+    def _insert_op_cnt_ext(value: FieldValues) -> U64Array:
+        """op_cnt_ext range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'op_cnt_ext', value, 0x1, 0x1)
+        return values << np.uint64(6)
 
     @staticmethod
     def extract_rip_invalid_chk(raw: int) -> bool:
@@ -577,14 +586,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(7)) & np.uint64(0x1)
 
     @staticmethod
-    def set_rip_invalid_chk(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_rip_invalid_chk(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of rip_invalid_chk; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'rip_invalid_chk', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF7F)) | (
-            values << np.uint64(7)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7F)) | IbsCaps._insert_rip_invalid_chk(value)
+
+    @staticmethod
+    def _insert_rip_invalid_chk(value: FieldValues) -> U64Array:
+        """rip_invalid_chk range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'rip_invalid_chk', value, 0x1, 0x1)
+        return values << np.uint64(7)
 
     @staticmethod
     def extract_op_brn_fuse(raw: int) -> bool:
@@ -598,14 +608,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(8)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_brn_fuse(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_brn_fuse(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_brn_fuse; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'op_brn_fuse', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFEFF)) | (
-            values << np.uint64(8)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFEFF)) | IbsCaps._insert_op_brn_fuse(value)
+
+    @staticmethod
+    def _insert_op_brn_fuse(value: FieldValues) -> U64Array:
+        """op_brn_fuse range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'op_brn_fuse', value, 0x1, 0x1)
+        return values << np.uint64(8)
 
     @staticmethod
     def extract_fetch_ctl_extd(raw: int) -> bool:
@@ -619,14 +630,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(9)) & np.uint64(0x1)
 
     @staticmethod
-    def set_fetch_ctl_extd(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_ctl_extd(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_ctl_extd; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'fetch_ctl_extd', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFDFF)) | (
-            values << np.uint64(9)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFDFF)) | IbsCaps._insert_fetch_ctl_extd(value)
+
+    @staticmethod
+    def _insert_fetch_ctl_extd(value: FieldValues) -> U64Array:
+        """fetch_ctl_extd range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'fetch_ctl_extd', value, 0x1, 0x1)
+        return values << np.uint64(9)
 
     @staticmethod
     def extract_op_data4(raw: int) -> bool:
@@ -640,14 +652,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(10)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_data4(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_data4(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_data4; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'op_data4', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFBFF)) | (
-            values << np.uint64(10)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFBFF)) | IbsCaps._insert_op_data4(value)
+
+    @staticmethod
+    def _insert_op_data4(value: FieldValues) -> U64Array:
+        """op_data4 range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'op_data4', value, 0x1, 0x1)
+        return values << np.uint64(10)
 
     @staticmethod
     def extract_zen4(raw: int) -> bool:
@@ -661,14 +674,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(11)) & np.uint64(0x1)
 
     @staticmethod
-    def set_zen4(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_zen4(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of zen4; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'zen4', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFF7FF)) | (
-            values << np.uint64(11)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFF7FF)) | IbsCaps._insert_zen4(value)
+
+    @staticmethod
+    def _insert_zen4(value: FieldValues) -> U64Array:
+        """zen4 range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'zen4', value, 0x1, 0x1)
+        return values << np.uint64(11)
 
     @staticmethod
     def extract_op_ld_lat(raw: int) -> bool:
@@ -682,14 +696,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(12)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_ld_lat(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_ld_lat(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_ld_lat; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'op_ld_lat', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFEFFF)) | (
-            values << np.uint64(12)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFEFFF)) | IbsCaps._insert_op_ld_lat(value)
+
+    @staticmethod
+    def _insert_op_ld_lat(value: FieldValues) -> U64Array:
+        """op_ld_lat range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'op_ld_lat', value, 0x1, 0x1)
+        return values << np.uint64(12)
 
     @staticmethod
     def extract_dis(raw: int) -> bool:
@@ -703,14 +718,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(13)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dis(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dis(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dis; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'dis', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFDFFF)) | (
-            values << np.uint64(13)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFDFFF)) | IbsCaps._insert_dis(value)
+
+    @staticmethod
+    def _insert_dis(value: FieldValues) -> U64Array:
+        """dis range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'dis', value, 0x1, 0x1)
+        return values << np.uint64(13)
 
     @staticmethod
     def extract_fetch_lat(raw: int) -> bool:
@@ -724,14 +740,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(14)) & np.uint64(0x1)
 
     @staticmethod
-    def set_fetch_lat(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_lat(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_lat; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'fetch_lat', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFBFFF)) | (
-            values << np.uint64(14)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFBFFF)) | IbsCaps._insert_fetch_lat(value)
+
+    @staticmethod
+    def _insert_fetch_lat(value: FieldValues) -> U64Array:
+        """fetch_lat range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'fetch_lat', value, 0x1, 0x1)
+        return values << np.uint64(14)
 
     @staticmethod
     def extract_bit63_filter(raw: int) -> bool:
@@ -745,14 +762,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(15)) & np.uint64(0x1)
 
     @staticmethod
-    def set_bit63_filter(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_bit63_filter(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of bit63_filter; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'bit63_filter', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFF7FFF)) | (
-            values << np.uint64(15)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF7FFF)) | IbsCaps._insert_bit63_filter(value)
+
+    @staticmethod
+    def _insert_bit63_filter(value: FieldValues) -> U64Array:
+        """bit63_filter range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'bit63_filter', value, 0x1, 0x1)
+        return values << np.uint64(15)
 
     @staticmethod
     def extract_strmst_rmtsocket(raw: int) -> bool:
@@ -766,14 +784,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(16)) & np.uint64(0x1)
 
     @staticmethod
-    def set_strmst_rmtsocket(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_strmst_rmtsocket(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of strmst_rmtsocket; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'strmst_rmtsocket', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFEFFFF)) | (
-            values << np.uint64(16)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsCaps._insert_strmst_rmtsocket(value)
+
+    @staticmethod
+    def _insert_strmst_rmtsocket(value: FieldValues) -> U64Array:
+        """strmst_rmtsocket range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'strmst_rmtsocket', value, 0x1, 0x1)
+        return values << np.uint64(16)
 
     @staticmethod
     def extract_mem_profiler(raw: int) -> bool:
@@ -787,14 +806,15 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(18)) & np.uint64(0x1)
 
     @staticmethod
-    def set_mem_profiler(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_mem_profiler(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of mem_profiler; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'mem_profiler', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFBFFFF)) | (
-            values << np.uint64(18)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsCaps._insert_mem_profiler(value)
+
+    @staticmethod
+    def _insert_mem_profiler(value: FieldValues) -> U64Array:
+        """mem_profiler range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'mem_profiler', value, 0x1, 0x1)
+        return values << np.uint64(18)
 
     @staticmethod
     def extract_op_dtlb_pg_size(raw: int) -> bool:
@@ -808,14 +828,62 @@ class IbsCaps(RegisterValue):
         return (raw >> np.uint64(19)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_dtlb_pg_size(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_dtlb_pg_size(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_dtlb_pg_size; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_CAPS', 'op_dtlb_pg_size', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFF7FFFF)) | (
-            values << np.uint64(19)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsCaps._insert_op_dtlb_pg_size(value)
+
+    @staticmethod
+    def _insert_op_dtlb_pg_size(value: FieldValues) -> U64Array:
+        """op_dtlb_pg_size range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_CAPS', 'op_dtlb_pg_size', value, 0x1, 0x1)
+        return values << np.uint64(19)
+
+    @staticmethod
+    def encode_array(
+        *,
+        avail: FieldValues | None = None,
+        fetch_sam: FieldValues | None = None,
+        op_sam: FieldValues | None = None,
+        rd_wr_op_cnt: FieldValues | None = None,
+        op_cnt: FieldValues | None = None,
+        brn_trgt: FieldValues | None = None,
+        op_cnt_ext: FieldValues | None = None,
+        rip_invalid_chk: FieldValues | None = None,
+        op_brn_fuse: FieldValues | None = None,
+        fetch_ctl_extd: FieldValues | None = None,
+        op_data4: FieldValues | None = None,
+        zen4: FieldValues | None = None,
+        op_ld_lat: FieldValues | None = None,
+        dis: FieldValues | None = None,
+        fetch_lat: FieldValues | None = None,
+        bit63_filter: FieldValues | None = None,
+        strmst_rmtsocket: FieldValues | None = None,
+        mem_profiler: FieldValues | None = None,
+        op_dtlb_pg_size: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if avail is None else IbsCaps._insert_avail(avail),
+            None if fetch_sam is None else IbsCaps._insert_fetch_sam(fetch_sam),
+            None if op_sam is None else IbsCaps._insert_op_sam(op_sam),
+            None if rd_wr_op_cnt is None else IbsCaps._insert_rd_wr_op_cnt(rd_wr_op_cnt),
+            None if op_cnt is None else IbsCaps._insert_op_cnt(op_cnt),
+            None if brn_trgt is None else IbsCaps._insert_brn_trgt(brn_trgt),
+            None if op_cnt_ext is None else IbsCaps._insert_op_cnt_ext(op_cnt_ext),
+            None if rip_invalid_chk is None else IbsCaps._insert_rip_invalid_chk(rip_invalid_chk),
+            None if op_brn_fuse is None else IbsCaps._insert_op_brn_fuse(op_brn_fuse),
+            None if fetch_ctl_extd is None else IbsCaps._insert_fetch_ctl_extd(fetch_ctl_extd),
+            None if op_data4 is None else IbsCaps._insert_op_data4(op_data4),
+            None if zen4 is None else IbsCaps._insert_zen4(zen4),
+            None if op_ld_lat is None else IbsCaps._insert_op_ld_lat(op_ld_lat),
+            None if dis is None else IbsCaps._insert_dis(dis),
+            None if fetch_lat is None else IbsCaps._insert_fetch_lat(fetch_lat),
+            None if bit63_filter is None else IbsCaps._insert_bit63_filter(bit63_filter),
+            None if strmst_rmtsocket is None else IbsCaps._insert_strmst_rmtsocket(strmst_rmtsocket),
+            None if mem_profiler is None else IbsCaps._insert_mem_profiler(mem_profiler),
+            None if op_dtlb_pg_size is None else IbsCaps._insert_op_dtlb_pg_size(op_dtlb_pg_size),
+        ])
 
 
 EXT_FEATURES_ECX_WIDTH: Final = 32
@@ -909,14 +977,26 @@ class ExtFeaturesEcx(RegisterValue):
         return (raw >> np.uint64(10)) & np.uint64(0x1)
 
     @staticmethod
-    def set_ibs(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_ibs(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of ibs; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('EXT_FEATURES_ECX', 'ibs', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFBFF)) | (
-            values << np.uint64(10)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFBFF)) | ExtFeaturesEcx._insert_ibs(value)
+
+    @staticmethod
+    def _insert_ibs(value: FieldValues) -> U64Array:
+        """ibs range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('EXT_FEATURES_ECX', 'ibs', value, 0x1, 0x1)
+        return values << np.uint64(10)
+
+    @staticmethod
+    def encode_array(
+        *,
+        ibs: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if ibs is None else ExtFeaturesEcx._insert_ibs(ibs),
+        ])
 
 
 MAX_EXT_LEAF_WIDTH: Final = 32
@@ -1004,14 +1084,26 @@ class MaxExtLeaf(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFF)
 
     @staticmethod
-    def set_max_ext_leaf(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_max_ext_leaf(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of max_ext_leaf; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('MAX_EXT_LEAF', 'max_ext_leaf', values, 0xFFFFFFFF, 0xFFFFFFFF)
-        return (raw & np.uint64(0xFFFFFFFF00000000)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFF00000000)) | MaxExtLeaf._insert_max_ext_leaf(value)
+
+    @staticmethod
+    def _insert_max_ext_leaf(value: FieldValues) -> U64Array:
+        """max_ext_leaf range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('MAX_EXT_LEAF', 'max_ext_leaf', value, 0xFFFFFFFF, 0xFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        max_ext_leaf: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if max_ext_leaf is None else MaxExtLeaf._insert_max_ext_leaf(max_ext_leaf),
+        ])
 
 
 VENDOR_EBX_WIDTH: Final = 32
@@ -1099,14 +1191,26 @@ class VendorEbx(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFF)
 
     @staticmethod
-    def set_chars(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_chars(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of chars; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('VENDOR_EBX', 'chars', values, 0xFFFFFFFF, 0xFFFFFFFF)
-        return (raw & np.uint64(0xFFFFFFFF00000000)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFF00000000)) | VendorEbx._insert_chars(value)
+
+    @staticmethod
+    def _insert_chars(value: FieldValues) -> U64Array:
+        """chars range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('VENDOR_EBX', 'chars', value, 0xFFFFFFFF, 0xFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        chars: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if chars is None else VendorEbx._insert_chars(chars),
+        ])
 
 
 VENDOR_EDX_WIDTH: Final = 32
@@ -1194,14 +1298,26 @@ class VendorEdx(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFF)
 
     @staticmethod
-    def set_chars(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_chars(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of chars; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('VENDOR_EDX', 'chars', values, 0xFFFFFFFF, 0xFFFFFFFF)
-        return (raw & np.uint64(0xFFFFFFFF00000000)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFF00000000)) | VendorEdx._insert_chars(value)
+
+    @staticmethod
+    def _insert_chars(value: FieldValues) -> U64Array:
+        """chars range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('VENDOR_EDX', 'chars', value, 0xFFFFFFFF, 0xFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        chars: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if chars is None else VendorEdx._insert_chars(chars),
+        ])
 
 
 VENDOR_ECX_WIDTH: Final = 32
@@ -1289,11 +1405,23 @@ class VendorEcx(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFF)
 
     @staticmethod
-    def set_chars(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_chars(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of chars; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('VENDOR_ECX', 'chars', values, 0xFFFFFFFF, 0xFFFFFFFF)
-        return (raw & np.uint64(0xFFFFFFFF00000000)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFF00000000)) | VendorEcx._insert_chars(value)
+
+    @staticmethod
+    def _insert_chars(value: FieldValues) -> U64Array:
+        """chars range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('VENDOR_ECX', 'chars', value, 0xFFFFFFFF, 0xFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        chars: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if chars is None else VendorEcx._insert_chars(chars),
+        ])

@@ -23,14 +23,16 @@ import numpy as np
 
 from generated._base import (
     FieldInfo,
+    FieldValues,
     OpenIntEnum,
     RegisterValue,
     U64Array,
     as_u64,
-    check_array,
     check_bool,
     check_int,
     check_raw,
+    checked_u64,
+    or_all,
 )
 
 
@@ -409,12 +411,15 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
-    def set_period(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_period(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of period; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'period', values, 0xFFFFF, 0xFFFF0)
-        return (raw & np.uint64(0xFFFFFFFFFFFF0000)) | (
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF0000)) | IbsFetchCtl._insert_period(value)
+
+    @staticmethod
+    def _insert_period(value: FieldValues) -> U64Array:
+        """period range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'period', value, 0xFFFFF, 0xFFFF0)
+        return (
             ((values >> np.uint64(4)) & np.uint64(0xFFFF)) << np.uint64(0)
         )
 
@@ -430,14 +435,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(16)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_fetch_cnt(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_cnt(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_cnt; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'fetch_cnt', values, 0xFFFF, 0xFFFF)
-        return (raw & np.uint64(0xFFFFFFFF0000FFFF)) | (
-            values << np.uint64(16)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFF0000FFFF)) | IbsFetchCtl._insert_fetch_cnt(value)
+
+    @staticmethod
+    def _insert_fetch_cnt(value: FieldValues) -> U64Array:
+        """fetch_cnt range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'fetch_cnt', value, 0xFFFF, 0xFFFF)
+        return values << np.uint64(16)
 
     @staticmethod
     def extract_fetch_lat(raw: int) -> int:
@@ -451,14 +457,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(32)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_fetch_lat(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_lat(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_lat; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'fetch_lat', values, 0xFFFF, 0xFFFF)
-        return (raw & np.uint64(0xFFFF0000FFFFFFFF)) | (
-            values << np.uint64(32)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFF0000FFFFFFFF)) | IbsFetchCtl._insert_fetch_lat(value)
+
+    @staticmethod
+    def _insert_fetch_lat(value: FieldValues) -> U64Array:
+        """fetch_lat range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'fetch_lat', value, 0xFFFF, 0xFFFF)
+        return values << np.uint64(32)
 
     @staticmethod
     def extract_fetch_en(raw: int) -> bool:
@@ -472,14 +479,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(48)) & np.uint64(0x1)
 
     @staticmethod
-    def set_fetch_en(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_en(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_en; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'fetch_en', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFEFFFFFFFFFFFF)) | (
-            values << np.uint64(48)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFEFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_en(value)
+
+    @staticmethod
+    def _insert_fetch_en(value: FieldValues) -> U64Array:
+        """fetch_en range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'fetch_en', value, 0x1, 0x1)
+        return values << np.uint64(48)
 
     @staticmethod
     def extract_fetch_val(raw: int) -> bool:
@@ -493,14 +501,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(49)) & np.uint64(0x1)
 
     @staticmethod
-    def set_fetch_val(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_val(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_val; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'fetch_val', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFDFFFFFFFFFFFF)) | (
-            values << np.uint64(49)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFDFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_val(value)
+
+    @staticmethod
+    def _insert_fetch_val(value: FieldValues) -> U64Array:
+        """fetch_val range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'fetch_val', value, 0x1, 0x1)
+        return values << np.uint64(49)
 
     @staticmethod
     def extract_fetch_comp(raw: int) -> bool:
@@ -514,14 +523,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(50)) & np.uint64(0x1)
 
     @staticmethod
-    def set_fetch_comp(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_comp(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_comp; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'fetch_comp', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFBFFFFFFFFFFFF)) | (
-            values << np.uint64(50)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFBFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_comp(value)
+
+    @staticmethod
+    def _insert_fetch_comp(value: FieldValues) -> U64Array:
+        """fetch_comp range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'fetch_comp', value, 0x1, 0x1)
+        return values << np.uint64(50)
 
     @staticmethod
     def extract_ic_miss(raw: int) -> bool:
@@ -535,14 +545,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(51)) & np.uint64(0x1)
 
     @staticmethod
-    def set_ic_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_ic_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of ic_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'ic_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFF7FFFFFFFFFFFF)) | (
-            values << np.uint64(51)
-        )
+        return (as_u64(raw) & np.uint64(0xFFF7FFFFFFFFFFFF)) | IbsFetchCtl._insert_ic_miss(value)
+
+    @staticmethod
+    def _insert_ic_miss(value: FieldValues) -> U64Array:
+        """ic_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'ic_miss', value, 0x1, 0x1)
+        return values << np.uint64(51)
 
     @staticmethod
     def extract_phy_addr_valid(raw: int) -> bool:
@@ -556,14 +567,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(52)) & np.uint64(0x1)
 
     @staticmethod
-    def set_phy_addr_valid(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_phy_addr_valid(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of phy_addr_valid; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'phy_addr_valid', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFEFFFFFFFFFFFFF)) | (
-            values << np.uint64(52)
-        )
+        return (as_u64(raw) & np.uint64(0xFFEFFFFFFFFFFFFF)) | IbsFetchCtl._insert_phy_addr_valid(value)
+
+    @staticmethod
+    def _insert_phy_addr_valid(value: FieldValues) -> U64Array:
+        """phy_addr_valid range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'phy_addr_valid', value, 0x1, 0x1)
+        return values << np.uint64(52)
 
     @staticmethod
     def extract_l1_tlb_pg_sz(raw: int) -> int:
@@ -577,14 +589,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(53)) & np.uint64(0x3)
 
     @staticmethod
-    def set_l1_tlb_pg_sz(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_l1_tlb_pg_sz(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of l1_tlb_pg_sz; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'l1_tlb_pg_sz', values, 0x3, 0x3)
-        return (raw & np.uint64(0xFF9FFFFFFFFFFFFF)) | (
-            values << np.uint64(53)
-        )
+        return (as_u64(raw) & np.uint64(0xFF9FFFFFFFFFFFFF)) | IbsFetchCtl._insert_l1_tlb_pg_sz(value)
+
+    @staticmethod
+    def _insert_l1_tlb_pg_sz(value: FieldValues) -> U64Array:
+        """l1_tlb_pg_sz range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'l1_tlb_pg_sz', value, 0x3, 0x3)
+        return values << np.uint64(53)
 
     @staticmethod
     def extract_l1_tlb_miss(raw: int) -> bool:
@@ -598,14 +611,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(55)) & np.uint64(0x1)
 
     @staticmethod
-    def set_l1_tlb_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_l1_tlb_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of l1_tlb_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'l1_tlb_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFF7FFFFFFFFFFFFF)) | (
-            values << np.uint64(55)
-        )
+        return (as_u64(raw) & np.uint64(0xFF7FFFFFFFFFFFFF)) | IbsFetchCtl._insert_l1_tlb_miss(value)
+
+    @staticmethod
+    def _insert_l1_tlb_miss(value: FieldValues) -> U64Array:
+        """l1_tlb_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'l1_tlb_miss', value, 0x1, 0x1)
+        return values << np.uint64(55)
 
     @staticmethod
     def extract_l2_tlb_miss(raw: int) -> bool:
@@ -619,14 +633,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(56)) & np.uint64(0x1)
 
     @staticmethod
-    def set_l2_tlb_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_l2_tlb_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of l2_tlb_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'l2_tlb_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFEFFFFFFFFFFFFFF)) | (
-            values << np.uint64(56)
-        )
+        return (as_u64(raw) & np.uint64(0xFEFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_l2_tlb_miss(value)
+
+    @staticmethod
+    def _insert_l2_tlb_miss(value: FieldValues) -> U64Array:
+        """l2_tlb_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'l2_tlb_miss', value, 0x1, 0x1)
+        return values << np.uint64(56)
 
     @staticmethod
     def extract_rand_en(raw: int) -> bool:
@@ -640,14 +655,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(57)) & np.uint64(0x1)
 
     @staticmethod
-    def set_rand_en(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_rand_en(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of rand_en; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'rand_en', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFDFFFFFFFFFFFFFF)) | (
-            values << np.uint64(57)
-        )
+        return (as_u64(raw) & np.uint64(0xFDFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_rand_en(value)
+
+    @staticmethod
+    def _insert_rand_en(value: FieldValues) -> U64Array:
+        """rand_en range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'rand_en', value, 0x1, 0x1)
+        return values << np.uint64(57)
 
     @staticmethod
     def extract_fetch_l2_miss(raw: int) -> bool:
@@ -661,14 +677,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(58)) & np.uint64(0x1)
 
     @staticmethod
-    def set_fetch_l2_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_l2_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_l2_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'fetch_l2_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFBFFFFFFFFFFFFFF)) | (
-            values << np.uint64(58)
-        )
+        return (as_u64(raw) & np.uint64(0xFBFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_l2_miss(value)
+
+    @staticmethod
+    def _insert_fetch_l2_miss(value: FieldValues) -> U64Array:
+        """fetch_l2_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'fetch_l2_miss', value, 0x1, 0x1)
+        return values << np.uint64(58)
 
     @staticmethod
     def extract_l3_miss_only(raw: int) -> bool:
@@ -682,14 +699,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(59)) & np.uint64(0x1)
 
     @staticmethod
-    def set_l3_miss_only(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_l3_miss_only(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of l3_miss_only; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'l3_miss_only', values, 0x1, 0x1)
-        return (raw & np.uint64(0xF7FFFFFFFFFFFFFF)) | (
-            values << np.uint64(59)
-        )
+        return (as_u64(raw) & np.uint64(0xF7FFFFFFFFFFFFFF)) | IbsFetchCtl._insert_l3_miss_only(value)
+
+    @staticmethod
+    def _insert_l3_miss_only(value: FieldValues) -> U64Array:
+        """l3_miss_only range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'l3_miss_only', value, 0x1, 0x1)
+        return values << np.uint64(59)
 
     @staticmethod
     def extract_fetch_oc_miss(raw: int) -> bool:
@@ -703,14 +721,15 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(60)) & np.uint64(0x1)
 
     @staticmethod
-    def set_fetch_oc_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_oc_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_oc_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'fetch_oc_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xEFFFFFFFFFFFFFFF)) | (
-            values << np.uint64(60)
-        )
+        return (as_u64(raw) & np.uint64(0xEFFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_oc_miss(value)
+
+    @staticmethod
+    def _insert_fetch_oc_miss(value: FieldValues) -> U64Array:
+        """fetch_oc_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'fetch_oc_miss', value, 0x1, 0x1)
+        return values << np.uint64(60)
 
     @staticmethod
     def extract_fetch_l3_miss(raw: int) -> bool:
@@ -724,14 +743,56 @@ class IbsFetchCtl(RegisterValue):
         return (raw >> np.uint64(61)) & np.uint64(0x1)
 
     @staticmethod
-    def set_fetch_l3_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_l3_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_l3_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL', 'fetch_l3_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xDFFFFFFFFFFFFFFF)) | (
-            values << np.uint64(61)
-        )
+        return (as_u64(raw) & np.uint64(0xDFFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_l3_miss(value)
+
+    @staticmethod
+    def _insert_fetch_l3_miss(value: FieldValues) -> U64Array:
+        """fetch_l3_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL', 'fetch_l3_miss', value, 0x1, 0x1)
+        return values << np.uint64(61)
+
+    @staticmethod
+    def encode_array(
+        *,
+        period: FieldValues | None = None,
+        fetch_cnt: FieldValues | None = None,
+        fetch_lat: FieldValues | None = None,
+        fetch_en: FieldValues | None = None,
+        fetch_val: FieldValues | None = None,
+        fetch_comp: FieldValues | None = None,
+        ic_miss: FieldValues | None = None,
+        phy_addr_valid: FieldValues | None = None,
+        l1_tlb_pg_sz: FieldValues | None = None,
+        l1_tlb_miss: FieldValues | None = None,
+        l2_tlb_miss: FieldValues | None = None,
+        rand_en: FieldValues | None = None,
+        fetch_l2_miss: FieldValues | None = None,
+        l3_miss_only: FieldValues | None = None,
+        fetch_oc_miss: FieldValues | None = None,
+        fetch_l3_miss: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if period is None else IbsFetchCtl._insert_period(period),
+            None if fetch_cnt is None else IbsFetchCtl._insert_fetch_cnt(fetch_cnt),
+            None if fetch_lat is None else IbsFetchCtl._insert_fetch_lat(fetch_lat),
+            None if fetch_en is None else IbsFetchCtl._insert_fetch_en(fetch_en),
+            None if fetch_val is None else IbsFetchCtl._insert_fetch_val(fetch_val),
+            None if fetch_comp is None else IbsFetchCtl._insert_fetch_comp(fetch_comp),
+            None if ic_miss is None else IbsFetchCtl._insert_ic_miss(ic_miss),
+            None if phy_addr_valid is None else IbsFetchCtl._insert_phy_addr_valid(phy_addr_valid),
+            None if l1_tlb_pg_sz is None else IbsFetchCtl._insert_l1_tlb_pg_sz(l1_tlb_pg_sz),
+            None if l1_tlb_miss is None else IbsFetchCtl._insert_l1_tlb_miss(l1_tlb_miss),
+            None if l2_tlb_miss is None else IbsFetchCtl._insert_l2_tlb_miss(l2_tlb_miss),
+            None if rand_en is None else IbsFetchCtl._insert_rand_en(rand_en),
+            None if fetch_l2_miss is None else IbsFetchCtl._insert_fetch_l2_miss(fetch_l2_miss),
+            None if l3_miss_only is None else IbsFetchCtl._insert_l3_miss_only(l3_miss_only),
+            None if fetch_oc_miss is None else IbsFetchCtl._insert_fetch_oc_miss(fetch_oc_miss),
+            None if fetch_l3_miss is None else IbsFetchCtl._insert_fetch_l3_miss(fetch_l3_miss),
+        ])
 
 
 IBS_FETCH_LINAD_WIDTH: Final = 64
@@ -815,14 +876,26 @@ class IbsFetchLinad(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_fetch_lin_ad(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_lin_ad(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_lin_ad; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_LINAD', 'fetch_lin_ad', values, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
-        return (raw & np.uint64(0x0)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0x0)) | IbsFetchLinad._insert_fetch_lin_ad(value)
+
+    @staticmethod
+    def _insert_fetch_lin_ad(value: FieldValues) -> U64Array:
+        """fetch_lin_ad range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_LINAD', 'fetch_lin_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        fetch_lin_ad: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if fetch_lin_ad is None else IbsFetchLinad._insert_fetch_lin_ad(fetch_lin_ad),
+        ])
 
 
 IBS_FETCH_PHYSAD_WIDTH: Final = 64
@@ -906,14 +979,26 @@ class IbsFetchPhysad(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_fetch_phys_ad(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_phys_ad(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_phys_ad; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_PHYSAD', 'fetch_phys_ad', values, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
-        return (raw & np.uint64(0x0)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0x0)) | IbsFetchPhysad._insert_fetch_phys_ad(value)
+
+    @staticmethod
+    def _insert_fetch_phys_ad(value: FieldValues) -> U64Array:
+        """fetch_phys_ad range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_PHYSAD', 'fetch_phys_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        fetch_phys_ad: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if fetch_phys_ad is None else IbsFetchPhysad._insert_fetch_phys_ad(fetch_phys_ad),
+        ])
 
 
 IC_IBS_EXTD_CTL_WIDTH: Final = 64
@@ -1004,14 +1089,26 @@ class IcIbsExtdCtl(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_itlb_refill_lat(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_itlb_refill_lat(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of itlb_refill_lat; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IC_IBS_EXTD_CTL', 'itlb_refill_lat', values, 0xFFFF, 0xFFFF)
-        return (raw & np.uint64(0xFFFFFFFFFFFF0000)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF0000)) | IcIbsExtdCtl._insert_itlb_refill_lat(value)
+
+    @staticmethod
+    def _insert_itlb_refill_lat(value: FieldValues) -> U64Array:
+        """itlb_refill_lat range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IC_IBS_EXTD_CTL', 'itlb_refill_lat', value, 0xFFFF, 0xFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        itlb_refill_lat: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if itlb_refill_lat is None else IcIbsExtdCtl._insert_itlb_refill_lat(itlb_refill_lat),
+        ])
 
 
 IBS_FETCH_CTL2_WIDTH: Final = 64
@@ -1148,14 +1245,15 @@ class IbsFetchCtl2(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dis(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dis(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dis; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL2', 'dis', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsFetchCtl2._insert_dis(value)
+
+    @staticmethod
+    def _insert_dis(value: FieldValues) -> U64Array:
+        """dis range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL2', 'dis', value, 0x1, 0x1)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_fetch_lat_filter(raw: int) -> int:
@@ -1169,14 +1267,15 @@ class IbsFetchCtl2(RegisterValue):
         return (raw >> np.uint64(1)) & np.uint64(0xF)
 
     @staticmethod
-    def set_fetch_lat_filter(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fetch_lat_filter(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_lat_filter; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL2', 'fetch_lat_filter', values, 0xF, 0xF)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFE1)) | (
-            values << np.uint64(1)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFE1)) | IbsFetchCtl2._insert_fetch_lat_filter(value)
+
+    @staticmethod
+    def _insert_fetch_lat_filter(value: FieldValues) -> U64Array:
+        """fetch_lat_filter range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL2', 'fetch_lat_filter', value, 0xF, 0xF)
+        return values << np.uint64(1)
 
     @staticmethod
     def extract_excl_rip63_eq1(raw: int) -> bool:
@@ -1190,14 +1289,15 @@ class IbsFetchCtl2(RegisterValue):
         return (raw >> np.uint64(5)) & np.uint64(0x1)
 
     @staticmethod
-    def set_excl_rip63_eq1(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_excl_rip63_eq1(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of excl_rip63_eq1; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL2', 'excl_rip63_eq1', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFDF)) | (
-            values << np.uint64(5)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsFetchCtl2._insert_excl_rip63_eq1(value)
+
+    @staticmethod
+    def _insert_excl_rip63_eq1(value: FieldValues) -> U64Array:
+        """excl_rip63_eq1 range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL2', 'excl_rip63_eq1', value, 0x1, 0x1)
+        return values << np.uint64(5)
 
     @staticmethod
     def extract_excl_rip63_eq0(raw: int) -> bool:
@@ -1211,11 +1311,29 @@ class IbsFetchCtl2(RegisterValue):
         return (raw >> np.uint64(6)) & np.uint64(0x1)
 
     @staticmethod
-    def set_excl_rip63_eq0(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_excl_rip63_eq0(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of excl_rip63_eq0; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_FETCH_CTL2', 'excl_rip63_eq0', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFBF)) | (
-            values << np.uint64(6)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFBF)) | IbsFetchCtl2._insert_excl_rip63_eq0(value)
+
+    @staticmethod
+    def _insert_excl_rip63_eq0(value: FieldValues) -> U64Array:
+        """excl_rip63_eq0 range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_FETCH_CTL2', 'excl_rip63_eq0', value, 0x1, 0x1)
+        return values << np.uint64(6)
+
+    @staticmethod
+    def encode_array(
+        *,
+        dis: FieldValues | None = None,
+        fetch_lat_filter: FieldValues | None = None,
+        excl_rip63_eq1: FieldValues | None = None,
+        excl_rip63_eq0: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if dis is None else IbsFetchCtl2._insert_dis(dis),
+            None if fetch_lat_filter is None else IbsFetchCtl2._insert_fetch_lat_filter(fetch_lat_filter),
+            None if excl_rip63_eq1 is None else IbsFetchCtl2._insert_excl_rip63_eq1(excl_rip63_eq1),
+            None if excl_rip63_eq0 is None else IbsFetchCtl2._insert_excl_rip63_eq0(excl_rip63_eq0),
+        ])

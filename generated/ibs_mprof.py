@@ -22,13 +22,15 @@ import numpy as np
 
 from generated._base import (
     FieldInfo,
+    FieldValues,
     RegisterValue,
     U64Array,
     as_u64,
-    check_array,
     check_bool,
     check_int,
     check_raw,
+    checked_u64,
+    or_all,
 )
 from generated.data_src import DataSrc
 
@@ -201,12 +203,15 @@ class IbsMprofCtl(RegisterValue):
         )
 
     @staticmethod
-    def set_period(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_period(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of period; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_CTL', 'period', values, 0x7FFFFFF, 0x7FFFFF0)
-        return (raw & np.uint64(0xFFFFFFFFF80F0000)) | (
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFF80F0000)) | IbsMprofCtl._insert_period(value)
+
+    @staticmethod
+    def _insert_period(value: FieldValues) -> U64Array:
+        """period range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_CTL', 'period', value, 0x7FFFFFF, 0x7FFFFF0)
+        return (
             ((values >> np.uint64(4)) & np.uint64(0xFFFF)) << np.uint64(0)
             | ((values >> np.uint64(20)) & np.uint64(0x7F)) << np.uint64(20)
         )
@@ -223,14 +228,15 @@ class IbsMprofCtl(RegisterValue):
         return (raw >> np.uint64(16)) & np.uint64(0x1)
 
     @staticmethod
-    def set_l3_miss_only(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_l3_miss_only(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of l3_miss_only; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_CTL', 'l3_miss_only', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFEFFFF)) | (
-            values << np.uint64(16)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsMprofCtl._insert_l3_miss_only(value)
+
+    @staticmethod
+    def _insert_l3_miss_only(value: FieldValues) -> U64Array:
+        """l3_miss_only range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_CTL', 'l3_miss_only', value, 0x1, 0x1)
+        return values << np.uint64(16)
 
     @staticmethod
     def extract_enable(raw: int) -> bool:
@@ -244,14 +250,15 @@ class IbsMprofCtl(RegisterValue):
         return (raw >> np.uint64(17)) & np.uint64(0x1)
 
     @staticmethod
-    def set_enable(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_enable(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of enable; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_CTL', 'enable', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFDFFFF)) | (
-            values << np.uint64(17)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsMprofCtl._insert_enable(value)
+
+    @staticmethod
+    def _insert_enable(value: FieldValues) -> U64Array:
+        """enable range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_CTL', 'enable', value, 0x1, 0x1)
+        return values << np.uint64(17)
 
     @staticmethod
     def extract_val(raw: int) -> bool:
@@ -265,14 +272,15 @@ class IbsMprofCtl(RegisterValue):
         return (raw >> np.uint64(18)) & np.uint64(0x1)
 
     @staticmethod
-    def set_val(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_val(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of val; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_CTL', 'val', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFBFFFF)) | (
-            values << np.uint64(18)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsMprofCtl._insert_val(value)
+
+    @staticmethod
+    def _insert_val(value: FieldValues) -> U64Array:
+        """val range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_CTL', 'val', value, 0x1, 0x1)
+        return values << np.uint64(18)
 
     @staticmethod
     def extract_cnt_ctl(raw: int) -> bool:
@@ -286,14 +294,34 @@ class IbsMprofCtl(RegisterValue):
         return (raw >> np.uint64(19)) & np.uint64(0x1)
 
     @staticmethod
-    def set_cnt_ctl(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_cnt_ctl(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of cnt_ctl; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_CTL', 'cnt_ctl', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFF7FFFF)) | (
-            values << np.uint64(19)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsMprofCtl._insert_cnt_ctl(value)
+
+    @staticmethod
+    def _insert_cnt_ctl(value: FieldValues) -> U64Array:
+        """cnt_ctl range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_CTL', 'cnt_ctl', value, 0x1, 0x1)
+        return values << np.uint64(19)
+
+    @staticmethod
+    def encode_array(
+        *,
+        period: FieldValues | None = None,
+        l3_miss_only: FieldValues | None = None,
+        enable: FieldValues | None = None,
+        val: FieldValues | None = None,
+        cnt_ctl: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if period is None else IbsMprofCtl._insert_period(period),
+            None if l3_miss_only is None else IbsMprofCtl._insert_l3_miss_only(l3_miss_only),
+            None if enable is None else IbsMprofCtl._insert_enable(enable),
+            None if val is None else IbsMprofCtl._insert_val(val),
+            None if cnt_ctl is None else IbsMprofCtl._insert_cnt_ctl(cnt_ctl),
+        ])
 
 
 IBS_MPROF_CTL2_WIDTH: Final = 64
@@ -409,14 +437,15 @@ class IbsMprofCtl2(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x1)
 
     @staticmethod
-    def set_disable(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_disable(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of disable; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_CTL2', 'disable', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsMprofCtl2._insert_disable(value)
+
+    @staticmethod
+    def _insert_disable(value: FieldValues) -> U64Array:
+        """disable range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_CTL2', 'disable', value, 0x1, 0x1)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_exclude_user(raw: int) -> bool:
@@ -430,14 +459,15 @@ class IbsMprofCtl2(RegisterValue):
         return (raw >> np.uint64(1)) & np.uint64(0x1)
 
     @staticmethod
-    def set_exclude_user(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_exclude_user(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of exclude_user; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_CTL2', 'exclude_user', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFD)) | (
-            values << np.uint64(1)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsMprofCtl2._insert_exclude_user(value)
+
+    @staticmethod
+    def _insert_exclude_user(value: FieldValues) -> U64Array:
+        """exclude_user range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_CTL2', 'exclude_user', value, 0x1, 0x1)
+        return values << np.uint64(1)
 
     @staticmethod
     def extract_exclude_kernel(raw: int) -> bool:
@@ -451,14 +481,30 @@ class IbsMprofCtl2(RegisterValue):
         return (raw >> np.uint64(2)) & np.uint64(0x1)
 
     @staticmethod
-    def set_exclude_kernel(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_exclude_kernel(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of exclude_kernel; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_CTL2', 'exclude_kernel', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFB)) | (
-            values << np.uint64(2)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsMprofCtl2._insert_exclude_kernel(value)
+
+    @staticmethod
+    def _insert_exclude_kernel(value: FieldValues) -> U64Array:
+        """exclude_kernel range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_CTL2', 'exclude_kernel', value, 0x1, 0x1)
+        return values << np.uint64(2)
+
+    @staticmethod
+    def encode_array(
+        *,
+        disable: FieldValues | None = None,
+        exclude_user: FieldValues | None = None,
+        exclude_kernel: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if disable is None else IbsMprofCtl2._insert_disable(disable),
+            None if exclude_user is None else IbsMprofCtl2._insert_exclude_user(exclude_user),
+            None if exclude_kernel is None else IbsMprofCtl2._insert_exclude_kernel(exclude_kernel),
+        ])
 
 
 IBS_MPROF_DATA2_WIDTH: Final = 64
@@ -598,12 +644,15 @@ class IbsMprofData2(RegisterValue):
         )
 
     @staticmethod
-    def set_data_src(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_data_src(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of data_src; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_DATA2', 'data_src', values, 0x1F, 0x1F)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF38)) | (
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF38)) | IbsMprofData2._insert_data_src(value)
+
+    @staticmethod
+    def _insert_data_src(value: FieldValues) -> U64Array:
+        """data_src range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_DATA2', 'data_src', value, 0x1F, 0x1F)
+        return (
             ((values >> np.uint64(0)) & np.uint64(0x7)) << np.uint64(0)
             | ((values >> np.uint64(3)) & np.uint64(0x3)) << np.uint64(6)
         )
@@ -620,14 +669,15 @@ class IbsMprofData2(RegisterValue):
         return (raw >> np.uint64(4)) & np.uint64(0x1)
 
     @staticmethod
-    def set_rmt_node(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_rmt_node(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of rmt_node; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_DATA2', 'rmt_node', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFEF)) | (
-            values << np.uint64(4)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsMprofData2._insert_rmt_node(value)
+
+    @staticmethod
+    def _insert_rmt_node(value: FieldValues) -> U64Array:
+        """rmt_node range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_DATA2', 'rmt_node', value, 0x1, 0x1)
+        return values << np.uint64(4)
 
     @staticmethod
     def extract_rmt_socket(raw: int) -> bool:
@@ -641,14 +691,30 @@ class IbsMprofData2(RegisterValue):
         return (raw >> np.uint64(9)) & np.uint64(0x1)
 
     @staticmethod
-    def set_rmt_socket(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_rmt_socket(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of rmt_socket; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_DATA2', 'rmt_socket', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFDFF)) | (
-            values << np.uint64(9)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFDFF)) | IbsMprofData2._insert_rmt_socket(value)
+
+    @staticmethod
+    def _insert_rmt_socket(value: FieldValues) -> U64Array:
+        """rmt_socket range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_DATA2', 'rmt_socket', value, 0x1, 0x1)
+        return values << np.uint64(9)
+
+    @staticmethod
+    def encode_array(
+        *,
+        data_src: FieldValues | None = None,
+        rmt_node: FieldValues | None = None,
+        rmt_socket: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if data_src is None else IbsMprofData2._insert_data_src(data_src),
+            None if rmt_node is None else IbsMprofData2._insert_rmt_node(rmt_node),
+            None if rmt_socket is None else IbsMprofData2._insert_rmt_socket(rmt_socket),
+        ])
 
 
 IBS_MPROF_DATA3_WIDTH: Final = 64
@@ -839,14 +905,15 @@ class IbsMprofData3(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x1)
 
     @staticmethod
-    def set_ld_op(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_ld_op(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of ld_op; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_DATA3', 'ld_op', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsMprofData3._insert_ld_op(value)
+
+    @staticmethod
+    def _insert_ld_op(value: FieldValues) -> U64Array:
+        """ld_op range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_DATA3', 'ld_op', value, 0x1, 0x1)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_st_op(raw: int) -> bool:
@@ -860,14 +927,15 @@ class IbsMprofData3(RegisterValue):
         return (raw >> np.uint64(1)) & np.uint64(0x1)
 
     @staticmethod
-    def set_st_op(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_st_op(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of st_op; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_DATA3', 'st_op', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFD)) | (
-            values << np.uint64(1)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsMprofData3._insert_st_op(value)
+
+    @staticmethod
+    def _insert_st_op(value: FieldValues) -> U64Array:
+        """st_op range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_DATA3', 'st_op', value, 0x1, 0x1)
+        return values << np.uint64(1)
 
     @staticmethod
     def extract_dc_miss(raw: int) -> bool:
@@ -881,14 +949,15 @@ class IbsMprofData3(RegisterValue):
         return (raw >> np.uint64(7)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_DATA3', 'dc_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF7F)) | (
-            values << np.uint64(7)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7F)) | IbsMprofData3._insert_dc_miss(value)
+
+    @staticmethod
+    def _insert_dc_miss(value: FieldValues) -> U64Array:
+        """dc_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_DATA3', 'dc_miss', value, 0x1, 0x1)
+        return values << np.uint64(7)
 
     @staticmethod
     def extract_lin_addr_valid(raw: int) -> bool:
@@ -902,14 +971,15 @@ class IbsMprofData3(RegisterValue):
         return (raw >> np.uint64(17)) & np.uint64(0x1)
 
     @staticmethod
-    def set_lin_addr_valid(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_lin_addr_valid(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of lin_addr_valid; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_DATA3', 'lin_addr_valid', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFDFFFF)) | (
-            values << np.uint64(17)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsMprofData3._insert_lin_addr_valid(value)
+
+    @staticmethod
+    def _insert_lin_addr_valid(value: FieldValues) -> U64Array:
+        """lin_addr_valid range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_DATA3', 'lin_addr_valid', value, 0x1, 0x1)
+        return values << np.uint64(17)
 
     @staticmethod
     def extract_phy_addr_valid(raw: int) -> bool:
@@ -923,14 +993,15 @@ class IbsMprofData3(RegisterValue):
         return (raw >> np.uint64(18)) & np.uint64(0x1)
 
     @staticmethod
-    def set_phy_addr_valid(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_phy_addr_valid(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of phy_addr_valid; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_DATA3', 'phy_addr_valid', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFBFFFF)) | (
-            values << np.uint64(18)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsMprofData3._insert_phy_addr_valid(value)
+
+    @staticmethod
+    def _insert_phy_addr_valid(value: FieldValues) -> U64Array:
+        """phy_addr_valid range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_DATA3', 'phy_addr_valid', value, 0x1, 0x1)
+        return values << np.uint64(18)
 
     @staticmethod
     def extract_l2_miss(raw: int) -> bool:
@@ -944,14 +1015,15 @@ class IbsMprofData3(RegisterValue):
         return (raw >> np.uint64(20)) & np.uint64(0x1)
 
     @staticmethod
-    def set_l2_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_l2_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of l2_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_DATA3', 'l2_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFEFFFFF)) | (
-            values << np.uint64(20)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFEFFFFF)) | IbsMprofData3._insert_l2_miss(value)
+
+    @staticmethod
+    def _insert_l2_miss(value: FieldValues) -> U64Array:
+        """l2_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_DATA3', 'l2_miss', value, 0x1, 0x1)
+        return values << np.uint64(20)
 
     @staticmethod
     def extract_sw_pf(raw: int) -> bool:
@@ -965,14 +1037,38 @@ class IbsMprofData3(RegisterValue):
         return (raw >> np.uint64(21)) & np.uint64(0x1)
 
     @staticmethod
-    def set_sw_pf(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_sw_pf(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of sw_pf; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_DATA3', 'sw_pf', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFDFFFFF)) | (
-            values << np.uint64(21)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFDFFFFF)) | IbsMprofData3._insert_sw_pf(value)
+
+    @staticmethod
+    def _insert_sw_pf(value: FieldValues) -> U64Array:
+        """sw_pf range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_DATA3', 'sw_pf', value, 0x1, 0x1)
+        return values << np.uint64(21)
+
+    @staticmethod
+    def encode_array(
+        *,
+        ld_op: FieldValues | None = None,
+        st_op: FieldValues | None = None,
+        dc_miss: FieldValues | None = None,
+        lin_addr_valid: FieldValues | None = None,
+        phy_addr_valid: FieldValues | None = None,
+        l2_miss: FieldValues | None = None,
+        sw_pf: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if ld_op is None else IbsMprofData3._insert_ld_op(ld_op),
+            None if st_op is None else IbsMprofData3._insert_st_op(st_op),
+            None if dc_miss is None else IbsMprofData3._insert_dc_miss(dc_miss),
+            None if lin_addr_valid is None else IbsMprofData3._insert_lin_addr_valid(lin_addr_valid),
+            None if phy_addr_valid is None else IbsMprofData3._insert_phy_addr_valid(phy_addr_valid),
+            None if l2_miss is None else IbsMprofData3._insert_l2_miss(l2_miss),
+            None if sw_pf is None else IbsMprofData3._insert_sw_pf(sw_pf),
+        ])
 
 
 IBS_MPROF_LINADDR_WIDTH: Final = 64
@@ -1056,14 +1152,26 @@ class IbsMprofLinaddr(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_lin_addr(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_lin_addr(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of lin_addr; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_LINADDR', 'lin_addr', values, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
-        return (raw & np.uint64(0x0)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0x0)) | IbsMprofLinaddr._insert_lin_addr(value)
+
+    @staticmethod
+    def _insert_lin_addr(value: FieldValues) -> U64Array:
+        """lin_addr range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_LINADDR', 'lin_addr', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        lin_addr: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if lin_addr is None else IbsMprofLinaddr._insert_lin_addr(lin_addr),
+        ])
 
 
 IBS_MPROF_PHYADDR_WIDTH: Final = 64
@@ -1147,11 +1255,23 @@ class IbsMprofPhyaddr(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_phy_addr(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_phy_addr(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of phy_addr; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_MPROF_PHYADDR', 'phy_addr', values, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
-        return (raw & np.uint64(0x0)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0x0)) | IbsMprofPhyaddr._insert_phy_addr(value)
+
+    @staticmethod
+    def _insert_phy_addr(value: FieldValues) -> U64Array:
+        """phy_addr range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_MPROF_PHYADDR', 'phy_addr', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        phy_addr: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if phy_addr is None else IbsMprofPhyaddr._insert_phy_addr(phy_addr),
+        ])

@@ -24,13 +24,15 @@ import numpy as np
 
 from generated._base import (
     FieldInfo,
+    FieldValues,
     RegisterValue,
     U64Array,
     as_u64,
-    check_array,
     check_bool,
     check_int,
     check_raw,
+    checked_u64,
+    or_all,
 )
 from generated.data_src import DataSrc
 
@@ -253,12 +255,15 @@ class IbsOpCtl(RegisterValue):
         )
 
     @staticmethod
-    def set_period(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_period(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of period; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL', 'period', values, 0x7FFFFFF, 0x7FFFFF0)
-        return (raw & np.uint64(0xFFFFFFFFF80F0000)) | (
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFF80F0000)) | IbsOpCtl._insert_period(value)
+
+    @staticmethod
+    def _insert_period(value: FieldValues) -> U64Array:
+        """period range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL', 'period', value, 0x7FFFFFF, 0x7FFFFF0)
+        return (
             ((values >> np.uint64(4)) & np.uint64(0xFFFF)) << np.uint64(0)
             | ((values >> np.uint64(20)) & np.uint64(0x7F)) << np.uint64(20)
         )
@@ -275,14 +280,15 @@ class IbsOpCtl(RegisterValue):
         return (raw >> np.uint64(16)) & np.uint64(0x1)
 
     @staticmethod
-    def set_l3_miss_only(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_l3_miss_only(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of l3_miss_only; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL', 'l3_miss_only', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFEFFFF)) | (
-            values << np.uint64(16)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsOpCtl._insert_l3_miss_only(value)
+
+    @staticmethod
+    def _insert_l3_miss_only(value: FieldValues) -> U64Array:
+        """l3_miss_only range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL', 'l3_miss_only', value, 0x1, 0x1)
+        return values << np.uint64(16)
 
     @staticmethod
     def extract_enable(raw: int) -> bool:
@@ -296,14 +302,15 @@ class IbsOpCtl(RegisterValue):
         return (raw >> np.uint64(17)) & np.uint64(0x1)
 
     @staticmethod
-    def set_enable(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_enable(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of enable; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL', 'enable', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFDFFFF)) | (
-            values << np.uint64(17)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsOpCtl._insert_enable(value)
+
+    @staticmethod
+    def _insert_enable(value: FieldValues) -> U64Array:
+        """enable range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL', 'enable', value, 0x1, 0x1)
+        return values << np.uint64(17)
 
     @staticmethod
     def extract_val(raw: int) -> bool:
@@ -317,14 +324,15 @@ class IbsOpCtl(RegisterValue):
         return (raw >> np.uint64(18)) & np.uint64(0x1)
 
     @staticmethod
-    def set_val(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_val(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of val; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL', 'val', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFBFFFF)) | (
-            values << np.uint64(18)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsOpCtl._insert_val(value)
+
+    @staticmethod
+    def _insert_val(value: FieldValues) -> U64Array:
+        """val range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL', 'val', value, 0x1, 0x1)
+        return values << np.uint64(18)
 
     @staticmethod
     def extract_cnt_ctl(raw: int) -> bool:
@@ -338,14 +346,15 @@ class IbsOpCtl(RegisterValue):
         return (raw >> np.uint64(19)) & np.uint64(0x1)
 
     @staticmethod
-    def set_cnt_ctl(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_cnt_ctl(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of cnt_ctl; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL', 'cnt_ctl', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFF7FFFF)) | (
-            values << np.uint64(19)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsOpCtl._insert_cnt_ctl(value)
+
+    @staticmethod
+    def _insert_cnt_ctl(value: FieldValues) -> U64Array:
+        """cnt_ctl range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL', 'cnt_ctl', value, 0x1, 0x1)
+        return values << np.uint64(19)
 
     @staticmethod
     def extract_cur_cnt(raw: int) -> int:
@@ -359,14 +368,15 @@ class IbsOpCtl(RegisterValue):
         return (raw >> np.uint64(32)) & np.uint64(0x7FFFFFF)
 
     @staticmethod
-    def set_cur_cnt(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_cur_cnt(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of cur_cnt; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL', 'cur_cnt', values, 0x7FFFFFF, 0x7FFFFFF)
-        return (raw & np.uint64(0xF8000000FFFFFFFF)) | (
-            values << np.uint64(32)
-        )
+        return (as_u64(raw) & np.uint64(0xF8000000FFFFFFFF)) | IbsOpCtl._insert_cur_cnt(value)
+
+    @staticmethod
+    def _insert_cur_cnt(value: FieldValues) -> U64Array:
+        """cur_cnt range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL', 'cur_cnt', value, 0x7FFFFFF, 0x7FFFFFF)
+        return values << np.uint64(32)
 
     @staticmethod
     def extract_ld_lat_thrsh(raw: int) -> int:
@@ -380,14 +390,15 @@ class IbsOpCtl(RegisterValue):
         return (raw >> np.uint64(59)) & np.uint64(0xF)
 
     @staticmethod
-    def set_ld_lat_thrsh(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_ld_lat_thrsh(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of ld_lat_thrsh; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL', 'ld_lat_thrsh', values, 0xF, 0xF)
-        return (raw & np.uint64(0x87FFFFFFFFFFFFFF)) | (
-            values << np.uint64(59)
-        )
+        return (as_u64(raw) & np.uint64(0x87FFFFFFFFFFFFFF)) | IbsOpCtl._insert_ld_lat_thrsh(value)
+
+    @staticmethod
+    def _insert_ld_lat_thrsh(value: FieldValues) -> U64Array:
+        """ld_lat_thrsh range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL', 'ld_lat_thrsh', value, 0xF, 0xF)
+        return values << np.uint64(59)
 
     @staticmethod
     def extract_ld_lat_en(raw: int) -> bool:
@@ -401,14 +412,40 @@ class IbsOpCtl(RegisterValue):
         return (raw >> np.uint64(63)) & np.uint64(0x1)
 
     @staticmethod
-    def set_ld_lat_en(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_ld_lat_en(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of ld_lat_en; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL', 'ld_lat_en', values, 0x1, 0x1)
-        return (raw & np.uint64(0x7FFFFFFFFFFFFFFF)) | (
-            values << np.uint64(63)
-        )
+        return (as_u64(raw) & np.uint64(0x7FFFFFFFFFFFFFFF)) | IbsOpCtl._insert_ld_lat_en(value)
+
+    @staticmethod
+    def _insert_ld_lat_en(value: FieldValues) -> U64Array:
+        """ld_lat_en range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL', 'ld_lat_en', value, 0x1, 0x1)
+        return values << np.uint64(63)
+
+    @staticmethod
+    def encode_array(
+        *,
+        period: FieldValues | None = None,
+        l3_miss_only: FieldValues | None = None,
+        enable: FieldValues | None = None,
+        val: FieldValues | None = None,
+        cnt_ctl: FieldValues | None = None,
+        cur_cnt: FieldValues | None = None,
+        ld_lat_thrsh: FieldValues | None = None,
+        ld_lat_en: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if period is None else IbsOpCtl._insert_period(period),
+            None if l3_miss_only is None else IbsOpCtl._insert_l3_miss_only(l3_miss_only),
+            None if enable is None else IbsOpCtl._insert_enable(enable),
+            None if val is None else IbsOpCtl._insert_val(val),
+            None if cnt_ctl is None else IbsOpCtl._insert_cnt_ctl(cnt_ctl),
+            None if cur_cnt is None else IbsOpCtl._insert_cur_cnt(cur_cnt),
+            None if ld_lat_thrsh is None else IbsOpCtl._insert_ld_lat_thrsh(ld_lat_thrsh),
+            None if ld_lat_en is None else IbsOpCtl._insert_ld_lat_en(ld_lat_en),
+        ])
 
 
 IBS_OP_RIP_WIDTH: Final = 64
@@ -492,14 +529,26 @@ class IbsOpRip(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_op_rip(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_rip(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_rip; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_RIP', 'op_rip', values, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
-        return (raw & np.uint64(0x0)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0x0)) | IbsOpRip._insert_op_rip(value)
+
+    @staticmethod
+    def _insert_op_rip(value: FieldValues) -> U64Array:
+        """op_rip range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_RIP', 'op_rip', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        op_rip: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if op_rip is None else IbsOpRip._insert_op_rip(op_rip),
+        ])
 
 
 IBS_OP_DATA_WIDTH: Final = 64
@@ -729,14 +778,15 @@ class IbsOpData(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_comp_to_ret_ctr(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_comp_to_ret_ctr(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of comp_to_ret_ctr; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA', 'comp_to_ret_ctr', values, 0xFFFF, 0xFFFF)
-        return (raw & np.uint64(0xFFFFFFFFFFFF0000)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF0000)) | IbsOpData._insert_comp_to_ret_ctr(value)
+
+    @staticmethod
+    def _insert_comp_to_ret_ctr(value: FieldValues) -> U64Array:
+        """comp_to_ret_ctr range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA', 'comp_to_ret_ctr', value, 0xFFFF, 0xFFFF)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_tag_to_ret_ctr(raw: int) -> int:
@@ -750,14 +800,15 @@ class IbsOpData(RegisterValue):
         return (raw >> np.uint64(16)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_tag_to_ret_ctr(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_tag_to_ret_ctr(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of tag_to_ret_ctr; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA', 'tag_to_ret_ctr', values, 0xFFFF, 0xFFFF)
-        return (raw & np.uint64(0xFFFFFFFF0000FFFF)) | (
-            values << np.uint64(16)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFF0000FFFF)) | IbsOpData._insert_tag_to_ret_ctr(value)
+
+    @staticmethod
+    def _insert_tag_to_ret_ctr(value: FieldValues) -> U64Array:
+        """tag_to_ret_ctr range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA', 'tag_to_ret_ctr', value, 0xFFFF, 0xFFFF)
+        return values << np.uint64(16)
 
     @staticmethod
     def extract_op_return(raw: int) -> bool:
@@ -771,14 +822,15 @@ class IbsOpData(RegisterValue):
         return (raw >> np.uint64(34)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_return(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_return(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_return; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA', 'op_return', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFBFFFFFFFF)) | (
-            values << np.uint64(34)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFBFFFFFFFF)) | IbsOpData._insert_op_return(value)
+
+    @staticmethod
+    def _insert_op_return(value: FieldValues) -> U64Array:
+        """op_return range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA', 'op_return', value, 0x1, 0x1)
+        return values << np.uint64(34)
 
     @staticmethod
     def extract_op_brn_taken(raw: int) -> bool:
@@ -792,14 +844,15 @@ class IbsOpData(RegisterValue):
         return (raw >> np.uint64(35)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_brn_taken(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_brn_taken(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_brn_taken; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA', 'op_brn_taken', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFF7FFFFFFFF)) | (
-            values << np.uint64(35)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFF7FFFFFFFF)) | IbsOpData._insert_op_brn_taken(value)
+
+    @staticmethod
+    def _insert_op_brn_taken(value: FieldValues) -> U64Array:
+        """op_brn_taken range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA', 'op_brn_taken', value, 0x1, 0x1)
+        return values << np.uint64(35)
 
     @staticmethod
     def extract_op_brn_misp(raw: int) -> bool:
@@ -813,14 +866,15 @@ class IbsOpData(RegisterValue):
         return (raw >> np.uint64(36)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_brn_misp(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_brn_misp(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_brn_misp; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA', 'op_brn_misp', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFEFFFFFFFFF)) | (
-            values << np.uint64(36)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFEFFFFFFFFF)) | IbsOpData._insert_op_brn_misp(value)
+
+    @staticmethod
+    def _insert_op_brn_misp(value: FieldValues) -> U64Array:
+        """op_brn_misp range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA', 'op_brn_misp', value, 0x1, 0x1)
+        return values << np.uint64(36)
 
     @staticmethod
     def extract_op_brn_ret(raw: int) -> bool:
@@ -834,14 +888,15 @@ class IbsOpData(RegisterValue):
         return (raw >> np.uint64(37)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_brn_ret(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_brn_ret(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_brn_ret; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA', 'op_brn_ret', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFDFFFFFFFFF)) | (
-            values << np.uint64(37)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFDFFFFFFFFF)) | IbsOpData._insert_op_brn_ret(value)
+
+    @staticmethod
+    def _insert_op_brn_ret(value: FieldValues) -> U64Array:
+        """op_brn_ret range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA', 'op_brn_ret', value, 0x1, 0x1)
+        return values << np.uint64(37)
 
     @staticmethod
     def extract_rip_invalid(raw: int) -> bool:
@@ -855,14 +910,15 @@ class IbsOpData(RegisterValue):
         return (raw >> np.uint64(38)) & np.uint64(0x1)
 
     @staticmethod
-    def set_rip_invalid(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_rip_invalid(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of rip_invalid; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA', 'rip_invalid', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFBFFFFFFFFF)) | (
-            values << np.uint64(38)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFBFFFFFFFFF)) | IbsOpData._insert_rip_invalid(value)
+
+    @staticmethod
+    def _insert_rip_invalid(value: FieldValues) -> U64Array:
+        """rip_invalid range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA', 'rip_invalid', value, 0x1, 0x1)
+        return values << np.uint64(38)
 
     @staticmethod
     def extract_op_brn_fuse(raw: int) -> bool:
@@ -876,14 +932,15 @@ class IbsOpData(RegisterValue):
         return (raw >> np.uint64(39)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_brn_fuse(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_brn_fuse(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_brn_fuse; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA', 'op_brn_fuse', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFF7FFFFFFFFF)) | (
-            values << np.uint64(39)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFF7FFFFFFFFF)) | IbsOpData._insert_op_brn_fuse(value)
+
+    @staticmethod
+    def _insert_op_brn_fuse(value: FieldValues) -> U64Array:
+        """op_brn_fuse range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA', 'op_brn_fuse', value, 0x1, 0x1)
+        return values << np.uint64(39)
 
     @staticmethod
     def extract_op_microcode(raw: int) -> bool:
@@ -897,14 +954,42 @@ class IbsOpData(RegisterValue):
         return (raw >> np.uint64(40)) & np.uint64(0x1)
 
     @staticmethod
-    def set_op_microcode(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_microcode(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_microcode; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA', 'op_microcode', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFEFFFFFFFFFF)) | (
-            values << np.uint64(40)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFEFFFFFFFFFF)) | IbsOpData._insert_op_microcode(value)
+
+    @staticmethod
+    def _insert_op_microcode(value: FieldValues) -> U64Array:
+        """op_microcode range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA', 'op_microcode', value, 0x1, 0x1)
+        return values << np.uint64(40)
+
+    @staticmethod
+    def encode_array(
+        *,
+        comp_to_ret_ctr: FieldValues | None = None,
+        tag_to_ret_ctr: FieldValues | None = None,
+        op_return: FieldValues | None = None,
+        op_brn_taken: FieldValues | None = None,
+        op_brn_misp: FieldValues | None = None,
+        op_brn_ret: FieldValues | None = None,
+        rip_invalid: FieldValues | None = None,
+        op_brn_fuse: FieldValues | None = None,
+        op_microcode: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if comp_to_ret_ctr is None else IbsOpData._insert_comp_to_ret_ctr(comp_to_ret_ctr),
+            None if tag_to_ret_ctr is None else IbsOpData._insert_tag_to_ret_ctr(tag_to_ret_ctr),
+            None if op_return is None else IbsOpData._insert_op_return(op_return),
+            None if op_brn_taken is None else IbsOpData._insert_op_brn_taken(op_brn_taken),
+            None if op_brn_misp is None else IbsOpData._insert_op_brn_misp(op_brn_misp),
+            None if op_brn_ret is None else IbsOpData._insert_op_brn_ret(op_brn_ret),
+            None if rip_invalid is None else IbsOpData._insert_rip_invalid(rip_invalid),
+            None if op_brn_fuse is None else IbsOpData._insert_op_brn_fuse(op_brn_fuse),
+            None if op_microcode is None else IbsOpData._insert_op_microcode(op_microcode),
+        ])
 
 
 IBS_OP_DATA2_WIDTH: Final = 64
@@ -1081,12 +1166,15 @@ class IbsOpData2(RegisterValue):
         )
 
     @staticmethod
-    def set_data_src(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_data_src(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of data_src; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA2', 'data_src', values, 0x1F, 0x1F)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF38)) | (
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF38)) | IbsOpData2._insert_data_src(value)
+
+    @staticmethod
+    def _insert_data_src(value: FieldValues) -> U64Array:
+        """data_src range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA2', 'data_src', value, 0x1F, 0x1F)
+        return (
             ((values >> np.uint64(0)) & np.uint64(0x7)) << np.uint64(0)
             | ((values >> np.uint64(3)) & np.uint64(0x3)) << np.uint64(6)
         )
@@ -1103,14 +1191,15 @@ class IbsOpData2(RegisterValue):
         return (raw >> np.uint64(4)) & np.uint64(0x1)
 
     @staticmethod
-    def set_rmt_node(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_rmt_node(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of rmt_node; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA2', 'rmt_node', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFEF)) | (
-            values << np.uint64(4)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsOpData2._insert_rmt_node(value)
+
+    @staticmethod
+    def _insert_rmt_node(value: FieldValues) -> U64Array:
+        """rmt_node range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA2', 'rmt_node', value, 0x1, 0x1)
+        return values << np.uint64(4)
 
     @staticmethod
     def extract_cache_hit_st(raw: int) -> bool:
@@ -1124,14 +1213,15 @@ class IbsOpData2(RegisterValue):
         return (raw >> np.uint64(5)) & np.uint64(0x1)
 
     @staticmethod
-    def set_cache_hit_st(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_cache_hit_st(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of cache_hit_st; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA2', 'cache_hit_st', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFDF)) | (
-            values << np.uint64(5)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsOpData2._insert_cache_hit_st(value)
+
+    @staticmethod
+    def _insert_cache_hit_st(value: FieldValues) -> U64Array:
+        """cache_hit_st range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA2', 'cache_hit_st', value, 0x1, 0x1)
+        return values << np.uint64(5)
 
     @staticmethod
     def extract_strm_st(raw: int) -> bool:
@@ -1145,14 +1235,15 @@ class IbsOpData2(RegisterValue):
         return (raw >> np.uint64(8)) & np.uint64(0x1)
 
     @staticmethod
-    def set_strm_st(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_strm_st(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of strm_st; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA2', 'strm_st', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFEFF)) | (
-            values << np.uint64(8)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFEFF)) | IbsOpData2._insert_strm_st(value)
+
+    @staticmethod
+    def _insert_strm_st(value: FieldValues) -> U64Array:
+        """strm_st range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA2', 'strm_st', value, 0x1, 0x1)
+        return values << np.uint64(8)
 
     @staticmethod
     def extract_rmt_socket(raw: int) -> bool:
@@ -1166,14 +1257,34 @@ class IbsOpData2(RegisterValue):
         return (raw >> np.uint64(9)) & np.uint64(0x1)
 
     @staticmethod
-    def set_rmt_socket(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_rmt_socket(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of rmt_socket; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA2', 'rmt_socket', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFDFF)) | (
-            values << np.uint64(9)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFDFF)) | IbsOpData2._insert_rmt_socket(value)
+
+    @staticmethod
+    def _insert_rmt_socket(value: FieldValues) -> U64Array:
+        """rmt_socket range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA2', 'rmt_socket', value, 0x1, 0x1)
+        return values << np.uint64(9)
+
+    @staticmethod
+    def encode_array(
+        *,
+        data_src: FieldValues | None = None,
+        rmt_node: FieldValues | None = None,
+        cache_hit_st: FieldValues | None = None,
+        strm_st: FieldValues | None = None,
+        rmt_socket: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if data_src is None else IbsOpData2._insert_data_src(data_src),
+            None if rmt_node is None else IbsOpData2._insert_rmt_node(rmt_node),
+            None if cache_hit_st is None else IbsOpData2._insert_cache_hit_st(cache_hit_st),
+            None if strm_st is None else IbsOpData2._insert_strm_st(strm_st),
+            None if rmt_socket is None else IbsOpData2._insert_rmt_socket(rmt_socket),
+        ])
 
 
 IBS_OP_DATA3_WIDTH: Final = 64
@@ -1634,14 +1745,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x1)
 
     @staticmethod
-    def set_ld_op(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_ld_op(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of ld_op; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'ld_op', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsOpData3._insert_ld_op(value)
+
+    @staticmethod
+    def _insert_ld_op(value: FieldValues) -> U64Array:
+        """ld_op range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'ld_op', value, 0x1, 0x1)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_st_op(raw: int) -> bool:
@@ -1655,14 +1767,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(1)) & np.uint64(0x1)
 
     @staticmethod
-    def set_st_op(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_st_op(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of st_op; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'st_op', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFD)) | (
-            values << np.uint64(1)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsOpData3._insert_st_op(value)
+
+    @staticmethod
+    def _insert_st_op(value: FieldValues) -> U64Array:
+        """st_op range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'st_op', value, 0x1, 0x1)
+        return values << np.uint64(1)
 
     @staticmethod
     def extract_dc_l1tlb_miss(raw: int) -> bool:
@@ -1676,14 +1789,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(2)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_l1tlb_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_l1tlb_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l1tlb_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_l1tlb_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFB)) | (
-            values << np.uint64(2)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsOpData3._insert_dc_l1tlb_miss(value)
+
+    @staticmethod
+    def _insert_dc_l1tlb_miss(value: FieldValues) -> U64Array:
+        """dc_l1tlb_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_l1tlb_miss', value, 0x1, 0x1)
+        return values << np.uint64(2)
 
     @staticmethod
     def extract_dc_l2tlb_miss(raw: int) -> bool:
@@ -1697,14 +1811,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(3)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_l2tlb_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_l2tlb_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l2tlb_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_l2tlb_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFF7)) | (
-            values << np.uint64(3)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFF7)) | IbsOpData3._insert_dc_l2tlb_miss(value)
+
+    @staticmethod
+    def _insert_dc_l2tlb_miss(value: FieldValues) -> U64Array:
+        """dc_l2tlb_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_l2tlb_miss', value, 0x1, 0x1)
+        return values << np.uint64(3)
 
     @staticmethod
     def extract_dc_l1tlb_hit_2m(raw: int) -> bool:
@@ -1718,14 +1833,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(4)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_l1tlb_hit_2m(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_l1tlb_hit_2m(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l1tlb_hit_2m; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_l1tlb_hit_2m', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFEF)) | (
-            values << np.uint64(4)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsOpData3._insert_dc_l1tlb_hit_2m(value)
+
+    @staticmethod
+    def _insert_dc_l1tlb_hit_2m(value: FieldValues) -> U64Array:
+        """dc_l1tlb_hit_2m range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_l1tlb_hit_2m', value, 0x1, 0x1)
+        return values << np.uint64(4)
 
     @staticmethod
     def extract_dc_l1tlb_hit_1g(raw: int) -> bool:
@@ -1739,14 +1855,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(5)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_l1tlb_hit_1g(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_l1tlb_hit_1g(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l1tlb_hit_1g; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_l1tlb_hit_1g', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFDF)) | (
-            values << np.uint64(5)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsOpData3._insert_dc_l1tlb_hit_1g(value)
+
+    @staticmethod
+    def _insert_dc_l1tlb_hit_1g(value: FieldValues) -> U64Array:
+        """dc_l1tlb_hit_1g range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_l1tlb_hit_1g', value, 0x1, 0x1)
+        return values << np.uint64(5)
 
     @staticmethod
     def extract_dc_l2tlb_hit_2m(raw: int) -> bool:
@@ -1760,14 +1877,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(6)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_l2tlb_hit_2m(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_l2tlb_hit_2m(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l2tlb_hit_2m; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_l2tlb_hit_2m', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFBF)) | (
-            values << np.uint64(6)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFBF)) | IbsOpData3._insert_dc_l2tlb_hit_2m(value)
+
+    @staticmethod
+    def _insert_dc_l2tlb_hit_2m(value: FieldValues) -> U64Array:
+        """dc_l2tlb_hit_2m range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_l2tlb_hit_2m', value, 0x1, 0x1)
+        return values << np.uint64(6)
 
     @staticmethod
     def extract_dc_miss(raw: int) -> bool:
@@ -1781,14 +1899,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(7)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF7F)) | (
-            values << np.uint64(7)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7F)) | IbsOpData3._insert_dc_miss(value)
+
+    @staticmethod
+    def _insert_dc_miss(value: FieldValues) -> U64Array:
+        """dc_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_miss', value, 0x1, 0x1)
+        return values << np.uint64(7)
 
     @staticmethod
     def extract_dc_mis_acc(raw: int) -> bool:
@@ -1802,14 +1921,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(8)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_mis_acc(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_mis_acc(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_mis_acc; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_mis_acc', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFEFF)) | (
-            values << np.uint64(8)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFEFF)) | IbsOpData3._insert_dc_mis_acc(value)
+
+    @staticmethod
+    def _insert_dc_mis_acc(value: FieldValues) -> U64Array:
+        """dc_mis_acc range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_mis_acc', value, 0x1, 0x1)
+        return values << np.uint64(8)
 
     @staticmethod
     def extract_dc_wc_mem_acc(raw: int) -> bool:
@@ -1823,14 +1943,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(13)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_wc_mem_acc(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_wc_mem_acc(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_wc_mem_acc; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_wc_mem_acc', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFDFFF)) | (
-            values << np.uint64(13)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFDFFF)) | IbsOpData3._insert_dc_wc_mem_acc(value)
+
+    @staticmethod
+    def _insert_dc_wc_mem_acc(value: FieldValues) -> U64Array:
+        """dc_wc_mem_acc range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_wc_mem_acc', value, 0x1, 0x1)
+        return values << np.uint64(13)
 
     @staticmethod
     def extract_dc_uc_mem_acc(raw: int) -> bool:
@@ -1844,14 +1965,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(14)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_uc_mem_acc(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_uc_mem_acc(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_uc_mem_acc; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_uc_mem_acc', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFBFFF)) | (
-            values << np.uint64(14)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFBFFF)) | IbsOpData3._insert_dc_uc_mem_acc(value)
+
+    @staticmethod
+    def _insert_dc_uc_mem_acc(value: FieldValues) -> U64Array:
+        """dc_uc_mem_acc range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_uc_mem_acc', value, 0x1, 0x1)
+        return values << np.uint64(14)
 
     @staticmethod
     def extract_dc_locked_op(raw: int) -> bool:
@@ -1865,14 +1987,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(15)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_locked_op(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_locked_op(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_locked_op; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_locked_op', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFF7FFF)) | (
-            values << np.uint64(15)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF7FFF)) | IbsOpData3._insert_dc_locked_op(value)
+
+    @staticmethod
+    def _insert_dc_locked_op(value: FieldValues) -> U64Array:
+        """dc_locked_op range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_locked_op', value, 0x1, 0x1)
+        return values << np.uint64(15)
 
     @staticmethod
     def extract_dc_miss_no_mab_alloc(raw: int) -> bool:
@@ -1886,14 +2009,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(16)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_miss_no_mab_alloc(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_miss_no_mab_alloc(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_miss_no_mab_alloc; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_miss_no_mab_alloc', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFEFFFF)) | (
-            values << np.uint64(16)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsOpData3._insert_dc_miss_no_mab_alloc(value)
+
+    @staticmethod
+    def _insert_dc_miss_no_mab_alloc(value: FieldValues) -> U64Array:
+        """dc_miss_no_mab_alloc range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_miss_no_mab_alloc', value, 0x1, 0x1)
+        return values << np.uint64(16)
 
     @staticmethod
     def extract_dc_lin_addr_valid(raw: int) -> bool:
@@ -1907,14 +2031,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(17)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_lin_addr_valid(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_lin_addr_valid(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_lin_addr_valid; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_lin_addr_valid', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFDFFFF)) | (
-            values << np.uint64(17)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsOpData3._insert_dc_lin_addr_valid(value)
+
+    @staticmethod
+    def _insert_dc_lin_addr_valid(value: FieldValues) -> U64Array:
+        """dc_lin_addr_valid range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_lin_addr_valid', value, 0x1, 0x1)
+        return values << np.uint64(17)
 
     @staticmethod
     def extract_dc_phy_addr_valid(raw: int) -> bool:
@@ -1928,14 +2053,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(18)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_phy_addr_valid(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_phy_addr_valid(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_phy_addr_valid; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_phy_addr_valid', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFBFFFF)) | (
-            values << np.uint64(18)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsOpData3._insert_dc_phy_addr_valid(value)
+
+    @staticmethod
+    def _insert_dc_phy_addr_valid(value: FieldValues) -> U64Array:
+        """dc_phy_addr_valid range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_phy_addr_valid', value, 0x1, 0x1)
+        return values << np.uint64(18)
 
     @staticmethod
     def extract_dc_l2tlb_hit_1g(raw: int) -> bool:
@@ -1949,14 +2075,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(19)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dc_l2tlb_hit_1g(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_l2tlb_hit_1g(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l2tlb_hit_1g; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_l2tlb_hit_1g', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFF7FFFF)) | (
-            values << np.uint64(19)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsOpData3._insert_dc_l2tlb_hit_1g(value)
+
+    @staticmethod
+    def _insert_dc_l2tlb_hit_1g(value: FieldValues) -> U64Array:
+        """dc_l2tlb_hit_1g range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_l2tlb_hit_1g', value, 0x1, 0x1)
+        return values << np.uint64(19)
 
     @staticmethod
     def extract_l2_miss(raw: int) -> bool:
@@ -1970,14 +2097,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(20)) & np.uint64(0x1)
 
     @staticmethod
-    def set_l2_miss(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_l2_miss(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of l2_miss; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'l2_miss', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFEFFFFF)) | (
-            values << np.uint64(20)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFEFFFFF)) | IbsOpData3._insert_l2_miss(value)
+
+    @staticmethod
+    def _insert_l2_miss(value: FieldValues) -> U64Array:
+        """l2_miss range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'l2_miss', value, 0x1, 0x1)
+        return values << np.uint64(20)
 
     @staticmethod
     def extract_sw_pf(raw: int) -> bool:
@@ -1991,14 +2119,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(21)) & np.uint64(0x1)
 
     @staticmethod
-    def set_sw_pf(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_sw_pf(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of sw_pf; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'sw_pf', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFDFFFFF)) | (
-            values << np.uint64(21)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFDFFFFF)) | IbsOpData3._insert_sw_pf(value)
+
+    @staticmethod
+    def _insert_sw_pf(value: FieldValues) -> U64Array:
+        """sw_pf range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'sw_pf', value, 0x1, 0x1)
+        return values << np.uint64(21)
 
     @staticmethod
     def extract_op_mem_width(raw: int) -> int:
@@ -2012,14 +2141,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(22)) & np.uint64(0xF)
 
     @staticmethod
-    def set_op_mem_width(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_mem_width(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_mem_width; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'op_mem_width', values, 0xF, 0xF)
-        return (raw & np.uint64(0xFFFFFFFFFC3FFFFF)) | (
-            values << np.uint64(22)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFC3FFFFF)) | IbsOpData3._insert_op_mem_width(value)
+
+    @staticmethod
+    def _insert_op_mem_width(value: FieldValues) -> U64Array:
+        """op_mem_width range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'op_mem_width', value, 0xF, 0xF)
+        return values << np.uint64(22)
 
     @staticmethod
     def extract_op_dc_miss_open_mem_reqs(raw: int) -> int:
@@ -2033,14 +2163,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(26)) & np.uint64(0x3F)
 
     @staticmethod
-    def set_op_dc_miss_open_mem_reqs(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_op_dc_miss_open_mem_reqs(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of op_dc_miss_open_mem_reqs; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'op_dc_miss_open_mem_reqs', values, 0x3F, 0x3F)
-        return (raw & np.uint64(0xFFFFFFFF03FFFFFF)) | (
-            values << np.uint64(26)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFF03FFFFFF)) | IbsOpData3._insert_op_dc_miss_open_mem_reqs(value)
+
+    @staticmethod
+    def _insert_op_dc_miss_open_mem_reqs(value: FieldValues) -> U64Array:
+        """op_dc_miss_open_mem_reqs range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'op_dc_miss_open_mem_reqs', value, 0x3F, 0x3F)
+        return values << np.uint64(26)
 
     @staticmethod
     def extract_dc_miss_lat(raw: int) -> int:
@@ -2054,14 +2185,15 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(32)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_dc_miss_lat(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_miss_lat(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_miss_lat; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'dc_miss_lat', values, 0xFFFF, 0xFFFF)
-        return (raw & np.uint64(0xFFFF0000FFFFFFFF)) | (
-            values << np.uint64(32)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFF0000FFFFFFFF)) | IbsOpData3._insert_dc_miss_lat(value)
+
+    @staticmethod
+    def _insert_dc_miss_lat(value: FieldValues) -> U64Array:
+        """dc_miss_lat range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'dc_miss_lat', value, 0xFFFF, 0xFFFF)
+        return values << np.uint64(32)
 
     @staticmethod
     def extract_tlb_refill_lat(raw: int) -> int:
@@ -2075,14 +2207,68 @@ class IbsOpData3(RegisterValue):
         return (raw >> np.uint64(48)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_tlb_refill_lat(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_tlb_refill_lat(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of tlb_refill_lat; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA3', 'tlb_refill_lat', values, 0xFFFF, 0xFFFF)
-        return (raw & np.uint64(0xFFFFFFFFFFFF)) | (
-            values << np.uint64(48)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF)) | IbsOpData3._insert_tlb_refill_lat(value)
+
+    @staticmethod
+    def _insert_tlb_refill_lat(value: FieldValues) -> U64Array:
+        """tlb_refill_lat range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA3', 'tlb_refill_lat', value, 0xFFFF, 0xFFFF)
+        return values << np.uint64(48)
+
+    @staticmethod
+    def encode_array(
+        *,
+        ld_op: FieldValues | None = None,
+        st_op: FieldValues | None = None,
+        dc_l1tlb_miss: FieldValues | None = None,
+        dc_l2tlb_miss: FieldValues | None = None,
+        dc_l1tlb_hit_2m: FieldValues | None = None,
+        dc_l1tlb_hit_1g: FieldValues | None = None,
+        dc_l2tlb_hit_2m: FieldValues | None = None,
+        dc_miss: FieldValues | None = None,
+        dc_mis_acc: FieldValues | None = None,
+        dc_wc_mem_acc: FieldValues | None = None,
+        dc_uc_mem_acc: FieldValues | None = None,
+        dc_locked_op: FieldValues | None = None,
+        dc_miss_no_mab_alloc: FieldValues | None = None,
+        dc_lin_addr_valid: FieldValues | None = None,
+        dc_phy_addr_valid: FieldValues | None = None,
+        dc_l2tlb_hit_1g: FieldValues | None = None,
+        l2_miss: FieldValues | None = None,
+        sw_pf: FieldValues | None = None,
+        op_mem_width: FieldValues | None = None,
+        op_dc_miss_open_mem_reqs: FieldValues | None = None,
+        dc_miss_lat: FieldValues | None = None,
+        tlb_refill_lat: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if ld_op is None else IbsOpData3._insert_ld_op(ld_op),
+            None if st_op is None else IbsOpData3._insert_st_op(st_op),
+            None if dc_l1tlb_miss is None else IbsOpData3._insert_dc_l1tlb_miss(dc_l1tlb_miss),
+            None if dc_l2tlb_miss is None else IbsOpData3._insert_dc_l2tlb_miss(dc_l2tlb_miss),
+            None if dc_l1tlb_hit_2m is None else IbsOpData3._insert_dc_l1tlb_hit_2m(dc_l1tlb_hit_2m),
+            None if dc_l1tlb_hit_1g is None else IbsOpData3._insert_dc_l1tlb_hit_1g(dc_l1tlb_hit_1g),
+            None if dc_l2tlb_hit_2m is None else IbsOpData3._insert_dc_l2tlb_hit_2m(dc_l2tlb_hit_2m),
+            None if dc_miss is None else IbsOpData3._insert_dc_miss(dc_miss),
+            None if dc_mis_acc is None else IbsOpData3._insert_dc_mis_acc(dc_mis_acc),
+            None if dc_wc_mem_acc is None else IbsOpData3._insert_dc_wc_mem_acc(dc_wc_mem_acc),
+            None if dc_uc_mem_acc is None else IbsOpData3._insert_dc_uc_mem_acc(dc_uc_mem_acc),
+            None if dc_locked_op is None else IbsOpData3._insert_dc_locked_op(dc_locked_op),
+            None if dc_miss_no_mab_alloc is None else IbsOpData3._insert_dc_miss_no_mab_alloc(dc_miss_no_mab_alloc),
+            None if dc_lin_addr_valid is None else IbsOpData3._insert_dc_lin_addr_valid(dc_lin_addr_valid),
+            None if dc_phy_addr_valid is None else IbsOpData3._insert_dc_phy_addr_valid(dc_phy_addr_valid),
+            None if dc_l2tlb_hit_1g is None else IbsOpData3._insert_dc_l2tlb_hit_1g(dc_l2tlb_hit_1g),
+            None if l2_miss is None else IbsOpData3._insert_l2_miss(l2_miss),
+            None if sw_pf is None else IbsOpData3._insert_sw_pf(sw_pf),
+            None if op_mem_width is None else IbsOpData3._insert_op_mem_width(op_mem_width),
+            None if op_dc_miss_open_mem_reqs is None else IbsOpData3._insert_op_dc_miss_open_mem_reqs(op_dc_miss_open_mem_reqs),
+            None if dc_miss_lat is None else IbsOpData3._insert_dc_miss_lat(dc_miss_lat),
+            None if tlb_refill_lat is None else IbsOpData3._insert_tlb_refill_lat(tlb_refill_lat),
+        ])
 
 
 IBS_DC_LINAD_WIDTH: Final = 64
@@ -2166,14 +2352,26 @@ class IbsDcLinad(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_dc_lin_ad(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_lin_ad(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_lin_ad; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_DC_LINAD', 'dc_lin_ad', values, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
-        return (raw & np.uint64(0x0)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0x0)) | IbsDcLinad._insert_dc_lin_ad(value)
+
+    @staticmethod
+    def _insert_dc_lin_ad(value: FieldValues) -> U64Array:
+        """dc_lin_ad range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_DC_LINAD', 'dc_lin_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        dc_lin_ad: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if dc_lin_ad is None else IbsDcLinad._insert_dc_lin_ad(dc_lin_ad),
+        ])
 
 
 IBS_DC_PHYSAD_WIDTH: Final = 64
@@ -2258,14 +2456,26 @@ class IbsDcPhysad(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_dc_phys_ad(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dc_phys_ad(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dc_phys_ad; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_DC_PHYSAD', 'dc_phys_ad', values, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
-        return (raw & np.uint64(0x0)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0x0)) | IbsDcPhysad._insert_dc_phys_ad(value)
+
+    @staticmethod
+    def _insert_dc_phys_ad(value: FieldValues) -> U64Array:
+        """dc_phys_ad range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_DC_PHYSAD', 'dc_phys_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        dc_phys_ad: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if dc_phys_ad is None else IbsDcPhysad._insert_dc_phys_ad(dc_phys_ad),
+        ])
 
 
 IBS_BR_TARGET_WIDTH: Final = 64
@@ -2350,14 +2560,26 @@ class IbsBrTarget(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_br_target(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_br_target(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of br_target; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_BR_TARGET', 'br_target', values, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
-        return (raw & np.uint64(0x0)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0x0)) | IbsBrTarget._insert_br_target(value)
+
+    @staticmethod
+    def _insert_br_target(value: FieldValues) -> U64Array:
+        """br_target range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_BR_TARGET', 'br_target', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        br_target: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if br_target is None else IbsBrTarget._insert_br_target(br_target),
+        ])
 
 
 IBS_OP_DATA4_WIDTH: Final = 64
@@ -2446,14 +2668,26 @@ class IbsOpData4(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x1)
 
     @staticmethod
-    def set_ld_resync(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_ld_resync(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of ld_resync; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_DATA4', 'ld_resync', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsOpData4._insert_ld_resync(value)
+
+    @staticmethod
+    def _insert_ld_resync(value: FieldValues) -> U64Array:
+        """ld_resync range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_DATA4', 'ld_resync', value, 0x1, 0x1)
+        return values << np.uint64(0)
+
+    @staticmethod
+    def encode_array(
+        *,
+        ld_resync: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if ld_resync is None else IbsOpData4._insert_ld_resync(ld_resync),
+        ])
 
 
 IBS_OP_CTL2_WIDTH: Final = 64
@@ -2587,14 +2821,15 @@ class IbsOpCtl2(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x1)
 
     @staticmethod
-    def set_dis(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_dis(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of dis; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL2', 'dis', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsOpCtl2._insert_dis(value)
+
+    @staticmethod
+    def _insert_dis(value: FieldValues) -> U64Array:
+        """dis range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL2', 'dis', value, 0x1, 0x1)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_excl_rip63_eq0(raw: int) -> bool:
@@ -2608,14 +2843,15 @@ class IbsOpCtl2(RegisterValue):
         return (raw >> np.uint64(1)) & np.uint64(0x1)
 
     @staticmethod
-    def set_excl_rip63_eq0(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_excl_rip63_eq0(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of excl_rip63_eq0; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL2', 'excl_rip63_eq0', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFD)) | (
-            values << np.uint64(1)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsOpCtl2._insert_excl_rip63_eq0(value)
+
+    @staticmethod
+    def _insert_excl_rip63_eq0(value: FieldValues) -> U64Array:
+        """excl_rip63_eq0 range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL2', 'excl_rip63_eq0', value, 0x1, 0x1)
+        return values << np.uint64(1)
 
     @staticmethod
     def extract_excl_rip63_eq1(raw: int) -> bool:
@@ -2629,14 +2865,15 @@ class IbsOpCtl2(RegisterValue):
         return (raw >> np.uint64(2)) & np.uint64(0x1)
 
     @staticmethod
-    def set_excl_rip63_eq1(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_excl_rip63_eq1(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of excl_rip63_eq1; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL2', 'excl_rip63_eq1', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFB)) | (
-            values << np.uint64(2)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsOpCtl2._insert_excl_rip63_eq1(value)
+
+    @staticmethod
+    def _insert_excl_rip63_eq1(value: FieldValues) -> U64Array:
+        """excl_rip63_eq1 range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL2', 'excl_rip63_eq1', value, 0x1, 0x1)
+        return values << np.uint64(2)
 
     @staticmethod
     def extract_strm_st_filter(raw: int) -> bool:
@@ -2650,11 +2887,29 @@ class IbsOpCtl2(RegisterValue):
         return (raw >> np.uint64(3)) & np.uint64(0x1)
 
     @staticmethod
-    def set_strm_st_filter(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_strm_st_filter(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of strm_st_filter; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBS_OP_CTL2', 'strm_st_filter', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFF7)) | (
-            values << np.uint64(3)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFF7)) | IbsOpCtl2._insert_strm_st_filter(value)
+
+    @staticmethod
+    def _insert_strm_st_filter(value: FieldValues) -> U64Array:
+        """strm_st_filter range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBS_OP_CTL2', 'strm_st_filter', value, 0x1, 0x1)
+        return values << np.uint64(3)
+
+    @staticmethod
+    def encode_array(
+        *,
+        dis: FieldValues | None = None,
+        excl_rip63_eq0: FieldValues | None = None,
+        excl_rip63_eq1: FieldValues | None = None,
+        strm_st_filter: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if dis is None else IbsOpCtl2._insert_dis(dis),
+            None if excl_rip63_eq0 is None else IbsOpCtl2._insert_excl_rip63_eq0(excl_rip63_eq0),
+            None if excl_rip63_eq1 is None else IbsOpCtl2._insert_excl_rip63_eq1(excl_rip63_eq1),
+            None if strm_st_filter is None else IbsOpCtl2._insert_strm_st_filter(strm_st_filter),
+        ])

@@ -21,13 +21,15 @@ import numpy as np
 
 from generated._base import (
     FieldInfo,
+    FieldValues,
     RegisterValue,
     U64Array,
     as_u64,
-    check_array,
     check_bool,
     check_int,
     check_raw,
+    checked_u64,
+    or_all,
 )
 
 IBSCTL_WIDTH: Final = 64
@@ -171,14 +173,15 @@ class Ibsctl(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0xF)
 
     @staticmethod
-    def set_lvt_offset(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_lvt_offset(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of lvt_offset; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBSCTL', 'lvt_offset', values, 0xF, 0xF)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFF0)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFF0)) | Ibsctl._insert_lvt_offset(value)
+
+    @staticmethod
+    def _insert_lvt_offset(value: FieldValues) -> U64Array:
+        """lvt_offset range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBSCTL', 'lvt_offset', value, 0xF, 0xF)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_lvt_offset_val(raw: int) -> bool:
@@ -192,14 +195,15 @@ class Ibsctl(RegisterValue):
         return (raw >> np.uint64(8)) & np.uint64(0x1)
 
     @staticmethod
-    def set_lvt_offset_val(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_lvt_offset_val(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of lvt_offset_val; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBSCTL', 'lvt_offset_val', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFEFF)) | (
-            values << np.uint64(8)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFEFF)) | Ibsctl._insert_lvt_offset_val(value)
+
+    @staticmethod
+    def _insert_lvt_offset_val(value: FieldValues) -> U64Array:
+        """lvt_offset_val range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBSCTL', 'lvt_offset_val', value, 0x1, 0x1)
+        return values << np.uint64(8)
 
     @staticmethod
     def extract_mprof_lvt_offset(raw: int) -> int:
@@ -213,14 +217,15 @@ class Ibsctl(RegisterValue):
         return (raw >> np.uint64(16)) & np.uint64(0xF)
 
     @staticmethod
-    def set_mprof_lvt_offset(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_mprof_lvt_offset(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of mprof_lvt_offset; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBSCTL', 'mprof_lvt_offset', values, 0xF, 0xF)
-        return (raw & np.uint64(0xFFFFFFFFFFF0FFFF)) | (
-            values << np.uint64(16)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF0FFFF)) | Ibsctl._insert_mprof_lvt_offset(value)
+
+    @staticmethod
+    def _insert_mprof_lvt_offset(value: FieldValues) -> U64Array:
+        """mprof_lvt_offset range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBSCTL', 'mprof_lvt_offset', value, 0xF, 0xF)
+        return values << np.uint64(16)
 
     @staticmethod
     def extract_mprof_lvt_offset_val(raw: int) -> bool:
@@ -234,11 +239,29 @@ class Ibsctl(RegisterValue):
         return (raw >> np.uint64(24)) & np.uint64(0x1)
 
     @staticmethod
-    def set_mprof_lvt_offset_val(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_mprof_lvt_offset_val(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of mprof_lvt_offset_val; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('IBSCTL', 'mprof_lvt_offset_val', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFEFFFFFF)) | (
-            values << np.uint64(24)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFEFFFFFF)) | Ibsctl._insert_mprof_lvt_offset_val(value)
+
+    @staticmethod
+    def _insert_mprof_lvt_offset_val(value: FieldValues) -> U64Array:
+        """mprof_lvt_offset_val range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('IBSCTL', 'mprof_lvt_offset_val', value, 0x1, 0x1)
+        return values << np.uint64(24)
+
+    @staticmethod
+    def encode_array(
+        *,
+        lvt_offset: FieldValues | None = None,
+        lvt_offset_val: FieldValues | None = None,
+        mprof_lvt_offset: FieldValues | None = None,
+        mprof_lvt_offset_val: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if lvt_offset is None else Ibsctl._insert_lvt_offset(lvt_offset),
+            None if lvt_offset_val is None else Ibsctl._insert_lvt_offset_val(lvt_offset_val),
+            None if mprof_lvt_offset is None else Ibsctl._insert_mprof_lvt_offset(mprof_lvt_offset),
+            None if mprof_lvt_offset_val is None else Ibsctl._insert_mprof_lvt_offset_val(mprof_lvt_offset_val),
+        ])

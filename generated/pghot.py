@@ -21,13 +21,15 @@ import numpy as np
 
 from generated._base import (
     FieldInfo,
+    FieldValues,
     RegisterValue,
     U64Array,
     as_u64,
-    check_array,
     check_bool,
     check_int,
     check_raw,
+    checked_u64,
+    or_all,
 )
 
 PGHOT_BUCKET_SHIFT: Final = 7
@@ -155,14 +157,15 @@ class PghotRecordDefault(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x3)
 
     @staticmethod
-    def set_freq(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_freq(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of freq; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('PGHOT_RECORD_DEFAULT', 'freq', values, 0x3, 0x3)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFC)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFC)) | PghotRecordDefault._insert_freq(value)
+
+    @staticmethod
+    def _insert_freq(value: FieldValues) -> U64Array:
+        """freq range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('PGHOT_RECORD_DEFAULT', 'freq', value, 0x3, 0x3)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_time(raw: int) -> int:
@@ -176,14 +179,15 @@ class PghotRecordDefault(RegisterValue):
         return (raw >> np.uint64(2)) & np.uint64(0x1F)
 
     @staticmethod
-    def set_time(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_time(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of time; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('PGHOT_RECORD_DEFAULT', 'time', values, 0x1F, 0x1F)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF83)) | (
-            values << np.uint64(2)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF83)) | PghotRecordDefault._insert_time(value)
+
+    @staticmethod
+    def _insert_time(value: FieldValues) -> U64Array:
+        """time range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('PGHOT_RECORD_DEFAULT', 'time', value, 0x1F, 0x1F)
+        return values << np.uint64(2)
 
     @staticmethod
     def extract_ready(raw: int) -> bool:
@@ -197,14 +201,30 @@ class PghotRecordDefault(RegisterValue):
         return (raw >> np.uint64(7)) & np.uint64(0x1)
 
     @staticmethod
-    def set_ready(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_ready(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of ready; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('PGHOT_RECORD_DEFAULT', 'ready', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF7F)) | (
-            values << np.uint64(7)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7F)) | PghotRecordDefault._insert_ready(value)
+
+    @staticmethod
+    def _insert_ready(value: FieldValues) -> U64Array:
+        """ready range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('PGHOT_RECORD_DEFAULT', 'ready', value, 0x1, 0x1)
+        return values << np.uint64(7)
+
+    @staticmethod
+    def encode_array(
+        *,
+        freq: FieldValues | None = None,
+        time: FieldValues | None = None,
+        ready: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if freq is None else PghotRecordDefault._insert_freq(freq),
+            None if time is None else PghotRecordDefault._insert_time(time),
+            None if ready is None else PghotRecordDefault._insert_ready(ready),
+        ])
 
 
 PGHOT_RECORD_PRECISE_WIDTH: Final = 32
@@ -348,14 +368,15 @@ class PghotRecordPrecise(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x3FF)
 
     @staticmethod
-    def set_nid(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_nid(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of nid; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('PGHOT_RECORD_PRECISE', 'nid', values, 0x3FF, 0x3FF)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFC00)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFC00)) | PghotRecordPrecise._insert_nid(value)
+
+    @staticmethod
+    def _insert_nid(value: FieldValues) -> U64Array:
+        """nid range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('PGHOT_RECORD_PRECISE', 'nid', value, 0x3FF, 0x3FF)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_freq(raw: int) -> int:
@@ -369,14 +390,15 @@ class PghotRecordPrecise(RegisterValue):
         return (raw >> np.uint64(10)) & np.uint64(0x7)
 
     @staticmethod
-    def set_freq(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_freq(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of freq; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('PGHOT_RECORD_PRECISE', 'freq', values, 0x7, 0x7)
-        return (raw & np.uint64(0xFFFFFFFFFFFFE3FF)) | (
-            values << np.uint64(10)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFE3FF)) | PghotRecordPrecise._insert_freq(value)
+
+    @staticmethod
+    def _insert_freq(value: FieldValues) -> U64Array:
+        """freq range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('PGHOT_RECORD_PRECISE', 'freq', value, 0x7, 0x7)
+        return values << np.uint64(10)
 
     @staticmethod
     def extract_time(raw: int) -> int:
@@ -390,14 +412,15 @@ class PghotRecordPrecise(RegisterValue):
         return (raw >> np.uint64(13)) & np.uint64(0x3FFF)
 
     @staticmethod
-    def set_time(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_time(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of time; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('PGHOT_RECORD_PRECISE', 'time', values, 0x3FFF, 0x3FFF)
-        return (raw & np.uint64(0xFFFFFFFFF8001FFF)) | (
-            values << np.uint64(13)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFF8001FFF)) | PghotRecordPrecise._insert_time(value)
+
+    @staticmethod
+    def _insert_time(value: FieldValues) -> U64Array:
+        """time range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('PGHOT_RECORD_PRECISE', 'time', value, 0x3FFF, 0x3FFF)
+        return values << np.uint64(13)
 
     @staticmethod
     def extract_ready(raw: int) -> bool:
@@ -411,11 +434,29 @@ class PghotRecordPrecise(RegisterValue):
         return (raw >> np.uint64(31)) & np.uint64(0x1)
 
     @staticmethod
-    def set_ready(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_ready(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of ready; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('PGHOT_RECORD_PRECISE', 'ready', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFF7FFFFFFF)) | (
-            values << np.uint64(31)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFF7FFFFFFF)) | PghotRecordPrecise._insert_ready(value)
+
+    @staticmethod
+    def _insert_ready(value: FieldValues) -> U64Array:
+        """ready range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('PGHOT_RECORD_PRECISE', 'ready', value, 0x1, 0x1)
+        return values << np.uint64(31)
+
+    @staticmethod
+    def encode_array(
+        *,
+        nid: FieldValues | None = None,
+        freq: FieldValues | None = None,
+        time: FieldValues | None = None,
+        ready: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if nid is None else PghotRecordPrecise._insert_nid(nid),
+            None if freq is None else PghotRecordPrecise._insert_freq(freq),
+            None if time is None else PghotRecordPrecise._insert_time(time),
+            None if ready is None else PghotRecordPrecise._insert_ready(ready),
+        ])

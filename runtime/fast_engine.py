@@ -178,8 +178,12 @@ class FastEngine(KernelState):
         self.last_access = np.full(pages, -1, dtype=np.int64)
         self._synced_promos = 0
         self._synced_demos = 0
-        kinds = {n.nid: n.memory for n in self.topology.nodes}
-        self._node_src = {nid: int(memory_data_src(kind)) for nid, kind in kinds.items()}
+        # DataSrc of an L3 miss served by each node (-1 past the last nid: never used)
+        self._src_of_nid = np.full(max(n.nid for n in self.topology.nodes) + 2, -1,
+                                   dtype=np.int64)
+        for node in self.topology.nodes:
+            self._src_of_nid[node.nid] = int(memory_data_src(node.memory))
+        self._cpu_node = np.array(self.topology.cpu_node, dtype=np.int64)
 
     # --- set-up -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -411,30 +415,26 @@ class FastEngine(KernelState):
         makes of it (via the vectorised getters): counters and filters. Returns jiffies,
         times, PFN and whether each sample is pushed to its CPU's ring."""
         n = k.times.size
-        zeros = np.zeros(n, dtype=np.uint64)
         memory_op, l3_miss = k.memory, k.l3_miss
         pfn = np.where(memory_op, self.page_pfn[k.page], 0)
         nid, _ = self.index.node_of(pfn)
-        cpu_node = np.array(self.topology.cpu_node, dtype=np.int64)[k.cpu]
-        src = np.full(n, int(DataSrc.NONE), dtype=np.int64)
-        src = np.where(memory_op & l3_miss, _lookup(self._node_src, nid), src)
-        src = np.where(memory_op & ~l3_miss, int(DataSrc.LCL_CCX), src)
-        data2 = IbsMprofData2.set_data_src(zeros, src.astype(np.uint64))
-        data2 = IbsMprofData2.set_rmt_node(data2, (memory_op & l3_miss & (nid != cpu_node))
-                                           .astype(np.uint64))
-        data3 = IbsMprofData3.set_ld_op(zeros, k.load.astype(np.uint64))
-        data3 = IbsMprofData3.set_st_op(data3, k.store.astype(np.uint64))
-        data3 = IbsMprofData3.set_dc_miss(data3, l3_miss.astype(np.uint64))
-        data3 = IbsMprofData3.set_l2_miss(data3, l3_miss.astype(np.uint64))
-        data3 = IbsMprofData3.set_lin_addr_valid(data3, memory_op.astype(np.uint64))
-        data3 = IbsMprofData3.set_phy_addr_valid(data3, memory_op.astype(np.uint64))
+        served = memory_op & l3_miss  # from memory: DRAM or extension memory, maybe remote
+        src = np.where(served, self._src_of_nid.take(nid, mode="clip"),
+                       np.where(memory_op, int(DataSrc.LCL_CCX), int(DataSrc.NONE)))
+        cpu_node = self._cpu_node.take(k.cpu)
+        data2 = IbsMprofData2.encode_array(data_src=src.astype(np.uint64),
+                                           rmt_node=served & (nid != cpu_node))
+        data3 = IbsMprofData3.encode_array(ld_op=k.load, st_op=k.store, dc_miss=l3_miss,
+                                           l2_miss=l3_miss, lin_addr_valid=memory_op,
+                                           phy_addr_valid=memory_op)
         paddr = np.where(memory_op, (pfn << PAGE_SHIFT) | (k.vaddr & PAGE_OFFSET_MASK), 0)
-        phyaddr = IbsMprofPhyaddr.set_phy_addr(zeros, paddr.astype(np.uint64))
+        phyaddr = IbsMprofPhyaddr.encode_array(phy_addr=paddr.astype(np.uint64))
         # The handler: count, then filter in the seed's order.
         self.vmstat.count("hwhint_total_events", n)
         got_src = IbsMprofData2.get_data_src(data2)
-        self.vmstat.count("hwhint_dram_accesses", int((got_src == int(DataSrc.DRAM)).sum()))
-        self.vmstat.count("hwhint_extmem_accesses", int((got_src == int(DataSrc.EXT_MEM)).sum()))
+        self.vmstat.count("hwhint_dram_accesses", int(np.count_nonzero(got_src == DataSrc.DRAM)))
+        self.vmstat.count("hwhint_extmem_accesses",
+                          int(np.count_nonzero(got_src == DataSrc.EXT_MEM)))
         lin_ok = IbsMprofData3.get_lin_addr_valid(data3) != 0
         phy_ok = IbsMprofData3.get_phy_addr_valid(data3) != 0
         got_pfn = (IbsMprofPhyaddr.get_phy_addr(phyaddr) >> np.uint64(PAGE_SHIFT)).astype(
@@ -542,10 +542,3 @@ def _pick(col: npt.NDArray[G], k: I64) -> npt.NDArray[G]:
     out = np.zeros(k.size, dtype=col.dtype)
     out[k >= 0] = col[k[k >= 0]]
     return out
-
-
-def _lookup(table: dict[int, int], keys: I64) -> I64:
-    values = np.zeros(keys.size, dtype=np.int64)
-    for key, value in table.items():
-        values[keys == key] = value
-    return values

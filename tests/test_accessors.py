@@ -68,6 +68,37 @@ def test_vectorised_getters_and_setters_equal_scalar(cls: type[RegisterValue],
         assert [int(v) for v in written] == expected
 
 
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.NAME)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_encode_array_equals_scalar_encode_of_those_fields(cls: type[RegisterValue],
+                                                            data: st.DataObject) -> None:
+    n = data.draw(st.integers(1, 6))
+    names = data.draw(st.lists(st.sampled_from([f.name for f in cls.FIELDS]), unique=True))
+    values = {name: [data.draw(field_strategy(cls, name)) for _ in range(n)] for name in names}
+    # one-bit fields go in as bool arrays (no range check needed), the others as uint64
+    arrays = {name: np.array(v, dtype=bool if isinstance(v[0], bool) else np.uint64)
+              for name, v in values.items()}
+    got = cls.encode_array(**arrays)  # type: ignore[attr-defined]
+    expected = [cls.decode(0).replace(**{k: v[i] for k, v in values.items()}).encode()
+                for i in range(n)]
+    assert [int(v) for v in np.broadcast_to(got, (n,))] == expected
+
+
+def test_encode_array_checks_every_field() -> None:
+    ok = IbsMprofData2.encode_array(data_src=np.array([DataSrc.DRAM, DataSrc.EXT_MEM],
+                                                      dtype=np.uint64),
+                                    rmt_node=np.array([True, False]))
+    assert ok.tolist() == [IbsMprofData2(data_src=DataSrc.DRAM, rmt_node=True).encode(),
+                           IbsMprofData2(data_src=DataSrc.EXT_MEM).encode()]
+    with pytest.raises(ValueError, match=r"IBS_MPROF_CTL\.period: value 0x11 "):
+        IbsMprofCtl.encode_array(enable=np.ones(2, dtype=bool),
+                                 period=np.array([16, 17], dtype=np.uint64))
+    with pytest.raises(ValueError, match=r"IBS_MPROF_CTL\.period: value 0x1 "):
+        IbsMprofCtl.encode_array(period=np.array([True]))  # a bool 1 is no period either
+    assert int(IbsMprofCtl.encode_array()) == 0
+
+
 def test_seed_ctl_value_for_period_10000() -> None:
     ctl = IbsMprofCtl(period=IBS_MPROF_SAMPLE_PERIOD, cnt_ctl=True, enable=True,
                       l3_miss_only=True)

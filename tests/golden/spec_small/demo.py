@@ -15,13 +15,15 @@ import numpy as np
 
 from generated._base import (
     FieldInfo,
+    FieldValues,
     RegisterValue,
     U64Array,
     as_u64,
-    check_array,
     check_bool,
     check_int,
     check_raw,
+    checked_u64,
+    or_all,
 )
 from generated.colours import Colour
 
@@ -197,12 +199,15 @@ class DemoCtl(RegisterValue):
         )
 
     @staticmethod
-    def set_period(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_period(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of period; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_CTL', 'period', values, 0xFFFF, 0xFFF0)
-        return (raw & np.uint64(0xFFFFFFFFFFF0FF00)) | (
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF0FF00)) | DemoCtl._insert_period(value)
+
+    @staticmethod
+    def _insert_period(value: FieldValues) -> U64Array:
+        """period range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_CTL', 'period', value, 0xFFFF, 0xFFF0)
+        return (
             ((values >> np.uint64(4)) & np.uint64(0xFF)) << np.uint64(0)
             | ((values >> np.uint64(12)) & np.uint64(0xF)) << np.uint64(16)
         )
@@ -219,14 +224,15 @@ class DemoCtl(RegisterValue):
         return (raw >> np.uint64(8)) & np.uint64(0x1)
 
     @staticmethod
-    def set_enable(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_enable(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of enable; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_CTL', 'enable', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFEFF)) | (
-            values << np.uint64(8)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFEFF)) | DemoCtl._insert_enable(value)
+
+    @staticmethod
+    def _insert_enable(value: FieldValues) -> U64Array:
+        """enable range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_CTL', 'enable', value, 0x1, 0x1)
+        return values << np.uint64(8)
 
     @staticmethod
     def extract_val(raw: int) -> bool:
@@ -240,14 +246,15 @@ class DemoCtl(RegisterValue):
         return (raw >> np.uint64(9)) & np.uint64(0x1)
 
     @staticmethod
-    def set_val(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_val(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of val; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_CTL', 'val', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFDFF)) | (
-            values << np.uint64(9)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFDFF)) | DemoCtl._insert_val(value)
+
+    @staticmethod
+    def _insert_val(value: FieldValues) -> U64Array:
+        """val range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_CTL', 'val', value, 0x1, 0x1)
+        return values << np.uint64(9)
 
     @staticmethod
     def extract_mode(raw: int) -> int:
@@ -261,14 +268,15 @@ class DemoCtl(RegisterValue):
         return (raw >> np.uint64(10)) & np.uint64(0x7)
 
     @staticmethod
-    def set_mode(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_mode(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of mode; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_CTL', 'mode', values, 0x7, 0x7)
-        return (raw & np.uint64(0xFFFFFFFFFFFFE3FF)) | (
-            values << np.uint64(10)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFE3FF)) | DemoCtl._insert_mode(value)
+
+    @staticmethod
+    def _insert_mode(value: FieldValues) -> U64Array:
+        """mode range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_CTL', 'mode', value, 0x7, 0x7)
+        return values << np.uint64(10)
 
     @staticmethod
     def extract_level(raw: int) -> int:
@@ -282,14 +290,34 @@ class DemoCtl(RegisterValue):
         return (raw >> np.uint64(20)) & np.uint64(0xF)
 
     @staticmethod
-    def set_level(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_level(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of level; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_CTL', 'level', values, 0xF, 0xF)
-        return (raw & np.uint64(0xFFFFFFFFFF0FFFFF)) | (
-            values << np.uint64(20)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFF0FFFFF)) | DemoCtl._insert_level(value)
+
+    @staticmethod
+    def _insert_level(value: FieldValues) -> U64Array:
+        """level range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_CTL', 'level', value, 0xF, 0xF)
+        return values << np.uint64(20)
+
+    @staticmethod
+    def encode_array(
+        *,
+        period: FieldValues | None = None,
+        enable: FieldValues | None = None,
+        val: FieldValues | None = None,
+        mode: FieldValues | None = None,
+        level: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if period is None else DemoCtl._insert_period(period),
+            None if enable is None else DemoCtl._insert_enable(enable),
+            None if val is None else DemoCtl._insert_val(val),
+            None if mode is None else DemoCtl._insert_mode(mode),
+            None if level is None else DemoCtl._insert_level(level),
+        ])
 
 
 DEMO_DATA_WIDTH: Final = 64
@@ -414,12 +442,15 @@ class DemoData(RegisterValue):
         )
 
     @staticmethod
-    def set_colour(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_colour(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of colour; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_DATA', 'colour', values, 0x7, 0x7)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF7C)) | (
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7C)) | DemoData._insert_colour(value)
+
+    @staticmethod
+    def _insert_colour(value: FieldValues) -> U64Array:
+        """colour range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_DATA', 'colour', value, 0x7, 0x7)
+        return (
             ((values >> np.uint64(0)) & np.uint64(0x3)) << np.uint64(0)
             | ((values >> np.uint64(2)) & np.uint64(0x1)) << np.uint64(7)
         )
@@ -436,14 +467,28 @@ class DemoData(RegisterValue):
         return (raw >> np.uint64(2)) & np.uint64(0x1F)
 
     @staticmethod
-    def set_count(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_count(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of count; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_DATA', 'count', values, 0x1F, 0x1F)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF83)) | (
-            values << np.uint64(2)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF83)) | DemoData._insert_count(value)
+
+    @staticmethod
+    def _insert_count(value: FieldValues) -> U64Array:
+        """count range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_DATA', 'count', value, 0x1F, 0x1F)
+        return values << np.uint64(2)
+
+    @staticmethod
+    def encode_array(
+        *,
+        colour: FieldValues | None = None,
+        count: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if colour is None else DemoData._insert_colour(colour),
+            None if count is None else DemoData._insert_count(count),
+        ])
 
 
 DEMO_CAPS_WIDTH: Final = 32
@@ -553,14 +598,15 @@ class DemoCaps(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x1)
 
     @staticmethod
-    def set_avail(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_avail(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of avail; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_CAPS', 'avail', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFE)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | DemoCaps._insert_avail(value)
+
+    @staticmethod
+    def _insert_avail(value: FieldValues) -> U64Array:
+        """avail range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_CAPS', 'avail', value, 0x1, 0x1)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_fancy(raw: int) -> bool:
@@ -574,14 +620,28 @@ class DemoCaps(RegisterValue):
         return (raw >> np.uint64(1)) & np.uint64(0x1)
 
     @staticmethod
-    def set_fancy(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_fancy(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of fancy; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_CAPS', 'fancy', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFD)) | (
-            values << np.uint64(1)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | DemoCaps._insert_fancy(value)
+
+    @staticmethod
+    def _insert_fancy(value: FieldValues) -> U64Array:
+        """fancy range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_CAPS', 'fancy', value, 0x1, 0x1)
+        return values << np.uint64(1)
+
+    @staticmethod
+    def encode_array(
+        *,
+        avail: FieldValues | None = None,
+        fancy: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if avail is None else DemoCaps._insert_avail(avail),
+            None if fancy is None else DemoCaps._insert_fancy(fancy),
+        ])
 
 
 DEMO_WORD_WIDTH: Final = 8
@@ -699,14 +759,15 @@ class DemoWord(RegisterValue):
         return (raw >> np.uint64(0)) & np.uint64(0x3)
 
     @staticmethod
-    def set_freq(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_freq(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of freq; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_WORD', 'freq', values, 0x3, 0x3)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFFFC)) | (
-            values << np.uint64(0)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFC)) | DemoWord._insert_freq(value)
+
+    @staticmethod
+    def _insert_freq(value: FieldValues) -> U64Array:
+        """freq range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_WORD', 'freq', value, 0x3, 0x3)
+        return values << np.uint64(0)
 
     @staticmethod
     def extract_time(raw: int) -> int:
@@ -720,14 +781,15 @@ class DemoWord(RegisterValue):
         return (raw >> np.uint64(2)) & np.uint64(0x1F)
 
     @staticmethod
-    def set_time(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_time(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of time; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_WORD', 'time', values, 0x1F, 0x1F)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF83)) | (
-            values << np.uint64(2)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF83)) | DemoWord._insert_time(value)
+
+    @staticmethod
+    def _insert_time(value: FieldValues) -> U64Array:
+        """time range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_WORD', 'time', value, 0x1F, 0x1F)
+        return values << np.uint64(2)
 
     @staticmethod
     def extract_ready(raw: int) -> bool:
@@ -741,11 +803,27 @@ class DemoWord(RegisterValue):
         return (raw >> np.uint64(7)) & np.uint64(0x1)
 
     @staticmethod
-    def set_ready(raw: U64Array, value: U64Array | int) -> U64Array:
+    def set_ready(raw: U64Array, value: FieldValues) -> U64Array:
         """Vectorised write of ready; out-of-range values raise ValueError."""
-        raw = as_u64(raw)
-        values = as_u64(value)
-        check_array('DEMO_WORD', 'ready', values, 0x1, 0x1)
-        return (raw & np.uint64(0xFFFFFFFFFFFFFF7F)) | (
-            values << np.uint64(7)
-        )
+        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7F)) | DemoWord._insert_ready(value)
+
+    @staticmethod
+    def _insert_ready(value: FieldValues) -> U64Array:
+        """ready range-checked and moved to its bits, every other bit zero."""
+        values = checked_u64('DEMO_WORD', 'ready', value, 0x1, 0x1)
+        return values << np.uint64(7)
+
+    @staticmethod
+    def encode_array(
+        *,
+        freq: FieldValues | None = None,
+        time: FieldValues | None = None,
+        ready: FieldValues | None = None,
+    ) -> U64Array:
+        """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
+        or ints), every other bit zero; range-checked like set_<field>."""
+        return or_all([
+            None if freq is None else DemoWord._insert_freq(freq),
+            None if time is None else DemoWord._insert_time(time),
+            None if ready is None else DemoWord._insert_ready(ready),
+        ])

@@ -295,13 +295,13 @@ class FastEngine(KernelState):
         pages = self.page_at.lookup(pfns)
         ready = record_batch(self.pghot, self.index, pfns, nids, times, pages)
         log = self.records
-        # Append raw bytes: the log's array columns take numpy buffers of the same item type.
-        log.sample_ms.frombytes(times.astype(np.int64).tobytes())
-        log.drain_ms.frombytes(work_ms[order].astype(np.float64).tobytes())
-        log.cpu.frombytes(cpus.astype(np.int32).tobytes())
-        log.pfn.frombytes(pfns.astype(np.int64).tobytes())
-        log.page.frombytes(pages.astype(np.int64).tobytes())
-        log.ready.frombytes(ready.astype(np.int8).tobytes())
+        # Append raw bytes (no copy to a bytes object): each array column takes a numpy buffer
+        # of its own item type.
+        for column, values, dtype in ((log.sample_ms, times, np.int64),
+                                      (log.drain_ms, work_ms[order], np.float64),
+                                      (log.cpu, cpus, np.int32), (log.pfn, pfns, np.int64),
+                                      (log.page, pages, np.int64), (log.ready, ready, np.int8)):
+            column.frombytes(np.ascontiguousarray(values, dtype=dtype).data.cast("B"))
 
     def _tag_times(self, st: CpuBatch, limit: float, inclusive: bool) -> F64:
         """Tag instants in this block: t, t + dt, ... by repeated float addition (as the

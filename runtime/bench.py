@@ -67,10 +67,24 @@ def measure(case: Case, engine: str, seconds: float, repeat: int = 1) -> dict[st
             "real_time_factor": seconds / wall}
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak resident set: VmHWM, not ru_maxrss, which Linux carries from the
+    spawning process across exec (a child would report its parent's peak)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def tib_memory() -> dict[str, Any]:
     """Peak RSS of a child that builds and briefly runs a 1 TiB CXL tier (fast engine)."""
     code = (
-        "import json, resource\n"
+        "import json\n"
+        "from runtime.bench import peak_rss_bytes\n"
         "from runtime.scenario import load_scenario\n"
         "from runtime.simulate import build\n"
         f"b = build(load_scenario(None, {list(TIB_SCENARIO)!r}))\n"
@@ -78,7 +92,7 @@ def tib_memory() -> dict[str, Any]:
         "rec = b.engine.pghot.records\n"
         "nbytes = sum(rec.words_view(s).nbytes for s in rec.sections())\n"
         "pages = sum(n.pfn_count for n in b.topology.nodes if not n.toptier)\n"
-        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "peak = peak_rss_bytes()\n"
         "print(json.dumps({'lower_tier_pages': pages, 'record_bytes': nbytes,\n"
         "                  'peak_rss_bytes': peak}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -95,7 +109,7 @@ def bench(quick: bool = False, repeat: int = 3) -> dict[str, Any]:
         cases.append({"case": case.name, "fast": fast, "reference": ref,
                       "fast_over_reference": fast["samples_per_s"] / ref["samples_per_s"]})
     return {"cases": cases, "tib": tib_memory(),
-            "peak_rss_bytes_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "peak_rss_bytes_self": peak_rss_bytes(),
             "repeat": repeat,
             "targets": {"fast_over_reference": 50, "samples_per_s": 5e6,
                         "real_time_factor_64cpu": 1.0}}

@@ -28,9 +28,8 @@ def test_one_tib_cxl_tier_records_take_one_byte_a_page() -> None:
         "nbytes = sum(rec.words_view(s).nbytes for s in rec.sections())\n"
         # VmHWM, not ru_maxrss: Linux carries the spawning process's RSS (here pytest's, which
         # grows over a suite run) into a child's ru_maxrss across exec.
-        "import re\n"
-        "with open('/proc/self/status') as status:\n"
-        "    peak = int(re.search(r'VmHWM:\\s+(\\d+) kB', status.read()).group(1)) * 1024\n"
+        "from runtime.bench import peak_rss_bytes\n"
+        "peak = peak_rss_bytes()\n"
         "print(json.dumps({'bytes': nbytes, 'peak': peak}))\n")
     result = run_python(code, ROOT)
     assert result.returncode == 0, result.stderr

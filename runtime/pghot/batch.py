@@ -17,14 +17,15 @@ from generated.pghot import (
     PghotRecordPrecise,
 )
 from runtime.pghot.core import Pghot
-from runtime.pghot.records import NUMA_NO_NODE, update_default_array, update_precise_array
+from runtime.pghot.records import (
+    NUMA_NO_NODE,
+    SECTION_SHIFT,
+    update_default_array,
+    update_precise_array,
+)
 from runtime.pghot.tunables import PGHOT_HWHINTS
 
 I64 = npt.NDArray[np.int64]
-
-
-SECTION_SHIFT = PAGES_PER_SECTION.bit_length() - 1
-assert PAGES_PER_SECTION == 1 << SECTION_SHIFT, "sections are a power of two pages"
 
 
 class NodeIndex:

@@ -24,6 +24,8 @@ from generated.pghot import (
 )
 
 MODES = ("default", "precise")
+SECTION_SHIFT = PAGES_PER_SECTION.bit_length() - 1
+assert PAGES_PER_SECTION == 1 << SECTION_SHIFT, "sections are a power of two pages"
 NUMA_NO_NODE = -1
 
 
@@ -214,9 +216,9 @@ class RecordMap:
     def flat_index(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Index of each (non-negative) PFN's word in `flat`, or -1 where its section has no
         hot map."""
-        slot = self._slot.take(pfns // PAGES_PER_SECTION, mode="clip")
+        slot = self._slot.take(pfns >> SECTION_SHIFT, mode="clip")
         index: npt.NDArray[np.int64] = np.where(
-            slot >= 0, slot * PAGES_PER_SECTION + pfns % PAGES_PER_SECTION, -1)
+            slot >= 0, (slot << SECTION_SHIFT) | (pfns & (PAGES_PER_SECTION - 1)), -1)
         return index
 
     def word(self, pfn: int) -> int:

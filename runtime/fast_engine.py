@@ -4,7 +4,8 @@ Only kmigrated passes, kswapd and the timeline read or change the state that tag
 path, the ring and pghot_record_access depend on (page placement, records). So between two such
 "global" events, a block of every CPU's tags is processed at once:
 1. tag times: a period's worth of ops per step, the same float additions as the reference;
-2. tagged ops: the same per-CPU random streams (workloads.DrawStream) the reference consumes;
+2. tagged ops: the same per-CPU random streams (workloads.DrawStream) the reference consumes,
+   for every CPU with the same control at once; only memory ops are drawn;
 3. the profiler's filters, then the MSR contents it would latch, built and read back through
    the *vectorised* generated accessors, and the driver's filters and counters;
 4. the ring and its work per CPU: drain times, ring-full drops, in the canonical event order;
@@ -18,7 +19,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +42,7 @@ from runtime.profiler import (
     memory_data_src,
 )
 from runtime.reference_engine import KSWAPD, KernelState, SimConfig
+from runtime.rowlog import RowLog
 from runtime.workloads import Workload
 
 I64 = npt.NDArray[np.int64]
@@ -228,9 +230,9 @@ class FastEngine(KernelState):
 
     def _sync_placement(self) -> None:
         """Bring the page -> PFN array and the PFN -> page index up to date with migrations."""
-        logs = [(self.pghot.promotions, self._synced_promos)]
+        logs: list[tuple[RowLog[Any], int]] = [(self.pghot.promotions, self._synced_promos)]
         if self.demoter is not None:
-            logs.append((self.demoter.log, self._synced_demos))  # type: ignore[arg-type]
+            logs.append((self.demoter.log, self._synced_demos))
         self._synced_promos = len(self.pghot.promotions)
         self._synced_demos = len(self.demoter.log) if self.demoter is not None else 0
         if all(len(log) == start for log, start in logs):

@@ -497,7 +497,7 @@ class FastEngine(KernelState):
         # Each drain takes the ring's earlier contents plus this batch's accepted pushes of
         # its cycle; whatever the last cycle accepted stays in the ring.
         ring = st.ring
-        if last > 0:
+        if len(starts) > 1:  # some cycle (maybe the carried one, with no push) drained
             drain_ms = np.array(works[:-1])
             if kept_idx is None:
                 out_ms = np.repeat(drain_ms, lengths[:-1])

@@ -23,10 +23,14 @@ from tests.conftest import ROOT
 COLUMNS = ("sample_ms", "drain_ms", "cpu", "pfn", "page", "ready")
 
 
-def run(engine: str, path: Path | None, overrides: list[str]) -> Any:
+def run(engine: str, path: Path | None, overrides: list[str], steps: int = 1) -> Any:
+    """Run a scenario; with steps > 1 in slices, as `ibs-mprof run` does for its progress bar
+    (a slice boundary can fall between a sample and the work that drains it)."""
     built = build(load_scenario(path, [f"engine={engine}", *overrides]))
     built.engine.start()
-    built.engine.run()
+    duration = built.engine.cfg.duration_ms
+    for step in range(1, steps + 1):
+        built.engine.run(duration * step / steps)
     return built.engine
 
 
@@ -34,9 +38,10 @@ def nonzero(counter: Any) -> dict[str, int]:
     return {k: v for k, v in counter.items() if v}
 
 
-def assert_same_run(path: Path | None, overrides: list[str], samples: bool = True) -> None:
+def assert_same_run(path: Path | None, overrides: list[str], samples: bool = True,
+                    steps: int = 1) -> None:
     ref = run("reference", path, overrides)
-    fast = run("fast", path, overrides)
+    fast = run("fast", path, overrides, steps)
     assert fast.vmstat.as_dict() == ref.vmstat.as_dict()
     assert len(fast.records) == len(ref.records)
     for column in COLUMNS:
@@ -60,7 +65,17 @@ SHORT = ["machine.ops_per_cpu_per_s=4e7", "machine.cpus_per_dram_node=2"]
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_every_example_runs_identically(path: Path) -> None:
-    assert_same_run(path, SHORT)
+    assert_same_run(path, SHORT, steps=7)
+
+
+@pytest.mark.parametrize("period,steps", [(60000, 1), (60000, 100), (4000, 100)])
+def test_work_pending_across_a_block_boundary_drains_the_carried_ring(period: int,
+                                                                     steps: int) -> None:
+    """A CPU ends a block with work pending and samples in its ring, and its next push comes
+    after that work's time: the carried ring drains at the work's time, before the push."""
+    assert_same_run(None, ["duration_s=0.3", "machine.ops_per_cpu_per_s=2e7",
+                           "workload.region_mib=64", f"profiler.period={period}",
+                           "driver.work_latency_ms=2", "llc.size_mib=4"], steps=steps)
 
 
 def test_demotion_pressure_and_fixed_driver_with_ring_drops() -> None:
@@ -116,7 +131,7 @@ def test_random_small_scenarios(kind: str, cpus: int, period: int, l3: bool,
     ]
     if kind == "gups-shift":
         overrides.append("workload.shift_at_s=0.2")
-    assert_same_run(None, overrides, samples=False)
+    assert_same_run(None, overrides, samples=False, steps=1 + seed % 13)
 
 
 @pytest.mark.parametrize("overrides", [

@@ -39,6 +39,8 @@ FloatArray = npt.NDArray[np.float64]
 PAGE_BYTES = 1 << PAGE_SHIFT
 BASE_VADDR = 0x7F0000000000
 DRAW_CHUNK = 4096
+MAX_GAP = 1 << 40
+"""Longest run of non-memory tags drawn at once (~10^7 CPU-seconds at period 10000)."""
 
 
 @dataclass(frozen=True)
@@ -253,9 +255,9 @@ class DrawStream:
         self._other_start = 0
         self._other: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
 
-    def _refill(self) -> None:
-        """Draw DRAW_CHUNK more memory ops after the unconsumed ones. A draw whose outcome is
-        certain (every tag a memory op, a load or kernel fraction of 0 or 1) takes no
+    def _chunk(self) -> MemoryDraws:
+        """The next DRAW_CHUNK memory ops (`at`: absolute tag ordinals). A draw whose outcome
+        is certain (every tag a memory op, a load or kernel fraction of 0 or 1) takes no
         uniform, so a chunk has 3 to 6 columns; the layout depends only on the workload."""
         m = self.mem_op_fraction
         coins = [f for f in (m, self.load_fraction, self.kernel_fraction) if 0.0 < f < 1.0]
@@ -268,25 +270,34 @@ class DrawStream:
                 else np.full(DRAW_CHUNK, fraction >= 1.0)
             return drawn
 
-        gap = np.floor(np.log1p(-next(cols)) / np.log1p(-m)).astype(np.int64) \
-            if 0.0 < m < 1.0 else np.zeros(DRAW_CHUNK, dtype=np.int64)
+        if 0.0 < m < 1.0:  # capped so that a tiny fraction cannot overflow the tag ordinals
+            gap = np.minimum(np.floor(np.log1p(-next(cols)) / np.log1p(-m)),
+                             MAX_GAP).astype(np.int64)
+        else:
+            gap = np.zeros(DRAW_CHUNK, dtype=np.int64)
         load, kernel = coin(self.load_fraction), coin(self.kernel_fraction)
         pos = self._last_pos + np.cumsum(gap + 1)
         self._last_pos = int(pos[-1])
-        b, h = self.buf, self.head
-        self.buf = MemoryDraws(
-            np.concatenate([b.at[h:], pos]), np.concatenate([b.u_page[h:], u_page]),
-            np.concatenate([b.u_miss[h:], u_miss]), np.concatenate([b.load[h:], load]),
-            np.concatenate([b.kernel[h:], kernel]),
-            np.concatenate([b.line[h:], (u_line * self.lines_per_page).astype(np.int64)]), 0)
-        self.head, self._lists = 0, None
+        return MemoryDraws(pos, u_page, u_miss, load, kernel,
+                           (u_line * self.lines_per_page).astype(np.int64), 0)
 
     def _cover(self, tag_end: int) -> None:
-        """Draw until the buffer holds a memory op at or past tag_end."""
-        if self.mem_op_fraction <= 0.0:
-            return  # no memory ops at all
+        """Draw until the buffer holds a memory op at or past tag_end (all new chunks joined
+        to the unconsumed ops in one concatenation)."""
+        if self.mem_op_fraction <= 0.0 or self._last_pos >= tag_end:
+            return  # no memory ops at all, or enough drawn
+        chunks = []
         while self._last_pos < tag_end:
-            self._refill()
+            chunks.append(self._chunk())
+        b, h = self.buf, self.head
+        self.buf = MemoryDraws(
+            np.concatenate([b.at[h:], *(c.at for c in chunks)]),
+            np.concatenate([b.u_page[h:], *(c.u_page for c in chunks)]),
+            np.concatenate([b.u_miss[h:], *(c.u_miss for c in chunks)]),
+            np.concatenate([b.load[h:], *(c.load for c in chunks)]),
+            np.concatenate([b.kernel[h:], *(c.kernel for c in chunks)]),
+            np.concatenate([b.line[h:], *(c.line for c in chunks)]), 0)
+        self.head, self._lists = 0, None
 
     def take(self, tags: int) -> MemoryDraws:
         """The next `tags` tags: their memory ops, positions counted from the first."""
@@ -322,11 +333,19 @@ class DrawStream:
             return np.full(count, self.kernel_fraction >= 1.0)
         if start < self._other_start:
             raise ValueError("non-memory RIP bits are drawn in order")
-        while self._other_start + self._other.size < start + count:
-            drop = min(max(start - self._other_start, 0), self._other.size)
-            chunk = self.other_rng.random(DRAW_CHUNK) < self.kernel_fraction
-            self._other = np.concatenate([self._other[drop:], chunk])
-            self._other_start += drop
+        end = self._other_start + self._other.size
+        if end < start + count:
+            # Bits before `start` are never asked for again: keep none of them.
+            drop = min(start - self._other_start, self._other.size)
+            first, parts = self._other_start + drop, [self._other[drop:]]
+            while end < start + count:
+                chunk = self.other_rng.random(DRAW_CHUNK) < self.kernel_fraction
+                if end + DRAW_CHUNK <= start:
+                    first, parts = end + DRAW_CHUNK, []
+                else:
+                    parts.append(chunk)
+                end += DRAW_CHUNK
+            self._other, self._other_start = np.concatenate(parts), first
         a = start - self._other_start
         return self._other[a:a + count]
 

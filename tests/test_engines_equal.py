@@ -141,7 +141,13 @@ def test_random_small_scenarios(kind: str, cpus: int, period: int, l3: bool,
      "profiler.exclude_kernel=true", "workload.kind=scan"],
     ["workload.mem_op_fraction=1.0", "workload.kernel_fraction=0.5",
      "profiler.exclude_kernel=true"],
-], ids=["all-tags-user-only", "all-tags-scan-kernel-excluded", "memory-ops-only"])
+    ["workload.mem_op_fraction=0.0", "profiler.l3_miss_only=false",
+     "profiler.exclude_kernel=false", "workload.kernel_fraction=0.3"],
+    ["workload.mem_op_fraction=1e-19", "profiler.l3_miss_only=false",
+     "profiler.exclude_user=true", "profiler.exclude_kernel=false",
+     "workload.kernel_fraction=0.3"],
+], ids=["all-tags-user-only", "all-tags-scan-kernel-excluded", "memory-ops-only",
+        "no-memory-ops", "almost-no-memory-ops"])
 def test_profiler_filters_without_l3_miss_only(overrides: list[str]) -> None:
     assert_same_run(None, ["duration_s=0.3", "machine.ops_per_cpu_per_s=2e7",
                            "profiler.period=4000", *overrides])

@@ -119,25 +119,22 @@ class PfnIndex:
         """Migrations of page from old to new PFN, in order."""
         if page.size == 0:
             return
+        # No PFN both freed and taken (moves between tiers: PFN ranges apart): any order.
+        apart = old.min() > new.max() or new.min() > old.max() or \
+            set(old.tolist()).isdisjoint(new.tolist())
+        if not apart:
+            for i in range(page.size):  # in order, one move at a time
+                self.apply(page[i:i + 1], old[i:i + 1], new[i:i + 1])
+            return
         if self.dense is not None:
-            # No PFN both freed and taken (moves between tiers: PFN ranges apart): any order.
-            if old.min() > new.max() or new.min() > old.max() or \
-                    set(old.tolist()).isdisjoint(new.tolist()):
-                self.dense[old] = -1
-                self.dense[new] = page
-            else:
-                for p, o, n in zip(page.tolist(), old.tolist(), new.tolist(), strict=True):
-                    self.dense[o] = -1
-                    self.dense[n] = p
+            self.dense[old] = -1
+            self.dense[new] = page
             return
         keep = ~np.isin(self.pfns, old)
         pfns = np.concatenate([self.pfns[keep], new])
         pages = np.concatenate([self.pages[keep], page])
-        # a PFN freed by one move and reused by a later one keeps only the later page
-        last = np.unique(pfns[::-1], return_index=True)[1]
-        pick = pfns.size - 1 - last
-        order = np.argsort(pfns[pick])
-        self.pfns, self.pages = pfns[pick][order], pages[pick][order]
+        order = np.argsort(pfns)
+        self.pfns, self.pages = pfns[order], pages[order]
 
 
 class _Kept(NamedTuple):
@@ -180,7 +177,7 @@ class FastEngine(KernelState):
         self.last_access = np.full(pages, -1, dtype=np.int64)
         self._synced_promos = 0
         self._synced_demos = 0
-        # DataSrc of an L3 miss served by each node (-1 past the last nid: never used)
+        # DataSrc of an L3 miss served by each node (only nids of served samples are looked up)
         self._src_of_nid = np.full(max(n.nid for n in self.topology.nodes) + 2, -1,
                                    dtype=np.int64)
         for node in self.topology.nodes:

@@ -375,7 +375,9 @@ class SyntheticOps:
 
     def tagged_batches(self, cpus: list[int], first_ops: list[int], period_ops: int,
                        times_ms: list[FloatArray], non_memory: bool) -> OpBatch:
-        """Vectorised tagged_op over several CPUs: the same draws, the same arithmetic."""
+        """Vectorised tagged_op over several CPUs: the same draws, the same arithmetic.
+        Synthetic ops do not depend on the op position (each CPU's stream counts its own
+        tags), so first_ops and period_ops are not needed here; lackey traces use them."""
         wl = self.workload
         draws = [self.streams[cpu].take(times.size) for cpu, times in zip(cpus, times_ms,
                                                                             strict=True)]

@@ -13,9 +13,11 @@ from runtime.topology import build_topology
 
 @pytest.mark.parametrize("dense", [True, False])
 @pytest.mark.parametrize("moves", [
-    [(0, 40, 5), (1, 41, 6)],  # lower tier to top tier: PFN ranges apart
-    [(0, 40, 5), (2, 5, 40), (1, 41, 5)],  # a PFN freed and taken again in one event
-], ids=["apart", "reused"])
+    [(0, 32768, 5), (1, 32769, 6)],  # lower tier to top tier: PFN ranges apart
+    [(0, 32768, 5), (1, 32769, 40000), (2, 32770, 4)],  # interleaved ranges, no PFN shared
+    [(0, 32768, 5), (2, 5, 32768), (1, 32769, 5)],  # a PFN freed and taken again
+    [(0, 32768, 5), (0, 5, 40000)],  # a page moved twice: its first PFN is free again
+], ids=["apart", "disjoint", "reused", "twice"])
 def test_apply_equals_moving_one_by_one(dense: bool, moves: list[tuple[int, int, int]],
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     if not dense:

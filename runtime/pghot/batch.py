@@ -33,8 +33,7 @@ class NodeIndex:
 
     Memory comes in sections, so a table says which node holds each whole section (-1: none,
     MIXED: a node boundary falls inside it); one gather answers for most PFNs and only PFNs in
-    a mixed section need a search over the node ranges. PFNs are non-negative (unsigned in
-    the kernel).
+    a mixed section need a search over the node ranges.
     """
 
     MIXED = -2
@@ -67,6 +66,8 @@ class NodeIndex:
         mixed = np.flatnonzero(nid == self.MIXED)
         if mixed.size:
             nid[mixed] = self._search(pfns[mixed])
+        if pfns.size and pfns.min() < 0:  # no node holds a negative PFN (clip said node 0's)
+            nid[pfns < 0] = -1
         return nid, nid >= 0
 
     def _search(self, pfns: I64) -> I64:
@@ -126,28 +127,43 @@ def record_batch(pghot: Pghot, index: NodeIndex, pfns: I64, nids: I64, times: I6
     if recorded.size == 0:
         return ready_out
     pghot.vmstat.count("pghot_recorded_accesses", int(recorded.size))
-    _update_in_rounds(pghot, recorded, flat, pages, nids, times, ready_out)
+    _update_in_rounds(pghot, recorded, pfns, flat, pages, nids, times, ready_out)
     _flag_ready(pghot, recorded, pfns, src_nid, times, ready_out)
     return ready_out
 
 
-def _update_in_rounds(pghot: Pghot, recorded: I64, flat: I64, pages: I64, nids: I64,
-                      times: I64, ready_out: npt.NDArray[np.bool_]) -> None:
+FEW_PAGES = 32
+"""A round with fewer pages than this hands the remaining calls to the scalar update."""
+
+
+def _update_in_rounds(pghot: Pghot, recorded: I64, pfns: I64, flat: I64, pages: I64,
+                      nids: I64, times: I64, ready_out: npt.NDArray[np.bool_]) -> None:
     """Round r applies every PFN's r-th call, all PFNs at once: calls to one PFN stay in
     order. A round is the first remaining call of each page (one page per PFN in a batch),
-    found with minimum.at over the call order; no sort."""
+    found with minimum.at over the call order; no sort. Once a round covers only a few pages
+    (a handful of very hot pages left), the rest go call by call through the scalar update,
+    so one page with most of the calls does not cost a round per call."""
     tun = pghot.tunables
     words_all = pghot.records.flat
     resolved = np.where(nids == NUMA_NO_NODE, tun.target_nid, nids)
     first_call = np.empty(int(pages[recorded].max()) + 1, dtype=np.int64)
     remaining = recorded
+    pages_last_round = FEW_PAGES  # the first round always goes vectorised
     while remaining.size:
+        if pages_last_round < FEW_PAGES:
+            for call in remaining.tolist():  # in call order, one record update each
+                ready_out[call] = pghot.records.update(
+                    int(pfns[call]), int(nids[call]), int(times[call]), window_ms=tun.window_ms,
+                    threshold=tun.freq_threshold, sticky=tun.sticky_ready,
+                    target_nid=tun.target_nid)
+            return
         key = pages[remaining]
         rank = np.arange(remaining.size)
         first_call[key] = remaining.size
         np.minimum.at(first_call, key, rank)
         first = first_call[key] == rank
         calls = remaining[first]
+        pages_last_round = calls.size
         idx = flat[calls]
         words = words_all[idx].astype(np.uint64)
         if tun.mode == "precise":

@@ -214,9 +214,10 @@ class RecordMap:
         return sorted(self._maps)
 
     def flat_index(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """Index of each (non-negative) PFN's word in `flat`, or -1 where its section has no
-        hot map."""
+        """Index of each PFN's word in `flat`, or -1 where its section has no hot map."""
         slot = self._slot.take(pfns >> SECTION_SHIFT, mode="clip")
+        if pfns.size and pfns.min() < 0:  # clip put negative PFNs in the first section
+            slot[pfns < 0] = -1
         index: npt.NDArray[np.int64] = np.where(
             slot >= 0, (slot << SECTION_SHIFT) | (pfns & (PAGES_PER_SECTION - 1)), -1)
         return index

@@ -31,18 +31,20 @@ def pair(cxl_nodes: int, placed: int, **tunables: object) -> tuple[Pghot, Pghot,
 @settings(max_examples=60, deadline=None)
 @given(cxl_nodes=st.sampled_from([1, 10]), mode=st.sampled_from(["default", "precise"]),
        sticky=st.booleans(), threshold=st.integers(1, 3), seed=st.integers(0, 10_000),
-       calls=st.integers(1, 400))
+       calls=st.integers(1, 600), spread=st.sampled_from([6, 100]))
 def test_batch_equals_scalar_calls(cxl_nodes: int, mode: str, sticky: bool, threshold: int,
-                                   seed: int, calls: int) -> None:
+                                   seed: int, calls: int, spread: int) -> None:
+    """spread 6: a few very hot pages (rounds end on the scalar path); spread 100: many pages
+    with a few calls each (several vectorised rounds)."""
     ready_rule = "sticky" if sticky and mode == "default" else "recomputed"
-    scalar, batch, memory = pair(cxl_nodes, 40, enabled_sources=0x3, mode=mode,
+    scalar, batch, memory = pair(cxl_nodes, 120, enabled_sources=0x3, mode=mode,
                                  freq_threshold=threshold, ready_rule=ready_rule)
     rng = np.random.default_rng(seed)
     topo = memory.topology
     lower = [n for n in topo.lower_nodes()]
-    # PFNs: mostly a few hot placed pages, some unplaced, DRAM and offline ones.
-    hot = [n.pfn_start + int(rng.integers(0, 6)) for n in lower]
-    choices = np.array(hot + [lower[0].pfn_start + 100, 0, topo.nodes[1].pfn_start + 3,
+    # PFNs: mostly placed pages, some unplaced, DRAM and offline ones.
+    hot = [n.pfn_start + int(p) for n in lower for p in rng.integers(0, spread, 40)]
+    choices = np.array(hot + [lower[0].pfn_start + 500, 0, topo.nodes[1].pfn_start + 3,
                               max(n.pfn_end for n in topo.nodes) + 5])
     pfns = choices[rng.integers(0, choices.size, calls)].astype(np.int64)
     nid_choices = np.array([0, 1, -1, 2, 63, 99])  # top tier, NUMA_NO_NODE, lower, invalid
@@ -73,7 +75,7 @@ def test_node_index_agrees_with_the_topology_whole_and_mixed_sections() -> None:
     for topo in (many.topology, mixed):
         p = Pghot(topo, Memory(topo), Vmstat(), Tunables())
         index = NodeIndex(p)
-        pfns = np.r_[np.arange(0, max(n.pfn_end for n in topo.nodes) + 3, 97),
+        pfns = np.r_[np.arange(-3, max(n.pfn_end for n in topo.nodes) + 3, 97),
                      [n.pfn_start for n in topo.nodes], [n.pfn_end for n in topo.nodes],
                      [n.pfn_end - 1 for n in topo.nodes], [10**12]].astype(np.int64)
         nid, online = index.node_of(pfns)

@@ -107,19 +107,23 @@ def test_lackey_trace(tmp_path: Path) -> None:
     assert_same_run(scenario, [])
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(kind=st.sampled_from(["uniform", "gups-hot", "gups-shift", "zipf", "scan"]),
        cpus=st.integers(1, 3), period=st.sampled_from([1008, 4000, 10000]),
-       l3=st.booleans(), excl=st.sampled_from([(True, False), (False, True), (False, False)]),
-       kernel=st.sampled_from([0.0, 0.3]), variant=st.sampled_from(["v7", "fixed"]),
+       l3=st.booleans(),
+       # (exclude_kernel, exclude_user, kernel_fraction): never a filter that drops every tag
+       filters=st.sampled_from([(True, False, 0.0), (False, False, 0.0), (True, False, 0.3),
+                                (False, True, 0.3), (False, False, 0.3)]),
+       variant=st.sampled_from(["v7", "fixed"]),
        latency=st.sampled_from([0.0, 0.5, 2.0]), mode=st.sampled_from(["default", "precise"]),
        threshold=st.integers(1, 3), sticky=st.booleans(), dram=st.sampled_from([128, 2048]),
        seed=st.integers(0, 1000))
 def test_random_small_scenarios(kind: str, cpus: int, period: int, l3: bool,
-                                excl: tuple[bool, bool], kernel: float, variant: str,
+                                filters: tuple[bool, bool, float], variant: str,
                                 latency: float, mode: str, threshold: int, sticky: bool,
                                 dram: int, seed: int) -> None:
     ready = "sticky" if sticky and mode == "default" else "recomputed"
+    excl, kernel = filters[:2], filters[2]
     overrides = [
         f"workload.kind={kind}", "workload.region_mib=64", f"machine.cpus_per_dram_node={cpus}",
         f"machine.dram_mib={dram}", "machine.ops_per_cpu_per_s=2e7", f"profiler.period={period}",
@@ -131,7 +135,7 @@ def test_random_small_scenarios(kind: str, cpus: int, period: int, l3: bool,
     ]
     if kind == "gups-shift":
         overrides.append("workload.shift_at_s=0.2")
-    assert_same_run(None, overrides, samples=False, steps=1 + seed % 13)
+    assert_same_run(None, overrides, steps=1 + seed % 13)
 
 
 @pytest.mark.parametrize("overrides", [

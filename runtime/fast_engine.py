@@ -385,12 +385,12 @@ class FastEngine(KernelState):
         # Tags before the stop, per CPU: sizes, except for the stopped CPU.
         tagged = sizes if stop == sizes.sum() else np.array([stop])
         span = len(self.state)
+        candidates = np.bincount(cand_cpu[:seen], minlength=span)[cpus]
         per_cpu = {
-            "l3_hit": np.bincount(cand_cpu[:seen], minlength=span)[cpus],
+            "l3_hit": tagged - candidates,  # every tag L3MissOnly did not let through
             "excluded_kernel": np.bincount(cand_cpu[:seen][excl_k[:seen]], minlength=span)[cpus],
             "excluded_user": np.bincount(cand_cpu[:seen][excl_u[:seen]], minlength=span)[cpus],
         }
-        per_cpu["l3_hit"] = tagged - per_cpu["l3_hit"]
         kept_per_cpu = np.bincount(cand_cpu[kept], minlength=span)[cpus].tolist()
         counts = {name: c.tolist() for name, c in per_cpu.items()}
         for i, cpu in enumerate(cpus):

@@ -1,7 +1,8 @@
 """A log of named-tuple rows of ints kept as int64 columns.
 
-Promotions and demotions come in batches of thousands: appending a batch as a few column
-extends costs a fraction of building one tuple per row, and readers that want arrays
+kmigrated promotes in batches of up to kmigrated_batch_nr + 1 pages: appending a batch as a
+few column extends costs a fraction of building one tuple per row (kswapd's demotions, rarer,
+are appended row by row), and readers that want arrays
 (placement sync, metrics) get them in one copy. Iterating or indexing still gives
 the named-tuple rows, so tests and reports read it like a list.
 """

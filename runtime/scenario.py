@@ -41,6 +41,8 @@ WORKLOAD_KINDS = ("uniform", "gups-hot", "gups-shift", "zipf", "scan", "microben
                   "lackey")
 _GUPS = ("gups-hot", "gups-shift")
 _SYNTH = ("uniform", "gups-hot", "gups-shift", "zipf", "scan")
+_PER_RUN = ("region_mib", "mem_op_fraction", "load_fraction", "kernel_fraction")
+"""Workload keys of the whole run (one region, one op mix): not settable per phase."""
 
 SCHEMA: dict[str, Any] = {
     "seed": Key(int, 1, "random seed; same seed + scenario = identical report", 0, 2**63 - 1),
@@ -61,10 +63,12 @@ SCHEMA: dict[str, Any] = {
         "kind": Key(str, "gups-hot", "workload model", choices=WORKLOAD_KINDS),
         "region_mib": Key(int, 1024, "size of the workload's memory, MiB", 1, 1 << 22,
                           kinds=WORKLOAD_KINDS[:-1]),
-        "mem_op_fraction": Key(float, 0.3, "fraction of ops that access memory", 0.0, 1.0),
-        "load_fraction": Key(float, 0.5, "fraction of memory ops that are loads", 0.0, 1.0),
+        "mem_op_fraction": Key(float, 0.3, "fraction of ops that access memory", 0.0, 1.0,
+                               kinds=(*_SYNTH, "phased")),
+        "load_fraction": Key(float, 0.5, "fraction of memory ops that are loads", 0.0, 1.0,
+                             kinds=(*_SYNTH, "phased")),
         "kernel_fraction": Key(float, 0.0, "fraction of ops with a kernel RIP (bit 63)", 0.0,
-                               1.0),
+                               1.0, kinds=(*_SYNTH, "microbench", "phased")),
         "placement": Key(str, "cxl", "where pages start: cxl, dram (spills to cxl), interleave",
                          choices=("cxl", "dram", "interleave")),
         "hot_fraction": Key(float, 0.0625, "hot set size / region", 1e-6, 1.0, kinds=_GUPS),
@@ -108,7 +112,8 @@ SCHEMA: dict[str, Any] = {
         "enabled_sources": Key(int, 3, "bit 0 hint faults, bit 1 hwhints (IBS)", 0, 3),
         "target_nid": Key(int, 0, "promotion target (default mode)", 0, 1023),
         "freq_threshold": Key(int, 2, "accesses in the window to become ready", 1, 7),
-        "promote_freq_window_ms": Key(int, None, "window; null = 3000 default / 5000 precise",
+        "promote_freq_window_ms": Key(int, None, "window; null = 3000 default / 5000 "
+                                      "precise; default mode's time buckets hold at most 3968",
                                       1000, 16383, nullable=True),
         "promote_rate_limit_MBps": Key(int, 65536, "promotion rate limit", 0, 1 << 40),
     },
@@ -377,7 +382,8 @@ def _check_phases(wl: dict[str, Any], where: _Where) -> None:
         raise InputError(f"{where.at('workload.kind')}: workload kind phased needs "
                          "workload.phases: a list of {kind, duration_s, ...}")
     allowed = {"kind", "duration_s"} | {
-        k for k, key in SCHEMA["workload"].items() if key.kinds and set(key.kinds) & set(_SYNTH)}
+        k for k, key in SCHEMA["workload"].items()
+        if key.kinds and set(key.kinds) & set(_SYNTH) and k not in _PER_RUN}
     for i, phase in enumerate(phases):
         path = f"workload.phases[{i}]"
         if not isinstance(phase, dict):
@@ -398,4 +404,8 @@ def _check_phases(wl: dict[str, Any], where: _Where) -> None:
                 merged[name] = _check_value(key, value, f"{path}.{name}", where)
         if "duration_s" not in phase:
             raise InputError(f"{where.at(path)}: {path} needs duration_s")
+        if merged["kind"] == "gups-shift" and merged["shift_at_s"] >= merged["duration_s"]:
+            raise InputError(f"{where.at(path + '.shift_at_s')}: {path}.shift_at_s = "
+                             f"{merged['shift_at_s']} must fall inside the phase (duration_s "
+                             f"{merged['duration_s']}); it counts from the phase's start")
         phases[i] = merged

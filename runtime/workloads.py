@@ -17,7 +17,7 @@ Kinds (parameters in the scenario's `workload` section):
 - scan: a sequential sweep, `scan_mib_per_s` per CPU, every access an L3 miss (no reuse);
   the CPUs start at evenly spaced offsets, like threads splitting the region;
 - microbench: the pghot micro-benchmark replica: random 4 KiB pages, 50:50 load/store,
-  memory ops only, everything starting on CXL;
+  memory ops only (so the scenario refuses mem_op_fraction and load_fraction for it);
 - phased: a list of the above, one after another, over the same region.
 """
 
@@ -40,7 +40,9 @@ PAGE_BYTES = 1 << PAGE_SHIFT
 BASE_VADDR = 0x7F0000000000
 DRAW_CHUNK = 4096
 MAX_GAP = 1 << 40
-"""Longest run of non-memory tags drawn at once (~10^7 CPU-seconds at period 10000)."""
+"""Longest run of non-memory tags between two memory ops (~10^7 CPU-seconds at period
+10000): a longer geometric gap is cut here, which matters only for a mem_op_fraction below
+~1e-12 (it keeps tag ordinals inside int64)."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,9 @@ def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: 
             offset += sub["duration_s"] * 1000.0
     else:
         parts = build_phase_probs(kind, pages, spec, seed)
+    starts = [start for start, _, _, _ in parts]
+    if starts != sorted(starts):  # both engines look phases up by start time
+        raise ValueError(f"workload phases out of order: starts {starts}")
     phases = []
     for start, probs, label, scan in parts:
         miss = np.ones(pages) if scan > 0 else che_miss_probability(probs, llc_bytes, line_bytes)
@@ -329,7 +334,7 @@ class DrawStream:
 
     def other_kernel(self, start: int, count: int) -> npt.NDArray[np.bool_]:
         """RIP bit 63 of non-memory tags start .. start+count-1 (by ordinal; never goes back)."""
-        if self.kernel_fraction <= 0.0 or self.kernel_fraction >= 1.0:
+        if self.kernel_fraction <= 0.0 or self.kernel_fraction >= 1.0 or count == 0:
             return np.full(count, self.kernel_fraction >= 1.0)
         if start < self._other_start:
             raise ValueError("non-memory RIP bits are drawn in order")

@@ -41,6 +41,17 @@ def test_default_scenario_yaml_loads_back_to_the_same_tree(tmp_path: Path) -> No
     ("workload:\n  kind: phased\n  phases:\n    - {kind: zipf, theta: 9, duration_s: 1}\n",
      "s.yaml:4: workload.phases[0].theta = 9.0 is outside"),
     ("workload:\n  kind: lackey\n", "needs workload.trace"),
+    ("workload:\n  kind: phased\n  phases:\n    - {kind: gups-shift, duration_s: 0.1, "
+     "shift_at_s: 0.3}\n    - {kind: uniform, duration_s: 1}\n",
+     "s.yaml:4: workload.phases[0].shift_at_s = 0.3 must fall inside the phase"),
+    ("workload:\n  kind: phased\n  phases:\n    - {kind: gups-shift, duration_s: 1}\n",
+     "workload.phases[0].shift_at_s = 4.0 must fall inside the phase"),
+    ("workload:\n  kind: phased\n  phases:\n    - {kind: zipf, duration_s: 1, "
+     "mem_op_fraction: 0.5}\n", "unknown key workload.phases[0].mem_op_fraction"),
+    ("workload:\n  kind: microbench\n  mem_op_fraction: 0.5\n",
+     "s.yaml:3: workload.mem_op_fraction is not used by kind microbench"),
+    ("workload:\n  kind: lackey\n  trace: t.out\n  kernel_fraction: 0.5\n",
+     "s.yaml:4: workload.kernel_fraction is not used by kind lackey"),
     ("- just\n- a list\n", "must be a mapping"),
     ("a: [\n", "s.yaml:2: not valid YAML"),
     ("x: &a 1\ny: *a\n", "anchors and aliases are not allowed"),

@@ -149,3 +149,20 @@ def test_certain_outcomes_take_no_draw_and_still_hold() -> None:
     assert [one.next() for _ in range(5000)] == list(zip(
         d.u_page.tolist(), d.u_miss.tolist(), d.load.tolist(), d.kernel.tolist(),
         d.line.tolist(), strict=True))
+
+
+def test_phases_out_of_order_are_refused() -> None:
+    """Both engines find the running phase by start time; build_workload refuses a phase list
+    that is not in time order (the scenario check keeps shifts inside their phase)."""
+    spec = {"kind": "phased", "region_mib": 16, "mem_op_fraction": 0.3, "load_fraction": 0.5,
+            "kernel_fraction": 0.0, "placement": "cxl", "phases": [
+                {"kind": "gups-shift", "duration_s": 0.1, "shift_at_s": 0.3, "hot_fraction": 0.1,
+                 "hot_access_fraction": 0.9, "hot_offset_fraction": 0.0, "shift_fraction": 0.5},
+                {"kind": "uniform", "duration_s": 0.4}]}
+    with pytest.raises(ValueError, match="out of order"):
+        build_workload(spec, 1 << 20, 64, seed=1)
+
+
+def test_no_non_memory_bits_asked_for() -> None:
+    s = stream(0.3)
+    assert s.other_kernel(4096, 0).size == 0 and s.other_kernel(5000, 3).size == 3

@@ -2,7 +2,9 @@
 
 Same checks in the same order as Pghot.record_access, same counters and outcome buckets, same
 record words: calls to distinct PFNs are independent, so a batch is applied in rounds (round r
-updates every PFN's r-th call, all PFNs at once, through the vectorised record accessors).
+updates every PFN's r-th call, all PFNs at once, through the vectorised record accessors);
+once a round covers only a few pages, the remaining calls go one by one through the scalar
+update (a handful of very hot pages would otherwise cost a round per call).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from runtime.choices import DRIVER_VARIANTS, ENGINES, INVARIANTS
 from runtime.errors import InputError
 
 
@@ -161,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--topology", metavar="FILE", help="YAML topology (default: 2 nodes, 8 CPUs)")
     rep.add_argument("--drain-every", type=_positive_int, default=1, metavar="N",
                      help="run a CPU's queued work after N of its rows (default 1)")
-    rep.add_argument("--variant", choices=("v7", "fixed"), default="v7")
+    rep.add_argument("--variant", choices=DRIVER_VARIANTS, default="v7")
     rep.add_argument("--json", action="store_true", help="print JSON")
     rep.set_defaults(func=_cmd_replay)
     run = sub.add_parser("run", help="simulate a workload on a tiered machine and judge "
@@ -173,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="ibs-mprof-out", metavar="DIR",
                      help="report folder, replaced atomically (default ./ibs-mprof-out/)")
     run.add_argument("--seed", type=int, help="random seed (same as --set seed=N)")
-    run.add_argument("--engine", choices=("fast", "reference"),
+    run.add_argument("--engine", choices=ENGINES,
                      help="numpy fast engine (default) or the event-by-event reference")
     run.add_argument("--json", action="store_true", help="print report.json to stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.set_defaults(func=_cmd_probe)
     exp = sub.add_parser("explore", help="explore interleavings of the driver's NMI, irq_work, "
                          "work and CPU hotplug steps for lost or stranded samples")
-    exp.add_argument("--variant", choices=("v7", "fixed"), required=True)
+    exp.add_argument("--variant", choices=DRIVER_VARIANTS, required=True)
     exp.add_argument("--cpus", type=int, default=2, metavar="N", help="2..3 (default 2)")
     exp.add_argument("--ring", type=int, metavar="N",
                      help="ring slots: IBS_NR_SAMPLES set in a copy of spec/, regenerated into a "
@@ -201,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="steps: exhaustive bound (default 12), or schedule length with --random")
     exp.add_argument("--random", type=int, metavar="N", help="N random schedules")
     exp.add_argument("--seed", type=int, metavar="S", help="seed for --random (default 0)")
-    exp.add_argument("--invariant", choices=("conservation", "owner-pop", "stranded"),
+    exp.add_argument("--invariant", choices=INVARIANTS,
                      help="look for violations of this invariant only")
     exp.add_argument("--no-hotplug", action="store_true", help="no CPU offline/online steps")
     exp.add_argument("--json", action="store_true", help="print JSON")

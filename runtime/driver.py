@@ -36,6 +36,7 @@ from generated.ibs_mprof import (
 )
 from generated.ibsctl import Ibsctl
 from runtime.apic import MODE_FIXED, MODE_NMI, Apic
+from runtime.choices import DRIVER_VARIANTS
 from runtime.cpuid import CpuidBackend
 from runtime.msr import MsrFault, MsrFile
 from runtime.pghot.tunables import PGHOT_HWHINTS
@@ -43,7 +44,6 @@ from runtime.ring import Sample, SampleRing
 from runtime.topology import Topology
 from runtime.vmstat import Vmstat
 
-VARIANTS = ("v7", "fixed")
 DRIVER_OUTCOMES = ("pushed", "laddr_invalid", "paddr_invalid", "pfn_offline", "ring_full")
 """Where a sample the NMI handler took (hwhint_total_events) can end, in check order."""
 NMI_DONE = 0
@@ -84,8 +84,8 @@ class Driver:
                  vmstat: Vmstat, record_access: RecordAccess, variant: str = "v7",
                  config: DriverConfig | None = None,
                  on_msr_write: Callable[[int, int, int], None] | None = None) -> None:
-        if variant not in VARIANTS:
-            raise ValueError(f"driver variant must be one of {VARIANTS}, got {variant!r}")
+        if variant not in DRIVER_VARIANTS:
+            raise ValueError(f"driver variant must be one of {DRIVER_VARIANTS}, got {variant!r}")
         self.topology = topology
         self.cpus = cpus
         self.cpuid = cpuid

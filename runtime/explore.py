@@ -70,18 +70,16 @@ from generated.ibs_mprof import (
     IbsMprofPhyaddr,
 )
 from runtime.apic import Eilvt
+from runtime.choices import INVARIANTS
 from runtime.cpuid import SimulatedCpuid
 from runtime.driver import NMI_DONE, Driver
 from runtime.errors import InputError
 from runtime.machine import make_cpus
 from runtime.ring import Sample, SampleRing
-from runtime.topology import Node, Topology
+from runtime.topology import TWO_TIER_LOWER_PFN, Topology, two_tier_topology
 from runtime.vmstat import Vmstat
 
-STEP_KINDS = ("nmi", "nmi_noval", "irq_work", "work_drain", "work_clear", "offline", "online")
-HOTPLUG_KINDS = ("offline", "online")
-INVARIANTS = ("conservation", "owner-pop", "stranded")
-LOWER_PFN = 0x100000
+LOWER_PFN = TWO_TIER_LOWER_PFN
 """First PFN of the lower-tier (CXL) node; sample k is PFN LOWER_PFN + k, taken at jiffies k."""
 CPUS_RANGE = (2, 3)
 SAMPLES_RANGE = (1, 6)
@@ -99,9 +97,7 @@ BOOT_CPU = 0
 
 def explore_topology(ncpus: int) -> Topology:
     """Node 0 DRAM top tier with every CPU, node 1 CXL lower tier where the samples point."""
-    return Topology(nodes=(Node(0, "top", "dram", 0x0, LOWER_PFN),
-                           Node(1, "lower", "cxl", LOWER_PFN, 0x100000)),
-                    cpu_node=(0,) * ncpus)
+    return two_tier_topology((0,) * ncpus)
 
 
 @dataclass(frozen=True, order=True)
@@ -759,6 +755,8 @@ def explore(variant: str, ncpus: int = 2, samples: int = DEFAULT_SAMPLES,
             depth: int | None = None, random_runs: int | None = None, seed: int = 0,
             hotplug: bool = True, target: str | None = None) -> Result:
     """Exhaustive (depth) or random (random_runs schedules of up to depth steps) exploration."""
+    if target is not None and target not in INVARIANTS:
+        raise ValueError(f"invariant must be one of {INVARIANTS}, got {target!r}")
     start = time.perf_counter()
     explorer = Explorer(variant, ncpus, samples, hotplug, target)
     mode = "random" if random_runs is not None else "exhaustive"

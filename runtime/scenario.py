@@ -18,6 +18,7 @@ import yaml
 
 from codegen.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 from generated.ibs_mprof import IbsMprofCtl
+from runtime.choices import DRIVER_VARIANTS, ENGINES
 from runtime.errors import InputError
 from runtime.pghot.tunables import Tunables
 
@@ -49,7 +50,7 @@ SCHEMA: dict[str, Any] = {
     "duration_s": Key(float, 8.0, "simulated seconds", 0.001, 3600),
     "engine": Key(str, "fast", "which engine runs the pipeline: the event-by-event "
                   "reference or the numpy fast engine (held equal to it)",
-                  choices=("reference", "fast")),
+                  choices=ENGINES),
     "machine": {
         "dram_nodes": Key(int, 1, "top-tier DRAM nodes (each has CPUs)", 1, 64),
         "cxl_nodes": Key(int, 1, "lower-tier CXL nodes (CPU-less)", 1, 64),
@@ -103,7 +104,7 @@ SCHEMA: dict[str, Any] = {
     },
     "driver": {
         "variant": Key(str, "v7", "driver model: the seed (v7) or the repaired one",
-                       choices=("v7", "fixed")),
+                       choices=DRIVER_VARIANTS),
         "work_latency_ms": Key(float, 1.0, "irq_work -> per-CPU work run delay", 0.0, 10000),
     },
     "pghot": {

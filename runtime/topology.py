@@ -107,13 +107,21 @@ def build_topology(dram_nodes: int, cxl_nodes: int, cpus_per_dram_node: int, dra
     return Topology(tuple(nodes), cpus)
 
 
+TWO_TIER_LOWER_PFN = 0x100000
+"""First PFN of the lower (CXL) node of the two-tier test machine; both nodes are that big."""
+
+
+def two_tier_topology(cpu_node: tuple[int, ...]) -> Topology:
+    """Node 0 DRAM top tier PFNs 0x0-0xFFFFF, node 1 CXL lower tier 0x100000-0x1FFFFF: the
+    machine `ibs-mprof replay` and `explore` use by default."""
+    return Topology(nodes=(Node(0, "top", "dram", 0x0, TWO_TIER_LOWER_PFN),
+                           Node(1, "lower", "cxl", TWO_TIER_LOWER_PFN, TWO_TIER_LOWER_PFN)),
+                    cpu_node=cpu_node)
+
+
 def default_replay_topology() -> Topology:
-    """`ibs-mprof replay` default: node 0 top tier 0x0-0xFFFFF, node 1 lower 0x100000-0x1FFFFF,
-    CPUs 0-3 on node 0 and 4-7 on node 1."""
-    return Topology(
-        nodes=(Node(0, "top", "dram", 0x0, 0x100000), Node(1, "lower", "cxl", 0x100000, 0x100000)),
-        cpu_node=(0, 0, 0, 0, 1, 1, 1, 1),
-    )
+    """`ibs-mprof replay` default: the two-tier machine, CPUs 0-3 on node 0, 4-7 on node 1."""
+    return two_tier_topology((0, 0, 0, 0, 1, 1, 1, 1))
 
 
 def load_topology(path: Path) -> Topology:

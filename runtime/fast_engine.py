@@ -290,7 +290,7 @@ class FastEngine(KernelState):
         cpus = np.repeat(np.arange(len(self.state), dtype=np.int64), drained.cpu_sizes)[order]
         times = np.concatenate(drained.times)[order]
         pfns = np.concatenate(drained.pfns)[order]
-        nids = np.array(self.topology.cpu_node, dtype=np.int64)[cpus]
+        nids = self._cpu_node[cpus]
         pages = self.page_at.lookup(pfns)
         ready = record_batch(self.pghot, self.index, pfns, nids, times, pages)
         log = self.records

@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -374,7 +374,13 @@ class SyntheticOps:
         self._starts = np.array(self._starts_list)
         self._scan = np.array([p.scan_pages_per_ms for p in wl.phases])
 
-    def scan_offset(self, cpu: int) -> int:
+    @overload
+    def scan_offset(self, cpu: int) -> int: ...
+
+    @overload
+    def scan_offset(self, cpu: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]: ...
+
+    def scan_offset(self, cpu: int | npt.NDArray[np.int64]) -> int | npt.NDArray[np.int64]:
         """Where cpu's sweep starts: the CPUs of a scan split the region between them."""
         return cpu * self.workload.pages // len(self.streams)
 
@@ -402,7 +408,7 @@ class SyntheticOps:
             scan = self._scan[ph]
             if scan > 0:
                 page[sel] = ((when[sel] * scan).astype(np.int64) +
-                             cpu[sel] * wl.pages // len(self.streams)) % wl.pages
+                             self.scan_offset(cpu[sel])) % wl.pages
             else:
                 page[sel] = self.samplers[ph].pages(u_page[sel])
             miss_prob[sel] = wl.phases[ph].miss[page[sel]]

@@ -58,6 +58,8 @@ class Collector:
     _promos_seen: int = 0
     _demos_seen: int = 0
     _records_seen: int = 0
+    _last_ready_ms: npt.NDArray[np.float64] | None = None
+    _ready_seen: int = 0
 
     def phase_at(self, t_ms: float) -> int:
         return phase_of([t.start_ms for t in self.truths], t_ms)
@@ -146,14 +148,22 @@ class Collector:
         })
 
     def _recently_ready(self, engine: KernelState, now: float) -> npt.NDArray[np.bool_]:
-        """Which pages a pghot_record_access call made READY in (now - window, now]."""
+        """Which pages a pghot_record_access call made READY in (now - window, now].
+
+        Each page keeps the drain time of its latest READY call, brought up to date from the
+        records logged since the last tick, so a record is read once, not once per tick of
+        the window it stays in."""
+        if self._last_ready_ms is None:
+            self._last_ready_ms = np.full(self.pages, -np.inf)
         log = engine.records
-        drain = np.frombuffer(log.drain_ms, dtype=np.float64)
-        start = int(np.searchsorted(drain, now - self.window_ms, side="right"))
+        start = self._ready_seen
+        self._ready_seen = len(log)
         ready = np.frombuffer(log.ready, dtype=np.int8)[start:].astype(bool)
         pages = np.frombuffer(log.page, dtype=np.int64)[start:][ready]
-        detected = np.zeros(self.pages, dtype=bool)
-        detected[pages[(pages >= 0) & (pages < self.pages)]] = True
+        drain = np.frombuffer(log.drain_ms, dtype=np.float64)[start:][ready]
+        inside = (pages >= 0) & (pages < self.pages)
+        np.maximum.at(self._last_ready_ms, pages[inside], drain[inside])
+        detected: npt.NDArray[np.bool_] = self._last_ready_ms > now - self.window_ms
         return detected
 
 

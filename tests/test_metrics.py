@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from runtime.metrics import summarise
@@ -52,3 +53,25 @@ def test_on_top_follows_a_page_demoted_and_promoted_again_between_ticks() -> Non
     engine.demoter.log.append(Demotion(4, 9, 0, back, cxl))
     now = collector.on_top(engine)
     assert now[7] and not now[9] and int(now.sum()) == 1
+
+
+def test_detected_set_spans_exactly_one_window_across_ticks() -> None:
+    """D(t): pages with a READY call drained in (now - window, now], read incrementally tick
+    by tick; a later call that is not READY does not take a page out, age does."""
+    built = build(load_scenario(None, ["duration_s=0.1", "workload.region_mib=64"]))
+    engine, collector = built.engine, built.collector
+    window = collector.window_ms
+    log = engine.records
+    log.append(0, 100.0, 0, 1, 3, True)
+    log.append(0, 150.0, 0, 1, 4, True)
+    log.append(0, 150.0, 0, 1, -1, True)  # no page at that PFN: never detected
+    log.append(0, 160.0, 0, 1, 3, False)
+    engine.now_ms = 200.0
+    first = collector._recently_ready(engine, engine.now_ms)
+    assert set(np.flatnonzero(first).tolist()) == {3, 4}
+    log.append(0, 300.0, 0, 1, 5, True)
+    later = collector._recently_ready(engine, 100.0 + window)  # page 3's call is exactly out
+    assert set(np.flatnonzero(later).tolist()) == {4, 5}
+    log.append(0, 400.0, 0, 1, 3, True)  # READY again: back in
+    last = collector._recently_ready(engine, 150.0 + window + 1)
+    assert set(np.flatnonzero(last).tolist()) == {3, 5}

@@ -57,15 +57,16 @@ class Memory:
 
     def migrate(self, pfn: int, target: int) -> int:
         """Move the page at pfn to a free PFN on target; return the new PFN."""
-        moved = self.migrate_many([pfn], target)
+        moved, _ = self.migrate_many([pfn], target)
         if not moved:
             raise OutOfMemory(f"node {target} has no free page")
         return moved[0]
 
-    def migrate_many(self, pfns: list[int], target: int) -> list[int]:
+    def migrate_many(self, pfns: list[int], target: int) -> tuple[list[int], list[int]]:
         """migrate() each PFN in order while target has a free page; the new PFNs of those
-        that moved (a prefix of pfns: a failure means target is full, so all later ones fail).
-        The PFNs come out exactly as one-by-one _alloc calls would hand them out."""
+        that moved (a prefix of pfns: a failure means target is full, so all later ones fail)
+        and their pages. The PFNs come out exactly as one-by-one _alloc calls would hand
+        them out."""
         node = self.topology.node(target)
         if pfns and max(pfns) >= node.pfn_start and min(pfns) < node.pfn_end and \
                 any(node.pfn_start <= pfn < node.pfn_end for pfn in pfns):
@@ -94,7 +95,7 @@ class Memory:
                     assert nid is not None
                     self._freed[nid].append(old)
                     self._used[nid] -= 1
-        return new
+        return new, pages
 
     def pages_on(self, nid: int) -> list[int]:
         node = self.topology.node(nid)

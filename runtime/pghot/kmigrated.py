@@ -55,15 +55,14 @@ def promote_batch(pghot: Pghot, pfns: list[int], target: int, now_ms: int,
     the successes.
     """
     result.batches.append(len(pfns))
-    moved = pghot.memory.migrate_many(pfns, target)
+    moved, pages = pghot.memory.migrate_many(pfns, target)
     result.migrate_failed += len(pfns) - len(moved)
     if moved:
-        page_of = pghot.memory.page_of
-        rows: dict[str, int | list[int]] = {
-            "time_ms": now_ms, "old_pfn": pfns[:len(moved)], "new_pfn": moved,
-            "target_nid": target, "page": [page_of[new_pfn] for new_pfn in moved]}
-        result.promoted.extend_columns(len(moved), **rows)
-        pghot.promotions.extend_columns(len(moved), **rows)
+        rows = RowLog(Promotion)  # converted once, then copied into both logs
+        rows.extend_columns(len(moved), time_ms=now_ms, old_pfn=pfns[:len(moved)],
+                            new_pfn=moved, target_nid=target, page=pages)
+        result.promoted.extend(rows)
+        pghot.promotions.extend(rows)
         pghot.vmstat.count("numa_pages_migrated", len(moved))
         pghot.vmstat.count_node(target, "pgpromote_success", len(moved))
 

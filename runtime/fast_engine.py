@@ -262,8 +262,8 @@ class FastEngine(KernelState):
                 if (got := self._profile(cpus, limit, inclusive)) is not None]
         if kept:
             # Every CPU's NMIs in one vectorised pass; the rings stay per CPU.
-            batch = _Kept(*(np.concatenate([getattr(k, name) for k in kept])
-                            for name in _Kept._fields))
+            batch = kept[0] if len(kept) == 1 else _Kept(
+                *(np.concatenate([getattr(k, name) for k in kept]) for name in _Kept._fields))
             if np.any(np.diff(batch.cpu) < 0):  # a lone CPU's group came after the others
                 order = np.argsort(batch.cpu, kind="stable")
                 batch = batch._replace(**{name: getattr(batch, name)[order]
@@ -352,10 +352,13 @@ class FastEngine(KernelState):
         local[cpus] = np.arange(len(cpus))
         base = np.r_[0, np.cumsum(sizes)[:-1]]  # each CPU's first tag in the flat tag order
         op_flat = base[local[ops.cpu]] + ops.at
+        # Index arrays below are None where they would select everything (the usual case:
+        # under L3MissOnly in a miss-heavy workload, with no RIP filter), saving the copies.
+        op: I64 | None
         if miss_only:
-            op = np.flatnonzero(ops.l3_miss)  # candidate -> memory op
-            cand, cand_cpu, kernel = op_flat[op], ops.cpu[op], ops.kernel[op]
-            cand_time = ops.when[op]
+            op = None if ops.l3_miss.all() else np.flatnonzero(ops.l3_miss)  # cand -> mem op
+            cand, cand_cpu, kernel, cand_time = (_sel(col, op) for col in (
+                op_flat, ops.cpu, ops.kernel, ops.when))
         else:
             assert ops.other_kernel is not None
             total = int(sizes.sum())
@@ -367,12 +370,14 @@ class FastEngine(KernelState):
             kernel = np.empty(total, dtype=bool)
             kernel[op_flat] = ops.kernel
             kernel[op < 0] = ops.other_kernel
+        filtered = control.ctl2.exclude_kernel or control.ctl2.exclude_user
         off = np.zeros(cand.size, dtype=bool)
         excl_k = kernel if control.ctl2.exclude_kernel else off
         excl_u = ~excl_k & ~kernel if control.ctl2.exclude_user else off
-        kept = np.flatnonzero(~(excl_k | excl_u))
+        kept: I64 | None = np.flatnonzero(~(excl_k | excl_u)) \
+            if filtered or not sts[0].delivers else None
         stop = int(sizes.sum())
-        if kept.size and not sts[0].delivers:
+        if kept is not None and kept.size and not sts[0].delivers:
             assert len(cpus) == 1
             stop = int(cand[kept[0]]) + 1
             kept = kept[:1]
@@ -386,12 +391,13 @@ class FastEngine(KernelState):
         tagged = sizes if stop == sizes.sum() else np.array([stop])
         span = len(self.state)
         candidates = np.bincount(cand_cpu[:seen], minlength=span)[cpus]
-        per_cpu = {
-            "l3_hit": tagged - candidates,  # every tag L3MissOnly did not let through
-            "excluded_kernel": np.bincount(cand_cpu[:seen][excl_k[:seen]], minlength=span)[cpus],
-            "excluded_user": np.bincount(cand_cpu[:seen][excl_u[:seen]], minlength=span)[cpus],
-        }
-        kept_per_cpu = np.bincount(cand_cpu[kept], minlength=span)[cpus].tolist()
+        per_cpu = {"l3_hit": tagged - candidates}  # every tag L3MissOnly did not let through
+        if filtered:
+            per_cpu["excluded_kernel"] = np.bincount(cand_cpu[:seen][excl_k[:seen]],
+                                                     minlength=span)[cpus]
+            per_cpu["excluded_user"] = np.bincount(cand_cpu[:seen][excl_u[:seen]],
+                                                   minlength=span)[cpus]
+        kept_per_cpu = np.bincount(_sel(cand_cpu, kept), minlength=span)[cpus].tolist()
         counts = {name: c.tolist() for name, c in per_cpu.items()}
         for i, cpu in enumerate(cpus):
             prof = self.profilers[cpu]
@@ -399,14 +405,17 @@ class FastEngine(KernelState):
                 if c[i]:
                     prof.discards[name] += c[i]
             prof.kept += kept_per_cpu[i]
-        if kept.size == 0 or not sts[0].armed:
+        n_kept = cand.size if kept is None else kept.size
+        if n_kept == 0 or not sts[0].armed:
             return None  # a stopped profiler's last sample interrupts nobody
-        k = op[kept]
+        k = kept if op is None else _sel(op, kept)
+        got_cpu, got_time = _sel(cand_cpu, kept), _sel(cand_time, kept)
         if miss_only:  # every candidate is a memory op that missed
-            yes = np.ones(k.size, dtype=bool)
-            return _Kept(cand_cpu[kept], cand_time[kept], ops.page[k], ops.vaddr[k],
-                         ops.load[k], ops.store[k], yes, yes)
-        return _Kept(cand_cpu[kept], cand_time[kept], _pick(ops.page, k), _pick(ops.vaddr, k),
+            yes = np.ones(n_kept, dtype=bool)
+            return _Kept(got_cpu, got_time, _sel(ops.page, k), _sel(ops.vaddr, k),
+                         _sel(ops.load, k), _sel(ops.store, k), yes, yes)
+        assert k is not None
+        return _Kept(got_cpu, got_time, _pick(ops.page, k), _pick(ops.vaddr, k),
                      _pick(ops.load, k), _pick(ops.store, k), _pick(ops.l3_miss, k), k >= 0)
 
     def _nmi_batch(self, k: _Kept) -> tuple[I64, F64, I64, npt.NDArray[np.bool_]]:
@@ -415,18 +424,31 @@ class FastEngine(KernelState):
         times, PFN and whether each sample is pushed to its CPU's ring."""
         n = k.times.size
         memory_op, l3_miss = k.memory, k.l3_miss
-        pfn = np.where(memory_op, self.page_pfn[k.page], 0)
-        nid, _ = self.index.node_of(pfn)
-        served = memory_op & l3_miss  # from memory: DRAM or extension memory, maybe remote
-        src = np.where(served, self._src_of_nid.take(nid, mode="clip"),
-                       np.where(memory_op, int(DataSrc.LCL_CCX), int(DataSrc.NONE)))
         cpu_node = self._cpu_node.take(k.cpu)
-        data2 = IbsMprofData2.encode_array(data_src=src.astype(np.uint64),
-                                           rmt_node=served & (nid != cpu_node))
-        data3 = IbsMprofData3.encode_array(ld_op=k.load, st_op=k.store, dc_miss=l3_miss,
-                                           l2_miss=l3_miss, lin_addr_valid=memory_op,
-                                           phy_addr_valid=memory_op)
-        paddr = np.where(memory_op, (pfn << PAGE_SHIFT) | (k.vaddr & PAGE_OFFSET_MASK), 0)
+        all_missed = bool(memory_op.all()) and bool(l3_miss.all())
+        if all_missed:
+            # Every sample a memory op that missed (always so under L3MissOnly): the flags
+            # that say so are one value for the batch (the setters take an int), no masking.
+            pfn = self.page_pfn[k.page]
+            nid, _ = self.index.node_of(pfn)
+            data2 = IbsMprofData2.encode_array(
+                data_src=self._src_of_nid.take(nid, mode="clip").astype(np.uint64),
+                rmt_node=nid != cpu_node)
+            data3 = IbsMprofData3.encode_array(ld_op=k.load, st_op=k.store, dc_miss=1,
+                                               l2_miss=1, lin_addr_valid=1, phy_addr_valid=1)
+            paddr = (pfn << PAGE_SHIFT) | (k.vaddr & PAGE_OFFSET_MASK)
+        else:
+            pfn = np.where(memory_op, self.page_pfn[k.page], 0)
+            nid, _ = self.index.node_of(pfn)
+            served = memory_op & l3_miss  # from memory: DRAM or extension memory, maybe remote
+            src = np.where(served, self._src_of_nid.take(nid, mode="clip"),
+                           np.where(memory_op, int(DataSrc.LCL_CCX), int(DataSrc.NONE)))
+            data2 = IbsMprofData2.encode_array(data_src=src.astype(np.uint64),
+                                               rmt_node=served & (nid != cpu_node))
+            data3 = IbsMprofData3.encode_array(ld_op=k.load, st_op=k.store, dc_miss=l3_miss,
+                                               l2_miss=l3_miss, lin_addr_valid=memory_op,
+                                               phy_addr_valid=memory_op)
+            paddr = np.where(memory_op, (pfn << PAGE_SHIFT) | (k.vaddr & PAGE_OFFSET_MASK), 0)
         phyaddr = IbsMprofPhyaddr.encode_array(phy_addr=paddr.astype(np.uint64))
         # The handler: count, then filter in the seed's order.
         self.vmstat.count("hwhint_total_events", n)
@@ -438,7 +460,9 @@ class FastEngine(KernelState):
         phy_ok = IbsMprofData3.get_phy_addr_valid(data3) != 0
         got_pfn = (IbsMprofPhyaddr.get_phy_addr(phyaddr) >> np.uint64(PAGE_SHIFT)).astype(
             np.int64)
-        _, online = self.index.node_of(got_pfn)
+        # The PFN read back is the one latched (unless the register layout loses bits): its
+        # node is known already.
+        online = nid >= 0 if np.array_equal(got_pfn, pfn) else self.index.node_of(got_pfn)[1]
         outcomes = self.driver.outcomes
         outcomes["laddr_invalid"] += int((~lin_ok).sum())
         outcomes["paddr_invalid"] += int((lin_ok & ~phy_ok).sum())
@@ -534,6 +558,11 @@ class FastEngine(KernelState):
 
 
 G = TypeVar("G", bound=np.generic)
+
+
+def _sel(col: npt.NDArray[G], k: I64 | None) -> npt.NDArray[G]:
+    """col[k], or col itself where k is None (everything selected, in order)."""
+    return col if k is None else col[k]
 
 
 def _pick(col: npt.NDArray[G], k: I64) -> npt.NDArray[G]:

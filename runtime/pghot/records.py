@@ -25,6 +25,8 @@ from generated.pghot import (
 
 MODES = ("default", "precise")
 SECTION_SHIFT = PAGES_PER_SECTION.bit_length() - 1
+NO_MAP_SHIFT = -(1 << 62)
+"""Added to a PFN whose section has no hot map: negative for any PFN, so it clamps to -1."""
 assert PAGES_PER_SECTION == 1 << SECTION_SHIFT, "sections are a power of two pages"
 NUMA_NO_NODE = -1
 
@@ -206,6 +208,10 @@ class RecordMap:
         # section -> slot in `flat`; the extra -1 at the end catches PFNs past every section
         self._slot = np.full(max(order, default=-1) + 2, -1, dtype=np.int64)
         self._slot[order] = np.arange(len(order))
+        # flat index = pfn + shift of its section; a section with no hot map gets a shift so
+        # negative that any PFN lands below zero (then clamped to -1)
+        self._shift = np.where(self._slot >= 0, (self._slot - np.arange(self._slot.size)) *
+                               PAGES_PER_SECTION, NO_MAP_SHIFT)
 
     def has_section(self, section: int) -> bool:
         return section in self._maps
@@ -215,11 +221,11 @@ class RecordMap:
 
     def flat_index(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Index of each PFN's word in `flat`, or -1 where its section has no hot map."""
-        slot = self._slot.take(pfns >> SECTION_SHIFT, mode="clip")
+        index: npt.NDArray[np.int64] = pfns + self._shift.take(pfns >> SECTION_SHIFT,
+                                                               mode="clip")
+        np.maximum(index, -1, out=index)
         if pfns.size and pfns.min() < 0:  # clip put negative PFNs in the first section
-            slot[pfns < 0] = -1
-        index: npt.NDArray[np.int64] = np.where(
-            slot >= 0, (slot << SECTION_SHIFT) | (pfns & (PAGES_PER_SECTION - 1)), -1)
+            index[pfns < 0] = -1
         return index
 
     def word(self, pfn: int) -> int:

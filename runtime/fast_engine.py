@@ -376,6 +376,8 @@ class FastEngine(KernelState):
         excl_u = ~excl_k & ~kernel if control.ctl2.exclude_user else off
         kept: I64 | None = np.flatnonzero(~(excl_k | excl_u)) \
             if filtered or not sts[0].delivers else None
+        if kept is not None and kept.size == cand.size and sts[0].delivers:
+            kept = None  # the filter let everything through
         stop = int(sizes.sum())
         if kept is not None and kept.size and not sts[0].delivers:
             assert len(cpus) == 1
@@ -385,8 +387,9 @@ class FastEngine(KernelState):
             self.profilers[cpus[0]].lost_interrupts += 1
         seen = int(np.searchsorted(cand, stop))  # candidates tagged before the stop
         mem_upto = int(np.searchsorted(op_flat, stop))
-        np.maximum.at(self.last_access, ops.page[:mem_upto],
-                      ops.when[:mem_upto].astype(np.int64))
+        if self.demoter is not None:  # only demotion reads LRU ages
+            np.maximum.at(self.last_access, ops.page[:mem_upto],
+                          ops.when[:mem_upto].astype(np.int64))
         # Tags before the stop, per CPU: sizes, except for the stopped CPU.
         tagged = sizes if stop == sizes.sum() else np.array([stop])
         span = len(self.state)

@@ -117,11 +117,11 @@ def test_lackey_trace(tmp_path: Path) -> None:
        variant=st.sampled_from(["v7", "fixed"]),
        latency=st.sampled_from([0.0, 0.5, 2.0]), mode=st.sampled_from(["default", "precise"]),
        threshold=st.integers(1, 3), sticky=st.booleans(), dram=st.sampled_from([128, 2048]),
-       seed=st.integers(0, 1000))
+       demotion=st.booleans(), seed=st.integers(0, 1000))
 def test_random_small_scenarios(kind: str, cpus: int, period: int, l3: bool,
                                 filters: tuple[bool, bool, float], variant: str,
                                 latency: float, mode: str, threshold: int, sticky: bool,
-                                dram: int, seed: int) -> None:
+                                dram: int, demotion: bool, seed: int) -> None:
     ready = "sticky" if sticky and mode == "default" else "recomputed"
     excl, kernel = filters[:2], filters[2]
     overrides = [
@@ -131,7 +131,7 @@ def test_random_small_scenarios(kind: str, cpus: int, period: int, l3: bool,
         f"profiler.exclude_user={excl[1]}", f"workload.kernel_fraction={kernel}",
         f"driver.variant={variant}", f"driver.work_latency_ms={latency}", f"pghot.mode={mode}",
         f"pghot.freq_threshold={threshold}", f"pghot.ready_rule={ready}", "duration_s=0.4",
-        "llc.size_mib=4", f"seed={seed}",
+        "llc.size_mib=4", f"demotion.enabled={demotion}", f"seed={seed}",
     ]
     if kind == "gups-shift":
         overrides.append("workload.shift_at_s=0.2")

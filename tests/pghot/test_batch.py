@@ -3,6 +3,8 @@ same counters, outcome buckets, record words, READY results, HOT and ACTIVATE fl
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 from generated.pghot import PAGES_PER_SECTION as PPS
 from runtime.memory import Memory
 from runtime.pghot import PGHOT_HWHINTS, Pghot, Tunables
+from runtime.pghot import batch as batch_module
 from runtime.pghot.batch import NodeIndex, record_batch
 from runtime.topology import build_topology
 from runtime.vmstat import Vmstat
@@ -31,11 +34,13 @@ def pair(cxl_nodes: int, placed: int, **tunables: object) -> tuple[Pghot, Pghot,
 @settings(max_examples=60, deadline=None)
 @given(cxl_nodes=st.sampled_from([1, 10]), mode=st.sampled_from(["default", "precise"]),
        sticky=st.booleans(), threshold=st.integers(1, 3), seed=st.integers(0, 10_000),
-       calls=st.integers(1, 600), spread=st.sampled_from([6, 100]))
+       calls=st.integers(1, 600), spread=st.sampled_from([6, 100]),
+       chunk=st.sampled_from([batch_module.CHUNK_CALLS, 1, 7, 64]))
 def test_batch_equals_scalar_calls(cxl_nodes: int, mode: str, sticky: bool, threshold: int,
-                                   seed: int, calls: int, spread: int) -> None:
+                                   seed: int, calls: int, spread: int, chunk: int) -> None:
     """spread 6: a few very hot pages (rounds end on the scalar path); spread 100: many pages
-    with a few calls each (several vectorised rounds)."""
+    with a few calls each (several vectorised rounds). Small chunks split the calls into
+    consecutive record_batch passes, as long blocks are."""
     ready_rule = "sticky" if sticky and mode == "default" else "recomputed"
     scalar, batch, memory = pair(cxl_nodes, 120, enabled_sources=0x3, mode=mode,
                                  freq_threshold=threshold, ready_rule=ready_rule)
@@ -55,7 +60,8 @@ def test_batch_equals_scalar_calls(cxl_nodes: int, mode: str, sticky: bool, thre
         scalar.record_access(pfn, nid, PGHOT_HWHINTS, t)
         expected.append(scalar.last_ready)
     pages = np.array([memory.page_of.get(p, -1) for p in pfns.tolist()], dtype=np.int64)
-    got = record_batch(batch, NodeIndex(batch), pfns, nids, times, pages)
+    with mock.patch.object(batch_module, "CHUNK_CALLS", chunk):
+        got = record_batch(batch, NodeIndex(batch), pfns, nids, times, pages)
     assert got.tolist() == expected
     assert {k: v for k, v in batch.outcomes.items() if v} == \
         {k: v for k, v in scalar.outcomes.items() if v}

@@ -32,7 +32,7 @@ from generated.ibs_mprof import (
     IbsMprofPhyaddr,
 )
 from runtime.memory import Memory
-from runtime.pghot.batch import NodeIndex, record_batch
+from runtime.pghot.batch import CHUNK_CALLS, NodeIndex, record_batch
 from runtime.profiler import (
     PAGE_OFFSET_MASK,
     BatchOpSource,
@@ -268,7 +268,10 @@ class FastEngine(KernelState):
                 order = np.argsort(batch.cpu, kind="stable")
                 batch = batch._replace(**{name: getattr(batch, name)[order]
                                           for name in _Kept._fields})
-            jiffies, tag_ms, got_pfns, push = self._nmi_batch(batch)
+            # In cache-sized chunks, like record_batch: each sample's NMI is its own.
+            jiffies, tag_ms, got_pfns, push = (np.concatenate(parts) for parts in zip(*(
+                self._nmi_batch(_Kept._make(col[i:i + CHUNK_CALLS] for col in batch))
+                for i in range(0, batch.cpu.size, CHUNK_CALLS)), strict=True))
             bounds = np.searchsorted(batch.cpu, np.arange(len(self.state) + 1)).tolist()
         else:
             bounds = [0] * (len(self.state) + 1)

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runtime.fast_engine
+import runtime.pghot.batch
 from runtime.scenario import load_scenario
 from runtime.simulate import build
 from tests.conftest import ROOT
@@ -89,6 +90,16 @@ def test_sparse_pfn_index_path(monkeypatch: pytest.MonkeyPatch) -> None:
     assert_same_run(None, ["duration_s=2", "machine.dram_mib=256",
                            "machine.ops_per_cpu_per_s=2e8", "workload.kind=gups-shift",
                            "workload.shift_at_s=1"])
+
+
+@pytest.mark.parametrize("chunk", [1, 37])
+def test_long_blocks_in_chunks(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
+    """Blocks longer than CHUNK_CALLS go through the NMI pass and record_batch in chunks."""
+    monkeypatch.setattr(runtime.fast_engine, "CHUNK_CALLS", chunk)
+    monkeypatch.setattr(runtime.pghot.batch, "CHUNK_CALLS", chunk)
+    assert_same_run(None, ["duration_s=0.5", "machine.ops_per_cpu_per_s=1e8",
+                           "machine.cpus_per_dram_node=3", "workload.region_mib=64",
+                           "llc.size_mib=4"], steps=3)
 
 
 def test_lackey_trace(tmp_path: Path) -> None:

@@ -290,7 +290,7 @@ class FastEngine(KernelState):
         # work time gives the canonical (time, CPU, ring order).
         work_ms = np.concatenate(drained.work_ms)
         order = np.argsort(work_ms, kind="stable")
-        cpus = np.repeat(np.arange(len(self.state), dtype=np.int64), drained.cpu_sizes)[order]
+        cpus = np.repeat(np.arange(len(self.state), dtype=np.int32), drained.cpu_sizes)[order]
         times = np.concatenate(drained.times)[order]
         pfns = np.concatenate(drained.pfns)[order]
         nids = self._cpu_node[cpus]
@@ -302,7 +302,8 @@ class FastEngine(KernelState):
         for column, values, dtype in ((log.sample_ms, times, np.int64),
                                       (log.drain_ms, work_ms[order], np.float64),
                                       (log.cpu, cpus, np.int32), (log.pfn, pfns, np.int64),
-                                      (log.page, pages, np.int64), (log.ready, ready, np.int8)):
+                                      (log.page, pages, np.int64),
+                                      (log.ready, ready.view(np.int8), np.int8)):
             column.frombytes(np.ascontiguousarray(values, dtype=dtype).data.cast("B"))
 
     def _tag_times(self, st: CpuBatch, limit: float, inclusive: bool) -> F64:
@@ -487,17 +488,18 @@ class FastEngine(KernelState):
         latency = self.cfg.work_latency_ms
         # A cycle starts at a push with no work pending (its work runs `latency` later) and
         # takes every push up to the work's time; the next push starts the next cycle.
-        following = np.searchsorted(times, times + latency, side="right").tolist()
+        # Only the cycle starts are looked at: walk the array (no list of every push).
+        following = np.searchsorted(times, times + latency, side="right")
         if st.pending:
             j = int(np.searchsorted(times, st.work_ms, side="right"))
             works = [st.work_ms]
         else:
-            j = following[0]
+            j = int(following[0])
             works = [float(times[0]) + latency]
         starts = [0]
         while j < n:
             starts.append(j)
-            j = following[j]
+            j = int(following[j])
         works += (times[starts[1:]] + latency).tolist()
         cycle_start = np.array(starts, dtype=np.int64)
         lengths = np.diff(np.append(cycle_start, n))

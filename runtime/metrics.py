@@ -89,7 +89,8 @@ class Collector:
         pages = pages[pages < self.pages]
         if pages.size:
             pfn_of = engine.memory.pfn_of
-            pfns = np.array([pfn_of[p] for p in pages.tolist()], dtype=np.int64)
+            pfns = np.fromiter(map(pfn_of.__getitem__, pages.tolist()), dtype=np.int64,
+                               count=pages.size)
             on_top = np.zeros(pages.size, dtype=bool)
             for node in engine.topology.nodes:
                 if node.toptier:
@@ -99,14 +100,15 @@ class Collector:
 
     def lower_bucket(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Heatmap bucket of each PFN over the concatenated lower-tier ranges (-1: not lower)."""
-        total = sum(end - start for start, end in self.lower_ranges)
-        offset = np.full(pfns.shape, -1, dtype=np.int64)
+        total = max(sum(end - start for start, end in self.lower_ranges), 1)
+        bucket = np.full(pfns.shape, -1, dtype=np.int64)
         base = 0
         for start, end in self.lower_ranges:
+            # offset over the concatenated ranges, then its bucket, where inside this range
+            offset = pfns + (base - start)
             inside = (pfns >= start) & (pfns < end)
-            offset[inside] = pfns[inside] - start + base
+            np.copyto(bucket, offset * HEATMAP_BUCKETS // total, where=inside)
             base += end - start
-        bucket = np.where(offset >= 0, offset * HEATMAP_BUCKETS // max(total, 1), -1)
         return bucket
 
     def __call__(self, engine: KernelState) -> None:

@@ -278,10 +278,10 @@ class DrawStream:
         if 0.0 < m < 1.0:  # capped so that a tiny fraction cannot overflow the tag ordinals
             gap = np.minimum(np.floor(np.log1p(-next(cols)) / np.log1p(-m)),
                              MAX_GAP).astype(np.int64)
-        else:
-            gap = np.zeros(DRAW_CHUNK, dtype=np.int64)
+            pos = self._last_pos + np.cumsum(gap + 1)
+        else:  # every tag a memory op: no gaps
+            pos = np.arange(self._last_pos + 1, self._last_pos + 1 + DRAW_CHUNK, dtype=np.int64)
         load, kernel = coin(self.load_fraction), coin(self.kernel_fraction)
-        pos = self._last_pos + np.cumsum(gap + 1)
         self._last_pos = int(pos[-1])
         return MemoryDraws(pos, u_page, u_miss, load, kernel,
                            (u_line * self.lines_per_page).astype(np.int64), 0)

@@ -237,9 +237,10 @@ class FastEngine(KernelState):
         page, old, new = (np.concatenate([log.column(name, start) for log, start in logs])
                           for name in ("page", "old_pfn", "new_pfn"))
         self.page_at.apply(page, old, new)
-        mine = page[page < self.page_pfn.size].tolist()
-        pfn_of = self.memory.pfn_of
-        self.page_pfn[mine] = [pfn_of[p] for p in mine]  # where each page is now
+        mine = page[page < self.page_pfn.size]
+        # where each page is now (a page moved twice in between: its last move)
+        self.page_pfn[mine] = np.fromiter(map(self.memory.pfn_of.__getitem__, mine.tolist()),
+                                          dtype=np.int64, count=mine.size)
 
     def _sync_last_access(self) -> None:
         touched = np.flatnonzero(self.last_access >= 0)

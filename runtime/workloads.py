@@ -166,6 +166,8 @@ class PageSampler:
     """With this many runs or fewer, a key's run is found by comparisons (as bisect_right)."""
     SORT_ABOVE = 4096
     """With more runs than this, keys are searched in sorted order (cache-friendly)."""
+    CHUNK = 65536
+    """Keys located per pass (their arrays fit in a core's cache)."""
 
     def __init__(self, probs: FloatArray) -> None:
         n = probs.size
@@ -182,13 +184,26 @@ class PageSampler:
                        starts.tolist(), lengths.tolist())
 
     def pages(self, u: FloatArray) -> npt.NDArray[np.int64]:
+        return self.locate(u)[0]
+
+    def locate(self, u: FloatArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
+        """Each uniform's page and run (None when there is one run), CHUNK keys at a time so
+        that the passes over a chunk stay in cache."""
+        if u.size <= self.CHUNK:
+            return self._locate(u)
+        parts = [self._locate(u[i:i + self.CHUNK]) for i in range(0, u.size, self.CHUNK)]
+        runs = [r for _, r in parts if r is not None]
+        return (np.concatenate([p for p, _ in parts]),
+                np.concatenate(runs) if len(runs) == len(parts) else None)
+
+    def _locate(self, u: FloatArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
         key = u * self.total
         if self.hi.size == 1:  # one run (uniform): no run lookup at all
             _, (lo,), (width,), (start,), (length,) = self._lists
             one: npt.NDArray[np.int64] = ((key - lo) / width * length).astype(np.int64)
             np.minimum(one, length - 1, out=one)
             one += start
-            return one
+            return one, None
         if self.hi.size <= self.COMPARE_UPTO:  # a few runs: count the bounds at or below key
             run = np.zeros(key.size, dtype=np.int64)
             for bound in self.hi[:-1].tolist():
@@ -205,7 +220,7 @@ class PageSampler:
                                        length).astype(np.int64)
         np.minimum(page, length - 1, out=page)  # the offset within the run, then the page
         page += self.start.take(run)
-        return page
+        return page, run
 
     def page(self, u: float) -> int:
         hi, lo, width, start, length = self._lists
@@ -370,6 +385,13 @@ class SyntheticOps:
                                    wl.kernel_fraction, PAGE_BYTES // wl.line_bytes)
                         for cpu in range(cpus)]
         self.miss = [p.miss.tolist() for p in wl.phases]  # python floats: fast, bool-safe
+        # The cache model gives pages of equal probability equal miss probabilities: then a
+        # phase's miss probability comes per run (a small table) instead of per page.
+        self._run_miss: list[FloatArray | None] = []
+        for phase, sampler in zip(wl.phases, self.samplers, strict=True):
+            per_run = phase.miss[sampler.start]
+            same = np.array_equal(np.repeat(per_run, sampler.length), phase.miss)
+            self._run_miss.append(per_run if same else None)
         self._starts_list = [p.start_ms for p in wl.phases]
         self._starts = np.array(self._starts_list)
         self._scan = np.array([p.scan_pages_per_ms for p in wl.phases])
@@ -406,11 +428,16 @@ class SyntheticOps:
         for ph in range(first, last + 1):
             sel = slice(None) if first == last else np.flatnonzero(phase == ph)
             scan = self._scan[ph]
+            run_miss = None if scan > 0 else self._run_miss[ph]
             if scan > 0:
                 page[sel] = ((when[sel] * scan).astype(np.int64) +
                              self.scan_offset(cpu[sel])) % wl.pages
-            else:
+            elif run_miss is None:
                 page[sel] = self.samplers[ph].pages(u_page[sel])
+            else:
+                page[sel], run = self.samplers[ph].locate(u_page[sel])
+                miss_prob[sel] = run_miss[0] if run is None else run_miss[run]
+                continue
             miss_prob[sel] = wl.phases[ph].miss[page[sel]]
         other = np.concatenate(
             [self.streams[c].other_kernel(d.other_start, t.size - d.at.size)

@@ -3,6 +3,8 @@ scenario asks for (memory-op fraction, load fraction, page probabilities, L3 mis
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -83,6 +85,16 @@ def test_page_sampler_vector_equals_scalar_and_follows_probs(probs: np.ndarray) 
     u[:3] = [0.0, np.nextafter(1.0, 0.0), 0.5]  # the ends of the unit interval
     pages = sampler.pages(u)
     assert pages[:2000].tolist() == [sampler.page(x) for x in u[:2000].tolist()]
+    # in chunks (u is several CHUNKs long) as in one pass; each page inside its run
+    whole, runs = sampler._locate(u)
+    assert whole.tolist() == pages.tolist()
+    chunked_runs = sampler.locate(u)[1]
+    if runs is None:
+        assert chunked_runs is None and sampler.start.size == 1
+    else:
+        assert chunked_runs is not None and chunked_runs.tolist() == runs.tolist()
+        assert np.all(sampler.start[runs] <= pages)
+        assert np.all(pages < sampler.start[runs] + sampler.length[runs])
     assert pages.min() >= 0 and pages.max() < probs.size
     assert np.all(probs[pages] > 0)  # never a page of zero probability
     counts = np.bincount(pages, minlength=probs.size)
@@ -91,12 +103,19 @@ def test_page_sampler_vector_equals_scalar_and_follows_probs(probs: np.ndarray) 
     assert np.all(np.abs(counts[big] - expected[big]) < 6 * np.sqrt(expected[big]) + 1)
 
 
-def test_synthetic_ops_batch_equals_one_by_one_across_a_phase_change() -> None:
+@pytest.mark.parametrize("per_page_miss", [False, True], ids=["per-run miss", "per-page miss"])
+def test_synthetic_ops_batch_equals_one_by_one_across_a_phase_change(per_page_miss: bool) -> None:
+    """The cache model's miss probabilities are equal within a run of equal probabilities
+    (looked up per run); a miss model that is not takes the per-page lookup."""
     spec = {"kind": "gups-shift", "region_mib": 16, "hot_fraction": 0.0625,
             "hot_access_fraction": 0.9, "hot_offset_fraction": 0.0, "shift_fraction": 0.5,
             "shift_at_s": 0.005, "mem_op_fraction": 0.3, "load_fraction": 0.5,
             "kernel_fraction": 0.2, "placement": "cxl"}
     wl = build_workload(spec, 1 << 20, 64, seed=3)
+    if per_page_miss:
+        rng = np.random.default_rng(4)
+        wl.phases = [dataclasses.replace(p, miss=rng.random(wl.pages)) for p in wl.phases]
+    assert (SyntheticOps(wl, 3, 2)._run_miss[0] is None) == per_page_miss
     times = np.cumsum(np.full(3000, 0.01))
     fast, ref = SyntheticOps(wl, 3, 2), SyntheticOps(wl, 3, 2)
     batch = fast.tagged_batches([1], [0], 10000, [times], non_memory=True)

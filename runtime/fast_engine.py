@@ -297,15 +297,8 @@ class FastEngine(KernelState):
         nids = self._cpu_node[cpus]
         pages = self.page_at.lookup(pfns)
         ready = record_batch(self.pghot, self.index, pfns, nids, times, pages)
-        log = self.records
-        # Append raw bytes (no copy to a bytes object): each array column takes a numpy buffer
-        # of its own item type.
-        for column, values, dtype in ((log.sample_ms, times, np.int64),
-                                      (log.drain_ms, work_ms[order], np.float64),
-                                      (log.cpu, cpus, np.int32), (log.pfn, pfns, np.int64),
-                                      (log.page, pages, np.int64),
-                                      (log.ready, ready.view(np.int8), np.int8)):
-            column.frombytes(np.ascontiguousarray(values, dtype=dtype).data.cast("B"))
+        self.records.extend(sample_ms=times, drain_ms=work_ms[order], cpu=cpus, pfn=pfns,
+                            page=pages, ready=ready)
 
     def _tag_times(self, st: CpuBatch, limit: float, inclusive: bool) -> F64:
         """Tag instants in this block: t, t + dt, ... by repeated float addition (as the

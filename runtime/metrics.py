@@ -117,7 +117,7 @@ class Collector:
         top = self.on_top(engine)
         detected = self._recently_ready(engine, now)
         log = engine.records
-        new = np.frombuffer(log.pfn, dtype=np.int64)[self._records_seen:]
+        new = log.column("pfn", self._records_seen)
         self._records_seen = len(log)
         buckets = self.lower_bucket(new)
         row = np.bincount(buckets[buckets >= 0], minlength=HEATMAP_BUCKETS)
@@ -160,9 +160,9 @@ class Collector:
         log = engine.records
         start = self._ready_seen
         self._ready_seen = len(log)
-        ready = np.frombuffer(log.ready, dtype=np.int8)[start:].astype(bool)
-        pages = np.frombuffer(log.page, dtype=np.int64)[start:][ready]
-        drain = np.frombuffer(log.drain_ms, dtype=np.float64)[start:][ready]
+        ready = log.column("ready", start).astype(bool)
+        pages = log.column("page", start)[ready]
+        drain = log.column("drain_ms", start)[ready]
         inside = (pages >= 0) & (pages < self.pages)
         np.maximum.at(self._last_ready_ms, pages[inside], drain[inside])
         detected: npt.NDArray[np.bool_] = self._last_ready_ms > now - self.window_ms
@@ -179,10 +179,10 @@ def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
     promos = list(engine.pghot.promotions)  # rows, read several times below
     demos = list(engine.demoter.log) if engine.demoter else []
     log = engine.records
-    pages_col = np.frombuffer(log.page, dtype=np.int64)
-    ready_col = np.frombuffer(log.ready, dtype=np.int8).astype(bool)
-    drain_col = np.frombuffer(log.drain_ms, dtype=np.float64)
-    sample_col = np.frombuffer(log.sample_ms, dtype=np.int64)
+    pages_col = log.column("page")
+    ready_col = log.column("ready").astype(bool)
+    drain_col = log.column("drain_ms")
+    sample_col = log.column("sample_ms")
     phases = []
     prev_hot: npt.NDArray[np.bool_] | None = None
     for i, truth in enumerate(truths):
@@ -275,9 +275,9 @@ def _on_top_at(engine: KernelState, collector: Collector,
 def _times_to(hot_pages: npt.NDArray[np.int64], start: float, end: float, promos: list[Any],
               log: Any, engine: Engine,
               collector: Collector) -> tuple[dict[str, Any], dict[str, Any]]:
-    pages = np.frombuffer(log.page, dtype=np.int64)
-    ready = np.frombuffer(log.ready, dtype=np.int8).astype(bool)
-    drain = np.frombuffer(log.drain_ms, dtype=np.float64)
+    pages = log.column("page")
+    ready = log.column("ready").astype(bool)
+    drain = log.column("drain_ms")
     mask = ready & (drain >= start) & (drain < end)
     first_ready: dict[int, float] = {}
     for page, when in zip(pages[mask].tolist(), drain[mask].tolist(), strict=True):

@@ -17,7 +17,6 @@ and literal on purpose: it is the oracle the fast engine is held to.
 from __future__ import annotations
 
 import heapq
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,6 +30,7 @@ from runtime.pghot.demotion import Demoter
 from runtime.pghot.kmigrated import Kmigrated, start_kmigrated
 from runtime.pghot.tunables import Tunables
 from runtime.profiler import OpSource, Profiler, TaggedOp
+from runtime.recordlog import RecordLog
 from runtime.topology import Topology
 from runtime.vmstat import Vmstat
 
@@ -54,30 +54,6 @@ class SimConfig:
     cycles_per_op: int = 1
     mprof_lvt_offset: int | None = DEFAULT_MPROF_LVT_OFFSET
     caps: IbsCaps = field(default_factory=zen6_caps)
-
-
-class RecordLog:
-    """Every pghot_record_access call the driver's work made, as compact columns."""
-
-    def __init__(self) -> None:
-        self.sample_ms = array("q")  # jiffies stamped by the NMI handler
-        self.drain_ms = array("d")  # when the work ran
-        self.cpu = array("i")
-        self.pfn = array("q")
-        self.page = array("q")  # -1: no page at that PFN
-        self.ready = array("b")  # the call left the record migrate-ready
-
-    def __len__(self) -> int:
-        return len(self.pfn)
-
-    def append(self, sample_ms: int, drain_ms: float, cpu: int, pfn: int, page: int,
-               ready: bool) -> None:
-        self.sample_ms.append(sample_ms)
-        self.drain_ms.append(drain_ms)
-        self.cpu.append(cpu)
-        self.pfn.append(pfn)
-        self.page.append(page)
-        self.ready.append(ready)
 
 
 class AccessRecorder:

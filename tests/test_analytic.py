@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 
 from runtime.groundtruth import detection_probability
@@ -32,10 +31,10 @@ def test_detection_rate_matches_poisson_formula(run_ms: float) -> None:
     engine.start()
     engine.run(run_ms + 5.0)  # let the last samples drain (work latency 0.1 ms)
     log = engine.records
-    sample_ms = np.frombuffer(log.sample_ms, dtype=np.int64)
+    sample_ms = log.column("sample_ms")
     in_window = sample_ms < run_ms
-    pages = np.frombuffer(log.page, dtype=np.int64)
-    ready = np.frombuffer(log.ready, dtype=np.int8).astype(bool)
+    pages = log.column("page")
+    ready = log.column("ready").astype(bool)
     lam = float(in_window.sum()) / PAGES
     detected = len(set(pages[ready & in_window].tolist())) / PAGES
     expected = float(detection_probability(lam))

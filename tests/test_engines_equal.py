@@ -46,7 +46,8 @@ def assert_same_run(path: Path | None, overrides: list[str], samples: bool = Tru
     assert fast.vmstat.as_dict() == ref.vmstat.as_dict()
     assert len(fast.records) == len(ref.records)
     for column in COLUMNS:
-        assert list(getattr(fast.records, column)) == list(getattr(ref.records, column)), column
+        assert fast.records.column(column).tolist() == ref.records.column(column).tolist(), \
+            column
     assert fast.pghot.promotions == ref.pghot.promotions
     assert (fast.demoter.log if fast.demoter else []) == (ref.demoter.log if ref.demoter else [])
     assert nonzero(fast.driver.outcomes) == nonzero(ref.driver.outcomes)

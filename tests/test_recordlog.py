@@ -1,0 +1,61 @@
+"""RecordLog: rows appended one by one and as whole columns read back in order, from any row."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.recordlog import FIELDS, RecordLog
+
+Row = tuple[int, float, int, int, int, bool]
+
+
+def rows_from(start: int, count: int) -> list[Row]:
+    return [(start + i, start + i + 0.5, (start + i) % 7, 1000 + start + i, (start + i) % 5 - 1,
+             (start + i) % 3 == 0) for i in range(count)]
+
+
+def columns_of(rows: list[Row]) -> dict[str, np.ndarray]:
+    return {name: np.array([row[i] for row in rows], dtype=dtype if name != "ready" else bool)
+            for i, (name, (_, dtype)) in enumerate(FIELDS.items())}
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from(["append", "extend", "read"]),
+                                st.integers(0, 40)), max_size=25))
+def test_any_mix_of_appends_extends_and_reads_gives_the_rows_in_order(
+        steps: list[tuple[str, int]]) -> None:
+    log, model = RecordLog(), list[Row]()
+    for kind, n in steps:
+        if kind == "append":
+            for row in rows_from(len(model), n):
+                log.append(*row)
+                model.append(row)
+        elif kind == "extend":
+            new = rows_from(len(model), n)
+            log.extend(**columns_of(new))
+            model += new
+        else:  # a read from some row on, as the timeline does each tick
+            start = n % (len(model) + 2)
+            for i, name in enumerate(FIELDS):
+                got = log.column(name, start)
+                assert got.dtype == np.dtype(FIELDS[name][1])
+                assert got.tolist() == [r[i] for r in model[start:]], name  # True == 1
+        assert len(log) == len(model)
+    for i, name in enumerate(FIELDS):
+        assert log.column(name).tolist() == [r[i] for r in model], name
+
+
+def test_extend_keeps_the_arrays_and_checks_their_shape() -> None:
+    log = RecordLog()
+    cols = columns_of(rows_from(0, 4))
+    log.extend(**cols)
+    assert np.shares_memory(log.column("pfn"), cols["pfn"])  # no copy of an int64 column
+    assert log.column("ready").tolist() == [1, 0, 0, 1]
+    with pytest.raises(ValueError, match="different lengths"):
+        log.extend(**{**cols, "cpu": cols["cpu"][:2]})
+    with pytest.raises(ValueError, match="expected"):
+        log.extend(**{k: v for k, v in cols.items() if k != "page"})
+    assert len(log) == 4

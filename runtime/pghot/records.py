@@ -25,8 +25,9 @@ from generated.pghot import (
 
 MODES = ("default", "precise")
 SECTION_SHIFT = PAGES_PER_SECTION.bit_length() - 1
-NO_MAP_SHIFT = -(1 << 62)
-"""Added to a PFN whose section has no hot map: negative for any PFN, so it clamps to -1."""
+NO_MAP_SHIFT = -(1 << 63)
+"""Added to a PFN whose section has no hot map: the int64 minimum, so pfn + it is negative
+for every PFN from 0 to 2**63 - 1 (then clamped to -1)."""
 assert PAGES_PER_SECTION == 1 << SECTION_SHIFT, "sections are a power of two pages"
 NUMA_NO_NODE = -1
 

@@ -111,8 +111,9 @@ def test_record_map_keeps_lower_tier_sections_only_in_the_mode_width() -> None:
     assert default.words_view(16).itemsize == 1 and default.words_view(16).size == PPS
     assert precise.words_view(16).itemsize == 4 and precise.words_view(16).size == PPS
     assert default.flat.nbytes == 2 * PPS  # nothing for sections without a hot map
-    pfns = np.array([16 * PPS + 3, 17 * PPS, 15 * PPS, 18 * PPS, 0, 10**12, -1])
-    assert default.flat_index(pfns).tolist() == [3, PPS, -1, -1, -1, -1, -1]
+    pfns = np.array([16 * PPS + 3, 17 * PPS, 15 * PPS, 18 * PPS, 0, 10**12, -1, 2**62,
+                     2**63 - 1])  # no hot map however large the PFN
+    assert default.flat_index(pfns).tolist() == [3, PPS, -1, -1, -1, -1, -1, -1, -1]
     first = RecordMap("default", [0])
     assert first.flat_index(np.array([5, -5])).tolist() == [5, -1]
     default.set_word(17 * PPS + 1, 0x5A)  # the scalar and the flat views share the words

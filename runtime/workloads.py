@@ -423,34 +423,47 @@ class SyntheticOps:
         when = np.concatenate([t[d.at] for t, d in zip(times_ms, draws, strict=True)])
         u_page = np.concatenate([d.u_page for d in draws])
         line = np.concatenate([d.line for d in draws])
-        phase = np.maximum(np.searchsorted(self._starts, when, side="right") - 1, 0) \
-            if len(wl.phases) > 1 else np.zeros(at.size, dtype=np.int64)
-        page = np.empty(at.size, dtype=np.int64)
-        miss_prob = np.empty(at.size)
-        first, last = (int(phase.min()), int(phase.max())) if at.size else (0, -1)
-        for ph in range(first, last + 1):
-            sel = slice(None) if first == last else np.flatnonzero(phase == ph)
-            scan = self._scan[ph]
-            run_miss = None if scan > 0 else self._run_miss[ph]
-            if scan > 0:
-                page[sel] = ((when[sel] * scan).astype(np.int64) +
-                             self.scan_offset(cpu[sel])) % wl.pages
-            elif run_miss is None:
-                page[sel] = self.samplers[ph].pages(u_page[sel])
-            else:
-                page[sel], run = self.samplers[ph].locate(u_page[sel])
-                miss_prob[sel] = run_miss[0] if run is None else run_miss[run]
-                continue
-            miss_prob[sel] = wl.phases[ph].miss[page[sel]]
+        u_miss = np.concatenate([d.u_miss for d in draws])
+        first = last = 0
+        if len(wl.phases) > 1 and at.size:
+            phase = np.maximum(np.searchsorted(self._starts, when, side="right") - 1, 0)
+            first, last = int(phase.min()), int(phase.max())
+        if first == last:  # one phase: no scatter into preallocated columns
+            page, miss = self._phase_pages(first, when, cpu, u_page)
+            l3_miss = u_miss < miss
+        else:
+            page = np.empty(at.size, dtype=np.int64)
+            l3_miss = np.empty(at.size, dtype=bool)
+            for ph in range(first, last + 1):
+                sel = np.flatnonzero(phase == ph)
+                page[sel], miss = self._phase_pages(ph, when[sel], cpu[sel], u_page[sel])
+                l3_miss[sel] = u_miss[sel] < miss
         other = np.concatenate(
             [self.streams[c].other_kernel(d.other_start, t.size - d.at.size)
              for c, t, d in zip(cpus, times_ms, draws, strict=True)]) if non_memory else None
         load = np.concatenate([d.load for d in draws])
+        vaddr = page * PAGE_BYTES  # BASE_VADDR + page * PAGE_BYTES + line * line_bytes
+        vaddr += line * wl.line_bytes
+        vaddr += BASE_VADDR
         return OpBatch(cpu=cpu, at=at, when=when,
                        kernel=np.concatenate([d.kernel for d in draws]), load=load, store=~load,
-                       page=page, vaddr=BASE_VADDR + page * PAGE_BYTES + line * wl.line_bytes,
-                       l3_miss=np.concatenate([d.u_miss for d in draws]) < miss_prob,
-                       other_kernel=other)
+                       page=page, vaddr=vaddr, l3_miss=l3_miss, other_kernel=other)
+
+    def _phase_pages(self, ph: int, when: FloatArray, cpu: npt.NDArray[np.int64],
+                     u_page: FloatArray) -> tuple[npt.NDArray[np.int64], FloatArray | float]:
+        """Pages of memory ops in phase ph, and their L3-miss probabilities (one float when
+        the phase has a single run of equal probabilities)."""
+        wl = self.workload
+        scan = self._scan[ph]
+        if scan > 0:
+            page = ((when * scan).astype(np.int64) + self.scan_offset(cpu)) % wl.pages
+            return page, wl.phases[ph].miss[page]
+        run_miss = self._run_miss[ph]
+        if run_miss is None:
+            page = self.samplers[ph].pages(u_page)
+            return page, wl.phases[ph].miss[page]
+        page, run = self.samplers[ph].locate(u_page)
+        return page, float(run_miss[0]) if run is None else run_miss[run]
 
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         wl = self.workload

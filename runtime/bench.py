@@ -84,9 +84,11 @@ def tib_memory() -> dict[str, Any]:
     """Peak RSS of a child that builds and briefly runs a 1 TiB CXL tier (fast engine)."""
     code = (
         "import json\n"
+        "from runtime.allocator import keep_freed_memory\n"
         "from runtime.bench import peak_rss_bytes\n"
         "from runtime.scenario import load_scenario\n"
         "from runtime.simulate import build\n"
+        "keep_freed_memory()  # as `ibs-mprof run` does\n"
         f"b = build(load_scenario(None, {list(TIB_SCENARIO)!r}))\n"
         "b.engine.start(); b.engine.run()\n"
         "rec = b.engine.pghot.records\n"

@@ -89,6 +89,9 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from runtime import report
+    from runtime.allocator import keep_freed_memory
+
+    keep_freed_memory()
     from runtime.scenario import load_scenario
     from runtime.simulate import progress_bar, simulate
 
@@ -113,6 +116,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from runtime import bench
+    from runtime.allocator import keep_freed_memory
+
+    keep_freed_memory()  # what `ibs-mprof run` sets, so the figures are what a run gets
 
     result = bench.bench(quick=args.quick, repeat=args.repeat)
     print(json.dumps(result, indent=1) if args.json else bench.format_text(result))

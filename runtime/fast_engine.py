@@ -482,18 +482,27 @@ class FastEngine(KernelState):
         latency = self.cfg.work_latency_ms
         # A cycle starts at a push with no work pending (its work runs `latency` later) and
         # takes every push up to the work's time; the next push starts the next cycle.
-        # Only the cycle starts are looked at: walk the array (no list of every push).
-        following = np.searchsorted(times, times + latency, side="right")
+        # Only the cycle starts are looked at. With few cycles (many pushes per work latency)
+        # each next start is searched for alone; otherwise every push's is found at once.
+        few = latency > 0 and float(times[-1] - times[0]) / latency + 1 < n / FEW_CYCLES_PER_PUSH
+        table = None if few else np.searchsorted(times, times + latency, side="right")
+
+        def following(j: int) -> int:
+            """The first push after the work of a cycle starting at push j."""
+            if table is None:
+                return j + int(np.searchsorted(times[j:], times[j] + latency, side="right"))
+            return int(table[j])
+
         if st.pending:
             j = int(np.searchsorted(times, st.work_ms, side="right"))
             works = [st.work_ms]
         else:
-            j = int(following[0])
+            j = following(0)
             works = [float(times[0]) + latency]
         starts = [0]
         while j < n:
             starts.append(j)
-            j = int(following[j])
+            j = following(j)
         works += (times[starts[1:]] + latency).tolist()
         cycle_start = np.array(starts, dtype=np.int64)
         lengths = np.diff(np.append(cycle_start, n))
@@ -558,6 +567,9 @@ class FastEngine(KernelState):
         if st.pending and (st.work_ms <= limit if inclusive else st.work_ms < limit):
             self._drain(st, drained)
 
+
+FEW_CYCLES_PER_PUSH = 32
+"""Below one ring cycle per this many pushes, cycle starts are searched one at a time."""
 
 G = TypeVar("G", bound=np.generic)
 

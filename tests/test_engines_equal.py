@@ -103,6 +103,15 @@ def test_long_blocks_in_chunks(monkeypatch: pytest.MonkeyPatch, chunk: int) -> N
                            "llc.size_mib=4"], steps=3)
 
 
+@pytest.mark.parametrize("per_push", [1e-9, 1e9], ids=["one start at a time", "all at once"])
+def test_ring_cycle_starts_searched_either_way(monkeypatch: pytest.MonkeyPatch,
+                                               per_push: float) -> None:
+    monkeypatch.setattr(runtime.fast_engine, "FEW_CYCLES_PER_PUSH", per_push)
+    assert_same_run(None, ["duration_s=0.4", "machine.ops_per_cpu_per_s=1e8",
+                           "workload.region_mib=64", "llc.size_mib=4",
+                           "driver.work_latency_ms=0.3"], steps=3)
+
+
 def test_lackey_trace(tmp_path: Path) -> None:
     rng = random.Random(5)
     lines = []

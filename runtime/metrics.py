@@ -80,17 +80,24 @@ class Collector:
         top = self._page_on_top
         # Pages that moved since the last look sit where their last move put them: ask the
         # placement (a page demoted and promoted again in between is on top).
-        moved = [engine.pghot.promotions.column("page", self._promos_seen)]
-        self._promos_seen = len(engine.pghot.promotions)
-        if engine.demoter is not None:
+        promos = engine.pghot.promotions
+        moved = [promos.column("page", self._promos_seen)]
+        # With no demotion since the last look, a page moved at most once (promoted): it is
+        # where that promotion put it, and no placement lookup is needed.
+        last_moves: npt.NDArray[np.int64] | None = promos.column("new_pfn", self._promos_seen)
+        self._promos_seen = len(promos)
+        if engine.demoter is not None and len(engine.demoter.log) > self._demos_seen:
             moved.append(engine.demoter.log.column("page", self._demos_seen))
             self._demos_seen = len(engine.demoter.log)
+            last_moves = None
         pages = np.concatenate(moved)
+        if last_moves is not None:
+            last_moves = last_moves[pages < self.pages]
         pages = pages[pages < self.pages]
         if pages.size:
             pfn_of = engine.memory.pfn_of
-            pfns = np.fromiter(map(pfn_of.__getitem__, pages.tolist()), dtype=np.int64,
-                               count=pages.size)
+            pfns = last_moves if last_moves is not None else np.fromiter(
+                map(pfn_of.__getitem__, pages.tolist()), dtype=np.int64, count=pages.size)
             on_top = np.zeros(pages.size, dtype=bool)
             for node in engine.topology.nodes:
                 if node.toptier:

@@ -237,7 +237,13 @@ class FastEngine(KernelState):
         page, old, new = (np.concatenate([log.column(name, start) for log, start in logs])
                           for name in ("page", "old_pfn", "new_pfn"))
         self.page_at.apply(page, old, new)
-        mine = page[page < self.page_pfn.size]
+        ours = page < self.page_pfn.size
+        mine = page[ours]
+        if len(logs) == 1 or len(logs[1][0]) == logs[1][1]:
+            # promotions only: a page promoted cannot be promoted again before a demotion,
+            # so each moved once, to its new PFN
+            self.page_pfn[mine] = new[ours]
+            return
         # where each page is now (a page moved twice in between: its last move)
         self.page_pfn[mine] = np.fromiter(map(self.memory.pfn_of.__getitem__, mine.tolist()),
                                           dtype=np.int64, count=mine.size)

@@ -280,15 +280,17 @@ class FastEngine(KernelState):
                 self._nmi_batch(_Kept._make(col[i:i + CHUNK_CALLS] for col in batch))
                 for i in range(0, batch.cpu.size, CHUNK_CALLS)), strict=True))
             bounds = np.searchsorted(batch.cpu, np.arange(len(self.state) + 1)).tolist()
+            if not push.all():  # drop what the handler filtered out, keeping CPU bounds
+                kept_before = np.r_[0, np.cumsum(push)]
+                bounds = kept_before[bounds].tolist()
+                jiffies, tag_ms, got_pfns = jiffies[push], tag_ms[push], got_pfns[push]
         else:
             bounds = [0] * (len(self.state) + 1)
         for cpu, st in enumerate(self.state):
             before = len(drained.work_ms)
             a, b = bounds[cpu], bounds[cpu + 1]
             if b > a:
-                sel = push[a:b]
-                self._ring(cpu, st, jiffies[a:b][sel], tag_ms[a:b][sel], got_pfns[a:b][sel],
-                           drained)
+                self._ring(cpu, st, jiffies[a:b], tag_ms[a:b], got_pfns[a:b], drained)
             self._drain_pending(st, limit, inclusive, drained)
             drained.cpu_sizes.append(sum(w.size for w in drained.work_ms[before:]))
         if not drained.work_ms:
@@ -550,7 +552,7 @@ class FastEngine(KernelState):
             drained.work_ms += [np.full(len(ring), works[0]), out_ms]
             drained.times += [ring.times, out_times]
             drained.pfns += [ring.pfns, out_pfns]
-            ring.times, ring.pfns = ring_times, ring_pfns
+            ring.times, ring.pfns = ring_times.copy(), ring_pfns.copy()  # not views of the block
         else:
             add_times = jiffies if kept_idx is None else jiffies[kept_idx]
             add_pfns = pfns if kept_idx is None else pfns[kept_idx]

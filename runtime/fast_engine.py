@@ -376,14 +376,13 @@ class FastEngine(KernelState):
             kernel = np.empty(total, dtype=bool)
             kernel[op_flat] = ops.kernel
             kernel[op < 0] = ops.other_kernel
-        filtered = control.ctl2.exclude_kernel or control.ctl2.exclude_user
         off = np.zeros(cand.size, dtype=bool)
         excl_k = kernel if control.ctl2.exclude_kernel else off
         excl_u = ~excl_k & ~kernel if control.ctl2.exclude_user else off
-        kept: I64 | None = np.flatnonzero(~(excl_k | excl_u)) \
+        excluded = excl_k | excl_u
+        filtered = bool(excluded.any())  # e.g. kernel RIPs excluded, and there are some
+        kept: I64 | None = np.flatnonzero(~excluded) \
             if filtered or not sts[0].delivers else None
-        if kept is not None and kept.size == cand.size and sts[0].delivers:
-            kept = None  # the filter let everything through
         stop = int(sizes.sum())
         if kept is not None and kept.size and not sts[0].delivers:
             assert len(cpus) == 1

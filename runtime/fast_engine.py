@@ -265,8 +265,10 @@ class FastEngine(KernelState):
                 assert st.control is not None
                 key = (st.control, True) if st.delivers else (cpu, False)
                 groups.setdefault(key, []).append(cpu)
-        kept = [got for cpus in groups.values()
-                if (got := self._profile(cpus, limit, inclusive)) is not None]
+        # A group's CPUs go a few at a time, about CHUNK_CALLS tags each (cache-sized).
+        span = max(limit - self.now_ms, 0.0)
+        kept = [got for cpus in groups.values() for part in self._cache_sized(cpus, span)
+                if (got := self._profile(part, limit, inclusive)) is not None]
         if kept:
             # Every CPU's NMIs in one vectorised pass; the rings stay per CPU.
             batch = kept[0] if len(kept) == 1 else _Kept(
@@ -307,6 +309,12 @@ class FastEngine(KernelState):
         ready = record_batch(self.pghot, self.index, pfns, nids, times, pages)
         self.records.extend(sample_ms=times, drain_ms=work_ms[order], cpu=cpus, pfn=pfns,
                             page=pages, ready=ready)
+
+    def _cache_sized(self, cpus: list[int], span_ms: float) -> list[list[int]]:
+        """cpus in runs of consecutive CPUs that tag about CHUNK_CALLS times in span_ms."""
+        tags = max(span_ms / min(self.state[cpu].dt_ms for cpu in cpus), 1.0)
+        per = max(int(CHUNK_CALLS // tags), 1)
+        return [cpus[i:i + per] for i in range(0, len(cpus), per)]
 
     def _tag_times(self, st: CpuBatch, limit: float, inclusive: bool) -> F64:
         """Tag instants in this block: t, t + dt, ... by repeated float addition (as the

@@ -505,7 +505,7 @@ class FastEngine(KernelState):
         def following(j: int) -> int:
             """The first push after the work of a cycle starting at push j."""
             if table is None:
-                return j + int(np.searchsorted(times[j:], times[j] + latency, side="right"))
+                return j + int(times[j:].searchsorted(times.item(j) + latency, side="right"))
             return int(table[j])
 
         if st.pending:

@@ -88,6 +88,9 @@ class CpuBatch:
 DENSE_PFN_LIMIT = 1 << 26
 """Up to this many PFNs (256 GiB) a dense PFN -> page array (4 bytes a PFN) is used."""
 
+FEW_CYCLES_PER_PUSH = 32
+"""Below one ring cycle per this many pushes, cycle starts are searched one at a time."""
+
 
 class PfnIndex:
     """PFN -> page for the PFNs that hold pages. Dense (an int32 array over every PFN) on
@@ -582,9 +585,6 @@ class FastEngine(KernelState):
         if st.pending and (st.work_ms <= limit if inclusive else st.work_ms < limit):
             self._drain(st, drained)
 
-
-FEW_CYCLES_PER_PUSH = 32
-"""Below one ring cycle per this many pushes, cycle starts are searched one at a time."""
 
 G = TypeVar("G", bound=np.generic)
 

@@ -187,6 +187,7 @@ class PageSampler:
                        starts.tolist(), lengths.tolist())
 
     def pages(self, u: FloatArray) -> npt.NDArray[np.int64]:
+        """The page of each uniform (what `page` gives for each, vectorised)."""
         return self.locate(u)[0]
 
     def locate(self, u: FloatArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:

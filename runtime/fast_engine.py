@@ -444,30 +444,29 @@ class FastEngine(KernelState):
         n = k.times.size
         memory_op, l3_miss = k.memory, k.l3_miss
         cpu_node = self._cpu_node.take(k.cpu)
+        # Every sample a memory op that missed (always so under L3MissOnly): the flags that
+        # say so are one value for the batch (the setters take an int), and nothing is masked.
         all_missed = bool(memory_op.all()) and bool(l3_miss.all())
-        if all_missed:
-            # Every sample a memory op that missed (always so under L3MissOnly): the flags
-            # that say so are one value for the batch (the setters take an int), no masking.
-            pfn = self.page_pfn[k.page]
-            nid, _ = self.index.node_of(pfn)
-            data2 = IbsMprofData2.encode_array(
-                data_src=self._src_of_nid.take(nid, mode="clip").astype(np.uint64),
-                rmt_node=nid != cpu_node)
-            data3 = IbsMprofData3.encode_array(ld_op=k.load, st_op=k.store, dc_miss=1,
-                                               l2_miss=1, lin_addr_valid=1, phy_addr_valid=1)
-            paddr = (pfn << PAGE_SHIFT) | (k.vaddr & PAGE_OFFSET_MASK)
-        else:
-            pfn = np.where(memory_op, self.page_pfn[k.page], 0)
-            nid, _ = self.index.node_of(pfn)
+        pfn = self.page_pfn[k.page]
+        if not all_missed:
+            pfn = np.where(memory_op, pfn, 0)
+        nid, _ = self.index.node_of(pfn)
+        src = self._src_of_nid.take(nid, mode="clip")
+        rmt = nid != cpu_node
+        paddr = (pfn << PAGE_SHIFT) | (k.vaddr & PAGE_OFFSET_MASK)
+        miss: npt.NDArray[np.bool_] | int = 1
+        valid: npt.NDArray[np.bool_] | int = 1
+        if not all_missed:
             served = memory_op & l3_miss  # from memory: DRAM or extension memory, maybe remote
-            src = np.where(served, self._src_of_nid.take(nid, mode="clip"),
-                           np.where(memory_op, int(DataSrc.LCL_CCX), int(DataSrc.NONE)))
-            data2 = IbsMprofData2.encode_array(data_src=src.astype(np.uint64),
-                                               rmt_node=served & (nid != cpu_node))
-            data3 = IbsMprofData3.encode_array(ld_op=k.load, st_op=k.store, dc_miss=l3_miss,
-                                               l2_miss=l3_miss, lin_addr_valid=memory_op,
-                                               phy_addr_valid=memory_op)
-            paddr = np.where(memory_op, (pfn << PAGE_SHIFT) | (k.vaddr & PAGE_OFFSET_MASK), 0)
+            src = np.where(served, src, np.where(memory_op, int(DataSrc.LCL_CCX),
+                                                 int(DataSrc.NONE)))
+            rmt &= served
+            paddr = np.where(memory_op, paddr, 0)
+            miss, valid = l3_miss, memory_op
+        data2 = IbsMprofData2.encode_array(data_src=src.astype(np.uint64), rmt_node=rmt)
+        data3 = IbsMprofData3.encode_array(ld_op=k.load, st_op=k.store, dc_miss=miss,
+                                           l2_miss=miss, lin_addr_valid=valid,
+                                           phy_addr_valid=valid)
         phyaddr = IbsMprofPhyaddr.encode_array(phy_addr=paddr.astype(np.uint64))
         # The handler: count, then filter in the seed's order.
         self.vmstat.count("hwhint_total_events", n)

@@ -19,13 +19,9 @@ from generated.pghot import (
     PghotRecordPrecise,
 )
 from runtime.pghot.core import Pghot
-from runtime.pghot.records import (
-    NUMA_NO_NODE,
-    SECTION_SHIFT,
-    update_default_array,
-    update_precise_array,
-)
+from runtime.pghot.records import NUMA_NO_NODE, update_default_array, update_precise_array
 from runtime.pghot.tunables import PGHOT_HWHINTS
+from runtime.sections import SECTION_SHIFT
 
 I64 = npt.NDArray[np.int64]
 

@@ -22,13 +22,9 @@ from generated.pghot import (
     PghotRecordDefault,
     PghotRecordPrecise,
 )
+from runtime.sections import flat_index, shift_table
 
 MODES = ("default", "precise")
-SECTION_SHIFT = PAGES_PER_SECTION.bit_length() - 1
-NO_MAP_SHIFT = -(1 << 63)
-"""Added to a PFN whose section has no hot map: the int64 minimum, so pfn + it is negative
-for every PFN from 0 to 2**63 - 1 (then clamped to -1)."""
-assert PAGES_PER_SECTION == 1 << SECTION_SHIFT, "sections are a power of two pages"
 NUMA_NO_NODE = -1
 
 
@@ -209,10 +205,7 @@ class RecordMap:
         # section -> slot in `flat`; the extra -1 at the end catches PFNs past every section
         self._slot = np.full(max(order, default=-1) + 2, -1, dtype=np.int64)
         self._slot[order] = np.arange(len(order))
-        # flat index = pfn + shift of its section; a section with no hot map gets a shift so
-        # negative that any PFN lands below zero (then clamped to -1)
-        self._shift = np.where(self._slot >= 0, (self._slot - np.arange(self._slot.size)) *
-                               PAGES_PER_SECTION, NO_MAP_SHIFT)
+        self._shift = shift_table(self._slot)
 
     def has_section(self, section: int) -> bool:
         return section in self._maps
@@ -222,12 +215,7 @@ class RecordMap:
 
     def flat_index(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Index of each PFN's word in `flat`, or -1 where its section has no hot map."""
-        index: npt.NDArray[np.int64] = pfns + self._shift.take(pfns >> SECTION_SHIFT,
-                                                               mode="clip")
-        np.maximum(index, -1, out=index)
-        if pfns.size and pfns.min() < 0:  # clip put negative PFNs in the first section
-            index[pfns < 0] = -1
-        return index
+        return flat_index(pfns, self._shift)
 
     def word(self, pfn: int) -> int:
         """Raw record word of pfn; KeyError when its section has no hot map."""
@@ -276,11 +264,10 @@ class RecordMap:
         """Zero a record known to be READY (what get_record does after reading it)."""
         self.set_word(pfn, self._reset)
 
-    def consume_many(self, section: int, pfns: list[int]) -> None:
+    def consume_many(self, section: int, pfns: npt.NDArray[np.int64]) -> None:
         """consume() for PFNs of one section, in one vectorised store."""
-        if pfns:
-            offsets = np.array(pfns, dtype=np.int64) - section * PAGES_PER_SECTION
-            self.words_view(section)[offsets] = self._reset
+        if pfns.size:
+            self.words_view(section)[pfns - section * PAGES_PER_SECTION] = self._reset
 
     def get_record(self, pfn: int, target_nid: int) -> Record | None:
         """Consume pfn's record: None if READY is clear (word untouched), else zero the word

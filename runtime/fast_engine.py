@@ -19,7 +19,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -42,7 +42,6 @@ from runtime.profiler import (
     memory_data_src,
 )
 from runtime.reference_engine import KSWAPD, KernelState, SimConfig
-from runtime.rowlog import RowLog
 from runtime.workloads import Workload
 
 I64 = npt.NDArray[np.int64]
@@ -85,59 +84,8 @@ class CpuBatch:
     ring: BatchRing = field(default_factory=BatchRing)
 
 
-DENSE_PFN_LIMIT = 1 << 26
-"""Up to this many PFNs (256 GiB) a dense PFN -> page array (4 bytes a PFN) is used."""
-
 FEW_CYCLES_PER_PUSH = 32
 """Below one ring cycle per this many pushes, cycle starts are searched one at a time."""
-
-
-class PfnIndex:
-    """PFN -> page for the PFNs that hold pages. Dense (an int32 array over every PFN) on
-    machines up to DENSE_PFN_LIMIT PFNs; sorted arrays beyond, so memory follows the
-    workload's size rather than the machine's (a 1 TiB tier has 268M PFNs)."""
-
-    def __init__(self, memory: Memory, span: int) -> None:
-        pfns = np.fromiter(memory.page_of, dtype=np.int64, count=len(memory.page_of))
-        pages = np.fromiter(memory.page_of.values(), dtype=np.int64, count=len(memory.page_of))
-        self.dense: npt.NDArray[np.int32] | None = None
-        if span <= DENSE_PFN_LIMIT:
-            self.dense = np.full(span, -1, dtype=np.int32)
-            self.dense[pfns] = pages
-            pfns = pages = np.zeros(0, dtype=np.int64)  # the sorted form is not needed
-        order = np.argsort(pfns)
-        self.pfns = pfns[order]
-        self.pages = pages[order]
-
-    def lookup(self, pfns: I64) -> I64:
-        """The page at each PFN, or -1."""
-        if self.dense is not None:
-            return self.dense[pfns].astype(np.int64)
-        if self.pfns.size == 0:
-            return np.full(pfns.size, -1, dtype=np.int64)
-        idx = np.minimum(np.searchsorted(self.pfns, pfns), self.pfns.size - 1)
-        return np.where(self.pfns[idx] == pfns, self.pages[idx], -1)
-
-    def apply(self, page: I64, old: I64, new: I64) -> None:
-        """Migrations of page from old to new PFN, in order."""
-        if page.size == 0:
-            return
-        # No PFN both freed and taken (moves between tiers: PFN ranges apart): any order.
-        apart = old.min() > new.max() or new.min() > old.max() or \
-            set(old.tolist()).isdisjoint(new.tolist())
-        if not apart:
-            for i in range(page.size):  # in order, one move at a time
-                self.apply(page[i:i + 1], old[i:i + 1], new[i:i + 1])
-            return
-        if self.dense is not None:
-            self.dense[old] = -1
-            self.dense[new] = page
-            return
-        keep = ~np.isin(self.pfns, old)
-        pfns = np.concatenate([self.pfns[keep], new])
-        pages = np.concatenate([self.pages[keep], page])
-        order = np.argsort(pfns)
-        self.pfns, self.pages = pfns[order], pages[order]
 
 
 class _Kept(NamedTuple):
@@ -174,12 +122,7 @@ class FastEngine(KernelState):
         self.state = [CpuBatch() for _ in self.cpus]
         self._tag_memo: tuple[tuple[float, float, float, bool], F64, float] | None = None
         self.index = NodeIndex(self.pghot)
-        pages = self.workload.pages
-        self.page_pfn = np.array([memory.pfn_of[p] for p in range(pages)], dtype=np.int64)
-        self.page_at = PfnIndex(memory, max(n.pfn_end for n in self.topology.nodes))
-        self.last_access = np.full(pages, -1, dtype=np.int64)
-        self._synced_promos = 0
-        self._synced_demos = 0
+        self.last_access = np.full(self.workload.pages, -1, dtype=np.int64)
         # DataSrc of an L3 miss served by each node (only nids of served samples are looked up)
         self._src_of_nid = np.full(max(n.nid for n in self.topology.nodes) + 2, -1,
                                    dtype=np.int64)
@@ -218,38 +161,14 @@ class FastEngine(KernelState):
         self.now_ms = end
 
     def _global(self, kind: int, arg: int) -> None:
-        """The reference's own handling, then the placement arrays follow any migration."""
+        """The reference's own handling; demotion first learns the LRU ages of the block."""
         if kind == KSWAPD:
             self._sync_last_access()  # only demotion reads LRU ages
         super()._global(kind, arg)
-        self._sync_placement()
 
     def ring_lengths(self) -> list[int]:
         """Samples waiting in each CPU's ring (for the end-of-run accounting)."""
         return [len(st.ring) for st in self.state]
-
-    def _sync_placement(self) -> None:
-        """Bring the page -> PFN array and the PFN -> page index up to date with migrations."""
-        logs: list[tuple[RowLog[Any], int]] = [(self.pghot.promotions, self._synced_promos)]
-        if self.demoter is not None:
-            logs.append((self.demoter.log, self._synced_demos))
-        self._synced_promos = len(self.pghot.promotions)
-        self._synced_demos = len(self.demoter.log) if self.demoter is not None else 0
-        if all(len(log) == start for log, start in logs):
-            return
-        page, old, new = (np.concatenate([log.column(name, start) for log, start in logs])
-                          for name in ("page", "old_pfn", "new_pfn"))
-        self.page_at.apply(page, old, new)
-        ours = page < self.page_pfn.size
-        mine = page[ours]
-        if len(logs) == 1 or len(logs[1][0]) == logs[1][1]:
-            # promotions only: a page promoted cannot be promoted again before a demotion,
-            # so each moved once, to its new PFN
-            self.page_pfn[mine] = new[ours]
-            return
-        # where each page is now (a page moved twice in between: its last move)
-        self.page_pfn[mine] = np.fromiter(map(self.memory.pfn_of.__getitem__, mine.tolist()),
-                                          dtype=np.int64, count=mine.size)
 
     def _sync_last_access(self) -> None:
         touched = np.flatnonzero(self.last_access >= 0)
@@ -308,7 +227,7 @@ class FastEngine(KernelState):
         times = np.concatenate(drained.times)[order]
         pfns = np.concatenate(drained.pfns)[order]
         nids = self._cpu_node[cpus]
-        pages = self.page_at.lookup(pfns)
+        pages = self.memory.pages_at(pfns)
         ready = record_batch(self.pghot, self.index, pfns, nids, times, pages)
         self.records.extend(sample_ms=times, drain_ms=work_ms[order], cpu=cpus, pfn=pfns,
                             page=pages, ready=ready)
@@ -447,7 +366,7 @@ class FastEngine(KernelState):
         # Every sample a memory op that missed (always so under L3MissOnly): the flags that
         # say so are one value for the batch (the setters take an int), and nothing is masked.
         all_missed = bool(memory_op.all()) and bool(l3_miss.all())
-        pfn = self.page_pfn[k.page]
+        pfn = self.memory.pfns_of(k.page)
         if not all_missed:
             pfn = np.where(memory_op, pfn, 0)
         nid, _ = self.index.node_of(pfn)

@@ -3,103 +3,272 @@
 Workload pages are stable ids (think: virtual pages of the process); migration moves a page to a
 free PFN on another node, exactly as a folio migration gives the data a new PFN. A PFN that
 holds no page is not on an LRU list, so pghot and kmigrated skip it.
+
+Placement is kept in numpy arrays, both ways: page -> PFN over page ids, and PFN -> page per
+section that ever held a page (so a 1 TiB tier costs memory for the sections in use only).
+kmigrated moves a whole batch with a few array operations, and the fast engine reads the
+same arrays the reference engine reads one value at a time: there is one placement, not a
+copy to keep in step.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from generated.pghot import PAGES_PER_SECTION
+from runtime.sections import NO_MAP_SHIFT, SECTION_SHIFT, flat_index
 from runtime.topology import Topology
+
+I64 = npt.NDArray[np.int64]
+NO_PAGE = -1
+"""What the arrays hold where no page is (page -> PFN and PFN -> page alike)."""
 
 
 class OutOfMemory(Exception):
     """No free page on the node asked for."""
 
 
+class _FreeStack:
+    """A node's freed PFNs; the last freed is handed out first (as a list's pop() would)."""
+
+    def __init__(self) -> None:
+        self._pfns = np.zeros(0, dtype=np.int64)
+        self.size = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._pfns.nbytes
+
+    def push(self, pfns: I64) -> None:
+        end = self.size + pfns.size
+        if end > self._pfns.size:
+            grown = np.zeros(max(end, 2 * self._pfns.size), dtype=np.int64)
+            grown[:self.size] = self._pfns[:self.size]
+            self._pfns = grown
+        self._pfns[self.size:end] = pfns
+        self.size = end
+
+    def pop(self, count: int) -> I64:
+        """The next `count` PFNs in hand-out order."""
+        start = self.size - count
+        taken = self._pfns[start:self.size][::-1].copy()
+        self.size = start
+        return taken
+
+
 class Memory:
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self._next: dict[int, int] = {n.nid: n.pfn_start for n in topology.nodes}
-        self._freed: dict[int, list[int]] = {n.nid: [] for n in topology.nodes}
+        self._freed: dict[int, _FreeStack] = {n.nid: _FreeStack() for n in topology.nodes}
         self._used: dict[int, int] = {n.nid: 0 for n in topology.nodes}
-        self.pfn_of: dict[int, int] = {}   # page -> pfn
-        self.page_of: dict[int, int] = {}  # pfn -> page
+        self._pfn = np.zeros(0, dtype=np.int64)  # page -> PFN, NO_PAGE where not placed
+        self._placed = 0
+        # PFN -> page: the sections that ever held a page, back to back in `_page`
+        end = max((n.pfn_end for n in topology.nodes), default=0)
+        self._shift = np.full((end >> SECTION_SHIFT) + 2, NO_MAP_SHIFT, dtype=np.int64)
+        self._base: dict[int, int] = {}  # section -> its first index in `_page`
+        self._page = np.zeros(0, dtype=np.int64)
         self.last_access_ms: dict[int, int] = {}  # page -> time of last access (for demotion)
 
+    # --- free pages ----------------------------------------------------------------------------
     def present_pages(self, nid: int) -> int:
         return self.topology.node(nid).pfn_count
 
     def free_pages(self, nid: int) -> int:
         return self.present_pages(nid) - self._used[nid]
 
-    def _alloc(self, nid: int) -> int:
-        if self._freed[nid]:
-            pfn = self._freed[nid].pop()
-        elif self._next[nid] < self.topology.node(nid).pfn_end:
-            pfn = self._next[nid]
-            self._next[nid] += 1
-        else:
+    def _alloc(self, nid: int, count: int) -> I64:
+        """`count` free PFNs of node nid, exactly as `count` one-page allocations hand them
+        out: freed PFNs first (last freed first), then never-used ones in ascending order."""
+        if count > self.free_pages(nid):
             raise OutOfMemory(f"node {nid} has no free page")
-        self._used[nid] += 1
+        freed = self._freed[nid]
+        reuse = min(count, freed.size)
+        fresh = self._next[nid]
+        self._next[nid] = fresh + count - reuse
+        self._used[nid] += count
+        self._map_sections(fresh, fresh + count - reuse)
+        new = np.arange(fresh, fresh + count - reuse, dtype=np.int64)
+        return np.concatenate([freed.pop(reuse), new]) if reuse else new
+
+    def _free(self, pfns: I64) -> None:
+        """Give PFNs back to their nodes, in order."""
+        if pfns.size == 0:
+            return
+        source = self.topology.node_of_pfn(int(pfns.min()))
+        if source is not None and self.topology.node_of_pfn(int(pfns.max())) == source:
+            groups = [(source, pfns)]  # one source node (a section walk): in bulk
+        else:
+            groups = []
+            for node in self.topology.nodes:
+                inside = pfns[(pfns >= node.pfn_start) & (pfns < node.pfn_end)]
+                if inside.size:
+                    groups.append((node.nid, inside))
+        for nid, part in groups:
+            self._freed[nid].push(part)
+            self._used[nid] -= part.size
+
+    # --- the PFN -> page sections --------------------------------------------------------------
+    def _map_sections(self, start: int, end: int) -> None:
+        """Give every section of PFNs start..end-1 a slot in `_page` (NO_PAGE filled)."""
+        if end <= start:
+            return
+        missing = [s for s in range(start >> SECTION_SHIFT, ((end - 1) >> SECTION_SHIFT) + 1)
+                   if s not in self._base]
+        if not missing:
+            return
+        used = len(self._base) * PAGES_PER_SECTION
+        need = used + len(missing) * PAGES_PER_SECTION
+        if need > self._page.size:  # grow by doubling: sections are mapped as nodes fill
+            grown = np.full(max(need, 2 * self._page.size), NO_PAGE, dtype=np.int64)
+            grown[:used] = self._page[:used]
+            self._page = grown
+        for section in missing:
+            self._base[section] = base = len(self._base) * PAGES_PER_SECTION
+            self._shift[section] = base - section * PAGES_PER_SECTION
+
+    def _set_pages(self, pfns: I64, pages: I64) -> None:
+        self._page[flat_index(pfns, self._shift)] = pages
+
+    # --- reading the placement -----------------------------------------------------------------
+    @property
+    def placed_pages(self) -> int:
+        return self._placed
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the placement arrays take (they follow the pages and sections in use)."""
+        return self._pfn.nbytes + self._page.nbytes + self._shift.nbytes + \
+            sum(stack.nbytes for stack in self._freed.values())
+
+    def pfn_of(self, page: int) -> int:
+        """The PFN holding page; KeyError when the page is not placed."""
+        pfn = int(self._pfn[page]) if 0 <= page < self._pfn.size else NO_PAGE
+        if pfn == NO_PAGE:
+            raise KeyError(f"page {page} is not placed")
         return pfn
 
-    def place(self, page: int, nid: int) -> int:
-        """Allocate page on node nid (first touch); return its PFN."""
-        if page in self.pfn_of:
-            raise ValueError(f"page {page} is already placed")
-        pfn = self._alloc(nid)
-        self.pfn_of[page] = pfn
-        self.page_of[pfn] = page
-        return pfn
+    def page_at(self, pfn: int) -> int | None:
+        """The page at pfn, None when the PFN holds none (free, isolated or offline)."""
+        base = self._base.get(pfn >> SECTION_SHIFT) if pfn >= 0 else None
+        if base is None:
+            return None
+        page = int(self._page[base + (pfn & (PAGES_PER_SECTION - 1))])
+        return None if page == NO_PAGE else page
+
+    def holds_page(self, pfn: int) -> bool:
+        return self.page_at(pfn) is not None
+
+    def pfns_of(self, pages: I64) -> I64:
+        """PFN of each page (NO_PAGE where not placed)."""
+        inside = (pages >= 0) & (pages < self._pfn.size)
+        if inside.all():
+            return self._pfn[pages]
+        pfns = np.full(pages.size, NO_PAGE, dtype=np.int64)
+        pfns[inside] = self._pfn[pages[inside]]
+        return pfns
+
+    def pages_at(self, pfns: I64) -> I64:
+        """Page at each PFN (NO_PAGE where none)."""
+        index = flat_index(pfns, self._shift)
+        if self._page.size == 0:
+            return np.full(pfns.size, NO_PAGE, dtype=np.int64)
+        pages = self._page.take(index, mode="clip")  # -1 clips to the last slot: fixed below
+        if index.size and index.min() < 0:
+            pages[index < 0] = NO_PAGE
+        return pages
+
+    def placement(self) -> tuple[I64, I64]:
+        """(pages, their PFNs) of every placed page, pages ascending."""
+        pages = np.flatnonzero(self._pfn != NO_PAGE)
+        return pages, self._pfn[pages]
 
     def node_of_page(self, page: int) -> int:
-        nid = self.topology.node_of_pfn(self.pfn_of[page])
+        nid = self.topology.node_of_pfn(self.pfn_of(page))
         assert nid is not None
         return nid
 
+    def pages_on(self, nid: int) -> I64:
+        """Pages on node nid, ascending."""
+        node = self.topology.node(nid)
+        return np.flatnonzero((self._pfn >= node.pfn_start) & (self._pfn < node.pfn_end))
+
+    # --- changing it ---------------------------------------------------------------------------
+    def place(self, page: int, nid: int) -> int:
+        """Allocate page on node nid (first touch); return its PFN."""
+        return int(self.place_many(np.array([page], dtype=np.int64), nid)[0])
+
+    def place_many(self, pages: I64, nid: int) -> I64:
+        """place() each page in order; their PFNs."""
+        if pages.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        if pages.min() < 0:
+            raise ValueError("page ids are not negative")
+        if np.unique(pages).size != pages.size or (self.pfns_of(pages) != NO_PAGE).any():
+            raise ValueError(f"a page of {pages.size} is already placed")
+        if pages.size > self.free_pages(nid):
+            raise OutOfMemory(f"node {nid} has no free page")
+        self._grow_pages(int(pages.max()) + 1)
+        pfns = self._alloc(nid, pages.size)
+        self._pfn[pages] = pfns
+        self._set_pages(pfns, pages)
+        self._placed += pages.size
+        return pfns
+
+    def isolate(self, pfn: int) -> int:
+        """Take the page at pfn off the LRU (it holds no page until putback); the page."""
+        page = self.page_at(pfn)
+        if page is None:
+            raise KeyError(f"PFN {pfn} holds no page")
+        self._set_pages(np.array([pfn]), np.array([NO_PAGE]))
+        return page
+
+    def putback(self, pfn: int, page: int) -> None:
+        """Put page back on the LRU at pfn (after isolate, or to hand-place it in a test)."""
+        self._map_sections(pfn, pfn + 1)
+        self._set_pages(np.array([pfn]), np.array([page]))
+        self._grow_pages(page + 1)
+        if self._pfn[page] == NO_PAGE:
+            self._placed += 1
+        self._pfn[page] = pfn
+
     def migrate(self, pfn: int, target: int) -> int:
         """Move the page at pfn to a free PFN on target; return the new PFN."""
-        moved, _ = self.migrate_many([pfn], target)
-        if not moved:
+        moved, _ = self.migrate_many(np.array([pfn], dtype=np.int64), target)
+        if not moved.size:
             raise OutOfMemory(f"node {target} has no free page")
-        return moved[0]
+        return int(moved[0])
 
-    def migrate_many(self, pfns: list[int], target: int) -> tuple[list[int], list[int]]:
+    def migrate_many(self, pfns: I64 | Sequence[int], target: int) -> tuple[I64, I64]:
         """migrate() each PFN in order while target has a free page; the new PFNs of those
         that moved (a prefix of pfns: a failure means target is full, so all later ones fail)
-        and their pages. The PFNs come out exactly as one-by-one _alloc calls would hand
-        them out."""
+        and their pages. The PFNs come out exactly as one-by-one allocations would hand them
+        out."""
+        olds = np.asarray(pfns, dtype=np.int64)
         node = self.topology.node(target)
-        if pfns and max(pfns) >= node.pfn_start and min(pfns) < node.pfn_end and \
-                any(node.pfn_start <= pfn < node.pfn_end for pfn in pfns):
+        if ((olds >= node.pfn_start) & (olds < node.pfn_end)).any():
             raise ValueError(f"a page is already on node {target}")  # nobody migrates in place
-        count = min(len(pfns), self.free_pages(target))
-        freed = self._freed[target]
-        reuse = min(count, len(freed))
-        new = freed[len(freed) - reuse:][::-1]  # pop() order
-        del freed[len(freed) - reuse:]
-        fresh = self._next[target]
-        new += range(fresh, fresh + count - reuse)
-        self._next[target] = fresh + count - reuse
-        self._used[target] += count
-        olds = pfns[:count]
-        pages = list(map(self.page_of.pop, olds))
-        self.page_of.update(zip(new, pages, strict=True))
-        self.pfn_of.update(zip(pages, new, strict=True))
-        if olds:
-            source = self.topology.node_of_pfn(min(olds))
-            if source is not None and self.topology.node_of_pfn(max(olds)) == source:
-                self._freed[source] += olds  # one source node (a section walk): in bulk
-                self._used[source] -= len(olds)
-            else:
-                for old in olds:
-                    nid = self.topology.node_of_pfn(old)
-                    assert nid is not None
-                    self._freed[nid].append(old)
-                    self._used[nid] -= 1
+        olds = olds[:min(olds.size, self.free_pages(target))]
+        pages = self.pages_at(olds)
+        if (pages == NO_PAGE).any():
+            raise KeyError(f"PFN {int(olds[pages == NO_PAGE][0])} holds no page")
+        new = self._alloc(target, olds.size)
+        self._set_pages(olds, np.full(olds.size, NO_PAGE, dtype=np.int64))
+        self._set_pages(new, pages)
+        self._pfn[pages] = new
+        self._free(olds)
         return new, pages
 
-    def pages_on(self, nid: int) -> list[int]:
-        node = self.topology.node(nid)
-        return [page for pfn, page in self.page_of.items() if node.pfn_start <= pfn < node.pfn_end]
+    def _grow_pages(self, top: int) -> None:
+        """Make page ids below `top` addressable in the page -> PFN array (by doubling)."""
+        if top > self._pfn.size:
+            grown = np.full(max(top, 2 * self._pfn.size), NO_PAGE, dtype=np.int64)
+            grown[:self._pfn.size] = self._pfn
+            self._pfn = grown
 
 
 def place_pages(memory: Memory, pages: int, policy: str) -> None:
@@ -111,22 +280,30 @@ def place_pages(memory: Memory, pages: int, policy: str) -> None:
     top = [n.nid for n in topo.nodes if n.toptier]
     order = {"cxl": lower, "dram": top + lower, "interleave": top + lower}[policy]
     if policy == "interleave":
-        cycle = 0
-        for page in range(pages):
-            for attempt in range(len(order)):
-                nid = order[(cycle + attempt) % len(order)]
-                if memory.free_pages(nid) > 0:
-                    memory.place(page, nid)
-                    cycle = (cycle + attempt + 1) % len(order)
-                    break
-            else:
-                raise OutOfMemory(f"no room for page {page}")
+        _interleave(memory, pages, order)
         return
-    nodes = iter(order)
-    nid = next(nodes)
-    for page in range(pages):
-        while memory.free_pages(nid) == 0:
-            nid = next(nodes, -1)
-            if nid < 0:
-                raise OutOfMemory(f"no room for page {page} with placement {policy}")
-        memory.place(page, nid)
+    first = 0
+    for nid in order:  # node by node: each takes the next run of pages it has room for
+        count = min(pages - first, memory.free_pages(nid))
+        memory.place_many(np.arange(first, first + count, dtype=np.int64), nid)
+        first += count
+    if first < pages:
+        raise OutOfMemory(f"no room for page {first} with placement {policy}")
+
+
+def _interleave(memory: Memory, pages: int, order: list[int]) -> None:
+    """Round-robin over `order`, a full node skipped, in whole rounds: while every node with
+    room has room for r more pages, the next r rounds give each of them every len-th page."""
+    cycle, page = 0, 0
+    while page < pages:
+        turn = [order[(cycle + k) % len(order)] for k in range(len(order))]
+        room = [nid for nid in turn if memory.free_pages(nid) > 0]
+        if not room:
+            raise OutOfMemory(f"no room for page {page}")
+        rounds = min(min(map(memory.free_pages, room)), (pages - page) // len(room))
+        take = max(rounds * len(room), min(len(room), pages - page))  # a last, partial round
+        block = np.arange(page, page + take, dtype=np.int64)
+        for k, nid in enumerate(room):
+            memory.place_many(block[k::len(room)], nid)
+        cycle = (order.index(room[(take - 1) % len(room)]) + 1) % len(order)
+        page += take

@@ -54,9 +54,6 @@ class Collector:
     window_ms: int  # pghot's frequency window: the span of the detected set D(t)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     heatmap: list[list[int]] = field(default_factory=list)
-    _page_on_top: npt.NDArray[np.bool_] | None = None
-    _promos_seen: int = 0
-    _demos_seen: int = 0
     _records_seen: int = 0
     _last_ready_ms: npt.NDArray[np.float64] | None = None
     _ready_seen: int = 0
@@ -65,44 +62,12 @@ class Collector:
         return phase_of([t.start_ms for t in self.truths], t_ms)
 
     def on_top(self, engine: KernelState) -> npt.NDArray[np.bool_]:
-        """Which workload pages sit on the top tier now (kept up to date from the logs)."""
-        if self._page_on_top is None:
-            pfn_of = engine.memory.pfn_of
-            pages = np.fromiter(pfn_of, dtype=np.int64, count=len(pfn_of))
-            pfns = np.fromiter(pfn_of.values(), dtype=np.int64, count=len(pfn_of))
-            top = np.zeros(self.pages, dtype=bool)
-            for node in engine.topology.nodes:
-                if node.toptier:
-                    inside = (pfns >= node.pfn_start) & (pfns < node.pfn_end) & \
-                        (pages < self.pages)
-                    top[pages[inside]] = True
-            self._page_on_top = top
-        top = self._page_on_top
-        # Pages that moved since the last look sit where their last move put them: ask the
-        # placement (a page demoted and promoted again in between is on top).
-        promos = engine.pghot.promotions
-        moved = [promos.column("page", self._promos_seen)]
-        # With no demotion since the last look, a page moved at most once (promoted): it is
-        # where that promotion put it, and no placement lookup is needed.
-        last_moves: npt.NDArray[np.int64] | None = promos.column("new_pfn", self._promos_seen)
-        self._promos_seen = len(promos)
-        if engine.demoter is not None and len(engine.demoter.log) > self._demos_seen:
-            moved.append(engine.demoter.log.column("page", self._demos_seen))
-            self._demos_seen = len(engine.demoter.log)
-            last_moves = None
-        pages = np.concatenate(moved)
-        if last_moves is not None:
-            last_moves = last_moves[pages < self.pages]
-        pages = pages[pages < self.pages]
-        if pages.size:
-            pfn_of = engine.memory.pfn_of
-            pfns = last_moves if last_moves is not None else np.fromiter(
-                map(pfn_of.__getitem__, pages.tolist()), dtype=np.int64, count=pages.size)
-            on_top = np.zeros(pages.size, dtype=bool)
-            for node in engine.topology.nodes:
-                if node.toptier:
-                    on_top |= (pfns >= node.pfn_start) & (pfns < node.pfn_end)
-            top[pages] = on_top  # a page listed twice gets the same value twice
+        """Which workload pages sit on the top tier now (read from the placement arrays)."""
+        pfns = engine.memory.pfns_of(np.arange(self.pages, dtype=np.int64))
+        top = np.zeros(self.pages, dtype=bool)
+        for node in engine.topology.nodes:
+            if node.toptier:
+                top |= (pfns >= node.pfn_start) & (pfns < node.pfn_end)
         return top
 
     def lower_bucket(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

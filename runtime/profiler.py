@@ -213,8 +213,9 @@ class Profiler:
         rmt_node = False
         pfn = 0
         if memory_op and op.page is not None:
-            pfn = self.memory.pfn_of[op.page]
-            nid = self.memory.node_of_page(op.page)
+            pfn = self.memory.pfn_of(op.page)
+            nid = self.memory.topology.node_of_pfn(pfn)
+            assert nid is not None
             if op.l3_miss:
                 kind = self.memory.topology.node(nid).memory
                 src = memory_data_src(kind)

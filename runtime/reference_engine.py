@@ -24,7 +24,7 @@ from generated.cpuid import IbsCaps
 from runtime.cpuid import SimulatedCpuid, zen6_caps
 from runtime.driver import CpuState, Driver, DriverConfig, RecordAccess
 from runtime.machine import DEFAULT_MPROF_LVT_OFFSET, make_cpus
-from runtime.memory import Memory
+from runtime.memory import NO_PAGE, Memory
 from runtime.pghot.core import Pghot
 from runtime.pghot.demotion import Demoter
 from runtime.pghot.kmigrated import Kmigrated, start_kmigrated
@@ -137,8 +137,9 @@ class ReferenceEngine(KernelState):
     # --- plumbing -----------------------------------------------------------------------------
     def _record_access(self, pfn: int, nid: int, src: int, time: int) -> int:
         result = self.pghot.record_access(pfn, nid, src, time)
+        page = self.memory.page_at(pfn)
         self.records.append(time, self.now_ms, self._running_cpu, pfn,
-                            self.memory.page_of.get(pfn, -1), self.pghot.last_ready)
+                            NO_PAGE if page is None else page, self.pghot.last_ready)
         return result
 
     def _nmi(self, cpu: int) -> None:

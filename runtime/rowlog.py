@@ -36,15 +36,20 @@ class RowLog(Generic[R]):
         for mine, theirs in zip(self._cols, rows._cols, strict=True):
             mine.extend(theirs)
 
-    def extend_columns(self, count: int, **values: int | Sequence[int]) -> None:
-        """Append `count` rows given field by field: a sequence, or an int for every row."""
+    def extend_columns(self, count: int,
+                       **values: int | Sequence[int] | npt.NDArray[np.int64]) -> None:
+        """Append `count` rows given field by field: a sequence or an int64 array, or an int
+        for every row."""
         for name, col in zip(self.fields, self._cols, strict=True):
             value = values[name]
             if isinstance(value, int):
                 col.extend(array("q", [value]) * count)
+                continue
+            if len(value) != count:
+                raise ValueError(f"{name}: {len(value)} values for {count} rows")
+            if isinstance(value, np.ndarray):
+                col.frombytes(value.astype(np.int64, copy=False).tobytes())
             else:
-                if len(value) != count:
-                    raise ValueError(f"{name}: {len(value)} values for {count} rows")
                 col.extend(array("q", value))  # twice as fast as extending from a list
 
     def column(self, name: str, start: int = 0) -> npt.NDArray[np.int64]:

@@ -86,8 +86,7 @@ def test_demotion_pressure_and_fixed_driver_with_ring_drops() -> None:
                            "machine.ops_per_cpu_per_s=2e8"])
 
 
-def test_sparse_pfn_index_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runtime.fast_engine, "DENSE_PFN_LIMIT", 0)
+def test_hot_set_shift_under_demotion_pressure() -> None:
     assert_same_run(None, ["duration_s=2", "machine.dram_mib=256",
                            "machine.ops_per_cpu_per_s=2e8", "workload.kind=gups-shift",
                            "workload.shift_at_s=1"])

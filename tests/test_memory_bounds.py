@@ -36,3 +36,14 @@ def test_one_tib_cxl_tier_records_take_one_byte_a_page() -> None:
     out = json.loads(result.stdout)
     assert out["bytes"] == TIB_PAGES  # exactly 1 byte per lower-tier page
     assert out["peak"] < out["bytes"] + (200 << 20), f"peak RSS {out['peak'] >> 20} MiB"
+
+
+def test_placement_arrays_follow_the_pages_in_use_not_the_tier() -> None:
+    """Page placement on the same 1 TiB tier: arrays for the sections that hold pages only."""
+    from runtime.memory import Memory, place_pages
+    from runtime.topology import build_topology
+
+    memory = Memory(build_topology(1, 1, 2, 1 << 22, TIB_PAGES))
+    place_pages(memory, 100_000, "cxl")  # 4 sections of the tier's 8192
+    assert memory.placed_pages == 100_000
+    assert memory.nbytes < 8 << 20, f"placement takes {memory.nbytes >> 20} MiB"

@@ -40,16 +40,16 @@ def test_on_top_follows_a_page_demoted_and_promoted_again_between_ticks() -> Non
     memory = engine.memory
     dram = next(n.nid for n in built.topology.nodes if n.toptier)
     cxl = next(n.nid for n in built.topology.nodes if not n.toptier)
-    up1 = memory.migrate(memory.pfn_of[7], dram)
+    up1 = memory.migrate(memory.pfn_of(7), dram)
     engine.pghot.promotions.append(Promotion(1, 0, up1, dram, 7))
     down = memory.migrate(up1, cxl)
     assert engine.demoter is not None
     engine.demoter.log.append(Demotion(2, 7, up1, down, cxl))
     up2 = memory.migrate(down, dram)
     engine.pghot.promotions.append(Promotion(3, down, up2, dram, 7))
-    memory.migrate(memory.pfn_of[9], dram)  # page 9 goes up and straight back down
-    engine.pghot.promotions.append(Promotion(3, 0, memory.pfn_of[9], dram, 9))
-    back = memory.migrate(memory.pfn_of[9], cxl)
+    memory.migrate(memory.pfn_of(9), dram)  # page 9 goes up and straight back down
+    engine.pghot.promotions.append(Promotion(3, 0, memory.pfn_of(9), dram, 9))
+    back = memory.migrate(memory.pfn_of(9), cxl)
     engine.demoter.log.append(Demotion(4, 9, 0, back, cxl))
     now = collector.on_top(engine)
     assert now[7] and not now[9] and int(now.sum()) == 1

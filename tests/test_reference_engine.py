@@ -44,8 +44,7 @@ def test_hot_lower_tier_page_is_promoted_to_the_top_tier() -> None:
     engine.run()
     assert engine.memory.node_of_page(HOT) == 0
     assert engine.vmstat.get_node(0, "pgpromote_success") >= 1
-    promoted_pages = {engine.memory.page_of[p.new_pfn] for p in engine.pghot.promotions
-                      if p.new_pfn in engine.memory.page_of}
+    promoted_pages = {engine.memory.page_at(p.new_pfn) for p in engine.pghot.promotions}
     assert HOT in promoted_pages
     first = engine.pghot.promotions[0]
     assert first.time_ms < 250  # ready after 2 samples, kmigrated polls every 100 ms

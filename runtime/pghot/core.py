@@ -157,7 +157,7 @@ class Pghot:
             return "pfn_offline"  # v7 reads the raw PFN's node first, then checks this
         if self.topology.is_toptier(src_nid):
             return "toptier_page"  # only lower-tier memory is tracked
-        if pfn not in self.memory.page_of:
+        if not self.memory.holds_page(pfn):
             return "not_lru"  # no folio, or not on an LRU list
         section = pfn // PAGES_PER_SECTION
         if not self.records.has_section(section):

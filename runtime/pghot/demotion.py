@@ -19,7 +19,10 @@ does not clear records on free either).
 
 from __future__ import annotations
 
+from itertools import repeat
 from typing import NamedTuple
+
+import numpy as np
 
 from runtime.memory import Memory
 from runtime.pghot.watermarks import Watermarks
@@ -84,16 +87,19 @@ class Demoter:
     def _demote(self, nid: int, now_ms: int) -> list[Demotion]:
         want = self.balanced_pages(nid) - self.memory.free_pages(nid)
         last = self.memory.last_access_ms
-        victims = sorted(self.memory.pages_on(nid), key=lambda p: (last.get(p, -1), p))
-        targets = [n.nid for n in self.topology.lower_nodes()]
+        victims = sorted(self.memory.pages_on(nid).tolist(), key=lambda p: (last.get(p, -1), p))
+        victims = victims[:max(want, 0)]
         done: list[Demotion] = []
-        for page in victims[:max(want, 0)]:
-            target = next((t for t in targets if self.memory.free_pages(t) > 0), None)
-            if target is None:
-                break
-            old = self.memory.pfn_of[page]
-            new = self.memory.migrate(old, target)
-            done.append(Demotion(now_ms, page, old, new, target))
+        # Each victim goes to the first lower node with a free page: a run to each in turn.
+        for target in (n.nid for n in self.topology.lower_nodes()):
+            count = min(len(victims) - len(done), self.memory.free_pages(target))
+            if count <= 0:
+                continue
+            pages = victims[len(done):len(done) + count]
+            olds = self.memory.pfns_of(np.array(pages, dtype=np.int64))
+            new, _ = self.memory.migrate_many(olds, target)
+            done += map(Demotion, repeat(now_ms), pages, olds.tolist(), new.tolist(),
+                        repeat(target))
         if done:
             self.vmstat.count("pgdemote_kswapd", len(done))
         return done

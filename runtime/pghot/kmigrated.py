@@ -25,9 +25,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from generated.pghot import PAGES_PER_SECTION
+from runtime.memory import NO_PAGE
 from runtime.pghot.core import Pghot, Promotion
 from runtime.rowlog import RowLog
+
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass
@@ -46,7 +52,7 @@ class PassResult:
     migrate_failed: int = 0
 
 
-def promote_batch(pghot: Pghot, pfns: list[int], target: int, now_ms: int,
+def promote_batch(pghot: Pghot, pfns: I64, target: int, now_ms: int,
                   result: PassResult) -> None:
     """promote_misplaced_memcg_folios: migrate the isolated folios to target.
 
@@ -54,17 +60,48 @@ def promote_batch(pghot: Pghot, pfns: list[int], target: int, now_ms: int,
     records are already zero). numa_pages_migrated and the target's pgpromote_success count
     the successes.
     """
-    result.batches.append(len(pfns))
+    result.batches.append(pfns.size)
     moved, pages = pghot.memory.migrate_many(pfns, target)
-    result.migrate_failed += len(pfns) - len(moved)
-    if moved:
+    result.migrate_failed += pfns.size - moved.size
+    if moved.size:
         rows = RowLog(Promotion)  # converted once, then copied into both logs
-        rows.extend_columns(len(moved), time_ms=now_ms, old_pfn=pfns[:len(moved)],
+        rows.extend_columns(moved.size, time_ms=now_ms, old_pfn=pfns[:moved.size],
                             new_pfn=moved, target_nid=target, page=pages)
         result.promoted.extend(rows)
         pghot.promotions.extend(rows)
-        pghot.vmstat.count("numa_pages_migrated", len(moved))
-        pghot.vmstat.count_node(target, "pgpromote_success", len(moved))
+        pghot.vmstat.count("numa_pages_migrated", moved.size)
+        pghot.vmstat.count_node(target, "pgpromote_success", moved.size)
+
+
+class _Batch:
+    """The folios isolated for the next migrate call, in walk order: single PFNs from the
+    per-page path, runs of them from the bulk path."""
+
+    def __init__(self) -> None:
+        self.parts: list[I64] = []
+        self.singles: list[int] = []
+        self.count = 0
+
+    def add(self, pfn: int) -> None:
+        self.singles.append(pfn)
+        self.count += 1
+
+    def add_many(self, pfns: I64) -> None:
+        self._seal()
+        self.parts.append(pfns)
+        self.count += pfns.size
+
+    def _seal(self) -> None:
+        if self.singles:
+            self.parts.append(np.array(self.singles, dtype=np.int64))
+            self.singles = []
+
+    def take(self) -> I64:
+        """The batch's PFNs; the batch is empty afterwards."""
+        self._seal()
+        pfns = self.parts[0] if len(self.parts) == 1 else np.concatenate(self.parts)
+        self.parts, self.count = [], 0
+        return pfns
 
 
 class Kmigrated:
@@ -128,30 +165,31 @@ class Kmigrated:
         node = pghot.topology.node(self.nid)
         start = section * PAGES_PER_SECTION
         first, end = max(start, node.pfn_start), min(start + PAGES_PER_SECTION, node.pfn_end)
-        page_of = pghot.memory.page_of
-        batch: list[int] = []
+        batch = _Batch()
         cur_nid: int | None = None
-        count = 0
         # Only READY records can be consumed; other PFNs are skipped without side effects, so
         # the walk visits the READY ones (ascending, as the kernel's pfn++ loop meets them).
         found = pghot.records.ready_in_section(section)
         if found.size and (found[0] < first or found[-1] >= end):  # a node ends mid-section
             found = found[(found >= first) & (found < end)]
+        # Which of them hold a folio on an LRU list. The walk only moves pages it has passed,
+        # to PFNs on another node, so this holds for the whole walk.
+        holds = pghot.memory.pages_at(found) != NO_PAGE
         ready: list[int] = found.tolist()
+        held: list[bool] = holds.tolist()
+        walk = _Walk(found, holds)
         i = 0
         while i < len(ready):
-            taken = self._take_unlimited(section, ready, i, batch, count, cur_nid, result)
+            taken = self._take_unlimited(section, walk, i, batch, cur_nid, result)
             if taken is not None:
                 # Plenty of room on the target: the pages up to the next flush are decided alike.
-                i, count, cur_nid = taken
-                if count > pghot.tunables.kmigrated_batch_nr:
-                    assert cur_nid is not None
-                    promote_batch(pghot, batch, cur_nid, now_ms, result)
-                    batch, count = [], 0
+                i, cur_nid = taken, pghot.tunables.target_nid
+                if batch.count > pghot.tunables.kmigrated_batch_nr:
+                    promote_batch(pghot, batch.take(), cur_nid, now_ms, result)
                 continue
             pfn = ready[i]
             i += 1
-            if pfn not in page_of:
+            if not held[i - 1]:
                 continue  # not a folio on an LRU list: the record is left alone
             rec = pghot.get_record(pfn)
             if rec is None:
@@ -169,47 +207,50 @@ class Kmigrated:
             if cur_nid is None:
                 cur_nid = rec.nid
             if cur_nid != rec.nid:
-                if batch:
-                    promote_batch(pghot, batch, cur_nid, now_ms, result)
-                    batch = []
-                cur_nid, count = rec.nid, 0
-            batch.append(pfn)
-            count += 1
-            if count > pghot.tunables.kmigrated_batch_nr:
-                promote_batch(pghot, batch, cur_nid, now_ms, result)
-                batch, count = [], 0
-        if batch and cur_nid is not None:
-            promote_batch(pghot, batch, cur_nid, now_ms, result)
+                if batch.count:
+                    promote_batch(pghot, batch.take(), cur_nid, now_ms, result)
+                cur_nid = rec.nid
+            batch.add(pfn)
+            if batch.count > pghot.tunables.kmigrated_batch_nr:
+                promote_batch(pghot, batch.take(), cur_nid, now_ms, result)
+        if batch.count and cur_nid is not None:
+            promote_batch(pghot, batch.take(), cur_nid, now_ms, result)
 
-    def _take_unlimited(self, section: int, ready: list[int], i: int, batch: list[int],
-                        count: int, cur_nid: int | None,
-                        result: PassResult) -> tuple[int, int, int] | None:
+    def _take_unlimited(self, section: int, walk: _Walk, i: int, batch: _Batch,
+                        cur_nid: int | None, result: PassResult) -> int | None:
         """The common case in bulk, with exactly the per-page loop's effects: default mode
         (every record targets target_nid), the target has free_space_enough (no age test, no
         rate limit, candidates counted as _nrl) and passes the prepare watermark. Free pages
         only change when a batch is flushed, so both hold for every page up to the flush.
-        Returns (next index, batch count, batch nid), or None to take the per-page path."""
+        Returns the index after the last page taken, or None to take the per-page path."""
         pghot = self.pghot
         target = pghot.tunables.target_nid
         if pghot.tunables.mode != "default" or target == self.nid or \
                 (cur_nid is not None and cur_nid != target) or \
                 not pghot.free_space_enough(target) or not pghot.prepare_ok(1, target):
             return None
-        room = pghot.tunables.kmigrated_batch_nr + 1 - count
-        page_of = pghot.memory.page_of
-        took = 0
-        while i < len(ready) and took < room:
-            end = min(i + room - took, len(ready))
-            chunk = list(filter(page_of.__contains__, ready[i:end]))
-            i = end
-            pghot.records.consume_many(section, chunk)
-            batch += chunk
-            took += len(chunk)
-        if took:
-            result.consumed += took
+        room = pghot.tunables.kmigrated_batch_nr + 1 - batch.count
+        # the walk stops right after the room-th folio from i on, or at the end
+        end = min(int(np.searchsorted(walk.held_before, walk.held_before[i] + room)),
+                  walk.pfns.size)
+        took = walk.pfns[i:end][walk.holds[i:end]]
+        if took.size:
+            pghot.records.consume_many(section, took)
+            batch.add_many(took)
+            result.consumed += took.size
             pghot.promo_state(target).threshold_ms = 0
-            pghot.vmstat.count_node(target, "pgpromote_candidate_nrl", took)
-        return i, count + took, target
+            pghot.vmstat.count_node(target, "pgpromote_candidate_nrl", took.size)
+        return end
+
+
+class _Walk:
+    """A section walk's READY PFNs, which hold a folio, and how many do before each index."""
+
+    def __init__(self, pfns: I64, holds: npt.NDArray[np.bool_]) -> None:
+        self.pfns = pfns
+        self.holds = holds
+        self.held_before = np.zeros(pfns.size + 1, dtype=np.int64)
+        np.cumsum(holds, out=self.held_before[1:])
 
 
 def start_kmigrated(pghot: Pghot, now_ms: int = 0,

@@ -25,11 +25,11 @@ class Machine:
 
     def place_lower(self, count: int, nid: int = 1) -> list[int]:
         """Place `count` fresh pages on a lower node; return their PFNs (ascending)."""
-        base = len(self.memory.pfn_of) + 1_000_000
+        base = self.memory.placed_pages + 1_000_000
         return [self.memory.place(base + i, nid) for i in range(count)]
 
     def fill(self, nid: int, count: int) -> None:
-        base = len(self.memory.pfn_of) + 2_000_000
+        base = self.memory.placed_pages + 2_000_000
         for i in range(count):
             self.memory.place(base + i, nid)
 

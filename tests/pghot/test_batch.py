@@ -59,7 +59,8 @@ def test_batch_equals_scalar_calls(cxl_nodes: int, mode: str, sticky: bool, thre
     for pfn, nid, t in zip(pfns.tolist(), nids.tolist(), times.tolist(), strict=True):
         scalar.record_access(pfn, nid, PGHOT_HWHINTS, t)
         expected.append(scalar.last_ready)
-    pages = np.array([memory.page_of.get(p, -1) for p in pfns.tolist()], dtype=np.int64)
+    pages = np.array([-1 if (page := memory.page_at(p)) is None else page
+                      for p in pfns.tolist()], dtype=np.int64)
     with mock.patch.object(batch_module, "CHUNK_CALLS", chunk):
         got = record_batch(batch, NodeIndex(batch), pfns, nids, times, pages)
     assert got.tolist() == expected

@@ -53,6 +53,20 @@ def test_wakeup_from_a_failed_promotion_balances_to_promo() -> None:
     assert demoter.balance(2) == []  # woken flags are consumed
 
 
+def test_demotion_fills_the_lower_nodes_in_order() -> None:
+    topology = Topology((Node(0, "top", "dram", 0, TOP),
+                         Node(1, "lower", "cxl", LOWER_START, 30),
+                         Node(2, "lower", "cxl", 2 * LOWER_START, 1000)), (0, 1))
+    memory, vmstat = Memory(topology), Vmstat()
+    for page in range(TOP - 50):
+        memory.place(page, 0)
+        memory.last_access_ms[page] = 10_000 - page
+    moved = Demoter(topology, memory, vmstat, Watermarks(64)).balance(0)
+    assert [d.target_nid for d in moved] == [1] * 30 + [2] * 220
+    assert [d.page for d in moved] == list(range(TOP - 51, TOP - 301, -1))  # coldest first
+    assert [memory.pfn_of(d.page) for d in moved] == [d.new_pfn for d in moved]
+
+
 def test_demotion_stops_when_the_lower_tier_is_full() -> None:
     memory, vmstat, demoter = setup(TOP - 50, lower_pages=20)
     assert len(demoter.balance(0)) == 20 and memory.free_pages(1) == 0

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from generated.pghot import PAGES_PER_SECTION as PPS
 from runtime.pghot import PGHOT_HINTFAULTS, Kmigrated, PassResult, Tunables, start_kmigrated
 from runtime.topology import Node
@@ -69,7 +73,7 @@ def test_batches_never_span_sections_and_sections_go_in_ascending_order() -> Non
     m = machine(kmigrated_batch_nr=64)
     high, low = LOWER_START + PPS + 10, LOWER_START + 20  # sections 17 and 16
     for page, pfn in enumerate((high, low)):
-        m.memory.pfn_of[page], m.memory.page_of[pfn] = pfn, page
+        m.memory.putback(pfn, page)
     heat(m, [high, low], 0)
     result = Kmigrated(m.pghot, 1).run_pass(100)
     assert result.sections == [16, 17] and result.batches == [1, 1]
@@ -94,7 +98,7 @@ def test_no_free_page_on_the_target_fails_prepare_and_the_record_is_lost() -> No
     heat(m, [pfn], 0)
     result = Kmigrated(m.pghot, 1).run_pass(100)
     assert (result.consumed, result.prepare_failed, result.promoted) == (1, 1, [])
-    assert m.pghot.records.word(pfn) == 0 and pfn in m.memory.page_of  # stays put
+    assert m.pghot.records.word(pfn) == 0 and m.memory.holds_page(pfn)  # stays put
     assert m.kswapd_wakeups == [0]
     assert m.vmstat.get("numa_pages_migrated") == 0
     heat(m, [pfn], 200)  # must re-heat from zero; with two free pages it now goes
@@ -128,11 +132,11 @@ def test_off_lru_ready_page_keeps_ready_but_loses_the_hot_flag() -> None:
     m = machine()
     [pfn] = m.place_lower(1)
     heat(m, [pfn], 0)
-    page = m.memory.page_of.pop(pfn)  # isolated (off the LRU) while kmigrated passes
+    page = m.memory.isolate(pfn)  # isolated (off the LRU) while kmigrated passes
     thread = Kmigrated(m.pghot, 1)
     assert thread.run_pass(100).consumed == 0
     assert m.pghot.records.decode(pfn).ready and not m.pghot.section_hot[16]
-    m.memory.page_of[pfn] = page
+    m.memory.putback(pfn, page)
     assert thread.tick(1000) == []  # not revisited: nothing re-armed the section
     [other] = m.place_lower(1)
     heat(m, [other], 1000)  # another READY update in the section re-arms it
@@ -148,3 +152,33 @@ def test_default_mode_target_is_the_tunable() -> None:
     result = Kmigrated(m.pghot, 1).run_pass(100)
     assert {p.target_nid for p in result.promoted} == {3}
     assert Tunables().target_nid == 0
+
+
+def _bulk_walk(bulk: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
+    """A pass over two sections where the target has plenty of room: READY pages in runs
+    longer than a batch, pages heated once (not READY) and isolated READY pages in between."""
+    m = machine(top_pages=LOWER_START - PPS, kmigrated_batch_nr=64)
+    assert m.pghot.free_space_enough(0)  # the condition for the bulk path
+    if not bulk:
+        monkeypatch.setattr(Kmigrated, "_take_unlimited", lambda *args: None)
+    pfns = m.place_lower(PPS + 400)  # the last 400 in section 17
+    hot = pfns[::3] + pfns[1:700:3]
+    heat(m, sorted(hot), 0)
+    for pfn in pfns[2:700:3]:
+        m.pghot.record_access(pfn, 0, HF, 0)  # one access: not READY
+    isolated = {pfn: m.memory.isolate(pfn) for pfn in hot[5:400:11] + hot[-3:]}
+    result = Kmigrated(m.pghot, 1).run_pass(100)
+    for pfn, page in isolated.items():
+        m.memory.putback(pfn, page)
+    records = [m.pghot.records.word(pfn) for pfn in pfns]
+    return (result.batches, result.consumed, result.migrate_failed, list(result.promoted),
+            m.vmstat.as_dict(), records, m.memory.placement()[1].tolist())
+
+
+def test_the_bulk_walk_does_exactly_what_the_per_page_walk_does(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    bulk = _bulk_walk(True, monkeypatch)
+    per_page = _bulk_walk(False, monkeypatch)
+    assert bulk == per_page
+    batches = bulk[0]
+    assert max(batches) == 65 and len(batches) > 100  # full batches, and a flush per section

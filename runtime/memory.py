@@ -165,9 +165,9 @@ class Memory:
 
     def pfns_of(self, pages: I64) -> I64:
         """PFN of each page (NO_PAGE where not placed)."""
-        inside = (pages >= 0) & (pages < self._pfn.size)
-        if inside.all():
+        if pages.size == 0 or (pages.min() >= 0 and pages.max() < self._pfn.size):
             return self._pfn[pages]
+        inside = (pages >= 0) & (pages < self._pfn.size)
         pfns = np.full(pages.size, NO_PAGE, dtype=np.int64)
         pfns[inside] = self._pfn[pages[inside]]
         return pfns

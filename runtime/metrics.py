@@ -44,6 +44,16 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
 
+def _toptier(engine: KernelState, pages: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Whether each page sits on a top-tier node now."""
+    pfns = engine.memory.pfns_of(pages)
+    top = np.zeros(pages.size, dtype=bool)
+    for node in engine.topology.nodes:
+        if node.toptier:
+            top |= (pfns >= node.pfn_start) & (pfns < node.pfn_end)
+    return top
+
+
 @dataclass
 class Collector:
     """Engine observer: one timeline row and one heatmap row per tick."""
@@ -54,6 +64,9 @@ class Collector:
     window_ms: int  # pghot's frequency window: the span of the detected set D(t)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     heatmap: list[list[int]] = field(default_factory=list)
+    _page_on_top: npt.NDArray[np.bool_] | None = None
+    _promos_seen: int = 0
+    _demos_seen: int = 0
     _records_seen: int = 0
     _last_ready_ms: npt.NDArray[np.float64] | None = None
     _ready_seen: int = 0
@@ -62,13 +75,22 @@ class Collector:
         return phase_of([t.start_ms for t in self.truths], t_ms)
 
     def on_top(self, engine: KernelState) -> npt.NDArray[np.bool_]:
-        """Which workload pages sit on the top tier now (read from the placement arrays)."""
-        pfns = engine.memory.pfns_of(np.arange(self.pages, dtype=np.int64))
-        top = np.zeros(self.pages, dtype=bool)
-        for node in engine.topology.nodes:
-            if node.toptier:
-                top |= (pfns >= node.pfn_start) & (pfns < node.pfn_end)
-        return top
+        """Which workload pages sit on the top tier now: read from the placement once, then
+        only for the pages the promotion and demotion logs say moved since the last look."""
+        if self._page_on_top is None:
+            self._page_on_top = _toptier(engine, np.arange(self.pages, dtype=np.int64))
+            self._promos_seen = len(engine.pghot.promotions)
+            self._demos_seen = len(engine.demoter.log) if engine.demoter is not None else 0
+            return self._page_on_top
+        moved = [engine.pghot.promotions.column("page", self._promos_seen)]
+        self._promos_seen = len(engine.pghot.promotions)
+        if engine.demoter is not None:
+            moved.append(engine.demoter.log.column("page", self._demos_seen))
+            self._demos_seen = len(engine.demoter.log)
+        pages = np.concatenate(moved)
+        pages = pages[pages < self.pages]
+        self._page_on_top[pages] = _toptier(engine, pages)  # where each is now
+        return self._page_on_top
 
     def lower_bucket(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Heatmap bucket of each PFN over the concatenated lower-tier ranges (-1: not lower)."""

@@ -122,7 +122,9 @@ class FastEngine(KernelState):
         self.state = [CpuBatch() for _ in self.cpus]
         self._tag_memo: tuple[tuple[float, float, float, bool], F64, float] | None = None
         self.index = NodeIndex(self.pghot)
-        self.last_access = np.full(self.workload.pages, -1, dtype=np.int64)
+        # each page's latest access time in ms, as the float tag time: int() is taken only
+        # when demotion reads it (int of the max is the max of the ints: times are >= 0)
+        self.last_access = np.full(self.workload.pages, -1.0)
         # DataSrc of an L3 miss served by each node (only nids of served samples are looked up)
         self._src_of_nid = np.full(max(n.nid for n in self.topology.nodes) + 2, -1,
                                    dtype=np.int64)
@@ -172,9 +174,8 @@ class FastEngine(KernelState):
 
     def _sync_last_access(self) -> None:
         touched = np.flatnonzero(self.last_access >= 0)
-        last = self.memory.last_access_ms
-        for page, when in zip(touched.tolist(), self.last_access[touched].tolist(), strict=True):
-            last[page] = when
+        when = self.last_access[touched].astype(np.int64)
+        self.memory.last_access_ms.update(zip(touched.tolist(), when.tolist(), strict=True))
 
     # --- one block ------------------------------------------------------------------------------
     def _block(self, limit: float, inclusive: bool) -> None:
@@ -323,8 +324,7 @@ class FastEngine(KernelState):
         seen = int(np.searchsorted(cand, stop))  # candidates tagged before the stop
         mem_upto = int(np.searchsorted(op_flat, stop))
         if self.demoter is not None:  # only demotion reads LRU ages
-            np.maximum.at(self.last_access, ops.page[:mem_upto],
-                          ops.when[:mem_upto].astype(np.int64))
+            np.maximum.at(self.last_access, ops.page[:mem_upto], ops.when[:mem_upto])
         # Tags before the stop, per CPU: sizes, except for the stopped CPU.
         tagged = sizes if stop == sizes.sum() else np.array([stop])
         span = len(self.state)

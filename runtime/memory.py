@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generated.pghot import PAGES_PER_SECTION
-from runtime.sections import NO_MAP_SHIFT, SECTION_SHIFT, flat_index
+from runtime.sections import NO_MAP_SHIFT, SECTION_SHIFT
 from runtime.topology import Topology
 
 I64 = npt.NDArray[np.int64]
@@ -71,7 +71,7 @@ class Memory:
         end = max((n.pfn_end for n in topology.nodes), default=0)
         self._shift = np.full((end >> SECTION_SHIFT) + 2, NO_MAP_SHIFT, dtype=np.int64)
         self._base: dict[int, int] = {}  # section -> its first index in `_page`
-        self._page = np.zeros(0, dtype=np.int64)
+        self._page = np.full(1, NO_PAGE, dtype=np.int64)  # [0]: where unmapped PFNs land
         self.last_access_ms: dict[int, int] = {}  # page -> time of last access (for demotion)
 
     # --- free pages ----------------------------------------------------------------------------
@@ -121,18 +121,19 @@ class Memory:
                    if s not in self._base]
         if not missing:
             return
-        used = len(self._base) * PAGES_PER_SECTION
+        used = 1 + len(self._base) * PAGES_PER_SECTION
         need = used + len(missing) * PAGES_PER_SECTION
         if need > self._page.size:  # grow by doubling: sections are mapped as nodes fill
             grown = np.full(max(need, 2 * self._page.size), NO_PAGE, dtype=np.int64)
             grown[:used] = self._page[:used]
             self._page = grown
         for section in missing:
-            self._base[section] = base = len(self._base) * PAGES_PER_SECTION
+            self._base[section] = base = 1 + len(self._base) * PAGES_PER_SECTION
             self._shift[section] = base - section * PAGES_PER_SECTION
 
     def _set_pages(self, pfns: I64, pages: I64) -> None:
-        self._page[flat_index(pfns, self._shift)] = pages
+        """Store pages at PFNs of mapped sections (an unmapped one is an IndexError)."""
+        self._page[pfns + self._shift[pfns >> SECTION_SHIFT]] = pages
 
     # --- reading the placement -----------------------------------------------------------------
     @property
@@ -174,12 +175,12 @@ class Memory:
 
     def pages_at(self, pfns: I64) -> I64:
         """Page at each PFN (NO_PAGE where none)."""
-        index = flat_index(pfns, self._shift)
-        if self._page.size == 0:
-            return np.full(pfns.size, NO_PAGE, dtype=np.int64)
-        pages = self._page.take(index, mode="clip")  # -1 clips to the last slot: fixed below
-        if index.size and index.min() < 0:
-            pages[index < 0] = NO_PAGE
+        # a PFN of an unmapped section gets a negative index, which clips onto the NO_PAGE
+        # at [0]; the sections.flat_index clamps are not needed
+        index = pfns + self._shift.take(pfns >> SECTION_SHIFT, mode="clip")
+        pages = self._page.take(index, mode="clip")
+        if pfns.size and pfns.min() < 0:  # (clipped into section 0, or wrapped round)
+            pages[pfns < 0] = NO_PAGE
         return pages
 
     def placement(self) -> tuple[I64, I64]:

@@ -126,7 +126,7 @@ def update_default_array(words: U64, now_ms: npt.NDArray[np.int64], *, window_ms
                          threshold: int, sticky: bool) -> U64:
     """update_default on many (distinct) records at once, through the vectorised accessors."""
     rec = PghotRecordDefault
-    now = now_ms.astype(np.int64)
+    now = now_ms.astype(np.int64, copy=False)
     bucket = (now >> PGHOT_BUCKET_SHIFT) % DEFAULT_TIME_BUCKETS
     old_time = rec.get_time(words).astype(np.int64)
     latency = ((bucket - old_time) % DEFAULT_TIME_BUCKETS) * DEFAULT_BUCKET_MS
@@ -143,7 +143,7 @@ def update_precise_array(words: U64, nids: npt.NDArray[np.int64], now_ms: npt.ND
                          *, window_ms: int, threshold: int) -> U64:
     """update_precise on many (distinct) records at once, through the vectorised accessors."""
     rec = PghotRecordPrecise
-    now = now_ms.astype(np.int64)
+    now = now_ms.astype(np.int64, copy=False)
     latency = (now - rec.get_time(words).astype(np.int64)) % PRECISE_TIME_WRAP_MS
     freq = np.where(latency > window_ms, 1,
                     np.minimum(rec.get_freq(words).astype(np.int64) + 1, PRECISE_FREQ_MAX))

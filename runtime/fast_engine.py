@@ -103,12 +103,14 @@ class _Kept(NamedTuple):
 
 @dataclass
 class _Drained:
-    """Samples the works of a block popped, CPU by CPU, each CPU's in drain order."""
+    """Samples the works of a block popped, CPU by CPU, each CPU's in drain order; the
+    drains themselves as (work time, how many samples) runs, `cpu_drains` per CPU."""
 
-    work_ms: list[F64] = field(default_factory=list)
+    drain_ms: list[F64] = field(default_factory=list)
+    drain_len: list[I64] = field(default_factory=list)
     times: list[I64] = field(default_factory=list)
     pfns: list[I64] = field(default_factory=list)
-    cpu_sizes: list[int] = field(default_factory=list)
+    cpu_drains: list[int] = field(default_factory=list)
 
 
 class FastEngine(KernelState):
@@ -212,25 +214,33 @@ class FastEngine(KernelState):
         else:
             bounds = [0] * (len(self.state) + 1)
         for cpu, st in enumerate(self.state):
-            before = len(drained.work_ms)
+            before = len(drained.drain_ms)
             a, b = bounds[cpu], bounds[cpu + 1]
             if b > a:
                 self._ring(cpu, st, jiffies[a:b], tag_ms[a:b], got_pfns[a:b], drained)
             self._drain_pending(st, limit, inclusive, drained)
-            drained.cpu_sizes.append(sum(w.size for w in drained.work_ms[before:]))
-        if not drained.work_ms:
+            drained.cpu_drains.append(sum(w.size for w in drained.drain_ms[before:]))
+        if not drained.drain_ms:
             return
-        # Each CPU's pops are in order and the CPUs in ascending order: a stable sort by
-        # work time gives the canonical (time, CPU, ring order).
-        work_ms = np.concatenate(drained.work_ms)
-        order = np.argsort(work_ms, kind="stable")
-        cpus = np.repeat(np.arange(len(self.state), dtype=np.int32), drained.cpu_sizes)[order]
+        # Each CPU's drains are in order and the CPUs in ascending order: a stable sort of
+        # the drains by work time gives the canonical (time, CPU, ring order); each drain's
+        # samples follow it in ring order. Sorting drains, not samples: ~100x fewer.
+        drain_ms = np.concatenate(drained.drain_ms)
+        drain_len = np.concatenate(drained.drain_len)
+        by_time = np.argsort(drain_ms, kind="stable")
+        lengths = drain_len[by_time]
+        first = (np.cumsum(drain_len) - drain_len)[by_time]  # where each drain's samples are
+        order = np.repeat(first - (np.cumsum(lengths) - lengths), lengths) + \
+            np.arange(int(lengths.sum()))
+        work_ms = np.repeat(drain_ms[by_time], lengths)
+        cpus = np.repeat(np.repeat(np.arange(len(self.state), dtype=np.int32),
+                                   drained.cpu_drains)[by_time], lengths)
         times = np.concatenate(drained.times)[order]
         pfns = np.concatenate(drained.pfns)[order]
         nids = self._cpu_node[cpus]
         pages = self.memory.pages_at(pfns)
         ready = record_batch(self.pghot, self.index, pfns, nids, times, pages)
-        self.records.extend(sample_ms=times, drain_ms=work_ms[order], cpu=cpus, pfn=pfns,
+        self.records.extend(sample_ms=times, drain_ms=work_ms, cpu=cpus, pfn=pfns,
                             page=pages, ready=ready)
 
     def _cache_sized(self, cpus: list[int], span_ms: float) -> list[list[int]]:
@@ -469,16 +479,17 @@ class FastEngine(KernelState):
         if len(starts) > 1:  # some cycle (maybe the carried one, with no push) drained
             drain_ms = np.array(works[:-1])
             if kept_idx is None:
-                out_ms = np.repeat(drain_ms, lengths[:-1])
+                out_len = lengths[:-1]
                 out_times, out_pfns = jiffies[:last], pfns[:last]
                 ring_times, ring_pfns = jiffies[last:], pfns[last:]
             else:
                 split = int(np.searchsorted(kept_idx, last))
                 out, rest = kept_idx[:split], kept_idx[split:]
-                out_ms = drain_ms[np.searchsorted(cycle_start[1:], out, side="right")]
+                out_len = np.diff(np.searchsorted(out, cycle_start))  # kept per drained cycle
                 out_times, out_pfns = jiffies[out], pfns[out]
                 ring_times, ring_pfns = jiffies[rest], pfns[rest]
-            drained.work_ms += [np.full(len(ring), works[0]), out_ms]
+            drained.drain_ms += [np.array([works[0]]), drain_ms]  # the carried ring, then out
+            drained.drain_len += [np.array([len(ring)]), out_len]
             drained.times += [ring.times, out_times]
             drained.pfns += [ring.pfns, out_pfns]
             ring.times, ring.pfns = ring_times.copy(), ring_pfns.copy()  # not views of the block
@@ -491,7 +502,8 @@ class FastEngine(KernelState):
     def _drain(self, st: CpuBatch, drained: _Drained) -> None:
         """The pending work runs: the ring's whole contents at its time."""
         ring = st.ring
-        drained.work_ms.append(np.full(len(ring), st.work_ms))
+        drained.drain_ms.append(np.array([st.work_ms]))
+        drained.drain_len.append(np.array([len(ring)]))
         drained.times.append(ring.times)
         drained.pfns.append(ring.pfns)
         ring.times = np.zeros(0, dtype=np.int64)

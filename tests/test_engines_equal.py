@@ -80,7 +80,17 @@ def test_work_pending_across_a_block_boundary_drains_the_carried_ring(period: in
                            "driver.work_latency_ms=2", "llc.size_mib=4"], steps=steps)
 
 
-def test_demotion_pressure_and_fixed_driver_with_ring_drops() -> None:
+def test_ring_full_drops_in_every_cycle() -> None:
+    """Every op a missing memory op, 100 samples a ms per CPU, works 3 ms late: each cycle
+    pushes about twice what the 149 slots hold, so most cycles drop."""
+    overrides = ["duration_s=0.2", "workload.kind=microbench", "driver.variant=fixed",
+                 "driver.work_latency_ms=3", "profiler.period=2000",
+                 "machine.ops_per_cpu_per_s=2e8"]
+    assert_same_run(None, overrides)
+    assert run("reference", None, overrides).driver.outcomes["ring_full"] > 10_000
+
+
+def test_demotion_pressure_and_fixed_driver() -> None:
     assert_same_run(None, ["duration_s=2", "machine.dram_mib=256", "driver.variant=fixed",
                            "driver.work_latency_ms=3", "profiler.period=2000",
                            "machine.ops_per_cpu_per_s=2e8"])

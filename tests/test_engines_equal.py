@@ -11,12 +11,14 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import runtime.fast_engine
 import runtime.pghot.batch
+from generated.ibs_mprof import PAGE_SHIFT, IbsMprofPhyaddr
 from runtime.scenario import load_scenario
 from runtime.simulate import build
 from tests.conftest import ROOT
@@ -88,6 +90,23 @@ def test_ring_full_drops_in_every_cycle() -> None:
                  "machine.ops_per_cpu_per_s=2e8"]
     assert_same_run(None, overrides)
     assert run("reference", None, overrides).driver.outcomes["ring_full"] > 10_000
+
+
+def test_a_phyaddr_that_loses_a_bit_reads_another_pfn_in_both(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layout that dropped PFN bit 1 from PHYADDR: the handler pushes the PFN it reads, so
+    the page recorded is the one at that PFN, not the sampled one (the fast engine otherwise
+    carries the sampled page along)."""
+    lost = 1 << (PAGE_SHIFT + 1)
+    scalar, vector = IbsMprofPhyaddr.extract_phy_addr, IbsMprofPhyaddr.get_phy_addr
+    monkeypatch.setattr(IbsMprofPhyaddr, "extract_phy_addr",
+                        staticmethod(lambda raw: scalar(raw) & ~lost))
+    monkeypatch.setattr(IbsMprofPhyaddr, "get_phy_addr",
+                        staticmethod(lambda raw: vector(raw) & ~np.uint64(lost)))
+    overrides = ["duration_s=1", "machine.ops_per_cpu_per_s=2e8"]
+    assert_same_run(None, overrides)
+    fast = run("fast", None, overrides)
+    assert not (fast.records.column("pfn") & 2).any()  # every PFN read has bit 1 clear
 
 
 def test_demotion_pressure_and_fixed_driver() -> None:

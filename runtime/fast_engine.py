@@ -34,7 +34,6 @@ from generated.ibs_mprof import (
 from runtime.memory import Memory
 from runtime.pghot.batch import CHUNK_CALLS, NodeIndex, record_batch
 from runtime.profiler import (
-    PAGE_OFFSET_MASK,
     BatchOpSource,
     Control,
     decode_control,
@@ -94,7 +93,7 @@ class _Kept(NamedTuple):
     cpu: I64
     times: F64
     page: I64
-    vaddr: I64
+    offset: I64  # in the page
     load: npt.NDArray[np.bool_]
     store: npt.NDArray[np.bool_]
     l3_miss: npt.NDArray[np.bool_]
@@ -360,10 +359,10 @@ class FastEngine(KernelState):
         got_cpu, got_time = _sel(cand_cpu, kept), _sel(cand_time, kept)
         if miss_only:  # every candidate is a memory op that missed
             yes = np.ones(n_kept, dtype=bool)
-            return _Kept(got_cpu, got_time, _sel(ops.page, k), _sel(ops.vaddr, k),
+            return _Kept(got_cpu, got_time, _sel(ops.page, k), _sel(ops.offset, k),
                          _sel(ops.load, k), _sel(ops.store, k), yes, yes)
         assert k is not None
-        return _Kept(got_cpu, got_time, _pick(ops.page, k), _pick(ops.vaddr, k),
+        return _Kept(got_cpu, got_time, _pick(ops.page, k), _pick(ops.offset, k),
                      _pick(ops.load, k), _pick(ops.store, k), _pick(ops.l3_miss, k), k >= 0)
 
     def _nmi_batch(self, k: _Kept) -> tuple[I64, F64, I64, npt.NDArray[np.bool_]]:
@@ -382,7 +381,7 @@ class FastEngine(KernelState):
         nid, _ = self.index.node_of(pfn)
         src = self._src_of_nid.take(nid, mode="clip")
         rmt = nid != cpu_node
-        paddr = (pfn << PAGE_SHIFT) | (k.vaddr & PAGE_OFFSET_MASK)
+        paddr = (pfn << PAGE_SHIFT) | k.offset
         miss: npt.NDArray[np.bool_] | int = 1
         valid: npt.NDArray[np.bool_] | int = 1
         if not all_missed:

@@ -288,9 +288,8 @@ class LackeyOps:
                           np.frombuffer(trace.kinds, dtype=np.uint8),
                           np.frombuffer(trace.pages, dtype=np.uint32).astype(np.int64),
                           np.frombuffer(trace.offsets, dtype=np.uint16).astype(np.int64),
-                          np.frombuffer(trace.miss, dtype=np.uint8).astype(bool),
-                          np.frombuffer(trace.vpages, dtype=np.uint64).astype(np.int64))
-        positions, kinds, pages, offsets, miss, vpages = self._cols
+                          np.frombuffer(trace.miss, dtype=np.uint8).astype(bool))
+        positions, kinds, pages, offsets, miss = self._cols
         op_index = first_op + period_ops * np.arange(1, times_ms.size + 1, dtype=np.int64)
         position = op_index % trace.ops
         idx = np.searchsorted(positions, position)
@@ -301,7 +300,7 @@ class LackeyOps:
         return OpBatch(cpu=np.full(at.size, cpu, dtype=np.int64), at=at, when=times_ms[at],
                        kernel=np.zeros(at.size, dtype=bool), load=kind != KIND_STORE,
                        store=kind != KIND_LOAD, page=page,
-                       vaddr=vpages[page] << PAGE_SHIFT | offsets[hit], l3_miss=miss[hit],
+                       offset=offsets[hit], l3_miss=miss[hit],
                        other_kernel=np.zeros(times_ms.size - at.size, dtype=bool)
                        if non_memory else None)
 

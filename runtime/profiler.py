@@ -58,7 +58,9 @@ class OpBatch:
     """The memory ops among runs of tagged ops of several CPUs (the fast engine's view), one
     entry per memory op, grouped by CPU in the order asked: `cpu`, `at` (position among that
     CPU's tags) and `when` (its tag time) say where each one is. Every other tag is a
-    non-memory op; `other_kernel` is their RIP bit 63 in the same order, when asked for."""
+    non-memory op; `other_kernel` is their RIP bit 63 in the same order, when asked for.
+    Of the virtual address only the offset in the page is given: it is all the physical
+    address keeps (the fast engine models no LINADDR read; the reference latches it)."""
 
     cpu: npt.NDArray[np.int64]
     at: npt.NDArray[np.int64]
@@ -67,7 +69,7 @@ class OpBatch:
     load: npt.NDArray[np.bool_]
     store: npt.NDArray[np.bool_]
     page: npt.NDArray[np.int64]
-    vaddr: npt.NDArray[np.int64]
+    offset: npt.NDArray[np.int64]  # vaddr & PAGE_OFFSET_MASK
     l3_miss: npt.NDArray[np.bool_]
     other_kernel: npt.NDArray[np.bool_] | None = None
 

@@ -443,12 +443,10 @@ class SyntheticOps:
             [self.streams[c].other_kernel(d.other_start, t.size - d.at.size)
              for c, t, d in zip(cpus, times_ms, draws, strict=True)]) if non_memory else None
         load = np.concatenate([d.load for d in draws])
-        vaddr = page * PAGE_BYTES  # BASE_VADDR + page * PAGE_BYTES + line * line_bytes
-        vaddr += line * wl.line_bytes
-        vaddr += BASE_VADDR
+        offset = line * wl.line_bytes  # of BASE_VADDR + page * PAGE_BYTES + line * line_bytes
         return OpBatch(cpu=cpu, at=at, when=when,
                        kernel=np.concatenate([d.kernel for d in draws]), load=load, store=~load,
-                       page=page, vaddr=vaddr, l3_miss=l3_miss, other_kernel=other)
+                       page=page, offset=offset, l3_miss=l3_miss, other_kernel=other)
 
     def _phase_pages(self, ph: int, when: FloatArray, cpu: npt.NDArray[np.int64],
                      u_page: FloatArray) -> tuple[npt.NDArray[np.int64], FloatArray | float]:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runtime.profiler import PAGE_OFFSET_MASK
 from runtime.workloads import (
     DRAW_CHUNK,
     DrawStream,
@@ -132,7 +133,7 @@ def test_synthetic_ops_batch_equals_one_by_one_across_a_phase_change(per_page_mi
     assert batch.at.tolist() == memory
     assert batch.page.tolist() == [ops[i].page for i in memory]
     assert batch.l3_miss.tolist() == [ops[i].l3_miss for i in memory]
-    assert batch.vaddr.tolist() == [ops[i].vaddr for i in memory]
+    assert batch.offset.tolist() == [ops[i].vaddr & PAGE_OFFSET_MASK for i in memory]
     assert batch.load.tolist() == [ops[i].load for i in memory]
     assert batch.kernel.tolist() == [ops[i].kernel for i in memory]
     assert batch.other_kernel is not None
@@ -154,7 +155,7 @@ def test_several_cpus_in_one_batch_equal_each_alone() -> None:
     together = SyntheticOps(wl, 1, 3).tagged_batches([0, 1, 2], [0, 0, 0], 10000, times, True)
     alone = SyntheticOps(wl, 1, 3)
     parts = [alone.tagged_batches([c], [0], 10000, [t], True) for c, t in enumerate(times)]
-    for name in ("cpu", "at", "when", "page", "vaddr", "l3_miss", "load", "kernel",
+    for name in ("cpu", "at", "when", "page", "offset", "l3_miss", "load", "kernel",
                  "other_kernel"):
         assert getattr(together, name).tolist() == \
             np.concatenate([getattr(p, name) for p in parts]).tolist(), name

@@ -206,9 +206,11 @@ def test_profiler_filters_without_l3_miss_only(overrides: list[str]) -> None:
                            "profiler.period=4000", *overrides])
 
 
-def test_lost_interrupt_stops_the_profiler(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("cpus", [2, 3])
+def test_lost_interrupt_stops_the_profiler(monkeypatch: pytest.MonkeyPatch, cpus: int) -> None:
     """CPU 1's EILVT entry is masked after the driver set it up: its first kept sample latches
-    and nobody hears of it, so it stops counting for good; CPU 0 goes on."""
+    and nobody hears of it, so it stops counting for good; the others go on. With 3 CPUs the
+    fast engine tags CPU 1 alone, between two CPUs tagged together."""
     from runtime.driver import Driver
 
     init = Driver.init
@@ -219,6 +221,8 @@ def test_lost_interrupt_stops_the_profiler(monkeypatch: pytest.MonkeyPatch) -> N
             entry.masked = True
 
     monkeypatch.setattr(Driver, "init", init_then_mask)
-    ref = run("reference", None, ["duration_s=0.3", "machine.ops_per_cpu_per_s=2e7"])
-    assert [p.lost_interrupts for p in ref.profilers] == [0, 1]
-    assert_same_run(None, ["duration_s=0.3", "machine.ops_per_cpu_per_s=2e7"])
+    overrides = ["duration_s=0.3", "machine.ops_per_cpu_per_s=2e7",
+                 f"machine.cpus_per_dram_node={cpus}"]
+    ref = run("reference", None, overrides)
+    assert [p.lost_interrupts for p in ref.profilers] == [0, 1, 0][:cpus]
+    assert_same_run(None, overrides)

@@ -197,7 +197,7 @@ class FastEngine(KernelState):
             # Every CPU's NMIs in one vectorised pass; the rings stay per CPU.
             batch = kept[0] if len(kept) == 1 else _Kept(
                 *(np.concatenate([getattr(k, name) for k in kept]) for name in _Kept._fields))
-            if np.any(np.diff(batch.cpu) < 0):  # a lone CPU's group came after the others
+            if np.any(np.diff(batch.cpu) < 0):  # CPUs programmed differently interleave
                 order = np.argsort(batch.cpu, kind="stable")
                 batch = batch._replace(**{name: getattr(batch, name)[order]
                                           for name in _Kept._fields})

@@ -226,3 +226,27 @@ def test_lost_interrupt_stops_the_profiler(monkeypatch: pytest.MonkeyPatch, cpus
     ref = run("reference", None, overrides)
     assert [p.lost_interrupts for p in ref.profilers] == [0, 1, 0][:cpus]
     assert_same_run(None, overrides)
+
+
+def test_a_cpu_programmed_with_its_own_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPU 1 runs at twice the period of CPUs 0 and 2 (each re-arm writes it so): the fast
+    engine tags it in a group of its own, after theirs, and must put the samples back in CPU
+    order before the rings."""
+    from generated.ibs_mprof import IbsMprofCtl
+    from runtime.driver import Driver
+
+    enable = Driver.enable_profiling
+
+    def slower_cpu1(self: Driver, cpu: int) -> None:
+        enable(self, cpu)
+        if cpu == 1:
+            ctl = IbsMprofCtl.decode(self.program[0])
+            self._wrmsr(cpu, IbsMprofCtl.ADDRESS, ctl.replace(period=2 * ctl.period).encode())
+
+    monkeypatch.setattr(Driver, "enable_profiling", slower_cpu1)
+    overrides = ["duration_s=0.3", "machine.ops_per_cpu_per_s=2e7",
+                 "machine.cpus_per_dram_node=3"]
+    ref = run("reference", None, overrides)
+    kept = [p.kept for p in ref.profilers]
+    assert kept[1] * 3 < kept[0] + kept[2]  # about half the others' samples
+    assert_same_run(None, overrides)

@@ -294,17 +294,21 @@ class FastEngine(KernelState):
                                          control.period_ops, times, non_memory=not miss_only)
         for st, t in zip(sts, times, strict=True):
             st.next_op_index += control.period_ops * t.size
-        local = np.zeros(max(cpus) + 1, dtype=np.int64)
-        local[cpus] = np.arange(len(cpus))
-        base = np.r_[0, np.cumsum(sizes)[:-1]]  # each CPU's first tag in the flat tag order
-        op_flat = base[local[ops.cpu]] + ops.at
+        op_flat: I64  # each memory op's place in the flat tag order
+        if ops.at.size == sizes.sum():  # every tag a memory op: they are the tags, in order
+            op_flat = np.arange(ops.at.size, dtype=np.int64)
+        else:
+            local = np.zeros(max(cpus) + 1, dtype=np.int64)
+            local[cpus] = np.arange(len(cpus))
+            base = np.r_[0, np.cumsum(sizes)[:-1]]  # each CPU's first tag in the flat order
+            op_flat = base[local[ops.cpu]] + ops.at
         # Index arrays below are None where they would select everything (the usual case:
         # under L3MissOnly in a miss-heavy workload, with no RIP filter), saving the copies.
         op: I64 | None
         if miss_only:
             op = None if ops.l3_miss.all() else np.flatnonzero(ops.l3_miss)  # cand -> mem op
-            cand, cand_cpu, kernel, cand_time = (_sel(col, op) for col in (
-                op_flat, ops.cpu, ops.kernel, ops.when))
+            cand, cand_cpu = _sel(op_flat, op), _sel(ops.cpu, op)
+            kernel, cand_time = _sel(ops.kernel, op), _sel(ops.when, op)
         else:
             assert ops.other_kernel is not None
             total = int(sizes.sum())

@@ -421,7 +421,9 @@ class SyntheticOps:
         sizes = [d.at.size for d in draws]
         cpu = np.repeat(np.array(cpus, dtype=np.int64), sizes)
         at = np.concatenate([d.at for d in draws])
-        when = np.concatenate([t[d.at] for t, d in zip(times_ms, draws, strict=True)])
+        # (`at` ascends within the run: as many memory ops as tags means every tag is one)
+        when = np.concatenate([t if d.at.size == t.size else t[d.at]
+                               for t, d in zip(times_ms, draws, strict=True)])
         u_page = np.concatenate([d.u_page for d in draws])
         line = np.concatenate([d.line for d in draws])
         u_miss = np.concatenate([d.u_miss for d in draws])

@@ -132,9 +132,12 @@ def update_default_array(words: U64, now_ms: npt.NDArray[np.int64], *, window_ms
     latency = ((bucket - old_time) % DEFAULT_TIME_BUCKETS) * DEFAULT_BUCKET_MS
     freq = np.where(latency > window_ms, 1,
                     np.minimum(rec.get_freq(words).astype(np.int64) + 1, DEFAULT_FREQ_MAX))
-    base = words if sticky else np.zeros_like(words)
-    ready = (rec.get_ready(base) != 0) | (freq >= threshold)
-    new = rec.set_freq(base, freq.astype(np.uint64))
+    ready = freq >= threshold
+    if not sticky:  # the word is rebuilt: every field given, every other bit zero
+        return rec.encode_array(freq=freq.astype(np.uint64), time=bucket.astype(np.uint64),
+                                ready=ready)
+    ready |= rec.get_ready(words) != 0
+    new = rec.set_freq(words, freq.astype(np.uint64))
     new = rec.set_time(new, bucket.astype(np.uint64))
     return rec.set_ready(new, ready.astype(np.uint64))
 

@@ -221,15 +221,21 @@ class Memory:
         return pfns
 
     def isolate(self, pfn: int) -> int:
-        """Take the page at pfn off the LRU (it holds no page until putback); the page."""
+        """Take the page at pfn off the LRU until putback: nothing finds it meanwhile, by PFN
+        or among a node's pages (no promotion, no demotion). Returns the page."""
         page = self.page_at(pfn)
         if page is None:
             raise KeyError(f"PFN {pfn} holds no page")
         self._set_pages(np.array([pfn]), np.array([NO_PAGE]))
+        self._pfn[page] = NO_PAGE
+        self._placed -= 1
         return page
 
     def putback(self, pfn: int, page: int) -> None:
-        """Put page back on the LRU at pfn (after isolate, or to hand-place it in a test)."""
+        """Put page back on the LRU at pfn (after isolate, or to hand-place it in a test);
+        the PFN must be on a node."""
+        if self.topology.node_of_pfn(pfn) is None:
+            raise ValueError(f"PFN {pfn} is on no node")
         self._map_sections(pfn, pfn + 1)
         self._set_pages(np.array([pfn]), np.array([page]))
         self._grow_pages(page + 1)
@@ -250,6 +256,9 @@ class Memory:
         and their pages. The PFNs come out exactly as one-by-one allocations would hand them
         out."""
         olds = np.asarray(pfns, dtype=np.int64)
+        if olds.size > 1 and not (np.diff(olds) > 0).all() and \
+                np.unique(olds).size != olds.size:  # (a section walk's PFNs ascend)
+            raise ValueError("a PFN is listed twice")
         node = self.topology.node(target)
         if ((olds >= node.pfn_start) & (olds < node.pfn_end)).any():
             raise ValueError(f"a page is already on node {target}")  # nobody migrates in place

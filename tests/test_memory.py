@@ -183,3 +183,28 @@ def test_freed_pfns_are_handed_out_last_freed_first() -> None:
     assert back.tolist() == olds[::-1][:2] and pages.tolist() == [0, 1]
     assert memory.place(9, 1) == olds[0]  # then the one freed first, then a fresh PFN
     assert memory.place(10, 1) == memory.pfn_of(3) + 1
+
+
+def test_misuse_is_refused_without_changing_anything() -> None:
+    """A PFN listed twice, a hand-placed PFN on no node: refused before any change."""
+    memory = Memory(build_topology(1, 1, 1, 64, 64))
+    place_pages(memory, 4, "cxl")
+    before = memory.placement()[1].tolist(), memory.free_pages(0), memory.free_pages(1)
+    with pytest.raises(ValueError, match="twice"):
+        memory.migrate_many(np.array([memory.pfn_of(1), memory.pfn_of(0), memory.pfn_of(1)]), 0)
+    with pytest.raises(ValueError, match="on no node"):
+        memory.putback(2 * 32768 + 5, 7)  # past the lower node's section
+    assert (memory.placement()[1].tolist(), memory.free_pages(0), memory.free_pages(1)) == before
+    assert memory.pages_at(np.array([2 * 32768 + 5, 10**9])).tolist() == [NO_PAGE, NO_PAGE]
+
+
+def test_an_isolated_page_is_found_by_nothing_until_put_back() -> None:
+    memory = Memory(build_topology(1, 1, 1, 64, 64))
+    place_pages(memory, 3, "dram")
+    pfn = memory.pfn_of(1)
+    assert memory.isolate(pfn) == 1
+    assert memory.pages_on(0).tolist() == [0, 2] and memory.placed_pages == 2
+    with pytest.raises(KeyError):
+        memory.pfn_of(1)
+    memory.putback(pfn, 1)
+    assert memory.pages_on(0).tolist() == [0, 1, 2] and memory.pfn_of(1) == pfn

@@ -23,11 +23,6 @@ for every PFN from 0 to 2**63 - 1 (then clamped to -1)."""
 I64 = npt.NDArray[np.int64]
 
 
-def section_shift(section: int, slot: int) -> int:
-    """Shift of a section stored at flat slot `slot`: pfn + shift is its flat index."""
-    return (slot - section) * PAGES_PER_SECTION
-
-
 def shift_table(slot_of_section: I64) -> I64:
     """Shift per section from its slot (-1: no slot), with NO_MAP_SHIFT for slot-less ones.
     Give the table one section more than any PFN can reach: clipped lookups land there."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from codegen.errors import Diagnostic, SpecError
 from codegen.model import Block, Constant, Enum, EnumValue, Field, Part, Register, Spec, bit_mask
-from codegen.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
+from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
 FORMAT_VERSION = 1
 _UPPER = re.compile(r"^[A-Z][A-Z0-9_]*$")

@@ -5,24 +5,14 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import signal
 from pathlib import Path
 
 from codegen.render import GENERATOR
+from safeio.killpoints import kill_point
 
 _HASH_LINE = re.compile(rb"spec/\S+ sha256 [0-9a-f]{64}")
 _TEMP_PREFIX = ".gen-"
 
-# Test hook (tests/test_atomic_kill.py): with IBS_MPROF_TEST_KILL_AT=<label> in the environment
-# the process SIGKILLs itself the first time it reaches the point of that name ("gen-temp-partial",
-# "gen-temps-written", "gen-between-renames", "gen-renamed"), so a test can check what a crash
-# there leaves on disk. A no-op unless the variable is set.
-_KILL_AT = "IBS_MPROF_TEST_KILL_AT"
-
-
-def _kill_point(label: str) -> None:
-    if os.environ.get(_KILL_AT) == label:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _write_temp(path: Path, data: bytes) -> str:
@@ -49,7 +39,7 @@ def _write_temp(path: Path, data: bytes) -> str:
                 os.chmod(tmp, mode)
             handle.write(data[:len(data) // 2])
             handle.flush()
-            _kill_point("gen-temp-partial")
+            kill_point("gen-temp-partial")
             handle.write(data[len(data) // 2:])
             handle.flush()
             os.fsync(handle.fileno())
@@ -77,15 +67,15 @@ def write_all(out_dir: Path, files: dict[str, bytes]) -> list[str]:
             if target.exists() and target.read_bytes() == data:
                 continue
             pending.append((_write_temp(target, data), target))
-        _kill_point("gen-temps-written")
+        kill_point("gen-temps-written")
         for index, (tmp, target) in enumerate(pending):
             os.replace(tmp, target)
             if index == 0:
-                _kill_point("gen-between-renames")
+                kill_point("gen-between-renames")
     finally:
         for tmp, _ in pending:
             Path(tmp).unlink(missing_ok=True)
-    _kill_point("gen-renamed")
+    kill_point("gen-renamed")
     for rel in _ours_not_wanted(out_dir, files):
         (out_dir / rel).unlink()
     return [str(target.relative_to(out_dir)) for _, target in pending]

@@ -13,21 +13,11 @@ import glob
 import os
 import secrets
 import shutil
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-# Test hook (tests/test_atomic_kill.py): with IBS_MPROF_TEST_KILL_AT=<label> in the environment
-# the process SIGKILLs itself the first time it reaches the point of that name ("run-temp-partial",
-# "run-temp-written", "run-swapped", "run-between-renames"), so a test can check what a crash
-# there leaves on disk. A no-op unless the variable is set.
-_KILL_AT = "IBS_MPROF_TEST_KILL_AT"
-
-
-def kill_point(label: str) -> None:
-    if os.environ.get(_KILL_AT) == label:
-        os.kill(os.getpid(), signal.SIGKILL)
+from safeio.killpoints import kill_point
 
 
 def replace_dir(out_dir: Path, fill: Callable[[Path], None]) -> None:

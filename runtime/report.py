@@ -31,9 +31,10 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 from generated.ibs_mprof import PAGE_SHIFT
-from runtime.atomic_dir import kill_point, replace_dir
+from runtime.atomic_dir import replace_dir
 from runtime.errors import InputError
 from runtime.pghot.tunables import FREQ_WINDOW_DEFAULT_MS
+from safeio.killpoints import kill_point
 
 Result = Mapping[str, Any]
 

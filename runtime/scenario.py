@@ -16,11 +16,11 @@ from typing import Any
 
 import yaml
 
-from codegen.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 from generated.ibs_mprof import IbsMprofCtl
 from runtime.choices import DRIVER_VARIANTS, ENGINES
 from runtime.errors import InputError
 from runtime.pghot.tunables import Tunables
+from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from codegen.yamlsafe import YamlProblem, load_yaml, read_yaml_file
 from generated.pghot import PAGES_PER_SECTION
 from runtime.errors import InputError
+from safeio.yamlsafe import YamlProblem, load_yaml, read_yaml_file
 
 TIERS = ("top", "lower")
 MEMORY_KINDS = ("dram", "cxl")

@@ -2,7 +2,7 @@
 defect the fuzzers (tests/test_fuzz.py) found; then the CLI contract for a few of them.
 
 Every loader of user YAML (spec, scenario, --set values, topology) goes through
-codegen.yamlsafe: no anchors/aliases, core-schema tags only, nesting at most MAX_YAML_DEPTH,
+safeio.yamlsafe: no anchors/aliases, core-schema tags only, nesting at most MAX_YAML_DEPTH,
 files read with a MAX_YAML_BYTES bound.
 """
 
@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from codegen import SpecError, load_spec
-from codegen.yamlsafe import MAX_YAML_BYTES, MAX_YAML_DEPTH
 from runtime.errors import MAX_MESSAGE_CHARS, InputError
 from runtime.lackey import iter_records, load_trace
 from runtime.replay import MAX_LINE_BYTES, replay
 from runtime.scenario import load_scenario
 from runtime.topology import MAX_CPUS, load_topology
+from safeio.yamlsafe import MAX_YAML_BYTES, MAX_YAML_DEPTH
 from tests.conftest import FIXTURES, run_cli
 
 LAUGHS = "lol0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(

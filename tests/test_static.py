@@ -1,4 +1,4 @@
-"""Static checks are part of the suite: mypy --strict and ruff on all three packages."""
+"""Static checks are part of the suite: mypy --strict and ruff on every package."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def run(*cmd: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
-def test_mypy_strict_on_codegen_generated_runtime() -> None:
-    result = run(sys.executable, "-m", "mypy", "--strict", "codegen", "generated", "runtime")
+def test_mypy_strict_on_every_package() -> None:
+    result = run(sys.executable, "-m", "mypy", "--strict", "codegen", "generated", "runtime",
+                 "safeio")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -26,5 +27,6 @@ def test_mypy_strict_on_freshly_generated_fixture_spec(tmp_path: Path) -> None:
 
 
 def test_ruff_clean() -> None:
-    result = run(sys.executable, "-m", "ruff", "check", "codegen", "generated", "runtime", "tests")
+    result = run(sys.executable, "-m", "ruff", "check", "codegen", "generated", "runtime", "safeio",
+                 "tests")
     assert result.returncode == 0, result.stdout + result.stderr

@@ -11,7 +11,9 @@ from codegen.render import render_all
 from codegen.writer import check, write_all
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SPEC_DIR = PROJECT_ROOT / "spec"
+_PACKAGED_SPEC = Path(__file__).resolve().parent / "spec"
+SPEC_DIR = _PACKAGED_SPEC if _PACKAGED_SPEC.is_dir() else PROJECT_ROOT / "spec"
+"""The project's spec: spec/ in a checkout; in an installed wheel it ships as codegen/spec/."""
 OUT_DIR = PROJECT_ROOT / "generated"
 
 __all__ = [

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from runtime.choices import DRIVER_VARIANTS, ENGINES, INVARIANTS
 from runtime.errors import InputError
@@ -26,9 +26,12 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_gen(args: argparse.Namespace) -> int:
     import codegen
+    from codegen.writer import check_out
 
     spec_dir = Path(args.spec) if args.spec else codegen.SPEC_DIR
-    out_dir = Path(args.out) if args.out else codegen.OUT_DIR
+    out_dir = Path(args.out) if args.out is not None else codegen.OUT_DIR
+    if not args.check:
+        out_dir = check_out(out_dir)  # before any work: never write where we may not
     try:
         if args.check:
             problems = codegen.check_generated(spec_dir, out_dir)
@@ -101,10 +104,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.engine is not None:
         overrides.append(f"engine={args.engine}")
     scenario = load_scenario(Path(args.scenario) if args.scenario else None, overrides)
-    report.check_out_dir(Path(args.out))
+    inputs = scenario_inputs(args.scenario, scenario)
+    out_dir = report.check_report_dir(args.out, inputs)
     result = simulate(scenario, None if args.quiet or args.json else progress_bar())
-    out_dir = Path(args.out)
-    report.write_report(result, out_dir)
+    out_dir = report.write_report(result, out_dir, inputs)[0].parent
     if args.json:
         print(json.dumps(report.json_ready(result), indent=1))
     else:
@@ -112,6 +115,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"report written to {out_dir}/ (report.json, summary.txt, timeline.csv, "
               "heatmap.txt, fthr.png, heatmap.png, ttd_cdf.png)")
     return 0
+
+
+def scenario_inputs(path: str | None, scenario: dict[str, Any]) -> list[Path]:
+    """The files a run reads: its output folder must never hold them."""
+    inputs = [Path(path)] if path else []
+    trace = scenario.get("workload", {}).get("trace")
+    if trace:
+        inputs.append(Path(trace))
+    return inputs
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

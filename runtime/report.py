@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import math
-import os
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -31,10 +30,10 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 from generated.ibs_mprof import PAGE_SHIFT
-from runtime.atomic_dir import replace_dir
-from runtime.errors import InputError
 from runtime.pghot.tunables import FREQ_WINDOW_DEFAULT_MS
+from safeio.atomic_dir import replace_dir
 from safeio.killpoints import kill_point
+from safeio.owned import check_output_path
 
 Result = Mapping[str, Any]
 
@@ -531,29 +530,31 @@ def _cdf_curve(ax: Axes, q: Mapping[str, Any], label: str, color: str, style: st
 
 # --- atomic folder ---------------------------------------------------------------------------
 
-def check_out_dir(out_dir: Path) -> Path:
-    """The absolute report folder, or InputError when it can never be written (checked before
-    a run, so a long simulation does not end in a refusal)."""
-    out_dir = Path(os.path.abspath(out_dir))
-    if not out_dir.name:
-        raise InputError(f"report folder {out_dir}: cannot replace a file-system root")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"report folder {out_dir}: exists and is not a directory")
-    return out_dir
+REPORT_KIND = "report"
+"""The kind named in a report folder's ownership marker (safeio.owned)."""
 
 
-def write_report(result: Result, out_dir: Path) -> list[Path]:
+def check_report_dir(text: str, inputs: Sequence[Path] = ()) -> Path:
+    """The absolute report folder `--out TEXT`, or InputError (one line) when it is not ours
+    to replace: checked before a run, so a long simulation never ends in a refusal or, worse,
+    in deleting a user's folder."""
+    return check_output_path("--out", text, REPORT_KIND, inputs)
+
+
+def write_report(result: Result, out_dir: Path, inputs: Sequence[Path] = ()) -> list[Path]:
     """Write every report file into out_dir, replacing it as a whole or not at all.
 
     Files are built in a fresh hidden folder beside out_dir (same file system, so renames are
-    atomic), then swapped in; any failure removes that folder and leaves an old out_dir as it
-    was, so a reader never sees a half-written report or a mix of two runs. A run killed
-    outright (SIGKILL, power loss) can leave its hidden folder behind: the next run removes
-    such folders of processes that no longer exist, first restoring out_dir from one if only
-    that copy of the old report is left.
+    atomic), marked as ours, then swapped in; any failure removes that folder and leaves an
+    old out_dir as it was, so a reader never sees a half-written report or a mix of two runs.
+    Only an absent or empty folder, or a report folder this tool wrote and nobody changed,
+    is replaced (`safeio.owned`). A run killed outright (SIGKILL, power loss) can leave its
+    hidden folder behind: the next run removes such folders when their marker proves them
+    ours and their process is gone, first restoring out_dir from one if only that copy of
+    the old report is left.
     """
-    out_dir = check_out_dir(out_dir)
-    replace_dir(out_dir, lambda folder: _write_all(result, folder))
+    out_dir = replace_dir(out_dir, REPORT_KIND, lambda folder: _write_all(result, folder),
+                          inputs=inputs)
     return [out_dir / name for name in REPORT_FILES]
 
 

@@ -23,7 +23,9 @@ from pathlib import Path
 import pytest
 
 import codegen
-from runtime import atomic_dir, report
+from runtime import report
+from safeio import atomic_dir
+from safeio.owned import MARKER, TEMP, Manifest, clean_stale, read_manifest, write_manifest
 from tests.conftest import ROOT
 from tests.test_report import synthetic_result
 
@@ -40,8 +42,11 @@ def run_killed(label: str, args: Sequence[str]) -> subprocess.CompletedProcess[s
 
 
 def files(folder: Path, hidden: bool = False) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())
-            if p.is_file() and p.name.startswith(".") == hidden}
+    """The visible files of folder, or (hidden) its hidden entries other than the ownership
+    marker (a folder's bytes are empty)."""
+    return {p.name: p.read_bytes() if p.is_file() else b"" for p in sorted(folder.iterdir())
+            if p.name.startswith(".") == hidden and p.name != MARKER
+            and (hidden or p.is_file())}
 
 
 def dead_pid() -> int:
@@ -82,7 +87,8 @@ def test_gen_killed_anywhere_leaves_whole_files(spec_copy: Path, tmp_path: Path)
         assert all(now[n] in (old[n], new[n]) for n in now), label  # each file whole
         assert len(fresh) == {"none": 0, "one": 1, "all": len(changed)}[expect], (label, fresh)
         leftovers = files(out, hidden=True)
-        assert all(name.startswith(".gen-") for name in leftovers), (label, leftovers)
+        assert all(name.startswith(".gen-tmp-") and (out / name).is_dir()
+                   for name in leftovers), (label, leftovers)
         if label in ("gen-temp-partial", "gen-temps-written"):
             assert leftovers, label  # the crash did leave temp files: the next run must go
         codegen.generate(spec_copy, out)  # the next successful run
@@ -114,8 +120,8 @@ RUN_POINTS = ("run-temp-partial", "run-temp-written", "run-swapped")
 
 
 def is_complete_new_report(folder: Path, seed: int) -> bool:
-    names = {p.name for p in folder.iterdir()}
-    if names != set(report.REPORT_FILES):
+    names = {p.name for p in folder.iterdir()} - {MARKER}
+    if names != set(report.REPORT_FILES) or read_manifest(folder) is None:
         return False
     data = json.loads((folder / "report.json").read_text())
     summary = (folder / "summary.txt").read_text()
@@ -142,7 +148,7 @@ def test_run_killed_anywhere_leaves_old_or_new_report(tmp_path: Path) -> None:
         if label == "run-swapped":
             assert is_complete_new_report(out, 2), label
         else:
-            assert files(out) == old and not list(out.glob(".*")), label
+            assert files(out) == old and files(out, hidden=True) == {}, label
         leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(f".{label}.")]
         assert len(leftovers) == 1 and leftovers[0].startswith(f".{label}.tmp-"), leftovers
     for label, out in outs.items():  # the next successful run removes what the kill left
@@ -156,25 +162,34 @@ def test_killed_fallback_swap_is_repaired_by_the_next_run(tmp_path: Path,
     """Without RENAME_EXCHANGE the old folder is renamed aside before the new one goes in; a
     kill between the two leaves out_dir absent, the old report in `.out.old-<pid>-*` and the
     new one in `.out.tmp-<pid>-*`. The next run puts the old report back first (so a failure
-    of that run still leaves it), removes both leftovers, then writes its own."""
+    of that run still leaves it), removes both leftovers, then writes its own. Folders with
+    the same names that no marker proves ours (a user's), and those of a live process, stay.
+    """
     out = tmp_path / "out"
     report.write_report(synthetic_result(), out)
     old = files(out)
     pid = dead_pid()
     os.replace(out, tmp_path / f".out.old-{pid}-0a1b2c3d")
-    (tmp_path / f".out.tmp-{pid}-4e5f6071").mkdir()
-    (tmp_path / f".out.tmp-{pid}-4e5f6071" / "report.json").write_text("{}")
+    stale_tmp = tmp_path / f".out.tmp-{pid}-4e5f6071"
+    stale_tmp.mkdir()
+    write_manifest(stale_tmp, Manifest(TEMP, pid=pid))
+    (stale_tmp / "report.json").write_text("{}")
+    users = tmp_path / f".out.tmp-{pid}-77777777"  # named like ours, no marker: the user's
+    users.mkdir()
+    (users / "notes.txt").write_text("mine")
     live = tmp_path / f".out.tmp-{os.getpid()}-8a9b0c1d"  # a run in progress: left alone
     live.mkdir()
-    atomic_dir.clean_stale(out)
+    write_manifest(live, Manifest(TEMP, pid=os.getpid()))
+    clean_stale(out, report.REPORT_KIND)
     assert files(out) == old
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", live.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", live.name, users.name])
+    assert (users / "notes.txt").read_text() == "mine"
     monkeypatch.setattr(atomic_dir, "exchange", lambda new, old: False)
     changed = synthetic_result()
     changed["verdict"] = "EFFECTIVE: the new run"
     report.write_report(changed, out)
     assert "EFFECTIVE: the new run" in (out / "summary.txt").read_text()
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", live.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", live.name, users.name])
 
 
 def test_exchange_failure_leaves_the_old_report(tmp_path: Path,

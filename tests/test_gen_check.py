@@ -40,13 +40,19 @@ def test_check_reports_hand_edits_and_stale_files(spec_copy: Path, tmp_path: Pat
     # A spec edit makes every file stale (all headers carry all hashes); restore and re-check.
     generate(spec_copy, out)
     (out / "ibsctl.py").write_text((out / "ibsctl.py").read_text() + "# tweak\n")
-    (out / "stray.py").write_text((out / "pghot.py").read_text())
     problems = check_generated(spec_copy, out)
-    assert problems == [f"hand-edited: {out / 'ibsctl.py'} (differs from what spec/ renders)",
-                        f"left over: {out / 'stray.py'} (no spec renders it any more)"]
+    assert problems == [f"hand-edited: {out / 'ibsctl.py'} (differs from what spec/ renders)"]
     result = run_cli("gen", "--check", "--spec", str(spec_copy), "--out", str(out))
     assert result.returncode == 1
     assert "hand-edited" in result.stdout
+    (out / "stray.py").write_text((out / "pghot.py").read_text())  # the user's: not ours
+    (spec_copy / "ibs_fetch.yaml").unlink()  # what only it rendered is left over
+    problems = check_generated(spec_copy, out)
+    assert f"left over: {out / 'ibs_fetch.py'} (no spec renders it any more)" in problems
+    assert not any("stray.py" in p for p in problems)
+    generate(spec_copy, out)  # removes what it wrote and no spec renders; keeps the user's
+    assert not (out / "ibs_fetch.py").exists() and (out / "stray.py").exists()
+    assert check_generated(spec_copy, out) == []
 
 
 def test_interrupted_generation_leaves_old_files_intact(spec_copy: Path, tmp_path: Path,

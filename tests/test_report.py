@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from runtime import atomic_dir, report
+from runtime import report
 from runtime.errors import InputError
 from runtime.metrics import Collector
+from safeio import atomic_dir
+from safeio.owned import MARKER, Manifest, folder_files, read_manifest
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TEXT_FILES = ("report.json", "summary.txt", "timeline.csv", "heatmap.txt")
@@ -127,7 +129,9 @@ def test_every_file_is_written_and_returned(written: tuple[dict[str, Any], Path,
                                             ) -> None:
     _, out, paths = written
     assert paths == [Path(os.path.abspath(out)) / name for name in report.REPORT_FILES]
-    assert sorted(p.name for p in out.iterdir()) == sorted(report.REPORT_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*report.REPORT_FILES, MARKER])
+    assert read_manifest(out) == Manifest("report", folder_files(out))  # the proof it is ours
+    assert set(folder_files(out)) == set(report.REPORT_FILES)
     assert [p.name for p in out.parent.iterdir()] == ["out"]  # no temp or backup left
 
 
@@ -245,11 +249,11 @@ def test_failed_swap_restores_old_report(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(atomic_dir, "exchange", lambda new, old: False)
 
     def replace(src: Any, dst: Any) -> None:
-        if ".tmp-" in str(src):
+        if Path(dst) == out and ".tmp-" in str(src):
             raise OSError("injected rename failure")
         real_replace(src, dst)
 
-    monkeypatch.setattr(report.os, "replace", replace)
+    monkeypatch.setattr(atomic_dir.os, "replace", replace)
     with pytest.raises(OSError, match="injected"):
         report.write_report(synthetic_result(), out)
     assert snapshot(out) == before
@@ -281,7 +285,7 @@ def test_report_folder_gets_normal_permissions(tmp_path: Path) -> None:
 def test_out_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     target = tmp_path / "out"
     target.write_text("keep me")
-    with pytest.raises(InputError, match="not a directory"):
+    with pytest.raises(InputError, match="not a folder"):
         report.write_report(synthetic_result(), target)
     assert target.read_text() == "keep me"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]

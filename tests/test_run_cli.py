@@ -54,5 +54,5 @@ def test_unwritable_report_folder_is_refused_before_simulating(tmp_path: Path) -
     result = run_cli("run", "--out", str(blocker))
     assert result.returncode == 2 and "simulating" not in result.stderr
     assert result.stderr.strip() == \
-        f"ibs-mprof: error: report folder {blocker}: exists and is not a directory"
+        f"ibs-mprof: error: --out {str(blocker)!r}: exists and is not a folder; name a folder"
     assert blocker.read_text() == "not a folder"

@@ -16,12 +16,39 @@ from typing import Any, NoReturn
 from runtime.choices import DRIVER_VARIANTS, ENGINES, INVARIANTS
 from runtime.errors import InputError
 
+DESCRIPTION = """\
+Model what AMD's IBS Memory Profiler and Linux pghot/kmigrated hot-page promotion would do
+for a workload on tiered memory (DRAM + CXL), check a driver's MSR handling against a model
+of the proposed driver, and decode raw IBS register values."""
+
+EXAMPLES = """\
+examples:
+  ibs-mprof run                                  the default scenario, report in ./ibs-mprof-out/
+  ibs-mprof run examples/gups-shift.yaml --set profiler.period=4096 --out shift-4096
+  ibs-mprof decode IBS_MPROF_CTL 0xB0271         the fields of a raw register value
+  ibs-mprof gen --check                          is generated/ up to date with spec/?
+  ibs-mprof COMMAND --help                       the options of one command
+
+Bad input of any kind is one line on stderr and exit status 2."""
+
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line and exit 2."""
+    """argparse, but usage errors are one line and exit 2, naming the command (no second
+    program-name prefix: the CLI adds "ibs-mprof: error: " once)."""
 
     def error(self, message: str) -> NoReturn:
-        raise InputError(f"{self.prog}: {message}")
+        command = self.prog.removeprefix("ibs-mprof").strip()
+        hint = f"`ibs-mprof {command + ' ' if command else ''}--help` lists the options"
+        raise InputError(f"{command + ': ' if command else ''}{message} ({hint})")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ibs-mprof")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
 
 
 def _cmd_gen(args: argparse.Namespace) -> int:
@@ -151,60 +178,109 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     return explore.command(args)
 
 
-def _positive_int(text: str) -> int:
+def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a decimal or 0x-hex integer (ASCII digits only) in low..high; the
+    message names the rule, and argparse adds the option's name."""
     from runtime.decode import parse_int
 
-    value = parse_int(text, "value")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
+    def parse(text: str) -> int:
+        try:
+            value = parse_int(text, "value")
+        except InputError:
+            raise argparse.ArgumentTypeError(
+                f"expected a decimal or 0x-hex integer, got {text[:40]!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f"{low}..{high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"expected an integer {span}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+BENCH_REPEAT_MAX = 100
+"""More repeats than this only tell the machine's noise more precisely, at hours of cost."""
+SEED_MAX = (1 << 63) - 1
+"""Largest seed: what scenario's `seed` accepts (numpy's generators take any non-negative)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="ibs-mprof", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    gen = sub.add_parser("gen", help="regenerate generated/ from spec/ (or --check it)")
-    gen.add_argument("--check", action="store_true", help="exit 1 if generated/ is out of date")
-    gen.add_argument("--spec", help="spec folder (default: the project's spec/)")
-    gen.add_argument("--out", help="output folder (default: the project's generated/)")
+    parser = _Parser(prog="ibs-mprof", description=DESCRIPTION, epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"ibs-mprof {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="COMMAND", title="commands")
+    gen = sub.add_parser("gen", help="regenerate generated/ from spec/ (or --check it)",
+                         description="Render the register spec into typed Python accessors, "
+                         "a C header and a register reference. Writes only into an absent or "
+                         "empty folder, or one that gen wrote itself.")
+    gen.add_argument("--check", action="store_true",
+                     help="write nothing; exit 1 and list stale, hand-edited or left-over files")
+    gen.add_argument("--spec", metavar="DIR",
+                     help="spec folder (default: the spec this package was built from)")
+    gen.add_argument("--out", metavar="DIR",
+                     help="output folder (default: this package's generated/)")
     gen.set_defaults(func=_cmd_gen)
-    dec = sub.add_parser("decode", help="decode a raw register value or a perf raw IBS sample")
-    dec.add_argument("register", nargs="?", metavar="REG", help="register name from spec/")
-    dec.add_argument("value", nargs="?", metavar="VALUE", help="decimal or 0x-hex value")
-    dec.add_argument("--perf-raw", metavar="HEX", help="PERF_SAMPLE_RAW payload of an IBS sample")
-    dec.add_argument("--json", action="store_true", help="print JSON")
+    dec = sub.add_parser("decode", help="decode a raw register value or a perf raw IBS sample",
+                         description="Decode a raw value of any register in the spec, or the "
+                         "PERF_SAMPLE_RAW payload of a perf IBS sample, with the generated "
+                         "accessors.")
+    dec.add_argument("register", nargs="?", metavar="REG",
+                     help="register name from the spec, any case (e.g. IBS_MPROF_CTL)")
+    dec.add_argument("value", nargs="?", metavar="VALUE", help="raw value, decimal or 0x-hex")
+    dec.add_argument("--perf-raw", metavar="HEX",
+                     help="PERF_SAMPLE_RAW payload of an IBS sample: the caps word, then the MSR "
+                     "values, as hex bytes")
+    dec.add_argument("--json", action="store_true", help="print JSON instead of a table")
     dec.set_defaults(func=_cmd_decode)
-    rep = sub.add_parser("replay", help="drive the driver's NMI path with MSR values from a CSV")
+    rep = sub.add_parser("replay", help="drive the driver's NMI path with MSR values from a CSV",
+                         description="Feed recorded memory-profiler MSR contents through the "
+                         "model of the seed driver's NMI handler, ring and work item, and print "
+                         "what it records (conformance with the seed driver).")
     rep.add_argument("samples", metavar="SAMPLES.csv",
                      help="header cpu,time,ctl,data2,data3,linaddr,phyaddr; one NMI per row")
-    rep.add_argument("--topology", metavar="FILE", help="YAML topology (default: 2 nodes, 8 CPUs)")
-    rep.add_argument("--drain-every", type=_positive_int, default=1, metavar="N",
+    rep.add_argument("--topology", metavar="FILE",
+                     help="YAML topology of nodes, tiers and CPUs (default: 2 nodes, 8 CPUs)")
+    rep.add_argument("--drain-every", type=int_option(1), default=1, metavar="N",
                      help="run a CPU's queued work after N of its rows (default 1)")
-    rep.add_argument("--variant", choices=DRIVER_VARIANTS, default="v7")
-    rep.add_argument("--json", action="store_true", help="print JSON")
+    rep.add_argument("--variant", choices=DRIVER_VARIANTS, default="v7",
+                     help="driver model: the seed as posted (v7, default) or with the "
+                     "post-v7 repairs (fixed)")
+    rep.add_argument("--json", action="store_true", help="print JSON instead of text")
     rep.set_defaults(func=_cmd_replay)
     run = sub.add_parser("run", help="simulate a workload on a tiered machine and judge "
-                         "IBS-driven promotion")
+                         "IBS-driven promotion",
+                         description="Simulate a workload on a tiered machine through the IBS "
+                         "Memory Profiler, its driver, pghot and kmigrated, and report how well "
+                         "hot pages reach the fast tier, how fast, and at what cost.")
     run.add_argument("scenario", nargs="?", metavar="SCENARIO.yaml",
                      help="scenario file (default: the embedded GUPS hot-set scenario)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a scenario key, e.g. pghot.freq_threshold=1 (repeatable)")
     run.add_argument("--out", default="ibs-mprof-out", metavar="DIR",
-                     help="report folder, replaced atomically (default ./ibs-mprof-out/)")
-    run.add_argument("--seed", type=int, help="random seed (same as --set seed=N)")
+                     help="report folder (default ./ibs-mprof-out/): created, or replaced as a "
+                     "whole if it is an earlier report of ours; any other folder is refused")
+    run.add_argument("--seed", type=int_option(0, SEED_MAX), metavar="N",
+                     help="random seed (same as --set seed=N)")
     run.add_argument("--engine", choices=ENGINES,
                      help="numpy fast engine (default) or the event-by-event reference")
     run.add_argument("--json", action="store_true", help="print report.json to stdout")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
-    ben = sub.add_parser("bench", help="throughput of both engines, as ratios")
+    ben = sub.add_parser("bench", help="throughput of both engines, as ratios",
+                         description="Time both engines on fixed workloads and print samples "
+                         "per second, the real-time factor and the fast/reference ratio.")
     ben.add_argument("--json", action="store_true", help="print JSON")
     ben.add_argument("--quick", action="store_true", help="only the first case")
-    ben.add_argument("--repeat", type=_positive_int, default=3, metavar="N",
-                     help="runs per measurement; the fastest counts (default 3)")
+    ben.add_argument("--repeat", type=int_option(1, BENCH_REPEAT_MAX), default=3, metavar="N",
+                     help=f"runs per measurement, 1..{BENCH_REPEAT_MAX}; the fastest counts "
+                     "(default 3)")
     ben.set_defaults(func=_cmd_bench)
-    probe = sub.add_parser("probe", help="decode this host's IBS CPUID leaves")
-    probe.add_argument("--cpu", type=int, default=0, help="CPU to ask (default 0)")
+    probe = sub.add_parser("probe", help="decode this host's IBS CPUID leaves",
+                           description="Read this host's IBS CPUID leaves (/dev/cpu/N/cpuid) "
+                           "and say plainly what is and is not supported.")
+    probe.add_argument("--cpu", type=int_option(0), default=0, metavar="N",
+                       help="CPU to ask (default 0)")
     probe.add_argument("--json", action="store_true", help="print JSON")
     probe.set_defaults(func=_cmd_probe)
     exp = sub.add_parser("explore", help="explore interleavings of the driver's NMI, irq_work, "

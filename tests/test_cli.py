@@ -1,0 +1,35 @@
+"""The command line itself: --version, help for every option, one-line errors naming the
+option and the rule."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+import pytest
+
+from tests.conftest import run_cli
+
+
+def test_version_names_the_installed_distribution() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"ibs-mprof {version('ibs-mprof')}"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["replay", "x.csv", "--drain-every", "abc"],
+     "replay: argument --drain-every: expected a decimal or 0x-hex integer, got 'abc'"),
+    (["bench", "--repeat", "many"],
+     "bench: argument --repeat: expected a decimal or 0x-hex integer, got 'many'"),
+    (["bench", "--repeat", "0"], "bench: argument --repeat: expected an integer 1..100, got 0"),
+    (["probe", "--cpu", "-1"], "probe: argument --cpu: expected an integer >= 0, got -1"),
+    (["run", "--seed", "9" * 5000], "run: argument --seed: expected"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_option_errors_are_one_line_naming_option_and_rule(args: list[str],
+                                                           expected: str) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"ibs-mprof: error: {expected}"), lines
+    assert lines[0].count("error:") == 1 and lines[0].count("ibs-mprof:") == 1

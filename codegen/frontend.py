@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,12 @@ _CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _C_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]*_?$")
 _BITS = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*)?$")
 _MAX_TEXT = 2000
+SPEC_FILE_NAME = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,63}\.yaml")
+"""What a spec file may be called: its name goes into the header of every generated file."""
+_TEXT_SPACE = {"Zs", "Zl", "Zp"}  # white space the renderers fold to one space
+C_INT_MIN = -(1 << 63)
+C_INT_MAX = (1 << 64) - 1
+"""A constant must fit int64_t or uint64_t: no C integer literal type holds more."""
 
 _FILE_KEYS = {"format", "block", "doc", "source", "enums", "registers", "constants"}
 _REG_KEYS = {
@@ -128,8 +136,19 @@ class _Checker:
         return hi, lo
 
     def text(self, node: YMap, key: str, what: str, default: str = "") -> str:
+        """Free text (doc, source): printable characters and white space only."""
         value = self.get(node, key, str, what, default)
-        return value if isinstance(value, str) else default
+        if not isinstance(value, str):
+            return default
+        for index, char in enumerate(value):
+            if not (char.isprintable() or char in "\t\n\r"
+                    or unicodedata.category(char) in _TEXT_SPACE):
+                self.error(self.line_of(node, key), "bad-text",
+                           f"{what} {key!r} holds the control or invisible character "
+                           f"U+{ord(char):04X} at character {index}; only printable text, "
+                           "spaces, tabs and newlines are allowed")
+                return default
+        return value
 
     def items(self, node: YMap, key: str, what: str) -> list[tuple[YMap, int]]:
         seq = node.get(key)
@@ -149,13 +168,15 @@ class _Checker:
 
 def load_spec(spec_dir: Path) -> Spec:
     """Load and validate every `*.yaml` in spec_dir (sorted), or raise SpecError."""
-    files = sorted(spec_dir.glob("*.yaml"))
     diags: list[Diagnostic] = []
-    if not files:
-        diags.append(Diagnostic(str(spec_dir), 0, "missing-key", "no *.yaml spec files found"))
     blocks: list[Block] = []
-    for path in files:
-        block = _load_file(path, path.name, diags)
+    for name in _spec_file_names(spec_dir, diags):
+        if not SPEC_FILE_NAME.fullmatch(name):
+            diags.append(Diagnostic(name, 0, "bad-file-name",
+                                    f"spec file name {name!r} must be 1 to 64 of a-z 0-9 _ . - "
+                                    "(not starting with . or -) then .yaml: it is written into "
+                                    "the header of every generated file"))
+        block = _load_file(spec_dir / name, name, diags)
         if block is not None:
             blocks.append(block)
     _cross_checks(blocks, diags)
@@ -164,14 +185,41 @@ def load_spec(spec_dir: Path) -> Spec:
     return Spec(tuple(blocks))
 
 
+def _spec_file_names(spec_dir: Path, diags: list[Diagnostic]) -> list[str]:
+    """The `*.yaml` names in spec_dir, sorted; a folder that is missing, unreadable or holds no
+    spec is one `no-spec` diagnostic about the folder itself."""
+    try:
+        names = sorted(n for n in os.listdir(spec_dir) if n.endswith(".yaml"))
+    except FileNotFoundError:
+        problem = "the spec folder does not exist"
+    except NotADirectoryError:
+        problem = "this is a file; --spec names a folder of *.yaml spec files"
+    except OSError as exc:
+        problem = f"the spec folder cannot be listed: {exc.strerror or exc}"
+    else:
+        if names:
+            return names
+        problem = "the spec folder holds no *.yaml spec file"
+    diags.append(Diagnostic("", 0, "no-spec", problem))
+    return []
+
+
 def _load_file(path: Path, label: str, diags: list[Diagnostic]) -> Block | None:
     chk = _Checker(label, diags)
     try:
+        if not path.is_file():  # a folder, FIFO or device: reading could fail or never end
+            chk.error(0, "yaml-syntax", "not a regular file")
+            return None
         data = read_yaml_file(path)
         text = data.decode("utf-8")
         root = load_yaml(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        chk.error(1, "yaml-syntax", f"cannot read as UTF-8 text: {exc}")
+    except OSError as exc:
+        chk.error(0, "yaml-syntax", f"cannot read: {exc.strerror or exc}")
+        return None
+    except UnicodeDecodeError as exc:
+        chk.error(data.count(b"\n", 0, exc.start) + 1, "yaml-syntax",
+                  f"not UTF-8 text: byte {data[exc.start]:#04x} cannot be decoded; save the "
+                  "file as UTF-8")
         return None
     except YamlProblem as exc:
         chk.error(exc.line, exc.rule, exc.message)
@@ -462,8 +510,8 @@ def _constant(chk: _Checker, node: YMap) -> Constant | None:
     c_name = chk.ident(node, "c_name", _UPPER, "constant") if "c_name" in node else name
     if name is None or value is None or c_name is None:
         return None
-    return Constant(name, value, chk.text(node, "doc", "constant"),
-                    chk.text(node, "source", "constant"), c_name, node.line)
+    return Constant(name, value, chk.text(node, "doc", f"constant {name}"),
+                    chk.text(node, "source", f"constant {name}"), c_name, node.line)
 
 
 def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:

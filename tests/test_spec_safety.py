@@ -1,0 +1,175 @@
+"""The spec is data, never code: hostile file names, texts, bit ranges, constants and folders are
+refused with one diagnostic line, and text that is allowed is escaped so that the generated
+Python imports without running anything, the C header compiles to the spec's values and the
+Markdown keeps its structure."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from codegen import SpecError, load_spec
+from codegen.errors import Diagnostic
+from tests.conftest import FIXTURES, SPEC, regenerate, run_cli
+from tests.test_hostile_input import write
+
+HEAD = "format: 1\nblock: {block}\ndoc: D.\nsource: tests\n"
+MINIMAL = HEAD.format(block="mini") + "constants:\n  - {name: MINI, value: 1, doc: C.}\n"
+INJECTED = "x\nimport os; os.system('touch PWNED')\n.yaml"
+GCC = shutil.which("gcc")
+needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
+
+
+def folder_with(tmp_path: Path, files: dict[str, str | bytes]) -> Path:
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    for name, text in files.items():
+        write(folder, name, text)
+    return folder
+
+
+def refused(folder: Path) -> list[Diagnostic]:
+    with pytest.raises(SpecError) as info:
+        load_spec(folder)
+    return info.value.diagnostics
+
+
+def gen_cli(folder: Path | str, out: Path) -> subprocess.CompletedProcess[str]:
+    return run_cli("gen", "--spec", str(folder), "--out", str(out), timeout=60)
+
+
+def assert_one_line_refusal(result: subprocess.CompletedProcess[str], out: Path,
+                            *parts: str) -> str:
+    """Exit 2, no traceback, exactly one stderr line holding every part, nothing written."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines
+    for part in parts:
+        assert part in lines[0], lines[0]
+    assert not out.exists()
+    return lines[0]
+
+
+def compile_c(source: str, include: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    src = tmp_path / "check.c"
+    src.write_text(source)
+    return subprocess.run([str(GCC), "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic",
+                           "-I", str(include), "-c", str(src), "-o", str(tmp_path / "check.o")],
+                          capture_output=True, text=True, timeout=120)
+
+
+# --- the spec folder -----------------------------------------------------------------------
+
+def test_missing_spec_folder_says_so_in_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "MISSING"
+    result = gen_cli(missing, tmp_path / "out")
+    line = assert_one_line_refusal(result, tmp_path / "out", str(missing), ": no-spec: ",
+                                   "the spec folder does not exist")
+    assert f"{missing}/MISSING" not in line and "missing-key" not in line
+    (diag,) = refused(missing)
+    assert diag.at(missing) == f"{missing}: no-spec: the spec folder does not exist"
+
+
+@pytest.mark.parametrize(("make", "problem"), [
+    (lambda p: p.mkdir(), "the spec folder holds no *.yaml spec file"),
+    (lambda p: p.write_text("format: 1\n"), "this is a file; --spec names a folder"),
+])
+def test_a_folder_without_spec_is_no_spec(tmp_path: Path, make: object, problem: str) -> None:
+    target = tmp_path / "spec"
+    make(target)  # type: ignore[operator]
+    (diag,) = refused(target)
+    assert (diag.rule, diag.file, diag.line) == ("no-spec", "", 0)
+    assert problem in diag.message
+
+
+# --- spec file names -----------------------------------------------------------------------
+
+def test_a_newline_in_a_file_name_is_refused_and_runs_nothing(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {INJECTED: MINIMAL})
+    (diag,) = refused(folder)
+    assert diag.rule == "bad-file-name" and "\n" not in str(diag)
+    result = gen_cli(folder, tmp_path / "out")
+    assert_one_line_refusal(result, tmp_path / "out", ": bad-file-name: ",
+                            "x\\nimport os; os.system('touch PWNED')\\n.yaml")
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_a_non_utf8_file_name_is_one_line(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {})
+    try:
+        (folder / os.fsdecode(b"spec\xff.yaml")).write_text(MINIMAL)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses non-UTF-8 names")
+    result = gen_cli(folder, tmp_path / "out")
+    assert_one_line_refusal(result, tmp_path / "out", "spec\\udcff.yaml", ": bad-file-name: ")
+
+
+@pytest.mark.parametrize("name", [
+    "Demo.yaml", "my spec.yaml", ".hidden.yaml", "-x.yaml", "x-coding=latin-1.yaml",
+    "a:b.yaml", "caf\u00e9.yaml", "x" * 65 + ".yaml",
+])
+def test_file_names_outside_the_safe_pattern_are_refused(tmp_path: Path, name: str) -> None:
+    (diag,) = refused(folder_with(tmp_path, {name: MINIMAL}))
+    assert diag.rule == "bad-file-name" and diag.line == 0
+
+
+@pytest.mark.parametrize("name", ["a.yaml", "ibs_op.yaml", "0-x.b_c.yaml", "x" * 64 + ".yaml"])
+def test_safe_file_names_are_accepted(tmp_path: Path, name: str) -> None:
+    assert load_spec(folder_with(tmp_path, {name: MINIMAL})).blocks[0].file == name
+
+
+# --- file contents -------------------------------------------------------------------------
+
+def test_non_utf8_contents_are_one_line_with_the_line(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {"latin.yaml": HEAD.format(block="latin").encode()
+                                    + b"constants:\n  - {name: C, value: 1, doc: caf\xe9}\n"})
+    result = gen_cli(folder, tmp_path / "out")
+    assert_one_line_refusal(result, tmp_path / "out", "latin.yaml:6: yaml-syntax: not UTF-8",
+                            "0xe9")
+
+
+def test_a_fifo_is_refused_without_being_opened(tmp_path: Path) -> None:
+    folder = folder_with(tmp_path, {})
+    os.mkfifo(folder / "pipe.yaml")
+    # Opening a FIFO blocks until a writer comes: the timeout turns a hang into a failure.
+    result = run_cli("gen", "--spec", str(folder), "--out", str(tmp_path / "out"), timeout=20)
+    assert_one_line_refusal(result, tmp_path / "out", "pipe.yaml",
+                            ": yaml-syntax: not a regular file")
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ('"bell \\a"', 0x07), ('"escape \\e[31m"', 0x1B), ('"rtl \\u202e"', 0x202E),
+    ('"zero\\u200bwidth"', 0x200B), ('"lone \\ud800 surrogate"', 0xD800), ('"del \\x7f"', 0x7F),
+    ('"nel \\x85 line"', 0x85),
+])
+def test_invisible_characters_in_text_are_refused(tmp_path: Path, text: str, code: int) -> None:
+    body = f"constants:\n  - {{name: C, value: 1, doc: {text}}}\n"
+    (diag,) = refused(folder_with(tmp_path, {"t.yaml": HEAD.format(block="t") + body}))
+    assert diag.rule == "bad-text" and diag.line == 6 and f"U+{code:04X}" in diag.message
+
+
+def test_printable_unicode_tabs_and_newlines_are_text(tmp_path: Path) -> None:
+    doc = "Latency in \u00b5s, caf\u00e9,\u00a0NBSP and\ttab\nnext line"
+    body = f"constants:\n  - {{name: C, value: 1, doc: {json.dumps(doc)}}}\n"
+    folder = folder_with(tmp_path, {"t.yaml": HEAD.format(block="t") + body})
+    assert load_spec(folder).constants[0].doc == doc
+    root = regenerate(folder, tmp_path / "pkg")
+    assert '"""Latency in \u00b5s, caf\u00e9, NBSP and tab next line"""' in \
+        (root / "generated" / "t.py").read_text()
+
+
+def test_the_real_spec_and_fixtures_still_load() -> None:
+    """The new rules refuse nothing the project's own specs hold."""
+    assert load_spec(SPEC).blocks and load_spec(FIXTURES / "spec_small").blocks
+
+
+def test_a_diagnostic_is_one_line_whatever_the_folder_is_called() -> None:
+    diag = Diagnostic("", 0, "no-spec", "the spec folder does not exist")
+    assert diag.at("spec\nevil") == "spec\\nevil: no-spec: the spec folder does not exist"
+    assert str(Diagnostic("a.yaml", 3, "bad-text", "x\ny")) == "a.yaml:3: bad-text: x\\ny"

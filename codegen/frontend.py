@@ -121,8 +121,15 @@ class _Checker:
 
     def bits(self, node: YMap, key: str, what: str) -> tuple[int, int] | None:
         raw = node.get(key)
-        text = str(raw) if isinstance(raw, (int, str)) and not isinstance(raw, bool) else None
-        match = _BITS.match(text) if text is not None else None
+        if not isinstance(raw, str):
+            # YAML 1.1 reads an unquoted 1:0 as the base-60 number 60 and 31:27 as 1887, so a
+            # number here may be a range the spec meant: never guess, ask for quotes.
+            self.error(self.line_of(node, key), "bad-bits",
+                       f"{what} {key!r} must be a quoted string such as \"3:0\" or \"5\", "
+                       f"got {type(raw).__name__} {raw!r}; unquoted, YAML reads 1:0 as the "
+                       "base-60 number 60: quote every bit range")
+            return None
+        match = _BITS.match(raw)
         if match is None:
             self.error(self.line_of(node, key), "bad-bits",
                        f"{what} {key!r} must be \"hi:lo\" or \"n\", got {raw!r}")

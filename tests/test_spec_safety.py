@@ -164,6 +164,37 @@ def test_printable_unicode_tabs_and_newlines_are_text(tmp_path: Path) -> None:
         (root / "generated" / "t.py").read_text()
 
 
+# --- bit ranges ----------------------------------------------------------------------------
+
+FIELD = '      - {{name: f, {key}: {value}, access: rw, doc: F.}}\n'
+
+
+def _reg(fields: str, extra: str = "") -> str:
+    return (HEAD.format(block="b") + "registers:\n  - name: R\n    kind: memory\n    width: 8\n"
+            f"    doc: R.\n    source: tests\n{extra}    fields:\n{fields}")
+
+
+@pytest.mark.parametrize(("body", "got"), [
+    (_reg(FIELD.format(key="bits", value="1:0")), "int 60"),
+    (_reg(FIELD.format(key="bits", value="31:27")), "int 1887"),
+    (_reg(FIELD.format(key="bits", value="7")), "int 7"),
+    (_reg(FIELD.format(key="bits", value="7.0")), "float 7.0"),
+    (_reg('      - {name: f, bits: "7:2", access: rw, doc: F.}\n', "    reserved_bits: [1:0]\n"),
+     "int 60"),
+    (_reg("      - name: p\n        parts:\n          - {bits: \"7:4\", value_bits: 3:0}\n"
+          "        access: rw\n        doc: P.\n      - {name: g, bits: \"3:0\", access: rw, "
+          "doc: G.}\n"), "int 180"),
+    (_reg("      - name: p\n        parts:\n          - {bits: \"7:4\", value_bits: \"5:2\"}\n"
+          "        zero_bits: 1:0\n        access: rw\n        doc: P.\n"
+          "      - {name: g, bits: \"3:0\", access: rw, doc: G.}\n"), "int 60"),
+])
+def test_unquoted_bit_ranges_are_refused_with_a_hint(tmp_path: Path, body: str, got: str) -> None:
+    diags = refused(folder_with(tmp_path, {"b.yaml": body}))
+    bad = [d for d in diags if d.rule == "bad-bits"]
+    assert len(bad) == 1, diags
+    assert f"got {got};" in bad[0].message and "quote every bit range" in bad[0].message
+
+
 def test_the_real_spec_and_fixtures_still_load() -> None:
     """The new rules refuse nothing the project's own specs hold."""
     assert load_spec(SPEC).blocks and load_spec(FIXTURES / "spec_small").blocks

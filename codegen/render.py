@@ -19,6 +19,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 C_HEADER = "ibs_mprof_regs.h"
 MARKDOWN = "REGISTERS.md"
 GENERATOR = "ibs-mprof codegen 1"
+_BASE_FOR_REGISTERS = ("FieldInfo", "FieldValues", "RegisterValue", "U64Array", "as_u64",
+                       "check_bool", "check_int", "check_raw", "checked_u64", "or_all")
+_BASE_FOR_ENUMS = ("OpenIntEnum",)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -153,27 +156,21 @@ def render_all(spec: Spec) -> dict[str, bytes]:
 
 
 def _module_imports(block: Block, enum_imports: dict[str, set[str]]) -> str:
-    """The import block of a register module, already in ruff/isort order."""
+    """The import block of a register module, in ruff/isort order, importing only what the
+    module uses (an empty `from generated._base import ()` would not even parse)."""
     has_regs = bool(block.registers)
-    lines = ["from __future__ import annotations", ""]
-    if has_regs:
-        lines.append("from dataclasses import dataclass")
-        lines.append("from typing import ClassVar, Final, final")
-        lines += ["", "import numpy as np"]
-    else:
-        lines.append("from typing import Final")
-    base = (["FieldInfo", "FieldValues"] if has_regs else []) + \
-        (["OpenIntEnum"] if block.enums else [])
-    if has_regs:
-        base += ["RegisterValue", "U64Array", "as_u64", "check_bool", "check_int", "check_raw",
-                 "checked_u64", "or_all"]
-    lines.append("")
-    lines.append("from generated._base import (")
-    lines += [f"    {name}," for name in base]
-    lines.append(")")
-    for mod, names in sorted(enum_imports.items()):
-        lines.append(f"from generated.{mod} import {', '.join(sorted(names))}")
-    return "\n".join(lines)
+    stdlib = (["from dataclasses import dataclass", "from typing import ClassVar, Final, final"]
+              if has_regs else ["from typing import Final"] if block.constants or block.enums
+              else [])
+    third_party = ["import numpy as np"] if has_regs else []
+    base = sorted((_BASE_FOR_REGISTERS if has_regs else ()) + (_BASE_FOR_ENUMS if block.enums
+                                                                else ()))
+    ours = ["from generated._base import (", *(f"    {name}," for name in base), ")"] if base \
+        else []
+    ours += [f"from generated.{mod} import {', '.join(sorted(names))}"
+             for mod, names in sorted(enum_imports.items())]
+    groups = [["from __future__ import annotations"], stdlib, third_party, ours]
+    return "\n\n".join("\n".join(group) for group in groups if group)
 
 
 def _c_enums(spec: Spec) -> list[Enum]:

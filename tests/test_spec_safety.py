@@ -15,7 +15,7 @@ import pytest
 
 from codegen import SpecError, load_spec
 from codegen.errors import Diagnostic
-from tests.conftest import FIXTURES, SPEC, regenerate, run_cli
+from tests.conftest import FIXTURES, SPEC, regenerate, run_cli, run_python
 from tests.test_hostile_input import write
 
 HEAD = "format: 1\nblock: {block}\ndoc: D.\nsource: tests\n"
@@ -204,3 +204,14 @@ def test_a_diagnostic_is_one_line_whatever_the_folder_is_called() -> None:
     diag = Diagnostic("", 0, "no-spec", "the spec folder does not exist")
     assert diag.at("spec\nevil") == "spec\\nevil: no-spec: the spec folder does not exist"
     assert str(Diagnostic("a.yaml", 3, "bad-text", "x\ny")) == "a.yaml:3: bad-text: x\\ny"
+
+
+def test_a_block_of_constants_only_or_of_nothing_renders_importable_code(tmp_path: Path) -> None:
+    """Such a module imports nothing from generated._base: an empty `import ()` is a
+    SyntaxError, an unused import a ruff error."""
+    folder = folder_with(tmp_path, {"mini.yaml": MINIMAL,
+                                    "empty.yaml": HEAD.format(block="empty")})
+    root = regenerate(folder, tmp_path / "pkg")
+    result = run_python("import generated.registry, generated.mini, generated.empty as e\n"
+                        "print(generated.mini.MINI, [n for n in dir(e) if n[0] != '_'])\n", root)
+    assert result.returncode == 0 and result.stdout == "1 ['annotations']\n", result.stderr

@@ -5,16 +5,22 @@ Markdown keeps its structure."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from codegen import SpecError, load_spec
+from codegen import SpecError, load_spec, render_all
 from codegen.errors import Diagnostic
+from codegen.render import c_comment, md_cell, md_text, py_comment, py_doc, py_str
 from tests.conftest import FIXTURES, SPEC, regenerate, run_cli, run_python
 from tests.test_hostile_input import write
 
@@ -98,6 +104,32 @@ def test_a_newline_in_a_file_name_is_refused_and_runs_nothing(tmp_path: Path) ->
     assert_one_line_refusal(result, tmp_path / "out", ": bad-file-name: ",
                             "x\\nimport os; os.system('touch PWNED')\\n.yaml")
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_header_escaping_holds_even_without_the_file_name_rule(tmp_path: Path) -> None:
+    """Defence in depth: a model whose file names are hostile (as if validation missed them)
+    still renders headers in which nothing runs and the C and Markdown stay intact."""
+    spec = load_spec(folder_with(tmp_path, {"mini.yaml": MINIMAL}))
+    hostile = INJECTED + " */ int evil; /* | <script> \\"
+    spec = dataclasses.replace(spec, blocks=(dataclasses.replace(spec.blocks[0], file=hostile),))
+    root = tmp_path / "pkg"
+    (root / "generated").mkdir(parents=True)
+    for rel, data in render_all(spec).items():
+        (root / "generated" / rel).write_bytes(data)
+    result = run_python("import generated.registry, generated.mini; print('ok')", root)
+    assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
+    assert not (root / "PWNED").exists()
+    for name in ("registry.py", "mini.py", "ibs_mprof_regs.h", "REGISTERS.md"):
+        head = (root / "generated" / name).read_text().splitlines()
+        assert sum("sha256" in line for line in head) == 1, name
+    header = (root / "generated" / "ibs_mprof_regs.h").read_text()
+    assert "int evil" not in header.replace("* / int evil", "")
+    markdown = (root / "generated" / "REGISTERS.md").read_text()
+    assert "<script>" not in markdown and "\\| &lt;script&gt; \\\\ sha256" in markdown
+    if GCC is not None:
+        build = compile_c('#include "ibs_mprof_regs.h"\n_Static_assert(MINI == 1, "m");\n',
+                          root / "generated", tmp_path)
+        assert build.returncode == 0, build.stderr
 
 
 def test_a_non_utf8_file_name_is_one_line(tmp_path: Path) -> None:
@@ -193,6 +225,117 @@ def test_unquoted_bit_ranges_are_refused_with_a_hint(tmp_path: Path, body: str, 
     bad = [d for d in diags if d.rule == "bad-bits"]
     assert len(bad) == 1, diags
     assert f"got {got};" in bad[0].message and "quote every bit range" in bad[0].message
+
+
+# --- escaping per target: properties over any text -----------------------------------------
+
+TEXT = st.text(st.characters(exclude_categories=[]), max_size=80) | st.text(st.sampled_from(
+    list('"\'\\*/|<>&[]`#-+=_~1. \n\r\t\x00\x0b\x0c\x1f\x85\xa0\u200b\u2028\u202e\ud800\udcff')),
+    max_size=40)
+"""Any text, surrogates and invisible characters included (what validation would refuse must
+still come out inert), and text made of the characters that matter to some target."""
+_ESCAPED_MD = re.compile(r"\\[!-/:-@\[-`{-~]|&(?:amp|lt|gt);")
+
+
+def _words(text: str) -> str:
+    return "".join(text.split())
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(text=TEXT)
+def test_python_docstrings_literals_and_comments_hold_any_text(text: str) -> None:
+    body = py_doc(text, 4)
+    value = ast.literal_eval(f'"""{body}"""')
+    assert _words(value) == _words(py_comment(text)) or not _words(text)
+    assert ast.literal_eval(py_str(text)) == py_comment(text)
+    tree = ast.parse(f"# {py_comment(text)}\nX = 1\n")
+    assert [type(n) for n in tree.body] == [ast.Assign]
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(text=TEXT)
+def test_c_comments_hold_any_text(text: str) -> None:
+    out = c_comment(text)
+    assert "*/" not in out and "/*" not in out and "\n" not in out and "\r" not in out
+    assert out.isprintable()
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(text=TEXT)
+def test_markdown_cells_and_paragraphs_hold_any_text(text: str) -> None:
+    for out in (md_cell(text), md_text(text)):
+        bare = _ESCAPED_MD.sub("", out)
+        assert not set(bare) & set("\\|<>[]`&"), (text, out)
+        assert out.isprintable()
+        unescaped = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", out)
+        unescaped = unescaped.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        assert unescaped == py_comment(text)
+    assert not re.match(r"[#+\-*=_~]|\d{1,9}[.)]( |$)", md_text(text)), md_text(text)
+
+
+# --- the vectors end to end ----------------------------------------------------------------
+
+EVIL = ('x""" + __import__("os").system("touch PWNED") + """ \\ \' */ #include <evil> '
+        '| a \\| b <script>alert(1)</script> [link](javascript:alert(1)) ![img](http://t/x) '
+        '`code` &amp; \\')
+BLOCK_STARTS = ["# heading", "- item", "1. item", "---", "> quote", "```", "<div>"]
+
+
+def _evil_spec(tmp_path: Path) -> Path:
+    docs = [EVIL, *BLOCK_STARTS]
+    text = HEAD.replace("doc: D.", f"doc: {json.dumps(EVIL)}").format(block="evil")
+    text += "enums:\n"
+    for i, doc in enumerate(docs):
+        text += (f"  - name: E{i}\n    width: 1\n    doc: {json.dumps(doc)}\n"
+                 f"    values:\n      - {{name: V, value: 0, doc: {json.dumps(doc)}}}\n")
+    text += ("registers:\n  - name: EVIL_REG\n    kind: msr\n    address: 0x1234\n    width: 8\n"
+             f"    doc: {json.dumps(EVIL)}\n    source: {json.dumps(EVIL)}\n    fields:\n"
+             f"      - {{name: f, bits: \"7:0\", access: rw, doc: {json.dumps(EVIL)}}}\n"
+             f"constants:\n  - {{name: EVIL_CONST, value: -7, doc: {json.dumps(EVIL)}}}\n")
+    return folder_with(tmp_path, {"evil.yaml": text})
+
+
+def _cells(row: str) -> int:
+    """Cells of a GFM table row: `|` splits unless escaped (a backslash escapes one char)."""
+    count, i = 0, 0
+    while i < len(row):
+        if row[i] == "\\":
+            i += 2
+            continue
+        count += row[i] == "|"
+        i += 1
+    return count - 1
+
+
+def test_hostile_docs_stay_text_in_every_target(tmp_path: Path) -> None:
+    root = regenerate(_evil_spec(tmp_path), tmp_path / "pkg")
+    gen = root / "generated"
+    result = run_python("import json, generated.evil as m, generated.registry as r\n"
+                        "print(json.dumps([m.EvilReg.FIELDS[0].doc, m.EvilReg.__doc__, "
+                        "r.ENUMS['E0'].__doc__, m.__doc__]))\n", root)
+    assert result.returncode == 0, result.stderr
+    field_doc, *docstrings = json.loads(result.stdout)
+    assert field_doc == EVIL
+    for doc in docstrings:
+        assert _words(EVIL) in _words(doc), doc
+    assert not (root / "PWNED").exists()
+    if GCC is not None:
+        build = compile_c('#include "ibs_mprof_regs.h"\n_Static_assert(EVIL_CONST == -7, "c");\n'
+                          '_Static_assert(EVIL_REG_F_MASK == 0xFFU, "m");\n', gen, tmp_path)
+        assert build.returncode == 0, build.stderr
+    lines = (gen / "REGISTERS.md").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("|---"):
+            width = _cells(lines[i - 1])
+            rows = lines[i + 1:]
+            for row in rows[:next((k for k, r in enumerate(rows) if not r.startswith("|")),
+                                  len(rows))]:
+                assert _cells(row) == width, row
+    headings = [line for line in lines if line.startswith("#")]
+    assert all(re.fullmatch(r"#{1,3} [A-Za-z0-9_ ()]+|### enum E\d \(1 bits\)", h)
+               for h in headings), headings
+    bare = [_ESCAPED_MD.sub("", line) for line in lines if not line.startswith("#")]
+    assert not any(re.search(r"<(?!br>)|\[|^(?:- |\d\. |---|```)", line) for line in bare), bare
 
 
 def test_the_real_spec_and_fixtures_still_load() -> None:

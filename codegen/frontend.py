@@ -514,6 +514,11 @@ def _constant(chk: _Checker, node: YMap) -> Constant | None:
         return None
     name = chk.ident(node, "name", _UPPER, "constant")
     value = chk.get(node, "value", int, f"constant {name}")
+    if value is not None and not C_INT_MIN <= value <= C_INT_MAX:
+        chk.error(chk.line_of(node, "value"), "constant-range",
+                  f"constant {name} = {value} fits no C integer type: it must be within "
+                  f"{C_INT_MIN} (INT64_MIN) .. {C_INT_MAX} (UINT64_MAX)")
+        value = None
     c_name = chk.ident(node, "c_name", _UPPER, "constant") if "c_name" in node else name
     if name is None or value is None or c_name is None:
         return None

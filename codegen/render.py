@@ -125,6 +125,18 @@ def c_value(value: int, width: int) -> str:
     return f"{hexn(value)}{c_suffix(width)}"
 
 
+def c_int(value: int) -> str:
+    """A constant as a C expression of its exact value (validation keeps it within INT64_MIN ..
+    UINT64_MAX): negative ones parenthesised, so `x-C` never reads as `x--1`; INT64_MIN as a
+    difference, since its magnitude fits no signed literal; above INT64_MAX as unsigned long
+    long, the one type that holds it."""
+    if value == -(1 << 63):
+        return "(-9223372036854775807LL - 1)"
+    if value < 0:
+        return f"({value})"
+    return f"{value}ULL" if value >= 1 << 63 else str(value)
+
+
 def enum_block(spec: Spec, name: str) -> str:
     return spec.enums[name].block
 
@@ -139,7 +151,7 @@ def make_env() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(py_doc=py_doc, py_str=py_str, c_comment=c_comment, md_cell=md_cell,
-                       md_text=md_text, hexn=hexn)
+                       md_text=md_text, hexn=hexn, c_int=c_int)
     env.globals.update(py_type=py_type, field_default=field_default, c_value=c_value,
                        c_suffix=c_suffix)
     return env

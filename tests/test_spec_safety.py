@@ -227,6 +227,42 @@ def test_unquoted_bit_ranges_are_refused_with_a_hint(tmp_path: Path, body: str, 
     assert f"got {got};" in bad[0].message and "quote every bit range" in bad[0].message
 
 
+# --- C constants ---------------------------------------------------------------------------
+
+BOUNDS = {"NEG": -1, "MIN64": -(1 << 63), "MAX64": (1 << 63) - 1, "BIG": 1 << 63,
+          "MAX64U": (1 << 64) - 1, "INT_MIN_32": -(1 << 31)}
+
+
+@pytest.mark.parametrize("value", [-(1 << 63) - 1, 1 << 64, -(1 << 100)])
+def test_constants_no_c_type_holds_are_refused(tmp_path: Path, value: int) -> None:
+    body = f"constants:\n  - {{name: C, value: {value}, doc: C.}}\n"
+    (diag,) = refused(folder_with(tmp_path, {"c.yaml": HEAD.format(block="c") + body}))
+    assert diag.rule == "constant-range" and diag.line == 6
+
+
+@needs_gcc
+def test_constants_at_the_c_bounds_compile_to_their_values(tmp_path: Path) -> None:
+    body = "constants:\n" + "".join(f"  - {{name: {n}, value: {v}, doc: C.}}\n"
+                                    for n, v in BOUNDS.items())
+    root = regenerate(folder_with(tmp_path, {"c.yaml": HEAD.format(block="c") + body}),
+                      tmp_path / "pkg")
+    header = (root / "generated" / "ibs_mprof_regs.h").read_text()
+    for name, value in BOUNDS.items():
+        define = re.search(rf"^#define {name} (.*?) /\*", header, re.M)
+        assert define is not None
+        assert value >= 0 or define.group(1).startswith("("), define.group(0)
+    checks = "".join(f'_Static_assert({n} == {e}, "{n}");\n' for n, e in [
+        ("NEG", "-1"), ("-NEG", "1"), ("MIN64", "INT64_MIN"), ("MAX64", "INT64_MAX"),
+        ("BIG", "9223372036854775808ULL"), ("MAX64U", "UINT64_MAX"), ("INT_MIN_32", "INT32_MIN"),
+        ("sizeof(NEG)", "sizeof(int)")])
+    result = compile_c(f'#include <stdint.h>\n#include "ibs_mprof_regs.h"\n{checks}',
+                       root / "generated", tmp_path)
+    assert result.returncode == 0, result.stderr
+    values = run_python("from generated.registry import CONSTANTS as C; print(sorted(C.items()))",
+                        root)
+    assert values.stdout.strip() == str(sorted(BOUNDS.items())), values.stderr
+
+
 # --- escaping per target: properties over any text -----------------------------------------
 
 TEXT = st.text(st.characters(exclude_categories=[]), max_size=80) | st.text(st.sampled_from(

@@ -17,6 +17,7 @@ from typing import Any
 
 from codegen.errors import Diagnostic, SpecError
 from codegen.model import Block, Constant, Enum, EnumValue, Field, Part, Register, Spec, bit_mask
+from codegen.names import c_macros, check_names
 from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
 FORMAT_VERSION = 1
@@ -241,6 +242,7 @@ def _load_file(path: Path, label: str, diags: list[Diagnostic]) -> Block | None:
         return None
     chk.keys(root, _FILE_KEYS, ("block", "doc", "source"), "spec file")
     name = chk.ident(root, "block", _LOWER, "spec file") or "invalid"
+    block_line = chk.line_of(root, "block")
     enums = tuple(e for e in (_enum(chk, n, name) for n, _ in chk.items(root, "enums", "file"))
                   if e is not None)
     regs = tuple(r for r in (_register(chk, n, name) for n, _ in
@@ -248,7 +250,7 @@ def _load_file(path: Path, label: str, diags: list[Diagnostic]) -> Block | None:
     consts = tuple(c for c in (_constant(chk, n) for n, _ in chk.items(root, "constants", "file"))
                    if c is not None)
     return Block(name=name, doc=chk.text(root, "doc", "spec file"),
-                 source=chk.text(root, "source", "spec file"), file=label,
+                 source=chk.text(root, "source", "spec file"), file=label, line=block_line,
                  sha256=hashlib.sha256(data).hexdigest(), registers=regs, enums=enums,
                  constants=consts)
 
@@ -285,11 +287,12 @@ def _enum(chk: _Checker, node: YMap, block: str) -> Enum | None:
                       f"enum {name} value {vname} = {value} duplicates {seen_values[value]}")
             continue
         seen_values[value] = vname
-        values.append(EnumValue(vname, value, chk.text(item, "doc", "enum value")))
+        values.append(EnumValue(vname, value,
+                                chk.text(item, "doc", f"value {vname} of enum {name}"), line))
     if name is None or width is None:
         return None
-    return Enum(name, width, c_prefix, chk.text(node, "doc", "enum"),
-                chk.text(node, "source", "enum"), tuple(values), block, node.line)
+    return Enum(name, width, c_prefix, chk.text(node, "doc", f"enum {name}"),
+                chk.text(node, "source", f"enum {name}"), tuple(values), block, node.line)
 
 
 def _register(chk: _Checker, node: YMap, block: str) -> Register | None:
@@ -540,7 +543,7 @@ def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:
             else:
                 first[key] = (file, line)
 
-    unique([(b.name, b.file, 1) for b in blocks], "block")
+    unique([(b.name, b.file, b.line) for b in blocks], "block")
     unique([(r.name, b.file, r.line) for b in blocks for r in b.registers], "register")
     unique([(e.name, b.file, e.line) for b in blocks for e in b.enums], "enum")
     unique([(c.name, b.file, c.line) for b in blocks for c in b.constants], "constant")
@@ -556,7 +559,7 @@ def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:
     c_names: list[tuple[str, str, int]] = []
     for b in blocks:
         for r in b.registers:
-            for name, line in _c_macros(r):
+            for name, line in c_macros(r):
                 c_names.append((name, b.file, line))
         for e in b.enums:
             if e.c_prefix:
@@ -582,22 +585,5 @@ def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:
                     check(b.file, f.line, "enum-width-mismatch",
                           f"field {r.name}.{f.name} is {f.width} bits wide but enum {enum.name} "
                           f"is {enum.width}")
+    diags.extend(check_names(blocks))
 
-
-def _c_macros(reg: Register) -> list[tuple[str, int]]:
-    """Every C macro name a register produces, with the line that causes it."""
-    out: list[tuple[str, int]] = []
-    if reg.c_name:
-        out.append((reg.c_name, reg.line))
-    for f in reg.fields:
-        if f.split:
-            for i, p in enumerate(f.parts):
-                out.append((p.c_mask or f"{f.c_name}_PART{i}_MASK", f.line))
-                if p.c_shift:
-                    out.append((p.c_shift, f.line))
-        elif f.width == 1:
-            out.append((f.c_name, f.line))
-        else:
-            out.append((f.c_mask or f"{f.c_name}_MASK", f.line))
-            out.append((f"{f.c_name}_SHIFT", f.line))
-    return out

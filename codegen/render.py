@@ -3,7 +3,8 @@
 Rendering is pure (model in, {relative path: bytes} out) so `gen` and `gen --check` share it and
 output is byte-identical on every run. Text from the spec (docs, sources, file names) reaches
 generated files only through the escaping filters below, one per target context; names are
-validated identifiers by the time they get here.
+validated identifiers, clear of everything the templates define (codegen.names), by the time
+they get here.
 """
 
 from __future__ import annotations
@@ -15,15 +16,13 @@ from pathlib import Path
 
 import jinja2
 
-from codegen.model import Block, Enum, Field, Register, Spec
+from codegen.model import Block, Field, Register, Spec
+from codegen.names import BASE_FOR_ENUMS, BASE_FOR_REGISTERS, C_INCLUDE_GUARD
 
 TEMPLATES = Path(__file__).parent / "templates"
 C_HEADER = "ibs_mprof_regs.h"
 MARKDOWN = "REGISTERS.md"
 GENERATOR = "ibs-mprof codegen 1"
-_BASE_FOR_REGISTERS = ("FieldInfo", "FieldValues", "RegisterValue", "U64Array", "as_u64",
-                       "check_bool", "check_int", "check_raw", "checked_u64", "or_all")
-_BASE_FOR_ENUMS = ("OpenIntEnum",)
 _MD_SPECIAL = re.compile(r"([\\`\[\]|])")
 _MD_BLOCK_START = re.compile(r"^([#+\-*=_~])|^(\d{1,9})([.)])(?= |$)")
 
@@ -186,7 +185,7 @@ def render_all(spec: Spec) -> dict[str, bytes]:
     out["registry.py"] = env.get_template("python/registry.py.j2").render(header=py_head,
                                                                          spec=spec)
     out[C_HEADER] = env.get_template("c/header.h.j2").render(
-        header=header_lines(spec, c_comment), spec=spec, enums=_c_enums(spec))
+        header=header_lines(spec, c_comment), guard=C_INCLUDE_GUARD, spec=spec)
     out[MARKDOWN] = env.get_template("markdown/reference.md.j2").render(
         header=header_lines(spec, md_cell), spec=spec)
     return {path: text.encode("utf-8") for path, text in sorted(out.items())}
@@ -200,15 +199,11 @@ def _module_imports(block: Block, enum_imports: dict[str, set[str]]) -> str:
               if has_regs else ["from typing import Final"] if block.constants or block.enums
               else [])
     third_party = ["import numpy as np"] if has_regs else []
-    base = sorted((_BASE_FOR_REGISTERS if has_regs else ()) + (_BASE_FOR_ENUMS if block.enums
-                                                                else ()))
+    base = sorted((BASE_FOR_REGISTERS if has_regs else ()) + (BASE_FOR_ENUMS if block.enums
+                                                               else ()))
     ours = ["from generated._base import (", *(f"    {name}," for name in base), ")"] if base \
         else []
     ours += [f"from generated.{mod} import {', '.join(sorted(names))}"
              for mod, names in sorted(enum_imports.items())]
     groups = [["from __future__ import annotations"], stdlib, third_party, ours]
     return "\n\n".join("\n".join(group) for group in groups if group)
-
-
-def _c_enums(spec: Spec) -> list[Enum]:
-    return [e for b in spec.blocks for e in b.enums if e.c_prefix]

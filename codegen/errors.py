@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+from safeio.errors import one_line
 
 
 @dataclass(frozen=True, order=True)
 class Diagnostic:
-    """One problem found in a spec file, pointing at the offending line."""
+    """One problem found in a spec, pointing at the offending line.
+
+    `file` is relative to the spec folder ("" for the folder itself); `line` is 0 when no line
+    applies (the folder, or a file's name), and is then left out of the rendered text.
+    """
 
     file: str
     line: int
@@ -16,11 +23,17 @@ class Diagnostic:
 
     def __post_init__(self) -> None:
         # One diagnostic is one line, whatever text the spec put into its message.
-        object.__setattr__(self, "file", _one_line(self.file))
-        object.__setattr__(self, "message", _one_line(self.message))
+        object.__setattr__(self, "file", one_line(self.file))
+        object.__setattr__(self, "message", one_line(self.message))
+
+    def at(self, spec_dir: Path | str = ".") -> str:
+        """The diagnostic with its file given as spec_dir/file: what the CLI prints."""
+        where = one_line(str(Path(spec_dir) / self.file))
+        line = f":{self.line}" if self.line else ""
+        return f"{where}{line}: {self.rule}: {self.message}"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.rule}: {self.message}"
+        return self.at()
 
 
 class SpecError(Exception):
@@ -29,11 +42,3 @@ class SpecError(Exception):
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = sorted(diagnostics)
         super().__init__("\n".join(str(d) for d in self.diagnostics))
-
-
-def _one_line(text: str) -> str:
-    """text with non-printable characters (newlines, control characters, lone surrogates)
-    escaped, so it cannot split or garble a diagnostic line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)

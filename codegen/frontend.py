@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import keyword
+import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from codegen.errors import Diagnostic, SpecError
 from codegen.model import Block, Constant, Enum, EnumValue, Field, Part, Register, Spec, bit_mask
+from codegen.names import c_macros, check_names
 from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
 FORMAT_VERSION = 1
@@ -24,6 +27,12 @@ _CAMEL = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _C_PREFIX = re.compile(r"^[A-Z][A-Z0-9_]*_?$")
 _BITS = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*)?$")
 _MAX_TEXT = 2000
+SPEC_FILE_NAME = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,63}\.yaml")
+"""What a spec file may be called: its name goes into the header of every generated file."""
+_TEXT_SPACE = {"Zs", "Zl", "Zp"}  # white space the renderers fold to one space
+C_INT_MIN = -(1 << 63)
+C_INT_MAX = (1 << 64) - 1
+"""A constant must fit int64_t or uint64_t: no C integer literal type holds more."""
 
 _FILE_KEYS = {"format", "block", "doc", "source", "enums", "registers", "constants"}
 _REG_KEYS = {
@@ -113,8 +122,15 @@ class _Checker:
 
     def bits(self, node: YMap, key: str, what: str) -> tuple[int, int] | None:
         raw = node.get(key)
-        text = str(raw) if isinstance(raw, (int, str)) and not isinstance(raw, bool) else None
-        match = _BITS.match(text) if text is not None else None
+        if not isinstance(raw, str):
+            # YAML 1.1 reads an unquoted 1:0 as the base-60 number 60 and 31:27 as 1887, so a
+            # number here may be a range the spec meant: never guess, ask for quotes.
+            self.error(self.line_of(node, key), "bad-bits",
+                       f"{what} {key!r} must be a quoted string such as \"3:0\" or \"5\", "
+                       f"got {type(raw).__name__} {raw!r}; unquoted, YAML reads 1:0 as the "
+                       "base-60 number 60: quote every bit range")
+            return None
+        match = _BITS.match(raw)
         if match is None:
             self.error(self.line_of(node, key), "bad-bits",
                        f"{what} {key!r} must be \"hi:lo\" or \"n\", got {raw!r}")
@@ -128,8 +144,19 @@ class _Checker:
         return hi, lo
 
     def text(self, node: YMap, key: str, what: str, default: str = "") -> str:
+        """Free text (doc, source): printable characters and white space only."""
         value = self.get(node, key, str, what, default)
-        return value if isinstance(value, str) else default
+        if not isinstance(value, str):
+            return default
+        for index, char in enumerate(value):
+            if not (char.isprintable() or char in "\t\n\r"
+                    or unicodedata.category(char) in _TEXT_SPACE):
+                self.error(self.line_of(node, key), "bad-text",
+                           f"{what} {key!r} holds the control or invisible character "
+                           f"U+{ord(char):04X} at character {index}; only printable text, "
+                           "spaces, tabs and newlines are allowed")
+                return default
+        return value
 
     def items(self, node: YMap, key: str, what: str) -> list[tuple[YMap, int]]:
         seq = node.get(key)
@@ -149,13 +176,15 @@ class _Checker:
 
 def load_spec(spec_dir: Path) -> Spec:
     """Load and validate every `*.yaml` in spec_dir (sorted), or raise SpecError."""
-    files = sorted(spec_dir.glob("*.yaml"))
     diags: list[Diagnostic] = []
-    if not files:
-        diags.append(Diagnostic(str(spec_dir), 0, "missing-key", "no *.yaml spec files found"))
     blocks: list[Block] = []
-    for path in files:
-        block = _load_file(path, path.name, diags)
+    for name in _spec_file_names(spec_dir, diags):
+        if not SPEC_FILE_NAME.fullmatch(name):
+            diags.append(Diagnostic(name, 0, "bad-file-name",
+                                    f"spec file name {name!r} must be 1 to 64 of a-z 0-9 _ . - "
+                                    "(not starting with . or -) then .yaml: it is written into "
+                                    "the header of every generated file"))
+        block = _load_file(spec_dir / name, name, diags)
         if block is not None:
             blocks.append(block)
     _cross_checks(blocks, diags)
@@ -164,14 +193,41 @@ def load_spec(spec_dir: Path) -> Spec:
     return Spec(tuple(blocks))
 
 
+def _spec_file_names(spec_dir: Path, diags: list[Diagnostic]) -> list[str]:
+    """The `*.yaml` names in spec_dir, sorted; a folder that is missing, unreadable or holds no
+    spec is one `no-spec` diagnostic about the folder itself."""
+    try:
+        names = sorted(n for n in os.listdir(spec_dir) if n.endswith(".yaml"))
+    except FileNotFoundError:
+        problem = "the spec folder does not exist"
+    except NotADirectoryError:
+        problem = "this is a file; --spec names a folder of *.yaml spec files"
+    except OSError as exc:
+        problem = f"the spec folder cannot be listed: {exc.strerror or exc}"
+    else:
+        if names:
+            return names
+        problem = "the spec folder holds no *.yaml spec file"
+    diags.append(Diagnostic("", 0, "no-spec", problem))
+    return []
+
+
 def _load_file(path: Path, label: str, diags: list[Diagnostic]) -> Block | None:
     chk = _Checker(label, diags)
     try:
+        if not path.is_file():  # a folder, FIFO or device: reading could fail or never end
+            chk.error(0, "yaml-syntax", "not a regular file")
+            return None
         data = read_yaml_file(path)
         text = data.decode("utf-8")
         root = load_yaml(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        chk.error(1, "yaml-syntax", f"cannot read as UTF-8 text: {exc}")
+    except OSError as exc:
+        chk.error(0, "yaml-syntax", f"cannot read: {exc.strerror or exc}")
+        return None
+    except UnicodeDecodeError as exc:
+        chk.error(data.count(b"\n", 0, exc.start) + 1, "yaml-syntax",
+                  f"not UTF-8 text: byte {data[exc.start]:#04x} cannot be decoded; save the "
+                  "file as UTF-8")
         return None
     except YamlProblem as exc:
         chk.error(exc.line, exc.rule, exc.message)
@@ -186,6 +242,7 @@ def _load_file(path: Path, label: str, diags: list[Diagnostic]) -> Block | None:
         return None
     chk.keys(root, _FILE_KEYS, ("block", "doc", "source"), "spec file")
     name = chk.ident(root, "block", _LOWER, "spec file") or "invalid"
+    block_line = chk.line_of(root, "block")
     enums = tuple(e for e in (_enum(chk, n, name) for n, _ in chk.items(root, "enums", "file"))
                   if e is not None)
     regs = tuple(r for r in (_register(chk, n, name) for n, _ in
@@ -193,7 +250,7 @@ def _load_file(path: Path, label: str, diags: list[Diagnostic]) -> Block | None:
     consts = tuple(c for c in (_constant(chk, n) for n, _ in chk.items(root, "constants", "file"))
                    if c is not None)
     return Block(name=name, doc=chk.text(root, "doc", "spec file"),
-                 source=chk.text(root, "source", "spec file"), file=label,
+                 source=chk.text(root, "source", "spec file"), file=label, line=block_line,
                  sha256=hashlib.sha256(data).hexdigest(), registers=regs, enums=enums,
                  constants=consts)
 
@@ -230,11 +287,12 @@ def _enum(chk: _Checker, node: YMap, block: str) -> Enum | None:
                       f"enum {name} value {vname} = {value} duplicates {seen_values[value]}")
             continue
         seen_values[value] = vname
-        values.append(EnumValue(vname, value, chk.text(item, "doc", "enum value")))
+        values.append(EnumValue(vname, value,
+                                chk.text(item, "doc", f"value {vname} of enum {name}"), line))
     if name is None or width is None:
         return None
-    return Enum(name, width, c_prefix, chk.text(node, "doc", "enum"),
-                chk.text(node, "source", "enum"), tuple(values), block, node.line)
+    return Enum(name, width, c_prefix, chk.text(node, "doc", f"enum {name}"),
+                chk.text(node, "source", f"enum {name}"), tuple(values), block, node.line)
 
 
 def _register(chk: _Checker, node: YMap, block: str) -> Register | None:
@@ -459,11 +517,16 @@ def _constant(chk: _Checker, node: YMap) -> Constant | None:
         return None
     name = chk.ident(node, "name", _UPPER, "constant")
     value = chk.get(node, "value", int, f"constant {name}")
+    if value is not None and not C_INT_MIN <= value <= C_INT_MAX:
+        chk.error(chk.line_of(node, "value"), "constant-range",
+                  f"constant {name} = {value} fits no C integer type: it must be within "
+                  f"{C_INT_MIN} (INT64_MIN) .. {C_INT_MAX} (UINT64_MAX)")
+        value = None
     c_name = chk.ident(node, "c_name", _UPPER, "constant") if "c_name" in node else name
     if name is None or value is None or c_name is None:
         return None
-    return Constant(name, value, chk.text(node, "doc", "constant"),
-                    chk.text(node, "source", "constant"), c_name, node.line)
+    return Constant(name, value, chk.text(node, "doc", f"constant {name}"),
+                    chk.text(node, "source", f"constant {name}"), c_name, node.line)
 
 
 def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:
@@ -480,7 +543,7 @@ def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:
             else:
                 first[key] = (file, line)
 
-    unique([(b.name, b.file, 1) for b in blocks], "block")
+    unique([(b.name, b.file, b.line) for b in blocks], "block")
     unique([(r.name, b.file, r.line) for b in blocks for r in b.registers], "register")
     unique([(e.name, b.file, e.line) for b in blocks for e in b.enums], "enum")
     unique([(c.name, b.file, c.line) for b in blocks for c in b.constants], "constant")
@@ -496,7 +559,7 @@ def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:
     c_names: list[tuple[str, str, int]] = []
     for b in blocks:
         for r in b.registers:
-            for name, line in _c_macros(r):
+            for name, line in c_macros(r):
                 c_names.append((name, b.file, line))
         for e in b.enums:
             if e.c_prefix:
@@ -522,22 +585,5 @@ def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:
                     check(b.file, f.line, "enum-width-mismatch",
                           f"field {r.name}.{f.name} is {f.width} bits wide but enum {enum.name} "
                           f"is {enum.width}")
+    diags.extend(check_names(blocks))
 
-
-def _c_macros(reg: Register) -> list[tuple[str, int]]:
-    """Every C macro name a register produces, with the line that causes it."""
-    out: list[tuple[str, int]] = []
-    if reg.c_name:
-        out.append((reg.c_name, reg.line))
-    for f in reg.fields:
-        if f.split:
-            for i, p in enumerate(f.parts):
-                out.append((p.c_mask or f"{f.c_name}_PART{i}_MASK", f.line))
-                if p.c_shift:
-                    out.append((p.c_shift, f.line))
-        elif f.width == 1:
-            out.append((f.c_name, f.line))
-        else:
-            out.append((f.c_mask or f"{f.c_name}_MASK", f.line))
-            out.append((f"{f.c_name}_SHIFT", f.line))
-    return out

@@ -102,6 +102,7 @@ class EnumValue:
     name: str
     value: int
     doc: str
+    line: int
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,11 @@ class Enum:
     values: tuple[EnumValue, ...]
     block: str
     line: int
+
+    @property
+    def width_name(self) -> str:
+        """The module constant holding the enum's width."""
+        return f"{self.name.upper()}_WIDTH"
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,6 @@ class Register:
         return self.reserved_policy == "preserve" and self.reserved_mask != 0
 
 
-
 @dataclass(frozen=True)
 class Constant:
     name: str
@@ -174,6 +179,7 @@ class Block:
     doc: str
     source: str
     file: str  # path as given to the generator, relative to the spec dir
+    line: int  # line of the `block:` key
     sha256: str
     registers: tuple[Register, ...]
     enums: tuple[Enum, ...]

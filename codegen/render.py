@@ -1,30 +1,41 @@
 """Back ends: render the validated model through Jinja2 templates into file contents.
 
 Rendering is pure (model in, {relative path: bytes} out) so `gen` and `gen --check` share it and
-output is byte-identical on every run. Text from the spec reaches generated files only through
-the escaping filters below; names are validated identifiers by the time they get here.
+output is byte-identical on every run. Text from the spec (docs, sources, file names) reaches
+generated files only through the escaping filters below, one per target context; names are
+validated identifiers, clear of everything the templates define (codegen.names), by the time
+they get here.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import jinja2
 
-from codegen.model import Block, Enum, Field, Register, Spec
+from codegen.model import Block, Field, Register, Spec
+from codegen.names import BASE_FOR_ENUMS, BASE_FOR_REGISTERS, C_INCLUDE_GUARD
 
 TEMPLATES = Path(__file__).parent / "templates"
 C_HEADER = "ibs_mprof_regs.h"
 MARKDOWN = "REGISTERS.md"
 GENERATOR = "ibs-mprof codegen 1"
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_MD_SPECIAL = re.compile(r"([\\`\[\]|])")
+_MD_BLOCK_START = re.compile(r"^([#+\-*=_~])|^(\d{1,9})([.)])(?= |$)")
 
 
 def _clean(text: str) -> str:
-    """Drop control characters and fold all white space to single spaces."""
-    return " ".join(_CONTROL.sub(" ", str(text)).split())
+    """One line of printable text: white space (newlines included) folded to single spaces, any
+    other non-printable character written as its escape (\\x07, \\u202e), so no target ever
+    sees a line break, a control character or an invisible one. Validation refuses those in
+    spec text; this also covers text it does not check, such as file names in the headers."""
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() or c.isspace() else ascii(c)[1:-1] for c in text)
+    return " ".join(text.split())
 
 
 def py_doc(text: str, indent: int = 4, width: int = 96) -> str:
@@ -52,17 +63,32 @@ def py_str(text: str) -> str:
     return repr(_clean(text))
 
 
+def py_comment(text: str) -> str:
+    """Text safe after `#`: one line, so nothing after it is read as code."""
+    return _clean(text)
+
+
 def c_comment(text: str) -> str:
-    """Text safe inside a C block comment."""
+    """Text safe inside a C block comment: one line that cannot close (or nest) the comment."""
     return _clean(text).replace("*/", "* /").replace("/*", "/ *")
 
 
 def md_cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    out = _clean(text)
-    for char, esc in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|")):
+    """Text safe inside a Markdown table cell: no HTML, no link or image, no code span, no
+    cell break. The backslash is escaped first, so a spec's `\\|` cannot turn the escaped pipe
+    back into a cell break."""
+    out = _MD_SPECIAL.sub(r"\\\1", _clean(text))
+    for char, esc in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
         out = out.replace(char, esc)
     return out
+
+
+def md_text(text: str) -> str:
+    """md_cell for a paragraph of its own, which also must not open a heading, a list, a rule or
+    a fence: the character that would is escaped."""
+    return _MD_BLOCK_START.sub(
+        lambda m: "\\" + m.group(1) if m.group(1) else f"{m.group(2)}\\{m.group(3)}",
+        md_cell(text), count=1)
 
 
 def hexn(value: int, digits: int = 0) -> str:
@@ -98,6 +124,18 @@ def c_value(value: int, width: int) -> str:
     return f"{hexn(value)}{c_suffix(width)}"
 
 
+def c_int(value: int) -> str:
+    """A constant as a C expression of its exact value (validation keeps it within INT64_MIN ..
+    UINT64_MAX): negative ones parenthesised, so `x-C` never reads as `x--1`; INT64_MIN as a
+    difference, since its magnitude fits no signed literal; above INT64_MAX as unsigned long
+    long, the one type that holds it."""
+    if value == -(1 << 63):
+        return "(-9223372036854775807LL - 1)"
+    if value < 0:
+        return f"({value})"
+    return f"{value}ULL" if value >= 1 << 63 else str(value)
+
+
 def enum_block(spec: Spec, name: str) -> str:
     return spec.enums[name].block
 
@@ -112,24 +150,25 @@ def make_env() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(py_doc=py_doc, py_str=py_str, c_comment=c_comment, md_cell=md_cell,
-                       hexn=hexn)
+                       md_text=md_text, hexn=hexn, c_int=c_int)
     env.globals.update(py_type=py_type, field_default=field_default, c_value=c_value,
                        c_suffix=c_suffix)
     return env
 
 
-def header_lines(spec: Spec) -> list[str]:
-    """Provenance: the generator and every spec file with its SHA-256."""
+def header_lines(spec: Spec, escape: Callable[[str], str]) -> list[str]:
+    """Provenance: the generator and every spec file with its SHA-256; the file names (the one
+    part from outside) escaped for the target."""
     lines = [f"Generated by {GENERATOR} from spec/ -- do not edit; run `ibs-mprof gen`."]
-    lines += [f"spec/{b.file} sha256 {b.sha256}" for b in sorted(spec.blocks, key=lambda b: b.file)]
+    lines += [f"spec/{escape(b.file)} sha256 {b.sha256}"
+              for b in sorted(spec.blocks, key=lambda b: b.file)]
     return lines
 
 
 def render_all(spec: Spec) -> dict[str, bytes]:
     """Every generated file, keyed by path relative to the output folder."""
     env = make_env()
-    head = header_lines(spec)
-    py_head = "\n".join("# " + line for line in head)
+    py_head = "\n".join("# " + line for line in header_lines(spec, py_comment))
     out: dict[str, str] = {}
     out["__init__.py"] = env.get_template("python/init.py.j2").render(header=py_head, spec=spec)
     out["_base.py"] = env.get_template("python/base.py.j2").render(header=py_head)
@@ -146,35 +185,25 @@ def render_all(spec: Spec) -> dict[str, bytes]:
     out["registry.py"] = env.get_template("python/registry.py.j2").render(header=py_head,
                                                                          spec=spec)
     out[C_HEADER] = env.get_template("c/header.h.j2").render(
-        header=[c_comment(h) for h in head], spec=spec, enums=_c_enums(spec))
+        header=header_lines(spec, c_comment), guard=C_INCLUDE_GUARD, spec=spec)
     out[MARKDOWN] = env.get_template("markdown/reference.md.j2").render(
-        header=[md_cell(h) for h in head], spec=spec)
+        header=header_lines(spec, md_cell), spec=spec)
     return {path: text.encode("utf-8") for path, text in sorted(out.items())}
 
 
 def _module_imports(block: Block, enum_imports: dict[str, set[str]]) -> str:
-    """The import block of a register module, already in ruff/isort order."""
+    """The import block of a register module, in ruff/isort order, importing only what the
+    module uses (an empty `from generated._base import ()` would not even parse)."""
     has_regs = bool(block.registers)
-    lines = ["from __future__ import annotations", ""]
-    if has_regs:
-        lines.append("from dataclasses import dataclass")
-        lines.append("from typing import ClassVar, Final, final")
-        lines += ["", "import numpy as np"]
-    else:
-        lines.append("from typing import Final")
-    base = (["FieldInfo", "FieldValues"] if has_regs else []) + \
-        (["OpenIntEnum"] if block.enums else [])
-    if has_regs:
-        base += ["RegisterValue", "U64Array", "as_u64", "check_bool", "check_int", "check_raw",
-                 "checked_u64", "or_all"]
-    lines.append("")
-    lines.append("from generated._base import (")
-    lines += [f"    {name}," for name in base]
-    lines.append(")")
-    for mod, names in sorted(enum_imports.items()):
-        lines.append(f"from generated.{mod} import {', '.join(sorted(names))}")
-    return "\n".join(lines)
-
-
-def _c_enums(spec: Spec) -> list[Enum]:
-    return [e for b in spec.blocks for e in b.enums if e.c_prefix]
+    stdlib = (["from dataclasses import dataclass", "from typing import ClassVar, Final, final"]
+              if has_regs else ["from typing import Final"] if block.constants or block.enums
+              else [])
+    third_party = ["import numpy as np"] if has_regs else []
+    base = sorted((BASE_FOR_REGISTERS if has_regs else ()) + (BASE_FOR_ENUMS if block.enums
+                                                               else ()))
+    ours = ["from generated._base import (", *(f"    {name}," for name in base), ")"] if base \
+        else []
+    ours += [f"from generated.{mod} import {', '.join(sorted(names))}"
+             for mod, names in sorted(enum_imports.items())]
+    groups = [["from __future__ import annotations"], stdlib, third_party, ours]
+    return "\n\n".join("\n".join(group) for group in groups if group)

@@ -1,4 +1,9 @@
-"""Every validation rule has a fixture whose diagnostics are pinned in a golden .expected file."""
+"""Every validation rule has a fixture whose diagnostics are pinned in a golden .expected file.
+
+A fixture is tests/fixtures/invalid/<rule>.yaml (one spec file, copied into an empty spec folder)
+or tests/fixtures/invalid/<rule>/ (a whole spec folder, for rules about file names and the folder
+itself); <rule>.expected beside it holds the diagnostics.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from codegen import SpecError, load_spec
 from tests.conftest import FIXTURES, ROOT, run_cli
 
 INVALID = FIXTURES / "invalid"
-FIXTURE_FILES = sorted(INVALID.glob("*.yaml"))
+FIXTURE_FILES = sorted([*INVALID.glob("*.yaml"), *(p for p in INVALID.iterdir() if p.is_dir())])
 DOCUMENTED_RULES = {
     line.split("`")[1]
     for line in (ROOT / "spec" / "README.md").read_text().splitlines()
@@ -20,9 +25,11 @@ DOCUMENTED_RULES = {
 
 
 def diagnostics_for(path: Path, tmp_path: Path) -> str:
-    spec_dir = tmp_path / "spec"
-    spec_dir.mkdir()
-    shutil.copy(path, spec_dir / path.name)
+    spec_dir = path
+    if not path.is_dir():
+        spec_dir = tmp_path / "spec"
+        spec_dir.mkdir()
+        shutil.copy(path, spec_dir / path.name)
     with pytest.raises(SpecError) as info:
         load_spec(spec_dir)
     return str(info.value)

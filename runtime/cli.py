@@ -73,8 +73,7 @@ def _cmd_gen(args: argparse.Namespace) -> int:
         changed = codegen.generate(spec_dir, out_dir)
     except codegen.SpecError as exc:
         for diag in exc.diagnostics:
-            print(f"{spec_dir / diag.file}:{diag.line}: {diag.rule}: {diag.message}",
-                  file=sys.stderr)
+            print(diag.at(spec_dir), file=sys.stderr)
         return 2
     print(f"{len(changed)} file(s) written to {out_dir}" + (": " + ", ".join(changed)
                                                             if changed else ""))

@@ -200,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--variant", choices=DRIVER_VARIANTS, required=True)
     exp.add_argument("--cpus", type=int, default=2, metavar="N", help="2..3 (default 2)")
     exp.add_argument("--ring", type=int, metavar="N",
-                     help="ring slots: IBS_NR_SAMPLES set in a copy of spec/, regenerated into a "
-                     "temporary folder (default: the spec's)")
+                     help="slots in each CPU's sample ring, 2 up to the spec's IBS_NR_SAMPLES "
+                     "(default: the spec's)")
     exp.add_argument("--samples", type=int, default=2, metavar="N",
                      help="samples injected at most (default 2)")
     exp.add_argument("--depth", type=int, metavar="N",
@@ -212,7 +212,6 @@ def build_parser() -> argparse.ArgumentParser:
                      help="look for violations of this invariant only")
     exp.add_argument("--no-hotplug", action="store_true", help="no CPU offline/online steps")
     exp.add_argument("--json", action="store_true", help="print JSON")
-    exp.add_argument("--expect-ring", type=int, help=argparse.SUPPRESS)
     exp.set_defaults(func=_cmd_explore)
     return parser
 

@@ -37,26 +37,19 @@ before teardown is the interleaving irq_work(c), offline(c)); a work item whose 
 runs on driver.work_runner() (the first online CPU), and is not re-entered: drain is enabled
 only once the previous run has cleared; each drain loop is one atomic step.
 
-The ring size is the spec's IBS_NR_SAMPLES, read by runtime/ring.py from generated/; `--ring N`
-copies spec/, changes that constant, regenerates into a temporary folder and re-runs this command
-in a child process with the regenerated package first on PYTHONPATH (see `run_with_ring`).
+The ring size is a parameter of the model: by default the spec's IBS_NR_SAMPLES (from
+generated/, as the driver has it); `--ring N` gives every CPU a ring of N slots instead, so a
+small ring that fills within a few samples can be explored without touching spec/.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
-import re
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from generated.data_src import DataSrc
@@ -84,7 +77,9 @@ LOWER_PFN = TWO_TIER_LOWER_PFN
 CPUS_RANGE = (2, 3)
 SAMPLES_RANGE = (1, 6)
 DEPTH_RANGE = (1, 60)
-RING_RANGE = (2, 4096)
+RING_RANGE = (2, IBS_NR_SAMPLES)
+"""One slot is always empty, so 2 is the smallest ring that holds a sample. A ring larger than the
+spec's models no driver, and one above --samples + 1 slots never fills: bigger changes nothing."""
 RANDOM_RANGE = (1, 1_000_000)
 DEFAULT_SAMPLES = 2
 DEFAULT_DEPTH = 12
@@ -181,8 +176,8 @@ class Counterexample:
 class TracingRing(SampleRing):
     """The driver's ring, logging every pop (with the ring's owner) for the owner-pop check."""
 
-    def __init__(self, owner: int, log: list[tuple[int, Sample | None]]) -> None:
-        super().__init__()  # IBS_NR_SAMPLES slots: the spec's constant, via runtime/ring.py
+    def __init__(self, slots: int, owner: int, log: list[tuple[int, Sample | None]]) -> None:
+        super().__init__(slots)
         self.owner = owner
         self.log = log
 
@@ -198,7 +193,8 @@ class Machine:
     `snapshot()` and `restore()` move it between states; `apply()` runs one step.
     """
 
-    def __init__(self, variant: str, ncpus: int, samples: int, hotplug: bool = True) -> None:
+    def __init__(self, variant: str, ncpus: int, samples: int, hotplug: bool = True,
+                 ring_slots: int = IBS_NR_SAMPLES) -> None:
         self.variant = variant
         self.ncpus = ncpus
         self.samples = samples
@@ -208,12 +204,12 @@ class Machine:
         self.records: list[tuple[int, int, int]] = []
         cpus = make_cpus(self.topology)
         for cpu, state in enumerate(cpus):
-            state.ring = TracingRing(cpu, self.pops)
+            state.ring = TracingRing(ring_slots, cpu, self.pops)
         self.driver = Driver(self.topology, cpus, SimulatedCpuid(), Vmstat(), self._record,
                              variant)
         if not self.driver.init():
             raise RuntimeError("explore: the simulated CPU has no memory profiler")
-        self.slots = len(cpus[0].ring.slots)
+        self.slots = ring_slots
         self.mid = [False] * ncpus
         self.injected = 0
         self.accepted: dict[int, int] = {}
@@ -549,7 +545,7 @@ class Result:
     random_schedules: int = 0
     seed: int | None = None
     found_length: int | None = None
-    ring_from_spec: bool = False
+    ring_from_spec: bool = True  # False when --ring set the size
     invariant: str | None = None  # only this invariant was looked for
     minimised: str | None = None  # random mode: "bfs" (shortest) or "ddmin" (1-minimal)
     exhausted: bool = False  # exhaustive mode saw every reachable state before the depth bound
@@ -560,7 +556,7 @@ class Result:
         return {
             "variant": self.variant, "cpus": self.cpus, "samples": self.samples,
             "ring_slots": self.ring_slots, "ring_capacity": self.ring_slots - 1,
-            "ring_from_regenerated_spec": self.ring_from_spec,
+            "ring_source": "spec" if self.ring_from_spec else "--ring",
             "mode": self.mode, "depth": self.depth, "hotplug": self.hotplug,
             "invariant": self.invariant, "exhausted": self.exhausted,
             "depth_reached": self.depth_reached if self.mode == "exhaustive" else None,
@@ -580,8 +576,8 @@ class Result:
 
 class Explorer:
     def __init__(self, variant: str, ncpus: int, samples: int, hotplug: bool = True,
-                 target: str | None = None) -> None:
-        self.machine = Machine(variant, ncpus, samples, hotplug)
+                 target: str | None = None, ring_slots: int = IBS_NR_SAMPLES) -> None:
+        self.machine = Machine(variant, ncpus, samples, hotplug, ring_slots)
         self.initial = self.machine.snapshot()
         self.target = target
         self.quiet_cache: dict[State, Violation | None] = {}
@@ -753,17 +749,21 @@ def ddmin(steps: list[Step], fails: Callable[[list[Step]], bool]) -> list[Step]:
 
 def explore(variant: str, ncpus: int = 2, samples: int = DEFAULT_SAMPLES,
             depth: int | None = None, random_runs: int | None = None, seed: int = 0,
-            hotplug: bool = True, target: str | None = None) -> Result:
-    """Exhaustive (depth) or random (random_runs schedules of up to depth steps) exploration."""
+            hotplug: bool = True, target: str | None = None,
+            ring_slots: int | None = None) -> Result:
+    """Exhaustive (depth) or random (random_runs schedules of up to depth steps) exploration;
+    ring_slots None is the spec's IBS_NR_SAMPLES."""
     if target is not None and target not in INVARIANTS:
         raise ValueError(f"invariant must be one of {INVARIANTS}, got {target!r}")
     start = time.perf_counter()
-    explorer = Explorer(variant, ncpus, samples, hotplug, target)
+    explorer = Explorer(variant, ncpus, samples, hotplug, target,
+                        IBS_NR_SAMPLES if ring_slots is None else ring_slots)
     mode = "random" if random_runs is not None else "exhaustive"
     bound = depth if depth is not None else (
         DEFAULT_RANDOM_LENGTH if mode == "random" else DEFAULT_DEPTH)
     result = Result(variant, ncpus, samples, explorer.machine.slots, mode, bound, hotplug)
     result.invariant = target
+    result.ring_from_spec = ring_slots is None
     if random_runs is None:
         steps, violation, result.states, result.schedules = bfs(explorer, bound)
         result.transitions, result.drops = explorer.transitions, Counter(explorer.drops)
@@ -838,7 +838,8 @@ def format_text(result: Result) -> str:
             f"{result.random_schedules} random schedule(s) of up to {result.depth} steps, "
             f"seed {result.seed}")
     ring = f"ring {result.ring_slots} slots ({result.ring_slots - 1} usable"
-    ring += ", IBS_NR_SAMPLES from the regenerated spec)" if result.ring_from_spec else ")"
+    ring += ")" if result.ring_from_spec else \
+        f", set by --ring; the spec's IBS_NR_SAMPLES is {IBS_NR_SAMPLES})"
     lines = [
         f"explore: driver {result.variant}, {result.cpus} CPUs, {ring}, {result.samples} "
         f"sample(s), {mode}" + ("" if result.hotplug else ", no CPU hotplug"),
@@ -880,19 +881,6 @@ def to_json(result: Result) -> str:
     return json.dumps(result.as_json(), indent=2)
 
 
-# --- --ring: regenerate the spec with a smaller IBS_NR_SAMPLES, re-run in a child ---------------
-_RING_CONSTANT = re.compile(r"(- name: IBS_NR_SAMPLES\s*\n\s*value:\s*)(\d+)")
-
-
-def shrink_spec(spec_dir: Path, slots: int) -> None:
-    """Set IBS_NR_SAMPLES in spec_dir/ibs_mprof.yaml (a copy of spec/) to slots."""
-    path = spec_dir / "ibs_mprof.yaml"
-    text, count = _RING_CONSTANT.subn(lambda m: m.group(1) + str(slots), path.read_text())
-    if count != 1:
-        raise InputError(f"{path}: cannot find the IBS_NR_SAMPLES constant to change")
-    path.write_text(text)
-
-
 def command(args: Any) -> int:
     """`ibs-mprof explore` with parsed arguments (see runtime/cli.py); the exit status."""
     for name, (low, high) in (("cpus", CPUS_RANGE), ("samples", SAMPLES_RANGE),
@@ -903,69 +891,7 @@ def command(args: Any) -> int:
             raise InputError(f"explore: --{name} must be in {low}..{high}, got {value}")
     if args.seed is not None and args.random is None:
         raise InputError("explore: --seed needs --random N")
-    if args.ring is not None:
-        if args.expect_ring is not None:
-            raise InputError("explore: give --ring only")
-        return run_with_ring(args.ring, child_args(args))
-    if args.expect_ring is not None:
-        check_ring(args.expect_ring)
     result = explore(args.variant, args.cpus, args.samples, args.depth, args.random,
-                     args.seed or 0, not args.no_hotplug, args.invariant)
-    result.ring_from_spec = args.expect_ring is not None
+                     args.seed or 0, not args.no_hotplug, args.invariant, args.ring)
     print(to_json(result) if args.json else format_text(result))
     return 1 if result.counterexample is not None else 0
-
-
-def child_args(args: Any) -> list[str]:
-    """The same command line without --ring, for the child that runs on the regenerated spec."""
-    out = ["--variant", args.variant, "--cpus", str(args.cpus), "--samples", str(args.samples)]
-    for name in ("depth", "random", "seed"):
-        if getattr(args, name) is not None:
-            out += [f"--{name}", str(getattr(args, name))]
-    if args.invariant is not None:
-        out += ["--invariant", args.invariant]
-    if args.no_hotplug:
-        out.append("--no-hotplug")
-    if args.json:
-        out.append("--json")
-    return out
-
-
-def run_with_ring(slots: int, argv: Sequence[str]) -> int:
-    """Copy spec/, set IBS_NR_SAMPLES = slots, regenerate into a temporary folder and run
-    `ibs-mprof explore CHILD_ARGS` there with that package first on PYTHONPATH."""
-    import codegen
-
-    with tempfile.TemporaryDirectory(prefix="ibs-mprof-explore-") as tmp:
-        root = Path(tmp)
-        spec = root / "spec"
-        shutil.copytree(codegen.SPEC_DIR, spec)
-        shrink_spec(spec, slots)
-        try:
-            codegen.generate(spec, root / "generated")
-        except codegen.SpecError as exc:
-            first = exc.diagnostics[0]
-            raise InputError(f"--ring {slots}: the spec refuses it: {first.file}:{first.line}: "
-                             f"{first.rule}: {first.message}") from None
-        # The regenerated package first; then the project itself, for runtime/ and codegen/.
-        project = str(Path(__file__).resolve().parent.parent)
-        paths = [tmp, project] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-                                  if p]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
-        cmd = [sys.executable, "-m", "runtime.cli", "explore", *argv,
-               "--expect-ring", str(slots)]
-        return subprocess.run(cmd, cwd=root, env=env, check=False).returncode
-
-
-def check_ring(expected: int) -> None:
-    """In the child: the ring really has the regenerated size (no stale generated/ shadowing)."""
-    ring = len(SampleRing().slots)
-    if ring != expected or IBS_NR_SAMPLES != expected:
-        raise InputError(f"explore: expected a ring of {expected} slots from the regenerated "
-                         f"spec, got {ring} (generated/ came from {_generated_origin()})")
-
-
-def _generated_origin() -> str:
-    import generated
-
-    return str(Path(generated.__file__).parent)

@@ -1,12 +1,14 @@
 """`ibs-mprof explore`: v7's lost-sample races are found with the shortest schedule, the fixed
-driver explores clean to the same bound, and --ring shrinks the ring through the spec."""
+driver explores clean to the same bound, and --ring sets the model's ring size."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+from generated.ibs_mprof import IBS_NR_SAMPLES
 from runtime.explore import Explorer, Step, bfs, ddmin, explore
 from tests.conftest import ROOT, run_cli
 
@@ -86,28 +88,53 @@ def test_fixed_explores_clean_to_the_same_bounds() -> None:
         in result.stdout
 
 
-def test_ring_shrinks_through_the_spec_and_ring_full_is_a_named_drop() -> None:
+def test_ring_size_is_a_model_parameter_and_ring_full_is_a_named_drop() -> None:
     code, small = run_json("--variant", "fixed", "--ring", "3", "--samples", "3", "--depth", "10")
     assert code == 0 and small["violation"] is None
     assert small["ring_slots"] == 3 and small["ring_capacity"] == 2
-    assert small["ring_from_regenerated_spec"] is True
+    assert small["ring_source"] == "--ring"
     assert small["drops"]["ring_full"] > 0
     code, full = run_json("--variant", "fixed", "--samples", "3", "--depth", "10")
-    assert code == 0 and full["ring_slots"] == 150 and full["drops"] == {}
-    assert not full["ring_from_regenerated_spec"]
+    assert code == 0 and full["ring_slots"] == IBS_NR_SAMPLES and full["drops"] == {}
+    assert full["ring_source"] == "spec"
     # v7 drops silently (no counter), but the drop is still named ring_full, not a loss.
     code, v7 = run_json("--variant", "v7", "--ring", "2", "--samples", "2", "--no-hotplug",
                         "--invariant", "conservation")
     assert code == 0 and v7["drops"]["ring_full"] > 0 and v7["exhausted"]
-    assert "IBS_NR_SAMPLES: Final = 150" in (ROOT / "generated" / "ibs_mprof.py").read_text()
 
 
 def test_ring_full_step_reads_as_a_drop() -> None:
     result = run_cli("explore", "--variant", "v7", "--ring", "2", "--samples", "2", "--cpus",
                      "2", "--no-hotplug")
     assert result.returncode == 1
-    assert "ring 2 slots (1 usable, IBS_NR_SAMPLES from the regenerated spec)" in result.stdout
+    assert (f"ring 2 slots (1 usable, set by --ring; the spec's IBS_NR_SAMPLES is "
+            f"{IBS_NR_SAMPLES})") in result.stdout
     assert "drops reached (named, never accepted, not a loss): ring_full" in result.stdout
+
+
+def test_ring_needs_no_spec_copy_and_runs_from_an_installed_layout(tmp_path: Path) -> None:
+    """--ring works where only the wheel's packages are (no spec/ beside them): the old
+    copy-spec-and-regenerate path died there with a traceback."""
+    pkg = tmp_path / "site"
+    for name in ("codegen", "generated", "runtime", "safeio"):  # pyproject's packages
+        shutil.copytree(ROOT / name, pkg / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    result = run_cli("explore", "--variant", "fixed", "--ring", "2", "--samples", "2",
+                     "--depth", "6", "--json", cwd=tmp_path, pythonpath=pkg)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["ring_slots"] == 2 and data["drops"]["ring_full"] > 0
+
+
+def test_a_smaller_ring_changes_only_the_ring() -> None:
+    """Every ring above samples + 1 slots never fills: the same search as the spec's ring."""
+    spec = explore("fixed", 2, 2, 8)
+    for slots in (4, 9, IBS_NR_SAMPLES):
+        other = explore("fixed", 2, 2, 8, ring_slots=slots)
+        assert (other.states, other.transitions, other.schedules) == \
+            (spec.states, spec.transitions, spec.schedules) and other.drops == {}
+    tight = explore("fixed", 2, 2, 8, ring_slots=2)
+    assert tight.drops["ring_full"] > 0 and tight.states != spec.states
 
 
 def test_random_mode_is_reproducible_and_minimises_to_the_shortest() -> None:

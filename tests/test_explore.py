@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from generated.ibs_mprof import IBS_NR_SAMPLES
-from runtime.explore import Explorer, Step, bfs, ddmin, explore
+from runtime.explore.search import Explorer, Step, bfs, ddmin, explore
 from tests.conftest import ROOT, run_cli
 
 BOUND = ("--cpus", "2", "--samples", "2", "--depth", "12")

@@ -285,38 +285,46 @@ def ddmin(steps: list[Step], fails: Callable[[list[Step]], bool]) -> list[Step]:
     return steps
 
 
+def schedule_length(depth: int | None, random_runs: int | None) -> int:
+    """The depth bound, or each random schedule's length; None is the mode's default."""
+    if depth is not None:
+        return depth
+    return DEFAULT_DEPTH if random_runs is None else DEFAULT_RANDOM_LENGTH
+
+
 def explore(variant: str, ncpus: int = 2, samples: int = DEFAULT_SAMPLES,
             depth: int | None = None, random_runs: int | None = None, seed: int = 0,
             hotplug: bool = True, target: str | None = None,
-            ring_slots: int | None = None, report: Quiet | None = None) -> Result:
+            ring_slots: int | None = None, report: Quiet | None = None,
+            max_states: int | None = None) -> Result:
     """Exhaustive (depth) or random (random_runs schedules of up to depth steps) exploration;
-    ring_slots None is the spec's IBS_NR_SAMPLES."""
+    ring_slots None is the spec's IBS_NR_SAMPLES. StateBudget once the search holds more than
+    max_states states (what the machine can spare, runtime/explore/cost.py)."""
     if target is not None and target not in INVARIANTS:
         raise ValueError(f"invariant must be one of {INVARIANTS}, got {target!r}")
     start = time.perf_counter()
     explorer = Explorer(variant, ncpus, samples, hotplug, target,
                         IBS_NR_SAMPLES if ring_slots is None else ring_slots, report)
     mode = "random" if random_runs is not None else "exhaustive"
-    bound = depth if depth is not None else (
-        DEFAULT_RANDOM_LENGTH if mode == "random" else DEFAULT_DEPTH)
+    bound = schedule_length(depth, random_runs)
     result = Result(variant, ncpus, samples, explorer.machine.slots, mode, bound, hotplug)
     result.invariant = target
     result.ring_from_spec = ring_slots is None
     if random_runs is None:
-        steps, violation, result.states, result.schedules = bfs(explorer, bound)
+        steps, violation, result.states, result.schedules = bfs(explorer, bound, max_states)
         result.transitions, result.drops = explorer.transitions, Counter(explorer.drops)
         result.exhausted, result.depth_reached = explorer.exhausted, explorer.levels
     else:
         result.seed = seed
-        steps, violation = _random(explorer, bound, random_runs, seed, result)
+        steps, violation = _random(explorer, bound, random_runs, seed, result, max_states)
     if steps is not None and violation is not None:
         result.counterexample = explorer.counterexample(steps, violation)
     result.elapsed_s = time.perf_counter() - start
     return result
 
 
-def _random(explorer: Explorer, length: int, runs: int, seed: int,
-            result: Result) -> tuple[list[Step] | None, Violation | None]:
+def _random(explorer: Explorer, length: int, runs: int, seed: int, result: Result,
+            max_states: int | None) -> tuple[list[Step] | None, Violation | None]:
     rng = random.Random(seed)
     machine = explorer.machine
     for run in range(1, runs + 1):
@@ -340,6 +348,8 @@ def _random(explorer: Explorer, length: int, runs: int, seed: int,
             result.states, result.transitions = len(explorer.quiet_cache), explorer.transitions
             result.drops = Counter(explorer.drops)
             return _minimise(explorer, steps, violation, result)
+        if max_states is not None and len(explorer.quiet_cache) > max_states:
+            raise StateBudget(f"more than {max_states} states")
         if explorer.report.due():
             explorer.report.show(f"random schedule {run} of {runs}: "
                                  f"{len(explorer.quiet_cache)} states")

@@ -282,24 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="CPU to ask (default 0)")
     probe.add_argument("--json", action="store_true", help="print JSON")
     probe.set_defaults(func=_cmd_probe)
+    from runtime import explore
+
     exp = sub.add_parser("explore", help="explore interleavings of the driver's NMI, irq_work, "
-                         "work and CPU hotplug steps for lost or stranded samples")
-    exp.add_argument("--variant", choices=DRIVER_VARIANTS, required=True)
-    exp.add_argument("--cpus", type=int, default=2, metavar="N", help="2..3 (default 2)")
-    exp.add_argument("--ring", type=int, metavar="N",
-                     help="ring slots: IBS_NR_SAMPLES set in a copy of spec/, regenerated into a "
-                     "temporary folder (default: the spec's)")
-    exp.add_argument("--samples", type=int, default=2, metavar="N",
-                     help="samples injected at most (default 2)")
-    exp.add_argument("--depth", type=int, metavar="N",
-                     help="steps: exhaustive bound (default 12), or schedule length with --random")
-    exp.add_argument("--random", type=int, metavar="N", help="N random schedules")
-    exp.add_argument("--seed", type=int, metavar="S", help="seed for --random (default 0)")
-    exp.add_argument("--invariant", choices=INVARIANTS,
-                     help="look for violations of this invariant only")
-    exp.add_argument("--no-hotplug", action="store_true", help="no CPU offline/online steps")
-    exp.add_argument("--json", action="store_true", help="print JSON")
-    exp.add_argument("--expect-ring", type=int, help=argparse.SUPPRESS)
+                         "work and CPU hotplug steps for the shortest one that breaks an "
+                         f"invariant ({', '.join(INVARIANTS)})")
+    explore.add_arguments(exp)
     exp.set_defaults(func=_cmd_explore)
     return parser
 

@@ -85,6 +85,12 @@ class Field:
         return mask
 
     @property
+    def unencodable_mask(self) -> int:
+        """Value bits inside the field's width that must be zero (a split field's implied
+        low zero bits)."""
+        return self.max_value & ~self.value_mask
+
+    @property
     def is_bool(self) -> bool:
         return self.width == 1 and self.enum is None and not self.split
 
@@ -145,6 +151,27 @@ class Register:
     @property
     def class_name(self) -> str:
         return "".join(part.capitalize() for part in self.name.lower().split("_"))
+
+    @property
+    def func_prefix(self) -> str:
+        """Prefix of the register's module-level scalar functions (lower snake case)."""
+        return self.name.lower()
+
+    @property
+    def dtype(self) -> str:
+        """numpy dtype of the vectorised accessors: an in-memory word keeps its own width
+        (u8/u16/u32 arrays, as the kernel stores it), a register value is uint64."""
+        return f"np.uint{self.width}" if self.kind == "memory" else "np.uint64"
+
+    @property
+    def array_type(self) -> str:
+        """The _base alias of an array of this register's dtype."""
+        return f"U{self.width}Array" if self.kind == "memory" else "U64Array"
+
+    @property
+    def all_mask(self) -> int:
+        """Every bit of the register's width."""
+        return (1 << self.width) - 1
 
     @property
     def reserved_mask(self) -> int:

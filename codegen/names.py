@@ -21,10 +21,13 @@ from codegen.model import Block, Register
 # --- what the templates write ------------------------------------------------------------
 
 TYPING_IMPORTS = ("ClassVar", "Final", "final")
-BASE_FOR_REGISTERS = ("FieldInfo", "FieldValues", "RegisterValue", "U64Array", "as_u64",
-                      "check_bool", "check_int", "check_raw", "checked_u64", "or_all")
+BASE_FOR_REGISTERS = ("FieldInfo", "FieldValues", "RegisterValue", "Words", "as_words",
+                      "check_bool", "check_int", "check_raw", "checked_words", "jitable",
+                      "or_all")
 BASE_FOR_ENUMS = ("OpenIntEnum",)
-MODULE_IMPORTS = frozenset({"annotations", "dataclass", "np", *TYPING_IMPORTS,
+ARRAY_TYPES = ("BoolArray", "U8Array", "U16Array", "U32Array", "U64Array")
+"""Array aliases a module imports for the dtypes its registers use."""
+MODULE_IMPORTS = frozenset({"annotations", "dataclass", "np", *ARRAY_TYPES, *TYPING_IMPORTS,
                             *BASE_FOR_REGISTERS, *BASE_FOR_ENUMS})
 """Every name a block's module may import (render writes the import block from these)."""
 
@@ -69,15 +72,29 @@ C_INCLUDE_GUARD = "IBS_MPROF_GENERATED_REGS_H"
 def register_module_constants(reg: Register) -> list[tuple[str, str, int]]:
     """The module constants a register gives: (name, what makes it, line)."""
     what = f"register {reg.name}"
-    suffixes = ["WIDTH"]
+    suffixes = ["WIDTH", "DTYPE"]
     suffixes += {"msr": ["ADDRESS"], "cpuid": ["LEAF", "SUBLEAF", "OUTPUT"]}.get(reg.kind, [])
     suffixes += ["RESET", "RESERVED_MASK"]
     out = [(f"{reg.name}_{suffix}", what, reg.line) for suffix in suffixes]
     for f in reg.fields:
-        out.append((f"{reg.name}_{f.name.upper()}_MASK", f"field {reg.name}.{f.name}", f.line))
+        what_f = f"field {reg.name}.{f.name}"
+        base = f"{reg.name}_{f.name.upper()}"
+        out += [(f"{base}_MASK", what_f, f.line), (f"{base}_WIDTH", what_f, f.line)]
         if not f.split:
-            out.append((f"{reg.name}_{f.name.upper()}_SHIFT", f"field {reg.name}.{f.name}",
-                        f.line))
+            out.append((f"{base}_SHIFT", what_f, f.line))
+            continue
+        for i in range(len(f.parts)):
+            out += [(f"{base}_PART{i}_{suffix}", what_f, f.line)
+                    for suffix in ("MASK", "SHIFT", "WIDTH", "VALUE_SHIFT")]
+    return out
+
+
+def register_module_functions(reg: Register) -> list[tuple[str, str, int]]:
+    """The scalar functions a register gives at module level: (name, what makes it, line)."""
+    out = [(f"{reg.func_prefix}_encode", f"register {reg.name}", reg.line)]
+    for f in reg.fields:
+        out += [(f"{reg.func_prefix}_{verb}_{f.name}", f"field {reg.name}.{f.name}", f.line)
+                for verb in ("get", "set")]
     return out
 
 
@@ -189,6 +206,8 @@ def check_names(blocks: Sequence[Block]) -> list[Diagnostic]:
                                              b.file, r.line, owner))
             for name, what, line in register_module_constants(r):
                 python.add(name, _Origin(f"constant {name} of {what}", b.file, line, what))
+            for name, what, line in register_module_functions(r):
+                python.add(name, _Origin(f"function {name} of {what}", b.file, line, what))
             for name, line in c_macros(r):
                 c_names.add(name, _Origin(f"C macro {name} of register {r.name}", b.file, line,
                                           f"C {name}"))
@@ -202,6 +221,9 @@ def _check_members(block: Block, reg: Register, out: list[Diagnostic]) -> None:
     for f in reg.fields:
         members.add(f.name, _Origin(f"field {reg.name}.{f.name}", block.file, f.line,
                                     f"field {f.name}"))
+    for name, what, line in register_module_functions(reg):  # encode() takes the fields
+        members.add(name, _Origin(f"function {name} of {what}", block.file, line,
+                                  f"function {name}"))
     for f in reg.fields:
         for prefix in FIELD_METHOD_PREFIXES:
             members.add(prefix + f.name, _Origin(

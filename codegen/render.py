@@ -95,6 +95,14 @@ def hexn(value: int, digits: int = 0) -> str:
     return f"0x{value:0{digits}X}" if digits else f"0x{value:X}"
 
 
+def i64(value: int) -> str:
+    """A 64-bit pattern as a signed int64 literal: what the scalar functions use, so that
+    numba types every constant as int64 (a uint64 constant would make int64 arithmetic
+    float). Python ints give the same bits: `raw & -25` clears what `raw & 0x...E7` would."""
+    value &= (1 << 64) - 1
+    return hexn(value) if value < 1 << 63 else f"-{hexn((1 << 64) - value)}"
+
+
 def py_type(field: Field) -> str:
     if field.enum:
         return field.enum
@@ -150,7 +158,7 @@ def make_env() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters.update(py_doc=py_doc, py_str=py_str, c_comment=c_comment, md_cell=md_cell,
-                       md_text=md_text, hexn=hexn, c_int=c_int)
+                       md_text=md_text, hexn=hexn, c_int=c_int, i64=i64)
     env.globals.update(py_type=py_type, field_default=field_default, c_value=c_value,
                        c_suffix=c_suffix)
     return env
@@ -191,6 +199,11 @@ def render_all(spec: Spec) -> dict[str, bytes]:
     return {path: text.encode("utf-8") for path, text in sorted(out.items())}
 
 
+def _natural(name: str) -> list[str | int]:
+    """Sort key comparing digit runs as numbers (U8Array before U16Array), as ruff's isort."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
 def _module_imports(block: Block, enum_imports: dict[str, set[str]]) -> str:
     """The import block of a register module, in ruff/isort order, importing only what the
     module uses (an empty `from generated._base import ()` would not even parse)."""
@@ -199,8 +212,12 @@ def _module_imports(block: Block, enum_imports: dict[str, set[str]]) -> str:
               if has_regs else ["from typing import Final"] if block.constants or block.enums
               else [])
     third_party = ["import numpy as np"] if has_regs else []
+    arrays = {r.array_type for r in block.registers}
+    if any(f.is_bool for r in block.registers for f in r.fields):
+        arrays.add("BoolArray")
     base = sorted((BASE_FOR_REGISTERS if has_regs else ()) + (BASE_FOR_ENUMS if block.enums
-                                                               else ()))
+                                                               else ()) + tuple(arrays),
+                  key=_natural)
     ours = ["from generated._base import (", *(f"    {name}," for name in base), ")"] if base \
         else []
     ours += [f"from generated.{mod} import {', '.join(sorted(names))}"

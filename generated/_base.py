@@ -5,20 +5,42 @@
 # spec/ibs_mprof.yaml sha256 b788eff87194684aa1b017bddf9a76269c42a07efe32e372fe1b6d97e30ca9e9
 # spec/ibs_op.yaml sha256 7c78e08e8476dc47fe7282849251e2c2f6dc27ae718d704c9b1580c8fc811767
 # spec/ibsctl.yaml sha256 03aba96cc9e2aad2a6adbf48c2ad96b903976020a3e2dca61f645bb8c8e7d589
-# spec/pghot.yaml sha256 02bbf0a7ee4c86dfa24149e1d4bc3d79fbb7e8d0531e70a8bb9e6f23a3943bb1
+# spec/pghot.yaml sha256 67d4bab689ebe19f0f7fde2813ee7d9039f8f07e478a9188577a84bb9cbbf75e
 """Shared support for the generated register value classes (rendered, not hand-written)."""
 
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar, NamedTuple, Self
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+U8Array = npt.NDArray[np.uint8]
+U16Array = npt.NDArray[np.uint16]
+U32Array = npt.NDArray[np.uint32]
 U64Array = npt.NDArray[np.uint64]
-FieldValues = npt.NDArray[np.uint64] | npt.NDArray[np.bool_] | int
-"""What a vectorised setter takes: uint64 values, bools for one-bit fields, or one int."""
+BoolArray = npt.NDArray[np.bool_]
+Words = npt.NDArray[np.unsignedinteger[Any]] | npt.NDArray[np.bool_] | int
+"""Raw values a vectorised accessor reads: an unsigned array (converted to the register's own
+dtype: uint64 for registers, the word's width for in-memory words) or one int."""
+FieldValues = npt.NDArray[np.unsignedinteger[Any]] | npt.NDArray[np.bool_] | int
+"""What a vectorised setter takes: unsigned values, bools for one-bit fields, or one int."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+JITABLE: list[Callable[..., Any]] = []
+"""Every function marked @jitable, in definition order (runtime/jit.py hands them to numba)."""
+
+
+def jitable(func: F) -> F:
+    """Mark a scalar function (ints in, int out, plain arithmetic) that numba may compile
+    inside a compiled caller. It stays an ordinary Python function: the reference engine
+    calls it as it is, and nothing here imports numba (decoding a value never pays for it);
+    the fast engine registers the marked functions with numba before compiling its loops,
+    so one definition serves both engines."""
+    JITABLE.append(func)
+    return func
 
 
 class OpenIntEnum(enum.IntEnum):
@@ -43,6 +65,7 @@ class FieldInfo(NamedTuple):
     access: str
     enum: type[OpenIntEnum] | None
     doc: str
+    source: str
 
 
 class RegisterValue:
@@ -120,24 +143,25 @@ def check_array(register: str, field: str, values: U64Array, maximum: int, value
         raise ValueError(f"{register}.{field}: value {first:#x} out of range or not encodable")
 
 
-def checked_u64(register: str, field: str, value: FieldValues, maximum: int,
-                value_mask: int) -> U64Array:
-    """A setter's values as uint64, range-checked; a bool array needs no check when the field
-    can hold 0 and 1."""
+def checked_words(register: str, field: str, value: FieldValues, maximum: int,
+                  value_mask: int, dtype: type[np.unsignedinteger[Any]]) -> npt.NDArray[Any]:
+    """A setter's values in the register's dtype, range-checked; a bool array needs no check
+    when the field can hold 0 and 1."""
     if isinstance(value, np.ndarray) and value.dtype == np.bool_ and maximum >= 1 and \
             value_mask & 1:
-        return value.astype(np.uint64)
+        return value.astype(dtype)
     values = as_u64(value)
     check_array(register, field, values, maximum, value_mask)
-    return values
+    return values.astype(dtype, copy=False)
 
 
-def or_all(parts: list[U64Array | None]) -> U64Array:
+def or_all(parts: list[npt.NDArray[Any] | None],
+           dtype: type[np.unsignedinteger[Any]]) -> npt.NDArray[Any]:
     """The bitwise OR of the parts given (None: left out), accumulated in place."""
     given = [p for p in parts if p is not None]
     if not given:
-        return as_u64(0)
-    out = np.zeros(np.broadcast_shapes(*(p.shape for p in given)), dtype=np.uint64)
+        return np.asarray(0, dtype=dtype)
+    out = np.zeros(np.broadcast_shapes(*(p.shape for p in given)), dtype=dtype)
     for part in given:
         out |= part
     return out
@@ -146,3 +170,8 @@ def or_all(parts: list[U64Array | None]) -> U64Array:
 def as_u64(values: FieldValues) -> U64Array:
     """Accept a scalar or an array and return a uint64 array."""
     return np.asarray(values, dtype=np.uint64)
+
+
+def as_words(values: Words, dtype: type[np.unsignedinteger[Any]]) -> npt.NDArray[Any]:
+    """Raw values as an array of the register's dtype (no copy when they are one already)."""
+    return np.asarray(values, dtype=dtype)

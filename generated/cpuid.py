@@ -5,7 +5,7 @@
 # spec/ibs_mprof.yaml sha256 b788eff87194684aa1b017bddf9a76269c42a07efe32e372fe1b6d97e30ca9e9
 # spec/ibs_op.yaml sha256 7c78e08e8476dc47fe7282849251e2c2f6dc27ae718d704c9b1580c8fc811767
 # spec/ibsctl.yaml sha256 03aba96cc9e2aad2a6adbf48c2ad96b903976020a3e2dca61f645bb8c8e7d589
-# spec/pghot.yaml sha256 02bbf0a7ee4c86dfa24149e1d4bc3d79fbb7e8d0531e70a8bb9e6f23a3943bb1
+# spec/pghot.yaml sha256 67d4bab689ebe19f0f7fde2813ee7d9039f8f07e478a9188577a84bb9cbbf75e
 """CPUID bits that tell whether IBS exists and which IBS features it has - the IBS presence bit in
 Fn8000_0001 ECX and the IBS feature flags in Fn8000_001B EAX.
 
@@ -21,61 +21,85 @@ from typing import ClassVar, Final, final
 import numpy as np
 
 from generated._base import (
+    BoolArray,
     FieldInfo,
     FieldValues,
     RegisterValue,
     U64Array,
-    as_u64,
+    Words,
+    as_words,
     check_bool,
     check_int,
     check_raw,
-    checked_u64,
+    checked_words,
+    jitable,
     or_all,
 )
 
 IBS_CAPS_WIDTH: Final = 32
+IBS_CAPS_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_CAPS_LEAF: Final = 0x8000001B
 IBS_CAPS_SUBLEAF: Final = 0
 IBS_CAPS_OUTPUT: Final = 'eax'
 IBS_CAPS_RESET: Final = 0x0
 IBS_CAPS_RESERVED_MASK: Final = 0xFFF20000
 IBS_CAPS_AVAIL_MASK: Final = 0x1
+IBS_CAPS_AVAIL_WIDTH: Final = 1
 IBS_CAPS_AVAIL_SHIFT: Final = 0
 IBS_CAPS_FETCH_SAM_MASK: Final = 0x2
+IBS_CAPS_FETCH_SAM_WIDTH: Final = 1
 IBS_CAPS_FETCH_SAM_SHIFT: Final = 1
 IBS_CAPS_OP_SAM_MASK: Final = 0x4
+IBS_CAPS_OP_SAM_WIDTH: Final = 1
 IBS_CAPS_OP_SAM_SHIFT: Final = 2
 IBS_CAPS_RD_WR_OP_CNT_MASK: Final = 0x8
+IBS_CAPS_RD_WR_OP_CNT_WIDTH: Final = 1
 IBS_CAPS_RD_WR_OP_CNT_SHIFT: Final = 3
 IBS_CAPS_OP_CNT_MASK: Final = 0x10
+IBS_CAPS_OP_CNT_WIDTH: Final = 1
 IBS_CAPS_OP_CNT_SHIFT: Final = 4
 IBS_CAPS_BRN_TRGT_MASK: Final = 0x20
+IBS_CAPS_BRN_TRGT_WIDTH: Final = 1
 IBS_CAPS_BRN_TRGT_SHIFT: Final = 5
 IBS_CAPS_OP_CNT_EXT_MASK: Final = 0x40
+IBS_CAPS_OP_CNT_EXT_WIDTH: Final = 1
 IBS_CAPS_OP_CNT_EXT_SHIFT: Final = 6
 IBS_CAPS_RIP_INVALID_CHK_MASK: Final = 0x80
+IBS_CAPS_RIP_INVALID_CHK_WIDTH: Final = 1
 IBS_CAPS_RIP_INVALID_CHK_SHIFT: Final = 7
 IBS_CAPS_OP_BRN_FUSE_MASK: Final = 0x100
+IBS_CAPS_OP_BRN_FUSE_WIDTH: Final = 1
 IBS_CAPS_OP_BRN_FUSE_SHIFT: Final = 8
 IBS_CAPS_FETCH_CTL_EXTD_MASK: Final = 0x200
+IBS_CAPS_FETCH_CTL_EXTD_WIDTH: Final = 1
 IBS_CAPS_FETCH_CTL_EXTD_SHIFT: Final = 9
 IBS_CAPS_OP_DATA4_MASK: Final = 0x400
+IBS_CAPS_OP_DATA4_WIDTH: Final = 1
 IBS_CAPS_OP_DATA4_SHIFT: Final = 10
 IBS_CAPS_ZEN4_MASK: Final = 0x800
+IBS_CAPS_ZEN4_WIDTH: Final = 1
 IBS_CAPS_ZEN4_SHIFT: Final = 11
 IBS_CAPS_OP_LD_LAT_MASK: Final = 0x1000
+IBS_CAPS_OP_LD_LAT_WIDTH: Final = 1
 IBS_CAPS_OP_LD_LAT_SHIFT: Final = 12
 IBS_CAPS_DIS_MASK: Final = 0x2000
+IBS_CAPS_DIS_WIDTH: Final = 1
 IBS_CAPS_DIS_SHIFT: Final = 13
 IBS_CAPS_FETCH_LAT_MASK: Final = 0x4000
+IBS_CAPS_FETCH_LAT_WIDTH: Final = 1
 IBS_CAPS_FETCH_LAT_SHIFT: Final = 14
 IBS_CAPS_BIT63_FILTER_MASK: Final = 0x8000
+IBS_CAPS_BIT63_FILTER_WIDTH: Final = 1
 IBS_CAPS_BIT63_FILTER_SHIFT: Final = 15
 IBS_CAPS_STRMST_RMTSOCKET_MASK: Final = 0x10000
+IBS_CAPS_STRMST_RMTSOCKET_WIDTH: Final = 1
 IBS_CAPS_STRMST_RMTSOCKET_SHIFT: Final = 16
 IBS_CAPS_MEM_PROFILER_MASK: Final = 0x40000
+IBS_CAPS_MEM_PROFILER_WIDTH: Final = 1
 IBS_CAPS_MEM_PROFILER_SHIFT: Final = 18
 IBS_CAPS_OP_DTLB_PG_SIZE_MASK: Final = 0x80000
+IBS_CAPS_OP_DTLB_PG_SIZE_WIDTH: Final = 1
 IBS_CAPS_OP_DTLB_PG_SIZE_SHIFT: Final = 19
 
 
@@ -102,156 +126,175 @@ class IbsCaps(RegisterValue):
     LOCATION: ClassVar[str] = "CPUID 0x8000001B.0 eax"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'avail',
-            '0',
-            1,
-            'ro',
-            None,
-            'Feature flags valid (IBSFFV).',
+            name='avail',
+            bits='0',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Feature flags valid (IBSFFV).',
+            source='',
         ),
         FieldInfo(
-            'fetch_sam',
-            '1',
-            1,
-            'ro',
-            None,
-            'Fetch sampling supported.',
+            name='fetch_sam',
+            bits='1',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Fetch sampling supported.',
+            source='',
         ),
         FieldInfo(
-            'op_sam',
-            '2',
-            1,
-            'ro',
-            None,
-            'Op (execution) sampling supported.',
+            name='op_sam',
+            bits='2',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Op (execution) sampling supported.',
+            source='',
         ),
         FieldInfo(
-            'rd_wr_op_cnt',
-            '3',
-            1,
-            'ro',
-            None,
-            'The op counter (IBS_OP_CTL cur_cnt) is readable and writable.',
+            name='rd_wr_op_cnt',
+            bits='3',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op counter (IBS_OP_CTL cur_cnt) is readable and writable.',
+            source='',
         ),
         FieldInfo(
-            'op_cnt',
-            '4',
-            1,
-            'ro',
-            None,
-            'Op-counting mode (IBS_OP_CTL cnt_ctl) supported.',
+            name='op_cnt',
+            bits='4',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Op-counting mode (IBS_OP_CTL cnt_ctl) supported.',
+            source='',
         ),
         FieldInfo(
-            'brn_trgt',
-            '5',
-            1,
-            'ro',
-            None,
-            'Branch target MSR IBS_BR_TARGET (C001_103B) present.',
+            name='brn_trgt',
+            bits='5',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Branch target MSR IBS_BR_TARGET (C001_103B) present.',
+            source='',
         ),
         FieldInfo(
-            'op_cnt_ext',
-            '6',
-            1,
-            'ro',
-            None,
-            'Op MaxCnt extended by 7 bits (IBS_OP_CTL bits 26:20).',
+            name='op_cnt_ext',
+            bits='6',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Op MaxCnt extended by 7 bits (IBS_OP_CTL bits 26:20).',
+            source='',
         ),
         FieldInfo(
-            'rip_invalid_chk',
-            '7',
-            1,
-            'ro',
-            None,
-            'IBS_OP_DATA bit 38 (rip_invalid) supported.',
+            name='rip_invalid_chk',
+            bits='7',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='IBS_OP_DATA bit 38 (rip_invalid) supported.',
+            source='',
         ),
         FieldInfo(
-            'op_brn_fuse',
-            '8',
-            1,
-            'ro',
-            None,
-            'IBS_OP_DATA bit 39 (fused branch) supported.',
+            name='op_brn_fuse',
+            bits='8',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='IBS_OP_DATA bit 39 (fused branch) supported.',
+            source='',
         ),
         FieldInfo(
-            'fetch_ctl_extd',
-            '9',
-            1,
-            'ro',
-            None,
-            'Fetch control extended MSR IC_IBS_EXTD_CTL (C001_103C) present.',
+            name='fetch_ctl_extd',
+            bits='9',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Fetch control extended MSR IC_IBS_EXTD_CTL (C001_103C) present.',
+            source='',
         ),
         FieldInfo(
-            'op_data4',
-            '10',
-            1,
-            'ro',
-            None,
-            'Op data 4 MSR IBS_OP_DATA4 (C001_103D) present.',
+            name='op_data4',
+            bits='10',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Op data 4 MSR IBS_OP_DATA4 (C001_103D) present.',
+            source='',
         ),
         FieldInfo(
-            'zen4',
-            '11',
-            1,
-            'ro',
-            None,
-            'Zen4 IBS extensions - L3MissOnly filters, extended DataSrc, FetchOcMiss and FetchL3Miss.',
+            name='zen4',
+            bits='11',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Zen4 IBS extensions - L3MissOnly filters, extended DataSrc, FetchOcMiss and FetchL3Miss.',
+            source='',
         ),
         FieldInfo(
-            'op_ld_lat',
-            '12',
-            1,
-            'ro',
-            None,
-            'Load-latency filter in IBS_OP_CTL bits 63:59 supported.',
+            name='op_ld_lat',
+            bits='12',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Load-latency filter in IBS_OP_CTL bits 63:59 supported.',
+            source='',
         ),
         FieldInfo(
-            'dis',
-            '13',
-            1,
-            'ro',
-            None,
-            'Alternate fetch/op disable bits in IBS_FETCH_CTL2/IBS_OP_CTL2 (tip 2026, Zen6).',
+            name='dis',
+            bits='13',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Alternate fetch/op disable bits in IBS_FETCH_CTL2/IBS_OP_CTL2 (tip 2026, Zen6).',
+            source='tip 2026 Add new MSRs and CPUID bits (S5)',
         ),
         FieldInfo(
-            'fetch_lat',
-            '14',
-            1,
-            'ro',
-            None,
-            'Fetch-latency threshold filter in IBS_FETCH_CTL2 bits 4:1 (tip 2026).',
+            name='fetch_lat',
+            bits='14',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Fetch-latency threshold filter in IBS_FETCH_CTL2 bits 4:1 (tip 2026).',
+            source='tip 2026 Add new MSRs and CPUID bits (S5)',
         ),
         FieldInfo(
-            'bit63_filter',
-            '15',
-            1,
-            'ro',
-            None,
-            'Hardware privilege filter on RIP/VA bit 63 in the CTL2 MSRs (tip 2026).',
+            name='bit63_filter',
+            bits='15',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Hardware privilege filter on RIP/VA bit 63 in the CTL2 MSRs (tip 2026).',
+            source='tip 2026 Add new MSRs and CPUID bits (S5)',
         ),
         FieldInfo(
-            'strmst_rmtsocket',
-            '16',
-            1,
-            'ro',
-            None,
-            'Streaming-store filter plus StrmSt/RmtSocket indicators in IBS_OP_DATA2 (tip 2026).',
+            name='strmst_rmtsocket',
+            bits='16',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Streaming-store filter plus StrmSt/RmtSocket indicators in IBS_OP_DATA2 (tip 2026).',
+            source='tip 2026 Add new MSRs and CPUID bits (S5)',
         ),
         FieldInfo(
-            'mem_profiler',
-            '18',
-            1,
-            'ro',
-            None,
-            'IBS Memory Profiler present (Zen6; RFC only, not in mainline).',
+            name='mem_profiler',
+            bits='18',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='IBS Memory Profiler present (Zen6; RFC only, not in mainline).',
+            source='RFC linux-mm asm/ibs-caps.h (S6)',
         ),
         FieldInfo(
-            'op_dtlb_pg_size',
-            '19',
-            1,
-            'ro',
-            None,
-            'Zen5 IBS_OP_DATA3 page-size encoding in bits 5:4 (FreeBSD IbsUpdtdDtlbStats; perf dtlb_pgsize).',
+            name='op_dtlb_pg_size',
+            bits='19',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Zen5 IBS_OP_DATA3 page-size encoding in bits 5:4 (FreeBSD IbsUpdtdDtlbStats; perf dtlb_pgsize).',
+            source='',
         ),
     )
 
@@ -282,15 +325,15 @@ class IbsCaps(RegisterValue):
     op_ld_lat: bool = False
     """[12] ro: Load-latency filter in IBS_OP_CTL bits 63:59 supported."""
     dis: bool = False
-    """[13] ro: Alternate fetch/op disable bits in IBS_FETCH_CTL2/IBS_OP_CTL2 (tip 2026, Zen6)."""
+    """[13] ro: Alternate fetch/op disable bits in IBS_FETCH_CTL2/IBS_OP_CTL2 (tip 2026, Zen6). Source: tip 2026 Add new MSRs and CPUID bits (S5)"""
     fetch_lat: bool = False
-    """[14] ro: Fetch-latency threshold filter in IBS_FETCH_CTL2 bits 4:1 (tip 2026)."""
+    """[14] ro: Fetch-latency threshold filter in IBS_FETCH_CTL2 bits 4:1 (tip 2026). Source: tip 2026 Add new MSRs and CPUID bits (S5)"""
     bit63_filter: bool = False
-    """[15] ro: Hardware privilege filter on RIP/VA bit 63 in the CTL2 MSRs (tip 2026)."""
+    """[15] ro: Hardware privilege filter on RIP/VA bit 63 in the CTL2 MSRs (tip 2026). Source: tip 2026 Add new MSRs and CPUID bits (S5)"""
     strmst_rmtsocket: bool = False
-    """[16] ro: Streaming-store filter plus StrmSt/RmtSocket indicators in IBS_OP_DATA2 (tip 2026)."""
+    """[16] ro: Streaming-store filter plus StrmSt/RmtSocket indicators in IBS_OP_DATA2 (tip 2026). Source: tip 2026 Add new MSRs and CPUID bits (S5)"""
     mem_profiler: bool = False
-    """[18] ro: IBS Memory Profiler present (Zen6; RFC only, not in mainline)."""
+    """[18] ro: IBS Memory Profiler present (Zen6; RFC only, not in mainline). Source: RFC linux-mm asm/ibs-caps.h (S6)"""
     op_dtlb_pg_size: bool = False
     """[19] ro: Zen5 IBS_OP_DATA3 page-size encoding in bits 5:4 (FreeBSD IbsUpdtdDtlbStats; perf
     dtlb_pgsize)."""
@@ -426,20 +469,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 0 & 1)
 
     @staticmethod
-    def get_avail(raw: U64Array) -> U64Array:
-        """Vectorised read of avail from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x1)
+    def get_avail(raw: Words) -> BoolArray:
+        """Vectorised read of avail from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1)) != 0
+        return bits
 
     @staticmethod
-    def set_avail(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_avail(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of avail; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsCaps._insert_avail(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFE)) | IbsCaps._insert_avail(value)
 
     @staticmethod
     def _insert_avail(value: FieldValues) -> U64Array:
         """avail range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'avail', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'avail', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -448,20 +491,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 1 & 1)
 
     @staticmethod
-    def get_fetch_sam(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_sam from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(1)) & np.uint64(0x1)
+    def get_fetch_sam(raw: Words) -> BoolArray:
+        """Vectorised read of fetch_sam from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2)) != 0
+        return bits
 
     @staticmethod
-    def set_fetch_sam(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_sam(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_sam; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsCaps._insert_fetch_sam(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFD)) | IbsCaps._insert_fetch_sam(value)
 
     @staticmethod
     def _insert_fetch_sam(value: FieldValues) -> U64Array:
         """fetch_sam range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'fetch_sam', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'fetch_sam', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(1)
 
     @staticmethod
@@ -470,20 +513,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 2 & 1)
 
     @staticmethod
-    def get_op_sam(raw: U64Array) -> U64Array:
-        """Vectorised read of op_sam from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(2)) & np.uint64(0x1)
+    def get_op_sam(raw: Words) -> BoolArray:
+        """Vectorised read of op_sam from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x4)) != 0
+        return bits
 
     @staticmethod
-    def set_op_sam(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_sam(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_sam; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsCaps._insert_op_sam(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFB)) | IbsCaps._insert_op_sam(value)
 
     @staticmethod
     def _insert_op_sam(value: FieldValues) -> U64Array:
         """op_sam range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'op_sam', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'op_sam', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(2)
 
     @staticmethod
@@ -492,20 +535,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 3 & 1)
 
     @staticmethod
-    def get_rd_wr_op_cnt(raw: U64Array) -> U64Array:
-        """Vectorised read of rd_wr_op_cnt from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(3)) & np.uint64(0x1)
+    def get_rd_wr_op_cnt(raw: Words) -> BoolArray:
+        """Vectorised read of rd_wr_op_cnt from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x8)) != 0
+        return bits
 
     @staticmethod
-    def set_rd_wr_op_cnt(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_rd_wr_op_cnt(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of rd_wr_op_cnt; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFF7)) | IbsCaps._insert_rd_wr_op_cnt(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFF7)) | IbsCaps._insert_rd_wr_op_cnt(value)
 
     @staticmethod
     def _insert_rd_wr_op_cnt(value: FieldValues) -> U64Array:
         """rd_wr_op_cnt range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'rd_wr_op_cnt', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'rd_wr_op_cnt', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(3)
 
     @staticmethod
@@ -514,20 +557,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 4 & 1)
 
     @staticmethod
-    def get_op_cnt(raw: U64Array) -> U64Array:
-        """Vectorised read of op_cnt from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(4)) & np.uint64(0x1)
+    def get_op_cnt(raw: Words) -> BoolArray:
+        """Vectorised read of op_cnt from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x10)) != 0
+        return bits
 
     @staticmethod
-    def set_op_cnt(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_cnt(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_cnt; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsCaps._insert_op_cnt(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFEF)) | IbsCaps._insert_op_cnt(value)
 
     @staticmethod
     def _insert_op_cnt(value: FieldValues) -> U64Array:
         """op_cnt range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'op_cnt', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'op_cnt', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(4)
 
     @staticmethod
@@ -536,20 +579,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 5 & 1)
 
     @staticmethod
-    def get_brn_trgt(raw: U64Array) -> U64Array:
-        """Vectorised read of brn_trgt from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(5)) & np.uint64(0x1)
+    def get_brn_trgt(raw: Words) -> BoolArray:
+        """Vectorised read of brn_trgt from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x20)) != 0
+        return bits
 
     @staticmethod
-    def set_brn_trgt(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_brn_trgt(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of brn_trgt; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsCaps._insert_brn_trgt(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFDF)) | IbsCaps._insert_brn_trgt(value)
 
     @staticmethod
     def _insert_brn_trgt(value: FieldValues) -> U64Array:
         """brn_trgt range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'brn_trgt', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'brn_trgt', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(5)
 
     @staticmethod
@@ -558,20 +601,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 6 & 1)
 
     @staticmethod
-    def get_op_cnt_ext(raw: U64Array) -> U64Array:
-        """Vectorised read of op_cnt_ext from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(6)) & np.uint64(0x1)
+    def get_op_cnt_ext(raw: Words) -> BoolArray:
+        """Vectorised read of op_cnt_ext from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x40)) != 0
+        return bits
 
     @staticmethod
-    def set_op_cnt_ext(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_cnt_ext(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_cnt_ext; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFBF)) | IbsCaps._insert_op_cnt_ext(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFBF)) | IbsCaps._insert_op_cnt_ext(value)
 
     @staticmethod
     def _insert_op_cnt_ext(value: FieldValues) -> U64Array:
         """op_cnt_ext range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'op_cnt_ext', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'op_cnt_ext', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(6)
 
     @staticmethod
@@ -580,20 +623,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 7 & 1)
 
     @staticmethod
-    def get_rip_invalid_chk(raw: U64Array) -> U64Array:
-        """Vectorised read of rip_invalid_chk from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(7)) & np.uint64(0x1)
+    def get_rip_invalid_chk(raw: Words) -> BoolArray:
+        """Vectorised read of rip_invalid_chk from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x80)) != 0
+        return bits
 
     @staticmethod
-    def set_rip_invalid_chk(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_rip_invalid_chk(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of rip_invalid_chk; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7F)) | IbsCaps._insert_rip_invalid_chk(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFF7F)) | IbsCaps._insert_rip_invalid_chk(value)
 
     @staticmethod
     def _insert_rip_invalid_chk(value: FieldValues) -> U64Array:
         """rip_invalid_chk range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'rip_invalid_chk', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'rip_invalid_chk', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(7)
 
     @staticmethod
@@ -602,20 +645,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 8 & 1)
 
     @staticmethod
-    def get_op_brn_fuse(raw: U64Array) -> U64Array:
-        """Vectorised read of op_brn_fuse from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(8)) & np.uint64(0x1)
+    def get_op_brn_fuse(raw: Words) -> BoolArray:
+        """Vectorised read of op_brn_fuse from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x100)) != 0
+        return bits
 
     @staticmethod
-    def set_op_brn_fuse(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_brn_fuse(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_brn_fuse; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFEFF)) | IbsCaps._insert_op_brn_fuse(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFEFF)) | IbsCaps._insert_op_brn_fuse(value)
 
     @staticmethod
     def _insert_op_brn_fuse(value: FieldValues) -> U64Array:
         """op_brn_fuse range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'op_brn_fuse', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'op_brn_fuse', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(8)
 
     @staticmethod
@@ -624,20 +667,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 9 & 1)
 
     @staticmethod
-    def get_fetch_ctl_extd(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_ctl_extd from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(9)) & np.uint64(0x1)
+    def get_fetch_ctl_extd(raw: Words) -> BoolArray:
+        """Vectorised read of fetch_ctl_extd from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x200)) != 0
+        return bits
 
     @staticmethod
-    def set_fetch_ctl_extd(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_ctl_extd(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_ctl_extd; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFDFF)) | IbsCaps._insert_fetch_ctl_extd(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFDFF)) | IbsCaps._insert_fetch_ctl_extd(value)
 
     @staticmethod
     def _insert_fetch_ctl_extd(value: FieldValues) -> U64Array:
         """fetch_ctl_extd range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'fetch_ctl_extd', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'fetch_ctl_extd', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(9)
 
     @staticmethod
@@ -646,20 +689,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 10 & 1)
 
     @staticmethod
-    def get_op_data4(raw: U64Array) -> U64Array:
-        """Vectorised read of op_data4 from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(10)) & np.uint64(0x1)
+    def get_op_data4(raw: Words) -> BoolArray:
+        """Vectorised read of op_data4 from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x400)) != 0
+        return bits
 
     @staticmethod
-    def set_op_data4(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_data4(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_data4; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFBFF)) | IbsCaps._insert_op_data4(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFBFF)) | IbsCaps._insert_op_data4(value)
 
     @staticmethod
     def _insert_op_data4(value: FieldValues) -> U64Array:
         """op_data4 range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'op_data4', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'op_data4', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(10)
 
     @staticmethod
@@ -668,20 +711,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 11 & 1)
 
     @staticmethod
-    def get_zen4(raw: U64Array) -> U64Array:
-        """Vectorised read of zen4 from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(11)) & np.uint64(0x1)
+    def get_zen4(raw: Words) -> BoolArray:
+        """Vectorised read of zen4 from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x800)) != 0
+        return bits
 
     @staticmethod
-    def set_zen4(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_zen4(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of zen4; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFF7FF)) | IbsCaps._insert_zen4(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFF7FF)) | IbsCaps._insert_zen4(value)
 
     @staticmethod
     def _insert_zen4(value: FieldValues) -> U64Array:
         """zen4 range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'zen4', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'zen4', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(11)
 
     @staticmethod
@@ -690,20 +733,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 12 & 1)
 
     @staticmethod
-    def get_op_ld_lat(raw: U64Array) -> U64Array:
-        """Vectorised read of op_ld_lat from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(12)) & np.uint64(0x1)
+    def get_op_ld_lat(raw: Words) -> BoolArray:
+        """Vectorised read of op_ld_lat from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1000)) != 0
+        return bits
 
     @staticmethod
-    def set_op_ld_lat(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_ld_lat(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_ld_lat; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFEFFF)) | IbsCaps._insert_op_ld_lat(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFEFFF)) | IbsCaps._insert_op_ld_lat(value)
 
     @staticmethod
     def _insert_op_ld_lat(value: FieldValues) -> U64Array:
         """op_ld_lat range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'op_ld_lat', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'op_ld_lat', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(12)
 
     @staticmethod
@@ -712,20 +755,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 13 & 1)
 
     @staticmethod
-    def get_dis(raw: U64Array) -> U64Array:
-        """Vectorised read of dis from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(13)) & np.uint64(0x1)
+    def get_dis(raw: Words) -> BoolArray:
+        """Vectorised read of dis from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2000)) != 0
+        return bits
 
     @staticmethod
-    def set_dis(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dis(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dis; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFDFFF)) | IbsCaps._insert_dis(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFDFFF)) | IbsCaps._insert_dis(value)
 
     @staticmethod
     def _insert_dis(value: FieldValues) -> U64Array:
         """dis range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'dis', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'dis', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(13)
 
     @staticmethod
@@ -734,20 +777,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 14 & 1)
 
     @staticmethod
-    def get_fetch_lat(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_lat from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(14)) & np.uint64(0x1)
+    def get_fetch_lat(raw: Words) -> BoolArray:
+        """Vectorised read of fetch_lat from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x4000)) != 0
+        return bits
 
     @staticmethod
-    def set_fetch_lat(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_lat(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_lat; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFBFFF)) | IbsCaps._insert_fetch_lat(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFBFFF)) | IbsCaps._insert_fetch_lat(value)
 
     @staticmethod
     def _insert_fetch_lat(value: FieldValues) -> U64Array:
         """fetch_lat range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'fetch_lat', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'fetch_lat', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(14)
 
     @staticmethod
@@ -756,20 +799,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 15 & 1)
 
     @staticmethod
-    def get_bit63_filter(raw: U64Array) -> U64Array:
-        """Vectorised read of bit63_filter from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(15)) & np.uint64(0x1)
+    def get_bit63_filter(raw: Words) -> BoolArray:
+        """Vectorised read of bit63_filter from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x8000)) != 0
+        return bits
 
     @staticmethod
-    def set_bit63_filter(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_bit63_filter(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of bit63_filter; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF7FFF)) | IbsCaps._insert_bit63_filter(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFF7FFF)) | IbsCaps._insert_bit63_filter(value)
 
     @staticmethod
     def _insert_bit63_filter(value: FieldValues) -> U64Array:
         """bit63_filter range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'bit63_filter', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'bit63_filter', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(15)
 
     @staticmethod
@@ -778,20 +821,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 16 & 1)
 
     @staticmethod
-    def get_strmst_rmtsocket(raw: U64Array) -> U64Array:
-        """Vectorised read of strmst_rmtsocket from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(16)) & np.uint64(0x1)
+    def get_strmst_rmtsocket(raw: Words) -> BoolArray:
+        """Vectorised read of strmst_rmtsocket from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x10000)) != 0
+        return bits
 
     @staticmethod
-    def set_strmst_rmtsocket(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_strmst_rmtsocket(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of strmst_rmtsocket; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsCaps._insert_strmst_rmtsocket(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFEFFFF)) | IbsCaps._insert_strmst_rmtsocket(value)
 
     @staticmethod
     def _insert_strmst_rmtsocket(value: FieldValues) -> U64Array:
         """strmst_rmtsocket range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'strmst_rmtsocket', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'strmst_rmtsocket', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(16)
 
     @staticmethod
@@ -800,20 +843,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 18 & 1)
 
     @staticmethod
-    def get_mem_profiler(raw: U64Array) -> U64Array:
-        """Vectorised read of mem_profiler from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(18)) & np.uint64(0x1)
+    def get_mem_profiler(raw: Words) -> BoolArray:
+        """Vectorised read of mem_profiler from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x40000)) != 0
+        return bits
 
     @staticmethod
-    def set_mem_profiler(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_mem_profiler(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of mem_profiler; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsCaps._insert_mem_profiler(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFBFFFF)) | IbsCaps._insert_mem_profiler(value)
 
     @staticmethod
     def _insert_mem_profiler(value: FieldValues) -> U64Array:
         """mem_profiler range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'mem_profiler', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'mem_profiler', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(18)
 
     @staticmethod
@@ -822,20 +865,20 @@ class IbsCaps(RegisterValue):
         return bool(raw >> 19 & 1)
 
     @staticmethod
-    def get_op_dtlb_pg_size(raw: U64Array) -> U64Array:
-        """Vectorised read of op_dtlb_pg_size from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(19)) & np.uint64(0x1)
+    def get_op_dtlb_pg_size(raw: Words) -> BoolArray:
+        """Vectorised read of op_dtlb_pg_size from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x80000)) != 0
+        return bits
 
     @staticmethod
-    def set_op_dtlb_pg_size(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_dtlb_pg_size(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_dtlb_pg_size; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsCaps._insert_op_dtlb_pg_size(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFF7FFFF)) | IbsCaps._insert_op_dtlb_pg_size(value)
 
     @staticmethod
     def _insert_op_dtlb_pg_size(value: FieldValues) -> U64Array:
         """op_dtlb_pg_size range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_CAPS', 'op_dtlb_pg_size', value, 0x1, 0x1)
+        values = checked_words('IBS_CAPS', 'op_dtlb_pg_size', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(19)
 
     @staticmethod
@@ -883,16 +926,331 @@ class IbsCaps(RegisterValue):
             None if strmst_rmtsocket is None else IbsCaps._insert_strmst_rmtsocket(strmst_rmtsocket),
             None if mem_profiler is None else IbsCaps._insert_mem_profiler(mem_profiler),
             None if op_dtlb_pg_size is None else IbsCaps._insert_op_dtlb_pg_size(op_dtlb_pg_size),
-        ])
+        ], IBS_CAPS_DTYPE)
+
+
+@jitable
+def ibs_caps_get_avail(raw: int) -> int:
+    """IBS_CAPS.avail [0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x1
+
+
+@jitable
+def ibs_caps_set_avail(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.avail [0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.avail: value outside 0..0x1")
+    return (raw & 0xFFFFFFFE) | (value << 0)
+
+
+@jitable
+def ibs_caps_get_fetch_sam(raw: int) -> int:
+    """IBS_CAPS.fetch_sam [1] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 1) & 0x1
+
+
+@jitable
+def ibs_caps_set_fetch_sam(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.fetch_sam [1] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.fetch_sam: value outside 0..0x1")
+    return (raw & 0xFFFFFFFD) | (value << 1)
+
+
+@jitable
+def ibs_caps_get_op_sam(raw: int) -> int:
+    """IBS_CAPS.op_sam [2] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 2) & 0x1
+
+
+@jitable
+def ibs_caps_set_op_sam(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.op_sam [2] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.op_sam: value outside 0..0x1")
+    return (raw & 0xFFFFFFFB) | (value << 2)
+
+
+@jitable
+def ibs_caps_get_rd_wr_op_cnt(raw: int) -> int:
+    """IBS_CAPS.rd_wr_op_cnt [3] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 3) & 0x1
+
+
+@jitable
+def ibs_caps_set_rd_wr_op_cnt(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.rd_wr_op_cnt [3] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.rd_wr_op_cnt: value outside 0..0x1")
+    return (raw & 0xFFFFFFF7) | (value << 3)
+
+
+@jitable
+def ibs_caps_get_op_cnt(raw: int) -> int:
+    """IBS_CAPS.op_cnt [4] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 4) & 0x1
+
+
+@jitable
+def ibs_caps_set_op_cnt(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.op_cnt [4] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.op_cnt: value outside 0..0x1")
+    return (raw & 0xFFFFFFEF) | (value << 4)
+
+
+@jitable
+def ibs_caps_get_brn_trgt(raw: int) -> int:
+    """IBS_CAPS.brn_trgt [5] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 5) & 0x1
+
+
+@jitable
+def ibs_caps_set_brn_trgt(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.brn_trgt [5] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.brn_trgt: value outside 0..0x1")
+    return (raw & 0xFFFFFFDF) | (value << 5)
+
+
+@jitable
+def ibs_caps_get_op_cnt_ext(raw: int) -> int:
+    """IBS_CAPS.op_cnt_ext [6] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 6) & 0x1
+
+
+@jitable
+def ibs_caps_set_op_cnt_ext(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.op_cnt_ext [6] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.op_cnt_ext: value outside 0..0x1")
+    return (raw & 0xFFFFFFBF) | (value << 6)
+
+
+@jitable
+def ibs_caps_get_rip_invalid_chk(raw: int) -> int:
+    """IBS_CAPS.rip_invalid_chk [7] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 7) & 0x1
+
+
+@jitable
+def ibs_caps_set_rip_invalid_chk(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.rip_invalid_chk [7] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.rip_invalid_chk: value outside 0..0x1")
+    return (raw & 0xFFFFFF7F) | (value << 7)
+
+
+@jitable
+def ibs_caps_get_op_brn_fuse(raw: int) -> int:
+    """IBS_CAPS.op_brn_fuse [8] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 8) & 0x1
+
+
+@jitable
+def ibs_caps_set_op_brn_fuse(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.op_brn_fuse [8] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.op_brn_fuse: value outside 0..0x1")
+    return (raw & 0xFFFFFEFF) | (value << 8)
+
+
+@jitable
+def ibs_caps_get_fetch_ctl_extd(raw: int) -> int:
+    """IBS_CAPS.fetch_ctl_extd [9] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 9) & 0x1
+
+
+@jitable
+def ibs_caps_set_fetch_ctl_extd(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.fetch_ctl_extd [9] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.fetch_ctl_extd: value outside 0..0x1")
+    return (raw & 0xFFFFFDFF) | (value << 9)
+
+
+@jitable
+def ibs_caps_get_op_data4(raw: int) -> int:
+    """IBS_CAPS.op_data4 [10] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 10) & 0x1
+
+
+@jitable
+def ibs_caps_set_op_data4(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.op_data4 [10] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.op_data4: value outside 0..0x1")
+    return (raw & 0xFFFFFBFF) | (value << 10)
+
+
+@jitable
+def ibs_caps_get_zen4(raw: int) -> int:
+    """IBS_CAPS.zen4 [11] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 11) & 0x1
+
+
+@jitable
+def ibs_caps_set_zen4(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.zen4 [11] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.zen4: value outside 0..0x1")
+    return (raw & 0xFFFFF7FF) | (value << 11)
+
+
+@jitable
+def ibs_caps_get_op_ld_lat(raw: int) -> int:
+    """IBS_CAPS.op_ld_lat [12] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 12) & 0x1
+
+
+@jitable
+def ibs_caps_set_op_ld_lat(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.op_ld_lat [12] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.op_ld_lat: value outside 0..0x1")
+    return (raw & 0xFFFFEFFF) | (value << 12)
+
+
+@jitable
+def ibs_caps_get_dis(raw: int) -> int:
+    """IBS_CAPS.dis [13] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 13) & 0x1
+
+
+@jitable
+def ibs_caps_set_dis(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.dis [13] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.dis: value outside 0..0x1")
+    return (raw & 0xFFFFDFFF) | (value << 13)
+
+
+@jitable
+def ibs_caps_get_fetch_lat(raw: int) -> int:
+    """IBS_CAPS.fetch_lat [14] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 14) & 0x1
+
+
+@jitable
+def ibs_caps_set_fetch_lat(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.fetch_lat [14] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.fetch_lat: value outside 0..0x1")
+    return (raw & 0xFFFFBFFF) | (value << 14)
+
+
+@jitable
+def ibs_caps_get_bit63_filter(raw: int) -> int:
+    """IBS_CAPS.bit63_filter [15] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 15) & 0x1
+
+
+@jitable
+def ibs_caps_set_bit63_filter(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.bit63_filter [15] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.bit63_filter: value outside 0..0x1")
+    return (raw & 0xFFFF7FFF) | (value << 15)
+
+
+@jitable
+def ibs_caps_get_strmst_rmtsocket(raw: int) -> int:
+    """IBS_CAPS.strmst_rmtsocket [16] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 16) & 0x1
+
+
+@jitable
+def ibs_caps_set_strmst_rmtsocket(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.strmst_rmtsocket [16] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.strmst_rmtsocket: value outside 0..0x1")
+    return (raw & 0xFFFEFFFF) | (value << 16)
+
+
+@jitable
+def ibs_caps_get_mem_profiler(raw: int) -> int:
+    """IBS_CAPS.mem_profiler [18] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 18) & 0x1
+
+
+@jitable
+def ibs_caps_set_mem_profiler(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.mem_profiler [18] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.mem_profiler: value outside 0..0x1")
+    return (raw & 0xFFFBFFFF) | (value << 18)
+
+
+@jitable
+def ibs_caps_get_op_dtlb_pg_size(raw: int) -> int:
+    """IBS_CAPS.op_dtlb_pg_size [19] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 19) & 0x1
+
+
+@jitable
+def ibs_caps_set_op_dtlb_pg_size(raw: int, value: int) -> int:
+    """raw with IBS_CAPS.op_dtlb_pg_size [19] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_CAPS.op_dtlb_pg_size: value outside 0..0x1")
+    return (raw & 0xFFF7FFFF) | (value << 19)
+
+
+@jitable
+def ibs_caps_encode(avail: int = 0, fetch_sam: int = 0, op_sam: int = 0, rd_wr_op_cnt: int = 0, op_cnt: int = 0, brn_trgt: int = 0, op_cnt_ext: int = 0, rip_invalid_chk: int = 0, op_brn_fuse: int = 0, fetch_ctl_extd: int = 0, op_data4: int = 0, zen4: int = 0, op_ld_lat: int = 0, dis: int = 0, fetch_lat: int = 0, bit63_filter: int = 0, strmst_rmtsocket: int = 0, mem_profiler: int = 0, op_dtlb_pg_size: int = 0) -> int:
+    """A raw IBS_CAPS holding the fields given, every other bit zero (the scalar twin of
+    IbsCaps(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_caps_set_avail(_word, avail)
+    _word = ibs_caps_set_fetch_sam(_word, fetch_sam)
+    _word = ibs_caps_set_op_sam(_word, op_sam)
+    _word = ibs_caps_set_rd_wr_op_cnt(_word, rd_wr_op_cnt)
+    _word = ibs_caps_set_op_cnt(_word, op_cnt)
+    _word = ibs_caps_set_brn_trgt(_word, brn_trgt)
+    _word = ibs_caps_set_op_cnt_ext(_word, op_cnt_ext)
+    _word = ibs_caps_set_rip_invalid_chk(_word, rip_invalid_chk)
+    _word = ibs_caps_set_op_brn_fuse(_word, op_brn_fuse)
+    _word = ibs_caps_set_fetch_ctl_extd(_word, fetch_ctl_extd)
+    _word = ibs_caps_set_op_data4(_word, op_data4)
+    _word = ibs_caps_set_zen4(_word, zen4)
+    _word = ibs_caps_set_op_ld_lat(_word, op_ld_lat)
+    _word = ibs_caps_set_dis(_word, dis)
+    _word = ibs_caps_set_fetch_lat(_word, fetch_lat)
+    _word = ibs_caps_set_bit63_filter(_word, bit63_filter)
+    _word = ibs_caps_set_strmst_rmtsocket(_word, strmst_rmtsocket)
+    _word = ibs_caps_set_mem_profiler(_word, mem_profiler)
+    _word = ibs_caps_set_op_dtlb_pg_size(_word, op_dtlb_pg_size)
+    return _word
 
 
 EXT_FEATURES_ECX_WIDTH: Final = 32
+EXT_FEATURES_ECX_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 EXT_FEATURES_ECX_LEAF: Final = 0x80000001
 EXT_FEATURES_ECX_SUBLEAF: Final = 0
 EXT_FEATURES_ECX_OUTPUT: Final = 'ecx'
 EXT_FEATURES_ECX_RESET: Final = 0x0
 EXT_FEATURES_ECX_RESERVED_MASK: Final = 0xFFFFFBFF
 EXT_FEATURES_ECX_IBS_MASK: Final = 0x400
+EXT_FEATURES_ECX_IBS_WIDTH: Final = 1
 EXT_FEATURES_ECX_IBS_SHIFT: Final = 10
 
 
@@ -918,12 +1276,13 @@ class ExtFeaturesEcx(RegisterValue):
     LOCATION: ClassVar[str] = "CPUID 0x80000001.0 ecx"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'ibs',
-            '10',
-            1,
-            'ro',
-            None,
-            'IBS supported (kernel X86_FEATURE_IBS, "ibs" in /proc/cpuinfo).',
+            name='ibs',
+            bits='10',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='IBS supported (kernel X86_FEATURE_IBS, "ibs" in /proc/cpuinfo).',
+            source='',
         ),
     )
 
@@ -971,20 +1330,20 @@ class ExtFeaturesEcx(RegisterValue):
         return bool(raw >> 10 & 1)
 
     @staticmethod
-    def get_ibs(raw: U64Array) -> U64Array:
-        """Vectorised read of ibs from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(10)) & np.uint64(0x1)
+    def get_ibs(raw: Words) -> BoolArray:
+        """Vectorised read of ibs from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x400)) != 0
+        return bits
 
     @staticmethod
-    def set_ibs(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_ibs(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of ibs; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFBFF)) | ExtFeaturesEcx._insert_ibs(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFBFF)) | ExtFeaturesEcx._insert_ibs(value)
 
     @staticmethod
     def _insert_ibs(value: FieldValues) -> U64Array:
         """ibs range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('EXT_FEATURES_ECX', 'ibs', value, 0x1, 0x1)
+        values = checked_words('EXT_FEATURES_ECX', 'ibs', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(10)
 
     @staticmethod
@@ -996,16 +1355,43 @@ class ExtFeaturesEcx(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if ibs is None else ExtFeaturesEcx._insert_ibs(ibs),
-        ])
+        ], EXT_FEATURES_ECX_DTYPE)
+
+
+@jitable
+def ext_features_ecx_get_ibs(raw: int) -> int:
+    """EXT_FEATURES_ECX.ibs [10] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 10) & 0x1
+
+
+@jitable
+def ext_features_ecx_set_ibs(raw: int, value: int) -> int:
+    """raw with EXT_FEATURES_ECX.ibs [10] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("EXT_FEATURES_ECX.ibs: value outside 0..0x1")
+    return (raw & 0xFFFFFBFF) | (value << 10)
+
+
+@jitable
+def ext_features_ecx_encode(ibs: int = 0) -> int:
+    """A raw EXT_FEATURES_ECX holding the fields given, every other bit zero (the scalar twin of
+    ExtFeaturesEcx(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ext_features_ecx_set_ibs(_word, ibs)
+    return _word
 
 
 MAX_EXT_LEAF_WIDTH: Final = 32
+MAX_EXT_LEAF_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 MAX_EXT_LEAF_LEAF: Final = 0x80000000
 MAX_EXT_LEAF_SUBLEAF: Final = 0
 MAX_EXT_LEAF_OUTPUT: Final = 'eax'
 MAX_EXT_LEAF_RESET: Final = 0x0
 MAX_EXT_LEAF_RESERVED_MASK: Final = 0x0
 MAX_EXT_LEAF_MAX_EXT_LEAF_MASK: Final = 0xFFFFFFFF
+MAX_EXT_LEAF_MAX_EXT_LEAF_WIDTH: Final = 32
 MAX_EXT_LEAF_MAX_EXT_LEAF_SHIFT: Final = 0
 
 
@@ -1030,12 +1416,13 @@ class MaxExtLeaf(RegisterValue):
     LOCATION: ClassVar[str] = "CPUID 0x80000000.0 eax"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'max_ext_leaf',
-            '31:0',
-            32,
-            'ro',
-            None,
-            'Highest supported extended leaf.',
+            name='max_ext_leaf',
+            bits='31:0',
+            width=32,
+            access='ro',
+            enum=None,
+            doc='Highest supported extended leaf.',
+            source='',
         ),
     )
 
@@ -1078,20 +1465,20 @@ class MaxExtLeaf(RegisterValue):
         return raw >> 0 & 0xFFFFFFFF
 
     @staticmethod
-    def get_max_ext_leaf(raw: U64Array) -> U64Array:
-        """Vectorised read of max_ext_leaf from an array of raw values."""
-        raw = as_u64(raw)
+    def get_max_ext_leaf(raw: Words) -> U64Array:
+        """Vectorised read of max_ext_leaf from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFF)
 
     @staticmethod
-    def set_max_ext_leaf(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_max_ext_leaf(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of max_ext_leaf; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFF00000000)) | MaxExtLeaf._insert_max_ext_leaf(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | MaxExtLeaf._insert_max_ext_leaf(value)
 
     @staticmethod
     def _insert_max_ext_leaf(value: FieldValues) -> U64Array:
         """max_ext_leaf range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('MAX_EXT_LEAF', 'max_ext_leaf', value, 0xFFFFFFFF, 0xFFFFFFFF)
+        values = checked_words('MAX_EXT_LEAF', 'max_ext_leaf', value, 0xFFFFFFFF, 0xFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -1103,16 +1490,43 @@ class MaxExtLeaf(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if max_ext_leaf is None else MaxExtLeaf._insert_max_ext_leaf(max_ext_leaf),
-        ])
+        ], MAX_EXT_LEAF_DTYPE)
+
+
+@jitable
+def max_ext_leaf_get_max_ext_leaf(raw: int) -> int:
+    """MAX_EXT_LEAF.max_ext_leaf [31:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0xFFFFFFFF
+
+
+@jitable
+def max_ext_leaf_set_max_ext_leaf(raw: int, value: int) -> int:
+    """raw with MAX_EXT_LEAF.max_ext_leaf [31:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFFFFFF:
+        raise ValueError("MAX_EXT_LEAF.max_ext_leaf: value outside 0..0xFFFFFFFF")
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def max_ext_leaf_encode(max_ext_leaf: int = 0) -> int:
+    """A raw MAX_EXT_LEAF holding the fields given, every other bit zero (the scalar twin of
+    MaxExtLeaf(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = max_ext_leaf_set_max_ext_leaf(_word, max_ext_leaf)
+    return _word
 
 
 VENDOR_EBX_WIDTH: Final = 32
+VENDOR_EBX_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 VENDOR_EBX_LEAF: Final = 0x0
 VENDOR_EBX_SUBLEAF: Final = 0
 VENDOR_EBX_OUTPUT: Final = 'ebx'
 VENDOR_EBX_RESET: Final = 0x0
 VENDOR_EBX_RESERVED_MASK: Final = 0x0
 VENDOR_EBX_CHARS_MASK: Final = 0xFFFFFFFF
+VENDOR_EBX_CHARS_WIDTH: Final = 32
 VENDOR_EBX_CHARS_SHIFT: Final = 0
 
 
@@ -1137,12 +1551,13 @@ class VendorEbx(RegisterValue):
     LOCATION: ClassVar[str] = "CPUID 0x0.0 ebx"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'chars',
-            '31:0',
-            32,
-            'ro',
-            None,
-            'Four ASCII characters, little-endian.',
+            name='chars',
+            bits='31:0',
+            width=32,
+            access='ro',
+            enum=None,
+            doc='Four ASCII characters, little-endian.',
+            source='',
         ),
     )
 
@@ -1185,20 +1600,20 @@ class VendorEbx(RegisterValue):
         return raw >> 0 & 0xFFFFFFFF
 
     @staticmethod
-    def get_chars(raw: U64Array) -> U64Array:
-        """Vectorised read of chars from an array of raw values."""
-        raw = as_u64(raw)
+    def get_chars(raw: Words) -> U64Array:
+        """Vectorised read of chars from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFF)
 
     @staticmethod
-    def set_chars(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_chars(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of chars; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFF00000000)) | VendorEbx._insert_chars(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | VendorEbx._insert_chars(value)
 
     @staticmethod
     def _insert_chars(value: FieldValues) -> U64Array:
         """chars range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('VENDOR_EBX', 'chars', value, 0xFFFFFFFF, 0xFFFFFFFF)
+        values = checked_words('VENDOR_EBX', 'chars', value, 0xFFFFFFFF, 0xFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -1210,16 +1625,43 @@ class VendorEbx(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if chars is None else VendorEbx._insert_chars(chars),
-        ])
+        ], VENDOR_EBX_DTYPE)
+
+
+@jitable
+def vendor_ebx_get_chars(raw: int) -> int:
+    """VENDOR_EBX.chars [31:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0xFFFFFFFF
+
+
+@jitable
+def vendor_ebx_set_chars(raw: int, value: int) -> int:
+    """raw with VENDOR_EBX.chars [31:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFFFFFF:
+        raise ValueError("VENDOR_EBX.chars: value outside 0..0xFFFFFFFF")
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def vendor_ebx_encode(chars: int = 0) -> int:
+    """A raw VENDOR_EBX holding the fields given, every other bit zero (the scalar twin of
+    VendorEbx(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = vendor_ebx_set_chars(_word, chars)
+    return _word
 
 
 VENDOR_EDX_WIDTH: Final = 32
+VENDOR_EDX_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 VENDOR_EDX_LEAF: Final = 0x0
 VENDOR_EDX_SUBLEAF: Final = 0
 VENDOR_EDX_OUTPUT: Final = 'edx'
 VENDOR_EDX_RESET: Final = 0x0
 VENDOR_EDX_RESERVED_MASK: Final = 0x0
 VENDOR_EDX_CHARS_MASK: Final = 0xFFFFFFFF
+VENDOR_EDX_CHARS_WIDTH: Final = 32
 VENDOR_EDX_CHARS_SHIFT: Final = 0
 
 
@@ -1244,12 +1686,13 @@ class VendorEdx(RegisterValue):
     LOCATION: ClassVar[str] = "CPUID 0x0.0 edx"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'chars',
-            '31:0',
-            32,
-            'ro',
-            None,
-            'Four ASCII characters, little-endian.',
+            name='chars',
+            bits='31:0',
+            width=32,
+            access='ro',
+            enum=None,
+            doc='Four ASCII characters, little-endian.',
+            source='',
         ),
     )
 
@@ -1292,20 +1735,20 @@ class VendorEdx(RegisterValue):
         return raw >> 0 & 0xFFFFFFFF
 
     @staticmethod
-    def get_chars(raw: U64Array) -> U64Array:
-        """Vectorised read of chars from an array of raw values."""
-        raw = as_u64(raw)
+    def get_chars(raw: Words) -> U64Array:
+        """Vectorised read of chars from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFF)
 
     @staticmethod
-    def set_chars(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_chars(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of chars; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFF00000000)) | VendorEdx._insert_chars(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | VendorEdx._insert_chars(value)
 
     @staticmethod
     def _insert_chars(value: FieldValues) -> U64Array:
         """chars range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('VENDOR_EDX', 'chars', value, 0xFFFFFFFF, 0xFFFFFFFF)
+        values = checked_words('VENDOR_EDX', 'chars', value, 0xFFFFFFFF, 0xFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -1317,16 +1760,43 @@ class VendorEdx(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if chars is None else VendorEdx._insert_chars(chars),
-        ])
+        ], VENDOR_EDX_DTYPE)
+
+
+@jitable
+def vendor_edx_get_chars(raw: int) -> int:
+    """VENDOR_EDX.chars [31:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0xFFFFFFFF
+
+
+@jitable
+def vendor_edx_set_chars(raw: int, value: int) -> int:
+    """raw with VENDOR_EDX.chars [31:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFFFFFF:
+        raise ValueError("VENDOR_EDX.chars: value outside 0..0xFFFFFFFF")
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def vendor_edx_encode(chars: int = 0) -> int:
+    """A raw VENDOR_EDX holding the fields given, every other bit zero (the scalar twin of
+    VendorEdx(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = vendor_edx_set_chars(_word, chars)
+    return _word
 
 
 VENDOR_ECX_WIDTH: Final = 32
+VENDOR_ECX_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 VENDOR_ECX_LEAF: Final = 0x0
 VENDOR_ECX_SUBLEAF: Final = 0
 VENDOR_ECX_OUTPUT: Final = 'ecx'
 VENDOR_ECX_RESET: Final = 0x0
 VENDOR_ECX_RESERVED_MASK: Final = 0x0
 VENDOR_ECX_CHARS_MASK: Final = 0xFFFFFFFF
+VENDOR_ECX_CHARS_WIDTH: Final = 32
 VENDOR_ECX_CHARS_SHIFT: Final = 0
 
 
@@ -1351,12 +1821,13 @@ class VendorEcx(RegisterValue):
     LOCATION: ClassVar[str] = "CPUID 0x0.0 ecx"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'chars',
-            '31:0',
-            32,
-            'ro',
-            None,
-            'Four ASCII characters, little-endian.',
+            name='chars',
+            bits='31:0',
+            width=32,
+            access='ro',
+            enum=None,
+            doc='Four ASCII characters, little-endian.',
+            source='',
         ),
     )
 
@@ -1399,20 +1870,20 @@ class VendorEcx(RegisterValue):
         return raw >> 0 & 0xFFFFFFFF
 
     @staticmethod
-    def get_chars(raw: U64Array) -> U64Array:
-        """Vectorised read of chars from an array of raw values."""
-        raw = as_u64(raw)
+    def get_chars(raw: Words) -> U64Array:
+        """Vectorised read of chars from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFF)
 
     @staticmethod
-    def set_chars(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_chars(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of chars; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFF00000000)) | VendorEcx._insert_chars(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | VendorEcx._insert_chars(value)
 
     @staticmethod
     def _insert_chars(value: FieldValues) -> U64Array:
         """chars range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('VENDOR_ECX', 'chars', value, 0xFFFFFFFF, 0xFFFFFFFF)
+        values = checked_words('VENDOR_ECX', 'chars', value, 0xFFFFFFFF, 0xFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -1424,4 +1895,28 @@ class VendorEcx(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if chars is None else VendorEcx._insert_chars(chars),
-        ])
+        ], VENDOR_ECX_DTYPE)
+
+
+@jitable
+def vendor_ecx_get_chars(raw: int) -> int:
+    """VENDOR_ECX.chars [31:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0xFFFFFFFF
+
+
+@jitable
+def vendor_ecx_set_chars(raw: int, value: int) -> int:
+    """raw with VENDOR_ECX.chars [31:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFFFFFF:
+        raise ValueError("VENDOR_ECX.chars: value outside 0..0xFFFFFFFF")
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def vendor_ecx_encode(chars: int = 0) -> int:
+    """A raw VENDOR_ECX holding the fields given, every other bit zero (the scalar twin of
+    VendorEcx(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = vendor_ecx_set_chars(_word, chars)
+    return _word

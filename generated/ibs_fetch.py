@@ -5,7 +5,7 @@
 # spec/ibs_mprof.yaml sha256 b788eff87194684aa1b017bddf9a76269c42a07efe32e372fe1b6d97e30ca9e9
 # spec/ibs_op.yaml sha256 7c78e08e8476dc47fe7282849251e2c2f6dc27ae718d704c9b1580c8fc811767
 # spec/ibsctl.yaml sha256 03aba96cc9e2aad2a6adbf48c2ad96b903976020a3e2dca61f645bb8c8e7d589
-# spec/pghot.yaml sha256 02bbf0a7ee4c86dfa24149e1d4bc3d79fbb7e8d0531e70a8bb9e6f23a3943bb1
+# spec/pghot.yaml sha256 67d4bab689ebe19f0f7fde2813ee7d9039f8f07e478a9188577a84bb9cbbf75e
 """AMD IBS instruction-fetch sampling: every period fetches IBS tags one instruction fetch and
 latches its latency, I-cache/op-cache/ITLB outcome and fetch addresses into the IBS_FETCH_*
 MSRs, then raises the IBS NMI.
@@ -22,16 +22,19 @@ from typing import ClassVar, Final, final
 import numpy as np
 
 from generated._base import (
+    BoolArray,
     FieldInfo,
     FieldValues,
     OpenIntEnum,
     RegisterValue,
     U64Array,
-    as_u64,
+    Words,
+    as_words,
     check_bool,
     check_int,
     check_raw,
-    checked_u64,
+    checked_words,
+    jitable,
     or_all,
 )
 
@@ -57,39 +60,61 @@ L1TLBPGSZ_WIDTH: Final = 2
 
 
 IBS_FETCH_CTL_WIDTH: Final = 64
+IBS_FETCH_CTL_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_FETCH_CTL_ADDRESS: Final = 0xC0011030
 IBS_FETCH_CTL_RESET: Final = 0x0
 IBS_FETCH_CTL_RESERVED_MASK: Final = 0xC000000000000000
 IBS_FETCH_CTL_PERIOD_MASK: Final = 0xFFFF
+IBS_FETCH_CTL_PERIOD_WIDTH: Final = 20
+IBS_FETCH_CTL_PERIOD_PART0_MASK: Final = 0xFFFF
+IBS_FETCH_CTL_PERIOD_PART0_SHIFT: Final = 0
+IBS_FETCH_CTL_PERIOD_PART0_WIDTH: Final = 16
+IBS_FETCH_CTL_PERIOD_PART0_VALUE_SHIFT: Final = 4
 IBS_FETCH_CTL_FETCH_CNT_MASK: Final = 0xFFFF0000
+IBS_FETCH_CTL_FETCH_CNT_WIDTH: Final = 16
 IBS_FETCH_CTL_FETCH_CNT_SHIFT: Final = 16
 IBS_FETCH_CTL_FETCH_LAT_MASK: Final = 0xFFFF00000000
+IBS_FETCH_CTL_FETCH_LAT_WIDTH: Final = 16
 IBS_FETCH_CTL_FETCH_LAT_SHIFT: Final = 32
 IBS_FETCH_CTL_FETCH_EN_MASK: Final = 0x1000000000000
+IBS_FETCH_CTL_FETCH_EN_WIDTH: Final = 1
 IBS_FETCH_CTL_FETCH_EN_SHIFT: Final = 48
 IBS_FETCH_CTL_FETCH_VAL_MASK: Final = 0x2000000000000
+IBS_FETCH_CTL_FETCH_VAL_WIDTH: Final = 1
 IBS_FETCH_CTL_FETCH_VAL_SHIFT: Final = 49
 IBS_FETCH_CTL_FETCH_COMP_MASK: Final = 0x4000000000000
+IBS_FETCH_CTL_FETCH_COMP_WIDTH: Final = 1
 IBS_FETCH_CTL_FETCH_COMP_SHIFT: Final = 50
 IBS_FETCH_CTL_IC_MISS_MASK: Final = 0x8000000000000
+IBS_FETCH_CTL_IC_MISS_WIDTH: Final = 1
 IBS_FETCH_CTL_IC_MISS_SHIFT: Final = 51
 IBS_FETCH_CTL_PHY_ADDR_VALID_MASK: Final = 0x10000000000000
+IBS_FETCH_CTL_PHY_ADDR_VALID_WIDTH: Final = 1
 IBS_FETCH_CTL_PHY_ADDR_VALID_SHIFT: Final = 52
 IBS_FETCH_CTL_L1_TLB_PG_SZ_MASK: Final = 0x60000000000000
+IBS_FETCH_CTL_L1_TLB_PG_SZ_WIDTH: Final = 2
 IBS_FETCH_CTL_L1_TLB_PG_SZ_SHIFT: Final = 53
 IBS_FETCH_CTL_L1_TLB_MISS_MASK: Final = 0x80000000000000
+IBS_FETCH_CTL_L1_TLB_MISS_WIDTH: Final = 1
 IBS_FETCH_CTL_L1_TLB_MISS_SHIFT: Final = 55
 IBS_FETCH_CTL_L2_TLB_MISS_MASK: Final = 0x100000000000000
+IBS_FETCH_CTL_L2_TLB_MISS_WIDTH: Final = 1
 IBS_FETCH_CTL_L2_TLB_MISS_SHIFT: Final = 56
 IBS_FETCH_CTL_RAND_EN_MASK: Final = 0x200000000000000
+IBS_FETCH_CTL_RAND_EN_WIDTH: Final = 1
 IBS_FETCH_CTL_RAND_EN_SHIFT: Final = 57
 IBS_FETCH_CTL_FETCH_L2_MISS_MASK: Final = 0x400000000000000
+IBS_FETCH_CTL_FETCH_L2_MISS_WIDTH: Final = 1
 IBS_FETCH_CTL_FETCH_L2_MISS_SHIFT: Final = 58
 IBS_FETCH_CTL_L3_MISS_ONLY_MASK: Final = 0x800000000000000
+IBS_FETCH_CTL_L3_MISS_ONLY_WIDTH: Final = 1
 IBS_FETCH_CTL_L3_MISS_ONLY_SHIFT: Final = 59
 IBS_FETCH_CTL_FETCH_OC_MISS_MASK: Final = 0x1000000000000000
+IBS_FETCH_CTL_FETCH_OC_MISS_WIDTH: Final = 1
 IBS_FETCH_CTL_FETCH_OC_MISS_SHIFT: Final = 60
 IBS_FETCH_CTL_FETCH_L3_MISS_MASK: Final = 0x2000000000000000
+IBS_FETCH_CTL_FETCH_L3_MISS_WIDTH: Final = 1
 IBS_FETCH_CTL_FETCH_L3_MISS_SHIFT: Final = 61
 
 
@@ -113,132 +138,148 @@ class IbsFetchCtl(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0011030"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'period',
-            '15:0',
-            20,
-            'rw',
-            None,
-            'Sample period in fetches; IbsFetchMaxCnt holds period bits 19:4 and the low 4 bits are always zero.',
+            name='period',
+            bits='15:0',
+            width=20,
+            access='rw',
+            enum=None,
+            doc='Sample period in fetches; IbsFetchMaxCnt holds period bits 19:4 and the low 4 bits are always zero.',
+            source='',
         ),
         FieldInfo(
-            'fetch_cnt',
-            '31:16',
-            16,
-            'rw',
-            None,
-            'Current fetch count, period bits 19:4 (IbsFetchCnt).',
+            name='fetch_cnt',
+            bits='31:16',
+            width=16,
+            access='rw',
+            enum=None,
+            doc='Current fetch count, period bits 19:4 (IbsFetchCnt).',
+            source='',
         ),
         FieldInfo(
-            'fetch_lat',
-            '47:32',
-            16,
-            'ro',
-            None,
-            'Fetch latency in cycles (IbsFetchLat).',
+            name='fetch_lat',
+            bits='47:32',
+            width=16,
+            access='ro',
+            enum=None,
+            doc='Fetch latency in cycles (IbsFetchLat).',
+            source='',
         ),
         FieldInfo(
-            'fetch_en',
-            '48',
-            1,
-            'rw',
-            None,
-            'Fetch sampling enable (IbsFetchEn).',
+            name='fetch_en',
+            bits='48',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Fetch sampling enable (IbsFetchEn).',
+            source='',
         ),
         FieldInfo(
-            'fetch_val',
-            '49',
-            1,
-            'rw',
-            None,
-            'Sample valid (IbsFetchVal); set by hardware when a sample is latched.',
+            name='fetch_val',
+            bits='49',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Sample valid (IbsFetchVal); set by hardware when a sample is latched.',
+            source='',
         ),
         FieldInfo(
-            'fetch_comp',
-            '50',
-            1,
-            'ro',
-            None,
-            'The sampled fetch completed.',
+            name='fetch_comp',
+            bits='50',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The sampled fetch completed.',
+            source='',
         ),
         FieldInfo(
-            'ic_miss',
-            '51',
-            1,
-            'ro',
-            None,
-            'The fetch missed the instruction cache (ignore on Fam19h models below 0x10, erratum 1238).',
+            name='ic_miss',
+            bits='51',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The fetch missed the instruction cache (ignore on Fam19h models below 0x10, erratum 1238).',
+            source='',
         ),
         FieldInfo(
-            'phy_addr_valid',
-            '52',
-            1,
-            'ro',
-            None,
-            'IBS_FETCH_PHYSAD holds the fetch physical address.',
+            name='phy_addr_valid',
+            bits='52',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='IBS_FETCH_PHYSAD holds the fetch physical address.',
+            source='',
         ),
         FieldInfo(
-            'l1_tlb_pg_sz',
-            '54:53',
-            2,
-            'ro',
-            L1TlbPgSz,
-            'Page size of the L1 ITLB translation (valid only with phy_addr_valid).',
+            name='l1_tlb_pg_sz',
+            bits='54:53',
+            width=2,
+            access='ro',
+            enum=L1TlbPgSz,
+            doc='Page size of the L1 ITLB translation (valid only with phy_addr_valid).',
+            source='',
         ),
         FieldInfo(
-            'l1_tlb_miss',
-            '55',
-            1,
-            'ro',
-            None,
-            'The fetch missed the L1 ITLB.',
+            name='l1_tlb_miss',
+            bits='55',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The fetch missed the L1 ITLB.',
+            source='',
         ),
         FieldInfo(
-            'l2_tlb_miss',
-            '56',
-            1,
-            'ro',
-            None,
-            'The fetch missed the L2 ITLB.',
+            name='l2_tlb_miss',
+            bits='56',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The fetch missed the L2 ITLB.',
+            source='',
         ),
         FieldInfo(
-            'rand_en',
-            '57',
-            1,
-            'rw',
-            None,
-            'Randomize the low 4 bits of the fetch count (perf rand_en config:57).',
+            name='rand_en',
+            bits='57',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Randomize the low 4 bits of the fetch count (perf rand_en config:57).',
+            source='',
         ),
         FieldInfo(
-            'fetch_l2_miss',
-            '58',
-            1,
-            'ro',
-            None,
-            'The fetch missed L2 (valid only with fetch_comp).',
+            name='fetch_l2_miss',
+            bits='58',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The fetch missed L2 (valid only with fetch_comp).',
+            source='',
         ),
         FieldInfo(
-            'l3_miss_only',
-            '59',
-            1,
-            'rw',
-            None,
-            'Discard sampled fetches that did not miss L3 (Zen4, ZEN4 cap; perf l3missonly config:59).',
+            name='l3_miss_only',
+            bits='59',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Discard sampled fetches that did not miss L3 (Zen4, ZEN4 cap; perf l3missonly config:59).',
+            source='',
         ),
         FieldInfo(
-            'fetch_oc_miss',
-            '60',
-            1,
-            'ro',
-            None,
-            'The fetch missed the op cache (Zen4).',
+            name='fetch_oc_miss',
+            bits='60',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The fetch missed the op cache (Zen4).',
+            source='',
         ),
         FieldInfo(
-            'fetch_l3_miss',
-            '61',
-            1,
-            'ro',
-            None,
-            'The fetch missed L3 (Zen4).',
+            name='fetch_l3_miss',
+            bits='61',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The fetch missed L3 (Zen4).',
+            source='',
         ),
     )
 
@@ -403,22 +444,22 @@ class IbsFetchCtl(RegisterValue):
         )
 
     @staticmethod
-    def get_period(raw: U64Array) -> U64Array:
-        """Vectorised read of period from an array of raw values."""
-        raw = as_u64(raw)
+    def get_period(raw: Words) -> U64Array:
+        """Vectorised read of period from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (
             ((raw >> np.uint64(0)) & np.uint64(0xFFFF)) << np.uint64(4)
         )
 
     @staticmethod
-    def set_period(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_period(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of period; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF0000)) | IbsFetchCtl._insert_period(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFF0000)) | IbsFetchCtl._insert_period(value)
 
     @staticmethod
     def _insert_period(value: FieldValues) -> U64Array:
         """period range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'period', value, 0xFFFFF, 0xFFFF0)
+        values = checked_words('IBS_FETCH_CTL', 'period', value, 0xFFFFF, 0xFFFF0, np.uint64)
         return (
             ((values >> np.uint64(4)) & np.uint64(0xFFFF)) << np.uint64(0)
         )
@@ -429,20 +470,20 @@ class IbsFetchCtl(RegisterValue):
         return raw >> 16 & 0xFFFF
 
     @staticmethod
-    def get_fetch_cnt(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_cnt from an array of raw values."""
-        raw = as_u64(raw)
+    def get_fetch_cnt(raw: Words) -> U64Array:
+        """Vectorised read of fetch_cnt from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(16)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_fetch_cnt(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_cnt(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_cnt; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFF0000FFFF)) | IbsFetchCtl._insert_fetch_cnt(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFF0000FFFF)) | IbsFetchCtl._insert_fetch_cnt(value)
 
     @staticmethod
     def _insert_fetch_cnt(value: FieldValues) -> U64Array:
         """fetch_cnt range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'fetch_cnt', value, 0xFFFF, 0xFFFF)
+        values = checked_words('IBS_FETCH_CTL', 'fetch_cnt', value, 0xFFFF, 0xFFFF, np.uint64)
         return values << np.uint64(16)
 
     @staticmethod
@@ -451,20 +492,20 @@ class IbsFetchCtl(RegisterValue):
         return raw >> 32 & 0xFFFF
 
     @staticmethod
-    def get_fetch_lat(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_lat from an array of raw values."""
-        raw = as_u64(raw)
+    def get_fetch_lat(raw: Words) -> U64Array:
+        """Vectorised read of fetch_lat from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(32)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_fetch_lat(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_lat(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_lat; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFF0000FFFFFFFF)) | IbsFetchCtl._insert_fetch_lat(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFF0000FFFFFFFF)) | IbsFetchCtl._insert_fetch_lat(value)
 
     @staticmethod
     def _insert_fetch_lat(value: FieldValues) -> U64Array:
         """fetch_lat range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'fetch_lat', value, 0xFFFF, 0xFFFF)
+        values = checked_words('IBS_FETCH_CTL', 'fetch_lat', value, 0xFFFF, 0xFFFF, np.uint64)
         return values << np.uint64(32)
 
     @staticmethod
@@ -473,20 +514,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 48 & 1)
 
     @staticmethod
-    def get_fetch_en(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_en from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(48)) & np.uint64(0x1)
+    def get_fetch_en(raw: Words) -> BoolArray:
+        """Vectorised read of fetch_en from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_fetch_en(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_en(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_en; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFEFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_en(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFEFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_en(value)
 
     @staticmethod
     def _insert_fetch_en(value: FieldValues) -> U64Array:
         """fetch_en range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'fetch_en', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'fetch_en', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(48)
 
     @staticmethod
@@ -495,20 +536,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 49 & 1)
 
     @staticmethod
-    def get_fetch_val(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_val from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(49)) & np.uint64(0x1)
+    def get_fetch_val(raw: Words) -> BoolArray:
+        """Vectorised read of fetch_val from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_fetch_val(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_val(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_val; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFDFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_val(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFDFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_val(value)
 
     @staticmethod
     def _insert_fetch_val(value: FieldValues) -> U64Array:
         """fetch_val range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'fetch_val', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'fetch_val', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(49)
 
     @staticmethod
@@ -517,20 +558,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 50 & 1)
 
     @staticmethod
-    def get_fetch_comp(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_comp from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(50)) & np.uint64(0x1)
+    def get_fetch_comp(raw: Words) -> BoolArray:
+        """Vectorised read of fetch_comp from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x4000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_fetch_comp(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_comp(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_comp; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFBFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_comp(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFBFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_comp(value)
 
     @staticmethod
     def _insert_fetch_comp(value: FieldValues) -> U64Array:
         """fetch_comp range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'fetch_comp', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'fetch_comp', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(50)
 
     @staticmethod
@@ -539,20 +580,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 51 & 1)
 
     @staticmethod
-    def get_ic_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of ic_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(51)) & np.uint64(0x1)
+    def get_ic_miss(raw: Words) -> BoolArray:
+        """Vectorised read of ic_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x8000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_ic_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_ic_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of ic_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFF7FFFFFFFFFFFF)) | IbsFetchCtl._insert_ic_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFF7FFFFFFFFFFFF)) | IbsFetchCtl._insert_ic_miss(value)
 
     @staticmethod
     def _insert_ic_miss(value: FieldValues) -> U64Array:
         """ic_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'ic_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'ic_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(51)
 
     @staticmethod
@@ -561,20 +602,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 52 & 1)
 
     @staticmethod
-    def get_phy_addr_valid(raw: U64Array) -> U64Array:
-        """Vectorised read of phy_addr_valid from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(52)) & np.uint64(0x1)
+    def get_phy_addr_valid(raw: Words) -> BoolArray:
+        """Vectorised read of phy_addr_valid from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x10000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_phy_addr_valid(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_phy_addr_valid(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of phy_addr_valid; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFEFFFFFFFFFFFFF)) | IbsFetchCtl._insert_phy_addr_valid(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFEFFFFFFFFFFFFF)) | IbsFetchCtl._insert_phy_addr_valid(value)
 
     @staticmethod
     def _insert_phy_addr_valid(value: FieldValues) -> U64Array:
         """phy_addr_valid range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'phy_addr_valid', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'phy_addr_valid', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(52)
 
     @staticmethod
@@ -583,20 +624,20 @@ class IbsFetchCtl(RegisterValue):
         return raw >> 53 & 0x3
 
     @staticmethod
-    def get_l1_tlb_pg_sz(raw: U64Array) -> U64Array:
-        """Vectorised read of l1_tlb_pg_sz from an array of raw values."""
-        raw = as_u64(raw)
+    def get_l1_tlb_pg_sz(raw: Words) -> U64Array:
+        """Vectorised read of l1_tlb_pg_sz from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(53)) & np.uint64(0x3)
 
     @staticmethod
-    def set_l1_tlb_pg_sz(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_l1_tlb_pg_sz(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of l1_tlb_pg_sz; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFF9FFFFFFFFFFFFF)) | IbsFetchCtl._insert_l1_tlb_pg_sz(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFF9FFFFFFFFFFFFF)) | IbsFetchCtl._insert_l1_tlb_pg_sz(value)
 
     @staticmethod
     def _insert_l1_tlb_pg_sz(value: FieldValues) -> U64Array:
         """l1_tlb_pg_sz range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'l1_tlb_pg_sz', value, 0x3, 0x3)
+        values = checked_words('IBS_FETCH_CTL', 'l1_tlb_pg_sz', value, 0x3, 0x3, np.uint64)
         return values << np.uint64(53)
 
     @staticmethod
@@ -605,20 +646,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 55 & 1)
 
     @staticmethod
-    def get_l1_tlb_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of l1_tlb_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(55)) & np.uint64(0x1)
+    def get_l1_tlb_miss(raw: Words) -> BoolArray:
+        """Vectorised read of l1_tlb_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x80000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_l1_tlb_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_l1_tlb_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of l1_tlb_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFF7FFFFFFFFFFFFF)) | IbsFetchCtl._insert_l1_tlb_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFF7FFFFFFFFFFFFF)) | IbsFetchCtl._insert_l1_tlb_miss(value)
 
     @staticmethod
     def _insert_l1_tlb_miss(value: FieldValues) -> U64Array:
         """l1_tlb_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'l1_tlb_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'l1_tlb_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(55)
 
     @staticmethod
@@ -627,20 +668,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 56 & 1)
 
     @staticmethod
-    def get_l2_tlb_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of l2_tlb_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(56)) & np.uint64(0x1)
+    def get_l2_tlb_miss(raw: Words) -> BoolArray:
+        """Vectorised read of l2_tlb_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x100000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_l2_tlb_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_l2_tlb_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of l2_tlb_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFEFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_l2_tlb_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFEFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_l2_tlb_miss(value)
 
     @staticmethod
     def _insert_l2_tlb_miss(value: FieldValues) -> U64Array:
         """l2_tlb_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'l2_tlb_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'l2_tlb_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(56)
 
     @staticmethod
@@ -649,20 +690,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 57 & 1)
 
     @staticmethod
-    def get_rand_en(raw: U64Array) -> U64Array:
-        """Vectorised read of rand_en from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(57)) & np.uint64(0x1)
+    def get_rand_en(raw: Words) -> BoolArray:
+        """Vectorised read of rand_en from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x200000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_rand_en(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_rand_en(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of rand_en; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFDFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_rand_en(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFDFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_rand_en(value)
 
     @staticmethod
     def _insert_rand_en(value: FieldValues) -> U64Array:
         """rand_en range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'rand_en', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'rand_en', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(57)
 
     @staticmethod
@@ -671,20 +712,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 58 & 1)
 
     @staticmethod
-    def get_fetch_l2_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_l2_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(58)) & np.uint64(0x1)
+    def get_fetch_l2_miss(raw: Words) -> BoolArray:
+        """Vectorised read of fetch_l2_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x400000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_fetch_l2_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_l2_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_l2_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFBFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_l2_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFBFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_l2_miss(value)
 
     @staticmethod
     def _insert_fetch_l2_miss(value: FieldValues) -> U64Array:
         """fetch_l2_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'fetch_l2_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'fetch_l2_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(58)
 
     @staticmethod
@@ -693,20 +734,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 59 & 1)
 
     @staticmethod
-    def get_l3_miss_only(raw: U64Array) -> U64Array:
-        """Vectorised read of l3_miss_only from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(59)) & np.uint64(0x1)
+    def get_l3_miss_only(raw: Words) -> BoolArray:
+        """Vectorised read of l3_miss_only from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x800000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_l3_miss_only(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_l3_miss_only(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of l3_miss_only; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xF7FFFFFFFFFFFFFF)) | IbsFetchCtl._insert_l3_miss_only(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xF7FFFFFFFFFFFFFF)) | IbsFetchCtl._insert_l3_miss_only(value)
 
     @staticmethod
     def _insert_l3_miss_only(value: FieldValues) -> U64Array:
         """l3_miss_only range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'l3_miss_only', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'l3_miss_only', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(59)
 
     @staticmethod
@@ -715,20 +756,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 60 & 1)
 
     @staticmethod
-    def get_fetch_oc_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_oc_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(60)) & np.uint64(0x1)
+    def get_fetch_oc_miss(raw: Words) -> BoolArray:
+        """Vectorised read of fetch_oc_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1000000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_fetch_oc_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_oc_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_oc_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xEFFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_oc_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xEFFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_oc_miss(value)
 
     @staticmethod
     def _insert_fetch_oc_miss(value: FieldValues) -> U64Array:
         """fetch_oc_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'fetch_oc_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'fetch_oc_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(60)
 
     @staticmethod
@@ -737,20 +778,20 @@ class IbsFetchCtl(RegisterValue):
         return bool(raw >> 61 & 1)
 
     @staticmethod
-    def get_fetch_l3_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_l3_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(61)) & np.uint64(0x1)
+    def get_fetch_l3_miss(raw: Words) -> BoolArray:
+        """Vectorised read of fetch_l3_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2000000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_fetch_l3_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_l3_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_l3_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xDFFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_l3_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xDFFFFFFFFFFFFFFF)) | IbsFetchCtl._insert_fetch_l3_miss(value)
 
     @staticmethod
     def _insert_fetch_l3_miss(value: FieldValues) -> U64Array:
         """fetch_l3_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL', 'fetch_l3_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL', 'fetch_l3_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(61)
 
     @staticmethod
@@ -792,14 +833,286 @@ class IbsFetchCtl(RegisterValue):
             None if l3_miss_only is None else IbsFetchCtl._insert_l3_miss_only(l3_miss_only),
             None if fetch_oc_miss is None else IbsFetchCtl._insert_fetch_oc_miss(fetch_oc_miss),
             None if fetch_l3_miss is None else IbsFetchCtl._insert_fetch_l3_miss(fetch_l3_miss),
-        ])
+        ], IBS_FETCH_CTL_DTYPE)
+
+
+@jitable
+def ibs_fetch_ctl_get_period(raw: int) -> int:
+    """IBS_FETCH_CTL.period [15:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (
+        ((raw >> 0) & 0xFFFF) << 4
+    )
+
+
+@jitable
+def ibs_fetch_ctl_set_period(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.period [15:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFFF or value & 0xF:
+        raise ValueError("IBS_FETCH_CTL.period: value outside 0..0xFFFFF or with bits 0xF set")
+    return (
+        (raw & -0x10000)
+        | (((value >> 4) & 0xFFFF) << 0)
+    )
+
+
+@jitable
+def ibs_fetch_ctl_get_fetch_cnt(raw: int) -> int:
+    """IBS_FETCH_CTL.fetch_cnt [31:16] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 16) & 0xFFFF
+
+
+@jitable
+def ibs_fetch_ctl_set_fetch_cnt(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.fetch_cnt [31:16] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFF:
+        raise ValueError("IBS_FETCH_CTL.fetch_cnt: value outside 0..0xFFFF")
+    return (raw & -0xFFFF0001) | (value << 16)
+
+
+@jitable
+def ibs_fetch_ctl_get_fetch_lat(raw: int) -> int:
+    """IBS_FETCH_CTL.fetch_lat [47:32] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 32) & 0xFFFF
+
+
+@jitable
+def ibs_fetch_ctl_set_fetch_lat(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.fetch_lat [47:32] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFF:
+        raise ValueError("IBS_FETCH_CTL.fetch_lat: value outside 0..0xFFFF")
+    return (raw & -0xFFFF00000001) | (value << 32)
+
+
+@jitable
+def ibs_fetch_ctl_get_fetch_en(raw: int) -> int:
+    """IBS_FETCH_CTL.fetch_en [48] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 48) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_fetch_en(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.fetch_en [48] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.fetch_en: value outside 0..0x1")
+    return (raw & -0x1000000000001) | (value << 48)
+
+
+@jitable
+def ibs_fetch_ctl_get_fetch_val(raw: int) -> int:
+    """IBS_FETCH_CTL.fetch_val [49] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 49) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_fetch_val(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.fetch_val [49] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.fetch_val: value outside 0..0x1")
+    return (raw & -0x2000000000001) | (value << 49)
+
+
+@jitable
+def ibs_fetch_ctl_get_fetch_comp(raw: int) -> int:
+    """IBS_FETCH_CTL.fetch_comp [50] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 50) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_fetch_comp(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.fetch_comp [50] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.fetch_comp: value outside 0..0x1")
+    return (raw & -0x4000000000001) | (value << 50)
+
+
+@jitable
+def ibs_fetch_ctl_get_ic_miss(raw: int) -> int:
+    """IBS_FETCH_CTL.ic_miss [51] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 51) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_ic_miss(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.ic_miss [51] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.ic_miss: value outside 0..0x1")
+    return (raw & -0x8000000000001) | (value << 51)
+
+
+@jitable
+def ibs_fetch_ctl_get_phy_addr_valid(raw: int) -> int:
+    """IBS_FETCH_CTL.phy_addr_valid [52] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 52) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_phy_addr_valid(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.phy_addr_valid [52] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.phy_addr_valid: value outside 0..0x1")
+    return (raw & -0x10000000000001) | (value << 52)
+
+
+@jitable
+def ibs_fetch_ctl_get_l1_tlb_pg_sz(raw: int) -> int:
+    """IBS_FETCH_CTL.l1_tlb_pg_sz [54:53] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 53) & 0x3
+
+
+@jitable
+def ibs_fetch_ctl_set_l1_tlb_pg_sz(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.l1_tlb_pg_sz [54:53] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x3:
+        raise ValueError("IBS_FETCH_CTL.l1_tlb_pg_sz: value outside 0..0x3")
+    return (raw & -0x60000000000001) | (value << 53)
+
+
+@jitable
+def ibs_fetch_ctl_get_l1_tlb_miss(raw: int) -> int:
+    """IBS_FETCH_CTL.l1_tlb_miss [55] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 55) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_l1_tlb_miss(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.l1_tlb_miss [55] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.l1_tlb_miss: value outside 0..0x1")
+    return (raw & -0x80000000000001) | (value << 55)
+
+
+@jitable
+def ibs_fetch_ctl_get_l2_tlb_miss(raw: int) -> int:
+    """IBS_FETCH_CTL.l2_tlb_miss [56] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 56) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_l2_tlb_miss(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.l2_tlb_miss [56] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.l2_tlb_miss: value outside 0..0x1")
+    return (raw & -0x100000000000001) | (value << 56)
+
+
+@jitable
+def ibs_fetch_ctl_get_rand_en(raw: int) -> int:
+    """IBS_FETCH_CTL.rand_en [57] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 57) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_rand_en(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.rand_en [57] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.rand_en: value outside 0..0x1")
+    return (raw & -0x200000000000001) | (value << 57)
+
+
+@jitable
+def ibs_fetch_ctl_get_fetch_l2_miss(raw: int) -> int:
+    """IBS_FETCH_CTL.fetch_l2_miss [58] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 58) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_fetch_l2_miss(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.fetch_l2_miss [58] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.fetch_l2_miss: value outside 0..0x1")
+    return (raw & -0x400000000000001) | (value << 58)
+
+
+@jitable
+def ibs_fetch_ctl_get_l3_miss_only(raw: int) -> int:
+    """IBS_FETCH_CTL.l3_miss_only [59] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 59) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_l3_miss_only(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.l3_miss_only [59] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.l3_miss_only: value outside 0..0x1")
+    return (raw & -0x800000000000001) | (value << 59)
+
+
+@jitable
+def ibs_fetch_ctl_get_fetch_oc_miss(raw: int) -> int:
+    """IBS_FETCH_CTL.fetch_oc_miss [60] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 60) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_fetch_oc_miss(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.fetch_oc_miss [60] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.fetch_oc_miss: value outside 0..0x1")
+    return (raw & -0x1000000000000001) | (value << 60)
+
+
+@jitable
+def ibs_fetch_ctl_get_fetch_l3_miss(raw: int) -> int:
+    """IBS_FETCH_CTL.fetch_l3_miss [61] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 61) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl_set_fetch_l3_miss(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL.fetch_l3_miss [61] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL.fetch_l3_miss: value outside 0..0x1")
+    return (raw & -0x2000000000000001) | (value << 61)
+
+
+@jitable
+def ibs_fetch_ctl_encode(period: int = 0, fetch_cnt: int = 0, fetch_lat: int = 0, fetch_en: int = 0, fetch_val: int = 0, fetch_comp: int = 0, ic_miss: int = 0, phy_addr_valid: int = 0, l1_tlb_pg_sz: int = 0, l1_tlb_miss: int = 0, l2_tlb_miss: int = 0, rand_en: int = 0, fetch_l2_miss: int = 0, l3_miss_only: int = 0, fetch_oc_miss: int = 0, fetch_l3_miss: int = 0) -> int:
+    """A raw IBS_FETCH_CTL holding the fields given, every other bit zero (the scalar twin of
+    IbsFetchCtl(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_fetch_ctl_set_period(_word, period)
+    _word = ibs_fetch_ctl_set_fetch_cnt(_word, fetch_cnt)
+    _word = ibs_fetch_ctl_set_fetch_lat(_word, fetch_lat)
+    _word = ibs_fetch_ctl_set_fetch_en(_word, fetch_en)
+    _word = ibs_fetch_ctl_set_fetch_val(_word, fetch_val)
+    _word = ibs_fetch_ctl_set_fetch_comp(_word, fetch_comp)
+    _word = ibs_fetch_ctl_set_ic_miss(_word, ic_miss)
+    _word = ibs_fetch_ctl_set_phy_addr_valid(_word, phy_addr_valid)
+    _word = ibs_fetch_ctl_set_l1_tlb_pg_sz(_word, l1_tlb_pg_sz)
+    _word = ibs_fetch_ctl_set_l1_tlb_miss(_word, l1_tlb_miss)
+    _word = ibs_fetch_ctl_set_l2_tlb_miss(_word, l2_tlb_miss)
+    _word = ibs_fetch_ctl_set_rand_en(_word, rand_en)
+    _word = ibs_fetch_ctl_set_fetch_l2_miss(_word, fetch_l2_miss)
+    _word = ibs_fetch_ctl_set_l3_miss_only(_word, l3_miss_only)
+    _word = ibs_fetch_ctl_set_fetch_oc_miss(_word, fetch_oc_miss)
+    _word = ibs_fetch_ctl_set_fetch_l3_miss(_word, fetch_l3_miss)
+    return _word
 
 
 IBS_FETCH_LINAD_WIDTH: Final = 64
+IBS_FETCH_LINAD_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_FETCH_LINAD_ADDRESS: Final = 0xC0011031
 IBS_FETCH_LINAD_RESET: Final = 0x0
 IBS_FETCH_LINAD_RESERVED_MASK: Final = 0x0
 IBS_FETCH_LINAD_FETCH_LIN_AD_MASK: Final = 0xFFFFFFFFFFFFFFFF
+IBS_FETCH_LINAD_FETCH_LIN_AD_WIDTH: Final = 64
 IBS_FETCH_LINAD_FETCH_LIN_AD_SHIFT: Final = 0
 
 
@@ -822,12 +1135,13 @@ class IbsFetchLinad(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0011031"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'fetch_lin_ad',
-            '63:0',
-            64,
-            'ro',
-            None,
-            'Fetch linear address.',
+            name='fetch_lin_ad',
+            bits='63:0',
+            width=64,
+            access='ro',
+            enum=None,
+            doc='Fetch linear address.',
+            source='',
         ),
     )
 
@@ -870,20 +1184,20 @@ class IbsFetchLinad(RegisterValue):
         return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
-    def get_fetch_lin_ad(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_lin_ad from an array of raw values."""
-        raw = as_u64(raw)
+    def get_fetch_lin_ad(raw: Words) -> U64Array:
+        """Vectorised read of fetch_lin_ad from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_fetch_lin_ad(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_lin_ad(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_lin_ad; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0x0)) | IbsFetchLinad._insert_fetch_lin_ad(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | IbsFetchLinad._insert_fetch_lin_ad(value)
 
     @staticmethod
     def _insert_fetch_lin_ad(value: FieldValues) -> U64Array:
         """fetch_lin_ad range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_LINAD', 'fetch_lin_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        values = checked_words('IBS_FETCH_LINAD', 'fetch_lin_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -895,14 +1209,39 @@ class IbsFetchLinad(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if fetch_lin_ad is None else IbsFetchLinad._insert_fetch_lin_ad(fetch_lin_ad),
-        ])
+        ], IBS_FETCH_LINAD_DTYPE)
+
+
+@jitable
+def ibs_fetch_linad_get_fetch_lin_ad(raw: int) -> int:
+    """IBS_FETCH_LINAD.fetch_lin_ad [63:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & -0x1
+
+
+@jitable
+def ibs_fetch_linad_set_fetch_lin_ad(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_LINAD.fetch_lin_ad [63:0] set to value (a 64-bit pattern: not checked)."""
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_fetch_linad_encode(fetch_lin_ad: int = 0) -> int:
+    """A raw IBS_FETCH_LINAD holding the fields given, every other bit zero (the scalar twin of
+    IbsFetchLinad(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_fetch_linad_set_fetch_lin_ad(_word, fetch_lin_ad)
+    return _word
 
 
 IBS_FETCH_PHYSAD_WIDTH: Final = 64
+IBS_FETCH_PHYSAD_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_FETCH_PHYSAD_ADDRESS: Final = 0xC0011032
 IBS_FETCH_PHYSAD_RESET: Final = 0x0
 IBS_FETCH_PHYSAD_RESERVED_MASK: Final = 0x0
 IBS_FETCH_PHYSAD_FETCH_PHYS_AD_MASK: Final = 0xFFFFFFFFFFFFFFFF
+IBS_FETCH_PHYSAD_FETCH_PHYS_AD_WIDTH: Final = 64
 IBS_FETCH_PHYSAD_FETCH_PHYS_AD_SHIFT: Final = 0
 
 
@@ -925,12 +1264,13 @@ class IbsFetchPhysad(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0011032"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'fetch_phys_ad',
-            '63:0',
-            64,
-            'ro',
-            None,
-            'Fetch physical address.',
+            name='fetch_phys_ad',
+            bits='63:0',
+            width=64,
+            access='ro',
+            enum=None,
+            doc='Fetch physical address.',
+            source='',
         ),
     )
 
@@ -973,20 +1313,20 @@ class IbsFetchPhysad(RegisterValue):
         return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
-    def get_fetch_phys_ad(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_phys_ad from an array of raw values."""
-        raw = as_u64(raw)
+    def get_fetch_phys_ad(raw: Words) -> U64Array:
+        """Vectorised read of fetch_phys_ad from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_fetch_phys_ad(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_phys_ad(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_phys_ad; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0x0)) | IbsFetchPhysad._insert_fetch_phys_ad(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | IbsFetchPhysad._insert_fetch_phys_ad(value)
 
     @staticmethod
     def _insert_fetch_phys_ad(value: FieldValues) -> U64Array:
         """fetch_phys_ad range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_PHYSAD', 'fetch_phys_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        values = checked_words('IBS_FETCH_PHYSAD', 'fetch_phys_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -998,14 +1338,39 @@ class IbsFetchPhysad(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if fetch_phys_ad is None else IbsFetchPhysad._insert_fetch_phys_ad(fetch_phys_ad),
-        ])
+        ], IBS_FETCH_PHYSAD_DTYPE)
+
+
+@jitable
+def ibs_fetch_physad_get_fetch_phys_ad(raw: int) -> int:
+    """IBS_FETCH_PHYSAD.fetch_phys_ad [63:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & -0x1
+
+
+@jitable
+def ibs_fetch_physad_set_fetch_phys_ad(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_PHYSAD.fetch_phys_ad [63:0] set to value (a 64-bit pattern: not checked)."""
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_fetch_physad_encode(fetch_phys_ad: int = 0) -> int:
+    """A raw IBS_FETCH_PHYSAD holding the fields given, every other bit zero (the scalar twin of
+    IbsFetchPhysad(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_fetch_physad_set_fetch_phys_ad(_word, fetch_phys_ad)
+    return _word
 
 
 IC_IBS_EXTD_CTL_WIDTH: Final = 64
+IC_IBS_EXTD_CTL_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IC_IBS_EXTD_CTL_ADDRESS: Final = 0xC001103C
 IC_IBS_EXTD_CTL_RESET: Final = 0x0
 IC_IBS_EXTD_CTL_RESERVED_MASK: Final = 0xFFFFFFFFFFFF0000
 IC_IBS_EXTD_CTL_ITLB_REFILL_LAT_MASK: Final = 0xFFFF
+IC_IBS_EXTD_CTL_ITLB_REFILL_LAT_WIDTH: Final = 16
 IC_IBS_EXTD_CTL_ITLB_REFILL_LAT_SHIFT: Final = 0
 
 
@@ -1028,12 +1393,13 @@ class IcIbsExtdCtl(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC001103C"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'itlb_refill_lat',
-            '15:0',
-            16,
-            'ro',
-            None,
-            'ITLB refill latency in cycles (IbsItlbRefillLat).',
+            name='itlb_refill_lat',
+            bits='15:0',
+            width=16,
+            access='ro',
+            enum=None,
+            doc='ITLB refill latency in cycles (IbsItlbRefillLat).',
+            source='',
         ),
     )
 
@@ -1083,20 +1449,20 @@ class IcIbsExtdCtl(RegisterValue):
         return raw >> 0 & 0xFFFF
 
     @staticmethod
-    def get_itlb_refill_lat(raw: U64Array) -> U64Array:
-        """Vectorised read of itlb_refill_lat from an array of raw values."""
-        raw = as_u64(raw)
+    def get_itlb_refill_lat(raw: Words) -> U64Array:
+        """Vectorised read of itlb_refill_lat from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_itlb_refill_lat(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_itlb_refill_lat(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of itlb_refill_lat; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF0000)) | IcIbsExtdCtl._insert_itlb_refill_lat(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFF0000)) | IcIbsExtdCtl._insert_itlb_refill_lat(value)
 
     @staticmethod
     def _insert_itlb_refill_lat(value: FieldValues) -> U64Array:
         """itlb_refill_lat range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IC_IBS_EXTD_CTL', 'itlb_refill_lat', value, 0xFFFF, 0xFFFF)
+        values = checked_words('IC_IBS_EXTD_CTL', 'itlb_refill_lat', value, 0xFFFF, 0xFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -1108,20 +1474,50 @@ class IcIbsExtdCtl(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if itlb_refill_lat is None else IcIbsExtdCtl._insert_itlb_refill_lat(itlb_refill_lat),
-        ])
+        ], IC_IBS_EXTD_CTL_DTYPE)
+
+
+@jitable
+def ic_ibs_extd_ctl_get_itlb_refill_lat(raw: int) -> int:
+    """IC_IBS_EXTD_CTL.itlb_refill_lat [15:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0xFFFF
+
+
+@jitable
+def ic_ibs_extd_ctl_set_itlb_refill_lat(raw: int, value: int) -> int:
+    """raw with IC_IBS_EXTD_CTL.itlb_refill_lat [15:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFF:
+        raise ValueError("IC_IBS_EXTD_CTL.itlb_refill_lat: value outside 0..0xFFFF")
+    return (raw & -0x10000) | (value << 0)
+
+
+@jitable
+def ic_ibs_extd_ctl_encode(itlb_refill_lat: int = 0) -> int:
+    """A raw IC_IBS_EXTD_CTL holding the fields given, every other bit zero (the scalar twin of
+    IcIbsExtdCtl(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ic_ibs_extd_ctl_set_itlb_refill_lat(_word, itlb_refill_lat)
+    return _word
 
 
 IBS_FETCH_CTL2_WIDTH: Final = 64
+IBS_FETCH_CTL2_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_FETCH_CTL2_ADDRESS: Final = 0xC001103F
 IBS_FETCH_CTL2_RESET: Final = 0x0
 IBS_FETCH_CTL2_RESERVED_MASK: Final = 0xFFFFFFFFFFFFFF80
 IBS_FETCH_CTL2_DIS_MASK: Final = 0x1
+IBS_FETCH_CTL2_DIS_WIDTH: Final = 1
 IBS_FETCH_CTL2_DIS_SHIFT: Final = 0
 IBS_FETCH_CTL2_FETCH_LAT_FILTER_MASK: Final = 0x1E
+IBS_FETCH_CTL2_FETCH_LAT_FILTER_WIDTH: Final = 4
 IBS_FETCH_CTL2_FETCH_LAT_FILTER_SHIFT: Final = 1
 IBS_FETCH_CTL2_EXCL_RIP63_EQ1_MASK: Final = 0x20
+IBS_FETCH_CTL2_EXCL_RIP63_EQ1_WIDTH: Final = 1
 IBS_FETCH_CTL2_EXCL_RIP63_EQ1_SHIFT: Final = 5
 IBS_FETCH_CTL2_EXCL_RIP63_EQ0_MASK: Final = 0x40
+IBS_FETCH_CTL2_EXCL_RIP63_EQ0_WIDTH: Final = 1
 IBS_FETCH_CTL2_EXCL_RIP63_EQ0_SHIFT: Final = 6
 
 
@@ -1145,36 +1541,40 @@ class IbsFetchCtl2(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC001103F"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'dis',
-            '0',
-            1,
-            'rw',
-            None,
-            'Alternate fetch sampling disable (IBS_CAPS_DIS).',
+            name='dis',
+            bits='0',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Alternate fetch sampling disable (IBS_CAPS_DIS).',
+            source='',
         ),
         FieldInfo(
-            'fetch_lat_filter',
-            '4:1',
-            4,
-            'rw',
-            None,
-            'Fetch-latency threshold in units of 128 cycles (FETCHLAT cap); perf fetchlat (config1:0-10, 128..1920) writes fetchlat >> 7.',
+            name='fetch_lat_filter',
+            bits='4:1',
+            width=4,
+            access='rw',
+            enum=None,
+            doc='Fetch-latency threshold in units of 128 cycles (FETCHLAT cap); perf fetchlat (config1:0-10, 128..1920) writes fetchlat >> 7.',
+            source='',
         ),
         FieldInfo(
-            'excl_rip63_eq1',
-            '5',
-            1,
-            'rw',
-            None,
-            'Drop samples whose RIP bit 63 is 1 (kernel code); used for exclude_kernel (BIT63_FILTER).',
+            name='excl_rip63_eq1',
+            bits='5',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Drop samples whose RIP bit 63 is 1 (kernel code); used for exclude_kernel (BIT63_FILTER).',
+            source='',
         ),
         FieldInfo(
-            'excl_rip63_eq0',
-            '6',
-            1,
-            'rw',
-            None,
-            'Drop samples whose RIP bit 63 is 0 (user code); used for exclude_user (BIT63_FILTER).',
+            name='excl_rip63_eq0',
+            bits='6',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Drop samples whose RIP bit 63 is 0 (user code); used for exclude_user (BIT63_FILTER).',
+            source='',
         ),
     )
 
@@ -1239,20 +1639,20 @@ class IbsFetchCtl2(RegisterValue):
         return bool(raw >> 0 & 1)
 
     @staticmethod
-    def get_dis(raw: U64Array) -> U64Array:
-        """Vectorised read of dis from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x1)
+    def get_dis(raw: Words) -> BoolArray:
+        """Vectorised read of dis from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1)) != 0
+        return bits
 
     @staticmethod
-    def set_dis(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dis(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dis; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsFetchCtl2._insert_dis(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsFetchCtl2._insert_dis(value)
 
     @staticmethod
     def _insert_dis(value: FieldValues) -> U64Array:
         """dis range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL2', 'dis', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL2', 'dis', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -1261,20 +1661,20 @@ class IbsFetchCtl2(RegisterValue):
         return raw >> 1 & 0xF
 
     @staticmethod
-    def get_fetch_lat_filter(raw: U64Array) -> U64Array:
-        """Vectorised read of fetch_lat_filter from an array of raw values."""
-        raw = as_u64(raw)
+    def get_fetch_lat_filter(raw: Words) -> U64Array:
+        """Vectorised read of fetch_lat_filter from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(1)) & np.uint64(0xF)
 
     @staticmethod
-    def set_fetch_lat_filter(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fetch_lat_filter(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fetch_lat_filter; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFE1)) | IbsFetchCtl2._insert_fetch_lat_filter(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFE1)) | IbsFetchCtl2._insert_fetch_lat_filter(value)
 
     @staticmethod
     def _insert_fetch_lat_filter(value: FieldValues) -> U64Array:
         """fetch_lat_filter range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL2', 'fetch_lat_filter', value, 0xF, 0xF)
+        values = checked_words('IBS_FETCH_CTL2', 'fetch_lat_filter', value, 0xF, 0xF, np.uint64)
         return values << np.uint64(1)
 
     @staticmethod
@@ -1283,20 +1683,20 @@ class IbsFetchCtl2(RegisterValue):
         return bool(raw >> 5 & 1)
 
     @staticmethod
-    def get_excl_rip63_eq1(raw: U64Array) -> U64Array:
-        """Vectorised read of excl_rip63_eq1 from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(5)) & np.uint64(0x1)
+    def get_excl_rip63_eq1(raw: Words) -> BoolArray:
+        """Vectorised read of excl_rip63_eq1 from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x20)) != 0
+        return bits
 
     @staticmethod
-    def set_excl_rip63_eq1(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_excl_rip63_eq1(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of excl_rip63_eq1; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsFetchCtl2._insert_excl_rip63_eq1(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsFetchCtl2._insert_excl_rip63_eq1(value)
 
     @staticmethod
     def _insert_excl_rip63_eq1(value: FieldValues) -> U64Array:
         """excl_rip63_eq1 range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL2', 'excl_rip63_eq1', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL2', 'excl_rip63_eq1', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(5)
 
     @staticmethod
@@ -1305,20 +1705,20 @@ class IbsFetchCtl2(RegisterValue):
         return bool(raw >> 6 & 1)
 
     @staticmethod
-    def get_excl_rip63_eq0(raw: U64Array) -> U64Array:
-        """Vectorised read of excl_rip63_eq0 from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(6)) & np.uint64(0x1)
+    def get_excl_rip63_eq0(raw: Words) -> BoolArray:
+        """Vectorised read of excl_rip63_eq0 from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x40)) != 0
+        return bits
 
     @staticmethod
-    def set_excl_rip63_eq0(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_excl_rip63_eq0(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of excl_rip63_eq0; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFBF)) | IbsFetchCtl2._insert_excl_rip63_eq0(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFBF)) | IbsFetchCtl2._insert_excl_rip63_eq0(value)
 
     @staticmethod
     def _insert_excl_rip63_eq0(value: FieldValues) -> U64Array:
         """excl_rip63_eq0 range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_FETCH_CTL2', 'excl_rip63_eq0', value, 0x1, 0x1)
+        values = checked_words('IBS_FETCH_CTL2', 'excl_rip63_eq0', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(6)
 
     @staticmethod
@@ -1336,4 +1736,76 @@ class IbsFetchCtl2(RegisterValue):
             None if fetch_lat_filter is None else IbsFetchCtl2._insert_fetch_lat_filter(fetch_lat_filter),
             None if excl_rip63_eq1 is None else IbsFetchCtl2._insert_excl_rip63_eq1(excl_rip63_eq1),
             None if excl_rip63_eq0 is None else IbsFetchCtl2._insert_excl_rip63_eq0(excl_rip63_eq0),
-        ])
+        ], IBS_FETCH_CTL2_DTYPE)
+
+
+@jitable
+def ibs_fetch_ctl2_get_dis(raw: int) -> int:
+    """IBS_FETCH_CTL2.dis [0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl2_set_dis(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL2.dis [0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL2.dis: value outside 0..0x1")
+    return (raw & -0x2) | (value << 0)
+
+
+@jitable
+def ibs_fetch_ctl2_get_fetch_lat_filter(raw: int) -> int:
+    """IBS_FETCH_CTL2.fetch_lat_filter [4:1] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 1) & 0xF
+
+
+@jitable
+def ibs_fetch_ctl2_set_fetch_lat_filter(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL2.fetch_lat_filter [4:1] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xF:
+        raise ValueError("IBS_FETCH_CTL2.fetch_lat_filter: value outside 0..0xF")
+    return (raw & -0x1F) | (value << 1)
+
+
+@jitable
+def ibs_fetch_ctl2_get_excl_rip63_eq1(raw: int) -> int:
+    """IBS_FETCH_CTL2.excl_rip63_eq1 [5] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 5) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl2_set_excl_rip63_eq1(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL2.excl_rip63_eq1 [5] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL2.excl_rip63_eq1: value outside 0..0x1")
+    return (raw & -0x21) | (value << 5)
+
+
+@jitable
+def ibs_fetch_ctl2_get_excl_rip63_eq0(raw: int) -> int:
+    """IBS_FETCH_CTL2.excl_rip63_eq0 [6] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 6) & 0x1
+
+
+@jitable
+def ibs_fetch_ctl2_set_excl_rip63_eq0(raw: int, value: int) -> int:
+    """raw with IBS_FETCH_CTL2.excl_rip63_eq0 [6] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_FETCH_CTL2.excl_rip63_eq0: value outside 0..0x1")
+    return (raw & -0x41) | (value << 6)
+
+
+@jitable
+def ibs_fetch_ctl2_encode(dis: int = 0, fetch_lat_filter: int = 0, excl_rip63_eq1: int = 0, excl_rip63_eq0: int = 0) -> int:
+    """A raw IBS_FETCH_CTL2 holding the fields given, every other bit zero (the scalar twin of
+    IbsFetchCtl2(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_fetch_ctl2_set_dis(_word, dis)
+    _word = ibs_fetch_ctl2_set_fetch_lat_filter(_word, fetch_lat_filter)
+    _word = ibs_fetch_ctl2_set_excl_rip63_eq1(_word, excl_rip63_eq1)
+    _word = ibs_fetch_ctl2_set_excl_rip63_eq0(_word, excl_rip63_eq0)
+    return _word

@@ -5,7 +5,7 @@
 # spec/ibs_mprof.yaml sha256 b788eff87194684aa1b017bddf9a76269c42a07efe32e372fe1b6d97e30ca9e9
 # spec/ibs_op.yaml sha256 7c78e08e8476dc47fe7282849251e2c2f6dc27ae718d704c9b1580c8fc811767
 # spec/ibsctl.yaml sha256 03aba96cc9e2aad2a6adbf48c2ad96b903976020a3e2dca61f645bb8c8e7d589
-# spec/pghot.yaml sha256 02bbf0a7ee4c86dfa24149e1d4bc3d79fbb7e8d0531e70a8bb9e6f23a3943bb1
+# spec/pghot.yaml sha256 67d4bab689ebe19f0f7fde2813ee7d9039f8f07e478a9188577a84bb9cbbf75e
 """AMD Zen6 IBS Memory Profiler: a lightweight IBS instance dedicated to memory-access sampling.
 Every period dispatched ops it tags one; if the op missed L3 (with L3MissOnly) it latches the
 data source and the addresses and raises an interrupt through the IBSCTL memory-profiler LVT.
@@ -21,15 +21,18 @@ from typing import ClassVar, Final, final
 import numpy as np
 
 from generated._base import (
+    BoolArray,
     FieldInfo,
     FieldValues,
     RegisterValue,
     U64Array,
-    as_u64,
+    Words,
+    as_words,
     check_bool,
     check_int,
     check_raw,
-    checked_u64,
+    checked_words,
+    jitable,
     or_all,
 )
 from generated.data_src import DataSrc
@@ -45,17 +48,32 @@ PAGE_SHIFT: Final = 12
 
 
 IBS_MPROF_CTL_WIDTH: Final = 64
+IBS_MPROF_CTL_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_MPROF_CTL_ADDRESS: Final = 0xC0010380
 IBS_MPROF_CTL_RESET: Final = 0x0
 IBS_MPROF_CTL_RESERVED_MASK: Final = 0xFFFFFFFFF8000000
 IBS_MPROF_CTL_PERIOD_MASK: Final = 0x7F0FFFF
+IBS_MPROF_CTL_PERIOD_WIDTH: Final = 27
+IBS_MPROF_CTL_PERIOD_PART0_MASK: Final = 0xFFFF
+IBS_MPROF_CTL_PERIOD_PART0_SHIFT: Final = 0
+IBS_MPROF_CTL_PERIOD_PART0_WIDTH: Final = 16
+IBS_MPROF_CTL_PERIOD_PART0_VALUE_SHIFT: Final = 4
+IBS_MPROF_CTL_PERIOD_PART1_MASK: Final = 0x7F00000
+IBS_MPROF_CTL_PERIOD_PART1_SHIFT: Final = 20
+IBS_MPROF_CTL_PERIOD_PART1_WIDTH: Final = 7
+IBS_MPROF_CTL_PERIOD_PART1_VALUE_SHIFT: Final = 20
 IBS_MPROF_CTL_L3_MISS_ONLY_MASK: Final = 0x10000
+IBS_MPROF_CTL_L3_MISS_ONLY_WIDTH: Final = 1
 IBS_MPROF_CTL_L3_MISS_ONLY_SHIFT: Final = 16
 IBS_MPROF_CTL_ENABLE_MASK: Final = 0x20000
+IBS_MPROF_CTL_ENABLE_WIDTH: Final = 1
 IBS_MPROF_CTL_ENABLE_SHIFT: Final = 17
 IBS_MPROF_CTL_VAL_MASK: Final = 0x40000
+IBS_MPROF_CTL_VAL_WIDTH: Final = 1
 IBS_MPROF_CTL_VAL_SHIFT: Final = 18
 IBS_MPROF_CTL_CNT_CTL_MASK: Final = 0x80000
+IBS_MPROF_CTL_CNT_CTL_WIDTH: Final = 1
 IBS_MPROF_CTL_CNT_CTL_SHIFT: Final = 19
 
 
@@ -78,44 +96,49 @@ class IbsMprofCtl(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0010380"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'period',
-            '26:20,15:0',
-            27,
-            'rw',
-            None,
-            'Sample period in ops (or cycles): MaxCnt holds period bits 19:4 in 15:0 and the extension holds period bits 26:20 in place; the low 4 bits are always zero.',
+            name='period',
+            bits='26:20,15:0',
+            width=27,
+            access='rw',
+            enum=None,
+            doc='Sample period in ops (or cycles): MaxCnt holds period bits 19:4 in 15:0 and the extension holds period bits 26:20 in place; the low 4 bits are always zero.',
+            source='',
         ),
         FieldInfo(
-            'l3_miss_only',
-            '16',
-            1,
-            'rw',
-            None,
-            'Discard tagged ops that did not miss L3; the counter restarts.',
+            name='l3_miss_only',
+            bits='16',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Discard tagged ops that did not miss L3; the counter restarts.',
+            source='',
         ),
         FieldInfo(
-            'enable',
-            '17',
-            1,
-            'rw',
-            None,
-            'Profiler enable.',
+            name='enable',
+            bits='17',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Profiler enable.',
+            source='',
         ),
         FieldInfo(
-            'val',
-            '18',
-            1,
-            'rw',
-            None,
-            'Sample valid; set by hardware when a sample is latched, counting stops.',
+            name='val',
+            bits='18',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Sample valid; set by hardware when a sample is latched, counting stops.',
+            source='',
         ),
         FieldInfo(
-            'cnt_ctl',
-            '19',
-            1,
-            'rw',
-            None,
-            'Counter control: 0 = count cycles, 1 = count dispatched ops.',
+            name='cnt_ctl',
+            bits='19',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Counter control: 0 = count cycles, 1 = count dispatched ops.',
+            source='',
         ),
     )
 
@@ -194,23 +217,23 @@ class IbsMprofCtl(RegisterValue):
         )
 
     @staticmethod
-    def get_period(raw: U64Array) -> U64Array:
-        """Vectorised read of period from an array of raw values."""
-        raw = as_u64(raw)
+    def get_period(raw: Words) -> U64Array:
+        """Vectorised read of period from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (
             ((raw >> np.uint64(0)) & np.uint64(0xFFFF)) << np.uint64(4)
             | ((raw >> np.uint64(20)) & np.uint64(0x7F)) << np.uint64(20)
         )
 
     @staticmethod
-    def set_period(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_period(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of period; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFF80F0000)) | IbsMprofCtl._insert_period(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFF80F0000)) | IbsMprofCtl._insert_period(value)
 
     @staticmethod
     def _insert_period(value: FieldValues) -> U64Array:
         """period range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_CTL', 'period', value, 0x7FFFFFF, 0x7FFFFF0)
+        values = checked_words('IBS_MPROF_CTL', 'period', value, 0x7FFFFFF, 0x7FFFFF0, np.uint64)
         return (
             ((values >> np.uint64(4)) & np.uint64(0xFFFF)) << np.uint64(0)
             | ((values >> np.uint64(20)) & np.uint64(0x7F)) << np.uint64(20)
@@ -222,20 +245,20 @@ class IbsMprofCtl(RegisterValue):
         return bool(raw >> 16 & 1)
 
     @staticmethod
-    def get_l3_miss_only(raw: U64Array) -> U64Array:
-        """Vectorised read of l3_miss_only from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(16)) & np.uint64(0x1)
+    def get_l3_miss_only(raw: Words) -> BoolArray:
+        """Vectorised read of l3_miss_only from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x10000)) != 0
+        return bits
 
     @staticmethod
-    def set_l3_miss_only(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_l3_miss_only(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of l3_miss_only; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsMprofCtl._insert_l3_miss_only(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsMprofCtl._insert_l3_miss_only(value)
 
     @staticmethod
     def _insert_l3_miss_only(value: FieldValues) -> U64Array:
         """l3_miss_only range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_CTL', 'l3_miss_only', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_CTL', 'l3_miss_only', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(16)
 
     @staticmethod
@@ -244,20 +267,20 @@ class IbsMprofCtl(RegisterValue):
         return bool(raw >> 17 & 1)
 
     @staticmethod
-    def get_enable(raw: U64Array) -> U64Array:
-        """Vectorised read of enable from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(17)) & np.uint64(0x1)
+    def get_enable(raw: Words) -> BoolArray:
+        """Vectorised read of enable from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x20000)) != 0
+        return bits
 
     @staticmethod
-    def set_enable(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_enable(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of enable; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsMprofCtl._insert_enable(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsMprofCtl._insert_enable(value)
 
     @staticmethod
     def _insert_enable(value: FieldValues) -> U64Array:
         """enable range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_CTL', 'enable', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_CTL', 'enable', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(17)
 
     @staticmethod
@@ -266,20 +289,20 @@ class IbsMprofCtl(RegisterValue):
         return bool(raw >> 18 & 1)
 
     @staticmethod
-    def get_val(raw: U64Array) -> U64Array:
-        """Vectorised read of val from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(18)) & np.uint64(0x1)
+    def get_val(raw: Words) -> BoolArray:
+        """Vectorised read of val from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x40000)) != 0
+        return bits
 
     @staticmethod
-    def set_val(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_val(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of val; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsMprofCtl._insert_val(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsMprofCtl._insert_val(value)
 
     @staticmethod
     def _insert_val(value: FieldValues) -> U64Array:
         """val range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_CTL', 'val', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_CTL', 'val', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(18)
 
     @staticmethod
@@ -288,20 +311,20 @@ class IbsMprofCtl(RegisterValue):
         return bool(raw >> 19 & 1)
 
     @staticmethod
-    def get_cnt_ctl(raw: U64Array) -> U64Array:
-        """Vectorised read of cnt_ctl from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(19)) & np.uint64(0x1)
+    def get_cnt_ctl(raw: Words) -> BoolArray:
+        """Vectorised read of cnt_ctl from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x80000)) != 0
+        return bits
 
     @staticmethod
-    def set_cnt_ctl(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_cnt_ctl(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of cnt_ctl; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsMprofCtl._insert_cnt_ctl(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsMprofCtl._insert_cnt_ctl(value)
 
     @staticmethod
     def _insert_cnt_ctl(value: FieldValues) -> U64Array:
         """cnt_ctl range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_CTL', 'cnt_ctl', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_CTL', 'cnt_ctl', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(19)
 
     @staticmethod
@@ -321,18 +344,118 @@ class IbsMprofCtl(RegisterValue):
             None if enable is None else IbsMprofCtl._insert_enable(enable),
             None if val is None else IbsMprofCtl._insert_val(val),
             None if cnt_ctl is None else IbsMprofCtl._insert_cnt_ctl(cnt_ctl),
-        ])
+        ], IBS_MPROF_CTL_DTYPE)
+
+
+@jitable
+def ibs_mprof_ctl_get_period(raw: int) -> int:
+    """IBS_MPROF_CTL.period [26:20,15:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (
+        ((raw >> 0) & 0xFFFF) << 4
+        | ((raw >> 20) & 0x7F) << 20
+    )
+
+
+@jitable
+def ibs_mprof_ctl_set_period(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_CTL.period [26:20,15:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x7FFFFFF or value & 0xF:
+        raise ValueError("IBS_MPROF_CTL.period: value outside 0..0x7FFFFFF or with bits 0xF set")
+    return (
+        (raw & -0x7F10000)
+        | (((value >> 4) & 0xFFFF) << 0)
+        | (((value >> 20) & 0x7F) << 20)
+    )
+
+
+@jitable
+def ibs_mprof_ctl_get_l3_miss_only(raw: int) -> int:
+    """IBS_MPROF_CTL.l3_miss_only [16] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 16) & 0x1
+
+
+@jitable
+def ibs_mprof_ctl_set_l3_miss_only(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_CTL.l3_miss_only [16] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_CTL.l3_miss_only: value outside 0..0x1")
+    return (raw & -0x10001) | (value << 16)
+
+
+@jitable
+def ibs_mprof_ctl_get_enable(raw: int) -> int:
+    """IBS_MPROF_CTL.enable [17] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 17) & 0x1
+
+
+@jitable
+def ibs_mprof_ctl_set_enable(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_CTL.enable [17] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_CTL.enable: value outside 0..0x1")
+    return (raw & -0x20001) | (value << 17)
+
+
+@jitable
+def ibs_mprof_ctl_get_val(raw: int) -> int:
+    """IBS_MPROF_CTL.val [18] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 18) & 0x1
+
+
+@jitable
+def ibs_mprof_ctl_set_val(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_CTL.val [18] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_CTL.val: value outside 0..0x1")
+    return (raw & -0x40001) | (value << 18)
+
+
+@jitable
+def ibs_mprof_ctl_get_cnt_ctl(raw: int) -> int:
+    """IBS_MPROF_CTL.cnt_ctl [19] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 19) & 0x1
+
+
+@jitable
+def ibs_mprof_ctl_set_cnt_ctl(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_CTL.cnt_ctl [19] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_CTL.cnt_ctl: value outside 0..0x1")
+    return (raw & -0x80001) | (value << 19)
+
+
+@jitable
+def ibs_mprof_ctl_encode(period: int = 0, l3_miss_only: int = 0, enable: int = 0, val: int = 0, cnt_ctl: int = 0) -> int:
+    """A raw IBS_MPROF_CTL holding the fields given, every other bit zero (the scalar twin of
+    IbsMprofCtl(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_mprof_ctl_set_period(_word, period)
+    _word = ibs_mprof_ctl_set_l3_miss_only(_word, l3_miss_only)
+    _word = ibs_mprof_ctl_set_enable(_word, enable)
+    _word = ibs_mprof_ctl_set_val(_word, val)
+    _word = ibs_mprof_ctl_set_cnt_ctl(_word, cnt_ctl)
+    return _word
 
 
 IBS_MPROF_CTL2_WIDTH: Final = 64
+IBS_MPROF_CTL2_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_MPROF_CTL2_ADDRESS: Final = 0xC0010381
 IBS_MPROF_CTL2_RESET: Final = 0x0
 IBS_MPROF_CTL2_RESERVED_MASK: Final = 0xFFFFFFFFFFFFFFF8
 IBS_MPROF_CTL2_DISABLE_MASK: Final = 0x1
+IBS_MPROF_CTL2_DISABLE_WIDTH: Final = 1
 IBS_MPROF_CTL2_DISABLE_SHIFT: Final = 0
 IBS_MPROF_CTL2_EXCLUDE_USER_MASK: Final = 0x2
+IBS_MPROF_CTL2_EXCLUDE_USER_WIDTH: Final = 1
 IBS_MPROF_CTL2_EXCLUDE_USER_SHIFT: Final = 1
 IBS_MPROF_CTL2_EXCLUDE_KERNEL_MASK: Final = 0x4
+IBS_MPROF_CTL2_EXCLUDE_KERNEL_WIDTH: Final = 1
 IBS_MPROF_CTL2_EXCLUDE_KERNEL_SHIFT: Final = 2
 
 
@@ -355,28 +478,31 @@ class IbsMprofCtl2(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0010381"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'disable',
-            '0',
-            1,
-            'rw',
-            None,
-            'Alternate disable; the driver writes it when it stops profiling.',
+            name='disable',
+            bits='0',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Alternate disable; the driver writes it when it stops profiling.',
+            source='',
         ),
         FieldInfo(
-            'exclude_user',
-            '1',
-            1,
-            'rw',
-            None,
-            'Drop samples whose RIP bit 63 is 0 (user code).',
+            name='exclude_user',
+            bits='1',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Drop samples whose RIP bit 63 is 0 (user code).',
+            source='',
         ),
         FieldInfo(
-            'exclude_kernel',
-            '2',
-            1,
-            'rw',
-            None,
-            'Drop samples whose RIP bit 63 is 1 (kernel code); the v7 driver always sets it.',
+            name='exclude_kernel',
+            bits='2',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Drop samples whose RIP bit 63 is 1 (kernel code); the v7 driver always sets it.',
+            source='',
         ),
     )
 
@@ -431,20 +557,20 @@ class IbsMprofCtl2(RegisterValue):
         return bool(raw >> 0 & 1)
 
     @staticmethod
-    def get_disable(raw: U64Array) -> U64Array:
-        """Vectorised read of disable from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x1)
+    def get_disable(raw: Words) -> BoolArray:
+        """Vectorised read of disable from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1)) != 0
+        return bits
 
     @staticmethod
-    def set_disable(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_disable(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of disable; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsMprofCtl2._insert_disable(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsMprofCtl2._insert_disable(value)
 
     @staticmethod
     def _insert_disable(value: FieldValues) -> U64Array:
         """disable range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_CTL2', 'disable', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_CTL2', 'disable', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -453,20 +579,20 @@ class IbsMprofCtl2(RegisterValue):
         return bool(raw >> 1 & 1)
 
     @staticmethod
-    def get_exclude_user(raw: U64Array) -> U64Array:
-        """Vectorised read of exclude_user from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(1)) & np.uint64(0x1)
+    def get_exclude_user(raw: Words) -> BoolArray:
+        """Vectorised read of exclude_user from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2)) != 0
+        return bits
 
     @staticmethod
-    def set_exclude_user(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_exclude_user(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of exclude_user; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsMprofCtl2._insert_exclude_user(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsMprofCtl2._insert_exclude_user(value)
 
     @staticmethod
     def _insert_exclude_user(value: FieldValues) -> U64Array:
         """exclude_user range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_CTL2', 'exclude_user', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_CTL2', 'exclude_user', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(1)
 
     @staticmethod
@@ -475,20 +601,20 @@ class IbsMprofCtl2(RegisterValue):
         return bool(raw >> 2 & 1)
 
     @staticmethod
-    def get_exclude_kernel(raw: U64Array) -> U64Array:
-        """Vectorised read of exclude_kernel from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(2)) & np.uint64(0x1)
+    def get_exclude_kernel(raw: Words) -> BoolArray:
+        """Vectorised read of exclude_kernel from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x4)) != 0
+        return bits
 
     @staticmethod
-    def set_exclude_kernel(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_exclude_kernel(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of exclude_kernel; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsMprofCtl2._insert_exclude_kernel(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsMprofCtl2._insert_exclude_kernel(value)
 
     @staticmethod
     def _insert_exclude_kernel(value: FieldValues) -> U64Array:
         """exclude_kernel range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_CTL2', 'exclude_kernel', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_CTL2', 'exclude_kernel', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(2)
 
     @staticmethod
@@ -504,17 +630,86 @@ class IbsMprofCtl2(RegisterValue):
             None if disable is None else IbsMprofCtl2._insert_disable(disable),
             None if exclude_user is None else IbsMprofCtl2._insert_exclude_user(exclude_user),
             None if exclude_kernel is None else IbsMprofCtl2._insert_exclude_kernel(exclude_kernel),
-        ])
+        ], IBS_MPROF_CTL2_DTYPE)
+
+
+@jitable
+def ibs_mprof_ctl2_get_disable(raw: int) -> int:
+    """IBS_MPROF_CTL2.disable [0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x1
+
+
+@jitable
+def ibs_mprof_ctl2_set_disable(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_CTL2.disable [0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_CTL2.disable: value outside 0..0x1")
+    return (raw & -0x2) | (value << 0)
+
+
+@jitable
+def ibs_mprof_ctl2_get_exclude_user(raw: int) -> int:
+    """IBS_MPROF_CTL2.exclude_user [1] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 1) & 0x1
+
+
+@jitable
+def ibs_mprof_ctl2_set_exclude_user(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_CTL2.exclude_user [1] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_CTL2.exclude_user: value outside 0..0x1")
+    return (raw & -0x3) | (value << 1)
+
+
+@jitable
+def ibs_mprof_ctl2_get_exclude_kernel(raw: int) -> int:
+    """IBS_MPROF_CTL2.exclude_kernel [2] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 2) & 0x1
+
+
+@jitable
+def ibs_mprof_ctl2_set_exclude_kernel(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_CTL2.exclude_kernel [2] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_CTL2.exclude_kernel: value outside 0..0x1")
+    return (raw & -0x5) | (value << 2)
+
+
+@jitable
+def ibs_mprof_ctl2_encode(disable: int = 0, exclude_user: int = 0, exclude_kernel: int = 0) -> int:
+    """A raw IBS_MPROF_CTL2 holding the fields given, every other bit zero (the scalar twin of
+    IbsMprofCtl2(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_mprof_ctl2_set_disable(_word, disable)
+    _word = ibs_mprof_ctl2_set_exclude_user(_word, exclude_user)
+    _word = ibs_mprof_ctl2_set_exclude_kernel(_word, exclude_kernel)
+    return _word
 
 
 IBS_MPROF_DATA2_WIDTH: Final = 64
+IBS_MPROF_DATA2_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_MPROF_DATA2_ADDRESS: Final = 0xC0010382
 IBS_MPROF_DATA2_RESET: Final = 0x0
 IBS_MPROF_DATA2_RESERVED_MASK: Final = 0xFFFFFFFFFFFFFD28
 IBS_MPROF_DATA2_DATA_SRC_MASK: Final = 0xC7
+IBS_MPROF_DATA2_DATA_SRC_WIDTH: Final = 5
+IBS_MPROF_DATA2_DATA_SRC_PART0_MASK: Final = 0x7
+IBS_MPROF_DATA2_DATA_SRC_PART0_SHIFT: Final = 0
+IBS_MPROF_DATA2_DATA_SRC_PART0_WIDTH: Final = 3
+IBS_MPROF_DATA2_DATA_SRC_PART0_VALUE_SHIFT: Final = 0
+IBS_MPROF_DATA2_DATA_SRC_PART1_MASK: Final = 0xC0
+IBS_MPROF_DATA2_DATA_SRC_PART1_SHIFT: Final = 6
+IBS_MPROF_DATA2_DATA_SRC_PART1_WIDTH: Final = 2
+IBS_MPROF_DATA2_DATA_SRC_PART1_VALUE_SHIFT: Final = 3
 IBS_MPROF_DATA2_RMT_NODE_MASK: Final = 0x10
+IBS_MPROF_DATA2_RMT_NODE_WIDTH: Final = 1
 IBS_MPROF_DATA2_RMT_NODE_SHIFT: Final = 4
 IBS_MPROF_DATA2_RMT_SOCKET_MASK: Final = 0x200
+IBS_MPROF_DATA2_RMT_SOCKET_WIDTH: Final = 1
 IBS_MPROF_DATA2_RMT_SOCKET_SHIFT: Final = 9
 
 
@@ -537,28 +732,31 @@ class IbsMprofData2(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0010382"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'data_src',
-            '7:6,2:0',
-            5,
-            'ro',
-            DataSrc,
-            'Data source: bits 2:0 are value bits 2:0, bits 7:6 are value bits 4:3.',
+            name='data_src',
+            bits='7:6,2:0',
+            width=5,
+            access='ro',
+            enum=DataSrc,
+            doc='Data source: bits 2:0 are value bits 2:0, bits 7:6 are value bits 4:3.',
+            source='',
         ),
         FieldInfo(
-            'rmt_node',
-            '4',
-            1,
-            'ro',
-            None,
-            "Data came from a node other than the requester's.",
+            name='rmt_node',
+            bits='4',
+            width=1,
+            access='ro',
+            enum=None,
+            doc="Data came from a node other than the requester's.",
+            source='',
         ),
         FieldInfo(
-            'rmt_socket',
-            '9',
-            1,
-            'ro',
-            None,
-            'Data came from a remote socket.',
+            name='rmt_socket',
+            bits='9',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Data came from a remote socket.',
+            source='',
         ),
     )
 
@@ -635,23 +833,23 @@ class IbsMprofData2(RegisterValue):
         )
 
     @staticmethod
-    def get_data_src(raw: U64Array) -> U64Array:
-        """Vectorised read of data_src from an array of raw values."""
-        raw = as_u64(raw)
+    def get_data_src(raw: Words) -> U64Array:
+        """Vectorised read of data_src from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (
             ((raw >> np.uint64(0)) & np.uint64(0x7)) << np.uint64(0)
             | ((raw >> np.uint64(6)) & np.uint64(0x3)) << np.uint64(3)
         )
 
     @staticmethod
-    def set_data_src(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_data_src(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of data_src; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF38)) | IbsMprofData2._insert_data_src(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFF38)) | IbsMprofData2._insert_data_src(value)
 
     @staticmethod
     def _insert_data_src(value: FieldValues) -> U64Array:
         """data_src range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_DATA2', 'data_src', value, 0x1F, 0x1F)
+        values = checked_words('IBS_MPROF_DATA2', 'data_src', value, 0x1F, 0x1F, np.uint64)
         return (
             ((values >> np.uint64(0)) & np.uint64(0x7)) << np.uint64(0)
             | ((values >> np.uint64(3)) & np.uint64(0x3)) << np.uint64(6)
@@ -663,20 +861,20 @@ class IbsMprofData2(RegisterValue):
         return bool(raw >> 4 & 1)
 
     @staticmethod
-    def get_rmt_node(raw: U64Array) -> U64Array:
-        """Vectorised read of rmt_node from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(4)) & np.uint64(0x1)
+    def get_rmt_node(raw: Words) -> BoolArray:
+        """Vectorised read of rmt_node from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x10)) != 0
+        return bits
 
     @staticmethod
-    def set_rmt_node(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_rmt_node(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of rmt_node; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsMprofData2._insert_rmt_node(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsMprofData2._insert_rmt_node(value)
 
     @staticmethod
     def _insert_rmt_node(value: FieldValues) -> U64Array:
         """rmt_node range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_DATA2', 'rmt_node', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_DATA2', 'rmt_node', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(4)
 
     @staticmethod
@@ -685,20 +883,20 @@ class IbsMprofData2(RegisterValue):
         return bool(raw >> 9 & 1)
 
     @staticmethod
-    def get_rmt_socket(raw: U64Array) -> U64Array:
-        """Vectorised read of rmt_socket from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(9)) & np.uint64(0x1)
+    def get_rmt_socket(raw: Words) -> BoolArray:
+        """Vectorised read of rmt_socket from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x200)) != 0
+        return bits
 
     @staticmethod
-    def set_rmt_socket(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_rmt_socket(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of rmt_socket; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFDFF)) | IbsMprofData2._insert_rmt_socket(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFDFF)) | IbsMprofData2._insert_rmt_socket(value)
 
     @staticmethod
     def _insert_rmt_socket(value: FieldValues) -> U64Array:
         """rmt_socket range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_DATA2', 'rmt_socket', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_DATA2', 'rmt_socket', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(9)
 
     @staticmethod
@@ -714,26 +912,98 @@ class IbsMprofData2(RegisterValue):
             None if data_src is None else IbsMprofData2._insert_data_src(data_src),
             None if rmt_node is None else IbsMprofData2._insert_rmt_node(rmt_node),
             None if rmt_socket is None else IbsMprofData2._insert_rmt_socket(rmt_socket),
-        ])
+        ], IBS_MPROF_DATA2_DTYPE)
+
+
+@jitable
+def ibs_mprof_data2_get_data_src(raw: int) -> int:
+    """IBS_MPROF_DATA2.data_src [7:6,2:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (
+        ((raw >> 0) & 0x7) << 0
+        | ((raw >> 6) & 0x3) << 3
+    )
+
+
+@jitable
+def ibs_mprof_data2_set_data_src(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_DATA2.data_src [7:6,2:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1F:
+        raise ValueError("IBS_MPROF_DATA2.data_src: value outside 0..0x1F")
+    return (
+        (raw & -0xC8)
+        | (((value >> 0) & 0x7) << 0)
+        | (((value >> 3) & 0x3) << 6)
+    )
+
+
+@jitable
+def ibs_mprof_data2_get_rmt_node(raw: int) -> int:
+    """IBS_MPROF_DATA2.rmt_node [4] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 4) & 0x1
+
+
+@jitable
+def ibs_mprof_data2_set_rmt_node(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_DATA2.rmt_node [4] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_DATA2.rmt_node: value outside 0..0x1")
+    return (raw & -0x11) | (value << 4)
+
+
+@jitable
+def ibs_mprof_data2_get_rmt_socket(raw: int) -> int:
+    """IBS_MPROF_DATA2.rmt_socket [9] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 9) & 0x1
+
+
+@jitable
+def ibs_mprof_data2_set_rmt_socket(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_DATA2.rmt_socket [9] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_DATA2.rmt_socket: value outside 0..0x1")
+    return (raw & -0x201) | (value << 9)
+
+
+@jitable
+def ibs_mprof_data2_encode(data_src: int = 0, rmt_node: int = 0, rmt_socket: int = 0) -> int:
+    """A raw IBS_MPROF_DATA2 holding the fields given, every other bit zero (the scalar twin of
+    IbsMprofData2(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_mprof_data2_set_data_src(_word, data_src)
+    _word = ibs_mprof_data2_set_rmt_node(_word, rmt_node)
+    _word = ibs_mprof_data2_set_rmt_socket(_word, rmt_socket)
+    return _word
 
 
 IBS_MPROF_DATA3_WIDTH: Final = 64
+IBS_MPROF_DATA3_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_MPROF_DATA3_ADDRESS: Final = 0xC0010383
 IBS_MPROF_DATA3_RESET: Final = 0x0
 IBS_MPROF_DATA3_RESERVED_MASK: Final = 0xFFFFFFFFFFC9FF7C
 IBS_MPROF_DATA3_LD_OP_MASK: Final = 0x1
+IBS_MPROF_DATA3_LD_OP_WIDTH: Final = 1
 IBS_MPROF_DATA3_LD_OP_SHIFT: Final = 0
 IBS_MPROF_DATA3_ST_OP_MASK: Final = 0x2
+IBS_MPROF_DATA3_ST_OP_WIDTH: Final = 1
 IBS_MPROF_DATA3_ST_OP_SHIFT: Final = 1
 IBS_MPROF_DATA3_DC_MISS_MASK: Final = 0x80
+IBS_MPROF_DATA3_DC_MISS_WIDTH: Final = 1
 IBS_MPROF_DATA3_DC_MISS_SHIFT: Final = 7
 IBS_MPROF_DATA3_LIN_ADDR_VALID_MASK: Final = 0x20000
+IBS_MPROF_DATA3_LIN_ADDR_VALID_WIDTH: Final = 1
 IBS_MPROF_DATA3_LIN_ADDR_VALID_SHIFT: Final = 17
 IBS_MPROF_DATA3_PHY_ADDR_VALID_MASK: Final = 0x40000
+IBS_MPROF_DATA3_PHY_ADDR_VALID_WIDTH: Final = 1
 IBS_MPROF_DATA3_PHY_ADDR_VALID_SHIFT: Final = 18
 IBS_MPROF_DATA3_L2_MISS_MASK: Final = 0x100000
+IBS_MPROF_DATA3_L2_MISS_WIDTH: Final = 1
 IBS_MPROF_DATA3_L2_MISS_SHIFT: Final = 20
 IBS_MPROF_DATA3_SW_PF_MASK: Final = 0x200000
+IBS_MPROF_DATA3_SW_PF_WIDTH: Final = 1
 IBS_MPROF_DATA3_SW_PF_SHIFT: Final = 21
 
 
@@ -756,60 +1026,67 @@ class IbsMprofData3(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0010383"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'ld_op',
-            '0',
-            1,
-            'ro',
-            None,
-            'The op is a load.',
+            name='ld_op',
+            bits='0',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a load.',
+            source='',
         ),
         FieldInfo(
-            'st_op',
-            '1',
-            1,
-            'ro',
-            None,
-            'The op is a store.',
+            name='st_op',
+            bits='1',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a store.',
+            source='',
         ),
         FieldInfo(
-            'dc_miss',
-            '7',
-            1,
-            'ro',
-            None,
-            'The access missed the data cache.',
+            name='dc_miss',
+            bits='7',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The access missed the data cache.',
+            source='',
         ),
         FieldInfo(
-            'lin_addr_valid',
-            '17',
-            1,
-            'ro',
-            None,
-            'IBS_MPROF_LINADDR holds the linear address.',
+            name='lin_addr_valid',
+            bits='17',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='IBS_MPROF_LINADDR holds the linear address.',
+            source='',
         ),
         FieldInfo(
-            'phy_addr_valid',
-            '18',
-            1,
-            'ro',
-            None,
-            'IBS_MPROF_PHYADDR holds the physical address.',
+            name='phy_addr_valid',
+            bits='18',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='IBS_MPROF_PHYADDR holds the physical address.',
+            source='',
         ),
         FieldInfo(
-            'l2_miss',
-            '20',
-            1,
-            'ro',
-            None,
-            'The access missed L2.',
+            name='l2_miss',
+            bits='20',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The access missed L2.',
+            source='',
         ),
         FieldInfo(
-            'sw_pf',
-            '21',
-            1,
-            'ro',
-            None,
-            'The op is a software prefetch.',
+            name='sw_pf',
+            bits='21',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a software prefetch.',
+            source='',
         ),
     )
 
@@ -899,20 +1176,20 @@ class IbsMprofData3(RegisterValue):
         return bool(raw >> 0 & 1)
 
     @staticmethod
-    def get_ld_op(raw: U64Array) -> U64Array:
-        """Vectorised read of ld_op from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x1)
+    def get_ld_op(raw: Words) -> BoolArray:
+        """Vectorised read of ld_op from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1)) != 0
+        return bits
 
     @staticmethod
-    def set_ld_op(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_ld_op(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of ld_op; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsMprofData3._insert_ld_op(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsMprofData3._insert_ld_op(value)
 
     @staticmethod
     def _insert_ld_op(value: FieldValues) -> U64Array:
         """ld_op range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_DATA3', 'ld_op', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_DATA3', 'ld_op', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -921,20 +1198,20 @@ class IbsMprofData3(RegisterValue):
         return bool(raw >> 1 & 1)
 
     @staticmethod
-    def get_st_op(raw: U64Array) -> U64Array:
-        """Vectorised read of st_op from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(1)) & np.uint64(0x1)
+    def get_st_op(raw: Words) -> BoolArray:
+        """Vectorised read of st_op from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2)) != 0
+        return bits
 
     @staticmethod
-    def set_st_op(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_st_op(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of st_op; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsMprofData3._insert_st_op(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsMprofData3._insert_st_op(value)
 
     @staticmethod
     def _insert_st_op(value: FieldValues) -> U64Array:
         """st_op range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_DATA3', 'st_op', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_DATA3', 'st_op', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(1)
 
     @staticmethod
@@ -943,20 +1220,20 @@ class IbsMprofData3(RegisterValue):
         return bool(raw >> 7 & 1)
 
     @staticmethod
-    def get_dc_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(7)) & np.uint64(0x1)
+    def get_dc_miss(raw: Words) -> BoolArray:
+        """Vectorised read of dc_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x80)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7F)) | IbsMprofData3._insert_dc_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFF7F)) | IbsMprofData3._insert_dc_miss(value)
 
     @staticmethod
     def _insert_dc_miss(value: FieldValues) -> U64Array:
         """dc_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_DATA3', 'dc_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_DATA3', 'dc_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(7)
 
     @staticmethod
@@ -965,20 +1242,20 @@ class IbsMprofData3(RegisterValue):
         return bool(raw >> 17 & 1)
 
     @staticmethod
-    def get_lin_addr_valid(raw: U64Array) -> U64Array:
-        """Vectorised read of lin_addr_valid from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(17)) & np.uint64(0x1)
+    def get_lin_addr_valid(raw: Words) -> BoolArray:
+        """Vectorised read of lin_addr_valid from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x20000)) != 0
+        return bits
 
     @staticmethod
-    def set_lin_addr_valid(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_lin_addr_valid(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of lin_addr_valid; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsMprofData3._insert_lin_addr_valid(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsMprofData3._insert_lin_addr_valid(value)
 
     @staticmethod
     def _insert_lin_addr_valid(value: FieldValues) -> U64Array:
         """lin_addr_valid range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_DATA3', 'lin_addr_valid', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_DATA3', 'lin_addr_valid', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(17)
 
     @staticmethod
@@ -987,20 +1264,20 @@ class IbsMprofData3(RegisterValue):
         return bool(raw >> 18 & 1)
 
     @staticmethod
-    def get_phy_addr_valid(raw: U64Array) -> U64Array:
-        """Vectorised read of phy_addr_valid from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(18)) & np.uint64(0x1)
+    def get_phy_addr_valid(raw: Words) -> BoolArray:
+        """Vectorised read of phy_addr_valid from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x40000)) != 0
+        return bits
 
     @staticmethod
-    def set_phy_addr_valid(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_phy_addr_valid(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of phy_addr_valid; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsMprofData3._insert_phy_addr_valid(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsMprofData3._insert_phy_addr_valid(value)
 
     @staticmethod
     def _insert_phy_addr_valid(value: FieldValues) -> U64Array:
         """phy_addr_valid range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_DATA3', 'phy_addr_valid', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_DATA3', 'phy_addr_valid', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(18)
 
     @staticmethod
@@ -1009,20 +1286,20 @@ class IbsMprofData3(RegisterValue):
         return bool(raw >> 20 & 1)
 
     @staticmethod
-    def get_l2_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of l2_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(20)) & np.uint64(0x1)
+    def get_l2_miss(raw: Words) -> BoolArray:
+        """Vectorised read of l2_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x100000)) != 0
+        return bits
 
     @staticmethod
-    def set_l2_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_l2_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of l2_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFEFFFFF)) | IbsMprofData3._insert_l2_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFEFFFFF)) | IbsMprofData3._insert_l2_miss(value)
 
     @staticmethod
     def _insert_l2_miss(value: FieldValues) -> U64Array:
         """l2_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_DATA3', 'l2_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_DATA3', 'l2_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(20)
 
     @staticmethod
@@ -1031,20 +1308,20 @@ class IbsMprofData3(RegisterValue):
         return bool(raw >> 21 & 1)
 
     @staticmethod
-    def get_sw_pf(raw: U64Array) -> U64Array:
-        """Vectorised read of sw_pf from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(21)) & np.uint64(0x1)
+    def get_sw_pf(raw: Words) -> BoolArray:
+        """Vectorised read of sw_pf from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x200000)) != 0
+        return bits
 
     @staticmethod
-    def set_sw_pf(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_sw_pf(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of sw_pf; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFDFFFFF)) | IbsMprofData3._insert_sw_pf(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFDFFFFF)) | IbsMprofData3._insert_sw_pf(value)
 
     @staticmethod
     def _insert_sw_pf(value: FieldValues) -> U64Array:
         """sw_pf range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_DATA3', 'sw_pf', value, 0x1, 0x1)
+        values = checked_words('IBS_MPROF_DATA3', 'sw_pf', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(21)
 
     @staticmethod
@@ -1068,14 +1345,137 @@ class IbsMprofData3(RegisterValue):
             None if phy_addr_valid is None else IbsMprofData3._insert_phy_addr_valid(phy_addr_valid),
             None if l2_miss is None else IbsMprofData3._insert_l2_miss(l2_miss),
             None if sw_pf is None else IbsMprofData3._insert_sw_pf(sw_pf),
-        ])
+        ], IBS_MPROF_DATA3_DTYPE)
+
+
+@jitable
+def ibs_mprof_data3_get_ld_op(raw: int) -> int:
+    """IBS_MPROF_DATA3.ld_op [0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x1
+
+
+@jitable
+def ibs_mprof_data3_set_ld_op(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_DATA3.ld_op [0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_DATA3.ld_op: value outside 0..0x1")
+    return (raw & -0x2) | (value << 0)
+
+
+@jitable
+def ibs_mprof_data3_get_st_op(raw: int) -> int:
+    """IBS_MPROF_DATA3.st_op [1] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 1) & 0x1
+
+
+@jitable
+def ibs_mprof_data3_set_st_op(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_DATA3.st_op [1] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_DATA3.st_op: value outside 0..0x1")
+    return (raw & -0x3) | (value << 1)
+
+
+@jitable
+def ibs_mprof_data3_get_dc_miss(raw: int) -> int:
+    """IBS_MPROF_DATA3.dc_miss [7] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 7) & 0x1
+
+
+@jitable
+def ibs_mprof_data3_set_dc_miss(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_DATA3.dc_miss [7] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_DATA3.dc_miss: value outside 0..0x1")
+    return (raw & -0x81) | (value << 7)
+
+
+@jitable
+def ibs_mprof_data3_get_lin_addr_valid(raw: int) -> int:
+    """IBS_MPROF_DATA3.lin_addr_valid [17] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 17) & 0x1
+
+
+@jitable
+def ibs_mprof_data3_set_lin_addr_valid(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_DATA3.lin_addr_valid [17] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_DATA3.lin_addr_valid: value outside 0..0x1")
+    return (raw & -0x20001) | (value << 17)
+
+
+@jitable
+def ibs_mprof_data3_get_phy_addr_valid(raw: int) -> int:
+    """IBS_MPROF_DATA3.phy_addr_valid [18] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 18) & 0x1
+
+
+@jitable
+def ibs_mprof_data3_set_phy_addr_valid(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_DATA3.phy_addr_valid [18] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_DATA3.phy_addr_valid: value outside 0..0x1")
+    return (raw & -0x40001) | (value << 18)
+
+
+@jitable
+def ibs_mprof_data3_get_l2_miss(raw: int) -> int:
+    """IBS_MPROF_DATA3.l2_miss [20] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 20) & 0x1
+
+
+@jitable
+def ibs_mprof_data3_set_l2_miss(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_DATA3.l2_miss [20] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_DATA3.l2_miss: value outside 0..0x1")
+    return (raw & -0x100001) | (value << 20)
+
+
+@jitable
+def ibs_mprof_data3_get_sw_pf(raw: int) -> int:
+    """IBS_MPROF_DATA3.sw_pf [21] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 21) & 0x1
+
+
+@jitable
+def ibs_mprof_data3_set_sw_pf(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_DATA3.sw_pf [21] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_MPROF_DATA3.sw_pf: value outside 0..0x1")
+    return (raw & -0x200001) | (value << 21)
+
+
+@jitable
+def ibs_mprof_data3_encode(ld_op: int = 0, st_op: int = 0, dc_miss: int = 0, lin_addr_valid: int = 0, phy_addr_valid: int = 0, l2_miss: int = 0, sw_pf: int = 0) -> int:
+    """A raw IBS_MPROF_DATA3 holding the fields given, every other bit zero (the scalar twin of
+    IbsMprofData3(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_mprof_data3_set_ld_op(_word, ld_op)
+    _word = ibs_mprof_data3_set_st_op(_word, st_op)
+    _word = ibs_mprof_data3_set_dc_miss(_word, dc_miss)
+    _word = ibs_mprof_data3_set_lin_addr_valid(_word, lin_addr_valid)
+    _word = ibs_mprof_data3_set_phy_addr_valid(_word, phy_addr_valid)
+    _word = ibs_mprof_data3_set_l2_miss(_word, l2_miss)
+    _word = ibs_mprof_data3_set_sw_pf(_word, sw_pf)
+    return _word
 
 
 IBS_MPROF_LINADDR_WIDTH: Final = 64
+IBS_MPROF_LINADDR_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_MPROF_LINADDR_ADDRESS: Final = 0xC0010384
 IBS_MPROF_LINADDR_RESET: Final = 0x0
 IBS_MPROF_LINADDR_RESERVED_MASK: Final = 0x0
 IBS_MPROF_LINADDR_LIN_ADDR_MASK: Final = 0xFFFFFFFFFFFFFFFF
+IBS_MPROF_LINADDR_LIN_ADDR_WIDTH: Final = 64
 IBS_MPROF_LINADDR_LIN_ADDR_SHIFT: Final = 0
 
 
@@ -1098,12 +1498,13 @@ class IbsMprofLinaddr(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0010384"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'lin_addr',
-            '63:0',
-            64,
-            'ro',
-            None,
-            'Linear (virtual) address.',
+            name='lin_addr',
+            bits='63:0',
+            width=64,
+            access='ro',
+            enum=None,
+            doc='Linear (virtual) address.',
+            source='',
         ),
     )
 
@@ -1146,20 +1547,20 @@ class IbsMprofLinaddr(RegisterValue):
         return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
-    def get_lin_addr(raw: U64Array) -> U64Array:
-        """Vectorised read of lin_addr from an array of raw values."""
-        raw = as_u64(raw)
+    def get_lin_addr(raw: Words) -> U64Array:
+        """Vectorised read of lin_addr from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_lin_addr(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_lin_addr(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of lin_addr; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0x0)) | IbsMprofLinaddr._insert_lin_addr(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | IbsMprofLinaddr._insert_lin_addr(value)
 
     @staticmethod
     def _insert_lin_addr(value: FieldValues) -> U64Array:
         """lin_addr range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_LINADDR', 'lin_addr', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        values = checked_words('IBS_MPROF_LINADDR', 'lin_addr', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -1171,14 +1572,39 @@ class IbsMprofLinaddr(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if lin_addr is None else IbsMprofLinaddr._insert_lin_addr(lin_addr),
-        ])
+        ], IBS_MPROF_LINADDR_DTYPE)
+
+
+@jitable
+def ibs_mprof_linaddr_get_lin_addr(raw: int) -> int:
+    """IBS_MPROF_LINADDR.lin_addr [63:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & -0x1
+
+
+@jitable
+def ibs_mprof_linaddr_set_lin_addr(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_LINADDR.lin_addr [63:0] set to value (a 64-bit pattern: not checked)."""
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_mprof_linaddr_encode(lin_addr: int = 0) -> int:
+    """A raw IBS_MPROF_LINADDR holding the fields given, every other bit zero (the scalar twin of
+    IbsMprofLinaddr(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_mprof_linaddr_set_lin_addr(_word, lin_addr)
+    return _word
 
 
 IBS_MPROF_PHYADDR_WIDTH: Final = 64
+IBS_MPROF_PHYADDR_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_MPROF_PHYADDR_ADDRESS: Final = 0xC0010385
 IBS_MPROF_PHYADDR_RESET: Final = 0x0
 IBS_MPROF_PHYADDR_RESERVED_MASK: Final = 0x0
 IBS_MPROF_PHYADDR_PHY_ADDR_MASK: Final = 0xFFFFFFFFFFFFFFFF
+IBS_MPROF_PHYADDR_PHY_ADDR_WIDTH: Final = 64
 IBS_MPROF_PHYADDR_PHY_ADDR_SHIFT: Final = 0
 
 
@@ -1201,12 +1627,13 @@ class IbsMprofPhyaddr(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0010385"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'phy_addr',
-            '63:0',
-            64,
-            'ro',
-            None,
-            'Physical address; pfn = phy_addr >> PAGE_SHIFT.',
+            name='phy_addr',
+            bits='63:0',
+            width=64,
+            access='ro',
+            enum=None,
+            doc='Physical address; pfn = phy_addr >> PAGE_SHIFT.',
+            source='',
         ),
     )
 
@@ -1249,20 +1676,20 @@ class IbsMprofPhyaddr(RegisterValue):
         return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
-    def get_phy_addr(raw: U64Array) -> U64Array:
-        """Vectorised read of phy_addr from an array of raw values."""
-        raw = as_u64(raw)
+    def get_phy_addr(raw: Words) -> U64Array:
+        """Vectorised read of phy_addr from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_phy_addr(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_phy_addr(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of phy_addr; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0x0)) | IbsMprofPhyaddr._insert_phy_addr(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | IbsMprofPhyaddr._insert_phy_addr(value)
 
     @staticmethod
     def _insert_phy_addr(value: FieldValues) -> U64Array:
         """phy_addr range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_MPROF_PHYADDR', 'phy_addr', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        values = checked_words('IBS_MPROF_PHYADDR', 'phy_addr', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -1274,4 +1701,26 @@ class IbsMprofPhyaddr(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if phy_addr is None else IbsMprofPhyaddr._insert_phy_addr(phy_addr),
-        ])
+        ], IBS_MPROF_PHYADDR_DTYPE)
+
+
+@jitable
+def ibs_mprof_phyaddr_get_phy_addr(raw: int) -> int:
+    """IBS_MPROF_PHYADDR.phy_addr [63:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & -0x1
+
+
+@jitable
+def ibs_mprof_phyaddr_set_phy_addr(raw: int, value: int) -> int:
+    """raw with IBS_MPROF_PHYADDR.phy_addr [63:0] set to value (a 64-bit pattern: not checked)."""
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_mprof_phyaddr_encode(phy_addr: int = 0) -> int:
+    """A raw IBS_MPROF_PHYADDR holding the fields given, every other bit zero (the scalar twin of
+    IbsMprofPhyaddr(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_mprof_phyaddr_set_phy_addr(_word, phy_addr)
+    return _word

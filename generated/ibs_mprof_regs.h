@@ -6,7 +6,7 @@
 /* spec/ibs_mprof.yaml sha256 b788eff87194684aa1b017bddf9a76269c42a07efe32e372fe1b6d97e30ca9e9 */
 /* spec/ibs_op.yaml sha256 7c78e08e8476dc47fe7282849251e2c2f6dc27ae718d704c9b1580c8fc811767 */
 /* spec/ibsctl.yaml sha256 03aba96cc9e2aad2a6adbf48c2ad96b903976020a3e2dca61f645bb8c8e7d589 */
-/* spec/pghot.yaml sha256 02bbf0a7ee4c86dfa24149e1d4bc3d79fbb7e8d0531e70a8bb9e6f23a3943bb1 */
+/* spec/pghot.yaml sha256 67d4bab689ebe19f0f7fde2813ee7d9039f8f07e478a9188577a84bb9cbbf75e */
 #ifndef IBS_MPROF_GENERATED_REGS_H
 #define IBS_MPROF_GENERATED_REGS_H
 
@@ -285,9 +285,10 @@
 #define PGHOT_RECORD_DEFAULT_TIME_SHIFT 2
 #define PGHOT_RECORD_DEFAULT_READY (1U << 7) /* MIGRATE_READY - freq reached the threshold. */
 
-/* PGHOT_RECORD_PRECISE: Precise-mode record (u32) with the last reporter's node. (mm/pghot-precise.c (v7)) */
+/* PGHOT_RECORD_PRECISE: Precise-mode record (u32) with the last reporter's node. (mm/pghot-precise.c (post-v7, davidlohr/linux c46902d3)) */
 #define PGHOT_RECORD_PRECISE_NID_MASK 0x3FFU /* Node that last reported the access (promotion target). */
 #define PGHOT_RECORD_PRECISE_NID_SHIFT 0
+#define PGHOT_RECORD_PRECISE_NID_KNOWN (1U << 27) /* The nid field holds a reported node; clear, kmigrated promotes to target_nid. */
 #define PGHOT_RECORD_PRECISE_FREQ_MASK 0x1C00U /* Accesses in the current window (saturates at 7). */
 #define PGHOT_RECORD_PRECISE_FREQ_SHIFT 10
 #define PGHOT_RECORD_PRECISE_TIME_MASK 0x7FFE000U /* jiffies & 0x3fff of the last access (16384 ms wrap). */

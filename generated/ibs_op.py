@@ -5,7 +5,7 @@
 # spec/ibs_mprof.yaml sha256 b788eff87194684aa1b017bddf9a76269c42a07efe32e372fe1b6d97e30ca9e9
 # spec/ibs_op.yaml sha256 7c78e08e8476dc47fe7282849251e2c2f6dc27ae718d704c9b1580c8fc811767
 # spec/ibsctl.yaml sha256 03aba96cc9e2aad2a6adbf48c2ad96b903976020a3e2dca61f645bb8c8e7d589
-# spec/pghot.yaml sha256 02bbf0a7ee4c86dfa24149e1d4bc3d79fbb7e8d0531e70a8bb9e6f23a3943bb1
+# spec/pghot.yaml sha256 67d4bab689ebe19f0f7fde2813ee7d9039f8f07e478a9188577a84bb9cbbf75e
 """AMD IBS execution (op) sampling: every period cycles or dispatched ops IBS tags one op, follows
 it to retirement and latches its RIP, branch outcome, data source, DC/TLB status, latencies and
 data addresses into the IBS_OP_* MSRs, then raises the IBS NMI.
@@ -23,37 +23,58 @@ from typing import ClassVar, Final, final
 import numpy as np
 
 from generated._base import (
+    BoolArray,
     FieldInfo,
     FieldValues,
     RegisterValue,
     U64Array,
-    as_u64,
+    Words,
+    as_words,
     check_bool,
     check_int,
     check_raw,
-    checked_u64,
+    checked_words,
+    jitable,
     or_all,
 )
 from generated.data_src import DataSrc
 
 IBS_OP_CTL_WIDTH: Final = 64
+IBS_OP_CTL_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_OP_CTL_ADDRESS: Final = 0xC0011033
 IBS_OP_CTL_RESET: Final = 0x0
 IBS_OP_CTL_RESERVED_MASK: Final = 0xF8000000
 IBS_OP_CTL_PERIOD_MASK: Final = 0x7F0FFFF
+IBS_OP_CTL_PERIOD_WIDTH: Final = 27
+IBS_OP_CTL_PERIOD_PART0_MASK: Final = 0xFFFF
+IBS_OP_CTL_PERIOD_PART0_SHIFT: Final = 0
+IBS_OP_CTL_PERIOD_PART0_WIDTH: Final = 16
+IBS_OP_CTL_PERIOD_PART0_VALUE_SHIFT: Final = 4
+IBS_OP_CTL_PERIOD_PART1_MASK: Final = 0x7F00000
+IBS_OP_CTL_PERIOD_PART1_SHIFT: Final = 20
+IBS_OP_CTL_PERIOD_PART1_WIDTH: Final = 7
+IBS_OP_CTL_PERIOD_PART1_VALUE_SHIFT: Final = 20
 IBS_OP_CTL_L3_MISS_ONLY_MASK: Final = 0x10000
+IBS_OP_CTL_L3_MISS_ONLY_WIDTH: Final = 1
 IBS_OP_CTL_L3_MISS_ONLY_SHIFT: Final = 16
 IBS_OP_CTL_ENABLE_MASK: Final = 0x20000
+IBS_OP_CTL_ENABLE_WIDTH: Final = 1
 IBS_OP_CTL_ENABLE_SHIFT: Final = 17
 IBS_OP_CTL_VAL_MASK: Final = 0x40000
+IBS_OP_CTL_VAL_WIDTH: Final = 1
 IBS_OP_CTL_VAL_SHIFT: Final = 18
 IBS_OP_CTL_CNT_CTL_MASK: Final = 0x80000
+IBS_OP_CTL_CNT_CTL_WIDTH: Final = 1
 IBS_OP_CTL_CNT_CTL_SHIFT: Final = 19
 IBS_OP_CTL_CUR_CNT_MASK: Final = 0x7FFFFFF00000000
+IBS_OP_CTL_CUR_CNT_WIDTH: Final = 27
 IBS_OP_CTL_CUR_CNT_SHIFT: Final = 32
 IBS_OP_CTL_LD_LAT_THRSH_MASK: Final = 0x7800000000000000
+IBS_OP_CTL_LD_LAT_THRSH_WIDTH: Final = 4
 IBS_OP_CTL_LD_LAT_THRSH_SHIFT: Final = 59
 IBS_OP_CTL_LD_LAT_EN_MASK: Final = 0x8000000000000000
+IBS_OP_CTL_LD_LAT_EN_WIDTH: Final = 1
 IBS_OP_CTL_LD_LAT_EN_SHIFT: Final = 63
 
 
@@ -77,68 +98,76 @@ class IbsOpCtl(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0011033"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'period',
-            '26:20,15:0',
-            27,
-            'rw',
-            None,
-            'Sample period: IbsOpMaxCnt holds period bits 19:4 in 15:0 and the extension (OPCNTEXT) holds period bits 26:20 in place; the low 4 bits are always zero.',
+            name='period',
+            bits='26:20,15:0',
+            width=27,
+            access='rw',
+            enum=None,
+            doc='Sample period: IbsOpMaxCnt holds period bits 19:4 in 15:0 and the extension (OPCNTEXT) holds period bits 26:20 in place; the low 4 bits are always zero.',
+            source='',
         ),
         FieldInfo(
-            'l3_miss_only',
-            '16',
-            1,
-            'rw',
-            None,
-            'Discard tagged ops that did not miss L3 (Zen4, ZEN4 cap; reserved before); perf l3missonly config:16.',
+            name='l3_miss_only',
+            bits='16',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Discard tagged ops that did not miss L3 (Zen4, ZEN4 cap; reserved before); perf l3missonly config:16.',
+            source='',
         ),
         FieldInfo(
-            'enable',
-            '17',
-            1,
-            'rw',
-            None,
-            'Op sampling enable (IbsOpEn).',
+            name='enable',
+            bits='17',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Op sampling enable (IbsOpEn).',
+            source='',
         ),
         FieldInfo(
-            'val',
-            '18',
-            1,
-            'rw',
-            None,
-            'Sample valid (IbsOpVal); set by hardware when a sample is latched.',
+            name='val',
+            bits='18',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Sample valid (IbsOpVal); set by hardware when a sample is latched.',
+            source='',
         ),
         FieldInfo(
-            'cnt_ctl',
-            '19',
-            1,
-            'rw',
-            None,
-            'Counter control: 0 = count cycles, 1 = count dispatched ops (needs OPCNT; perf cnt_ctl config:19).',
+            name='cnt_ctl',
+            bits='19',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Counter control: 0 = count cycles, 1 = count dispatched ops (needs OPCNT; perf cnt_ctl config:19).',
+            source='',
         ),
         FieldInfo(
-            'cur_cnt',
-            '58:32',
-            27,
-            'rw',
-            None,
-            'Current op counter (27 bits, readable/writable with RDWROPCNT); 38:32 are the randomized low 7 bits, 58:52 the CurCnt extension.',
+            name='cur_cnt',
+            bits='58:32',
+            width=27,
+            access='rw',
+            enum=None,
+            doc='Current op counter (27 bits, readable/writable with RDWROPCNT); 38:32 are the randomized low 7 bits, 58:52 the CurCnt extension.',
+            source='',
         ),
         FieldInfo(
-            'ld_lat_thrsh',
-            '62:59',
-            4,
-            'rw',
-            None,
-            'Load-latency filter threshold (OPLDLAT), encoded as (ldlat / 128) - 1, so 0..15 means 128..2048 cycles.',
+            name='ld_lat_thrsh',
+            bits='62:59',
+            width=4,
+            access='rw',
+            enum=None,
+            doc='Load-latency filter threshold (OPLDLAT), encoded as (ldlat / 128) - 1, so 0..15 means 128..2048 cycles.',
+            source='arch/x86/include/asm/amd/ibs.h (S2), arch/x86/events/amd/ibs.c (S4)',
         ),
         FieldInfo(
-            'ld_lat_en',
-            '63',
-            1,
-            'rw',
-            None,
-            'Load-latency filter enable (OPLDLAT; FreeBSD calls it LATFLTEN).',
+            name='ld_lat_en',
+            bits='63',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Load-latency filter enable (OPLDLAT; FreeBSD calls it LATFLTEN).',
+            source='arch/x86/include/asm/amd/ibs.h (S2), arch/x86/events/amd/ibs.c (S4)',
         ),
     )
 
@@ -160,9 +189,9 @@ class IbsOpCtl(RegisterValue):
     7 bits, 58:52 the CurCnt extension."""
     ld_lat_thrsh: int = 0x0
     """[62:59] rw: Load-latency filter threshold (OPLDLAT), encoded as (ldlat / 128) - 1, so 0..15 means
-    128..2048 cycles."""
+    128..2048 cycles. Source: arch/x86/include/asm/amd/ibs.h (S2), arch/x86/events/amd/ibs.c (S4)"""
     ld_lat_en: bool = False
-    """[63] rw: Load-latency filter enable (OPLDLAT; FreeBSD calls it LATFLTEN)."""
+    """[63] rw: Load-latency filter enable (OPLDLAT; FreeBSD calls it LATFLTEN). Source: arch/x86/include/asm/amd/ibs.h (S2), arch/x86/events/amd/ibs.c (S4)"""
 
     def __post_init__(self) -> None:
         check_int(
@@ -246,23 +275,23 @@ class IbsOpCtl(RegisterValue):
         )
 
     @staticmethod
-    def get_period(raw: U64Array) -> U64Array:
-        """Vectorised read of period from an array of raw values."""
-        raw = as_u64(raw)
+    def get_period(raw: Words) -> U64Array:
+        """Vectorised read of period from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (
             ((raw >> np.uint64(0)) & np.uint64(0xFFFF)) << np.uint64(4)
             | ((raw >> np.uint64(20)) & np.uint64(0x7F)) << np.uint64(20)
         )
 
     @staticmethod
-    def set_period(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_period(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of period; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFF80F0000)) | IbsOpCtl._insert_period(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFF80F0000)) | IbsOpCtl._insert_period(value)
 
     @staticmethod
     def _insert_period(value: FieldValues) -> U64Array:
         """period range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL', 'period', value, 0x7FFFFFF, 0x7FFFFF0)
+        values = checked_words('IBS_OP_CTL', 'period', value, 0x7FFFFFF, 0x7FFFFF0, np.uint64)
         return (
             ((values >> np.uint64(4)) & np.uint64(0xFFFF)) << np.uint64(0)
             | ((values >> np.uint64(20)) & np.uint64(0x7F)) << np.uint64(20)
@@ -274,20 +303,20 @@ class IbsOpCtl(RegisterValue):
         return bool(raw >> 16 & 1)
 
     @staticmethod
-    def get_l3_miss_only(raw: U64Array) -> U64Array:
-        """Vectorised read of l3_miss_only from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(16)) & np.uint64(0x1)
+    def get_l3_miss_only(raw: Words) -> BoolArray:
+        """Vectorised read of l3_miss_only from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x10000)) != 0
+        return bits
 
     @staticmethod
-    def set_l3_miss_only(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_l3_miss_only(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of l3_miss_only; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsOpCtl._insert_l3_miss_only(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsOpCtl._insert_l3_miss_only(value)
 
     @staticmethod
     def _insert_l3_miss_only(value: FieldValues) -> U64Array:
         """l3_miss_only range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL', 'l3_miss_only', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_CTL', 'l3_miss_only', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(16)
 
     @staticmethod
@@ -296,20 +325,20 @@ class IbsOpCtl(RegisterValue):
         return bool(raw >> 17 & 1)
 
     @staticmethod
-    def get_enable(raw: U64Array) -> U64Array:
-        """Vectorised read of enable from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(17)) & np.uint64(0x1)
+    def get_enable(raw: Words) -> BoolArray:
+        """Vectorised read of enable from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x20000)) != 0
+        return bits
 
     @staticmethod
-    def set_enable(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_enable(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of enable; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsOpCtl._insert_enable(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsOpCtl._insert_enable(value)
 
     @staticmethod
     def _insert_enable(value: FieldValues) -> U64Array:
         """enable range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL', 'enable', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_CTL', 'enable', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(17)
 
     @staticmethod
@@ -318,20 +347,20 @@ class IbsOpCtl(RegisterValue):
         return bool(raw >> 18 & 1)
 
     @staticmethod
-    def get_val(raw: U64Array) -> U64Array:
-        """Vectorised read of val from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(18)) & np.uint64(0x1)
+    def get_val(raw: Words) -> BoolArray:
+        """Vectorised read of val from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x40000)) != 0
+        return bits
 
     @staticmethod
-    def set_val(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_val(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of val; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsOpCtl._insert_val(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsOpCtl._insert_val(value)
 
     @staticmethod
     def _insert_val(value: FieldValues) -> U64Array:
         """val range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL', 'val', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_CTL', 'val', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(18)
 
     @staticmethod
@@ -340,20 +369,20 @@ class IbsOpCtl(RegisterValue):
         return bool(raw >> 19 & 1)
 
     @staticmethod
-    def get_cnt_ctl(raw: U64Array) -> U64Array:
-        """Vectorised read of cnt_ctl from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(19)) & np.uint64(0x1)
+    def get_cnt_ctl(raw: Words) -> BoolArray:
+        """Vectorised read of cnt_ctl from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x80000)) != 0
+        return bits
 
     @staticmethod
-    def set_cnt_ctl(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_cnt_ctl(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of cnt_ctl; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsOpCtl._insert_cnt_ctl(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsOpCtl._insert_cnt_ctl(value)
 
     @staticmethod
     def _insert_cnt_ctl(value: FieldValues) -> U64Array:
         """cnt_ctl range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL', 'cnt_ctl', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_CTL', 'cnt_ctl', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(19)
 
     @staticmethod
@@ -362,20 +391,20 @@ class IbsOpCtl(RegisterValue):
         return raw >> 32 & 0x7FFFFFF
 
     @staticmethod
-    def get_cur_cnt(raw: U64Array) -> U64Array:
-        """Vectorised read of cur_cnt from an array of raw values."""
-        raw = as_u64(raw)
+    def get_cur_cnt(raw: Words) -> U64Array:
+        """Vectorised read of cur_cnt from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(32)) & np.uint64(0x7FFFFFF)
 
     @staticmethod
-    def set_cur_cnt(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_cur_cnt(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of cur_cnt; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xF8000000FFFFFFFF)) | IbsOpCtl._insert_cur_cnt(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xF8000000FFFFFFFF)) | IbsOpCtl._insert_cur_cnt(value)
 
     @staticmethod
     def _insert_cur_cnt(value: FieldValues) -> U64Array:
         """cur_cnt range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL', 'cur_cnt', value, 0x7FFFFFF, 0x7FFFFFF)
+        values = checked_words('IBS_OP_CTL', 'cur_cnt', value, 0x7FFFFFF, 0x7FFFFFF, np.uint64)
         return values << np.uint64(32)
 
     @staticmethod
@@ -384,20 +413,20 @@ class IbsOpCtl(RegisterValue):
         return raw >> 59 & 0xF
 
     @staticmethod
-    def get_ld_lat_thrsh(raw: U64Array) -> U64Array:
-        """Vectorised read of ld_lat_thrsh from an array of raw values."""
-        raw = as_u64(raw)
+    def get_ld_lat_thrsh(raw: Words) -> U64Array:
+        """Vectorised read of ld_lat_thrsh from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(59)) & np.uint64(0xF)
 
     @staticmethod
-    def set_ld_lat_thrsh(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_ld_lat_thrsh(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of ld_lat_thrsh; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0x87FFFFFFFFFFFFFF)) | IbsOpCtl._insert_ld_lat_thrsh(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x87FFFFFFFFFFFFFF)) | IbsOpCtl._insert_ld_lat_thrsh(value)
 
     @staticmethod
     def _insert_ld_lat_thrsh(value: FieldValues) -> U64Array:
         """ld_lat_thrsh range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL', 'ld_lat_thrsh', value, 0xF, 0xF)
+        values = checked_words('IBS_OP_CTL', 'ld_lat_thrsh', value, 0xF, 0xF, np.uint64)
         return values << np.uint64(59)
 
     @staticmethod
@@ -406,20 +435,20 @@ class IbsOpCtl(RegisterValue):
         return bool(raw >> 63 & 1)
 
     @staticmethod
-    def get_ld_lat_en(raw: U64Array) -> U64Array:
-        """Vectorised read of ld_lat_en from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(63)) & np.uint64(0x1)
+    def get_ld_lat_en(raw: Words) -> BoolArray:
+        """Vectorised read of ld_lat_en from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x8000000000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_ld_lat_en(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_ld_lat_en(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of ld_lat_en; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0x7FFFFFFFFFFFFFFF)) | IbsOpCtl._insert_ld_lat_en(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x7FFFFFFFFFFFFFFF)) | IbsOpCtl._insert_ld_lat_en(value)
 
     @staticmethod
     def _insert_ld_lat_en(value: FieldValues) -> U64Array:
         """ld_lat_en range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL', 'ld_lat_en', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_CTL', 'ld_lat_en', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(63)
 
     @staticmethod
@@ -445,14 +474,160 @@ class IbsOpCtl(RegisterValue):
             None if cur_cnt is None else IbsOpCtl._insert_cur_cnt(cur_cnt),
             None if ld_lat_thrsh is None else IbsOpCtl._insert_ld_lat_thrsh(ld_lat_thrsh),
             None if ld_lat_en is None else IbsOpCtl._insert_ld_lat_en(ld_lat_en),
-        ])
+        ], IBS_OP_CTL_DTYPE)
+
+
+@jitable
+def ibs_op_ctl_get_period(raw: int) -> int:
+    """IBS_OP_CTL.period [26:20,15:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (
+        ((raw >> 0) & 0xFFFF) << 4
+        | ((raw >> 20) & 0x7F) << 20
+    )
+
+
+@jitable
+def ibs_op_ctl_set_period(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL.period [26:20,15:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x7FFFFFF or value & 0xF:
+        raise ValueError("IBS_OP_CTL.period: value outside 0..0x7FFFFFF or with bits 0xF set")
+    return (
+        (raw & -0x7F10000)
+        | (((value >> 4) & 0xFFFF) << 0)
+        | (((value >> 20) & 0x7F) << 20)
+    )
+
+
+@jitable
+def ibs_op_ctl_get_l3_miss_only(raw: int) -> int:
+    """IBS_OP_CTL.l3_miss_only [16] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 16) & 0x1
+
+
+@jitable
+def ibs_op_ctl_set_l3_miss_only(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL.l3_miss_only [16] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_CTL.l3_miss_only: value outside 0..0x1")
+    return (raw & -0x10001) | (value << 16)
+
+
+@jitable
+def ibs_op_ctl_get_enable(raw: int) -> int:
+    """IBS_OP_CTL.enable [17] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 17) & 0x1
+
+
+@jitable
+def ibs_op_ctl_set_enable(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL.enable [17] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_CTL.enable: value outside 0..0x1")
+    return (raw & -0x20001) | (value << 17)
+
+
+@jitable
+def ibs_op_ctl_get_val(raw: int) -> int:
+    """IBS_OP_CTL.val [18] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 18) & 0x1
+
+
+@jitable
+def ibs_op_ctl_set_val(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL.val [18] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_CTL.val: value outside 0..0x1")
+    return (raw & -0x40001) | (value << 18)
+
+
+@jitable
+def ibs_op_ctl_get_cnt_ctl(raw: int) -> int:
+    """IBS_OP_CTL.cnt_ctl [19] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 19) & 0x1
+
+
+@jitable
+def ibs_op_ctl_set_cnt_ctl(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL.cnt_ctl [19] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_CTL.cnt_ctl: value outside 0..0x1")
+    return (raw & -0x80001) | (value << 19)
+
+
+@jitable
+def ibs_op_ctl_get_cur_cnt(raw: int) -> int:
+    """IBS_OP_CTL.cur_cnt [58:32] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 32) & 0x7FFFFFF
+
+
+@jitable
+def ibs_op_ctl_set_cur_cnt(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL.cur_cnt [58:32] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x7FFFFFF:
+        raise ValueError("IBS_OP_CTL.cur_cnt: value outside 0..0x7FFFFFF")
+    return (raw & -0x7FFFFFF00000001) | (value << 32)
+
+
+@jitable
+def ibs_op_ctl_get_ld_lat_thrsh(raw: int) -> int:
+    """IBS_OP_CTL.ld_lat_thrsh [62:59] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 59) & 0xF
+
+
+@jitable
+def ibs_op_ctl_set_ld_lat_thrsh(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL.ld_lat_thrsh [62:59] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xF:
+        raise ValueError("IBS_OP_CTL.ld_lat_thrsh: value outside 0..0xF")
+    return (raw & -0x7800000000000001) | (value << 59)
+
+
+@jitable
+def ibs_op_ctl_get_ld_lat_en(raw: int) -> int:
+    """IBS_OP_CTL.ld_lat_en [63] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 63) & 0x1
+
+
+@jitable
+def ibs_op_ctl_set_ld_lat_en(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL.ld_lat_en [63] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_CTL.ld_lat_en: value outside 0..0x1")
+    return (raw & 0x7FFFFFFFFFFFFFFF) | (value << 63)
+
+
+@jitable
+def ibs_op_ctl_encode(period: int = 0, l3_miss_only: int = 0, enable: int = 0, val: int = 0, cnt_ctl: int = 0, cur_cnt: int = 0, ld_lat_thrsh: int = 0, ld_lat_en: int = 0) -> int:
+    """A raw IBS_OP_CTL holding the fields given, every other bit zero (the scalar twin of
+    IbsOpCtl(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_op_ctl_set_period(_word, period)
+    _word = ibs_op_ctl_set_l3_miss_only(_word, l3_miss_only)
+    _word = ibs_op_ctl_set_enable(_word, enable)
+    _word = ibs_op_ctl_set_val(_word, val)
+    _word = ibs_op_ctl_set_cnt_ctl(_word, cnt_ctl)
+    _word = ibs_op_ctl_set_cur_cnt(_word, cur_cnt)
+    _word = ibs_op_ctl_set_ld_lat_thrsh(_word, ld_lat_thrsh)
+    _word = ibs_op_ctl_set_ld_lat_en(_word, ld_lat_en)
+    return _word
 
 
 IBS_OP_RIP_WIDTH: Final = 64
+IBS_OP_RIP_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_OP_RIP_ADDRESS: Final = 0xC0011034
 IBS_OP_RIP_RESET: Final = 0x0
 IBS_OP_RIP_RESERVED_MASK: Final = 0x0
 IBS_OP_RIP_OP_RIP_MASK: Final = 0xFFFFFFFFFFFFFFFF
+IBS_OP_RIP_OP_RIP_WIDTH: Final = 64
 IBS_OP_RIP_OP_RIP_SHIFT: Final = 0
 
 
@@ -475,12 +650,13 @@ class IbsOpRip(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0011034"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'op_rip',
-            '63:0',
-            64,
-            'ro',
-            None,
-            'Full 64-bit linear RIP of the sampled op.',
+            name='op_rip',
+            bits='63:0',
+            width=64,
+            access='ro',
+            enum=None,
+            doc='Full 64-bit linear RIP of the sampled op.',
+            source='',
         ),
     )
 
@@ -523,20 +699,20 @@ class IbsOpRip(RegisterValue):
         return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
-    def get_op_rip(raw: U64Array) -> U64Array:
-        """Vectorised read of op_rip from an array of raw values."""
-        raw = as_u64(raw)
+    def get_op_rip(raw: Words) -> U64Array:
+        """Vectorised read of op_rip from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_op_rip(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_rip(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_rip; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0x0)) | IbsOpRip._insert_op_rip(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | IbsOpRip._insert_op_rip(value)
 
     @staticmethod
     def _insert_op_rip(value: FieldValues) -> U64Array:
         """op_rip range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_RIP', 'op_rip', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        values = checked_words('IBS_OP_RIP', 'op_rip', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -548,30 +724,63 @@ class IbsOpRip(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if op_rip is None else IbsOpRip._insert_op_rip(op_rip),
-        ])
+        ], IBS_OP_RIP_DTYPE)
+
+
+@jitable
+def ibs_op_rip_get_op_rip(raw: int) -> int:
+    """IBS_OP_RIP.op_rip [63:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & -0x1
+
+
+@jitable
+def ibs_op_rip_set_op_rip(raw: int, value: int) -> int:
+    """raw with IBS_OP_RIP.op_rip [63:0] set to value (a 64-bit pattern: not checked)."""
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_op_rip_encode(op_rip: int = 0) -> int:
+    """A raw IBS_OP_RIP holding the fields given, every other bit zero (the scalar twin of
+    IbsOpRip(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_op_rip_set_op_rip(_word, op_rip)
+    return _word
 
 
 IBS_OP_DATA_WIDTH: Final = 64
+IBS_OP_DATA_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_OP_DATA_ADDRESS: Final = 0xC0011035
 IBS_OP_DATA_RESET: Final = 0x0
 IBS_OP_DATA_RESERVED_MASK: Final = 0xFFFFFE0300000000
 IBS_OP_DATA_COMP_TO_RET_CTR_MASK: Final = 0xFFFF
+IBS_OP_DATA_COMP_TO_RET_CTR_WIDTH: Final = 16
 IBS_OP_DATA_COMP_TO_RET_CTR_SHIFT: Final = 0
 IBS_OP_DATA_TAG_TO_RET_CTR_MASK: Final = 0xFFFF0000
+IBS_OP_DATA_TAG_TO_RET_CTR_WIDTH: Final = 16
 IBS_OP_DATA_TAG_TO_RET_CTR_SHIFT: Final = 16
 IBS_OP_DATA_OP_RETURN_MASK: Final = 0x400000000
+IBS_OP_DATA_OP_RETURN_WIDTH: Final = 1
 IBS_OP_DATA_OP_RETURN_SHIFT: Final = 34
 IBS_OP_DATA_OP_BRN_TAKEN_MASK: Final = 0x800000000
+IBS_OP_DATA_OP_BRN_TAKEN_WIDTH: Final = 1
 IBS_OP_DATA_OP_BRN_TAKEN_SHIFT: Final = 35
 IBS_OP_DATA_OP_BRN_MISP_MASK: Final = 0x1000000000
+IBS_OP_DATA_OP_BRN_MISP_WIDTH: Final = 1
 IBS_OP_DATA_OP_BRN_MISP_SHIFT: Final = 36
 IBS_OP_DATA_OP_BRN_RET_MASK: Final = 0x2000000000
+IBS_OP_DATA_OP_BRN_RET_WIDTH: Final = 1
 IBS_OP_DATA_OP_BRN_RET_SHIFT: Final = 37
 IBS_OP_DATA_RIP_INVALID_MASK: Final = 0x4000000000
+IBS_OP_DATA_RIP_INVALID_WIDTH: Final = 1
 IBS_OP_DATA_RIP_INVALID_SHIFT: Final = 38
 IBS_OP_DATA_OP_BRN_FUSE_MASK: Final = 0x8000000000
+IBS_OP_DATA_OP_BRN_FUSE_WIDTH: Final = 1
 IBS_OP_DATA_OP_BRN_FUSE_SHIFT: Final = 39
 IBS_OP_DATA_OP_MICROCODE_MASK: Final = 0x10000000000
+IBS_OP_DATA_OP_MICROCODE_WIDTH: Final = 1
 IBS_OP_DATA_OP_MICROCODE_SHIFT: Final = 40
 
 
@@ -594,76 +803,85 @@ class IbsOpData(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0011035"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'comp_to_ret_ctr',
-            '15:0',
-            16,
-            'ro',
-            None,
-            'Cycles from op completion to retirement (IbsCompToRetCtr).',
+            name='comp_to_ret_ctr',
+            bits='15:0',
+            width=16,
+            access='ro',
+            enum=None,
+            doc='Cycles from op completion to retirement (IbsCompToRetCtr).',
+            source='',
         ),
         FieldInfo(
-            'tag_to_ret_ctr',
-            '31:16',
-            16,
-            'ro',
-            None,
-            "Cycles from tagging to retirement (IbsTagToRetCtr; the kernel header comment's 15-31 is a typo).",
+            name='tag_to_ret_ctr',
+            bits='31:16',
+            width=16,
+            access='ro',
+            enum=None,
+            doc="Cycles from tagging to retirement (IbsTagToRetCtr; the kernel header comment's 15-31 is a typo).",
+            source='',
         ),
         FieldInfo(
-            'op_return',
-            '34',
-            1,
-            'ro',
-            None,
-            'The op is a return (meaningful only when op_brn_ret is set).',
+            name='op_return',
+            bits='34',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a return (meaningful only when op_brn_ret is set).',
+            source='',
         ),
         FieldInfo(
-            'op_brn_taken',
-            '35',
-            1,
-            'ro',
-            None,
-            'The branch was taken (meaningful only when op_brn_ret is set).',
+            name='op_brn_taken',
+            bits='35',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The branch was taken (meaningful only when op_brn_ret is set).',
+            source='',
         ),
         FieldInfo(
-            'op_brn_misp',
-            '36',
-            1,
-            'ro',
-            None,
-            'The branch was mispredicted (meaningful only when op_brn_ret is set).',
+            name='op_brn_misp',
+            bits='36',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The branch was mispredicted (meaningful only when op_brn_ret is set).',
+            source='',
         ),
         FieldInfo(
-            'op_brn_ret',
-            '37',
-            1,
-            'ro',
-            None,
-            'The op is a retired branch; gates op_return, op_brn_taken, op_brn_misp and IBS_BR_TARGET.',
+            name='op_brn_ret',
+            bits='37',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a retired branch; gates op_return, op_brn_taken, op_brn_misp and IBS_BR_TARGET.',
+            source='',
         ),
         FieldInfo(
-            'rip_invalid',
-            '38',
-            1,
-            'ro',
-            None,
-            'IBS_OP_RIP does not hold a valid RIP (RIPINVALIDCHK cap).',
+            name='rip_invalid',
+            bits='38',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='IBS_OP_RIP does not hold a valid RIP (RIPINVALIDCHK cap).',
+            source='',
         ),
         FieldInfo(
-            'op_brn_fuse',
-            '39',
-            1,
-            'ro',
-            None,
-            'The op is a fused branch (OPBRNFUSE cap).',
+            name='op_brn_fuse',
+            bits='39',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a fused branch (OPBRNFUSE cap).',
+            source='',
         ),
         FieldInfo(
-            'op_microcode',
-            '40',
-            1,
-            'ro',
-            None,
-            'The op came from microcode.',
+            name='op_microcode',
+            bits='40',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op came from microcode.',
+            source='',
         ),
     )
 
@@ -772,20 +990,20 @@ class IbsOpData(RegisterValue):
         return raw >> 0 & 0xFFFF
 
     @staticmethod
-    def get_comp_to_ret_ctr(raw: U64Array) -> U64Array:
-        """Vectorised read of comp_to_ret_ctr from an array of raw values."""
-        raw = as_u64(raw)
+    def get_comp_to_ret_ctr(raw: Words) -> U64Array:
+        """Vectorised read of comp_to_ret_ctr from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_comp_to_ret_ctr(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_comp_to_ret_ctr(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of comp_to_ret_ctr; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF0000)) | IbsOpData._insert_comp_to_ret_ctr(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFF0000)) | IbsOpData._insert_comp_to_ret_ctr(value)
 
     @staticmethod
     def _insert_comp_to_ret_ctr(value: FieldValues) -> U64Array:
         """comp_to_ret_ctr range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA', 'comp_to_ret_ctr', value, 0xFFFF, 0xFFFF)
+        values = checked_words('IBS_OP_DATA', 'comp_to_ret_ctr', value, 0xFFFF, 0xFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -794,20 +1012,20 @@ class IbsOpData(RegisterValue):
         return raw >> 16 & 0xFFFF
 
     @staticmethod
-    def get_tag_to_ret_ctr(raw: U64Array) -> U64Array:
-        """Vectorised read of tag_to_ret_ctr from an array of raw values."""
-        raw = as_u64(raw)
+    def get_tag_to_ret_ctr(raw: Words) -> U64Array:
+        """Vectorised read of tag_to_ret_ctr from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(16)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_tag_to_ret_ctr(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_tag_to_ret_ctr(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of tag_to_ret_ctr; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFF0000FFFF)) | IbsOpData._insert_tag_to_ret_ctr(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFF0000FFFF)) | IbsOpData._insert_tag_to_ret_ctr(value)
 
     @staticmethod
     def _insert_tag_to_ret_ctr(value: FieldValues) -> U64Array:
         """tag_to_ret_ctr range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA', 'tag_to_ret_ctr', value, 0xFFFF, 0xFFFF)
+        values = checked_words('IBS_OP_DATA', 'tag_to_ret_ctr', value, 0xFFFF, 0xFFFF, np.uint64)
         return values << np.uint64(16)
 
     @staticmethod
@@ -816,20 +1034,20 @@ class IbsOpData(RegisterValue):
         return bool(raw >> 34 & 1)
 
     @staticmethod
-    def get_op_return(raw: U64Array) -> U64Array:
-        """Vectorised read of op_return from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(34)) & np.uint64(0x1)
+    def get_op_return(raw: Words) -> BoolArray:
+        """Vectorised read of op_return from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x400000000)) != 0
+        return bits
 
     @staticmethod
-    def set_op_return(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_return(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_return; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFBFFFFFFFF)) | IbsOpData._insert_op_return(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFBFFFFFFFF)) | IbsOpData._insert_op_return(value)
 
     @staticmethod
     def _insert_op_return(value: FieldValues) -> U64Array:
         """op_return range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA', 'op_return', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA', 'op_return', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(34)
 
     @staticmethod
@@ -838,20 +1056,20 @@ class IbsOpData(RegisterValue):
         return bool(raw >> 35 & 1)
 
     @staticmethod
-    def get_op_brn_taken(raw: U64Array) -> U64Array:
-        """Vectorised read of op_brn_taken from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(35)) & np.uint64(0x1)
+    def get_op_brn_taken(raw: Words) -> BoolArray:
+        """Vectorised read of op_brn_taken from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x800000000)) != 0
+        return bits
 
     @staticmethod
-    def set_op_brn_taken(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_brn_taken(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_brn_taken; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFF7FFFFFFFF)) | IbsOpData._insert_op_brn_taken(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFF7FFFFFFFF)) | IbsOpData._insert_op_brn_taken(value)
 
     @staticmethod
     def _insert_op_brn_taken(value: FieldValues) -> U64Array:
         """op_brn_taken range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA', 'op_brn_taken', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA', 'op_brn_taken', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(35)
 
     @staticmethod
@@ -860,20 +1078,20 @@ class IbsOpData(RegisterValue):
         return bool(raw >> 36 & 1)
 
     @staticmethod
-    def get_op_brn_misp(raw: U64Array) -> U64Array:
-        """Vectorised read of op_brn_misp from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(36)) & np.uint64(0x1)
+    def get_op_brn_misp(raw: Words) -> BoolArray:
+        """Vectorised read of op_brn_misp from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_op_brn_misp(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_brn_misp(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_brn_misp; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFEFFFFFFFFF)) | IbsOpData._insert_op_brn_misp(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFEFFFFFFFFF)) | IbsOpData._insert_op_brn_misp(value)
 
     @staticmethod
     def _insert_op_brn_misp(value: FieldValues) -> U64Array:
         """op_brn_misp range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA', 'op_brn_misp', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA', 'op_brn_misp', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(36)
 
     @staticmethod
@@ -882,20 +1100,20 @@ class IbsOpData(RegisterValue):
         return bool(raw >> 37 & 1)
 
     @staticmethod
-    def get_op_brn_ret(raw: U64Array) -> U64Array:
-        """Vectorised read of op_brn_ret from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(37)) & np.uint64(0x1)
+    def get_op_brn_ret(raw: Words) -> BoolArray:
+        """Vectorised read of op_brn_ret from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_op_brn_ret(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_brn_ret(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_brn_ret; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFDFFFFFFFFF)) | IbsOpData._insert_op_brn_ret(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFDFFFFFFFFF)) | IbsOpData._insert_op_brn_ret(value)
 
     @staticmethod
     def _insert_op_brn_ret(value: FieldValues) -> U64Array:
         """op_brn_ret range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA', 'op_brn_ret', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA', 'op_brn_ret', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(37)
 
     @staticmethod
@@ -904,20 +1122,20 @@ class IbsOpData(RegisterValue):
         return bool(raw >> 38 & 1)
 
     @staticmethod
-    def get_rip_invalid(raw: U64Array) -> U64Array:
-        """Vectorised read of rip_invalid from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(38)) & np.uint64(0x1)
+    def get_rip_invalid(raw: Words) -> BoolArray:
+        """Vectorised read of rip_invalid from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x4000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_rip_invalid(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_rip_invalid(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of rip_invalid; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFBFFFFFFFFF)) | IbsOpData._insert_rip_invalid(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFBFFFFFFFFF)) | IbsOpData._insert_rip_invalid(value)
 
     @staticmethod
     def _insert_rip_invalid(value: FieldValues) -> U64Array:
         """rip_invalid range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA', 'rip_invalid', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA', 'rip_invalid', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(38)
 
     @staticmethod
@@ -926,20 +1144,20 @@ class IbsOpData(RegisterValue):
         return bool(raw >> 39 & 1)
 
     @staticmethod
-    def get_op_brn_fuse(raw: U64Array) -> U64Array:
-        """Vectorised read of op_brn_fuse from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(39)) & np.uint64(0x1)
+    def get_op_brn_fuse(raw: Words) -> BoolArray:
+        """Vectorised read of op_brn_fuse from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x8000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_op_brn_fuse(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_brn_fuse(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_brn_fuse; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFF7FFFFFFFFF)) | IbsOpData._insert_op_brn_fuse(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFF7FFFFFFFFF)) | IbsOpData._insert_op_brn_fuse(value)
 
     @staticmethod
     def _insert_op_brn_fuse(value: FieldValues) -> U64Array:
         """op_brn_fuse range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA', 'op_brn_fuse', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA', 'op_brn_fuse', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(39)
 
     @staticmethod
@@ -948,20 +1166,20 @@ class IbsOpData(RegisterValue):
         return bool(raw >> 40 & 1)
 
     @staticmethod
-    def get_op_microcode(raw: U64Array) -> U64Array:
-        """Vectorised read of op_microcode from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(40)) & np.uint64(0x1)
+    def get_op_microcode(raw: Words) -> BoolArray:
+        """Vectorised read of op_microcode from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x10000000000)) != 0
+        return bits
 
     @staticmethod
-    def set_op_microcode(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_microcode(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_microcode; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFEFFFFFFFFFF)) | IbsOpData._insert_op_microcode(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFEFFFFFFFFFF)) | IbsOpData._insert_op_microcode(value)
 
     @staticmethod
     def _insert_op_microcode(value: FieldValues) -> U64Array:
         """op_microcode range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA', 'op_microcode', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA', 'op_microcode', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(40)
 
     @staticmethod
@@ -989,21 +1207,188 @@ class IbsOpData(RegisterValue):
             None if rip_invalid is None else IbsOpData._insert_rip_invalid(rip_invalid),
             None if op_brn_fuse is None else IbsOpData._insert_op_brn_fuse(op_brn_fuse),
             None if op_microcode is None else IbsOpData._insert_op_microcode(op_microcode),
-        ])
+        ], IBS_OP_DATA_DTYPE)
+
+
+@jitable
+def ibs_op_data_get_comp_to_ret_ctr(raw: int) -> int:
+    """IBS_OP_DATA.comp_to_ret_ctr [15:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0xFFFF
+
+
+@jitable
+def ibs_op_data_set_comp_to_ret_ctr(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA.comp_to_ret_ctr [15:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFF:
+        raise ValueError("IBS_OP_DATA.comp_to_ret_ctr: value outside 0..0xFFFF")
+    return (raw & -0x10000) | (value << 0)
+
+
+@jitable
+def ibs_op_data_get_tag_to_ret_ctr(raw: int) -> int:
+    """IBS_OP_DATA.tag_to_ret_ctr [31:16] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 16) & 0xFFFF
+
+
+@jitable
+def ibs_op_data_set_tag_to_ret_ctr(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA.tag_to_ret_ctr [31:16] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFF:
+        raise ValueError("IBS_OP_DATA.tag_to_ret_ctr: value outside 0..0xFFFF")
+    return (raw & -0xFFFF0001) | (value << 16)
+
+
+@jitable
+def ibs_op_data_get_op_return(raw: int) -> int:
+    """IBS_OP_DATA.op_return [34] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 34) & 0x1
+
+
+@jitable
+def ibs_op_data_set_op_return(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA.op_return [34] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA.op_return: value outside 0..0x1")
+    return (raw & -0x400000001) | (value << 34)
+
+
+@jitable
+def ibs_op_data_get_op_brn_taken(raw: int) -> int:
+    """IBS_OP_DATA.op_brn_taken [35] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 35) & 0x1
+
+
+@jitable
+def ibs_op_data_set_op_brn_taken(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA.op_brn_taken [35] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA.op_brn_taken: value outside 0..0x1")
+    return (raw & -0x800000001) | (value << 35)
+
+
+@jitable
+def ibs_op_data_get_op_brn_misp(raw: int) -> int:
+    """IBS_OP_DATA.op_brn_misp [36] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 36) & 0x1
+
+
+@jitable
+def ibs_op_data_set_op_brn_misp(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA.op_brn_misp [36] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA.op_brn_misp: value outside 0..0x1")
+    return (raw & -0x1000000001) | (value << 36)
+
+
+@jitable
+def ibs_op_data_get_op_brn_ret(raw: int) -> int:
+    """IBS_OP_DATA.op_brn_ret [37] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 37) & 0x1
+
+
+@jitable
+def ibs_op_data_set_op_brn_ret(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA.op_brn_ret [37] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA.op_brn_ret: value outside 0..0x1")
+    return (raw & -0x2000000001) | (value << 37)
+
+
+@jitable
+def ibs_op_data_get_rip_invalid(raw: int) -> int:
+    """IBS_OP_DATA.rip_invalid [38] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 38) & 0x1
+
+
+@jitable
+def ibs_op_data_set_rip_invalid(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA.rip_invalid [38] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA.rip_invalid: value outside 0..0x1")
+    return (raw & -0x4000000001) | (value << 38)
+
+
+@jitable
+def ibs_op_data_get_op_brn_fuse(raw: int) -> int:
+    """IBS_OP_DATA.op_brn_fuse [39] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 39) & 0x1
+
+
+@jitable
+def ibs_op_data_set_op_brn_fuse(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA.op_brn_fuse [39] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA.op_brn_fuse: value outside 0..0x1")
+    return (raw & -0x8000000001) | (value << 39)
+
+
+@jitable
+def ibs_op_data_get_op_microcode(raw: int) -> int:
+    """IBS_OP_DATA.op_microcode [40] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 40) & 0x1
+
+
+@jitable
+def ibs_op_data_set_op_microcode(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA.op_microcode [40] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA.op_microcode: value outside 0..0x1")
+    return (raw & -0x10000000001) | (value << 40)
+
+
+@jitable
+def ibs_op_data_encode(comp_to_ret_ctr: int = 0, tag_to_ret_ctr: int = 0, op_return: int = 0, op_brn_taken: int = 0, op_brn_misp: int = 0, op_brn_ret: int = 0, rip_invalid: int = 0, op_brn_fuse: int = 0, op_microcode: int = 0) -> int:
+    """A raw IBS_OP_DATA holding the fields given, every other bit zero (the scalar twin of
+    IbsOpData(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_op_data_set_comp_to_ret_ctr(_word, comp_to_ret_ctr)
+    _word = ibs_op_data_set_tag_to_ret_ctr(_word, tag_to_ret_ctr)
+    _word = ibs_op_data_set_op_return(_word, op_return)
+    _word = ibs_op_data_set_op_brn_taken(_word, op_brn_taken)
+    _word = ibs_op_data_set_op_brn_misp(_word, op_brn_misp)
+    _word = ibs_op_data_set_op_brn_ret(_word, op_brn_ret)
+    _word = ibs_op_data_set_rip_invalid(_word, rip_invalid)
+    _word = ibs_op_data_set_op_brn_fuse(_word, op_brn_fuse)
+    _word = ibs_op_data_set_op_microcode(_word, op_microcode)
+    return _word
 
 
 IBS_OP_DATA2_WIDTH: Final = 64
+IBS_OP_DATA2_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_OP_DATA2_ADDRESS: Final = 0xC0011036
 IBS_OP_DATA2_RESET: Final = 0x0
 IBS_OP_DATA2_RESERVED_MASK: Final = 0xFFFFFFFFFFFFFC08
 IBS_OP_DATA2_DATA_SRC_MASK: Final = 0xC7
+IBS_OP_DATA2_DATA_SRC_WIDTH: Final = 5
+IBS_OP_DATA2_DATA_SRC_PART0_MASK: Final = 0x7
+IBS_OP_DATA2_DATA_SRC_PART0_SHIFT: Final = 0
+IBS_OP_DATA2_DATA_SRC_PART0_WIDTH: Final = 3
+IBS_OP_DATA2_DATA_SRC_PART0_VALUE_SHIFT: Final = 0
+IBS_OP_DATA2_DATA_SRC_PART1_MASK: Final = 0xC0
+IBS_OP_DATA2_DATA_SRC_PART1_SHIFT: Final = 6
+IBS_OP_DATA2_DATA_SRC_PART1_WIDTH: Final = 2
+IBS_OP_DATA2_DATA_SRC_PART1_VALUE_SHIFT: Final = 3
 IBS_OP_DATA2_RMT_NODE_MASK: Final = 0x10
+IBS_OP_DATA2_RMT_NODE_WIDTH: Final = 1
 IBS_OP_DATA2_RMT_NODE_SHIFT: Final = 4
 IBS_OP_DATA2_CACHE_HIT_ST_MASK: Final = 0x20
+IBS_OP_DATA2_CACHE_HIT_ST_WIDTH: Final = 1
 IBS_OP_DATA2_CACHE_HIT_ST_SHIFT: Final = 5
 IBS_OP_DATA2_STRM_ST_MASK: Final = 0x100
+IBS_OP_DATA2_STRM_ST_WIDTH: Final = 1
 IBS_OP_DATA2_STRM_ST_SHIFT: Final = 8
 IBS_OP_DATA2_RMT_SOCKET_MASK: Final = 0x200
+IBS_OP_DATA2_RMT_SOCKET_WIDTH: Final = 1
 IBS_OP_DATA2_RMT_SOCKET_SHIFT: Final = 9
 
 
@@ -1027,44 +1412,49 @@ class IbsOpData2(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0011036"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'data_src',
-            '7:6,2:0',
-            5,
-            'ro',
-            DataSrc,
-            'Data source: bits 2:0 are value bits 2:0 (the whole source before Zen4) and, with the ZEN4 cap, bits 7:6 are value bits 4:3.',
+            name='data_src',
+            bits='7:6,2:0',
+            width=5,
+            access='ro',
+            enum=DataSrc,
+            doc='Data source: bits 2:0 are value bits 2:0 (the whole source before Zen4) and, with the ZEN4 cap, bits 7:6 are value bits 4:3.',
+            source='',
         ),
         FieldInfo(
-            'rmt_node',
-            '4',
-            1,
-            'ro',
-            None,
-            "The data came from a node other than the requester's node.",
+            name='rmt_node',
+            bits='4',
+            width=1,
+            access='ro',
+            enum=None,
+            doc="The data came from a node other than the requester's node.",
+            source='',
         ),
         FieldInfo(
-            'cache_hit_st',
-            '5',
-            1,
-            'ro',
-            None,
-            'Cache state of the hit, only for cache sources: 0 = M, 1 = O (invalid on Fam19h models 0x00-0x0F, 0x20-0x5F).',
+            name='cache_hit_st',
+            bits='5',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Cache state of the hit, only for cache sources: 0 = M, 1 = O (invalid on Fam19h models 0x00-0x0F, 0x20-0x5F).',
+            source='',
         ),
         FieldInfo(
-            'strm_st',
-            '8',
-            1,
-            'ro',
-            None,
-            'The op is a streaming store (tip 2026, STRMST_RMTSOCKET cap).',
+            name='strm_st',
+            bits='8',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a streaming store (tip 2026, STRMST_RMTSOCKET cap).',
+            source='tip 2026 Add new MSRs and CPUID bits (S5)',
         ),
         FieldInfo(
-            'rmt_socket',
-            '9',
-            1,
-            'ro',
-            None,
-            'The data came from a remote socket (tip 2026, STRMST_RMTSOCKET cap; perf cap rmtsocket).',
+            name='rmt_socket',
+            bits='9',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The data came from a remote socket (tip 2026, STRMST_RMTSOCKET cap; perf cap rmtsocket).',
+            source='tip 2026 Add new MSRs and CPUID bits (S5)',
         ),
     )
 
@@ -1077,9 +1467,9 @@ class IbsOpData2(RegisterValue):
     """[5] ro: Cache state of the hit, only for cache sources: 0 = M, 1 = O (invalid on Fam19h models
     0x00-0x0F, 0x20-0x5F)."""
     strm_st: bool = False
-    """[8] ro: The op is a streaming store (tip 2026, STRMST_RMTSOCKET cap)."""
+    """[8] ro: The op is a streaming store (tip 2026, STRMST_RMTSOCKET cap). Source: tip 2026 Add new MSRs and CPUID bits (S5)"""
     rmt_socket: bool = False
-    """[9] ro: The data came from a remote socket (tip 2026, STRMST_RMTSOCKET cap; perf cap rmtsocket)."""
+    """[9] ro: The data came from a remote socket (tip 2026, STRMST_RMTSOCKET cap; perf cap rmtsocket). Source: tip 2026 Add new MSRs and CPUID bits (S5)"""
     reserved_bits: int = 0x0
     """Raw value of the reserved bits, kept so that decode/encode round-trips."""
 
@@ -1157,23 +1547,23 @@ class IbsOpData2(RegisterValue):
         )
 
     @staticmethod
-    def get_data_src(raw: U64Array) -> U64Array:
-        """Vectorised read of data_src from an array of raw values."""
-        raw = as_u64(raw)
+    def get_data_src(raw: Words) -> U64Array:
+        """Vectorised read of data_src from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (
             ((raw >> np.uint64(0)) & np.uint64(0x7)) << np.uint64(0)
             | ((raw >> np.uint64(6)) & np.uint64(0x3)) << np.uint64(3)
         )
 
     @staticmethod
-    def set_data_src(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_data_src(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of data_src; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF38)) | IbsOpData2._insert_data_src(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFF38)) | IbsOpData2._insert_data_src(value)
 
     @staticmethod
     def _insert_data_src(value: FieldValues) -> U64Array:
         """data_src range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA2', 'data_src', value, 0x1F, 0x1F)
+        values = checked_words('IBS_OP_DATA2', 'data_src', value, 0x1F, 0x1F, np.uint64)
         return (
             ((values >> np.uint64(0)) & np.uint64(0x7)) << np.uint64(0)
             | ((values >> np.uint64(3)) & np.uint64(0x3)) << np.uint64(6)
@@ -1185,20 +1575,20 @@ class IbsOpData2(RegisterValue):
         return bool(raw >> 4 & 1)
 
     @staticmethod
-    def get_rmt_node(raw: U64Array) -> U64Array:
-        """Vectorised read of rmt_node from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(4)) & np.uint64(0x1)
+    def get_rmt_node(raw: Words) -> BoolArray:
+        """Vectorised read of rmt_node from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x10)) != 0
+        return bits
 
     @staticmethod
-    def set_rmt_node(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_rmt_node(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of rmt_node; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsOpData2._insert_rmt_node(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsOpData2._insert_rmt_node(value)
 
     @staticmethod
     def _insert_rmt_node(value: FieldValues) -> U64Array:
         """rmt_node range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA2', 'rmt_node', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA2', 'rmt_node', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(4)
 
     @staticmethod
@@ -1207,20 +1597,20 @@ class IbsOpData2(RegisterValue):
         return bool(raw >> 5 & 1)
 
     @staticmethod
-    def get_cache_hit_st(raw: U64Array) -> U64Array:
-        """Vectorised read of cache_hit_st from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(5)) & np.uint64(0x1)
+    def get_cache_hit_st(raw: Words) -> BoolArray:
+        """Vectorised read of cache_hit_st from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x20)) != 0
+        return bits
 
     @staticmethod
-    def set_cache_hit_st(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_cache_hit_st(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of cache_hit_st; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsOpData2._insert_cache_hit_st(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsOpData2._insert_cache_hit_st(value)
 
     @staticmethod
     def _insert_cache_hit_st(value: FieldValues) -> U64Array:
         """cache_hit_st range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA2', 'cache_hit_st', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA2', 'cache_hit_st', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(5)
 
     @staticmethod
@@ -1229,20 +1619,20 @@ class IbsOpData2(RegisterValue):
         return bool(raw >> 8 & 1)
 
     @staticmethod
-    def get_strm_st(raw: U64Array) -> U64Array:
-        """Vectorised read of strm_st from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(8)) & np.uint64(0x1)
+    def get_strm_st(raw: Words) -> BoolArray:
+        """Vectorised read of strm_st from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x100)) != 0
+        return bits
 
     @staticmethod
-    def set_strm_st(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_strm_st(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of strm_st; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFEFF)) | IbsOpData2._insert_strm_st(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFEFF)) | IbsOpData2._insert_strm_st(value)
 
     @staticmethod
     def _insert_strm_st(value: FieldValues) -> U64Array:
         """strm_st range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA2', 'strm_st', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA2', 'strm_st', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(8)
 
     @staticmethod
@@ -1251,20 +1641,20 @@ class IbsOpData2(RegisterValue):
         return bool(raw >> 9 & 1)
 
     @staticmethod
-    def get_rmt_socket(raw: U64Array) -> U64Array:
-        """Vectorised read of rmt_socket from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(9)) & np.uint64(0x1)
+    def get_rmt_socket(raw: Words) -> BoolArray:
+        """Vectorised read of rmt_socket from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x200)) != 0
+        return bits
 
     @staticmethod
-    def set_rmt_socket(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_rmt_socket(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of rmt_socket; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFDFF)) | IbsOpData2._insert_rmt_socket(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFDFF)) | IbsOpData2._insert_rmt_socket(value)
 
     @staticmethod
     def _insert_rmt_socket(value: FieldValues) -> U64Array:
         """rmt_socket range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA2', 'rmt_socket', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA2', 'rmt_socket', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(9)
 
     @staticmethod
@@ -1284,56 +1674,175 @@ class IbsOpData2(RegisterValue):
             None if cache_hit_st is None else IbsOpData2._insert_cache_hit_st(cache_hit_st),
             None if strm_st is None else IbsOpData2._insert_strm_st(strm_st),
             None if rmt_socket is None else IbsOpData2._insert_rmt_socket(rmt_socket),
-        ])
+        ], IBS_OP_DATA2_DTYPE)
+
+
+@jitable
+def ibs_op_data2_get_data_src(raw: int) -> int:
+    """IBS_OP_DATA2.data_src [7:6,2:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (
+        ((raw >> 0) & 0x7) << 0
+        | ((raw >> 6) & 0x3) << 3
+    )
+
+
+@jitable
+def ibs_op_data2_set_data_src(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA2.data_src [7:6,2:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1F:
+        raise ValueError("IBS_OP_DATA2.data_src: value outside 0..0x1F")
+    return (
+        (raw & -0xC8)
+        | (((value >> 0) & 0x7) << 0)
+        | (((value >> 3) & 0x3) << 6)
+    )
+
+
+@jitable
+def ibs_op_data2_get_rmt_node(raw: int) -> int:
+    """IBS_OP_DATA2.rmt_node [4] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 4) & 0x1
+
+
+@jitable
+def ibs_op_data2_set_rmt_node(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA2.rmt_node [4] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA2.rmt_node: value outside 0..0x1")
+    return (raw & -0x11) | (value << 4)
+
+
+@jitable
+def ibs_op_data2_get_cache_hit_st(raw: int) -> int:
+    """IBS_OP_DATA2.cache_hit_st [5] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 5) & 0x1
+
+
+@jitable
+def ibs_op_data2_set_cache_hit_st(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA2.cache_hit_st [5] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA2.cache_hit_st: value outside 0..0x1")
+    return (raw & -0x21) | (value << 5)
+
+
+@jitable
+def ibs_op_data2_get_strm_st(raw: int) -> int:
+    """IBS_OP_DATA2.strm_st [8] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 8) & 0x1
+
+
+@jitable
+def ibs_op_data2_set_strm_st(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA2.strm_st [8] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA2.strm_st: value outside 0..0x1")
+    return (raw & -0x101) | (value << 8)
+
+
+@jitable
+def ibs_op_data2_get_rmt_socket(raw: int) -> int:
+    """IBS_OP_DATA2.rmt_socket [9] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 9) & 0x1
+
+
+@jitable
+def ibs_op_data2_set_rmt_socket(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA2.rmt_socket [9] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA2.rmt_socket: value outside 0..0x1")
+    return (raw & -0x201) | (value << 9)
+
+
+@jitable
+def ibs_op_data2_encode(data_src: int = 0, rmt_node: int = 0, cache_hit_st: int = 0, strm_st: int = 0, rmt_socket: int = 0) -> int:
+    """A raw IBS_OP_DATA2 holding the fields given, every other bit zero (the scalar twin of
+    IbsOpData2(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_op_data2_set_data_src(_word, data_src)
+    _word = ibs_op_data2_set_rmt_node(_word, rmt_node)
+    _word = ibs_op_data2_set_cache_hit_st(_word, cache_hit_st)
+    _word = ibs_op_data2_set_strm_st(_word, strm_st)
+    _word = ibs_op_data2_set_rmt_socket(_word, rmt_socket)
+    return _word
 
 
 IBS_OP_DATA3_WIDTH: Final = 64
+IBS_OP_DATA3_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_OP_DATA3_ADDRESS: Final = 0xC0011037
 IBS_OP_DATA3_RESET: Final = 0x0
 IBS_OP_DATA3_RESERVED_MASK: Final = 0x1E00
 IBS_OP_DATA3_LD_OP_MASK: Final = 0x1
+IBS_OP_DATA3_LD_OP_WIDTH: Final = 1
 IBS_OP_DATA3_LD_OP_SHIFT: Final = 0
 IBS_OP_DATA3_ST_OP_MASK: Final = 0x2
+IBS_OP_DATA3_ST_OP_WIDTH: Final = 1
 IBS_OP_DATA3_ST_OP_SHIFT: Final = 1
 IBS_OP_DATA3_DC_L1TLB_MISS_MASK: Final = 0x4
+IBS_OP_DATA3_DC_L1TLB_MISS_WIDTH: Final = 1
 IBS_OP_DATA3_DC_L1TLB_MISS_SHIFT: Final = 2
 IBS_OP_DATA3_DC_L2TLB_MISS_MASK: Final = 0x8
+IBS_OP_DATA3_DC_L2TLB_MISS_WIDTH: Final = 1
 IBS_OP_DATA3_DC_L2TLB_MISS_SHIFT: Final = 3
 IBS_OP_DATA3_DC_L1TLB_HIT_2M_MASK: Final = 0x10
+IBS_OP_DATA3_DC_L1TLB_HIT_2M_WIDTH: Final = 1
 IBS_OP_DATA3_DC_L1TLB_HIT_2M_SHIFT: Final = 4
 IBS_OP_DATA3_DC_L1TLB_HIT_1G_MASK: Final = 0x20
+IBS_OP_DATA3_DC_L1TLB_HIT_1G_WIDTH: Final = 1
 IBS_OP_DATA3_DC_L1TLB_HIT_1G_SHIFT: Final = 5
 IBS_OP_DATA3_DC_L2TLB_HIT_2M_MASK: Final = 0x40
+IBS_OP_DATA3_DC_L2TLB_HIT_2M_WIDTH: Final = 1
 IBS_OP_DATA3_DC_L2TLB_HIT_2M_SHIFT: Final = 6
 IBS_OP_DATA3_DC_MISS_MASK: Final = 0x80
+IBS_OP_DATA3_DC_MISS_WIDTH: Final = 1
 IBS_OP_DATA3_DC_MISS_SHIFT: Final = 7
 IBS_OP_DATA3_DC_MIS_ACC_MASK: Final = 0x100
+IBS_OP_DATA3_DC_MIS_ACC_WIDTH: Final = 1
 IBS_OP_DATA3_DC_MIS_ACC_SHIFT: Final = 8
 IBS_OP_DATA3_DC_WC_MEM_ACC_MASK: Final = 0x2000
+IBS_OP_DATA3_DC_WC_MEM_ACC_WIDTH: Final = 1
 IBS_OP_DATA3_DC_WC_MEM_ACC_SHIFT: Final = 13
 IBS_OP_DATA3_DC_UC_MEM_ACC_MASK: Final = 0x4000
+IBS_OP_DATA3_DC_UC_MEM_ACC_WIDTH: Final = 1
 IBS_OP_DATA3_DC_UC_MEM_ACC_SHIFT: Final = 14
 IBS_OP_DATA3_DC_LOCKED_OP_MASK: Final = 0x8000
+IBS_OP_DATA3_DC_LOCKED_OP_WIDTH: Final = 1
 IBS_OP_DATA3_DC_LOCKED_OP_SHIFT: Final = 15
 IBS_OP_DATA3_DC_MISS_NO_MAB_ALLOC_MASK: Final = 0x10000
+IBS_OP_DATA3_DC_MISS_NO_MAB_ALLOC_WIDTH: Final = 1
 IBS_OP_DATA3_DC_MISS_NO_MAB_ALLOC_SHIFT: Final = 16
 IBS_OP_DATA3_DC_LIN_ADDR_VALID_MASK: Final = 0x20000
+IBS_OP_DATA3_DC_LIN_ADDR_VALID_WIDTH: Final = 1
 IBS_OP_DATA3_DC_LIN_ADDR_VALID_SHIFT: Final = 17
 IBS_OP_DATA3_DC_PHY_ADDR_VALID_MASK: Final = 0x40000
+IBS_OP_DATA3_DC_PHY_ADDR_VALID_WIDTH: Final = 1
 IBS_OP_DATA3_DC_PHY_ADDR_VALID_SHIFT: Final = 18
 IBS_OP_DATA3_DC_L2TLB_HIT_1G_MASK: Final = 0x80000
+IBS_OP_DATA3_DC_L2TLB_HIT_1G_WIDTH: Final = 1
 IBS_OP_DATA3_DC_L2TLB_HIT_1G_SHIFT: Final = 19
 IBS_OP_DATA3_L2_MISS_MASK: Final = 0x100000
+IBS_OP_DATA3_L2_MISS_WIDTH: Final = 1
 IBS_OP_DATA3_L2_MISS_SHIFT: Final = 20
 IBS_OP_DATA3_SW_PF_MASK: Final = 0x200000
+IBS_OP_DATA3_SW_PF_WIDTH: Final = 1
 IBS_OP_DATA3_SW_PF_SHIFT: Final = 21
 IBS_OP_DATA3_OP_MEM_WIDTH_MASK: Final = 0x3C00000
+IBS_OP_DATA3_OP_MEM_WIDTH_WIDTH: Final = 4
 IBS_OP_DATA3_OP_MEM_WIDTH_SHIFT: Final = 22
 IBS_OP_DATA3_OP_DC_MISS_OPEN_MEM_REQS_MASK: Final = 0xFC000000
+IBS_OP_DATA3_OP_DC_MISS_OPEN_MEM_REQS_WIDTH: Final = 6
 IBS_OP_DATA3_OP_DC_MISS_OPEN_MEM_REQS_SHIFT: Final = 26
 IBS_OP_DATA3_DC_MISS_LAT_MASK: Final = 0xFFFF00000000
+IBS_OP_DATA3_DC_MISS_LAT_WIDTH: Final = 16
 IBS_OP_DATA3_DC_MISS_LAT_SHIFT: Final = 32
 IBS_OP_DATA3_TLB_REFILL_LAT_MASK: Final = 0xFFFF000000000000
+IBS_OP_DATA3_TLB_REFILL_LAT_WIDTH: Final = 16
 IBS_OP_DATA3_TLB_REFILL_LAT_SHIFT: Final = 48
 
 
@@ -1359,180 +1868,202 @@ class IbsOpData3(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0011037"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'ld_op',
-            '0',
-            1,
-            'ro',
-            None,
-            'The op is a load.',
+            name='ld_op',
+            bits='0',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a load.',
+            source='',
         ),
         FieldInfo(
-            'st_op',
-            '1',
-            1,
-            'ro',
-            None,
-            'The op is a store.',
+            name='st_op',
+            bits='1',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a store.',
+            source='',
         ),
         FieldInfo(
-            'dc_l1tlb_miss',
-            '2',
-            1,
-            'ro',
-            None,
-            'The access missed the L1 DTLB (Zen5 - valid only if dc_phy_addr_valid).',
+            name='dc_l1tlb_miss',
+            bits='2',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The access missed the L1 DTLB (Zen5 - valid only if dc_phy_addr_valid).',
+            source='',
         ),
         FieldInfo(
-            'dc_l2tlb_miss',
-            '3',
-            1,
-            'ro',
-            None,
-            'The access missed the L2 DTLB (Zen5 - valid only if dc_phy_addr_valid).',
+            name='dc_l2tlb_miss',
+            bits='3',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The access missed the L2 DTLB (Zen5 - valid only if dc_phy_addr_valid).',
+            source='',
         ),
         FieldInfo(
-            'dc_l1tlb_hit_2m',
-            '4',
-            1,
-            'ro',
-            None,
-            'L1 DTLB hit in a 2M page; on Zen5 (OPDTLBPGSIZE) PageSize[0] of the 2-bit page size in bits 5:4 (0 = 4K, 1 = 2M, 2 = 1G, 3 = reserved).',
+            name='dc_l1tlb_hit_2m',
+            bits='4',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='L1 DTLB hit in a 2M page; on Zen5 (OPDTLBPGSIZE) PageSize[0] of the 2-bit page size in bits 5:4 (0 = 4K, 1 = 2M, 2 = 1G, 3 = reserved).',
+            source='',
         ),
         FieldInfo(
-            'dc_l1tlb_hit_1g',
-            '5',
-            1,
-            'ro',
-            None,
-            'L1 DTLB hit in a 1G page; on Zen5 (OPDTLBPGSIZE) PageSize[1], valid only if dc_phy_addr_valid.',
+            name='dc_l1tlb_hit_1g',
+            bits='5',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='L1 DTLB hit in a 1G page; on Zen5 (OPDTLBPGSIZE) PageSize[1], valid only if dc_phy_addr_valid.',
+            source='',
         ),
         FieldInfo(
-            'dc_l2tlb_hit_2m',
-            '6',
-            1,
-            'ro',
-            None,
-            'L2 DTLB hit in a 2M page (reserved on Zen5 with OPDTLBPGSIZE).',
+            name='dc_l2tlb_hit_2m',
+            bits='6',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='L2 DTLB hit in a 2M page (reserved on Zen5 with OPDTLBPGSIZE).',
+            source='',
         ),
         FieldInfo(
-            'dc_miss',
-            '7',
-            1,
-            'ro',
-            None,
-            'The access missed the data cache.',
+            name='dc_miss',
+            bits='7',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The access missed the data cache.',
+            source='',
         ),
         FieldInfo(
-            'dc_mis_acc',
-            '8',
-            1,
-            'ro',
-            None,
-            'The access was misaligned.',
+            name='dc_mis_acc',
+            bits='8',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The access was misaligned.',
+            source='',
         ),
         FieldInfo(
-            'dc_wc_mem_acc',
-            '13',
-            1,
-            'ro',
-            None,
-            'The access was to write-combining memory.',
+            name='dc_wc_mem_acc',
+            bits='13',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The access was to write-combining memory.',
+            source='',
         ),
         FieldInfo(
-            'dc_uc_mem_acc',
-            '14',
-            1,
-            'ro',
-            None,
-            'The access was to uncacheable memory (kernel treats DC miss, L2 miss, data source and latency as invalid unless the source is IO).',
+            name='dc_uc_mem_acc',
+            bits='14',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The access was to uncacheable memory (kernel treats DC miss, L2 miss, data source and latency as invalid unless the source is IO).',
+            source='',
         ),
         FieldInfo(
-            'dc_locked_op',
-            '15',
-            1,
-            'ro',
-            None,
-            'The op is a locked operation.',
+            name='dc_locked_op',
+            bits='15',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a locked operation.',
+            source='',
         ),
         FieldInfo(
-            'dc_miss_no_mab_alloc',
-            '16',
-            1,
-            'ro',
-            None,
-            'The DC miss did not allocate a miss address buffer (Zen3 erratum 1293 - treat OpData2 as 0 when set).',
+            name='dc_miss_no_mab_alloc',
+            bits='16',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The DC miss did not allocate a miss address buffer (Zen3 erratum 1293 - treat OpData2 as 0 when set).',
+            source='',
         ),
         FieldInfo(
-            'dc_lin_addr_valid',
-            '17',
-            1,
-            'ro',
-            None,
-            'IBS_DC_LINAD holds the data linear address.',
+            name='dc_lin_addr_valid',
+            bits='17',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='IBS_DC_LINAD holds the data linear address.',
+            source='',
         ),
         FieldInfo(
-            'dc_phy_addr_valid',
-            '18',
-            1,
-            'ro',
-            None,
-            'IBS_DC_PHYSAD holds the data physical address.',
+            name='dc_phy_addr_valid',
+            bits='18',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='IBS_DC_PHYSAD holds the data physical address.',
+            source='',
         ),
         FieldInfo(
-            'dc_l2tlb_hit_1g',
-            '19',
-            1,
-            'ro',
-            None,
-            'L2 DTLB hit in a 1G page (reserved on Zen5 with OPDTLBPGSIZE).',
+            name='dc_l2tlb_hit_1g',
+            bits='19',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='L2 DTLB hit in a 1G page (reserved on Zen5 with OPDTLBPGSIZE).',
+            source='',
         ),
         FieldInfo(
-            'l2_miss',
-            '20',
-            1,
-            'ro',
-            None,
-            'The access missed L2.',
+            name='l2_miss',
+            bits='20',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The access missed L2.',
+            source='',
         ),
         FieldInfo(
-            'sw_pf',
-            '21',
-            1,
-            'ro',
-            None,
-            'The op is a software prefetch.',
+            name='sw_pf',
+            bits='21',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='The op is a software prefetch.',
+            source='',
         ),
         FieldInfo(
-            'op_mem_width',
-            '25:22',
-            4,
-            'ro',
-            None,
-            'Access width, size = 1 << (value - 1) bytes; 0 = no memory access.',
+            name='op_mem_width',
+            bits='25:22',
+            width=4,
+            access='ro',
+            enum=None,
+            doc='Access width, size = 1 << (value - 1) bytes; 0 = no memory access.',
+            source='',
         ),
         FieldInfo(
-            'op_dc_miss_open_mem_reqs',
-            '31:26',
-            6,
-            'ro',
-            None,
-            'Outstanding memory requests at the time of the DC fill.',
+            name='op_dc_miss_open_mem_reqs',
+            bits='31:26',
+            width=6,
+            access='ro',
+            enum=None,
+            doc='Outstanding memory requests at the time of the DC fill.',
+            source='',
         ),
         FieldInfo(
-            'dc_miss_lat',
-            '47:32',
-            16,
-            'ro',
-            None,
-            'DC miss latency in cycles.',
+            name='dc_miss_lat',
+            bits='47:32',
+            width=16,
+            access='ro',
+            enum=None,
+            doc='DC miss latency in cycles.',
+            source='',
         ),
         FieldInfo(
-            'tlb_refill_lat',
-            '63:48',
-            16,
-            'ro',
-            None,
-            'L1 DTLB refill latency in cycles (perf prints it on Zen4+ only if dc_phy_addr_valid).',
+            name='tlb_refill_lat',
+            bits='63:48',
+            width=16,
+            access='ro',
+            enum=None,
+            doc='L1 DTLB refill latency in cycles (perf prints it on Zen4+ only if dc_phy_addr_valid).',
+            source='',
         ),
     )
 
@@ -1739,20 +2270,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 0 & 1)
 
     @staticmethod
-    def get_ld_op(raw: U64Array) -> U64Array:
-        """Vectorised read of ld_op from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x1)
+    def get_ld_op(raw: Words) -> BoolArray:
+        """Vectorised read of ld_op from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1)) != 0
+        return bits
 
     @staticmethod
-    def set_ld_op(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_ld_op(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of ld_op; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsOpData3._insert_ld_op(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsOpData3._insert_ld_op(value)
 
     @staticmethod
     def _insert_ld_op(value: FieldValues) -> U64Array:
         """ld_op range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'ld_op', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'ld_op', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -1761,20 +2292,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 1 & 1)
 
     @staticmethod
-    def get_st_op(raw: U64Array) -> U64Array:
-        """Vectorised read of st_op from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(1)) & np.uint64(0x1)
+    def get_st_op(raw: Words) -> BoolArray:
+        """Vectorised read of st_op from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2)) != 0
+        return bits
 
     @staticmethod
-    def set_st_op(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_st_op(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of st_op; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsOpData3._insert_st_op(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsOpData3._insert_st_op(value)
 
     @staticmethod
     def _insert_st_op(value: FieldValues) -> U64Array:
         """st_op range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'st_op', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'st_op', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(1)
 
     @staticmethod
@@ -1783,20 +2314,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 2 & 1)
 
     @staticmethod
-    def get_dc_l1tlb_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_l1tlb_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(2)) & np.uint64(0x1)
+    def get_dc_l1tlb_miss(raw: Words) -> BoolArray:
+        """Vectorised read of dc_l1tlb_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x4)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_l1tlb_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_l1tlb_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l1tlb_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsOpData3._insert_dc_l1tlb_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsOpData3._insert_dc_l1tlb_miss(value)
 
     @staticmethod
     def _insert_dc_l1tlb_miss(value: FieldValues) -> U64Array:
         """dc_l1tlb_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_l1tlb_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_l1tlb_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(2)
 
     @staticmethod
@@ -1805,20 +2336,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 3 & 1)
 
     @staticmethod
-    def get_dc_l2tlb_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_l2tlb_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(3)) & np.uint64(0x1)
+    def get_dc_l2tlb_miss(raw: Words) -> BoolArray:
+        """Vectorised read of dc_l2tlb_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x8)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_l2tlb_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_l2tlb_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l2tlb_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFF7)) | IbsOpData3._insert_dc_l2tlb_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFF7)) | IbsOpData3._insert_dc_l2tlb_miss(value)
 
     @staticmethod
     def _insert_dc_l2tlb_miss(value: FieldValues) -> U64Array:
         """dc_l2tlb_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_l2tlb_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_l2tlb_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(3)
 
     @staticmethod
@@ -1827,20 +2358,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 4 & 1)
 
     @staticmethod
-    def get_dc_l1tlb_hit_2m(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_l1tlb_hit_2m from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(4)) & np.uint64(0x1)
+    def get_dc_l1tlb_hit_2m(raw: Words) -> BoolArray:
+        """Vectorised read of dc_l1tlb_hit_2m from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x10)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_l1tlb_hit_2m(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_l1tlb_hit_2m(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l1tlb_hit_2m; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsOpData3._insert_dc_l1tlb_hit_2m(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFEF)) | IbsOpData3._insert_dc_l1tlb_hit_2m(value)
 
     @staticmethod
     def _insert_dc_l1tlb_hit_2m(value: FieldValues) -> U64Array:
         """dc_l1tlb_hit_2m range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_l1tlb_hit_2m', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_l1tlb_hit_2m', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(4)
 
     @staticmethod
@@ -1849,20 +2380,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 5 & 1)
 
     @staticmethod
-    def get_dc_l1tlb_hit_1g(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_l1tlb_hit_1g from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(5)) & np.uint64(0x1)
+    def get_dc_l1tlb_hit_1g(raw: Words) -> BoolArray:
+        """Vectorised read of dc_l1tlb_hit_1g from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x20)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_l1tlb_hit_1g(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_l1tlb_hit_1g(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l1tlb_hit_1g; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsOpData3._insert_dc_l1tlb_hit_1g(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFDF)) | IbsOpData3._insert_dc_l1tlb_hit_1g(value)
 
     @staticmethod
     def _insert_dc_l1tlb_hit_1g(value: FieldValues) -> U64Array:
         """dc_l1tlb_hit_1g range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_l1tlb_hit_1g', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_l1tlb_hit_1g', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(5)
 
     @staticmethod
@@ -1871,20 +2402,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 6 & 1)
 
     @staticmethod
-    def get_dc_l2tlb_hit_2m(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_l2tlb_hit_2m from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(6)) & np.uint64(0x1)
+    def get_dc_l2tlb_hit_2m(raw: Words) -> BoolArray:
+        """Vectorised read of dc_l2tlb_hit_2m from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x40)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_l2tlb_hit_2m(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_l2tlb_hit_2m(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l2tlb_hit_2m; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFBF)) | IbsOpData3._insert_dc_l2tlb_hit_2m(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFBF)) | IbsOpData3._insert_dc_l2tlb_hit_2m(value)
 
     @staticmethod
     def _insert_dc_l2tlb_hit_2m(value: FieldValues) -> U64Array:
         """dc_l2tlb_hit_2m range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_l2tlb_hit_2m', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_l2tlb_hit_2m', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(6)
 
     @staticmethod
@@ -1893,20 +2424,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 7 & 1)
 
     @staticmethod
-    def get_dc_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(7)) & np.uint64(0x1)
+    def get_dc_miss(raw: Words) -> BoolArray:
+        """Vectorised read of dc_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x80)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7F)) | IbsOpData3._insert_dc_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFF7F)) | IbsOpData3._insert_dc_miss(value)
 
     @staticmethod
     def _insert_dc_miss(value: FieldValues) -> U64Array:
         """dc_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(7)
 
     @staticmethod
@@ -1915,20 +2446,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 8 & 1)
 
     @staticmethod
-    def get_dc_mis_acc(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_mis_acc from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(8)) & np.uint64(0x1)
+    def get_dc_mis_acc(raw: Words) -> BoolArray:
+        """Vectorised read of dc_mis_acc from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x100)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_mis_acc(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_mis_acc(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_mis_acc; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFEFF)) | IbsOpData3._insert_dc_mis_acc(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFEFF)) | IbsOpData3._insert_dc_mis_acc(value)
 
     @staticmethod
     def _insert_dc_mis_acc(value: FieldValues) -> U64Array:
         """dc_mis_acc range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_mis_acc', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_mis_acc', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(8)
 
     @staticmethod
@@ -1937,20 +2468,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 13 & 1)
 
     @staticmethod
-    def get_dc_wc_mem_acc(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_wc_mem_acc from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(13)) & np.uint64(0x1)
+    def get_dc_wc_mem_acc(raw: Words) -> BoolArray:
+        """Vectorised read of dc_wc_mem_acc from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2000)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_wc_mem_acc(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_wc_mem_acc(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_wc_mem_acc; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFDFFF)) | IbsOpData3._insert_dc_wc_mem_acc(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFDFFF)) | IbsOpData3._insert_dc_wc_mem_acc(value)
 
     @staticmethod
     def _insert_dc_wc_mem_acc(value: FieldValues) -> U64Array:
         """dc_wc_mem_acc range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_wc_mem_acc', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_wc_mem_acc', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(13)
 
     @staticmethod
@@ -1959,20 +2490,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 14 & 1)
 
     @staticmethod
-    def get_dc_uc_mem_acc(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_uc_mem_acc from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(14)) & np.uint64(0x1)
+    def get_dc_uc_mem_acc(raw: Words) -> BoolArray:
+        """Vectorised read of dc_uc_mem_acc from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x4000)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_uc_mem_acc(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_uc_mem_acc(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_uc_mem_acc; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFBFFF)) | IbsOpData3._insert_dc_uc_mem_acc(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFBFFF)) | IbsOpData3._insert_dc_uc_mem_acc(value)
 
     @staticmethod
     def _insert_dc_uc_mem_acc(value: FieldValues) -> U64Array:
         """dc_uc_mem_acc range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_uc_mem_acc', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_uc_mem_acc', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(14)
 
     @staticmethod
@@ -1981,20 +2512,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 15 & 1)
 
     @staticmethod
-    def get_dc_locked_op(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_locked_op from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(15)) & np.uint64(0x1)
+    def get_dc_locked_op(raw: Words) -> BoolArray:
+        """Vectorised read of dc_locked_op from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x8000)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_locked_op(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_locked_op(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_locked_op; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF7FFF)) | IbsOpData3._insert_dc_locked_op(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFF7FFF)) | IbsOpData3._insert_dc_locked_op(value)
 
     @staticmethod
     def _insert_dc_locked_op(value: FieldValues) -> U64Array:
         """dc_locked_op range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_locked_op', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_locked_op', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(15)
 
     @staticmethod
@@ -2003,20 +2534,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 16 & 1)
 
     @staticmethod
-    def get_dc_miss_no_mab_alloc(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_miss_no_mab_alloc from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(16)) & np.uint64(0x1)
+    def get_dc_miss_no_mab_alloc(raw: Words) -> BoolArray:
+        """Vectorised read of dc_miss_no_mab_alloc from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x10000)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_miss_no_mab_alloc(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_miss_no_mab_alloc(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_miss_no_mab_alloc; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsOpData3._insert_dc_miss_no_mab_alloc(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFEFFFF)) | IbsOpData3._insert_dc_miss_no_mab_alloc(value)
 
     @staticmethod
     def _insert_dc_miss_no_mab_alloc(value: FieldValues) -> U64Array:
         """dc_miss_no_mab_alloc range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_miss_no_mab_alloc', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_miss_no_mab_alloc', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(16)
 
     @staticmethod
@@ -2025,20 +2556,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 17 & 1)
 
     @staticmethod
-    def get_dc_lin_addr_valid(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_lin_addr_valid from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(17)) & np.uint64(0x1)
+    def get_dc_lin_addr_valid(raw: Words) -> BoolArray:
+        """Vectorised read of dc_lin_addr_valid from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x20000)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_lin_addr_valid(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_lin_addr_valid(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_lin_addr_valid; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsOpData3._insert_dc_lin_addr_valid(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFDFFFF)) | IbsOpData3._insert_dc_lin_addr_valid(value)
 
     @staticmethod
     def _insert_dc_lin_addr_valid(value: FieldValues) -> U64Array:
         """dc_lin_addr_valid range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_lin_addr_valid', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_lin_addr_valid', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(17)
 
     @staticmethod
@@ -2047,20 +2578,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 18 & 1)
 
     @staticmethod
-    def get_dc_phy_addr_valid(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_phy_addr_valid from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(18)) & np.uint64(0x1)
+    def get_dc_phy_addr_valid(raw: Words) -> BoolArray:
+        """Vectorised read of dc_phy_addr_valid from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x40000)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_phy_addr_valid(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_phy_addr_valid(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_phy_addr_valid; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsOpData3._insert_dc_phy_addr_valid(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFBFFFF)) | IbsOpData3._insert_dc_phy_addr_valid(value)
 
     @staticmethod
     def _insert_dc_phy_addr_valid(value: FieldValues) -> U64Array:
         """dc_phy_addr_valid range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_phy_addr_valid', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_phy_addr_valid', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(18)
 
     @staticmethod
@@ -2069,20 +2600,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 19 & 1)
 
     @staticmethod
-    def get_dc_l2tlb_hit_1g(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_l2tlb_hit_1g from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(19)) & np.uint64(0x1)
+    def get_dc_l2tlb_hit_1g(raw: Words) -> BoolArray:
+        """Vectorised read of dc_l2tlb_hit_1g from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x80000)) != 0
+        return bits
 
     @staticmethod
-    def set_dc_l2tlb_hit_1g(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_l2tlb_hit_1g(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_l2tlb_hit_1g; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsOpData3._insert_dc_l2tlb_hit_1g(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFF7FFFF)) | IbsOpData3._insert_dc_l2tlb_hit_1g(value)
 
     @staticmethod
     def _insert_dc_l2tlb_hit_1g(value: FieldValues) -> U64Array:
         """dc_l2tlb_hit_1g range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_l2tlb_hit_1g', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'dc_l2tlb_hit_1g', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(19)
 
     @staticmethod
@@ -2091,20 +2622,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 20 & 1)
 
     @staticmethod
-    def get_l2_miss(raw: U64Array) -> U64Array:
-        """Vectorised read of l2_miss from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(20)) & np.uint64(0x1)
+    def get_l2_miss(raw: Words) -> BoolArray:
+        """Vectorised read of l2_miss from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x100000)) != 0
+        return bits
 
     @staticmethod
-    def set_l2_miss(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_l2_miss(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of l2_miss; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFEFFFFF)) | IbsOpData3._insert_l2_miss(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFEFFFFF)) | IbsOpData3._insert_l2_miss(value)
 
     @staticmethod
     def _insert_l2_miss(value: FieldValues) -> U64Array:
         """l2_miss range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'l2_miss', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'l2_miss', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(20)
 
     @staticmethod
@@ -2113,20 +2644,20 @@ class IbsOpData3(RegisterValue):
         return bool(raw >> 21 & 1)
 
     @staticmethod
-    def get_sw_pf(raw: U64Array) -> U64Array:
-        """Vectorised read of sw_pf from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(21)) & np.uint64(0x1)
+    def get_sw_pf(raw: Words) -> BoolArray:
+        """Vectorised read of sw_pf from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x200000)) != 0
+        return bits
 
     @staticmethod
-    def set_sw_pf(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_sw_pf(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of sw_pf; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFDFFFFF)) | IbsOpData3._insert_sw_pf(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFDFFFFF)) | IbsOpData3._insert_sw_pf(value)
 
     @staticmethod
     def _insert_sw_pf(value: FieldValues) -> U64Array:
         """sw_pf range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'sw_pf', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA3', 'sw_pf', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(21)
 
     @staticmethod
@@ -2135,20 +2666,20 @@ class IbsOpData3(RegisterValue):
         return raw >> 22 & 0xF
 
     @staticmethod
-    def get_op_mem_width(raw: U64Array) -> U64Array:
-        """Vectorised read of op_mem_width from an array of raw values."""
-        raw = as_u64(raw)
+    def get_op_mem_width(raw: Words) -> U64Array:
+        """Vectorised read of op_mem_width from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(22)) & np.uint64(0xF)
 
     @staticmethod
-    def set_op_mem_width(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_mem_width(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_mem_width; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFC3FFFFF)) | IbsOpData3._insert_op_mem_width(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFC3FFFFF)) | IbsOpData3._insert_op_mem_width(value)
 
     @staticmethod
     def _insert_op_mem_width(value: FieldValues) -> U64Array:
         """op_mem_width range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'op_mem_width', value, 0xF, 0xF)
+        values = checked_words('IBS_OP_DATA3', 'op_mem_width', value, 0xF, 0xF, np.uint64)
         return values << np.uint64(22)
 
     @staticmethod
@@ -2157,20 +2688,20 @@ class IbsOpData3(RegisterValue):
         return raw >> 26 & 0x3F
 
     @staticmethod
-    def get_op_dc_miss_open_mem_reqs(raw: U64Array) -> U64Array:
-        """Vectorised read of op_dc_miss_open_mem_reqs from an array of raw values."""
-        raw = as_u64(raw)
+    def get_op_dc_miss_open_mem_reqs(raw: Words) -> U64Array:
+        """Vectorised read of op_dc_miss_open_mem_reqs from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(26)) & np.uint64(0x3F)
 
     @staticmethod
-    def set_op_dc_miss_open_mem_reqs(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_op_dc_miss_open_mem_reqs(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of op_dc_miss_open_mem_reqs; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFF03FFFFFF)) | IbsOpData3._insert_op_dc_miss_open_mem_reqs(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFF03FFFFFF)) | IbsOpData3._insert_op_dc_miss_open_mem_reqs(value)
 
     @staticmethod
     def _insert_op_dc_miss_open_mem_reqs(value: FieldValues) -> U64Array:
         """op_dc_miss_open_mem_reqs range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'op_dc_miss_open_mem_reqs', value, 0x3F, 0x3F)
+        values = checked_words('IBS_OP_DATA3', 'op_dc_miss_open_mem_reqs', value, 0x3F, 0x3F, np.uint64)
         return values << np.uint64(26)
 
     @staticmethod
@@ -2179,20 +2710,20 @@ class IbsOpData3(RegisterValue):
         return raw >> 32 & 0xFFFF
 
     @staticmethod
-    def get_dc_miss_lat(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_miss_lat from an array of raw values."""
-        raw = as_u64(raw)
+    def get_dc_miss_lat(raw: Words) -> U64Array:
+        """Vectorised read of dc_miss_lat from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(32)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_dc_miss_lat(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_miss_lat(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_miss_lat; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFF0000FFFFFFFF)) | IbsOpData3._insert_dc_miss_lat(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFF0000FFFFFFFF)) | IbsOpData3._insert_dc_miss_lat(value)
 
     @staticmethod
     def _insert_dc_miss_lat(value: FieldValues) -> U64Array:
         """dc_miss_lat range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'dc_miss_lat', value, 0xFFFF, 0xFFFF)
+        values = checked_words('IBS_OP_DATA3', 'dc_miss_lat', value, 0xFFFF, 0xFFFF, np.uint64)
         return values << np.uint64(32)
 
     @staticmethod
@@ -2201,20 +2732,20 @@ class IbsOpData3(RegisterValue):
         return raw >> 48 & 0xFFFF
 
     @staticmethod
-    def get_tlb_refill_lat(raw: U64Array) -> U64Array:
-        """Vectorised read of tlb_refill_lat from an array of raw values."""
-        raw = as_u64(raw)
+    def get_tlb_refill_lat(raw: Words) -> U64Array:
+        """Vectorised read of tlb_refill_lat from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(48)) & np.uint64(0xFFFF)
 
     @staticmethod
-    def set_tlb_refill_lat(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_tlb_refill_lat(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of tlb_refill_lat; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFF)) | IbsOpData3._insert_tlb_refill_lat(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFF)) | IbsOpData3._insert_tlb_refill_lat(value)
 
     @staticmethod
     def _insert_tlb_refill_lat(value: FieldValues) -> U64Array:
         """tlb_refill_lat range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA3', 'tlb_refill_lat', value, 0xFFFF, 0xFFFF)
+        values = checked_words('IBS_OP_DATA3', 'tlb_refill_lat', value, 0xFFFF, 0xFFFF, np.uint64)
         return values << np.uint64(48)
 
     @staticmethod
@@ -2268,14 +2799,377 @@ class IbsOpData3(RegisterValue):
             None if op_dc_miss_open_mem_reqs is None else IbsOpData3._insert_op_dc_miss_open_mem_reqs(op_dc_miss_open_mem_reqs),
             None if dc_miss_lat is None else IbsOpData3._insert_dc_miss_lat(dc_miss_lat),
             None if tlb_refill_lat is None else IbsOpData3._insert_tlb_refill_lat(tlb_refill_lat),
-        ])
+        ], IBS_OP_DATA3_DTYPE)
+
+
+@jitable
+def ibs_op_data3_get_ld_op(raw: int) -> int:
+    """IBS_OP_DATA3.ld_op [0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_ld_op(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.ld_op [0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.ld_op: value outside 0..0x1")
+    return (raw & -0x2) | (value << 0)
+
+
+@jitable
+def ibs_op_data3_get_st_op(raw: int) -> int:
+    """IBS_OP_DATA3.st_op [1] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 1) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_st_op(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.st_op [1] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.st_op: value outside 0..0x1")
+    return (raw & -0x3) | (value << 1)
+
+
+@jitable
+def ibs_op_data3_get_dc_l1tlb_miss(raw: int) -> int:
+    """IBS_OP_DATA3.dc_l1tlb_miss [2] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 2) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_l1tlb_miss(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_l1tlb_miss [2] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_l1tlb_miss: value outside 0..0x1")
+    return (raw & -0x5) | (value << 2)
+
+
+@jitable
+def ibs_op_data3_get_dc_l2tlb_miss(raw: int) -> int:
+    """IBS_OP_DATA3.dc_l2tlb_miss [3] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 3) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_l2tlb_miss(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_l2tlb_miss [3] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_l2tlb_miss: value outside 0..0x1")
+    return (raw & -0x9) | (value << 3)
+
+
+@jitable
+def ibs_op_data3_get_dc_l1tlb_hit_2m(raw: int) -> int:
+    """IBS_OP_DATA3.dc_l1tlb_hit_2m [4] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 4) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_l1tlb_hit_2m(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_l1tlb_hit_2m [4] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_l1tlb_hit_2m: value outside 0..0x1")
+    return (raw & -0x11) | (value << 4)
+
+
+@jitable
+def ibs_op_data3_get_dc_l1tlb_hit_1g(raw: int) -> int:
+    """IBS_OP_DATA3.dc_l1tlb_hit_1g [5] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 5) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_l1tlb_hit_1g(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_l1tlb_hit_1g [5] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_l1tlb_hit_1g: value outside 0..0x1")
+    return (raw & -0x21) | (value << 5)
+
+
+@jitable
+def ibs_op_data3_get_dc_l2tlb_hit_2m(raw: int) -> int:
+    """IBS_OP_DATA3.dc_l2tlb_hit_2m [6] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 6) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_l2tlb_hit_2m(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_l2tlb_hit_2m [6] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_l2tlb_hit_2m: value outside 0..0x1")
+    return (raw & -0x41) | (value << 6)
+
+
+@jitable
+def ibs_op_data3_get_dc_miss(raw: int) -> int:
+    """IBS_OP_DATA3.dc_miss [7] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 7) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_miss(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_miss [7] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_miss: value outside 0..0x1")
+    return (raw & -0x81) | (value << 7)
+
+
+@jitable
+def ibs_op_data3_get_dc_mis_acc(raw: int) -> int:
+    """IBS_OP_DATA3.dc_mis_acc [8] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 8) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_mis_acc(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_mis_acc [8] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_mis_acc: value outside 0..0x1")
+    return (raw & -0x101) | (value << 8)
+
+
+@jitable
+def ibs_op_data3_get_dc_wc_mem_acc(raw: int) -> int:
+    """IBS_OP_DATA3.dc_wc_mem_acc [13] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 13) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_wc_mem_acc(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_wc_mem_acc [13] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_wc_mem_acc: value outside 0..0x1")
+    return (raw & -0x2001) | (value << 13)
+
+
+@jitable
+def ibs_op_data3_get_dc_uc_mem_acc(raw: int) -> int:
+    """IBS_OP_DATA3.dc_uc_mem_acc [14] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 14) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_uc_mem_acc(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_uc_mem_acc [14] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_uc_mem_acc: value outside 0..0x1")
+    return (raw & -0x4001) | (value << 14)
+
+
+@jitable
+def ibs_op_data3_get_dc_locked_op(raw: int) -> int:
+    """IBS_OP_DATA3.dc_locked_op [15] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 15) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_locked_op(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_locked_op [15] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_locked_op: value outside 0..0x1")
+    return (raw & -0x8001) | (value << 15)
+
+
+@jitable
+def ibs_op_data3_get_dc_miss_no_mab_alloc(raw: int) -> int:
+    """IBS_OP_DATA3.dc_miss_no_mab_alloc [16] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 16) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_miss_no_mab_alloc(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_miss_no_mab_alloc [16] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_miss_no_mab_alloc: value outside 0..0x1")
+    return (raw & -0x10001) | (value << 16)
+
+
+@jitable
+def ibs_op_data3_get_dc_lin_addr_valid(raw: int) -> int:
+    """IBS_OP_DATA3.dc_lin_addr_valid [17] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 17) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_lin_addr_valid(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_lin_addr_valid [17] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_lin_addr_valid: value outside 0..0x1")
+    return (raw & -0x20001) | (value << 17)
+
+
+@jitable
+def ibs_op_data3_get_dc_phy_addr_valid(raw: int) -> int:
+    """IBS_OP_DATA3.dc_phy_addr_valid [18] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 18) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_phy_addr_valid(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_phy_addr_valid [18] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_phy_addr_valid: value outside 0..0x1")
+    return (raw & -0x40001) | (value << 18)
+
+
+@jitable
+def ibs_op_data3_get_dc_l2tlb_hit_1g(raw: int) -> int:
+    """IBS_OP_DATA3.dc_l2tlb_hit_1g [19] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 19) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_dc_l2tlb_hit_1g(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_l2tlb_hit_1g [19] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.dc_l2tlb_hit_1g: value outside 0..0x1")
+    return (raw & -0x80001) | (value << 19)
+
+
+@jitable
+def ibs_op_data3_get_l2_miss(raw: int) -> int:
+    """IBS_OP_DATA3.l2_miss [20] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 20) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_l2_miss(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.l2_miss [20] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.l2_miss: value outside 0..0x1")
+    return (raw & -0x100001) | (value << 20)
+
+
+@jitable
+def ibs_op_data3_get_sw_pf(raw: int) -> int:
+    """IBS_OP_DATA3.sw_pf [21] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 21) & 0x1
+
+
+@jitable
+def ibs_op_data3_set_sw_pf(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.sw_pf [21] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA3.sw_pf: value outside 0..0x1")
+    return (raw & -0x200001) | (value << 21)
+
+
+@jitable
+def ibs_op_data3_get_op_mem_width(raw: int) -> int:
+    """IBS_OP_DATA3.op_mem_width [25:22] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 22) & 0xF
+
+
+@jitable
+def ibs_op_data3_set_op_mem_width(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.op_mem_width [25:22] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xF:
+        raise ValueError("IBS_OP_DATA3.op_mem_width: value outside 0..0xF")
+    return (raw & -0x3C00001) | (value << 22)
+
+
+@jitable
+def ibs_op_data3_get_op_dc_miss_open_mem_reqs(raw: int) -> int:
+    """IBS_OP_DATA3.op_dc_miss_open_mem_reqs [31:26] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 26) & 0x3F
+
+
+@jitable
+def ibs_op_data3_set_op_dc_miss_open_mem_reqs(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.op_dc_miss_open_mem_reqs [31:26] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x3F:
+        raise ValueError("IBS_OP_DATA3.op_dc_miss_open_mem_reqs: value outside 0..0x3F")
+    return (raw & -0xFC000001) | (value << 26)
+
+
+@jitable
+def ibs_op_data3_get_dc_miss_lat(raw: int) -> int:
+    """IBS_OP_DATA3.dc_miss_lat [47:32] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 32) & 0xFFFF
+
+
+@jitable
+def ibs_op_data3_set_dc_miss_lat(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.dc_miss_lat [47:32] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFF:
+        raise ValueError("IBS_OP_DATA3.dc_miss_lat: value outside 0..0xFFFF")
+    return (raw & -0xFFFF00000001) | (value << 32)
+
+
+@jitable
+def ibs_op_data3_get_tlb_refill_lat(raw: int) -> int:
+    """IBS_OP_DATA3.tlb_refill_lat [63:48] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 48) & 0xFFFF
+
+
+@jitable
+def ibs_op_data3_set_tlb_refill_lat(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA3.tlb_refill_lat [63:48] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFF:
+        raise ValueError("IBS_OP_DATA3.tlb_refill_lat: value outside 0..0xFFFF")
+    return (raw & 0xFFFFFFFFFFFF) | (value << 48)
+
+
+@jitable
+def ibs_op_data3_encode(ld_op: int = 0, st_op: int = 0, dc_l1tlb_miss: int = 0, dc_l2tlb_miss: int = 0, dc_l1tlb_hit_2m: int = 0, dc_l1tlb_hit_1g: int = 0, dc_l2tlb_hit_2m: int = 0, dc_miss: int = 0, dc_mis_acc: int = 0, dc_wc_mem_acc: int = 0, dc_uc_mem_acc: int = 0, dc_locked_op: int = 0, dc_miss_no_mab_alloc: int = 0, dc_lin_addr_valid: int = 0, dc_phy_addr_valid: int = 0, dc_l2tlb_hit_1g: int = 0, l2_miss: int = 0, sw_pf: int = 0, op_mem_width: int = 0, op_dc_miss_open_mem_reqs: int = 0, dc_miss_lat: int = 0, tlb_refill_lat: int = 0) -> int:
+    """A raw IBS_OP_DATA3 holding the fields given, every other bit zero (the scalar twin of
+    IbsOpData3(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_op_data3_set_ld_op(_word, ld_op)
+    _word = ibs_op_data3_set_st_op(_word, st_op)
+    _word = ibs_op_data3_set_dc_l1tlb_miss(_word, dc_l1tlb_miss)
+    _word = ibs_op_data3_set_dc_l2tlb_miss(_word, dc_l2tlb_miss)
+    _word = ibs_op_data3_set_dc_l1tlb_hit_2m(_word, dc_l1tlb_hit_2m)
+    _word = ibs_op_data3_set_dc_l1tlb_hit_1g(_word, dc_l1tlb_hit_1g)
+    _word = ibs_op_data3_set_dc_l2tlb_hit_2m(_word, dc_l2tlb_hit_2m)
+    _word = ibs_op_data3_set_dc_miss(_word, dc_miss)
+    _word = ibs_op_data3_set_dc_mis_acc(_word, dc_mis_acc)
+    _word = ibs_op_data3_set_dc_wc_mem_acc(_word, dc_wc_mem_acc)
+    _word = ibs_op_data3_set_dc_uc_mem_acc(_word, dc_uc_mem_acc)
+    _word = ibs_op_data3_set_dc_locked_op(_word, dc_locked_op)
+    _word = ibs_op_data3_set_dc_miss_no_mab_alloc(_word, dc_miss_no_mab_alloc)
+    _word = ibs_op_data3_set_dc_lin_addr_valid(_word, dc_lin_addr_valid)
+    _word = ibs_op_data3_set_dc_phy_addr_valid(_word, dc_phy_addr_valid)
+    _word = ibs_op_data3_set_dc_l2tlb_hit_1g(_word, dc_l2tlb_hit_1g)
+    _word = ibs_op_data3_set_l2_miss(_word, l2_miss)
+    _word = ibs_op_data3_set_sw_pf(_word, sw_pf)
+    _word = ibs_op_data3_set_op_mem_width(_word, op_mem_width)
+    _word = ibs_op_data3_set_op_dc_miss_open_mem_reqs(_word, op_dc_miss_open_mem_reqs)
+    _word = ibs_op_data3_set_dc_miss_lat(_word, dc_miss_lat)
+    _word = ibs_op_data3_set_tlb_refill_lat(_word, tlb_refill_lat)
+    return _word
 
 
 IBS_DC_LINAD_WIDTH: Final = 64
+IBS_DC_LINAD_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_DC_LINAD_ADDRESS: Final = 0xC0011038
 IBS_DC_LINAD_RESET: Final = 0x0
 IBS_DC_LINAD_RESERVED_MASK: Final = 0x0
 IBS_DC_LINAD_DC_LIN_AD_MASK: Final = 0xFFFFFFFFFFFFFFFF
+IBS_DC_LINAD_DC_LIN_AD_WIDTH: Final = 64
 IBS_DC_LINAD_DC_LIN_AD_SHIFT: Final = 0
 
 
@@ -2298,12 +3192,13 @@ class IbsDcLinad(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0011038"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'dc_lin_ad',
-            '63:0',
-            64,
-            'ro',
-            None,
-            '64-bit data linear address.',
+            name='dc_lin_ad',
+            bits='63:0',
+            width=64,
+            access='ro',
+            enum=None,
+            doc='64-bit data linear address.',
+            source='',
         ),
     )
 
@@ -2346,20 +3241,20 @@ class IbsDcLinad(RegisterValue):
         return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
-    def get_dc_lin_ad(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_lin_ad from an array of raw values."""
-        raw = as_u64(raw)
+    def get_dc_lin_ad(raw: Words) -> U64Array:
+        """Vectorised read of dc_lin_ad from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_dc_lin_ad(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_lin_ad(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_lin_ad; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0x0)) | IbsDcLinad._insert_dc_lin_ad(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | IbsDcLinad._insert_dc_lin_ad(value)
 
     @staticmethod
     def _insert_dc_lin_ad(value: FieldValues) -> U64Array:
         """dc_lin_ad range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_DC_LINAD', 'dc_lin_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        values = checked_words('IBS_DC_LINAD', 'dc_lin_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -2371,14 +3266,39 @@ class IbsDcLinad(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if dc_lin_ad is None else IbsDcLinad._insert_dc_lin_ad(dc_lin_ad),
-        ])
+        ], IBS_DC_LINAD_DTYPE)
+
+
+@jitable
+def ibs_dc_linad_get_dc_lin_ad(raw: int) -> int:
+    """IBS_DC_LINAD.dc_lin_ad [63:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & -0x1
+
+
+@jitable
+def ibs_dc_linad_set_dc_lin_ad(raw: int, value: int) -> int:
+    """raw with IBS_DC_LINAD.dc_lin_ad [63:0] set to value (a 64-bit pattern: not checked)."""
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_dc_linad_encode(dc_lin_ad: int = 0) -> int:
+    """A raw IBS_DC_LINAD holding the fields given, every other bit zero (the scalar twin of
+    IbsDcLinad(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_dc_linad_set_dc_lin_ad(_word, dc_lin_ad)
+    return _word
 
 
 IBS_DC_PHYSAD_WIDTH: Final = 64
+IBS_DC_PHYSAD_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_DC_PHYSAD_ADDRESS: Final = 0xC0011039
 IBS_DC_PHYSAD_RESET: Final = 0x0
 IBS_DC_PHYSAD_RESERVED_MASK: Final = 0x0
 IBS_DC_PHYSAD_DC_PHYS_AD_MASK: Final = 0xFFFFFFFFFFFFFFFF
+IBS_DC_PHYSAD_DC_PHYS_AD_WIDTH: Final = 64
 IBS_DC_PHYSAD_DC_PHYS_AD_SHIFT: Final = 0
 
 
@@ -2402,12 +3322,13 @@ class IbsDcPhysad(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0011039"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'dc_phys_ad',
-            '63:0',
-            64,
-            'ro',
-            None,
-            'Data physical address.',
+            name='dc_phys_ad',
+            bits='63:0',
+            width=64,
+            access='ro',
+            enum=None,
+            doc='Data physical address.',
+            source='',
         ),
     )
 
@@ -2450,20 +3371,20 @@ class IbsDcPhysad(RegisterValue):
         return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
-    def get_dc_phys_ad(raw: U64Array) -> U64Array:
-        """Vectorised read of dc_phys_ad from an array of raw values."""
-        raw = as_u64(raw)
+    def get_dc_phys_ad(raw: Words) -> U64Array:
+        """Vectorised read of dc_phys_ad from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_dc_phys_ad(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dc_phys_ad(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dc_phys_ad; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0x0)) | IbsDcPhysad._insert_dc_phys_ad(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | IbsDcPhysad._insert_dc_phys_ad(value)
 
     @staticmethod
     def _insert_dc_phys_ad(value: FieldValues) -> U64Array:
         """dc_phys_ad range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_DC_PHYSAD', 'dc_phys_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        values = checked_words('IBS_DC_PHYSAD', 'dc_phys_ad', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -2475,14 +3396,39 @@ class IbsDcPhysad(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if dc_phys_ad is None else IbsDcPhysad._insert_dc_phys_ad(dc_phys_ad),
-        ])
+        ], IBS_DC_PHYSAD_DTYPE)
+
+
+@jitable
+def ibs_dc_physad_get_dc_phys_ad(raw: int) -> int:
+    """IBS_DC_PHYSAD.dc_phys_ad [63:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & -0x1
+
+
+@jitable
+def ibs_dc_physad_set_dc_phys_ad(raw: int, value: int) -> int:
+    """raw with IBS_DC_PHYSAD.dc_phys_ad [63:0] set to value (a 64-bit pattern: not checked)."""
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_dc_physad_encode(dc_phys_ad: int = 0) -> int:
+    """A raw IBS_DC_PHYSAD holding the fields given, every other bit zero (the scalar twin of
+    IbsDcPhysad(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_dc_physad_set_dc_phys_ad(_word, dc_phys_ad)
+    return _word
 
 
 IBS_BR_TARGET_WIDTH: Final = 64
+IBS_BR_TARGET_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_BR_TARGET_ADDRESS: Final = 0xC001103B
 IBS_BR_TARGET_RESET: Final = 0x0
 IBS_BR_TARGET_RESERVED_MASK: Final = 0x0
 IBS_BR_TARGET_BR_TARGET_MASK: Final = 0xFFFFFFFFFFFFFFFF
+IBS_BR_TARGET_BR_TARGET_WIDTH: Final = 64
 IBS_BR_TARGET_BR_TARGET_SHIFT: Final = 0
 
 
@@ -2506,12 +3452,13 @@ class IbsBrTarget(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC001103B"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'br_target',
-            '63:0',
-            64,
-            'ro',
-            None,
-            'Target address of the retired branch.',
+            name='br_target',
+            bits='63:0',
+            width=64,
+            access='ro',
+            enum=None,
+            doc='Target address of the retired branch.',
+            source='',
         ),
     )
 
@@ -2554,20 +3501,20 @@ class IbsBrTarget(RegisterValue):
         return raw >> 0 & 0xFFFFFFFFFFFFFFFF
 
     @staticmethod
-    def get_br_target(raw: U64Array) -> U64Array:
-        """Vectorised read of br_target from an array of raw values."""
-        raw = as_u64(raw)
+    def get_br_target(raw: Words) -> U64Array:
+        """Vectorised read of br_target from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xFFFFFFFFFFFFFFFF)
 
     @staticmethod
-    def set_br_target(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_br_target(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of br_target; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0x0)) | IbsBrTarget._insert_br_target(value)
+        return (as_words(raw, np.uint64) & np.uint64(0x0)) | IbsBrTarget._insert_br_target(value)
 
     @staticmethod
     def _insert_br_target(value: FieldValues) -> U64Array:
         """br_target range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_BR_TARGET', 'br_target', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+        values = checked_words('IBS_BR_TARGET', 'br_target', value, 0xFFFFFFFFFFFFFFFF, 0xFFFFFFFFFFFFFFFF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -2579,14 +3526,39 @@ class IbsBrTarget(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if br_target is None else IbsBrTarget._insert_br_target(br_target),
-        ])
+        ], IBS_BR_TARGET_DTYPE)
+
+
+@jitable
+def ibs_br_target_get_br_target(raw: int) -> int:
+    """IBS_BR_TARGET.br_target [63:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & -0x1
+
+
+@jitable
+def ibs_br_target_set_br_target(raw: int, value: int) -> int:
+    """raw with IBS_BR_TARGET.br_target [63:0] set to value (a 64-bit pattern: not checked)."""
+    return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_br_target_encode(br_target: int = 0) -> int:
+    """A raw IBS_BR_TARGET holding the fields given, every other bit zero (the scalar twin of
+    IbsBrTarget(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_br_target_set_br_target(_word, br_target)
+    return _word
 
 
 IBS_OP_DATA4_WIDTH: Final = 64
+IBS_OP_DATA4_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_OP_DATA4_ADDRESS: Final = 0xC001103D
 IBS_OP_DATA4_RESET: Final = 0x0
 IBS_OP_DATA4_RESERVED_MASK: Final = 0xFFFFFFFFFFFFFFFE
 IBS_OP_DATA4_LD_RESYNC_MASK: Final = 0x1
+IBS_OP_DATA4_LD_RESYNC_WIDTH: Final = 1
 IBS_OP_DATA4_LD_RESYNC_SHIFT: Final = 0
 
 
@@ -2609,17 +3581,18 @@ class IbsOpData4(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC001103D"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'ld_resync',
-            '0',
-            1,
-            'ro',
-            None,
-            'Load resync (FreeBSD only, from Fam15h BKDG 55072; not defined in Linux).',
+            name='ld_resync',
+            bits='0',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Load resync (FreeBSD only, from Fam15h BKDG 55072; not defined in Linux).',
+            source='FreeBSD sys/dev/hwpmc/hwpmc_ibs.h (S12)',
         ),
     )
 
     ld_resync: bool = False
-    """[0] ro: Load resync (FreeBSD only, from Fam15h BKDG 55072; not defined in Linux)."""
+    """[0] ro: Load resync (FreeBSD only, from Fam15h BKDG 55072; not defined in Linux). Source: FreeBSD sys/dev/hwpmc/hwpmc_ibs.h (S12)"""
     reserved_bits: int = 0x0
     """Raw value of the reserved bits, kept so that decode/encode round-trips."""
 
@@ -2662,20 +3635,20 @@ class IbsOpData4(RegisterValue):
         return bool(raw >> 0 & 1)
 
     @staticmethod
-    def get_ld_resync(raw: U64Array) -> U64Array:
-        """Vectorised read of ld_resync from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x1)
+    def get_ld_resync(raw: Words) -> BoolArray:
+        """Vectorised read of ld_resync from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1)) != 0
+        return bits
 
     @staticmethod
-    def set_ld_resync(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_ld_resync(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of ld_resync; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsOpData4._insert_ld_resync(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsOpData4._insert_ld_resync(value)
 
     @staticmethod
     def _insert_ld_resync(value: FieldValues) -> U64Array:
         """ld_resync range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_DATA4', 'ld_resync', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_DATA4', 'ld_resync', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -2687,20 +3660,50 @@ class IbsOpData4(RegisterValue):
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if ld_resync is None else IbsOpData4._insert_ld_resync(ld_resync),
-        ])
+        ], IBS_OP_DATA4_DTYPE)
+
+
+@jitable
+def ibs_op_data4_get_ld_resync(raw: int) -> int:
+    """IBS_OP_DATA4.ld_resync [0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x1
+
+
+@jitable
+def ibs_op_data4_set_ld_resync(raw: int, value: int) -> int:
+    """raw with IBS_OP_DATA4.ld_resync [0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_DATA4.ld_resync: value outside 0..0x1")
+    return (raw & -0x2) | (value << 0)
+
+
+@jitable
+def ibs_op_data4_encode(ld_resync: int = 0) -> int:
+    """A raw IBS_OP_DATA4 holding the fields given, every other bit zero (the scalar twin of
+    IbsOpData4(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_op_data4_set_ld_resync(_word, ld_resync)
+    return _word
 
 
 IBS_OP_CTL2_WIDTH: Final = 64
+IBS_OP_CTL2_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBS_OP_CTL2_ADDRESS: Final = 0xC001103E
 IBS_OP_CTL2_RESET: Final = 0x0
 IBS_OP_CTL2_RESERVED_MASK: Final = 0xFFFFFFFFFFFFFFF0
 IBS_OP_CTL2_DIS_MASK: Final = 0x1
+IBS_OP_CTL2_DIS_WIDTH: Final = 1
 IBS_OP_CTL2_DIS_SHIFT: Final = 0
 IBS_OP_CTL2_EXCL_RIP63_EQ0_MASK: Final = 0x2
+IBS_OP_CTL2_EXCL_RIP63_EQ0_WIDTH: Final = 1
 IBS_OP_CTL2_EXCL_RIP63_EQ0_SHIFT: Final = 1
 IBS_OP_CTL2_EXCL_RIP63_EQ1_MASK: Final = 0x4
+IBS_OP_CTL2_EXCL_RIP63_EQ1_WIDTH: Final = 1
 IBS_OP_CTL2_EXCL_RIP63_EQ1_SHIFT: Final = 2
 IBS_OP_CTL2_STRM_ST_FILTER_MASK: Final = 0x8
+IBS_OP_CTL2_STRM_ST_FILTER_WIDTH: Final = 1
 IBS_OP_CTL2_STRM_ST_FILTER_SHIFT: Final = 3
 
 
@@ -2724,36 +3727,40 @@ class IbsOpCtl2(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC001103E"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'dis',
-            '0',
-            1,
-            'rw',
-            None,
-            'Alternate op sampling disable (IBS_CAPS_DIS).',
+            name='dis',
+            bits='0',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Alternate op sampling disable (IBS_CAPS_DIS).',
+            source='',
         ),
         FieldInfo(
-            'excl_rip63_eq0',
-            '1',
-            1,
-            'rw',
-            None,
-            'Drop samples whose RIP bit 63 is 0 (user code); used for exclude_user (BIT63_FILTER).',
+            name='excl_rip63_eq0',
+            bits='1',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Drop samples whose RIP bit 63 is 0 (user code); used for exclude_user (BIT63_FILTER).',
+            source='',
         ),
         FieldInfo(
-            'excl_rip63_eq1',
-            '2',
-            1,
-            'rw',
-            None,
-            'Drop samples whose RIP bit 63 is 1 (kernel code); used for exclude_kernel (BIT63_FILTER).',
+            name='excl_rip63_eq1',
+            bits='2',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Drop samples whose RIP bit 63 is 1 (kernel code); used for exclude_kernel (BIT63_FILTER).',
+            source='',
         ),
         FieldInfo(
-            'strm_st_filter',
-            '3',
-            1,
-            'rw',
-            None,
-            'Sample only streaming-store ops (STRMST_RMTSOCKET cap; perf strmst config1:12).',
+            name='strm_st_filter',
+            bits='3',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Sample only streaming-store ops (STRMST_RMTSOCKET cap; perf strmst config1:12).',
+            source='',
         ),
     )
 
@@ -2815,20 +3822,20 @@ class IbsOpCtl2(RegisterValue):
         return bool(raw >> 0 & 1)
 
     @staticmethod
-    def get_dis(raw: U64Array) -> U64Array:
-        """Vectorised read of dis from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x1)
+    def get_dis(raw: Words) -> BoolArray:
+        """Vectorised read of dis from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1)) != 0
+        return bits
 
     @staticmethod
-    def set_dis(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_dis(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of dis; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsOpCtl2._insert_dis(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFE)) | IbsOpCtl2._insert_dis(value)
 
     @staticmethod
     def _insert_dis(value: FieldValues) -> U64Array:
         """dis range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL2', 'dis', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_CTL2', 'dis', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -2837,20 +3844,20 @@ class IbsOpCtl2(RegisterValue):
         return bool(raw >> 1 & 1)
 
     @staticmethod
-    def get_excl_rip63_eq0(raw: U64Array) -> U64Array:
-        """Vectorised read of excl_rip63_eq0 from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(1)) & np.uint64(0x1)
+    def get_excl_rip63_eq0(raw: Words) -> BoolArray:
+        """Vectorised read of excl_rip63_eq0 from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2)) != 0
+        return bits
 
     @staticmethod
-    def set_excl_rip63_eq0(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_excl_rip63_eq0(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of excl_rip63_eq0; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsOpCtl2._insert_excl_rip63_eq0(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFD)) | IbsOpCtl2._insert_excl_rip63_eq0(value)
 
     @staticmethod
     def _insert_excl_rip63_eq0(value: FieldValues) -> U64Array:
         """excl_rip63_eq0 range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL2', 'excl_rip63_eq0', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_CTL2', 'excl_rip63_eq0', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(1)
 
     @staticmethod
@@ -2859,20 +3866,20 @@ class IbsOpCtl2(RegisterValue):
         return bool(raw >> 2 & 1)
 
     @staticmethod
-    def get_excl_rip63_eq1(raw: U64Array) -> U64Array:
-        """Vectorised read of excl_rip63_eq1 from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(2)) & np.uint64(0x1)
+    def get_excl_rip63_eq1(raw: Words) -> BoolArray:
+        """Vectorised read of excl_rip63_eq1 from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x4)) != 0
+        return bits
 
     @staticmethod
-    def set_excl_rip63_eq1(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_excl_rip63_eq1(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of excl_rip63_eq1; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsOpCtl2._insert_excl_rip63_eq1(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFFB)) | IbsOpCtl2._insert_excl_rip63_eq1(value)
 
     @staticmethod
     def _insert_excl_rip63_eq1(value: FieldValues) -> U64Array:
         """excl_rip63_eq1 range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL2', 'excl_rip63_eq1', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_CTL2', 'excl_rip63_eq1', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(2)
 
     @staticmethod
@@ -2881,20 +3888,20 @@ class IbsOpCtl2(RegisterValue):
         return bool(raw >> 3 & 1)
 
     @staticmethod
-    def get_strm_st_filter(raw: U64Array) -> U64Array:
-        """Vectorised read of strm_st_filter from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(3)) & np.uint64(0x1)
+    def get_strm_st_filter(raw: Words) -> BoolArray:
+        """Vectorised read of strm_st_filter from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x8)) != 0
+        return bits
 
     @staticmethod
-    def set_strm_st_filter(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_strm_st_filter(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of strm_st_filter; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFF7)) | IbsOpCtl2._insert_strm_st_filter(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFF7)) | IbsOpCtl2._insert_strm_st_filter(value)
 
     @staticmethod
     def _insert_strm_st_filter(value: FieldValues) -> U64Array:
         """strm_st_filter range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBS_OP_CTL2', 'strm_st_filter', value, 0x1, 0x1)
+        values = checked_words('IBS_OP_CTL2', 'strm_st_filter', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(3)
 
     @staticmethod
@@ -2912,4 +3919,76 @@ class IbsOpCtl2(RegisterValue):
             None if excl_rip63_eq0 is None else IbsOpCtl2._insert_excl_rip63_eq0(excl_rip63_eq0),
             None if excl_rip63_eq1 is None else IbsOpCtl2._insert_excl_rip63_eq1(excl_rip63_eq1),
             None if strm_st_filter is None else IbsOpCtl2._insert_strm_st_filter(strm_st_filter),
-        ])
+        ], IBS_OP_CTL2_DTYPE)
+
+
+@jitable
+def ibs_op_ctl2_get_dis(raw: int) -> int:
+    """IBS_OP_CTL2.dis [0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x1
+
+
+@jitable
+def ibs_op_ctl2_set_dis(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL2.dis [0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_CTL2.dis: value outside 0..0x1")
+    return (raw & -0x2) | (value << 0)
+
+
+@jitable
+def ibs_op_ctl2_get_excl_rip63_eq0(raw: int) -> int:
+    """IBS_OP_CTL2.excl_rip63_eq0 [1] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 1) & 0x1
+
+
+@jitable
+def ibs_op_ctl2_set_excl_rip63_eq0(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL2.excl_rip63_eq0 [1] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_CTL2.excl_rip63_eq0: value outside 0..0x1")
+    return (raw & -0x3) | (value << 1)
+
+
+@jitable
+def ibs_op_ctl2_get_excl_rip63_eq1(raw: int) -> int:
+    """IBS_OP_CTL2.excl_rip63_eq1 [2] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 2) & 0x1
+
+
+@jitable
+def ibs_op_ctl2_set_excl_rip63_eq1(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL2.excl_rip63_eq1 [2] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_CTL2.excl_rip63_eq1: value outside 0..0x1")
+    return (raw & -0x5) | (value << 2)
+
+
+@jitable
+def ibs_op_ctl2_get_strm_st_filter(raw: int) -> int:
+    """IBS_OP_CTL2.strm_st_filter [3] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 3) & 0x1
+
+
+@jitable
+def ibs_op_ctl2_set_strm_st_filter(raw: int, value: int) -> int:
+    """raw with IBS_OP_CTL2.strm_st_filter [3] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBS_OP_CTL2.strm_st_filter: value outside 0..0x1")
+    return (raw & -0x9) | (value << 3)
+
+
+@jitable
+def ibs_op_ctl2_encode(dis: int = 0, excl_rip63_eq0: int = 0, excl_rip63_eq1: int = 0, strm_st_filter: int = 0) -> int:
+    """A raw IBS_OP_CTL2 holding the fields given, every other bit zero (the scalar twin of
+    IbsOpCtl2(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibs_op_ctl2_set_dis(_word, dis)
+    _word = ibs_op_ctl2_set_excl_rip63_eq0(_word, excl_rip63_eq0)
+    _word = ibs_op_ctl2_set_excl_rip63_eq1(_word, excl_rip63_eq1)
+    _word = ibs_op_ctl2_set_strm_st_filter(_word, strm_st_filter)
+    return _word

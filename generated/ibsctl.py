@@ -5,7 +5,7 @@
 # spec/ibs_mprof.yaml sha256 b788eff87194684aa1b017bddf9a76269c42a07efe32e372fe1b6d97e30ca9e9
 # spec/ibs_op.yaml sha256 7c78e08e8476dc47fe7282849251e2c2f6dc27ae718d704c9b1580c8fc811767
 # spec/ibsctl.yaml sha256 03aba96cc9e2aad2a6adbf48c2ad96b903976020a3e2dca61f645bb8c8e7d589
-# spec/pghot.yaml sha256 02bbf0a7ee4c86dfa24149e1d4bc3d79fbb7e8d0531e70a8bb9e6f23a3943bb1
+# spec/pghot.yaml sha256 67d4bab689ebe19f0f7fde2813ee7d9039f8f07e478a9188577a84bb9cbbf75e
 """IBSCTL: which APIC extended-LVT entry delivers the IBS interrupts. Firmware programs it; the
 kernel only reads it and refuses to use an offset whose valid bit is clear.
 
@@ -20,29 +20,38 @@ from typing import ClassVar, Final, final
 import numpy as np
 
 from generated._base import (
+    BoolArray,
     FieldInfo,
     FieldValues,
     RegisterValue,
     U64Array,
-    as_u64,
+    Words,
+    as_words,
     check_bool,
     check_int,
     check_raw,
-    checked_u64,
+    checked_words,
+    jitable,
     or_all,
 )
 
 IBSCTL_WIDTH: Final = 64
+IBSCTL_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 IBSCTL_ADDRESS: Final = 0xC001103A
 IBSCTL_RESET: Final = 0x0
 IBSCTL_RESERVED_MASK: Final = 0xFFFFFFFFFEF0FEF0
 IBSCTL_LVT_OFFSET_MASK: Final = 0xF
+IBSCTL_LVT_OFFSET_WIDTH: Final = 4
 IBSCTL_LVT_OFFSET_SHIFT: Final = 0
 IBSCTL_LVT_OFFSET_VAL_MASK: Final = 0x100
+IBSCTL_LVT_OFFSET_VAL_WIDTH: Final = 1
 IBSCTL_LVT_OFFSET_VAL_SHIFT: Final = 8
 IBSCTL_MPROF_LVT_OFFSET_MASK: Final = 0xF0000
+IBSCTL_MPROF_LVT_OFFSET_WIDTH: Final = 4
 IBSCTL_MPROF_LVT_OFFSET_SHIFT: Final = 16
 IBSCTL_MPROF_LVT_OFFSET_VAL_MASK: Final = 0x1000000
+IBSCTL_MPROF_LVT_OFFSET_VAL_WIDTH: Final = 1
 IBSCTL_MPROF_LVT_OFFSET_VAL_SHIFT: Final = 24
 
 
@@ -65,36 +74,40 @@ class Ibsctl(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC001103A"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'lvt_offset',
-            '3:0',
-            4,
-            'ro',
-            None,
-            'APIC extended-LVT (EILVT) index of the classic IBS NMI.',
+            name='lvt_offset',
+            bits='3:0',
+            width=4,
+            access='ro',
+            enum=None,
+            doc='APIC extended-LVT (EILVT) index of the classic IBS NMI.',
+            source='',
         ),
         FieldInfo(
-            'lvt_offset_val',
-            '8',
-            1,
-            'ro',
-            None,
-            'lvt_offset is valid.',
+            name='lvt_offset_val',
+            bits='8',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='lvt_offset is valid.',
+            source='',
         ),
         FieldInfo(
-            'mprof_lvt_offset',
-            '19:16',
-            4,
-            'ro',
-            None,
-            'EILVT index of the memory-profiler interrupt.',
+            name='mprof_lvt_offset',
+            bits='19:16',
+            width=4,
+            access='ro',
+            enum=None,
+            doc='EILVT index of the memory-profiler interrupt.',
+            source='',
         ),
         FieldInfo(
-            'mprof_lvt_offset_val',
-            '24',
-            1,
-            'ro',
-            None,
-            'mprof_lvt_offset is valid; the driver refuses the CPU if it is clear.',
+            name='mprof_lvt_offset_val',
+            bits='24',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='mprof_lvt_offset is valid; the driver refuses the CPU if it is clear.',
+            source='',
         ),
     )
 
@@ -167,20 +180,20 @@ class Ibsctl(RegisterValue):
         return raw >> 0 & 0xF
 
     @staticmethod
-    def get_lvt_offset(raw: U64Array) -> U64Array:
-        """Vectorised read of lvt_offset from an array of raw values."""
-        raw = as_u64(raw)
+    def get_lvt_offset(raw: Words) -> U64Array:
+        """Vectorised read of lvt_offset from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(0)) & np.uint64(0xF)
 
     @staticmethod
-    def set_lvt_offset(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_lvt_offset(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of lvt_offset; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFF0)) | Ibsctl._insert_lvt_offset(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFFF0)) | Ibsctl._insert_lvt_offset(value)
 
     @staticmethod
     def _insert_lvt_offset(value: FieldValues) -> U64Array:
         """lvt_offset range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBSCTL', 'lvt_offset', value, 0xF, 0xF)
+        values = checked_words('IBSCTL', 'lvt_offset', value, 0xF, 0xF, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -189,20 +202,20 @@ class Ibsctl(RegisterValue):
         return bool(raw >> 8 & 1)
 
     @staticmethod
-    def get_lvt_offset_val(raw: U64Array) -> U64Array:
-        """Vectorised read of lvt_offset_val from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(8)) & np.uint64(0x1)
+    def get_lvt_offset_val(raw: Words) -> BoolArray:
+        """Vectorised read of lvt_offset_val from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x100)) != 0
+        return bits
 
     @staticmethod
-    def set_lvt_offset_val(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_lvt_offset_val(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of lvt_offset_val; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFEFF)) | Ibsctl._insert_lvt_offset_val(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFEFF)) | Ibsctl._insert_lvt_offset_val(value)
 
     @staticmethod
     def _insert_lvt_offset_val(value: FieldValues) -> U64Array:
         """lvt_offset_val range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBSCTL', 'lvt_offset_val', value, 0x1, 0x1)
+        values = checked_words('IBSCTL', 'lvt_offset_val', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(8)
 
     @staticmethod
@@ -211,20 +224,20 @@ class Ibsctl(RegisterValue):
         return raw >> 16 & 0xF
 
     @staticmethod
-    def get_mprof_lvt_offset(raw: U64Array) -> U64Array:
-        """Vectorised read of mprof_lvt_offset from an array of raw values."""
-        raw = as_u64(raw)
+    def get_mprof_lvt_offset(raw: Words) -> U64Array:
+        """Vectorised read of mprof_lvt_offset from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(16)) & np.uint64(0xF)
 
     @staticmethod
-    def set_mprof_lvt_offset(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_mprof_lvt_offset(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of mprof_lvt_offset; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF0FFFF)) | Ibsctl._insert_mprof_lvt_offset(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFF0FFFF)) | Ibsctl._insert_mprof_lvt_offset(value)
 
     @staticmethod
     def _insert_mprof_lvt_offset(value: FieldValues) -> U64Array:
         """mprof_lvt_offset range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBSCTL', 'mprof_lvt_offset', value, 0xF, 0xF)
+        values = checked_words('IBSCTL', 'mprof_lvt_offset', value, 0xF, 0xF, np.uint64)
         return values << np.uint64(16)
 
     @staticmethod
@@ -233,20 +246,20 @@ class Ibsctl(RegisterValue):
         return bool(raw >> 24 & 1)
 
     @staticmethod
-    def get_mprof_lvt_offset_val(raw: U64Array) -> U64Array:
-        """Vectorised read of mprof_lvt_offset_val from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(24)) & np.uint64(0x1)
+    def get_mprof_lvt_offset_val(raw: Words) -> BoolArray:
+        """Vectorised read of mprof_lvt_offset_val from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1000000)) != 0
+        return bits
 
     @staticmethod
-    def set_mprof_lvt_offset_val(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_mprof_lvt_offset_val(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of mprof_lvt_offset_val; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFEFFFFFF)) | Ibsctl._insert_mprof_lvt_offset_val(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFEFFFFFF)) | Ibsctl._insert_mprof_lvt_offset_val(value)
 
     @staticmethod
     def _insert_mprof_lvt_offset_val(value: FieldValues) -> U64Array:
         """mprof_lvt_offset_val range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('IBSCTL', 'mprof_lvt_offset_val', value, 0x1, 0x1)
+        values = checked_words('IBSCTL', 'mprof_lvt_offset_val', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(24)
 
     @staticmethod
@@ -264,4 +277,76 @@ class Ibsctl(RegisterValue):
             None if lvt_offset_val is None else Ibsctl._insert_lvt_offset_val(lvt_offset_val),
             None if mprof_lvt_offset is None else Ibsctl._insert_mprof_lvt_offset(mprof_lvt_offset),
             None if mprof_lvt_offset_val is None else Ibsctl._insert_mprof_lvt_offset_val(mprof_lvt_offset_val),
-        ])
+        ], IBSCTL_DTYPE)
+
+
+@jitable
+def ibsctl_get_lvt_offset(raw: int) -> int:
+    """IBSCTL.lvt_offset [3:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0xF
+
+
+@jitable
+def ibsctl_set_lvt_offset(raw: int, value: int) -> int:
+    """raw with IBSCTL.lvt_offset [3:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xF:
+        raise ValueError("IBSCTL.lvt_offset: value outside 0..0xF")
+    return (raw & -0x10) | (value << 0)
+
+
+@jitable
+def ibsctl_get_lvt_offset_val(raw: int) -> int:
+    """IBSCTL.lvt_offset_val [8] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 8) & 0x1
+
+
+@jitable
+def ibsctl_set_lvt_offset_val(raw: int, value: int) -> int:
+    """raw with IBSCTL.lvt_offset_val [8] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBSCTL.lvt_offset_val: value outside 0..0x1")
+    return (raw & -0x101) | (value << 8)
+
+
+@jitable
+def ibsctl_get_mprof_lvt_offset(raw: int) -> int:
+    """IBSCTL.mprof_lvt_offset [19:16] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 16) & 0xF
+
+
+@jitable
+def ibsctl_set_mprof_lvt_offset(raw: int, value: int) -> int:
+    """raw with IBSCTL.mprof_lvt_offset [19:16] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xF:
+        raise ValueError("IBSCTL.mprof_lvt_offset: value outside 0..0xF")
+    return (raw & -0xF0001) | (value << 16)
+
+
+@jitable
+def ibsctl_get_mprof_lvt_offset_val(raw: int) -> int:
+    """IBSCTL.mprof_lvt_offset_val [24] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 24) & 0x1
+
+
+@jitable
+def ibsctl_set_mprof_lvt_offset_val(raw: int, value: int) -> int:
+    """raw with IBSCTL.mprof_lvt_offset_val [24] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("IBSCTL.mprof_lvt_offset_val: value outside 0..0x1")
+    return (raw & -0x1000001) | (value << 24)
+
+
+@jitable
+def ibsctl_encode(lvt_offset: int = 0, lvt_offset_val: int = 0, mprof_lvt_offset: int = 0, mprof_lvt_offset_val: int = 0) -> int:
+    """A raw IBSCTL holding the fields given, every other bit zero (the scalar twin of
+    Ibsctl(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = ibsctl_set_lvt_offset(_word, lvt_offset)
+    _word = ibsctl_set_lvt_offset_val(_word, lvt_offset_val)
+    _word = ibsctl_set_mprof_lvt_offset(_word, mprof_lvt_offset)
+    _word = ibsctl_set_mprof_lvt_offset_val(_word, mprof_lvt_offset_val)
+    return _word

@@ -5,7 +5,7 @@
 # spec/ibs_mprof.yaml sha256 b788eff87194684aa1b017bddf9a76269c42a07efe32e372fe1b6d97e30ca9e9
 # spec/ibs_op.yaml sha256 7c78e08e8476dc47fe7282849251e2c2f6dc27ae718d704c9b1580c8fc811767
 # spec/ibsctl.yaml sha256 03aba96cc9e2aad2a6adbf48c2ad96b903976020a3e2dca61f645bb8c8e7d589
-# spec/pghot.yaml sha256 02bbf0a7ee4c86dfa24149e1d4bc3d79fbb7e8d0531e70a8bb9e6f23a3943bb1
+# spec/pghot.yaml sha256 67d4bab689ebe19f0f7fde2813ee7d9039f8f07e478a9188577a84bb9cbbf75e
 """pghot per-PFN hotness record words. Default mode keeps one byte per lower-tier PFN, precise mode
 (CONFIG_PGHOT_PRECISE) four bytes with the accessing node.
 
@@ -20,15 +20,19 @@ from typing import ClassVar, Final, final
 import numpy as np
 
 from generated._base import (
+    BoolArray,
     FieldInfo,
     FieldValues,
     RegisterValue,
-    U64Array,
-    as_u64,
+    U8Array,
+    U32Array,
+    Words,
+    as_words,
     check_bool,
     check_int,
     check_raw,
-    checked_u64,
+    checked_words,
+    jitable,
     or_all,
 )
 
@@ -43,13 +47,18 @@ PGHOT_NID_MAX: Final = 1023
 
 
 PGHOT_RECORD_DEFAULT_WIDTH: Final = 8
+PGHOT_RECORD_DEFAULT_DTYPE: Final = np.uint8
+"""numpy dtype of the vectorised accessors' arrays."""
 PGHOT_RECORD_DEFAULT_RESET: Final = 0x0
 PGHOT_RECORD_DEFAULT_RESERVED_MASK: Final = 0x0
 PGHOT_RECORD_DEFAULT_FREQ_MASK: Final = 0x3
+PGHOT_RECORD_DEFAULT_FREQ_WIDTH: Final = 2
 PGHOT_RECORD_DEFAULT_FREQ_SHIFT: Final = 0
 PGHOT_RECORD_DEFAULT_TIME_MASK: Final = 0x7C
+PGHOT_RECORD_DEFAULT_TIME_WIDTH: Final = 5
 PGHOT_RECORD_DEFAULT_TIME_SHIFT: Final = 2
 PGHOT_RECORD_DEFAULT_READY_MASK: Final = 0x80
+PGHOT_RECORD_DEFAULT_READY_WIDTH: Final = 1
 PGHOT_RECORD_DEFAULT_READY_SHIFT: Final = 7
 
 
@@ -71,28 +80,31 @@ class PghotRecordDefault(RegisterValue):
     LOCATION: ClassVar[str] = "memory word"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'freq',
-            '1:0',
-            2,
-            'rw',
-            None,
-            'Accesses in the current window (saturates at 3).',
+            name='freq',
+            bits='1:0',
+            width=2,
+            access='rw',
+            enum=None,
+            doc='Accesses in the current window (saturates at 3).',
+            source='',
         ),
         FieldInfo(
-            'time',
-            '6:2',
-            5,
-            'rw',
-            None,
-            'Time bucket of the last access, (jiffies >> 7) & 0x1f (128 ms buckets, 4096 ms wrap).',
+            name='time',
+            bits='6:2',
+            width=5,
+            access='rw',
+            enum=None,
+            doc='Time bucket of the last access, (jiffies >> 7) & 0x1f (128 ms buckets, 4096 ms wrap).',
+            source='',
         ),
         FieldInfo(
-            'ready',
-            '7',
-            1,
-            'rw',
-            None,
-            'MIGRATE_READY - freq reached the threshold.',
+            name='ready',
+            bits='7',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='MIGRATE_READY - freq reached the threshold.',
+            source='',
         ),
     )
 
@@ -151,21 +163,21 @@ class PghotRecordDefault(RegisterValue):
         return raw >> 0 & 0x3
 
     @staticmethod
-    def get_freq(raw: U64Array) -> U64Array:
-        """Vectorised read of freq from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x3)
+    def get_freq(raw: Words) -> U8Array:
+        """Vectorised read of freq from an array of raw values (np.uint8)."""
+        raw = as_words(raw, np.uint8)
+        return (raw >> np.uint8(0)) & np.uint8(0x3)
 
     @staticmethod
-    def set_freq(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_freq(raw: Words, value: FieldValues) -> U8Array:
         """Vectorised write of freq; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFC)) | PghotRecordDefault._insert_freq(value)
+        return (as_words(raw, np.uint8) & np.uint8(0xFC)) | PghotRecordDefault._insert_freq(value)
 
     @staticmethod
-    def _insert_freq(value: FieldValues) -> U64Array:
+    def _insert_freq(value: FieldValues) -> U8Array:
         """freq range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('PGHOT_RECORD_DEFAULT', 'freq', value, 0x3, 0x3)
-        return values << np.uint64(0)
+        values = checked_words('PGHOT_RECORD_DEFAULT', 'freq', value, 0x3, 0x3, np.uint8)
+        return values << np.uint8(0)
 
     @staticmethod
     def extract_time(raw: int) -> int:
@@ -173,21 +185,21 @@ class PghotRecordDefault(RegisterValue):
         return raw >> 2 & 0x1F
 
     @staticmethod
-    def get_time(raw: U64Array) -> U64Array:
-        """Vectorised read of time from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(2)) & np.uint64(0x1F)
+    def get_time(raw: Words) -> U8Array:
+        """Vectorised read of time from an array of raw values (np.uint8)."""
+        raw = as_words(raw, np.uint8)
+        return (raw >> np.uint8(2)) & np.uint8(0x1F)
 
     @staticmethod
-    def set_time(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_time(raw: Words, value: FieldValues) -> U8Array:
         """Vectorised write of time; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF83)) | PghotRecordDefault._insert_time(value)
+        return (as_words(raw, np.uint8) & np.uint8(0x83)) | PghotRecordDefault._insert_time(value)
 
     @staticmethod
-    def _insert_time(value: FieldValues) -> U64Array:
+    def _insert_time(value: FieldValues) -> U8Array:
         """time range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('PGHOT_RECORD_DEFAULT', 'time', value, 0x1F, 0x1F)
-        return values << np.uint64(2)
+        values = checked_words('PGHOT_RECORD_DEFAULT', 'time', value, 0x1F, 0x1F, np.uint8)
+        return values << np.uint8(2)
 
     @staticmethod
     def extract_ready(raw: int) -> bool:
@@ -195,21 +207,21 @@ class PghotRecordDefault(RegisterValue):
         return bool(raw >> 7 & 1)
 
     @staticmethod
-    def get_ready(raw: U64Array) -> U64Array:
-        """Vectorised read of ready from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(7)) & np.uint64(0x1)
+    def get_ready(raw: Words) -> BoolArray:
+        """Vectorised read of ready from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint8) & np.uint8(0x80)) != 0
+        return bits
 
     @staticmethod
-    def set_ready(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_ready(raw: Words, value: FieldValues) -> U8Array:
         """Vectorised write of ready; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7F)) | PghotRecordDefault._insert_ready(value)
+        return (as_words(raw, np.uint8) & np.uint8(0x7F)) | PghotRecordDefault._insert_ready(value)
 
     @staticmethod
-    def _insert_ready(value: FieldValues) -> U64Array:
+    def _insert_ready(value: FieldValues) -> U8Array:
         """ready range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('PGHOT_RECORD_DEFAULT', 'ready', value, 0x1, 0x1)
-        return values << np.uint64(7)
+        values = checked_words('PGHOT_RECORD_DEFAULT', 'ready', value, 0x1, 0x1, np.uint8)
+        return values << np.uint8(7)
 
     @staticmethod
     def encode_array(
@@ -217,26 +229,91 @@ class PghotRecordDefault(RegisterValue):
         freq: FieldValues | None = None,
         time: FieldValues | None = None,
         ready: FieldValues | None = None,
-    ) -> U64Array:
+    ) -> U8Array:
         """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if freq is None else PghotRecordDefault._insert_freq(freq),
             None if time is None else PghotRecordDefault._insert_time(time),
             None if ready is None else PghotRecordDefault._insert_ready(ready),
-        ])
+        ], PGHOT_RECORD_DEFAULT_DTYPE)
+
+
+@jitable
+def pghot_record_default_get_freq(raw: int) -> int:
+    """PGHOT_RECORD_DEFAULT.freq [1:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x3
+
+
+@jitable
+def pghot_record_default_set_freq(raw: int, value: int) -> int:
+    """raw with PGHOT_RECORD_DEFAULT.freq [1:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x3:
+        raise ValueError("PGHOT_RECORD_DEFAULT.freq: value outside 0..0x3")
+    return (raw & 0xFC) | (value << 0)
+
+
+@jitable
+def pghot_record_default_get_time(raw: int) -> int:
+    """PGHOT_RECORD_DEFAULT.time [6:2] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 2) & 0x1F
+
+
+@jitable
+def pghot_record_default_set_time(raw: int, value: int) -> int:
+    """raw with PGHOT_RECORD_DEFAULT.time [6:2] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1F:
+        raise ValueError("PGHOT_RECORD_DEFAULT.time: value outside 0..0x1F")
+    return (raw & 0x83) | (value << 2)
+
+
+@jitable
+def pghot_record_default_get_ready(raw: int) -> int:
+    """PGHOT_RECORD_DEFAULT.ready [7] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 7) & 0x1
+
+
+@jitable
+def pghot_record_default_set_ready(raw: int, value: int) -> int:
+    """raw with PGHOT_RECORD_DEFAULT.ready [7] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("PGHOT_RECORD_DEFAULT.ready: value outside 0..0x1")
+    return (raw & 0x7F) | (value << 7)
+
+
+@jitable
+def pghot_record_default_encode(freq: int = 0, time: int = 0, ready: int = 0) -> int:
+    """A raw PGHOT_RECORD_DEFAULT holding the fields given, every other bit zero (the scalar twin of
+    PghotRecordDefault(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = pghot_record_default_set_freq(_word, freq)
+    _word = pghot_record_default_set_time(_word, time)
+    _word = pghot_record_default_set_ready(_word, ready)
+    return _word
 
 
 PGHOT_RECORD_PRECISE_WIDTH: Final = 32
+PGHOT_RECORD_PRECISE_DTYPE: Final = np.uint32
+"""numpy dtype of the vectorised accessors' arrays."""
 PGHOT_RECORD_PRECISE_RESET: Final = 0x0
-PGHOT_RECORD_PRECISE_RESERVED_MASK: Final = 0x78000000
+PGHOT_RECORD_PRECISE_RESERVED_MASK: Final = 0x70000000
 PGHOT_RECORD_PRECISE_NID_MASK: Final = 0x3FF
+PGHOT_RECORD_PRECISE_NID_WIDTH: Final = 10
 PGHOT_RECORD_PRECISE_NID_SHIFT: Final = 0
+PGHOT_RECORD_PRECISE_NID_KNOWN_MASK: Final = 0x8000000
+PGHOT_RECORD_PRECISE_NID_KNOWN_WIDTH: Final = 1
+PGHOT_RECORD_PRECISE_NID_KNOWN_SHIFT: Final = 27
 PGHOT_RECORD_PRECISE_FREQ_MASK: Final = 0x1C00
+PGHOT_RECORD_PRECISE_FREQ_WIDTH: Final = 3
 PGHOT_RECORD_PRECISE_FREQ_SHIFT: Final = 10
 PGHOT_RECORD_PRECISE_TIME_MASK: Final = 0x7FFE000
+PGHOT_RECORD_PRECISE_TIME_WIDTH: Final = 14
 PGHOT_RECORD_PRECISE_TIME_SHIFT: Final = 13
 PGHOT_RECORD_PRECISE_READY_MASK: Final = 0x80000000
+PGHOT_RECORD_PRECISE_READY_WIDTH: Final = 1
 PGHOT_RECORD_PRECISE_READY_SHIFT: Final = 31
 
 
@@ -246,53 +323,68 @@ class PghotRecordPrecise(RegisterValue):
     """Precise-mode record (u32) with the last reporter's node.
 
     MEMORY in-memory word, 32 bits, reserved policy preserve.
-    Source: mm/pghot-precise.c (v7)
+    Source: mm/pghot-precise.c (post-v7, davidlohr/linux c46902d3)
     """
 
     NAME: ClassVar[str] = 'PGHOT_RECORD_PRECISE'
     KIND: ClassVar[str] = 'memory'
     WIDTH: ClassVar[int] = 32
     RESET: ClassVar[int] = 0x0
-    RESERVED_MASK: ClassVar[int] = 0x78000000
+    RESERVED_MASK: ClassVar[int] = 0x70000000
     RESERVED_POLICY: ClassVar[str] = 'preserve'
     LOCATION: ClassVar[str] = "memory word"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'nid',
-            '9:0',
-            10,
-            'rw',
-            None,
-            'Node that last reported the access (promotion target).',
+            name='nid',
+            bits='9:0',
+            width=10,
+            access='rw',
+            enum=None,
+            doc='Node that last reported the access (promotion target).',
+            source='',
         ),
         FieldInfo(
-            'freq',
-            '12:10',
-            3,
-            'rw',
-            None,
-            'Accesses in the current window (saturates at 7).',
+            name='nid_known',
+            bits='27',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='The nid field holds a reported node; clear, kmigrated promotes to target_nid.',
+            source='mm/pghot-precise.c (davidlohr/linux c46902d3: NID_KNOWN)',
         ),
         FieldInfo(
-            'time',
-            '26:13',
-            14,
-            'rw',
-            None,
-            'jiffies & 0x3fff of the last access (16384 ms wrap).',
+            name='freq',
+            bits='12:10',
+            width=3,
+            access='rw',
+            enum=None,
+            doc='Accesses in the current window (saturates at 7).',
+            source='',
         ),
         FieldInfo(
-            'ready',
-            '31',
-            1,
-            'rw',
-            None,
-            'MIGRATE_READY - freq reached the threshold.',
+            name='time',
+            bits='26:13',
+            width=14,
+            access='rw',
+            enum=None,
+            doc='jiffies & 0x3fff of the last access (16384 ms wrap).',
+            source='',
+        ),
+        FieldInfo(
+            name='ready',
+            bits='31',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='MIGRATE_READY - freq reached the threshold.',
+            source='',
         ),
     )
 
     nid: int = 0x0
     """[9:0] rw: Node that last reported the access (promotion target)."""
+    nid_known: bool = False
+    """[27] rw: The nid field holds a reported node; clear, kmigrated promotes to target_nid. Source: mm/pghot-precise.c (davidlohr/linux c46902d3: NID_KNOWN)"""
     freq: int = 0x0
     """[12:10] rw: Accesses in the current window (saturates at 7)."""
     time: int = 0x0
@@ -306,6 +398,7 @@ class PghotRecordPrecise(RegisterValue):
         check_int(
             'PGHOT_RECORD_PRECISE', 'nid', self.nid, 0x3FF, 0x3FF
         )
+        check_bool('PGHOT_RECORD_PRECISE', 'nid_known', self.nid_known)
         check_int(
             'PGHOT_RECORD_PRECISE', 'freq', self.freq, 0x7, 0x7
         )
@@ -313,18 +406,19 @@ class PghotRecordPrecise(RegisterValue):
             'PGHOT_RECORD_PRECISE', 'time', self.time, 0x3FFF, 0x3FFF
         )
         check_bool('PGHOT_RECORD_PRECISE', 'ready', self.ready)
-        check_int('PGHOT_RECORD_PRECISE', "reserved_bits", self.reserved_bits, 0x78000000, 0x78000000)
+        check_int('PGHOT_RECORD_PRECISE', "reserved_bits", self.reserved_bits, 0x70000000, 0x70000000)
 
     @classmethod
     def decode(cls, raw: int) -> PghotRecordPrecise:
         """Split a raw value into fields."""
-        check_raw('PGHOT_RECORD_PRECISE', raw, 32, 0x78000000, False)
+        check_raw('PGHOT_RECORD_PRECISE', raw, 32, 0x70000000, False)
         return cls(
             nid=raw >> 0 & 0x3FF,
+            nid_known=bool(raw >> 27 & 1),
             freq=raw >> 10 & 0x7,
             time=raw >> 13 & 0x3FFF,
             ready=bool(raw >> 31 & 1),
-            reserved_bits=raw & 0x78000000,
+            reserved_bits=raw & 0x70000000,
         )
 
     def encode(self) -> int:
@@ -332,6 +426,7 @@ class PghotRecordPrecise(RegisterValue):
         return (
             0
             | int(self.nid) << 0
+            | int(self.nid_known) << 27
             | int(self.freq) << 10
             | int(self.time) << 13
             | int(self.ready) << 31
@@ -342,6 +437,7 @@ class PghotRecordPrecise(RegisterValue):
         self,
         *,
         nid: int | None = None,
+        nid_known: bool | None = None,
         freq: int | None = None,
         time: int | None = None,
         ready: bool | None = None,
@@ -350,6 +446,7 @@ class PghotRecordPrecise(RegisterValue):
         """A copy with the given fields changed (and range-checked)."""
         return PghotRecordPrecise(
             nid=self.nid if nid is None else nid,
+            nid_known=self.nid_known if nid_known is None else nid_known,
             freq=self.freq if freq is None else freq,
             time=self.time if time is None else time,
             ready=self.ready if ready is None else ready,
@@ -362,21 +459,43 @@ class PghotRecordPrecise(RegisterValue):
         return raw >> 0 & 0x3FF
 
     @staticmethod
-    def get_nid(raw: U64Array) -> U64Array:
-        """Vectorised read of nid from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x3FF)
+    def get_nid(raw: Words) -> U32Array:
+        """Vectorised read of nid from an array of raw values (np.uint32)."""
+        raw = as_words(raw, np.uint32)
+        return (raw >> np.uint32(0)) & np.uint32(0x3FF)
 
     @staticmethod
-    def set_nid(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_nid(raw: Words, value: FieldValues) -> U32Array:
         """Vectorised write of nid; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFC00)) | PghotRecordPrecise._insert_nid(value)
+        return (as_words(raw, np.uint32) & np.uint32(0xFFFFFC00)) | PghotRecordPrecise._insert_nid(value)
 
     @staticmethod
-    def _insert_nid(value: FieldValues) -> U64Array:
+    def _insert_nid(value: FieldValues) -> U32Array:
         """nid range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('PGHOT_RECORD_PRECISE', 'nid', value, 0x3FF, 0x3FF)
-        return values << np.uint64(0)
+        values = checked_words('PGHOT_RECORD_PRECISE', 'nid', value, 0x3FF, 0x3FF, np.uint32)
+        return values << np.uint32(0)
+
+    @staticmethod
+    def extract_nid_known(raw: int) -> bool:
+        """Scalar read of nid_known from a raw value, without building an object."""
+        return bool(raw >> 27 & 1)
+
+    @staticmethod
+    def get_nid_known(raw: Words) -> BoolArray:
+        """Vectorised read of nid_known from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint32) & np.uint32(0x8000000)) != 0
+        return bits
+
+    @staticmethod
+    def set_nid_known(raw: Words, value: FieldValues) -> U32Array:
+        """Vectorised write of nid_known; out-of-range values raise ValueError."""
+        return (as_words(raw, np.uint32) & np.uint32(0xF7FFFFFF)) | PghotRecordPrecise._insert_nid_known(value)
+
+    @staticmethod
+    def _insert_nid_known(value: FieldValues) -> U32Array:
+        """nid_known range-checked and moved to its bits, every other bit zero."""
+        values = checked_words('PGHOT_RECORD_PRECISE', 'nid_known', value, 0x1, 0x1, np.uint32)
+        return values << np.uint32(27)
 
     @staticmethod
     def extract_freq(raw: int) -> int:
@@ -384,21 +503,21 @@ class PghotRecordPrecise(RegisterValue):
         return raw >> 10 & 0x7
 
     @staticmethod
-    def get_freq(raw: U64Array) -> U64Array:
-        """Vectorised read of freq from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(10)) & np.uint64(0x7)
+    def get_freq(raw: Words) -> U32Array:
+        """Vectorised read of freq from an array of raw values (np.uint32)."""
+        raw = as_words(raw, np.uint32)
+        return (raw >> np.uint32(10)) & np.uint32(0x7)
 
     @staticmethod
-    def set_freq(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_freq(raw: Words, value: FieldValues) -> U32Array:
         """Vectorised write of freq; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFE3FF)) | PghotRecordPrecise._insert_freq(value)
+        return (as_words(raw, np.uint32) & np.uint32(0xFFFFE3FF)) | PghotRecordPrecise._insert_freq(value)
 
     @staticmethod
-    def _insert_freq(value: FieldValues) -> U64Array:
+    def _insert_freq(value: FieldValues) -> U32Array:
         """freq range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('PGHOT_RECORD_PRECISE', 'freq', value, 0x7, 0x7)
-        return values << np.uint64(10)
+        values = checked_words('PGHOT_RECORD_PRECISE', 'freq', value, 0x7, 0x7, np.uint32)
+        return values << np.uint32(10)
 
     @staticmethod
     def extract_time(raw: int) -> int:
@@ -406,21 +525,21 @@ class PghotRecordPrecise(RegisterValue):
         return raw >> 13 & 0x3FFF
 
     @staticmethod
-    def get_time(raw: U64Array) -> U64Array:
-        """Vectorised read of time from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(13)) & np.uint64(0x3FFF)
+    def get_time(raw: Words) -> U32Array:
+        """Vectorised read of time from an array of raw values (np.uint32)."""
+        raw = as_words(raw, np.uint32)
+        return (raw >> np.uint32(13)) & np.uint32(0x3FFF)
 
     @staticmethod
-    def set_time(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_time(raw: Words, value: FieldValues) -> U32Array:
         """Vectorised write of time; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFF8001FFF)) | PghotRecordPrecise._insert_time(value)
+        return (as_words(raw, np.uint32) & np.uint32(0xF8001FFF)) | PghotRecordPrecise._insert_time(value)
 
     @staticmethod
-    def _insert_time(value: FieldValues) -> U64Array:
+    def _insert_time(value: FieldValues) -> U32Array:
         """time range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('PGHOT_RECORD_PRECISE', 'time', value, 0x3FFF, 0x3FFF)
-        return values << np.uint64(13)
+        values = checked_words('PGHOT_RECORD_PRECISE', 'time', value, 0x3FFF, 0x3FFF, np.uint32)
+        return values << np.uint32(13)
 
     @staticmethod
     def extract_ready(raw: int) -> bool:
@@ -428,35 +547,125 @@ class PghotRecordPrecise(RegisterValue):
         return bool(raw >> 31 & 1)
 
     @staticmethod
-    def get_ready(raw: U64Array) -> U64Array:
-        """Vectorised read of ready from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(31)) & np.uint64(0x1)
+    def get_ready(raw: Words) -> BoolArray:
+        """Vectorised read of ready from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint32) & np.uint32(0x80000000)) != 0
+        return bits
 
     @staticmethod
-    def set_ready(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_ready(raw: Words, value: FieldValues) -> U32Array:
         """Vectorised write of ready; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFF7FFFFFFF)) | PghotRecordPrecise._insert_ready(value)
+        return (as_words(raw, np.uint32) & np.uint32(0x7FFFFFFF)) | PghotRecordPrecise._insert_ready(value)
 
     @staticmethod
-    def _insert_ready(value: FieldValues) -> U64Array:
+    def _insert_ready(value: FieldValues) -> U32Array:
         """ready range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('PGHOT_RECORD_PRECISE', 'ready', value, 0x1, 0x1)
-        return values << np.uint64(31)
+        values = checked_words('PGHOT_RECORD_PRECISE', 'ready', value, 0x1, 0x1, np.uint32)
+        return values << np.uint32(31)
 
     @staticmethod
     def encode_array(
         *,
         nid: FieldValues | None = None,
+        nid_known: FieldValues | None = None,
         freq: FieldValues | None = None,
         time: FieldValues | None = None,
         ready: FieldValues | None = None,
-    ) -> U64Array:
+    ) -> U32Array:
         """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if nid is None else PghotRecordPrecise._insert_nid(nid),
+            None if nid_known is None else PghotRecordPrecise._insert_nid_known(nid_known),
             None if freq is None else PghotRecordPrecise._insert_freq(freq),
             None if time is None else PghotRecordPrecise._insert_time(time),
             None if ready is None else PghotRecordPrecise._insert_ready(ready),
-        ])
+        ], PGHOT_RECORD_PRECISE_DTYPE)
+
+
+@jitable
+def pghot_record_precise_get_nid(raw: int) -> int:
+    """PGHOT_RECORD_PRECISE.nid [9:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x3FF
+
+
+@jitable
+def pghot_record_precise_set_nid(raw: int, value: int) -> int:
+    """raw with PGHOT_RECORD_PRECISE.nid [9:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x3FF:
+        raise ValueError("PGHOT_RECORD_PRECISE.nid: value outside 0..0x3FF")
+    return (raw & 0xFFFFFC00) | (value << 0)
+
+
+@jitable
+def pghot_record_precise_get_nid_known(raw: int) -> int:
+    """PGHOT_RECORD_PRECISE.nid_known [27] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 27) & 0x1
+
+
+@jitable
+def pghot_record_precise_set_nid_known(raw: int, value: int) -> int:
+    """raw with PGHOT_RECORD_PRECISE.nid_known [27] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("PGHOT_RECORD_PRECISE.nid_known: value outside 0..0x1")
+    return (raw & 0xF7FFFFFF) | (value << 27)
+
+
+@jitable
+def pghot_record_precise_get_freq(raw: int) -> int:
+    """PGHOT_RECORD_PRECISE.freq [12:10] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 10) & 0x7
+
+
+@jitable
+def pghot_record_precise_set_freq(raw: int, value: int) -> int:
+    """raw with PGHOT_RECORD_PRECISE.freq [12:10] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x7:
+        raise ValueError("PGHOT_RECORD_PRECISE.freq: value outside 0..0x7")
+    return (raw & 0xFFFFE3FF) | (value << 10)
+
+
+@jitable
+def pghot_record_precise_get_time(raw: int) -> int:
+    """PGHOT_RECORD_PRECISE.time [26:13] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 13) & 0x3FFF
+
+
+@jitable
+def pghot_record_precise_set_time(raw: int, value: int) -> int:
+    """raw with PGHOT_RECORD_PRECISE.time [26:13] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x3FFF:
+        raise ValueError("PGHOT_RECORD_PRECISE.time: value outside 0..0x3FFF")
+    return (raw & 0xF8001FFF) | (value << 13)
+
+
+@jitable
+def pghot_record_precise_get_ready(raw: int) -> int:
+    """PGHOT_RECORD_PRECISE.ready [31] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 31) & 0x1
+
+
+@jitable
+def pghot_record_precise_set_ready(raw: int, value: int) -> int:
+    """raw with PGHOT_RECORD_PRECISE.ready [31] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("PGHOT_RECORD_PRECISE.ready: value outside 0..0x1")
+    return (raw & 0x7FFFFFFF) | (value << 31)
+
+
+@jitable
+def pghot_record_precise_encode(nid: int = 0, nid_known: int = 0, freq: int = 0, time: int = 0, ready: int = 0) -> int:
+    """A raw PGHOT_RECORD_PRECISE holding the fields given, every other bit zero (the scalar twin of
+    PghotRecordPrecise(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = pghot_record_precise_set_nid(_word, nid)
+    _word = pghot_record_precise_set_nid_known(_word, nid_known)
+    _word = pghot_record_precise_set_freq(_word, freq)
+    _word = pghot_record_precise_set_time(_word, time)
+    _word = pghot_record_precise_set_ready(_word, ready)
+    return _word

@@ -180,9 +180,9 @@ def _cmd_explore(args: argparse.Namespace) -> int:
 def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: a decimal or 0x-hex integer (ASCII digits only) in low..high; the
     message names the rule, and argparse adds the option's name."""
-    from runtime.decode import parse_int
-
     def parse(text: str) -> int:
+        from runtime.decode import parse_int  # here, not at parser build: no model loaded
+
         try:
             value = parse_int(text, "value")
         except InputError:
@@ -286,7 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("explore", help="explore interleavings of the driver's NMI, irq_work, "
                          "work and CPU hotplug steps for the shortest one that breaks an "
-                         f"invariant ({', '.join(INVARIANTS)})")
+                         f"invariant ({', '.join(INVARIANTS)})",
+                         description="Explore interleavings of the driver model's NMI handler, "
+                         "irq_work, work item and CPU hotplug, exhaustively or at random, and "
+                         "print the shortest schedule that loses, strands or misroutes a "
+                         "sample.")
     explore.add_arguments(exp)
     exp.set_defaults(func=_cmd_explore)
     return parser
@@ -302,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:  # Ctrl-C: no traceback; what writes output is atomic
+        print("ibs-mprof: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

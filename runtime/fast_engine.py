@@ -31,8 +31,9 @@ from generated.ibs_mprof import (
     IbsMprofData3,
     IbsMprofPhyaddr,
 )
+from runtime.jiffies import INITIAL_JIFFIES
 from runtime.memory import Memory
-from runtime.pghot.batch import CHUNK_CALLS, NodeIndex, record_batch
+from runtime.pghot.batch import record_batch
 from runtime.profiler import (
     BatchOpSource,
     Control,
@@ -83,6 +84,8 @@ class CpuBatch:
     ring: BatchRing = field(default_factory=BatchRing)
 
 
+CHUNK_CALLS = 65536
+"""Samples per vectorised pass: a chunk's columns stay in the CPU's cache."""
 FEW_CYCLES_PER_PUSH = 32
 """Below one ring cycle per this many pushes, cycle starts are searched one at a time."""
 
@@ -122,7 +125,7 @@ class FastEngine(KernelState):
         self.profilers = [ProfilerCounts() for _ in self.cpus]
         self.state = [CpuBatch() for _ in self.cpus]
         self._tag_memo: tuple[tuple[float, float, float, bool], F64, float] | None = None
-        self.index = NodeIndex(self.pghot)
+        self.nodemap = self.pghot.nodemap
         # each page's latest access time in ms, as the float tag time: int() is taken only
         # when demotion reads it (int of the max is the max of the ints: times are >= 0)
         self.last_access = np.full(self.workload.pages, -1.0)
@@ -238,8 +241,9 @@ class FastEngine(KernelState):
         pfns = np.concatenate(drained.pfns)[order]
         nids = self._cpu_node[cpus]
         pages = self.memory.pages_at(pfns)
-        ready = record_batch(self.pghot, self.index, pfns, nids, times, pages)
-        self.records.extend(sample_ms=times, drain_ms=work_ms, cpu=cpus, pfn=pfns,
+        ready = record_batch(self.pghot, pfns, nids, times)
+        self.records.extend(sample_ms=times - INITIAL_JIFFIES, drain_ms=work_ms, cpu=cpus,
+                            pfn=pfns,
                             page=pages, ready=ready)
 
     def _cache_sized(self, cpus: list[int], span_ms: float) -> list[list[int]]:
@@ -382,7 +386,7 @@ class FastEngine(KernelState):
         pfn = self.memory.pfns_of(k.page)
         if not all_missed:
             pfn = np.where(memory_op, pfn, 0)
-        nid, _ = self.index.node_of(pfn)
+        nid = self.nodemap.nodes_of(pfn)
         src = self._src_of_nid.take(nid, mode="clip")
         rmt = nid != cpu_node
         paddr = (pfn << PAGE_SHIFT) | k.offset
@@ -412,14 +416,14 @@ class FastEngine(KernelState):
             np.int64)
         # The PFN read back is the one latched (unless the register layout loses bits): its
         # node is known already.
-        online = nid >= 0 if np.array_equal(got_pfn, pfn) else self.index.node_of(got_pfn)[1]
+        online = nid >= 0 if np.array_equal(got_pfn, pfn) else self.nodemap.nodes_of(got_pfn) >= 0
         outcomes = self.driver.outcomes
         outcomes["laddr_invalid"] += int((~lin_ok).sum())
         outcomes["paddr_invalid"] += int((lin_ok & ~phy_ok).sum())
         outcomes["pfn_offline"] += int((lin_ok & phy_ok & ~online).sum())
         push = lin_ok & phy_ok & online
-        # jiffies: int() of the time, as the reference's NMI takes it (times are >= 0)
-        return k.times.astype(np.int64), k.times, got_pfn, push
+        # jiffies: int() of the time from INITIAL_JIFFIES, as the reference's NMI takes it
+        return k.times.astype(np.int64) + INITIAL_JIFFIES, k.times, got_pfn, push
 
     def _ring(self, cpu: int, st: CpuBatch, jiffies: I64, times: F64, pfns: I64,
               drained: _Drained) -> None:

@@ -14,10 +14,12 @@ copy to keep in step.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from generated._base import jitable
 from generated.pghot import PAGES_PER_SECTION
 from runtime.sections import NO_MAP_SHIFT, SECTION_SHIFT
 from runtime.topology import Topology
@@ -25,6 +27,28 @@ from runtime.topology import Topology
 I64 = npt.NDArray[np.int64]
 NO_PAGE = -1
 """What the arrays hold where no page is (page -> PFN and PFN -> page alike)."""
+
+
+class PageTables(NamedTuple):
+    """The PFN -> page arrays as the compiled loops read them: `page` holds every mapped
+    section back to back (index 0: NO_PAGE, where unmapped PFNs land), `shift` turns a PFN
+    into its index there (runtime/sections.py)."""
+
+    page: I64
+    shift: I64
+
+
+@jitable
+def page_at_pfn(pfn: int, t: PageTables) -> int:
+    """The page at pfn, NO_PAGE where none is (free, isolated or offline): the scalar form of
+    Memory.pages_at (its twin, held equal by tests/test_memory.py)."""
+    if pfn < 0:
+        return NO_PAGE
+    index = pfn + t.shift[min(pfn >> SECTION_SHIFT, t.shift.size - 1)]
+    if index < 0 or index >= t.page.size:
+        return NO_PAGE
+    page: int = t.page[index]
+    return page
 
 
 class OutOfMemory(Exception):
@@ -146,6 +170,10 @@ class Memory:
         return self._pfn.nbytes + self._page.nbytes + self._shift.nbytes + \
             sum(stack.nbytes for stack in self._freed.values())
 
+    def page_tables(self) -> PageTables:
+        """The current PFN -> page arrays (they are replaced when sections are added)."""
+        return PageTables(self._page, self._shift)
+
     def pfn_of(self, page: int) -> int:
         """The PFN holding page; KeyError when the page is not placed."""
         pfn = int(self._pfn[page]) if 0 <= page < self._pfn.size else NO_PAGE
@@ -155,10 +183,7 @@ class Memory:
 
     def page_at(self, pfn: int) -> int | None:
         """The page at pfn, None when the PFN holds none (free, isolated or offline)."""
-        base = self._base.get(pfn >> SECTION_SHIFT) if pfn >= 0 else None
-        if base is None:
-            return None
-        page = int(self._page[base + (pfn & (PAGES_PER_SECTION - 1))])
+        page = int(page_at_pfn(pfn, self.page_tables()))
         return None if page == NO_PAGE else page
 
     def holds_page(self, pfn: int) -> bool:
@@ -174,7 +199,7 @@ class Memory:
         return pfns
 
     def pages_at(self, pfns: I64) -> I64:
-        """Page at each PFN (NO_PAGE where none)."""
+        """Page at each PFN (NO_PAGE where none): the array form of page_at_pfn (its twin)."""
         # a PFN of an unmapped section gets a negative index, which clips onto the NO_PAGE
         # at [0]; the sections.flat_index clamps are not needed
         index = pfns + self._shift.take(pfns >> SECTION_SHIFT, mode="clip")

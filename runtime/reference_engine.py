@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from generated.cpuid import IbsCaps
 from runtime.cpuid import SimulatedCpuid, zen6_caps
 from runtime.driver import CpuState, Driver, DriverConfig, RecordAccess
+from runtime.jiffies import jiffies_at, run_ms_of
 from runtime.machine import DEFAULT_MPROF_LVT_OFFSET, make_cpus
 from runtime.memory import NO_PAGE, Memory
 from runtime.pghot.core import Pghot
@@ -138,12 +139,12 @@ class ReferenceEngine(KernelState):
     def _record_access(self, pfn: int, nid: int, src: int, time: int) -> int:
         result = self.pghot.record_access(pfn, nid, src, time)
         page = self.memory.page_at(pfn)
-        self.records.append(time, self.now_ms, self._running_cpu, pfn,
+        self.records.append(run_ms_of(time), self.now_ms, self._running_cpu, pfn,
                             NO_PAGE if page is None else page, self.pghot.last_ready)
         return result
 
     def _nmi(self, cpu: int) -> None:
-        self.driver.nmi(cpu, int(self.now_ms))
+        self.driver.nmi(cpu, jiffies_at(self.now_ms))
         if self.cpus[cpu].irq_work_queued:
             self._push(self.now_ms, IRQ_WORK, cpu)
 

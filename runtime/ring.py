@@ -1,8 +1,8 @@
 """The driver's per-CPU sample ring (mprof_sample_pcpu): IBS_NR_SAMPLES slots, head/tail.
 
 One slot is always left empty to tell full from empty, so IBS_NR_SAMPLES - 1 samples fit. The
-size comes from the spec constant, so shrinking it in spec/ (e.g. for the interleaving explorer)
-needs no runtime edit.
+size defaults to the spec constant; a caller may pass another (`ibs-mprof explore --ring N`
+does).
 """
 
 from __future__ import annotations

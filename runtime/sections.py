@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from generated._base import jitable
 from generated.pghot import PAGES_PER_SECTION
 
 SECTION_SHIFT = PAGES_PER_SECTION.bit_length() - 1
@@ -31,8 +32,20 @@ def shift_table(slot_of_section: I64) -> I64:
     return table
 
 
+@jitable
+def flat_index_of(pfn: int, shift: I64) -> int:
+    """Flat index of one PFN, or -1 where its section has no slot (or the PFN is negative);
+    the scalar form of flat_index (its twin: the two are held equal by a test)."""
+    if pfn < 0:
+        return -1
+    section = min(pfn >> SECTION_SHIFT, shift.size - 1)  # past the table: its last entry
+    index: int = pfn + shift[section]
+    return index if index >= 0 else -1
+
+
 def flat_index(pfns: I64, shift: I64) -> I64:
-    """Flat index of each PFN, or -1 where its section has no slot (or the PFN is negative)."""
+    """Flat index of each PFN, or -1 where its section has no slot (or the PFN is negative);
+    the array form of flat_index_of (its twin)."""
     index: I64 = pfns + shift.take(pfns >> SECTION_SHIFT, mode="clip")
     np.maximum(index, -1, out=index)
     if pfns.size and pfns.min() < 0:  # clip put negative PFNs in the first section

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+from runtime.counts import NamedCounts
+
 # Every counter the model may bump, in /proc/vmstat order; unknown names are a bug.
 VM_EVENTS = (
     "numa_pages_migrated",
@@ -22,19 +24,22 @@ VM_EVENTS = (
     "hwhint_dropped_events",
 )
 NODE_STATS = ("pgpromote_success", "pgpromote_candidate", "pgpromote_candidate_nrl")
+EVENT_INDEX = {name: i for i, name in enumerate(VM_EVENTS)}
+"""Position of each vm event in Vmstat.events.array (what compiled loops add to)."""
 
 
 class Vmstat:
-    """Global vm events plus per-node stats; reads of never-bumped counters give 0."""
+    """Global vm events (an int64 array, so compiled loops can bump them) plus per-node
+    stats; reads of never-bumped counters give 0."""
 
     def __init__(self) -> None:
-        self.events: Counter[str] = Counter()
+        self.events = NamedCounts(VM_EVENTS)
         self.node: dict[int, Counter[str]] = {}
 
     def count(self, name: str, delta: int = 1) -> None:
-        if name not in VM_EVENTS:
+        if name not in EVENT_INDEX:
             raise KeyError(f"unknown vm event {name!r}")
-        self.events[name] += delta
+        self.events.array[EVENT_INDEX[name]] += delta
 
     def count_node(self, nid: int, name: str, delta: int = 1) -> None:
         if name not in NODE_STATS:
@@ -52,7 +57,7 @@ class Vmstat:
     def as_dict(self) -> dict[str, int]:
         """Every known counter (node stats summed over nodes), in /proc/vmstat order."""
         out = {name: self.get(name) for name in NODE_STATS}
-        out.update({name: self.events[name] for name in VM_EVENTS})
+        out.update(self.events.as_dict())
         return out
 
     def proc_text(self) -> str:

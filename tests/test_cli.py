@@ -3,10 +3,12 @@ option and the rule."""
 
 from __future__ import annotations
 
+import argparse
 from importlib.metadata import version
 
 import pytest
 
+from runtime.cli import build_parser
 from tests.conftest import run_cli
 
 
@@ -33,3 +35,14 @@ def test_option_errors_are_one_line_naming_option_and_rule(args: list[str],
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"ibs-mprof: error: {expected}"), lines
     assert lines[0].count("error:") == 1 and lines[0].count("ibs-mprof:") == 1
+def test_every_option_of_every_command_has_help() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        assert command.description, name
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
+
+

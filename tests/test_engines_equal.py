@@ -123,9 +123,8 @@ def test_hot_set_shift_under_demotion_pressure() -> None:
 
 @pytest.mark.parametrize("chunk", [1, 37])
 def test_long_blocks_in_chunks(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
-    """Blocks longer than CHUNK_CALLS go through the NMI pass and record_batch in chunks."""
+    """Blocks longer than CHUNK_CALLS go through the NMI pass in chunks."""
     monkeypatch.setattr(runtime.fast_engine, "CHUNK_CALLS", chunk)
-    monkeypatch.setattr(runtime.pghot.batch, "CHUNK_CALLS", chunk)
     assert_same_run(None, ["duration_s=0.5", "machine.ops_per_cpu_per_s=1e8",
                            "machine.cpus_per_dram_node=3", "workload.region_mib=64",
                            "llc.size_mib=4"], steps=3)

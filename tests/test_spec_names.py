@@ -208,6 +208,7 @@ def _check_against_templates(spec: Spec, generated: Path) -> None:
         for r in block.registers:
             predicted.add(r.class_name)
             predicted |= {name for name, _, _ in gen_names.register_module_constants(r)}
+            predicted |= {name for name, _, _ in gen_names.register_module_functions(r)}
         assert defined == predicted, f"{block.name}.py: names.py does not predict " \
             f"{sorted(defined ^ predicted)}"
         assert imported <= gen_names.MODULE_IMPORTS | enums, sorted(imported)

@@ -229,7 +229,8 @@ class Machine:
         self.accepted = dict(state.accepted)
         self.dropped = dict(state.dropped)
         self.recorded = Counter(state.recorded)
-        self.driver.vmstat.events = Counter(dict(state.vmstat))
+        for name, value in state.vmstat:
+            self.driver.vmstat.events[name] = value
         self.driver.outcomes = Counter(dict(state.outcomes))
 
     # --- steps ----------------------------------------------------------------------------------

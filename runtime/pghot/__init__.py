@@ -1,12 +1,16 @@
-"""Reference model of Linux pghot v7 hot-page tracking and kmigrated promotion.
+"""Model of Linux pghot (post-v7) hot-page tracking and kmigrated promotion.
 
-Event by event and deliberately simple (speed is not a goal): tunables.py (sysctl/debugfs knobs),
-records.py (per-PFN record words via the generated accessors), core.py (pghot_record_access and
-the promotion rate limiter), kmigrated.py (the per lower-tier node promotion thread),
-watermarks.py and demotion.py (a small kswapd demotion model). Behaviour follows
-shared/reference/pghot.md §1-5 and §10; simplifications are listed in each module docstring.
+tunables.py (sysctl/debugfs knobs), default_mode.py and precise_mode.py (the per-PFN record
+rules of mm/pghot-default.c and mm/pghot-precise.c), window.py (the frequency window they
+share), records.py (the hot maps), core.py (pghot_record_access and the promotion policy),
+batch.py (the compiled record loop of the fast engine), kmigrated.py (the per lower-tier node
+promotion thread), watermarks.py and demotion.py (a small kswapd demotion model). Per-access
+rules are scalar @jitable functions that both engines run. The kernel behaviour modelled is
+described, with the sources read, in docs/kernel-model.md; simplifications are listed in each
+module docstring.
 """
 
+from runtime.pghot import default_mode, precise_mode
 from runtime.pghot.core import (
     EINVAL,
     NUMA_NO_NODE,
@@ -25,5 +29,5 @@ from runtime.pghot.watermarks import NO_WATERMARKS, Watermarks
 __all__ = [
     "EINVAL", "NO_WATERMARKS", "NUMA_NO_NODE", "PGHOT_HINTFAULTS", "PGHOT_HWHINTS", "Demoter",
     "Demotion", "Kmigrated", "PassResult", "Pghot", "PromoState", "Promotion", "Record",
-    "RecordMap", "Tunables", "Watermarks", "start_kmigrated",
+    "RecordMap", "Tunables", "Watermarks", "default_mode", "precise_mode", "start_kmigrated",
 ]

@@ -16,9 +16,15 @@ bit was set, but a pass it runs sees the records as they are now: deliver access
 order and tick no later than next_wakeup for exact results.
 
 A wait starting and a wait timing out look the same from outside: ACTIVATE set -> a pass now;
-clear -> sleep kmigrated_sleep_ms. Readiness that arrives mid-sleep is therefore seen 0..sleep_ms
-late. A pass is instantaneous unless `pass_duration_ms` > 0; the next wait starts when the pass
-ends, so pages that became READY during a pass are taken immediately, without sleeping.
+clear -> sleep. A sleep of kmigrated_sleep_ms lasts longer than asked: the timer wheel fires
+a timeout at the first multiple of its level's granularity strictly after the expiry
+(`timer_wheel_fire`), so 100 ms sleeps take 101..108 ms (104 in steady state) and 1000 ms ones
+1001..1064. Readiness that arrives mid-sleep is therefore seen up to a sleep late. A pass is
+instantaneous unless `pass_duration_ms` > 0; the next wait starts when the pass ends, so pages
+that became READY during a pass are taken immediately, without sleeping.
+
+Kernel rules get jiffies (runtime/jiffies.py); the thread's schedule and its logs are in ms of
+the run.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generated.pghot import PAGES_PER_SECTION
+from runtime.jiffies import jiffies_at, run_ms_of
 from runtime.memory import NO_PAGE
 from runtime.pghot.core import Pghot, Promotion
 from runtime.rowlog import RowLog
@@ -52,20 +59,41 @@ class PassResult:
     migrate_failed: int = 0
 
 
+TIMER_LEVEL_BITS = 3
+"""LVL_CLK_SHIFT: each timer-wheel level is 8 times coarser than the one below."""
+TIMER_LEVEL_SIZE = 64
+"""LVL_SIZE: buckets per level."""
+
+
+def timer_wheel_fire(jiffies: int, timeout: int) -> int:
+    """When a timeout armed at jiffies fires (kernel/time/timer.c calc_index): the level is the
+    first whose range holds the delta, and the timer fires at the first multiple of the
+    level's granularity strictly after the expiry (level 0: the next jiffy)."""
+    level = 0
+    while timeout >= (TIMER_LEVEL_SIZE - 1) << (level * TIMER_LEVEL_BITS):
+        level += 1
+    granularity = 1 << (level * TIMER_LEVEL_BITS)
+    expiry = jiffies + timeout
+    return (expiry + granularity) // granularity * granularity
+
+
 def promote_batch(pghot: Pghot, pfns: I64, target: int, now_ms: int,
                   result: PassResult) -> None:
     """promote_misplaced_memcg_folios: migrate the isolated folios to target.
 
-    Folios that cannot get a page on the target are put back on their LRU with no retry (their
-    records are already zero). numa_pages_migrated and the target's pgpromote_success count
-    the successes.
+    kmigrated adds each folio at the head of its list, so migrate_pages meets them last-added
+    first: in descending PFN order, each taking the next free page of the target. When the
+    target runs out, the folios migrated so far (the highest PFNs) stay moved and the rest go
+    back on their LRU with no retry (their records are already zero; docs/kernel-model.md
+    §b.7). numa_pages_migrated and the target's pgpromote_success count the successes.
     """
     result.batches.append(pfns.size)
-    moved, pages = pghot.memory.migrate_many(pfns, target)
+    order = pfns[::-1]
+    moved, pages = pghot.memory.migrate_many(order, target)
     result.migrate_failed += pfns.size - moved.size
     if moved.size:
         rows = RowLog(Promotion)  # converted once, then copied into both logs
-        rows.extend_columns(moved.size, time_ms=now_ms, old_pfn=pfns[:moved.size],
+        rows.extend_columns(moved.size, time_ms=now_ms, old_pfn=order[:moved.size],
                             new_pfn=moved, target_nid=target, page=pages)
         result.promoted.extend(rows)
         pghot.promotions.extend(rows)
@@ -133,18 +161,19 @@ class Kmigrated:
         done: list[PassResult] = []
         while self._check_ms <= now_ms:
             at = self._check_ms
-            if self.pghot.activated(self.nid, at):
+            if self.pghot.activated(self.nid, jiffies_at(at)):
                 done.append(self.run_pass(at))
                 self._check_ms = at + self.pass_duration_ms
             else:
-                self._check_ms = at + self.pghot.tunables.kmigrated_sleep_ms
+                woke = timer_wheel_fire(jiffies_at(at), self.pghot.tunables.kmigrated_sleep_ms)
+                self._check_ms = run_ms_of(woke)
         return done
 
     def run_pass(self, now_ms: int) -> PassResult:
         """kmigrated_do_work: clear ACTIVATE, then walk this node's HOT sections in ascending
         order (test-and-clear each flag)."""
         pghot = self.pghot
-        pghot.activate[self.nid] = False
+        pghot.activate[self.nid] = 0
         result = PassResult(now_ms, self.nid)
         for section in pghot.topology.sections(self.nid):
             if not pghot.test_and_clear_hot(section):
@@ -198,7 +227,7 @@ class Kmigrated:
             if rec.nid == self.nid:
                 result.on_target += 1
                 continue
-            if not pghot.should_migrate(1, rec.nid, rec.time, now_ms):
+            if not pghot.should_migrate(1, rec.nid, rec.time, jiffies_at(now_ms)):
                 result.rejected += 1
                 continue
             if not pghot.migrate_prepare(1, rec.nid):

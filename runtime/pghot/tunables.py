@@ -21,12 +21,7 @@ from typing import Any
 
 from generated.pghot import PGHOT_NID_MAX
 from runtime.errors import InputError
-from runtime.pghot.records import (
-    DEFAULT_LATENCY_MAX_MS,
-    MODES,
-    PRECISE_LATENCY_MAX_MS,
-    freq_max,
-)
+from runtime.pghot.records import MODES, freq_max, latency_max_ms
 from runtime.topology import Topology
 
 PGHOT_HINTFAULTS = 0
@@ -40,7 +35,7 @@ SRC_ENABLED_MASK = (1 << PGHOT_SRC_MAX) - 1
 READY_RULES = ("sticky", "recomputed")
 FREQ_WINDOW_MIN_MS = 1000
 FREQ_WINDOW_DEFAULT_MS = {"default": 3000, "precise": 5000}
-FREQ_WINDOW_MAX_MS = {"default": DEFAULT_LATENCY_MAX_MS, "precise": PRECISE_LATENCY_MAX_MS}
+FREQ_WINDOW_MAX_MS = {mode: latency_max_ms(mode) for mode in MODES}
 INT_MAX = (1 << 31) - 1
 """proc_dointvec_minmax parses into an int, so larger rate limits are rejected."""
 FIXED_RANGES = {
@@ -73,13 +68,23 @@ class Tunables:
         object.__setattr__(self, "_live", True)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        """After construction every assignment is validated like a sysctl write."""
+        """After construction every assignment is validated like a sysctl write: a rejected
+        write raises InputError and keeps the old value (the kernel's -EINVAL)."""
         if getattr(self, "_live", False):
             if name == "mode":
                 raise InputError("pghot.mode is a build option (CONFIG_PGHOT_PRECISE) and "
                                  "cannot change at run time")
             self._check(name, value)
+            topology = getattr(self, "_topology", None)
+            if name == "target_nid" and topology is not None:
+                _check_target(value, topology)
         object.__setattr__(self, name, value)
+
+    def attach(self, topology: Topology) -> None:
+        """Bind to a machine: target_nid must be an online top-tier node now and at every
+        later write, as sysctl_target_nid_handler checks it."""
+        _check_target(self.target_nid, topology)
+        object.__setattr__(self, "_topology", topology)
 
     @property
     def window_ms(self) -> int:
@@ -135,11 +140,15 @@ class Tunables:
 
     def check_target_nid(self, topology: Topology) -> None:
         """sysctl_target_nid_handler: the node must exist (be online) and be top tier."""
-        nids = {n.nid for n in topology.nodes}
-        if self.target_nid not in nids:
-            raise InputError(f"pghot.target_nid = {self.target_nid} is not an online node "
-                             f"(nodes: {sorted(nids)})")
-        if not topology.is_toptier(self.target_nid):
-            tops = sorted(n.nid for n in topology.nodes if n.toptier)
-            raise InputError(f"pghot.target_nid = {self.target_nid} is not a top-tier node "
-                             f"(top tier: {tops})")
+        _check_target(self.target_nid, topology)
+
+
+def _check_target(nid: int, topology: Topology) -> None:
+    nids = {n.nid for n in topology.nodes}
+    if nid not in nids:
+        raise InputError(f"pghot.target_nid = {nid} is not an online node "
+                         f"(nodes: {sorted(nids)})")
+    if not topology.is_toptier(nid):
+        tops = sorted(n.nid for n in topology.nodes if n.toptier)
+        raise InputError(f"pghot.target_nid = {nid} is not a top-tier node "
+                         f"(top tier: {tops})")

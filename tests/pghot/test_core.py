@@ -5,7 +5,7 @@ from __future__ import annotations
 from generated.pghot import PAGES_PER_SECTION as PPS
 from generated.pghot import PghotRecordDefault
 from runtime.pghot import EINVAL, NUMA_NO_NODE, PGHOT_HINTFAULTS, PGHOT_HWHINTS, Watermarks
-from runtime.pghot.records import time_bucket
+from runtime.pghot.default_mode import time_bucket
 from runtime.topology import Node
 from tests.pghot.helpers import Machine, machine
 

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from generated.pghot import PAGES_PER_SECTION as PPS
+from runtime.jiffies import INITIAL_JIFFIES, jiffies_at
 from runtime.pghot import PGHOT_HINTFAULTS, Kmigrated, PassResult, Tunables, start_kmigrated
+from runtime.pghot.kmigrated import timer_wheel_fire
 from runtime.topology import Node
 from tests.pghot.helpers import LOWER_START, Machine, machine
 
@@ -15,10 +17,10 @@ HF = PGHOT_HINTFAULTS
 
 
 def heat(m: Machine, pfns: list[int], now_ms: int, nid: int = 0) -> None:
-    """Two accesses each: READY with the default threshold 2."""
+    """Two accesses each at ms now_ms of the run: READY with the default threshold 2."""
     for pfn in pfns:
         for t in (now_ms, now_ms + 1):
-            assert m.pghot.record_access(pfn, nid, HF, t) == 0
+            assert m.pghot.record_access(pfn, nid, HF, jiffies_at(t)) == 0
 
 
 def test_start_creates_one_thread_per_lower_node_and_opens_recording() -> None:
@@ -28,19 +30,31 @@ def test_start_creates_one_thread_per_lower_node_and_opens_recording() -> None:
 
 
 def test_polls_every_sleep_ms_and_passes_only_when_activated() -> None:
+    """A 100 ms sleep is a level-1 timer (8-jiffy granularity): it fires at the first multiple
+    of 8 past its expiry, 104 ms later from a multiple of 8; a 50 ms one at level 0 fires one
+    jiffy late (INITIAL_JIFFIES is a multiple of 8)."""
     m = machine()
     thread = Kmigrated(m.pghot, 1, start_ms=0)
-    assert thread.tick(0) == [] and thread.next_wakeup(0) == 100
+    assert thread.tick(0) == [] and thread.next_wakeup(0) == 104
     pfns = m.place_lower(3)
     heat(m, pfns, 30)
-    assert thread.tick(99) == []
-    assert thread.next_wakeup(50) == 100
-    [result] = thread.tick(100)  # became ready at 31, seen at the 100 ms timeout
-    assert result.time_ms == 100 and len(result.promoted) == 3
-    assert not m.pghot.activate[1] and thread.next_wakeup(100) == 200
+    assert thread.tick(103) == []
+    assert thread.next_wakeup(50) == 104
+    [result] = thread.tick(104)  # became ready at 31, seen at the timeout
+    assert result.time_ms == 104 and len(result.promoted) == 3
+    assert not m.pghot.activate[1] and thread.next_wakeup(104) == 208
     m.pghot.tunables.kmigrated_sleep_ms = 50
-    assert thread.tick(200) == [] and thread.next_wakeup(200) == 250  # sleep read per wait
-    assert [p.time_ms for p in thread.log] == [100] * 3
+    assert thread.tick(208) == [] and thread.next_wakeup(208) == 259  # sleep read per wait
+    assert [p.time_ms for p in thread.log] == [104] * 3
+
+
+def test_timer_wheel_fires_after_the_expiry_at_the_levels_granularity() -> None:
+    assert INITIAL_JIFFIES % 64 == 32
+    j = INITIAL_JIFFIES
+    assert [timer_wheel_fire(j, t) - j for t in (1, 50, 62)] == [2, 51, 63]  # level 0
+    assert [timer_wheel_fire(j, t) - j for t in (63, 100, 503)] == [64, 104, 504]  # level 1
+    assert timer_wheel_fire(j, 1000) - j == 1056  # level 2: next multiple of 64 after it
+    assert timer_wheel_fire(j + 32, 1000) - (j + 32) == 1024
 
 
 def test_activate_during_a_pass_means_an_immediate_next_pass() -> None:
@@ -48,10 +62,10 @@ def test_activate_during_a_pass_means_an_immediate_next_pass() -> None:
     thread = Kmigrated(m.pghot, 1, start_ms=0, pass_duration_ms=10)
     first, second = m.place_lower(2)
     heat(m, [first], 30)
-    assert [r.time_ms for r in thread.tick(100)] == [100]
-    heat(m, [second], 105)  # during the 100..110 pass
-    assert [r.time_ms for r in thread.tick(110)] == [110]  # no 100 ms sleep in between
-    assert thread.next_wakeup(110) == 120 and thread.tick(200) == []
+    assert [r.time_ms for r in thread.tick(104)] == [104]
+    heat(m, [second], 109)  # during the 104..114 pass
+    assert [r.time_ms for r in thread.tick(114)] == [114]  # no sleep in between
+    assert thread.next_wakeup(114) == 124 and thread.tick(200) == []
 
 
 def test_a_full_batch_holds_batch_nr_plus_one_and_the_section_end_flushes() -> None:
@@ -64,7 +78,9 @@ def test_a_full_batch_holds_batch_nr_plus_one_and_the_section_end_flushes() -> N
     assert result.sections == [16] and result.consumed == 600
     assert m.vmstat.get("numa_pages_migrated") == 600
     assert m.vmstat.get_node(0, "pgpromote_success") == 600
-    assert [p.old_pfn for p in m.pghot.promotions] == pfns  # ascending PFN order
+    # each batch goes highest PFN first: kmigrated adds folios at the list's head
+    assert [p.old_pfn for p in m.pghot.promotions] == \
+        [pfn for i in range(0, 600, 65) for pfn in reversed(pfns[i:i + 65])]
     assert all(m.topology.node_of_pfn(p.new_pfn) == 0 for p in thread.log)
     assert all(m.pghot.records.word(pfn) == 0 for pfn in pfns)
 
@@ -114,6 +130,9 @@ def test_a_batch_that_runs_out_of_target_pages_puts_the_rest_back() -> None:
     result = Kmigrated(m.pghot, 1).run_pass(100)
     assert result.batches == [20] and len(result.promoted) == 10
     assert result.migrate_failed == 10
+    # migrate_pages meets the list head first: the highest PFNs moved, the lowest went back
+    assert [p.old_pfn for p in result.promoted] == pfns[:9:-1]
+    assert all(m.memory.holds_page(pfn) for pfn in pfns[:10])
     assert m.vmstat.get("numa_pages_migrated") == 10
     assert all(m.pghot.records.word(pfn) == 0 for pfn in pfns)  # no retry
 

@@ -6,31 +6,22 @@ from functools import reduce
 from typing import Any
 
 import numpy as np
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from generated.pghot import PAGES_PER_SECTION as PPS
 from generated.pghot import PghotRecordDefault, PghotRecordPrecise
-from runtime.pghot import NUMA_NO_NODE, Record, RecordMap
-from runtime.pghot.records import (
-    DEFAULT_FREQ_MAX,
-    DEFAULT_LATENCY_MAX_MS,
-    DEFAULT_TIME_WRAP_MS,
-    PRECISE_FREQ_MAX,
-    PRECISE_TIME_WRAP_MS,
-    default_latency_ms,
-    time_bucket,
-    update_default,
-    update_default_array,
-    update_precise,
-    update_precise_array,
-)
+from runtime.jiffies import INITIAL_JIFFIES
+from runtime.pghot import NUMA_NO_NODE, Record, RecordMap, default_mode, precise_mode
+from runtime.pghot.default_mode import time_bucket
+
+
+def default_latency_ms(old_bucket: int, jiffies: int) -> int:
+    return default_mode.access_latency(old_bucket, jiffies)
 
 
 def default_after(times: list[int], window_ms: int = 3000, threshold: int = 2,
                   sticky: bool = False) -> PghotRecordDefault:
-    word = reduce(lambda w, t: update_default(w, t, window_ms=window_ms, threshold=threshold,
-                                              sticky=sticky), times, 0)
+    word = reduce(lambda w, t: default_mode.update_record(w, t, window_ms, threshold,
+                                                          int(sticky)), times, 0)
     return PghotRecordDefault.decode(word)
 
 
@@ -38,14 +29,14 @@ def precise_after(accesses: list[tuple[int, int]], window_ms: int = 5000,
                   threshold: int = 2) -> PghotRecordPrecise:
     word = 0
     for nid, t in accesses:
-        word = update_precise(word, nid, t, window_ms=window_ms, threshold=threshold)
+        word = precise_mode.update_record(word, nid, t, window_ms, threshold)
     return PghotRecordPrecise.decode(word)
 
 
 def test_limits_come_from_the_generated_field_widths() -> None:
-    assert (DEFAULT_FREQ_MAX, PRECISE_FREQ_MAX) == (3, 7)
-    assert (DEFAULT_TIME_WRAP_MS, DEFAULT_LATENCY_MAX_MS, PRECISE_TIME_WRAP_MS) == (
-        4096, 3968, 16384)
+    assert (default_mode.FREQ_MAX, precise_mode.FREQ_MAX) == (3, 7)
+    assert (default_mode.TIME_WRAP_MS, default_mode.LATENCY_MAX_MS,
+            precise_mode.TIME_WRAP_MS) == (4096, 3968, 16384)
     assert [time_bucket(t) for t in (0, 127, 128, 3968, 4095, 4096)] == [0, 0, 1, 31, 31, 0]
 
 
@@ -101,7 +92,26 @@ def test_sticky_ready_survives_a_window_reset_recomputed_does_not() -> None:
 
 def test_precise_last_reporter_wins_without_resetting_freq() -> None:
     rec = precise_after([(0, 0), (2, 10), (3, 20)], threshold=3)
-    assert (rec.nid, rec.freq, rec.ready, rec.time) == (3, 3, True, 20)
+    assert (rec.nid, rec.nid_known, rec.freq, rec.ready, rec.time) == (3, True, 3, True, 20)
+
+
+def test_precise_no_node_keeps_a_known_node_else_promotes_to_target_at_consume() -> None:
+    """c46902d3: NUMA_NO_NODE keeps the node known before; a record with none known goes to
+    target_nid, read when kmigrated consumes it."""
+    rec = precise_after([(2, 10), (NUMA_NO_NODE, 20)])
+    assert (rec.nid, rec.nid_known, rec.freq) == (2, True, 2)
+    unknown = precise_after([(NUMA_NO_NODE, 10), (NUMA_NO_NODE, 20)])
+    assert (unknown.nid, unknown.nid_known, unknown.ready) == (0, False, True)
+    assert precise_mode.record_target(unknown.encode(), 4) == 4
+    assert precise_mode.record_target(rec.encode(), 4) == 2
+
+
+def test_default_buckets_follow_absolute_jiffies_from_initial_jiffies() -> None:
+    """At uptime 0 jiffies mod 128 is 32: two accesses 3050 ms apart are 3072 (24 buckets)
+    apart, older than the 3000 ms window; from jiffies 0 they would be 2944 apart."""
+    assert INITIAL_JIFFIES % 128 == 32
+    assert not default_after([INITIAL_JIFFIES, INITIAL_JIFFIES + 3050]).ready
+    assert default_after([0, 3050]).ready
 
 
 def test_record_map_keeps_lower_tier_sections_only_in_the_mode_width() -> None:
@@ -120,21 +130,22 @@ def test_record_map_keeps_lower_tier_sections_only_in_the_mode_width() -> None:
     assert default.flat[PPS + 1] == 0x5A and default.word(17 * PPS + 1) == 0x5A
 
 
-def test_precise_map_update_resolves_no_node_to_the_target() -> None:
+def test_precise_map_update_and_consume() -> None:
     records = RecordMap("precise", [16])
     pfn = 16 * PPS + 5
     args: dict[str, Any] = {"window_ms": 5000, "threshold": 2, "sticky": False}
-    assert not records.update(pfn, NUMA_NO_NODE, 100, target_nid=4, **args)
-    assert records.decode(pfn) == PghotRecordPrecise(nid=4, freq=1, time=100)
-    assert records.update(pfn, 2, 200, target_nid=4, **args)
-    assert records.decode(pfn) == PghotRecordPrecise(nid=2, freq=2, time=200, ready=True)
+    assert not records.update(pfn, NUMA_NO_NODE, 100, **args)
+    assert records.decode(pfn) == PghotRecordPrecise(nid=0, freq=1, time=100)
+    assert records.update(pfn, 2, 200, **args)
+    assert records.decode(pfn) == PghotRecordPrecise(nid=2, nid_known=True, freq=2, time=200,
+                                                     ready=True)
+    assert records.get_record(pfn, target_nid=4) == Record(2, 2, 200)
 
 
 def test_get_record_consumes_only_ready_records() -> None:
     records = RecordMap("default", [16])
     pfn = 16 * PPS + 7
-    args: dict[str, Any] = {"window_ms": 3000, "threshold": 2, "sticky": False,
-                            "target_nid": 0}
+    args: dict[str, Any] = {"window_ms": 3000, "threshold": 2, "sticky": False}
     records.update(pfn, 0, 300, **args)
     assert records.get_record(pfn, target_nid=0) is None
     assert records.decode(pfn) == PghotRecordDefault(freq=1, time=time_bucket(300))
@@ -144,30 +155,3 @@ def test_get_record_consumes_only_ready_records() -> None:
     assert records.get_record(pfn, target_nid=3) is None
 
 
-@settings(max_examples=200, deadline=None)
-@given(words=st.lists(st.integers(0, 255), min_size=1, max_size=20),
-       now=st.integers(0, 50000), window=st.integers(1000, 3968), threshold=st.integers(1, 3),
-       sticky=st.booleans())
-def test_vector_default_update_equals_scalar(words: list[int], now: int, window: int,
-                                             threshold: int, sticky: bool) -> None:
-    got = update_default_array(np.array(words, dtype=np.uint64),
-                               np.full(len(words), now, dtype=np.int64), window_ms=window,
-                               threshold=threshold, sticky=sticky)
-    want = [update_default(w, now, window_ms=window, threshold=threshold, sticky=sticky)
-            for w in words]
-    assert got.tolist() == want
-
-
-@settings(max_examples=200, deadline=None)
-@given(words=st.lists(st.integers(0, 2**32 - 1).map(lambda w: w & ~(0xF << 27)), min_size=1,
-                      max_size=20),
-       nid=st.integers(0, 1023), now=st.integers(0, 100000), window=st.integers(1000, 16383),
-       threshold=st.integers(1, 7))
-def test_vector_precise_update_equals_scalar(words: list[int], nid: int, now: int, window: int,
-                                             threshold: int) -> None:
-    got = update_precise_array(np.array(words, dtype=np.uint64),
-                               np.full(len(words), nid, dtype=np.int64),
-                               np.full(len(words), now, dtype=np.int64), window_ms=window,
-                               threshold=threshold)
-    want = [update_precise(w, nid, now, window_ms=window, threshold=threshold) for w in words]
-    assert got.tolist() == want

@@ -14,15 +14,19 @@ from typing import ClassVar, Final, final
 import numpy as np
 
 from generated._base import (
+    BoolArray,
     FieldInfo,
     FieldValues,
     RegisterValue,
+    U8Array,
     U64Array,
-    as_u64,
+    Words,
+    as_words,
     check_bool,
     check_int,
     check_raw,
-    checked_u64,
+    checked_words,
+    jitable,
     or_all,
 )
 from generated.colours import Colour
@@ -32,17 +36,32 @@ DEMO_LIMIT: Final = 150
 
 
 DEMO_CTL_WIDTH: Final = 32
+DEMO_CTL_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 DEMO_CTL_ADDRESS: Final = 0xC0000001
 DEMO_CTL_RESET: Final = 0x10
 DEMO_CTL_RESERVED_MASK: Final = 0xFF00E000
 DEMO_CTL_PERIOD_MASK: Final = 0xF00FF
+DEMO_CTL_PERIOD_WIDTH: Final = 16
+DEMO_CTL_PERIOD_PART0_MASK: Final = 0xFF
+DEMO_CTL_PERIOD_PART0_SHIFT: Final = 0
+DEMO_CTL_PERIOD_PART0_WIDTH: Final = 8
+DEMO_CTL_PERIOD_PART0_VALUE_SHIFT: Final = 4
+DEMO_CTL_PERIOD_PART1_MASK: Final = 0xF0000
+DEMO_CTL_PERIOD_PART1_SHIFT: Final = 16
+DEMO_CTL_PERIOD_PART1_WIDTH: Final = 4
+DEMO_CTL_PERIOD_PART1_VALUE_SHIFT: Final = 12
 DEMO_CTL_ENABLE_MASK: Final = 0x100
+DEMO_CTL_ENABLE_WIDTH: Final = 1
 DEMO_CTL_ENABLE_SHIFT: Final = 8
 DEMO_CTL_VAL_MASK: Final = 0x200
+DEMO_CTL_VAL_WIDTH: Final = 1
 DEMO_CTL_VAL_SHIFT: Final = 9
 DEMO_CTL_MODE_MASK: Final = 0x1C00
+DEMO_CTL_MODE_WIDTH: Final = 3
 DEMO_CTL_MODE_SHIFT: Final = 10
 DEMO_CTL_LEVEL_MASK: Final = 0xF00000
+DEMO_CTL_LEVEL_WIDTH: Final = 4
 DEMO_CTL_LEVEL_SHIFT: Final = 20
 
 
@@ -65,44 +84,49 @@ class DemoCtl(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0000001"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'period',
-            '19:16,7:0',
-            16,
-            'rw',
-            None,
-            'Period; low four bits always zero.',
+            name='period',
+            bits='19:16,7:0',
+            width=16,
+            access='rw',
+            enum=None,
+            doc='Period; low four bits always zero.',
+            source='',
         ),
         FieldInfo(
-            'enable',
-            '8',
-            1,
-            'rw',
-            None,
-            'Enable.',
+            name='enable',
+            bits='8',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Enable.',
+            source='',
         ),
         FieldInfo(
-            'val',
-            '9',
-            1,
-            'w1c',
-            None,
-            'Valid; write 1 to clear.',
+            name='val',
+            bits='9',
+            width=1,
+            access='w1c',
+            enum=None,
+            doc='Valid; write 1 to clear.',
+            source='',
         ),
         FieldInfo(
-            'mode',
-            '12:10',
-            3,
-            'rw',
-            Colour,
-            'Mode colour.',
+            name='mode',
+            bits='12:10',
+            width=3,
+            access='rw',
+            enum=Colour,
+            doc='Mode colour.',
+            source='',
         ),
         FieldInfo(
-            'level',
-            '23:20',
-            4,
-            'ro',
-            None,
-            'A plain integer field.',
+            name='level',
+            bits='23:20',
+            width=4,
+            access='ro',
+            enum=None,
+            doc='A plain integer field.',
+            source='',
         ),
     )
 
@@ -190,23 +214,23 @@ class DemoCtl(RegisterValue):
         )
 
     @staticmethod
-    def get_period(raw: U64Array) -> U64Array:
-        """Vectorised read of period from an array of raw values."""
-        raw = as_u64(raw)
+    def get_period(raw: Words) -> U64Array:
+        """Vectorised read of period from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (
             ((raw >> np.uint64(0)) & np.uint64(0xFF)) << np.uint64(4)
             | ((raw >> np.uint64(16)) & np.uint64(0xF)) << np.uint64(12)
         )
 
     @staticmethod
-    def set_period(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_period(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of period; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFF0FF00)) | DemoCtl._insert_period(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFF0FF00)) | DemoCtl._insert_period(value)
 
     @staticmethod
     def _insert_period(value: FieldValues) -> U64Array:
         """period range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_CTL', 'period', value, 0xFFFF, 0xFFF0)
+        values = checked_words('DEMO_CTL', 'period', value, 0xFFFF, 0xFFF0, np.uint64)
         return (
             ((values >> np.uint64(4)) & np.uint64(0xFF)) << np.uint64(0)
             | ((values >> np.uint64(12)) & np.uint64(0xF)) << np.uint64(16)
@@ -218,20 +242,20 @@ class DemoCtl(RegisterValue):
         return bool(raw >> 8 & 1)
 
     @staticmethod
-    def get_enable(raw: U64Array) -> U64Array:
-        """Vectorised read of enable from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(8)) & np.uint64(0x1)
+    def get_enable(raw: Words) -> BoolArray:
+        """Vectorised read of enable from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x100)) != 0
+        return bits
 
     @staticmethod
-    def set_enable(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_enable(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of enable; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFEFF)) | DemoCtl._insert_enable(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFEFF)) | DemoCtl._insert_enable(value)
 
     @staticmethod
     def _insert_enable(value: FieldValues) -> U64Array:
         """enable range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_CTL', 'enable', value, 0x1, 0x1)
+        values = checked_words('DEMO_CTL', 'enable', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(8)
 
     @staticmethod
@@ -240,20 +264,20 @@ class DemoCtl(RegisterValue):
         return bool(raw >> 9 & 1)
 
     @staticmethod
-    def get_val(raw: U64Array) -> U64Array:
-        """Vectorised read of val from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(9)) & np.uint64(0x1)
+    def get_val(raw: Words) -> BoolArray:
+        """Vectorised read of val from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x200)) != 0
+        return bits
 
     @staticmethod
-    def set_val(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_val(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of val; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFDFF)) | DemoCtl._insert_val(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFDFF)) | DemoCtl._insert_val(value)
 
     @staticmethod
     def _insert_val(value: FieldValues) -> U64Array:
         """val range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_CTL', 'val', value, 0x1, 0x1)
+        values = checked_words('DEMO_CTL', 'val', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(9)
 
     @staticmethod
@@ -262,20 +286,20 @@ class DemoCtl(RegisterValue):
         return raw >> 10 & 0x7
 
     @staticmethod
-    def get_mode(raw: U64Array) -> U64Array:
-        """Vectorised read of mode from an array of raw values."""
-        raw = as_u64(raw)
+    def get_mode(raw: Words) -> U64Array:
+        """Vectorised read of mode from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(10)) & np.uint64(0x7)
 
     @staticmethod
-    def set_mode(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_mode(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of mode; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFE3FF)) | DemoCtl._insert_mode(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFE3FF)) | DemoCtl._insert_mode(value)
 
     @staticmethod
     def _insert_mode(value: FieldValues) -> U64Array:
         """mode range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_CTL', 'mode', value, 0x7, 0x7)
+        values = checked_words('DEMO_CTL', 'mode', value, 0x7, 0x7, np.uint64)
         return values << np.uint64(10)
 
     @staticmethod
@@ -284,20 +308,20 @@ class DemoCtl(RegisterValue):
         return raw >> 20 & 0xF
 
     @staticmethod
-    def get_level(raw: U64Array) -> U64Array:
-        """Vectorised read of level from an array of raw values."""
-        raw = as_u64(raw)
+    def get_level(raw: Words) -> U64Array:
+        """Vectorised read of level from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(20)) & np.uint64(0xF)
 
     @staticmethod
-    def set_level(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_level(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of level; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFF0FFFFF)) | DemoCtl._insert_level(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFF0FFFFF)) | DemoCtl._insert_level(value)
 
     @staticmethod
     def _insert_level(value: FieldValues) -> U64Array:
         """level range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_CTL', 'level', value, 0xF, 0xF)
+        values = checked_words('DEMO_CTL', 'level', value, 0xF, 0xF, np.uint64)
         return values << np.uint64(20)
 
     @staticmethod
@@ -317,15 +341,122 @@ class DemoCtl(RegisterValue):
             None if val is None else DemoCtl._insert_val(val),
             None if mode is None else DemoCtl._insert_mode(mode),
             None if level is None else DemoCtl._insert_level(level),
-        ])
+        ], DEMO_CTL_DTYPE)
+
+
+@jitable
+def demo_ctl_get_period(raw: int) -> int:
+    """DEMO_CTL.period [19:16,7:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (
+        ((raw >> 0) & 0xFF) << 4
+        | ((raw >> 16) & 0xF) << 12
+    )
+
+
+@jitable
+def demo_ctl_set_period(raw: int, value: int) -> int:
+    """raw with DEMO_CTL.period [19:16,7:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xFFFF or value & 0xF:
+        raise ValueError("DEMO_CTL.period: value outside 0..0xFFFF or with bits 0xF set")
+    return (
+        (raw & 0xFFF0FF00)
+        | (((value >> 4) & 0xFF) << 0)
+        | (((value >> 12) & 0xF) << 16)
+    )
+
+
+@jitable
+def demo_ctl_get_enable(raw: int) -> int:
+    """DEMO_CTL.enable [8] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 8) & 0x1
+
+
+@jitable
+def demo_ctl_set_enable(raw: int, value: int) -> int:
+    """raw with DEMO_CTL.enable [8] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("DEMO_CTL.enable: value outside 0..0x1")
+    return (raw & 0xFFFFFEFF) | (value << 8)
+
+
+@jitable
+def demo_ctl_get_val(raw: int) -> int:
+    """DEMO_CTL.val [9] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 9) & 0x1
+
+
+@jitable
+def demo_ctl_set_val(raw: int, value: int) -> int:
+    """raw with DEMO_CTL.val [9] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("DEMO_CTL.val: value outside 0..0x1")
+    return (raw & 0xFFFFFDFF) | (value << 9)
+
+
+@jitable
+def demo_ctl_get_mode(raw: int) -> int:
+    """DEMO_CTL.mode [12:10] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 10) & 0x7
+
+
+@jitable
+def demo_ctl_set_mode(raw: int, value: int) -> int:
+    """raw with DEMO_CTL.mode [12:10] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x7:
+        raise ValueError("DEMO_CTL.mode: value outside 0..0x7")
+    return (raw & 0xFFFFE3FF) | (value << 10)
+
+
+@jitable
+def demo_ctl_get_level(raw: int) -> int:
+    """DEMO_CTL.level [23:20] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 20) & 0xF
+
+
+@jitable
+def demo_ctl_set_level(raw: int, value: int) -> int:
+    """raw with DEMO_CTL.level [23:20] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0xF:
+        raise ValueError("DEMO_CTL.level: value outside 0..0xF")
+    return (raw & 0xFF0FFFFF) | (value << 20)
+
+
+@jitable
+def demo_ctl_encode(period: int = 0, enable: int = 0, val: int = 0, mode: int = 0, level: int = 0) -> int:
+    """A raw DEMO_CTL holding the fields given, every other bit zero (the scalar twin of
+    DemoCtl(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = demo_ctl_set_period(_word, period)
+    _word = demo_ctl_set_enable(_word, enable)
+    _word = demo_ctl_set_val(_word, val)
+    _word = demo_ctl_set_mode(_word, mode)
+    _word = demo_ctl_set_level(_word, level)
+    return _word
 
 
 DEMO_DATA_WIDTH: Final = 64
+DEMO_DATA_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 DEMO_DATA_ADDRESS: Final = 0xC0000002
 DEMO_DATA_RESET: Final = 0x0
 DEMO_DATA_RESERVED_MASK: Final = 0xFFFFFFFFFFFFFF00
 DEMO_DATA_COLOUR_MASK: Final = 0x83
+DEMO_DATA_COLOUR_WIDTH: Final = 3
+DEMO_DATA_COLOUR_PART0_MASK: Final = 0x3
+DEMO_DATA_COLOUR_PART0_SHIFT: Final = 0
+DEMO_DATA_COLOUR_PART0_WIDTH: Final = 2
+DEMO_DATA_COLOUR_PART0_VALUE_SHIFT: Final = 0
+DEMO_DATA_COLOUR_PART1_MASK: Final = 0x80
+DEMO_DATA_COLOUR_PART1_SHIFT: Final = 7
+DEMO_DATA_COLOUR_PART1_WIDTH: Final = 1
+DEMO_DATA_COLOUR_PART1_VALUE_SHIFT: Final = 2
 DEMO_DATA_COUNT_MASK: Final = 0x7C
+DEMO_DATA_COUNT_WIDTH: Final = 5
 DEMO_DATA_COUNT_SHIFT: Final = 2
 
 
@@ -348,20 +479,22 @@ class DemoData(RegisterValue):
     LOCATION: ClassVar[str] = "MSR 0xC0000002"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'colour',
-            '7,1:0',
-            3,
-            'ro',
-            Colour,
-            'Split enum field.',
+            name='colour',
+            bits='7,1:0',
+            width=3,
+            access='ro',
+            enum=Colour,
+            doc='Split enum field.',
+            source='',
         ),
         FieldInfo(
-            'count',
-            '6:2',
-            5,
-            'ro',
-            None,
-            'Count.',
+            name='count',
+            bits='6:2',
+            width=5,
+            access='ro',
+            enum=None,
+            doc='Count.',
+            source='',
         ),
     )
 
@@ -433,23 +566,23 @@ class DemoData(RegisterValue):
         )
 
     @staticmethod
-    def get_colour(raw: U64Array) -> U64Array:
-        """Vectorised read of colour from an array of raw values."""
-        raw = as_u64(raw)
+    def get_colour(raw: Words) -> U64Array:
+        """Vectorised read of colour from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (
             ((raw >> np.uint64(0)) & np.uint64(0x3)) << np.uint64(0)
             | ((raw >> np.uint64(7)) & np.uint64(0x1)) << np.uint64(2)
         )
 
     @staticmethod
-    def set_colour(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_colour(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of colour; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7C)) | DemoData._insert_colour(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFF7C)) | DemoData._insert_colour(value)
 
     @staticmethod
     def _insert_colour(value: FieldValues) -> U64Array:
         """colour range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_DATA', 'colour', value, 0x7, 0x7)
+        values = checked_words('DEMO_DATA', 'colour', value, 0x7, 0x7, np.uint64)
         return (
             ((values >> np.uint64(0)) & np.uint64(0x3)) << np.uint64(0)
             | ((values >> np.uint64(2)) & np.uint64(0x1)) << np.uint64(7)
@@ -461,20 +594,20 @@ class DemoData(RegisterValue):
         return raw >> 2 & 0x1F
 
     @staticmethod
-    def get_count(raw: U64Array) -> U64Array:
-        """Vectorised read of count from an array of raw values."""
-        raw = as_u64(raw)
+    def get_count(raw: Words) -> U64Array:
+        """Vectorised read of count from an array of raw values (np.uint64)."""
+        raw = as_words(raw, np.uint64)
         return (raw >> np.uint64(2)) & np.uint64(0x1F)
 
     @staticmethod
-    def set_count(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_count(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of count; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF83)) | DemoData._insert_count(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFFFFFFFF83)) | DemoData._insert_count(value)
 
     @staticmethod
     def _insert_count(value: FieldValues) -> U64Array:
         """count range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_DATA', 'count', value, 0x1F, 0x1F)
+        values = checked_words('DEMO_DATA', 'count', value, 0x1F, 0x1F, np.uint64)
         return values << np.uint64(2)
 
     @staticmethod
@@ -488,18 +621,69 @@ class DemoData(RegisterValue):
         return or_all([
             None if colour is None else DemoData._insert_colour(colour),
             None if count is None else DemoData._insert_count(count),
-        ])
+        ], DEMO_DATA_DTYPE)
+
+
+@jitable
+def demo_data_get_colour(raw: int) -> int:
+    """DEMO_DATA.colour [7,1:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (
+        ((raw >> 0) & 0x3) << 0
+        | ((raw >> 7) & 0x1) << 2
+    )
+
+
+@jitable
+def demo_data_set_colour(raw: int, value: int) -> int:
+    """raw with DEMO_DATA.colour [7,1:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x7:
+        raise ValueError("DEMO_DATA.colour: value outside 0..0x7")
+    return (
+        (raw & -0x84)
+        | (((value >> 0) & 0x3) << 0)
+        | (((value >> 2) & 0x1) << 7)
+    )
+
+
+@jitable
+def demo_data_get_count(raw: int) -> int:
+    """DEMO_DATA.count [6:2] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 2) & 0x1F
+
+
+@jitable
+def demo_data_set_count(raw: int, value: int) -> int:
+    """raw with DEMO_DATA.count [6:2] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1F:
+        raise ValueError("DEMO_DATA.count: value outside 0..0x1F")
+    return (raw & -0x7D) | (value << 2)
+
+
+@jitable
+def demo_data_encode(colour: int = 0, count: int = 0) -> int:
+    """A raw DEMO_DATA holding the fields given, every other bit zero (the scalar twin of
+    DemoData(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = demo_data_set_colour(_word, colour)
+    _word = demo_data_set_count(_word, count)
+    return _word
 
 
 DEMO_CAPS_WIDTH: Final = 32
+DEMO_CAPS_DTYPE: Final = np.uint64
+"""numpy dtype of the vectorised accessors' arrays."""
 DEMO_CAPS_LEAF: Final = 0x80000099
 DEMO_CAPS_SUBLEAF: Final = 1
 DEMO_CAPS_OUTPUT: Final = 'ebx'
 DEMO_CAPS_RESET: Final = 0x0
 DEMO_CAPS_RESERVED_MASK: Final = 0xFFFFFFFC
 DEMO_CAPS_AVAIL_MASK: Final = 0x1
+DEMO_CAPS_AVAIL_WIDTH: Final = 1
 DEMO_CAPS_AVAIL_SHIFT: Final = 0
 DEMO_CAPS_FANCY_MASK: Final = 0x2
+DEMO_CAPS_FANCY_WIDTH: Final = 1
 DEMO_CAPS_FANCY_SHIFT: Final = 1
 
 
@@ -524,20 +708,22 @@ class DemoCaps(RegisterValue):
     LOCATION: ClassVar[str] = "CPUID 0x80000099.1 ebx"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'avail',
-            '0',
-            1,
-            'ro',
-            None,
-            'Available.',
+            name='avail',
+            bits='0',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Available.',
+            source='',
         ),
         FieldInfo(
-            'fancy',
-            '1',
-            1,
-            'ro',
-            None,
-            'Fancy.',
+            name='fancy',
+            bits='1',
+            width=1,
+            access='ro',
+            enum=None,
+            doc='Fancy.',
+            source='',
         ),
     )
 
@@ -592,20 +778,20 @@ class DemoCaps(RegisterValue):
         return bool(raw >> 0 & 1)
 
     @staticmethod
-    def get_avail(raw: U64Array) -> U64Array:
-        """Vectorised read of avail from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x1)
+    def get_avail(raw: Words) -> BoolArray:
+        """Vectorised read of avail from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x1)) != 0
+        return bits
 
     @staticmethod
-    def set_avail(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_avail(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of avail; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFE)) | DemoCaps._insert_avail(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFE)) | DemoCaps._insert_avail(value)
 
     @staticmethod
     def _insert_avail(value: FieldValues) -> U64Array:
         """avail range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_CAPS', 'avail', value, 0x1, 0x1)
+        values = checked_words('DEMO_CAPS', 'avail', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(0)
 
     @staticmethod
@@ -614,20 +800,20 @@ class DemoCaps(RegisterValue):
         return bool(raw >> 1 & 1)
 
     @staticmethod
-    def get_fancy(raw: U64Array) -> U64Array:
-        """Vectorised read of fancy from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(1)) & np.uint64(0x1)
+    def get_fancy(raw: Words) -> BoolArray:
+        """Vectorised read of fancy from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint64) & np.uint64(0x2)) != 0
+        return bits
 
     @staticmethod
-    def set_fancy(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_fancy(raw: Words, value: FieldValues) -> U64Array:
         """Vectorised write of fancy; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFD)) | DemoCaps._insert_fancy(value)
+        return (as_words(raw, np.uint64) & np.uint64(0xFFFFFFFD)) | DemoCaps._insert_fancy(value)
 
     @staticmethod
     def _insert_fancy(value: FieldValues) -> U64Array:
         """fancy range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_CAPS', 'fancy', value, 0x1, 0x1)
+        values = checked_words('DEMO_CAPS', 'fancy', value, 0x1, 0x1, np.uint64)
         return values << np.uint64(1)
 
     @staticmethod
@@ -641,17 +827,62 @@ class DemoCaps(RegisterValue):
         return or_all([
             None if avail is None else DemoCaps._insert_avail(avail),
             None if fancy is None else DemoCaps._insert_fancy(fancy),
-        ])
+        ], DEMO_CAPS_DTYPE)
+
+
+@jitable
+def demo_caps_get_avail(raw: int) -> int:
+    """DEMO_CAPS.avail [0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x1
+
+
+@jitable
+def demo_caps_set_avail(raw: int, value: int) -> int:
+    """raw with DEMO_CAPS.avail [0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("DEMO_CAPS.avail: value outside 0..0x1")
+    return (raw & 0xFFFFFFFE) | (value << 0)
+
+
+@jitable
+def demo_caps_get_fancy(raw: int) -> int:
+    """DEMO_CAPS.fancy [1] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 1) & 0x1
+
+
+@jitable
+def demo_caps_set_fancy(raw: int, value: int) -> int:
+    """raw with DEMO_CAPS.fancy [1] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("DEMO_CAPS.fancy: value outside 0..0x1")
+    return (raw & 0xFFFFFFFD) | (value << 1)
+
+
+@jitable
+def demo_caps_encode(avail: int = 0, fancy: int = 0) -> int:
+    """A raw DEMO_CAPS holding the fields given, every other bit zero (the scalar twin of
+    DemoCaps(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = demo_caps_set_avail(_word, avail)
+    _word = demo_caps_set_fancy(_word, fancy)
+    return _word
 
 
 DEMO_WORD_WIDTH: Final = 8
+DEMO_WORD_DTYPE: Final = np.uint8
+"""numpy dtype of the vectorised accessors' arrays."""
 DEMO_WORD_RESET: Final = 0x0
 DEMO_WORD_RESERVED_MASK: Final = 0x0
 DEMO_WORD_FREQ_MASK: Final = 0x3
+DEMO_WORD_FREQ_WIDTH: Final = 2
 DEMO_WORD_FREQ_SHIFT: Final = 0
 DEMO_WORD_TIME_MASK: Final = 0x7C
+DEMO_WORD_TIME_WIDTH: Final = 5
 DEMO_WORD_TIME_SHIFT: Final = 2
 DEMO_WORD_READY_MASK: Final = 0x80
+DEMO_WORD_READY_WIDTH: Final = 1
 DEMO_WORD_READY_SHIFT: Final = 7
 
 
@@ -673,28 +904,31 @@ class DemoWord(RegisterValue):
     LOCATION: ClassVar[str] = "memory word"
     FIELDS: ClassVar[tuple[FieldInfo, ...]] = (
         FieldInfo(
-            'freq',
-            '1:0',
-            2,
-            'rw',
-            None,
-            'Frequency.',
+            name='freq',
+            bits='1:0',
+            width=2,
+            access='rw',
+            enum=None,
+            doc='Frequency.',
+            source='',
         ),
         FieldInfo(
-            'time',
-            '6:2',
-            5,
-            'rw',
-            None,
-            'Time bucket.',
+            name='time',
+            bits='6:2',
+            width=5,
+            access='rw',
+            enum=None,
+            doc='Time bucket.',
+            source='',
         ),
         FieldInfo(
-            'ready',
-            '7',
-            1,
-            'rw',
-            None,
-            'Ready.',
+            name='ready',
+            bits='7',
+            width=1,
+            access='rw',
+            enum=None,
+            doc='Ready.',
+            source='',
         ),
     )
 
@@ -753,21 +987,21 @@ class DemoWord(RegisterValue):
         return raw >> 0 & 0x3
 
     @staticmethod
-    def get_freq(raw: U64Array) -> U64Array:
-        """Vectorised read of freq from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(0)) & np.uint64(0x3)
+    def get_freq(raw: Words) -> U8Array:
+        """Vectorised read of freq from an array of raw values (np.uint8)."""
+        raw = as_words(raw, np.uint8)
+        return (raw >> np.uint8(0)) & np.uint8(0x3)
 
     @staticmethod
-    def set_freq(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_freq(raw: Words, value: FieldValues) -> U8Array:
         """Vectorised write of freq; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFFFC)) | DemoWord._insert_freq(value)
+        return (as_words(raw, np.uint8) & np.uint8(0xFC)) | DemoWord._insert_freq(value)
 
     @staticmethod
-    def _insert_freq(value: FieldValues) -> U64Array:
+    def _insert_freq(value: FieldValues) -> U8Array:
         """freq range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_WORD', 'freq', value, 0x3, 0x3)
-        return values << np.uint64(0)
+        values = checked_words('DEMO_WORD', 'freq', value, 0x3, 0x3, np.uint8)
+        return values << np.uint8(0)
 
     @staticmethod
     def extract_time(raw: int) -> int:
@@ -775,21 +1009,21 @@ class DemoWord(RegisterValue):
         return raw >> 2 & 0x1F
 
     @staticmethod
-    def get_time(raw: U64Array) -> U64Array:
-        """Vectorised read of time from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(2)) & np.uint64(0x1F)
+    def get_time(raw: Words) -> U8Array:
+        """Vectorised read of time from an array of raw values (np.uint8)."""
+        raw = as_words(raw, np.uint8)
+        return (raw >> np.uint8(2)) & np.uint8(0x1F)
 
     @staticmethod
-    def set_time(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_time(raw: Words, value: FieldValues) -> U8Array:
         """Vectorised write of time; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF83)) | DemoWord._insert_time(value)
+        return (as_words(raw, np.uint8) & np.uint8(0x83)) | DemoWord._insert_time(value)
 
     @staticmethod
-    def _insert_time(value: FieldValues) -> U64Array:
+    def _insert_time(value: FieldValues) -> U8Array:
         """time range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_WORD', 'time', value, 0x1F, 0x1F)
-        return values << np.uint64(2)
+        values = checked_words('DEMO_WORD', 'time', value, 0x1F, 0x1F, np.uint8)
+        return values << np.uint8(2)
 
     @staticmethod
     def extract_ready(raw: int) -> bool:
@@ -797,21 +1031,21 @@ class DemoWord(RegisterValue):
         return bool(raw >> 7 & 1)
 
     @staticmethod
-    def get_ready(raw: U64Array) -> U64Array:
-        """Vectorised read of ready from an array of raw values."""
-        raw = as_u64(raw)
-        return (raw >> np.uint64(7)) & np.uint64(0x1)
+    def get_ready(raw: Words) -> BoolArray:
+        """Vectorised read of ready from an array of raw values, as bools."""
+        bits: BoolArray = (as_words(raw, np.uint8) & np.uint8(0x80)) != 0
+        return bits
 
     @staticmethod
-    def set_ready(raw: U64Array, value: FieldValues) -> U64Array:
+    def set_ready(raw: Words, value: FieldValues) -> U8Array:
         """Vectorised write of ready; out-of-range values raise ValueError."""
-        return (as_u64(raw) & np.uint64(0xFFFFFFFFFFFFFF7F)) | DemoWord._insert_ready(value)
+        return (as_words(raw, np.uint8) & np.uint8(0x7F)) | DemoWord._insert_ready(value)
 
     @staticmethod
-    def _insert_ready(value: FieldValues) -> U64Array:
+    def _insert_ready(value: FieldValues) -> U8Array:
         """ready range-checked and moved to its bits, every other bit zero."""
-        values = checked_u64('DEMO_WORD', 'ready', value, 0x1, 0x1)
-        return values << np.uint64(7)
+        values = checked_words('DEMO_WORD', 'ready', value, 0x1, 0x1, np.uint8)
+        return values << np.uint8(7)
 
     @staticmethod
     def encode_array(
@@ -819,11 +1053,67 @@ class DemoWord(RegisterValue):
         freq: FieldValues | None = None,
         time: FieldValues | None = None,
         ready: FieldValues | None = None,
-    ) -> U64Array:
+    ) -> U8Array:
         """Vectorised encode: raw values holding the fields given (numpy arrays of one shape,
         or ints), every other bit zero; range-checked like set_<field>."""
         return or_all([
             None if freq is None else DemoWord._insert_freq(freq),
             None if time is None else DemoWord._insert_time(time),
             None if ready is None else DemoWord._insert_ready(ready),
-        ])
+        ], DEMO_WORD_DTYPE)
+
+
+@jitable
+def demo_word_get_freq(raw: int) -> int:
+    """DEMO_WORD.freq [1:0] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 0) & 0x3
+
+
+@jitable
+def demo_word_set_freq(raw: int, value: int) -> int:
+    """raw with DEMO_WORD.freq [1:0] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x3:
+        raise ValueError("DEMO_WORD.freq: value outside 0..0x3")
+    return (raw & 0xFC) | (value << 0)
+
+
+@jitable
+def demo_word_get_time(raw: int) -> int:
+    """DEMO_WORD.time [6:2] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 2) & 0x1F
+
+
+@jitable
+def demo_word_set_time(raw: int, value: int) -> int:
+    """raw with DEMO_WORD.time [6:2] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1F:
+        raise ValueError("DEMO_WORD.time: value outside 0..0x1F")
+    return (raw & 0x83) | (value << 2)
+
+
+@jitable
+def demo_word_get_ready(raw: int) -> int:
+    """DEMO_WORD.ready [7] of a raw value: plain integer arithmetic, so numba
+    compiles it inside compiled callers; the reference calls it as Python."""
+    return (raw >> 7) & 0x1
+
+
+@jitable
+def demo_word_set_ready(raw: int, value: int) -> int:
+    """raw with DEMO_WORD.ready [7] set to value; ValueError if it does not fit."""
+    if value < 0 or value > 0x1:
+        raise ValueError("DEMO_WORD.ready: value outside 0..0x1")
+    return (raw & 0x7F) | (value << 7)
+
+
+@jitable
+def demo_word_encode(freq: int = 0, time: int = 0, ready: int = 0) -> int:
+    """A raw DEMO_WORD holding the fields given, every other bit zero (the scalar twin of
+    DemoWord(...).encode() for compiled callers; range-checked by the setters)."""
+    _word = 0
+    _word = demo_word_set_freq(_word, freq)
+    _word = demo_word_set_time(_word, time)
+    _word = demo_word_set_ready(_word, ready)
+    return _word

@@ -1,0 +1,73 @@
+"""numba, for the fast engine only: the scalar rules compiled into loops.
+
+Kernel rules are plain scalar functions marked @jitable (generated/_base.py). The reference
+engine calls them as Python; the fast engine's loops are compiled with numba, which needs the
+rules registered (numba's register_jitable) before it compiles a caller. `compiled(func)`
+does both: it registers every marked function once, then returns func compiled (nopython,
+cached on disk, so a second run of the tool loads instead of compiling). This module is the
+only place numba is imported: commands that never run the fast engine never pay for it.
+
+numba's cache follows the file of the compiled function only: a changed rule in another file
+would leave a stale compiled loop behind. So the cache folder is named by a fingerprint of
+every source file of the runtime and generated packages (rules and loops live there) and of
+the Python and numpy versions: any change selects a fresh folder (under the user's cache
+folder, or IBS_MPROF_JIT_CACHE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from generated._base import JITABLE
+
+F = TypeVar("F", bound=Callable[..., Any])
+_registered: set[int] = set()
+
+
+def cache_folder() -> Path:
+    """Where compiled loops are cached: a folder named by the fingerprint of every source file
+    of the packages that hold rules and loops, and of the versions that compile them."""
+    import numpy
+
+    import generated
+
+    digest = hashlib.sha256(f"{sys.version}|{numpy.__version__}".encode())
+    for package in (Path(generated.__file__).parent, Path(__file__).parent):
+        for path in sorted(package.rglob("*.py")):
+            digest.update(str(path.relative_to(package.parent)).encode())
+            digest.update(path.read_bytes())
+    base = os.environ.get("IBS_MPROF_JIT_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "ibs-mprof")
+    return Path(base) / f"numba-{digest.hexdigest()[:16]}"
+
+
+def _register_all() -> None:
+    if "numba" not in sys.modules:
+        os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_folder()))
+    from numba.extending import register_jitable
+
+    for func in JITABLE:
+        if id(func) not in _registered:
+            register_jitable(func)
+            _registered.add(id(func))
+
+
+def compiled(func: F) -> F:
+    """func as a numba nopython function (compiled at its first call, cached on disk)."""
+    _register_all()
+    import numba
+
+    jitted: F = numba.njit(cache=_cache_usable(), nogil=True)(func)  # type: ignore[assignment]
+    return jitted
+
+
+def _cache_usable() -> bool:
+    """numba caches next to the module or, where that is read-only (a system install), in its
+    user cache folder; IBS_MPROF_NO_JIT_CACHE=1 turns caching off (tests of the cache)."""
+    return os.environ.get("IBS_MPROF_NO_JIT_CACHE") != "1" and sys.platform != "emscripten"

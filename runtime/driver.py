@@ -36,7 +36,7 @@ from generated.ibs_mprof import (
 )
 from generated.ibsctl import Ibsctl
 from runtime.apic import MODE_FIXED, MODE_NMI, Apic
-from runtime.choices import DRIVER_VARIANTS
+from runtime.choices import DRIVER_BEHAVIOURS, DRIVER_VARIANTS
 from runtime.cpuid import CpuidBackend
 from runtime.msr import MsrFault, MsrFile
 from runtime.pghot.tunables import PGHOT_HWHINTS
@@ -92,6 +92,7 @@ class Driver:
         self.vmstat = vmstat
         self.record_access = record_access
         self.variant = variant
+        self.behaviour = DRIVER_BEHAVIOURS[variant]
         self.config = config or DriverConfig()
         self.on_msr_write = on_msr_write
         self.log: list[str] = []
@@ -178,7 +179,7 @@ class Driver:
             state.apic.setup_eilvt(offset, MODE_FIXED, masked=True)
         self.disable_profiling(cpu, self._rdmsr(cpu, IbsMprofCtl.ADDRESS))
         state.profiling = False
-        if self.variant == "fixed":
+        if self.behaviour.teardown_drains:
             # Post-v7: drain what this CPU collected, then reset ring and pending flag.
             self._drain(cpu)
             state.ring.reset()
@@ -217,7 +218,7 @@ class Driver:
         if self.topology.node_of_pfn(pfn) is None:
             return "pfn_offline"
         if not state.ring.push(Sample(pfn=pfn, time=jiffies, nid=self.topology.cpu_node[cpu])):
-            if self.variant == "fixed":
+            if self.behaviour.count_ring_full:
                 self.vmstat.count("hwhint_dropped_events")
             return "ring_full"
         if not state.work_pending:
@@ -247,16 +248,17 @@ class Driver:
     def work_drain(self, cpu: int) -> None:
         """First half of mprof_work_handler(): pop and record (v7: the runner's own ring)."""
         self.cpus[cpu].work_queued = False
-        self._drain(self.work_runner(cpu) if self.variant == "v7" else cpu)
+        self._drain(cpu if self.behaviour.work_owns_ring else self.work_runner(cpu))
 
     def work_clear(self, cpu: int) -> None:
         """Second half: clear pending (v7: the runner's flag); fixed re-checks the ring."""
-        if self.variant == "v7":
+        if not self.behaviour.work_owns_ring:
             self.cpus[self.work_runner(cpu)].work_pending = False
             return
         state = self.cpus[cpu]
         state.work_pending = False
-        while len(state.ring):  # smp_mb(); samples pushed during the drain are not stranded
+        while self.behaviour.recheck_after_clear and len(state.ring):
+            # smp_mb(); samples pushed during the drain are not stranded
             state.work_pending = True
             self._drain(cpu)
             state.work_pending = False
@@ -269,6 +271,6 @@ class Driver:
         """The driver's vmstat counters (hwhint_dropped_events exists only post-v7)."""
         names = ["hwhint_total_events", "hwhint_dram_accesses", "hwhint_extmem_accesses",
                  "hwhint_useful_events"]
-        if self.variant == "fixed":
+        if self.behaviour.count_ring_full:
             names.append("hwhint_dropped_events")
         return {name: self.vmstat.get(name) for name in names}

@@ -478,7 +478,7 @@ class FastEngine(KernelState):
         self.driver.outcomes["pushed"] += accepted
         if dropped:
             self.driver.outcomes["ring_full"] += dropped
-            if self.driver.variant == "fixed":
+            if self.driver.behaviour.count_ring_full:
                 self.vmstat.count("hwhint_dropped_events", dropped)
         # Each drain takes the ring's earlier contents plus this batch's accepted pushes of
         # its cycle; whatever the last cycle accepted stays in the ring.

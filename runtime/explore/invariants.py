@@ -70,7 +70,7 @@ def check_counters(machine: Machine) -> Violation | None:
     outcomes = machine.driver.outcomes
     expect = {"hwhint_total_events": machine.injected,
               "hwhint_useful_events": len(machine.accepted)}
-    if machine.variant == "fixed":
+    if machine.driver.behaviour.count_ring_full:
         expect["hwhint_dropped_events"] = outcomes["ring_full"]
     for name, value in expect.items():
         if vm.get(name) != value:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from generated.ibs_mprof import IBS_NR_SAMPLES
+from runtime.choices import DRIVER_BEHAVIOURS
 from runtime.explore.model import State, StepResult
 from runtime.explore.search import Counterexample, Line, Result
 
@@ -26,6 +27,7 @@ def _samples(n: int) -> str:
 def describe(variant: str, capacity: int, before: State, after: State,
              result: StepResult) -> str:
     """One step as a kernel developer reads it in a bug report."""
+    does = DRIVER_BEHAVIOURS[variant]
     step, c, r = result.step, result.step.cpu, result.runner
     b, a = before.cpus[c], after.cpus[c]
     cap = capacity
@@ -41,7 +43,7 @@ def describe(variant: str, capacity: int, before: State, after: State,
             if a.irq_work and not b.irq_work:
                 return text + ", pending=1, irq_work queued"
             return text + ", pending already 1: no irq_work queued"
-        note = " (counted in hwhint_dropped_events)" if variant == "fixed" else \
+        note = " (counted in hwhint_dropped_events)" if does.count_ring_full else \
             " (v7: silently, no counter)"
         return (f"{head}, sample pfn {result.pfn:#x} dropped: cpu{c}'s ring is full "
                 f"({cap}/{cap}) -> ring_full{note}")
@@ -58,20 +60,20 @@ def describe(variant: str, capacity: int, before: State, after: State,
             text += f" (the runner's, not cpu{c}'s)"
         return text + (f": records pfn {_pfns(recorded)}" if recorded else ": empty")
     if step.kind == "work_clear":
-        target = r if variant == "v7" else c
+        target = c if does.work_owns_ring else r
         was = int(before.cpus[target].pending)
         on = f"still on cpu{r}" if r != c else f"on cpu{r}"
         text = f"work for cpu{c}, {on}, clears cpu{target}'s pending flag (was {was})"
         if target != c:
             text += f"; cpu{c}'s stays {int(a.pending)}"
-        if variant == "fixed":
+        if does.recheck_after_clear:
             text += f", re-checks cpu{c}'s ring: " + (
                 f"drains samples pushed meanwhile, records pfn {_pfns(recorded)}" if recorded
                 else "empty")
         return text
     if step.kind == "offline":
         text = f"cpu{c} goes offline (teardown): profiler disabled"
-        if variant == "fixed":
+        if does.teardown_drains:
             if recorded:
                 text += f", drains its ring (records pfn {_pfns(recorded)})"
             return text + ", resets ring, pending flag, queued irq_work and work"

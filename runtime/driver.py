@@ -17,10 +17,10 @@ them; `run_work` runs both.
 from __future__ import annotations
 
 import sys
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from generated._base import jitable
 from generated.cpuid import IbsCaps
 from generated.data_src import DataSrc
 from generated.ibs_mprof import (
@@ -33,19 +33,55 @@ from generated.ibs_mprof import (
     IbsMprofData2,
     IbsMprofData3,
     IbsMprofPhyaddr,
+    ibs_mprof_data2_get_data_src,
+    ibs_mprof_data3_get_lin_addr_valid,
+    ibs_mprof_data3_get_phy_addr_valid,
+    ibs_mprof_phyaddr_get_phy_addr,
 )
 from generated.ibsctl import Ibsctl
 from runtime.apic import MODE_FIXED, MODE_NMI, Apic
 from runtime.choices import DRIVER_BEHAVIOURS, DRIVER_VARIANTS
+from runtime.counts import NamedCounts
 from runtime.cpuid import CpuidBackend
 from runtime.msr import MsrFault, MsrFile
+from runtime.nodemap import NodeMap, NodeTables, node_of_pfn
 from runtime.pghot.tunables import PGHOT_HWHINTS
 from runtime.ring import Sample, SampleRing
 from runtime.topology import Topology
-from runtime.vmstat import Vmstat
+from runtime.vmstat import EVENT_INDEX, Vmstat
 
 DRIVER_OUTCOMES = ("pushed", "laddr_invalid", "paddr_invalid", "pfn_offline", "ring_full")
 """Where a sample the NMI handler took (hwhint_total_events) can end, in check order."""
+PUSHED, LADDR_INVALID, PADDR_INVALID, PFN_OFFLINE, RING_FULL = range(len(DRIVER_OUTCOMES))
+VM_DRAM = EVENT_INDEX["hwhint_dram_accesses"]
+VM_EXTMEM = EVENT_INDEX["hwhint_extmem_accesses"]
+SRC_DRAM, SRC_EXT_MEM = int(DataSrc.DRAM), int(DataSrc.EXT_MEM)
+
+
+@jitable
+def data_src_event(data2: int) -> int:
+    """The vm event the handler bumps for DATA2's DataSrc (DRAM or extension memory), or -1."""
+    src = ibs_mprof_data2_get_data_src(data2)
+    if src == SRC_DRAM:
+        return VM_DRAM
+    if src == SRC_EXT_MEM:
+        return VM_EXTMEM
+    return -1
+
+
+@jitable
+def sample_filter(data3: int, phyaddr: int, nodes: NodeTables) -> tuple[int, int]:
+    """The handler's filters after the DataSrc count, in the seed's order: linear address
+    valid, physical address valid, an online PFN. (outcome, PFN): PUSHED means the sample
+    goes on to the ring (which may still be full), any other outcome drops it."""
+    if not ibs_mprof_data3_get_lin_addr_valid(data3):
+        return LADDR_INVALID, 0
+    if not ibs_mprof_data3_get_phy_addr_valid(data3):
+        return PADDR_INVALID, 0
+    pfn = ibs_mprof_phyaddr_get_phy_addr(phyaddr) >> PAGE_SHIFT
+    if node_of_pfn(pfn, nodes) < 0:
+        return PFN_OFFLINE, pfn
+    return PUSHED, pfn
 NMI_DONE = 0
 NMI_HANDLED = 1
 RecordAccess = Callable[[int, int, int, int], object]  # (pfn, nid, src, time) -> int
@@ -98,8 +134,9 @@ class Driver:
         self.log: list[str] = []
         self.program = (self.ctl_value(), self.ctl2_value())
         """(CTL, CTL2) that mprof_enable_profiling writes; fixed, as in the v7 driver."""
-        self.outcomes: Counter[str] = Counter()
+        self.outcomes = NamedCounts(DRIVER_OUTCOMES)
         """Model accounting: how each handled sample ended (DRIVER_OUTCOMES)."""
+        self.nodes = NodeMap(topology).tables
 
     # --- MSR access as the kernel does it -------------------------------------------------
     def _wrmsr(self, cpu: int, addr: int, value: int) -> None:
@@ -198,25 +235,24 @@ class Driver:
         self.disable_profiling(cpu, mem_ctl)
         self.vmstat.count("hwhint_total_events")
         data3 = self._rdmsr(cpu, IbsMprofData3.ADDRESS)
-        data_src = IbsMprofData2.extract_data_src(self._rdmsr(cpu, IbsMprofData2.ADDRESS))
-        if data_src == DataSrc.DRAM:
-            self.vmstat.count("hwhint_dram_accesses")
-        elif data_src == DataSrc.EXT_MEM:
-            self.vmstat.count("hwhint_extmem_accesses")
+        event = data_src_event(self._rdmsr(cpu, IbsMprofData2.ADDRESS))
+        if event >= 0:
+            self.vmstat.events.array[event] += 1
         self.outcomes[self._accept(cpu, state, data3, jiffies)] += 1
         self.enable_profiling(cpu)
         return NMI_HANDLED
 
     def _accept(self, cpu: int, state: CpuState, data3: int, jiffies: int) -> str:
-        """Filters after the data-source count, in the seed's order; returns the outcome."""
-        if not IbsMprofData3.extract_lin_addr_valid(data3):
-            return "laddr_invalid"
-        if not IbsMprofData3.extract_phy_addr_valid(data3):
-            return "paddr_invalid"
-        paddr = IbsMprofPhyaddr.extract_phy_addr(self._rdmsr(cpu, IbsMprofPhyaddr.ADDRESS))
-        pfn = paddr >> PAGE_SHIFT
-        if self.topology.node_of_pfn(pfn) is None:
-            return "pfn_offline"
+        """Filters after the data-source count, in the seed's order; returns the outcome.
+        PHYADDR is read only once DATA3 says it is valid, as the handler reads it."""
+        if ibs_mprof_data3_get_lin_addr_valid(data3) and \
+                ibs_mprof_data3_get_phy_addr_valid(data3):
+            phyaddr = self._rdmsr(cpu, IbsMprofPhyaddr.ADDRESS)
+        else:
+            phyaddr = 0
+        outcome, pfn = sample_filter(data3, phyaddr, self.nodes)
+        if outcome != PUSHED:
+            return DRIVER_OUTCOMES[outcome]
         if not state.ring.push(Sample(pfn=pfn, time=jiffies, nid=self.topology.cpu_node[cpu])):
             if self.behaviour.count_ring_full:
                 self.vmstat.count("hwhint_dropped_events")

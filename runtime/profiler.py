@@ -12,7 +12,6 @@ not modelled (the RFC does not document one for the memory profiler).
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from generated._base import jitable
 from generated.data_src import DataSrc
 from generated.ibs_mprof import (
     IBS_MPROF_CTL_VAL_MASK,
@@ -31,6 +31,9 @@ from generated.ibs_mprof import (
     IbsMprofData3,
     IbsMprofLinaddr,
     IbsMprofPhyaddr,
+    ibs_mprof_data2_encode,
+    ibs_mprof_data3_encode,
+    ibs_mprof_phyaddr_encode,
 )
 from generated.ibsctl import Ibsctl
 from runtime.apic import Apic
@@ -38,6 +41,57 @@ from runtime.memory import Memory
 from runtime.msr import MsrFile
 
 PAGE_OFFSET_MASK = (1 << PAGE_SHIFT) - 1
+DISCARD_REASONS = ("l3_hit", "excluded_kernel", "excluded_user")
+"""Why the hardware drops a tagged op, in the order it checks."""
+L3_HIT, EXCLUDED_KERNEL, EXCLUDED_USER = range(len(DISCARD_REASONS))
+KEPT = -1
+SRC_NONE, SRC_LCL_CCX = int(DataSrc.NONE), int(DataSrc.LCL_CCX)
+
+
+@jitable
+def discard_reason(l3_miss_only: int, exclude_kernel: int, exclude_user: int, l3_miss: int,
+                   kernel: int) -> int:
+    """The profiler's filters on a tagged op, in its order: L3MissOnly drops an op that did
+    not miss L3, then CTL2 drops a kernel or a user RIP (bit 63) as asked. KEPT, or the
+    DISCARD_REASONS index."""
+    if l3_miss_only and not l3_miss:
+        return L3_HIT
+    if exclude_kernel and kernel:
+        return EXCLUDED_KERNEL
+    if exclude_user and not kernel:
+        return EXCLUDED_USER
+    return KEPT
+
+
+@jitable
+def sample_data_src(memory_op: int, l3_miss: int, node_src: int) -> int:
+    """DataSrc the profiler latches: none for a non-memory op, the local CCX for a hit, else
+    the serving node's memory (node_src: DRAM or extension memory)."""
+    if not memory_op:
+        return SRC_NONE
+    if not l3_miss:
+        return SRC_LCL_CCX
+    return node_src
+
+
+@jitable
+def latch_data2(data_src: int, rmt_node: int) -> int:
+    """IBS_MPROF_DATA2 of a sample."""
+    return ibs_mprof_data2_encode(data_src=data_src, rmt_node=rmt_node)
+
+
+@jitable
+def latch_data3(load: int, store: int, l3_miss: int, valid: int) -> int:
+    """IBS_MPROF_DATA3 of a sample: op kind, the miss (an L3 miss missed L1 and L2 too) and
+    whether the addresses are valid (a memory op with a page)."""
+    return ibs_mprof_data3_encode(ld_op=load, st_op=store, dc_miss=l3_miss, l2_miss=l3_miss,
+                                  lin_addr_valid=valid, phy_addr_valid=valid)
+
+
+@jitable
+def latch_phyaddr(pfn: int, offset: int, valid: int) -> int:
+    """IBS_MPROF_PHYADDR: the page's PFN and the offset in it, 0 when not valid."""
+    return ibs_mprof_phyaddr_encode(phy_addr=(pfn << PAGE_SHIFT) | offset if valid else 0)
 
 
 @dataclass(frozen=True)
@@ -50,7 +104,6 @@ class TaggedOp:
     vaddr: int = 0
     page: int | None = None  # workload page id (memory ops)
     l3_miss: bool = False
-    sw_pf: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,52 +254,32 @@ class Profiler:
 
     def _discard_reason(self, op: TaggedOp) -> str | None:
         ctl, ctl2, _, _ = self._state()
-        if ctl.l3_miss_only and not op.l3_miss:
-            return "l3_hit"
-        if ctl2.exclude_kernel and op.kernel:
-            return "excluded_kernel"
-        if ctl2.exclude_user and not op.kernel:
-            return "excluded_user"
-        return None
+        reason = discard_reason(int(ctl.l3_miss_only), int(ctl2.exclude_kernel),
+                                int(ctl2.exclude_user), int(op.l3_miss), int(op.kernel))
+        return None if reason == KEPT else DISCARD_REASONS[reason]
 
     def _latch(self, op: TaggedOp) -> None:
         memory_op = op.load or op.store
-        src = DataSrc.NONE
+        node_src = int(DataSrc.NONE)
         rmt_node = False
         pfn = 0
         if memory_op and op.page is not None:
             pfn = self.memory.pfn_of(op.page)
             nid = self.memory.topology.node_of_pfn(pfn)
             assert nid is not None
-            if op.l3_miss:
-                kind = self.memory.topology.node(nid).memory
-                src = memory_data_src(kind)
-                rmt_node = nid != self.memory.topology.cpu_node[self.cpu]
-            else:
-                src = DataSrc.LCL_CCX
-        valid = memory_op and op.page is not None
-        data2 = _data2(src, rmt_node)
-        data3 = _data3(op.load, op.store, op.l3_miss, valid, op.sw_pf)
-        self.msr.latch(IbsMprofData2.ADDRESS, data2)
-        self.msr.latch(IbsMprofData3.ADDRESS, data3)
+            node_src = int(memory_data_src(self.memory.topology.node(nid).memory))
+            rmt_node = op.l3_miss and nid != self.memory.topology.cpu_node[self.cpu]
+        valid = int(memory_op and op.page is not None)
+        src = sample_data_src(int(memory_op), int(op.l3_miss), node_src)
+        self.msr.latch(IbsMprofData2.ADDRESS, latch_data2(src, int(rmt_node)))
+        self.msr.latch(IbsMprofData3.ADDRESS,
+                       latch_data3(int(op.load), int(op.store), int(op.l3_miss), valid))
         self.msr.latch(IbsMprofLinaddr.ADDRESS, IbsMprofLinaddr(lin_addr=op.vaddr).encode())
-        paddr = pfn << PAGE_SHIFT | (op.vaddr & PAGE_OFFSET_MASK) if valid else 0
-        self.msr.latch(IbsMprofPhyaddr.ADDRESS, IbsMprofPhyaddr(phy_addr=paddr).encode())
+        self.msr.latch(IbsMprofPhyaddr.ADDRESS,
+                       latch_phyaddr(pfn, op.vaddr & PAGE_OFFSET_MASK, valid))
         self.msr.latch(IbsMprofCtl.ADDRESS, self.msr.rdmsr(IbsMprofCtl.ADDRESS) |
                        IBS_MPROF_CTL_VAL_MASK)
         if interrupt_delivered(self.msr, self.apic):
             self.raise_nmi(self.cpu)
         else:
             self.lost_interrupts += 1
-
-
-@functools.cache
-def _data2(src: DataSrc, rmt_node: bool) -> int:
-    """DATA2 for a sample (few distinct values: memoised, since samples are frequent)."""
-    return IbsMprofData2(data_src=src, rmt_node=rmt_node).encode()
-
-
-@functools.cache
-def _data3(load: bool, store: bool, l3_miss: bool, valid: bool, sw_pf: bool) -> int:
-    return IbsMprofData3(ld_op=load, st_op=store, dc_miss=l3_miss, l2_miss=l3_miss,
-                         lin_addr_valid=valid, phy_addr_valid=valid, sw_pf=sw_pf).encode()

@@ -9,7 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from generated._base import jitable
 from generated.ibs_mprof import IBS_NR_SAMPLES
+
+
+@jitable
+def ring_push_slot(head: int, tail: int, slots: int) -> int:
+    """mprof_push_sample's index step: the new head after a push into slot `head`, or -1 when
+    the ring is full (the next head would meet the tail: one slot always stays empty)."""
+    nxt = head + 1
+    if nxt >= slots:
+        nxt = 0
+    return -1 if nxt == tail else nxt
+
+
+@jitable
+def ring_pop_slot(head: int, tail: int, slots: int) -> int:
+    """mprof_pop_sample's index step: the new tail after popping slot `tail`, or -1 when the
+    ring is empty."""
+    if head == tail:
+        return -1
+    return tail + 1 if tail + 1 < slots else 0
 
 
 @dataclass(frozen=True)
@@ -36,10 +56,8 @@ class SampleRing:
 
     def push(self, sample: Sample) -> bool:
         """mprof_push_sample: False (sample lost) when the ring is full."""
-        nxt = self.head + 1
-        if nxt >= len(self.slots):
-            nxt = 0
-        if nxt == self.tail:
+        nxt = ring_push_slot(self.head, self.tail, len(self.slots))
+        if nxt < 0:
             return False
         self.slots[self.head] = sample
         self.head = nxt
@@ -47,10 +65,11 @@ class SampleRing:
 
     def pop(self) -> Sample | None:
         """mprof_pop_sample: the oldest sample, or None when empty."""
-        if self.head == self.tail:
+        nxt = ring_pop_slot(self.head, self.tail, len(self.slots))
+        if nxt < 0:
             return None
         sample = self.slots[self.tail]
-        self.tail = self.tail + 1 if self.tail + 1 < len(self.slots) else 0
+        self.tail = nxt
         return sample
 
     def reset(self) -> None:

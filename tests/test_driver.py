@@ -78,8 +78,8 @@ def test_nmi_order_filters_and_counters() -> None:
     driver.nmi(1, 9)
     assert driver.counters() == {"hwhint_total_events": 4, "hwhint_dram_accesses": 1,
                                  "hwhint_extmem_accesses": 3, "hwhint_useful_events": 1}
-    assert driver.outcomes == {"laddr_invalid": 1, "paddr_invalid": 1, "pfn_offline": 1,
-                               "pushed": 1}
+    assert driver.outcomes.as_dict() == {"laddr_invalid": 1, "paddr_invalid": 1,
+                                         "pfn_offline": 1, "pushed": 1, "ring_full": 0}
     # Each handled NMI: disable (CTL without En/Val, CTL2=Disable) then re-arm (CTL, CTL2).
     ctl_off = IbsMprofCtl.decode(driver.ctl_value()).replace(enable=False).encode()
     assert writes[:4] == [(1, IbsMprofCtl.ADDRESS, ctl_off), (1, IbsMprofCtl2.ADDRESS, 1),

@@ -16,9 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import runtime.driver
 import runtime.fast_engine
 import runtime.pghot.batch
-from generated.ibs_mprof import PAGE_SHIFT, IbsMprofPhyaddr
+from generated.ibs_mprof import PAGE_SHIFT, IbsMprofPhyaddr, ibs_mprof_phyaddr_get_phy_addr
 from runtime.scenario import load_scenario
 from runtime.simulate import build
 from tests.conftest import ROOT
@@ -98,9 +99,9 @@ def test_a_phyaddr_that_loses_a_bit_reads_another_pfn_in_both(
     the page recorded is the one at that PFN, not the sampled one (the fast engine otherwise
     carries the sampled page along)."""
     lost = 1 << (PAGE_SHIFT + 1)
-    scalar, vector = IbsMprofPhyaddr.extract_phy_addr, IbsMprofPhyaddr.get_phy_addr
-    monkeypatch.setattr(IbsMprofPhyaddr, "extract_phy_addr",
-                        staticmethod(lambda raw: scalar(raw) & ~lost))
+    scalar, vector = ibs_mprof_phyaddr_get_phy_addr, IbsMprofPhyaddr.get_phy_addr
+    monkeypatch.setattr(runtime.driver, "ibs_mprof_phyaddr_get_phy_addr",
+                        lambda raw: scalar(raw) & ~lost)
     monkeypatch.setattr(IbsMprofPhyaddr, "get_phy_addr",
                         staticmethod(lambda raw: vector(raw) & ~np.uint64(lost)))
     overrides = ["duration_s=1", "machine.ops_per_cpu_per_s=2e8"]

@@ -231,7 +231,8 @@ class Machine:
         self.recorded = Counter(state.recorded)
         for name, value in state.vmstat:
             self.driver.vmstat.events[name] = value
-        self.driver.outcomes = Counter(dict(state.outcomes))
+        for name, value in state.outcomes:
+            self.driver.outcomes[name] = value
 
     # --- steps ----------------------------------------------------------------------------------
     def enabled(self) -> list[Step]:
@@ -267,7 +268,7 @@ class Machine:
             jiffies = self.injected
             self.injected += 1
             self._latch(cpu, self._ctl_val, pfn)
-            before = dict(driver.outcomes)
+            before = driver.outcomes.as_dict()
             driver.nmi(cpu, jiffies)
             outcome = next(k for k, v in driver.outcomes.items() if v != before.get(k, 0))
             result.outcome, result.pfn = outcome, pfn

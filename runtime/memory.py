@@ -170,6 +170,10 @@ class Memory:
         return self._pfn.nbytes + self._page.nbytes + self._shift.nbytes + \
             sum(stack.nbytes for stack in self._freed.values())
 
+    def page_frames(self) -> I64:
+        """The page -> PFN array (NO_PAGE where not placed); replaced as pages are added."""
+        return self._pfn
+
     def page_tables(self) -> PageTables:
         """The current PFN -> page arrays (they are replaced when sections are added)."""
         return PageTables(self._page, self._shift)

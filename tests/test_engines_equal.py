@@ -11,7 +11,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +18,6 @@ from hypothesis import strategies as st
 import runtime.driver
 import runtime.fast_engine
 import runtime.pghot.batch
-from generated.ibs_mprof import PAGE_SHIFT, IbsMprofPhyaddr, ibs_mprof_phyaddr_get_phy_addr
 from runtime.scenario import load_scenario
 from runtime.simulate import build
 from tests.conftest import ROOT
@@ -93,23 +91,6 @@ def test_ring_full_drops_in_every_cycle() -> None:
     assert run("reference", None, overrides).driver.outcomes["ring_full"] > 10_000
 
 
-def test_a_phyaddr_that_loses_a_bit_reads_another_pfn_in_both(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A layout that dropped PFN bit 1 from PHYADDR: the handler pushes the PFN it reads, so
-    the page recorded is the one at that PFN, not the sampled one (the fast engine otherwise
-    carries the sampled page along)."""
-    lost = 1 << (PAGE_SHIFT + 1)
-    scalar, vector = ibs_mprof_phyaddr_get_phy_addr, IbsMprofPhyaddr.get_phy_addr
-    monkeypatch.setattr(runtime.driver, "ibs_mprof_phyaddr_get_phy_addr",
-                        lambda raw: scalar(raw) & ~lost)
-    monkeypatch.setattr(IbsMprofPhyaddr, "get_phy_addr",
-                        staticmethod(lambda raw: vector(raw) & ~np.uint64(lost)))
-    overrides = ["duration_s=1", "machine.ops_per_cpu_per_s=2e8"]
-    assert_same_run(None, overrides)
-    fast = run("fast", None, overrides)
-    assert not (fast.records.column("pfn") & 2).any()  # every PFN read has bit 1 clear
-
-
 def test_demotion_pressure_and_fixed_driver() -> None:
     assert_same_run(None, ["duration_s=2", "machine.dram_mib=256", "driver.variant=fixed",
                            "driver.work_latency_ms=3", "profiler.period=2000",
@@ -131,13 +112,12 @@ def test_long_blocks_in_chunks(monkeypatch: pytest.MonkeyPatch, chunk: int) -> N
                            "llc.size_mib=4"], steps=3)
 
 
-@pytest.mark.parametrize("per_push", [1e-9, 1e9], ids=["one start at a time", "all at once"])
-def test_ring_cycle_starts_searched_either_way(monkeypatch: pytest.MonkeyPatch,
-                                               per_push: float) -> None:
-    monkeypatch.setattr(runtime.fast_engine, "FEW_CYCLES_PER_PUSH", per_push)
-    assert_same_run(None, ["duration_s=0.4", "machine.ops_per_cpu_per_s=1e8",
-                           "workload.region_mib=64", "llc.size_mib=4",
-                           "driver.work_latency_ms=0.3"], steps=3)
+def test_rings_with_many_pushes_per_work_latency() -> None:
+    """Many samples per work (a long latency) and one or two per work (a short one)."""
+    for latency in ("0.3", "7"):
+        assert_same_run(None, ["duration_s=0.4", "machine.ops_per_cpu_per_s=1e8",
+                               "workload.region_mib=64", "llc.size_mib=4",
+                               f"driver.work_latency_ms={latency}"], steps=3)
 
 
 def test_lackey_trace(tmp_path: Path) -> None:

@@ -1,0 +1,201 @@
+"""What happens to each sample the profilers keep, for the fast engine: one compiled loop.
+
+For every kept sample, CPU by CPU in time order, the loop runs the rules the reference engine
+runs one event at a time: the profiler latches DATA2/DATA3/PHYADDR (profiler.latch_*), the
+NMI handler counts and filters them (driver.data_src_event, driver.sample_filter), the
+sample goes into the CPU's ring (ring.ring_push_slot) and the first push with no work
+pending queues irq_work, whose work runs work_latency later and pops the whole ring
+(ring.ring_pop_slot). A work due at a tag's instant runs after it (tags come first in the
+canonical order). What the works pop is handed back as drains, one per work, for pghot.
+
+The rings live in arrays (`RingState`) that stay from block to block.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from runtime.driver import PUSHED, RING_FULL, data_src_event, sample_filter
+from runtime.jiffies import jiffies_at
+from runtime.jit import compiled
+from runtime.nodemap import NodeTables, node_of_pfn
+from runtime.profiler import latch_data2, latch_data3, latch_phyaddr, sample_data_src
+from runtime.ring import ring_pop_slot, ring_push_slot
+from runtime.vmstat import EVENT_INDEX
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+VM_TOTAL = EVENT_INDEX["hwhint_total_events"]
+VM_USEFUL = EVENT_INDEX["hwhint_useful_events"]
+VM_DROPPED = EVENT_INDEX["hwhint_dropped_events"]
+
+
+class RingState(NamedTuple):
+    """Every CPU's ring (mprof_sample_pcpu) and work state, as arrays: the slots' PFN and
+    jiffies, head and tail, the pending flag and when the queued work runs."""
+
+    pfn: I64  # [cpu, slot]
+    jiffies: I64  # [cpu, slot]
+    head: I64
+    tail: I64
+    pending: I64
+    work_ms: F64
+
+
+def new_rings(cpus: int, slots: int) -> RingState:
+    return RingState(pfn=np.zeros((cpus, slots), dtype=np.int64),
+                     jiffies=np.zeros((cpus, slots), dtype=np.int64),
+                     head=np.zeros(cpus, dtype=np.int64), tail=np.zeros(cpus, dtype=np.int64),
+                     pending=np.zeros(cpus, dtype=np.int64),
+                     work_ms=np.zeros(cpus, dtype=np.float64))
+
+
+class Samples(NamedTuple):
+    """Samples the profilers kept in a block, grouped by CPU (ascending), each CPU's in time
+    order: what the hardware knows of each op."""
+
+    cpu: I64
+    times: F64
+    page: I64
+    offset: I64  # in the page
+    load: B
+    store: B
+    l3_miss: B
+    memory: B
+
+
+class Machine(NamedTuple):
+    """What the latch and the handler read of the machine: each page's PFN, the node tables,
+    each node's DataSrc for an L3 miss it serves, each CPU's node."""
+
+    page_pfn: I64
+    nodes: NodeTables
+    node_src: I64
+    cpu_node: I64
+
+
+class Drains(NamedTuple):
+    """What the works popped: per work its time, CPU, first sample and count (works of one
+    CPU in time order, CPUs ascending), and the popped samples' jiffies and PFNs."""
+
+    work_ms: F64
+    cpu: I64
+    start: I64
+    length: I64
+    jiffies: I64
+    pfn: I64
+
+
+def _pop_all(r: RingState, cpu: int, at_ms: float, d: Drains, nd: int, ns: int) -> tuple[
+        int, int]:
+    """The pending work of cpu runs at at_ms: it pops the whole ring (a drain) and clears
+    the pending flag. Returns the new drain and sample counts."""
+    slots = r.pfn.shape[1]
+    d.work_ms[nd] = at_ms
+    d.cpu[nd] = cpu
+    d.start[nd] = ns
+    count = 0
+    while True:
+        tail = r.tail[cpu]
+        nxt = ring_pop_slot(r.head[cpu], tail, slots)
+        if nxt < 0:
+            break
+        d.jiffies[ns] = r.jiffies[cpu, tail]
+        d.pfn[ns] = r.pfn[cpu, tail]
+        r.tail[cpu] = nxt
+        ns += 1
+        count += 1
+    d.length[nd] = count
+    r.pending[cpu] = 0
+    return nd + 1, ns
+
+
+pop_all = compiled(_pop_all)
+
+
+def _nmi_and_rings(s: Samples, m: Machine, r: RingState, d: Drains, latency_ms: float,
+                   limit_ms: float, inclusive: int, count_ring_full: int, vm: I64,
+                   outcomes: I64) -> tuple[int, int]:
+    """Every kept sample through latch, handler and ring, then every work due in the block
+    (limit_ms, inclusive or not). Returns how many drains and popped samples it wrote."""
+    nd = 0
+    ns = 0
+    ncpus = r.head.size
+    slots = r.pfn.shape[1]
+    i = 0
+    for cpu in range(ncpus):
+        while i < s.cpu.size and s.cpu[i] == cpu:
+            t = s.times[i]
+            if r.pending[cpu] and r.work_ms[cpu] < t:  # a work due before this tag runs
+                nd, ns = pop_all(r, cpu, r.work_ms[cpu], d, nd, ns)
+            memory_op = 1 if s.memory[i] else 0
+            miss = 1 if s.l3_miss[i] else 0
+            pfn = m.page_pfn[s.page[i]] if memory_op else 0
+            nid = node_of_pfn(pfn, m.nodes) if memory_op else -1
+            node_src = m.node_src[nid] if nid >= 0 else 0
+            rmt = 1 if memory_op and miss and nid != m.cpu_node[cpu] else 0
+            data2 = latch_data2(sample_data_src(memory_op, miss, node_src), rmt)
+            data3 = latch_data3(1 if s.load[i] else 0, 1 if s.store[i] else 0, miss, memory_op)
+            phyaddr = latch_phyaddr(pfn, s.offset[i], memory_op)
+            vm[VM_TOTAL] += 1  # the handler: count, DataSrc, filters, ring
+            event = data_src_event(data2)
+            if event >= 0:
+                vm[event] += 1
+            outcome, got_pfn = sample_filter(data3, phyaddr, m.nodes)
+            if outcome == PUSHED:
+                head = r.head[cpu]
+                nxt = ring_push_slot(head, r.tail[cpu], slots)
+                if nxt < 0:
+                    outcome = RING_FULL
+                    if count_ring_full:
+                        vm[VM_DROPPED] += 1
+                else:
+                    r.pfn[cpu, head] = got_pfn
+                    r.jiffies[cpu, head] = jiffies_at(t)
+                    r.head[cpu] = nxt
+                    if not r.pending[cpu]:
+                        r.pending[cpu] = 1
+                        r.work_ms[cpu] = t + latency_ms
+                    vm[VM_USEFUL] += 1
+            outcomes[outcome] += 1
+            i += 1
+        if r.pending[cpu] and (r.work_ms[cpu] <= limit_ms if inclusive
+                               else r.work_ms[cpu] < limit_ms):
+            nd, ns = pop_all(r, cpu, r.work_ms[cpu], d, nd, ns)
+    return nd, ns
+
+
+nmi_and_rings = compiled(_nmi_and_rings)
+
+
+def run_block(s: Samples, m: Machine, r: RingState, latency_ms: float, limit_ms: float,
+              inclusive: bool, count_ring_full: bool, vm: I64, outcomes: I64) -> Drains:
+    """nmi_and_rings with output arrays big enough for anything the block can pop: every
+    sample, and everything the rings held before (plus a drain per CPU for those)."""
+    held = int(((r.head - r.tail) % r.pfn.shape[1]).sum())
+    most = s.cpu.size + held
+    d = Drains(work_ms=np.empty(most + r.head.size), cpu=np.empty(most + r.head.size,
+                                                                   dtype=np.int64),
+               start=np.empty(most + r.head.size, dtype=np.int64),
+               length=np.empty(most + r.head.size, dtype=np.int64),
+               jiffies=np.empty(most, dtype=np.int64), pfn=np.empty(most, dtype=np.int64))
+    nd, ns = nmi_and_rings(s, m, r, d, latency_ms, limit_ms, int(inclusive),
+                           int(count_ring_full), vm, outcomes)
+    return Drains(d.work_ms[:nd], d.cpu[:nd], d.start[:nd], d.length[:nd], d.jiffies[:ns],
+                  d.pfn[:ns])
+
+
+def node_sources(nodes: NodeTables, kinds: dict[int, int]) -> I64:
+    """DataSrc per nid for an L3 miss the node serves (kinds: nid -> DataSrc value)."""
+    out = np.zeros(nodes.node_kind.size, dtype=np.int64)
+    for nid, src in kinds.items():
+        out[nid] = src
+    return out
+
+
+__all__ = ["Drains", "Machine", "RingState", "Samples", "new_rings", "node_of_pfn",
+           "node_sources", "run_block"]

@@ -48,8 +48,11 @@ def cache_folder() -> Path:
 
 
 def _register_all() -> None:
-    if "numba" not in sys.modules:
-        os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_folder()))
+    folder = os.environ.get("NUMBA_CACHE_DIR") or str(cache_folder())
+    os.environ["NUMBA_CACHE_DIR"] = folder  # read when numba is first imported ...
+    import numba
+
+    numba.config.CACHE_DIR = folder  # ... or here, if something imported it already
     from numba.extending import register_jitable
 
     for func in JITABLE:

@@ -40,8 +40,8 @@ class PageTables(NamedTuple):
 
 @jitable
 def page_at_pfn(pfn: int, t: PageTables) -> int:
-    """The page at pfn, NO_PAGE where none is (free, isolated or offline): the scalar form of
-    Memory.pages_at (its twin, held equal by tests/test_memory.py)."""
+    """The page at pfn, NO_PAGE where none is (free, isolated or offline): the scalar twin of
+    Memory.pages_at (tests/test_twins.py holds them equal)."""
     if pfn < 0:
         return NO_PAGE
     index = pfn + t.shift[min(pfn >> SECTION_SHIFT, t.shift.size - 1)]
@@ -203,7 +203,7 @@ class Memory:
         return pfns
 
     def pages_at(self, pfns: I64) -> I64:
-        """Page at each PFN (NO_PAGE where none): the array form of page_at_pfn (its twin)."""
+        """Page at each PFN (NO_PAGE where none): the array twin of page_at_pfn."""
         # a PFN of an unmapped section gets a negative index, which clips onto the NO_PAGE
         # at [0]; the sections.flat_index clamps are not needed
         index = pfns + self._shift.take(pfns >> SECTION_SHIFT, mode="clip")

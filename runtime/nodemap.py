@@ -38,7 +38,8 @@ class NodeTables(NamedTuple):
 
 @jitable
 def node_of_pfn(pfn: int, t: NodeTables) -> int:
-    """The node holding pfn, or NO_NODE (-1) when no node does: the PFN is not online."""
+    """The node holding pfn, or NO_NODE (-1) when no node does: the PFN is not online. Its
+    array twin is NodeMap.nodes_of (tests/test_twins.py holds them equal)."""
     if pfn < 0:
         return NO_NODE
     section = min(pfn >> SECTION_SHIFT, t.section_nid.size - 1)
@@ -104,7 +105,7 @@ class NodeMap:
             node_kind=kind)
 
     def nodes_of(self, pfns: I64) -> I64:
-        """node_of_pfn of each PFN (the array twin)."""
+        """node_of_pfn of each PFN: the array twin of node_of_pfn."""
         t = self.tables
         nid = t.section_nid.take(np.maximum(pfns, 0) >> SECTION_SHIFT, mode="clip")
         mixed = np.flatnonzero(nid == MIXED)

@@ -35,7 +35,7 @@ def shift_table(slot_of_section: I64) -> I64:
 @jitable
 def flat_index_of(pfn: int, shift: I64) -> int:
     """Flat index of one PFN, or -1 where its section has no slot (or the PFN is negative);
-    the scalar form of flat_index (its twin: the two are held equal by a test)."""
+    the scalar twin of flat_index (tests/test_twins.py holds them equal)."""
     if pfn < 0:
         return -1
     section = min(pfn >> SECTION_SHIFT, shift.size - 1)  # past the table: its last entry
@@ -45,7 +45,7 @@ def flat_index_of(pfn: int, shift: I64) -> int:
 
 def flat_index(pfns: I64, shift: I64) -> I64:
     """Flat index of each PFN, or -1 where its section has no slot (or the PFN is negative);
-    the array form of flat_index_of (its twin)."""
+    the array twin of flat_index_of."""
     index: I64 = pfns + shift.take(pfns >> SECTION_SHIFT, mode="clip")
     np.maximum(index, -1, out=index)
     if pfns.size and pfns.min() < 0:  # clip put negative PFNs in the first section

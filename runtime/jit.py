@@ -52,7 +52,7 @@ def _register_all() -> None:
     os.environ["NUMBA_CACHE_DIR"] = folder  # read when numba is first imported ...
     import numba
 
-    numba.config.CACHE_DIR = folder  # ... or here, if something imported it already
+    numba.config.CACHE_DIR = folder  # type: ignore[attr-defined]  # ... or if imported
     from numba.extending import register_jitable
 
     for func in JITABLE:

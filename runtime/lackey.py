@@ -59,6 +59,7 @@ from runtime.errors import InputError
 from runtime.llc import SetAssociativeLru
 from runtime.profiler import OpBatch, TaggedOp
 from runtime.workloads import Phase, Workload
+from safeio.inputs import open_input, reason
 
 PAGE_BYTES = 1 << PAGE_SHIFT
 PAGE_MASK = PAGE_BYTES - 1
@@ -83,9 +84,9 @@ def _records(path: str | os.PathLike[str],
     """(kind, address, size) per record; banner and blank lines skipped, anything else malformed
     is an InputError. fetch_values=False: "I" records come as ("I", 0, 0) (faster)."""
     try:
-        handle = open(path, "rb")  # closed by the with below
+        handle = open_input(path)  # closed by the with below; a FIFO or device is refused
     except OSError as exc:
-        raise InputError(f"{path}: cannot read lackey trace: {exc.strerror or exc}") from None
+        raise InputError(f"{path}: cannot read lackey trace: {reason(exc)}") from None
     fullmatch = _RECORD.fullmatch
     kinds = _DATA_KINDS
     with handle:
@@ -119,8 +120,8 @@ def _records(path: str | os.PathLike[str],
                 else:
                     yield kinds[data], int(addr, 16), int(size)
         except OSError as exc:
-            raise InputError(f"{path}:{lineno}: cannot read lackey trace: "
-                             f"{exc.strerror or exc}") from None
+            raise InputError(f"{path}:{lineno}: cannot read lackey trace: {reason(exc)}") \
+                from None
 
 
 def iter_records(path: str | os.PathLike[str]) -> Iterator[Record]:

@@ -31,6 +31,7 @@ from runtime.errors import InputError
 from runtime.machine import make_cpus
 from runtime.topology import Topology, default_replay_topology
 from runtime.vmstat import Vmstat
+from safeio.inputs import open_input, reason
 
 HEADER = ["cpu", "time", "ctl", "data2", "data3", "linaddr", "phyaddr"]
 MAX_LINE_BYTES = 4096
@@ -101,9 +102,9 @@ def replay(path: Path, topology: Topology | None = None, drain_every: int = 1,
 
 def _rows(path: Path, topo: Topology) -> Any:
     try:
-        handle = path.open("rb")
+        handle = open_input(path)  # a FIFO or device is refused, not waited on
     except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+        raise InputError(f"{path}: cannot read replay CSV: {reason(exc)}") from None
     with handle:
         reader = csv.reader(_lines(handle, path))
         try:
@@ -148,7 +149,8 @@ def _lines(handle: BinaryIO, path: Path) -> Iterator[str]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}:{lineno}: not valid CSV: {exc}") from None
     except OSError as exc:
-        raise InputError(f"{path}:{lineno + 1}: cannot read: {exc.strerror or exc}") from None
+        raise InputError(f"{path}:{lineno + 1}: cannot read replay CSV: {reason(exc)}") \
+            from None
 
 
 def format_text(result: ReplayResult) -> str:

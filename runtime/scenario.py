@@ -20,6 +20,7 @@ from generated.ibs_mprof import IbsMprofCtl
 from runtime.choices import DRIVER_VARIANTS, ENGINES
 from runtime.errors import InputError
 from runtime.pghot.tunables import Tunables
+from safeio.inputs import reason
 from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
 
@@ -290,8 +291,10 @@ def load_scenario(path: Path | None, overrides: list[str]) -> dict[str, Any]:
     if path is not None:
         try:
             text = read_yaml_file(path).decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: cannot read scenario: {exc}") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read scenario: {reason(exc)}") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: cannot read scenario: not UTF-8 text ({exc})") from None
         except YamlProblem as exc:
             raise InputError(f"{label}:{exc.line}: {exc.message}") from None
     try:

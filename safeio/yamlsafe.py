@@ -3,8 +3,9 @@
 Only plain YAML is accepted: no tags beyond the core schema, no anchors or aliases (the
 "billion laughs" expansion is impossible by construction), nesting at most MAX_YAML_DEPTH deep
 (PyYAML's composer recurses per level) and a size limit, checked before a file is read whole
-(`read_yaml_file`), so a hostile file is refused quickly with a line number instead of being
-expanded. The document is parsed once: the checks run in the composer, as each node starts.
+(`read_yaml_file`, which opens regular files only), so a hostile file is refused quickly with
+a line number instead of being expanded. The document is parsed once: the checks run in the
+composer, as each node starts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from safeio.inputs import NotRegularFile, open_input
 
 MAX_YAML_BYTES = 1 << 18
 MAX_YAML_DEPTH = 64
@@ -57,10 +60,16 @@ def _too_big() -> YamlProblem:
 
 
 def read_yaml_file(path: Path) -> bytes:
-    """The bytes of a YAML file, reading at most MAX_YAML_BYTES + 1 of them: a larger file (or
-    an endless one such as /dev/zero) is a YamlProblem without being read whole. OSError as
-    opening or reading raises it."""
-    with open(path, "rb") as handle:
+    """The bytes of a YAML file, reading at most MAX_YAML_BYTES + 1 of them: a larger file is a
+    YamlProblem without being read whole, and so is anything but a regular file (a FIFO would
+    block, a device such as /dev/zero never ends): safeio.inputs checks before opening. OSError
+    as opening or reading raises it."""
+    try:
+        handle = open_input(path)
+    except NotRegularFile as exc:
+        raise YamlProblem(1, "yaml-unsafe", f"{exc.strerror}; only regular files are read") \
+            from None
+    with handle:
         data = handle.read(MAX_YAML_BYTES + 1)
     if len(data) > MAX_YAML_BYTES:
         raise _too_big()

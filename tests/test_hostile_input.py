@@ -115,9 +115,17 @@ def test_files_over_the_size_limit_are_refused_naming_the_limit(tmp_path: Path) 
     assert load_scenario(scenario, [])["seed"] == 1
 
 
-def test_an_endless_file_is_refused_without_reading_it_whole() -> None:
-    message = refused_quickly(lambda: load_scenario(Path("/dev/zero"), []), InputError)
+def test_huge_or_endless_files_are_refused_without_reading_them_whole(tmp_path: Path) -> None:
+    """A 1 TiB (sparse) file is refused by its first MAX_YAML_BYTES + 1 bytes; an endless
+    device is not even opened (tests/test_inputs.py has every kind of non-regular file)."""
+    sparse = tmp_path / "huge.yaml"
+    with sparse.open("wb") as handle:
+        handle.truncate(1 << 40)
+    message = refused_quickly(lambda: load_scenario(sparse, []), InputError)
     assert f"larger than the {MAX_YAML_BYTES}-byte" in message
+    message = refused_quickly(lambda: load_scenario(Path("/dev/zero"), []), InputError)
+    assert message == "/dev/zero:1: is a character device, not a regular file; only regular " \
+        "files are read"
 
 
 def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path: Path) -> None:

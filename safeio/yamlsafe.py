@@ -10,6 +10,7 @@ composer, as each node starts.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,21 @@ _CORE_TAGS = {
 }
 
 
+MAX_KEY_CHARS = 1024
+"""PyYAML's limit on a plain (simple) mapping key: a longer one is not read as a key."""
+
+
 class YamlProblem(Exception):
-    """A file that is not acceptable YAML; `rule` is yaml-syntax or yaml-unsafe."""
+    """A file that is not acceptable YAML; `rule` is yaml-syntax or yaml-unsafe. `path` is
+    where in the document a bad value sits (mapping keys and list indices from the top),
+    empty when the problem is not inside a value."""
 
     def __init__(self, line: int, rule: str, message: str) -> None:
         super().__init__(message)
         self.line = line
         self.rule = rule
         self.message = message
+        self.path: tuple[str | int, ...] = ()
 
 
 class YMap(dict[str, Any]):
@@ -107,6 +115,10 @@ def load_yaml(text: str) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = int(getattr(mark, "line", 0)) + 1
+        column = int(getattr(mark, "column", 0))
+        if column > MAX_KEY_CHARS and exc.problem == "mapping values are not allowed here":
+            raise YamlProblem(line, "yaml-syntax", f"a key of about {column} characters: YAML "
+                              f"reads a plain key of at most {MAX_KEY_CHARS}") from None
         raise YamlProblem(line, "yaml-syntax", f"not valid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:  # e.g. ReaderError: a character YAML does not allow
         line = text.count("\n", 0, getattr(exc, "position", 0)) + 1
@@ -135,18 +147,33 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
                 raise YamlProblem(key_line, "yaml-syntax", f"mapping key {key!r} is not a string")
             if key in out:
                 raise YamlProblem(key_line, "yaml-syntax", f"duplicate key {key!r}")
-            out[key] = _convert(value_node, loader)
+            out[key] = _inside(key, value_node, loader)
             out.key_lines[key] = key_line
         return out
     if isinstance(node, yaml.SequenceNode):
         seq = YList()
         seq.line = line
         seq.item_lines = []
-        for item in node.value:
-            seq.append(_convert(item, loader))
+        for index, item in enumerate(node.value):
+            seq.append(_inside(index, item, loader))
             seq.item_lines.append(item.start_mark.line + 1)
         return seq
     try:
         return loader.construct_object(node, deep=True)
-    except (yaml.YAMLError, ValueError) as exc:
+    except ValueError as exc:
+        if node.tag == "tag:yaml.org,2002:int":  # past Python's int_max_str_digits
+            digits = sum(c.isdigit() for c in str(node.value))
+            raise YamlProblem(line, "yaml-syntax", f"a {digits}-digit number is too long to "
+                              f"read (at most {sys.get_int_max_str_digits()} digits)") from None
         raise YamlProblem(line, "yaml-syntax", f"bad scalar: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(line, "yaml-syntax", f"bad scalar: {exc}") from None
+
+
+def _inside(step: str | int, node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+    """_convert of a mapping value or list item; a problem inside it learns where it is."""
+    try:
+        return _convert(node, loader)
+    except YamlProblem as exc:
+        exc.path = (step, *exc.path)
+        raise

@@ -143,7 +143,7 @@ def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path: Path) -> None:
     topology = write(tmp_path, "t.yaml", DEEP)
     assert "nested more than" in refused_quickly(lambda: load_topology(topology), InputError)
     ok = "[" * (MAX_YAML_DEPTH - 1) + "]" * (MAX_YAML_DEPTH - 1)
-    with pytest.raises(InputError, match="workload.phases must be list"):  # depth 64: parsed
+    with pytest.raises(InputError, match="workload.phases must be a list"):  # depth 64: parsed
         load_scenario(None, [f"workload.phases={{a: {ok}}}"])
 
 
@@ -182,11 +182,12 @@ def test_input_error_is_always_one_bounded_line() -> None:
 
 def test_set_with_a_huge_integer_is_an_input_error() -> None:
     """Regression: yaml.safe_load raised ValueError (Python's 4300-digit int limit), not a
-    YAMLError, for `--set seed=999...9`: a traceback."""
-    with pytest.raises(InputError, match=r"--set seed: value '9{40}'\.\.\. \(5000 chars\) is not "
-                       "a YAML scalar: bad scalar: Exceeds the limit"):
+    YAMLError, for `--set seed=999...9`: a traceback. Now the message names the key's rule."""
+    with pytest.raises(InputError, match=r"--set seed: cannot read value '9{40}'\.\.\. \(5000 "
+                       r"characters\): a 5000-digit number is too long to read \(at most 4300 "
+                       r"digits\); seed must be an int in 0\.\.9223372036854775807$"):
         load_scenario(None, ["seed=" + "9" * 5000])
-    with pytest.raises(InputError, match="seed = 1e400 is outside|seed must be int"):
+    with pytest.raises(InputError, match="seed = 1e400 is outside|seed must be an int"):
         load_scenario(None, ["seed=1e400"])
 
 

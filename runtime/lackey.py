@@ -8,7 +8,9 @@ The log has one record per line: `I  <hexaddr>,<size>` for an instruction fetch 
 op here), ` L`, ` S` or ` M <hexaddr>,<size>` for a load, a store or a modify (a load and a store
 to the same address, e.g. `add [mem],1`: ONE op that is both a load and a store). Addresses are
 guest virtual addresses in hex, sizes decimal bytes. `==<pid>==` banner and summary lines and
-blank lines are ignored; anything else is an error naming the file and line.
+blank lines are ignored; anything else is an error naming the file and line and what is wrong
+with it, never quoting the line: a trace path that points at some other file (a key, a
+password file) must not print that file's contents.
 
 Decisions, all of them deliberate:
 
@@ -73,6 +75,27 @@ _EXPECTED = "expected 'I  addr,size' or ' L|S|M addr,size' (hex address, decimal
 _RECORD = re.compile(rb"(?:(I) | ([LSM])) ([0-9a-fA-F]+),([0-9]+)\r?\n?")
 _DATA_KINDS = {b"L": "L", b"S": "S", b"M": "M"}
 _BANNER = re.compile(rb"==\d+==")
+_DATA_START = re.compile(rb" [LSM] ")
+_HEX_DIGITS = re.compile(rb"[0-9a-fA-F]+")
+_DEC_DIGITS = re.compile(rb"[0-9]+")
+
+
+def _what_is_wrong(line: bytes) -> str:
+    """Why a line is not a record, without quoting any of it."""
+    if line.startswith(b"I") and not line.startswith(b"I  "):
+        return "an 'I' record has two spaces before its address"
+    if not line.startswith(b"I  ") and not _DATA_START.match(line):
+        return "not a lackey record"
+    body = line[3:].rstrip(b"\r\n")
+    addr, comma, rest = body.partition(b",")
+    if not _HEX_DIGITS.fullmatch(addr):
+        return "the address is not hex digits (no 0x)"
+    if not comma:
+        return "no ',size' after the address"
+    size = rest.split(b" ", 1)[0]
+    if not _DEC_DIGITS.fullmatch(size):
+        return "the size is not a decimal number"
+    return "text after the size"
 
 Int64Array = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -106,12 +129,11 @@ def _records(path: str | os.PathLike[str],
                 if match is None:
                     if _BANNER.match(line) or not line.strip():
                         continue
-                    text = line.rstrip(b"\r\n")[:60].decode("ascii", "backslashreplace")
-                    raise InputError(f"{path}:{lineno}: {_EXPECTED}; got {text!r}")
+                    raise InputError(f"{path}:{lineno}: {_what_is_wrong(line)}; {_EXPECTED}")
                 fetch, data, addr, size = match.groups()
                 if len(addr) > 16 and len(addr.lstrip(b"0")) > 16:
-                    raise InputError(f"{path}:{lineno}: address 0x{addr[:24].decode()}... is "
-                                     "wider than 64 bits")
+                    raise InputError(f"{path}:{lineno}: the address has "
+                                     f"{len(addr.lstrip(b'0'))} hex digits: wider than 64 bits")
                 if fetch:
                     if fetch_values:
                         yield "I", int(addr, 16), int(size)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from runtime.vmstat import Vmstat
 from safeio.inputs import open_input, reason
 
 HEADER = ["cpu", "time", "ctl", "data2", "data3", "linaddr", "phyaddr"]
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+"""A column name as a header could hold it."""
 MAX_LINE_BYTES = 4096
 """Longest CSV line accepted, in bytes (a row of seven 64-bit values needs well under 200)."""
 _ROW_MSRS = (("ctl", IbsMprofCtl.ADDRESS), ("data2", IbsMprofData2.ADDRESS),
@@ -110,8 +113,8 @@ def _rows(path: Path, topo: Topology) -> Any:
         try:
             header = next(reader, None)
             if header is None or [h.strip() for h in header] != HEADER:
-                raise InputError(f"{path}:1: header must be {','.join(HEADER)}, got "
-                                 f"{','.join(header or [])!r}")
+                raise InputError(f"{path}:1: header must be {','.join(HEADER)}; "
+                                 f"{_header_found(header)}")
             for row in reader:
                 line = reader.line_num
                 if not row or all(not cell.strip() for cell in row):
@@ -132,6 +135,18 @@ def _rows(path: Path, topo: Topology) -> Any:
                 yield line, values
         except (csv.Error, UnicodeDecodeError) as exc:
             raise InputError(f"{path}:{reader.line_num}: not valid CSV: {exc}") from None
+
+
+def _header_found(header: list[str] | None) -> str:
+    """What the first line held: its column names if it looks like a CSV header (a typo is
+    worth seeing), else only its shape, so a path to some other file (a key, a password
+    file) does not print that file's first line."""
+    if not header:
+        return "the file is empty"
+    names = [h.strip() for h in header]
+    if len(names) <= 2 * len(HEADER) and all(_NAME.fullmatch(n) for n in names):
+        return f"got {','.join(names)!r}"
+    return f"the first line is not a CSV header ({len(names)} field(s))"
 
 
 def _lines(handle: BinaryIO, path: Path) -> Iterator[str]:

@@ -57,7 +57,11 @@ def test_fixed_variant_counts_drops(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("body,needle", [
-    ("cpu,time\n", ":1: header must be"),
+    ("cpu,time\n", ":1: header must be cpu,time,ctl,data2,data3,linaddr,phyaddr; got "
+     "'cpu,time'"),
+    ("", ":1: header must be cpu,time,ctl,data2,data3,linaddr,phyaddr; the file is empty"),
+    ("root:x:0:0:root:/root:/bin/bash\n", ":1: header must be cpu,time,ctl,data2,data3,"
+     "linaddr,phyaddr; the first line is not a CSV header (1 field(s))"),
     (HEADER + "0,1,2,3\n", ":2: expected 7 fields"),
     (HEADER + "0,1,0xZZ,0,0,0,0\n", ":2: ctl: expected a decimal or 0x-hex integer"),
     (HEADER + "99,1,0,0,0,0,0\n", ":2: cpu 99 does not exist"),
@@ -69,6 +73,7 @@ def test_malformed_rows_are_one_line_exit_2(tmp_path: Path, body: str, needle: s
     result = run_cli("replay", str(path), "--json")
     assert result.returncode == 2 and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and needle in result.stderr
+    assert "/bin/bash" not in result.stderr  # another file's line is never printed
 
 
 def test_driver_follows_a_moved_field_after_regeneration(spec_copy: Path, tmp_path: Path) -> None:

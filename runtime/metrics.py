@@ -109,6 +109,10 @@ class Collector:
         now = engine.now_ms
         truth = self.truths[self.phase_at(now)]
         top = self.on_top(engine)
+        on_top = int(np.count_nonzero(top))
+        if on_top > truth.k:  # then FTHR could beat the oracle: K is not what the run allows
+            raise AssertionError(f"{on_top} workload pages on the top tier at {now:g} ms, more "
+                                 f"than the oracle's K = {truth.k} (top_tier_capacity)")
         detected = self._recently_ready(engine, now)
         log = engine.records
         new = log.column("pfn", self._records_seen)

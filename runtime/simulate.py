@@ -16,7 +16,7 @@ from generated.ibs_mprof import PAGE_SHIFT, IbsMprofCtl
 from runtime.driver import DriverConfig
 from runtime.errors import InputError
 from runtime.fast_engine import FastEngine
-from runtime.groundtruth import mem_ops_per_s, truths
+from runtime.groundtruth import mem_ops_per_s, top_tier_capacity, truths
 from runtime.lackey import LackeyOps, lackey_workload
 from runtime.memory import Memory, place_pages
 from runtime.metrics import HEATMAP_BUCKETS, Collector, Engine, summarise
@@ -79,9 +79,8 @@ def build(scenario: dict[str, Any]) -> Built:
         timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"])
     engine: Engine = (FastEngine(cfg, source, memory, workload) if scenario["engine"] == "fast"
                       else ReferenceEngine(cfg, source, memory))
-    marks = engine.pghot.watermarks
-    capacity = sum(n.pfn_count - marks.promo_pages(n.pfn_count) for n in topo.nodes
-                   if n.toptier)
+    capacity = top_tier_capacity(topo, memory, engine.pghot.watermarks,
+                                 tunables.kmigrated_batch_nr)
     met = scenario["metrics"]
     phase_truths = truths(workload, duration_ms,
                           mem_ops_per_s(workload, cpus, m["ops_per_cpu_per_s"]), capacity,

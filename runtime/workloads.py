@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -183,8 +184,14 @@ class PageSampler:
         self.total = float(self.hi[-1])
         # A key rounding up to the total falls in the last run that has any mass.
         self.last = int(np.flatnonzero(self.width > 0)[-1])
-        self._lists = (self.hi.tolist(), self.lo.tolist(), self.width.tolist(),
-                       starts.tolist(), lengths.tolist())
+
+    @cached_property
+    def _lists(self) -> tuple[list[Any], ...]:
+        """The runs as Python lists, for `page` (scalar lookups are faster on lists). Built
+        on first use: a fast-engine run of a zipf workload never needs these ~160 bytes a
+        page."""
+        return (self.hi.tolist(), self.lo.tolist(), self.width.tolist(), self.start.tolist(),
+                self.length.tolist())
 
     def pages(self, u: FloatArray) -> npt.NDArray[np.int64]:
         """The page of each uniform (what `page` gives for each, vectorised)."""
@@ -388,7 +395,6 @@ class SyntheticOps:
         self.streams = [DrawStream(seed, cpu, wl.mem_op_fraction, wl.load_fraction,
                                    wl.kernel_fraction, PAGE_BYTES // wl.line_bytes)
                         for cpu in range(cpus)]
-        self.miss = [p.miss.tolist() for p in wl.phases]  # python floats: fast, bool-safe
         # The cache model gives pages of equal probability equal miss probabilities: then a
         # phase's miss probability comes per run (a small table) instead of per page.
         self._run_miss: list[FloatArray | None] = []
@@ -399,6 +405,12 @@ class SyntheticOps:
         self._starts_list = [p.start_ms for p in wl.phases]
         self._starts = np.array(self._starts_list)
         self._scan = np.array([p.scan_pages_per_ms for p in wl.phases])
+
+    @cached_property
+    def miss(self) -> list[list[float]]:
+        """Each phase's miss probabilities as Python floats (fast, bool-safe) for the
+        reference's one-op-at-a-time draws; built on first use (32 bytes a page and phase)."""
+        return [p.miss.tolist() for p in self.workload.phases]
 
     @overload
     def scan_offset(self, cpu: int) -> int: ...

@@ -119,3 +119,36 @@ def test_more_pages_on_top_than_the_oracle_holds_stops_the_run() -> None:
     with pytest.raises(AssertionError, match=r"workload pages on the top tier at 0 ms, more "
                        r"than the oracle's K = \d+ \(top_tier_capacity\)"):
         built.collector(built.engine)
+
+
+def test_placement_history_undoes_later_moves_like_replaying_them_backwards() -> None:
+    """_Moves.on_top_at (array form) against the definition: start from where pages are now
+    and undo every move at or after t, newest first (events at the same time: the one logged
+    last is undone last). Random logs with many same-time moves of the same page."""
+    from runtime.metrics import _Moves
+    from runtime.pghot.core import Promotion
+    from runtime.pghot.demotion import Demotion
+
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        built = build(load_scenario(None, ["duration_s=0.1", "workload.region_mib=1"]))
+        engine = built.engine
+        assert engine.demoter is not None
+        pages = int(rng.integers(1, 6))
+        for _ in range(int(rng.integers(0, 25))):
+            t, page = int(rng.integers(0, 6)), int(rng.integers(0, pages + 1))  # pages+1: none
+            if rng.random() < 0.5:
+                engine.pghot.promotions.append(Promotion(t, 0, 0, 0, page))
+            else:
+                engine.demoter.log.append(Demotion(t, page, 0, 0, 1))
+        now = rng.random(pages) < 0.5
+        moves = _Moves(engine, now)
+        events = [(p.time_ms, p.page, False) for p in engine.pghot.promotions] + \
+            [(d.time_ms, d.page, True) for d in engine.demoter.log]
+        for t in (-1, 0, 0.5, 2, 3, 5, 6):
+            expected = now.copy()
+            for _when, page, was_on_top in sorted((e for e in events if e[0] >= t),
+                                                  key=lambda e: e[0], reverse=True):
+                if page < pages:
+                    expected[page] = was_on_top
+            assert moves.on_top_at(t).tolist() == expected.tolist(), (events, t)

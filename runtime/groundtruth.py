@@ -11,6 +11,7 @@ uniform workload has no hot set at all (precision is then undefined, as the fiel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -109,14 +110,18 @@ def phase_truth(phase: Phase, end_ms: float, mem_rate: float, capacity_pages: in
 
 
 def truths(workload: Workload, duration_ms: float, mem_rate: float, capacity_pages: int,
-           hot_rate_ratio: float, hot_rate_per_s: float | None) -> list[PhaseTruth]:
-    """One PhaseTruth per phase that starts before the end of the run."""
+           hot_rate_ratio: float, hot_rate_per_s: float | None,
+           progress: Callable[[float], None] | None = None) -> list[PhaseTruth]:
+    """One PhaseTruth per phase that starts before the end of the run (`progress` hears the
+    fraction of them done)."""
     out = []
     phases = [p for p in workload.phases if p.start_ms < duration_ms]
     for i, phase in enumerate(phases):
         end = phases[i + 1].start_ms if i + 1 < len(phases) else duration_ms
         out.append(phase_truth(phase, end, mem_rate, capacity_pages, hot_rate_ratio,
                                hot_rate_per_s))
+        if progress is not None:
+            progress((i + 1) / len(phases))
     return out
 
 

@@ -48,7 +48,7 @@ import os
 import re
 from array import array
 from bisect import bisect_left
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,10 +102,15 @@ FloatArray = npt.NDArray[np.float64]
 Record = tuple[str, int, int]
 
 
-def _records(path: str | os.PathLike[str],
-             fetch_values: bool = True) -> Generator[Record, None, None]:
+PROGRESS_LINES = 1 << 16
+"""Lines read between two progress reports."""
+
+
+def _records(path: str | os.PathLike[str], fetch_values: bool = True,
+             progress: Callable[[float], None] | None = None) -> Generator[Record, None, None]:
     """(kind, address, size) per record; banner and blank lines skipped, anything else malformed
-    is an InputError. fetch_values=False: "I" records come as ("I", 0, 0) (faster)."""
+    is an InputError. fetch_values=False: "I" records come as ("I", 0, 0) (faster). `progress`
+    hears the fraction of the file read, every PROGRESS_LINES lines."""
     try:
         handle = open_input(path)  # closed by the with below; a FIFO or device is refused
     except OSError as exc:
@@ -114,10 +119,13 @@ def _records(path: str | os.PathLike[str],
     kinds = _DATA_KINDS
     with handle:
         read = functools.partial(handle.readline, MAX_LINE_BYTES + 2)
+        file_bytes = max(os.fstat(handle.fileno()).st_size, 1)
         lineno = 0
         try:
             for line in iter(read, b""):
                 lineno += 1
+                if progress is not None and lineno % PROGRESS_LINES == 0:
+                    progress(min(handle.tell() / file_bytes, 1.0))
                 if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
                     if _BANNER.match(line):  # a long banner line: skip the rest of it
                         while line and not line.endswith(b"\n"):
@@ -247,11 +255,14 @@ class Trace:
 
 
 def load_trace(path: str | os.PathLike[str], llc_bytes: int, line_bytes: int,
-               max_records: int | None = None) -> Trace:
+               max_records: int | None = None, max_data: int | None = None,
+               progress: Callable[[float], None] | None = None) -> Trace:
     """Read a lackey log in one streaming pass (at most max_records records) into a Trace.
 
-    InputError if the file cannot be read, a line is malformed, or the trace has no records
-    or no data accesses.
+    InputError if the file cannot be read, a line is malformed, the trace has no records or
+    no data accesses, or more than max_data data accesses (what the memory available holds:
+    the columns grow with them). `progress` hears the fraction done: reading, then the
+    second pass of the cache model.
     """
     cache = SetAssociativeLru(llc_bytes, line_bytes)
     positions, kinds = array("Q"), array("B")
@@ -259,11 +270,17 @@ def load_trace(path: str | os.PathLike[str], llc_bytes: int, line_bytes: int,
     vpages = array("Q")
     page_ids: dict[int, int] = {}
     ops = 0
-    with contextlib.closing(_records(path, fetch_values=False)) as records:  # closes the file
+    read_share = 0.8  # of the progress: reading and the first cache pass; then the second
+    report = None if progress is None else (lambda done: progress(done * read_share))
+    with contextlib.closing(_records(path, False, report)) as records:  # closes the file
         for kind, addr, _size in records:
             if max_records is not None and ops >= max_records:
                 break
             if kind != "I":
+                if max_data is not None and len(kinds) >= max_data:
+                    raise InputError(
+                        f"{path}: more than {max_data:,} data accesses (after {ops:,} "
+                        "records), more than the memory available holds; use a shorter trace")
                 vpage = addr >> PAGE_SHIFT
                 page = page_ids.get(vpage)
                 if page is None:
@@ -281,6 +298,8 @@ def load_trace(path: str | os.PathLike[str], llc_bytes: int, line_bytes: int,
     for i, (page, offset) in enumerate(zip(pages, offsets, strict=True)):  # second pass
         if access(vpages[page] << PAGE_SHIFT | offset):
             miss[i] = 1
+        if progress is not None and i % PROGRESS_LINES == 0:
+            progress(read_share + (1 - read_share) * i / len(kinds))
     return Trace(Path(path), ops, positions, kinds, pages, offsets, miss, vpages)
 
 
@@ -341,10 +360,13 @@ class LackeyOps:
 
 
 def lackey_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int,
-                    max_records: int | None = None) -> tuple[Workload, LackeyOps]:
+                    max_records: int | None = None, max_data: int | None = None,
+                    progress: Callable[[float], None] | None = None
+                    ) -> tuple[Workload, LackeyOps]:
     """The Workload (one phase, from the whole trace) and op source for a validated scenario
-    `workload` section of kind lackey (spec["trace"]: the log; spec["placement"])."""
-    trace = load_trace(spec["trace"], llc_bytes, line_bytes, max_records)
+    `workload` section of kind lackey (spec["trace"]: the log; spec["placement"]); max_data
+    and progress as load_trace."""
+    trace = load_trace(spec["trace"], llc_bytes, line_bytes, max_records, max_data, progress)
     accesses = trace.page_accesses().astype(np.float64)
     probs: FloatArray = accesses / accesses.sum()
     miss: FloatArray = trace.page_misses() / accesses

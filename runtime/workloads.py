@@ -24,7 +24,7 @@ Kinds (parameters in the scenario's `workload` section):
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple, overload
@@ -130,8 +130,10 @@ def build_phase_probs(kind: str, pages: int, p: dict[str, Any], seed: int) -> li
     raise ValueError(f"unknown workload kind {kind!r}")
 
 
-def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: int) -> Workload:
-    """Workload from a validated scenario `workload` section (see runtime/scenario.py)."""
+def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: int,
+                   progress: Callable[[float], None] | None = None) -> Workload:
+    """Workload from a validated scenario `workload` section (see runtime/scenario.py).
+    `progress` hears the fraction done (distributions, then the LLC model, phase by phase)."""
     pages = int(spec["region_mib"]) * (1 << 20) // PAGE_BYTES
     kind = spec["kind"]
     parts: list[tuple[float, FloatArray, str, float]] = []
@@ -142,15 +144,19 @@ def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: 
                                                                seed + i):
                 parts.append((offset + start, probs, f"phase {i}: {label}", scan))
             offset += sub["duration_s"] * 1000.0
+            if progress is not None:
+                progress((i + 1) / len(spec["phases"]) / 2)
     else:
         parts = build_phase_probs(kind, pages, spec, seed)
     starts = [start for start, _, _, _ in parts]
     if starts != sorted(starts):  # both engines look phases up by start time
         raise ValueError(f"workload phases out of order: starts {starts}")
     phases = []
-    for start, probs, label, scan in parts:
+    for i, (start, probs, label, scan) in enumerate(parts):
         miss = np.ones(pages) if scan > 0 else che_miss_probability(probs, llc_bytes, line_bytes)
         phases.append(Phase(start, probs, miss, label, scan))
+        if progress is not None:
+            progress(0.5 + (i + 1) / len(parts) / 2)
     mem = 1.0 if kind == "microbench" else spec["mem_op_fraction"]
     load = 0.5 if kind == "microbench" else spec["load_fraction"]
     return Workload(kind, pages, phases, mem, load, spec["kernel_fraction"], spec["placement"],

@@ -174,12 +174,15 @@ class Estimate:
         return max(self.terms, key=lambda t: getattr(t, by))
 
     def describe(self) -> str:
-        """One line for a user: the estimate and its largest parts."""
+        """One line for a user: the estimate and its largest parts (before the workload is
+        built, a lower bound: samples are not counted yet)."""
         big = sorted((t for t in self.terms if t.axis != "base"), key=lambda t: -t.seconds)[:2]
         parts = ", ".join(f"{AXES[t.axis].what} {seconds_text(t.seconds)}" for t in big
                           if t.seconds >= 0.1)
-        return (f"estimated {seconds_text(self.wall_s)} and {bytes_text(self.memory_bytes)} "
-                "of memory" + (f" (mostly {parts})" if parts else ""))
+        bound = "" if self.complete else "at least "
+        return (f"estimated {bound}{seconds_text(self.wall_s)} and "
+                f"{bytes_text(self.memory_bytes)} of memory" +
+                (f" (mostly {parts})" if parts else ""))
 
 
 def workload_facts(workload: Workload, duration_ms: float) -> WorkloadFacts:
@@ -290,13 +293,19 @@ class Limits:
     wall_s: float = DEFAULT_MAX_WALL_S
 
 
+MEMORY_HEADROOM = 0.9
+"""Share of the available memory a run may plan to use: the rest is for the machine's other
+work and for the model's error (its memory estimates run 1x-3x the measured peaks)."""
+
+
 def machine_limits(max_wall_s: float = DEFAULT_MAX_WALL_S) -> Limits:
-    """This machine's available memory (the smallest of the figures it has) and max_wall_s."""
+    """MEMORY_HEADROOM of this machine's available memory (the smallest of the figures it
+    has) and max_wall_s."""
     figures = available_memory()
     if not figures:
         return Limits(None, "unknown", max_wall_s)
     source, value = min(figures.items(), key=lambda item: item[1])
-    return Limits(float(value), source, max_wall_s)
+    return Limits(value * MEMORY_HEADROOM, f"{MEMORY_HEADROOM:.0%} of {source}", max_wall_s)
 
 
 def available_memory(proc: Path = Path("/proc"),

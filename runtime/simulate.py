@@ -106,6 +106,8 @@ def build(scenario: dict[str, Any], limits: Limits | None = None,
     progress = progress or Quiet()
     first = estimate(scenario)
     check(first, limits)
+    if first.wall_s > PROGRESS_AFTER_S:  # the workload itself takes a while to build
+        progress.note(f"ibs-mprof: {first.describe()}")
     m = scenario["machine"]
     topo = build_topology(m["dram_nodes"], m["cxl_nodes"], m["cpus_per_dram_node"],
                           m["dram_mib"] * MIB_PAGES, m["cxl_mib"] * MIB_PAGES)
@@ -113,13 +115,14 @@ def build(scenario: dict[str, Any], limits: Limits | None = None,
     workload, trace_ops = load_workload(scenario, limits, progress, first)
     full = full_estimate(scenario, workload)
     check(full, limits)
-    if full.wall_s > PROGRESS_AFTER_S:
+    if full.wall_s > PROGRESS_AFTER_S and full.wall_s > 1.5 * first.wall_s:
         progress.note(f"ibs-mprof: {full.describe()}")
     source = trace_ops or SyntheticOps(workload, scenario["seed"], cpus)
     fits = sum(n.pfn_count for n in topo.nodes if workload.placement != "cxl" or not n.toptier)
     if workload.pages > fits:
         raise InputError(f"scenario: the workload's {workload.pages} pages do not fit the "
                          f"machine with placement {workload.placement} ({fits} pages)")
+    progress.stage("placing pages", 0.0)
     memory = Memory(topo)
     place_pages(memory, workload.pages, workload.placement)
     try:
@@ -145,6 +148,7 @@ def build(scenario: dict[str, Any], limits: Limits | None = None,
         timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"])
     engine: Engine = (FastEngine(cfg, source, memory, workload) if scenario["engine"] == "fast"
                       else ReferenceEngine(cfg, source, memory))
+    progress.stage("placing pages", 1.0)  # and the kernel's per-page and per-section state
     capacity = top_tier_capacity(topo, memory, engine.pghot.watermarks,
                                  tunables.kmigrated_batch_nr)
     met = scenario["metrics"]

@@ -214,7 +214,8 @@ def test_machine_limits_name_their_source(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(cost, "available_memory", lambda: {"MemAvailable": 8 << 30,
                                                            "cgroup memory.max": 1 << 30})
     limits = cost.machine_limits()
-    assert (limits.memory_bytes, limits.memory_source) == (1 << 30, "cgroup memory.max")
+    assert limits.memory_bytes == (1 << 30) * cost.MEMORY_HEADROOM
+    assert limits.memory_source == "90% of cgroup memory.max"
     monkeypatch.setattr(cost, "available_memory", dict)
     assert cost.machine_limits().memory_bytes is None  # unknown: not checked
 
@@ -241,5 +242,7 @@ def test_estimate_text_names_its_largest_parts() -> None:
     text = est.describe()
     assert text.startswith("estimated ") and "tagged memory ops" in text
     assert dataclasses.replace(est, terms=est.terms[:1]).describe() == \
-        f"estimated {cost.seconds_text(est.terms[0].seconds)} and " \
-        f"{cost.bytes_text(est.terms[0].bytes)} of memory"
+        f"estimated at least {cost.seconds_text(est.terms[0].seconds)} and " \
+        f"{cost.bytes_text(est.terms[0].bytes)} of memory"  # base alone; samples not known
+    full = estimate(scenario(), WorkloadFacts(pages=262144, miss_share=0.2))
+    assert full.describe().startswith("estimated ") and "at least" not in full.describe()

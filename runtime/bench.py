@@ -22,16 +22,9 @@ from typing import Any
 
 from runtime.cost import UNITS, Limits, estimate, machine_limits, peak_rss_bytes, seconds_text
 from runtime.errors import InputError
+from runtime.progress import PROGRESS_AFTER_S, Progress, Quiet, progress_bar
 from runtime.scenario import load_scenario
-from runtime.simulate import (
-    PROGRESS_AFTER_S,
-    Progress,
-    Quiet,
-    build,
-    full_estimate,
-    load_workload,
-    progress_bar,
-)
+from runtime.simulate import build, full_estimate, load_workload
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import pytest
 
 from runtime import simulate as sim
 from runtime.lackey import load_trace
+from runtime.progress import ProgressBar
 from runtime.scenario import load_scenario
-from runtime.simulate import ProgressBar, run_engine, simulate
+from runtime.simulate import run_engine, simulate
 
 
 class Clock:

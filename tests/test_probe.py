@@ -59,7 +59,10 @@ def test_cpu_lists_and_the_cpus_a_host_has(tmp_path: Path) -> None:
 
 
 def test_probe_of_a_cpu_the_host_does_not_have_is_exit_2() -> None:
-    for cpu in (str(max(present_cpus()) + 1), "-1"):
+    check_cpu(0)
+    with pytest.raises(InputError, match="--cpu -1: this host has no CPU -1"):
+        check_cpu(-1)
+    for cpu in (str(max(present_cpus()) + 1), str(max(present_cpus()) + 1000)):
         result = run_cli("probe", "--cpu", cpu)
         lines = result.stderr.splitlines()
         assert result.returncode == 2 and result.stdout == "" and len(lines) == 1

@@ -13,15 +13,18 @@ No test asserts any of these numbers: timings live here only.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.cost import UNITS, Limits, estimate, machine_limits, peak_rss_bytes, seconds_text
+from runtime.errors import InputError
+from runtime.progress import PROGRESS_AFTER_S, Progress, Quiet, progress_bar
 from runtime.scenario import load_scenario
-from runtime.simulate import build
+from runtime.simulate import build, full_estimate, load_workload
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,15 @@ TIB_SCENARIO = ("machine.cxl_mib=1048576", "machine.dram_mib=16384", "workload.r
                 "duration_s=0.2", "engine=fast")
 
 
-def measure(case: Case, engine: str, seconds: float, repeat: int = 1) -> dict[str, Any]:
-    """Run the case `repeat` times from scratch; rates from the fastest run."""
+def scenario_of(case: Case, engine: str) -> dict[str, Any]:
+    seconds = case.fast_s if engine == "fast" else case.reference_s
+    return load_scenario(None, [*case.overrides, f"engine={engine}", f"duration_s={seconds}"])
+
+
+def measure(case: Case, engine: str, seconds: float, repeat: int = 1,
+            done: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Run the case `repeat` times from scratch; rates from the fastest run (`done` is
+    called after each)."""
     walls = []
     for _ in range(repeat):
         scenario = load_scenario(None, [*case.overrides, f"engine={engine}",
@@ -57,6 +67,8 @@ def measure(case: Case, engine: str, seconds: float, repeat: int = 1) -> dict[st
         started = time.perf_counter()
         eng.run()
         walls.append(time.perf_counter() - started)
+        if done is not None:
+            done()
     wall = min(walls)
     cpus = len(built.topology.cpu_node)
     ops = cpus * scenario["machine"]["ops_per_cpu_per_s"] * seconds
@@ -67,25 +79,12 @@ def measure(case: Case, engine: str, seconds: float, repeat: int = 1) -> dict[st
             "real_time_factor": seconds / wall}
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak resident set: VmHWM, not ru_maxrss, which Linux carries from the
-    spawning process across exec (a child would report its parent's peak)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def tib_memory() -> dict[str, Any]:
     """Peak RSS of a child that builds and briefly runs a 1 TiB CXL tier (fast engine)."""
     code = (
         "import json\n"
         "from runtime.allocator import keep_freed_memory\n"
-        "from runtime.bench import peak_rss_bytes\n"
+        "from runtime.cost import peak_rss_bytes\n"
         "from runtime.scenario import load_scenario\n"
         "from runtime.simulate import build\n"
         "keep_freed_memory()  # as `ibs-mprof run` does\n"
@@ -103,14 +102,57 @@ def tib_memory() -> dict[str, Any]:
     return result
 
 
-def bench(quick: bool = False, repeat: int = 3) -> dict[str, Any]:
-    cases = []
+def estimated_wall_s(quick: bool, repeat: int) -> float:
+    """The cost model's wall time of a bench: each case's runs (the model's run less the
+    interpreter start, `repeat` times per engine), then the 1 TiB child (a whole process)."""
+    per_repeat = 0.0
     for case in CASES[:1] if quick else CASES:
-        fast = measure(case, "fast", case.fast_s, repeat)
-        ref = measure(case, "reference", case.reference_s, repeat)
-        cases.append({"case": case.name, "fast": fast, "reference": ref,
-                      "fast_over_reference": fast["samples_per_s"] / ref["samples_per_s"]})
-    return {"cases": cases, "tib": tib_memory(),
+        for engine in ("fast", "reference"):
+            scenario = scenario_of(case, engine)
+            workload, _ = load_workload(scenario, machine_limits(), Quiet())
+            per_repeat += full_estimate(scenario, workload).wall_s - UNITS["base"].seconds
+    tib = load_scenario(None, list(TIB_SCENARIO))
+    return repeat * per_repeat + estimate(tib).wall_s
+
+
+def check_repeat(quick: bool, repeat: int, limits: Limits) -> float:
+    """The bench's estimated wall time; InputError naming --repeat when over limits.wall_s."""
+    wall = estimated_wall_s(quick, repeat)
+    if wall > limits.wall_s:
+        raise InputError(f"bench --repeat {repeat}: would take about {seconds_text(wall)} of "
+                         f"wall time, over the {seconds_text(limits.wall_s)} limit; lower "
+                         "--repeat (each repeat runs every case on both engines once)")
+    return wall
+
+
+def bench(quick: bool = False, repeat: int = 3, progress: Progress | None = None,
+          limits: Limits | None = None) -> dict[str, Any]:
+    """Throughput of both engines on CASES (the first only if quick), each measurement the
+    fastest of `repeat` runs. Refused before any run when the estimate is over the wall-time
+    limit; progress (default: the CLI's bar on stderr) hears each run done."""
+    progress = progress_bar() if progress is None else progress
+    try:
+        wall = check_repeat(quick, repeat, limits or machine_limits())
+        if wall > PROGRESS_AFTER_S:
+            progress.note(f"ibs-mprof: bench estimated {seconds_text(wall)}")
+        cases = []
+        chosen = CASES[:1] if quick else CASES
+        runs = [0]
+
+        def done() -> None:
+            runs[0] += 1
+            progress.stage("bench", runs[0] / (2 * repeat * len(chosen)))
+
+        for case in chosen:
+            fast = measure(case, "fast", case.fast_s, repeat, done)
+            ref = measure(case, "reference", case.reference_s, repeat, done)
+            cases.append({"case": case.name, "fast": fast, "reference": ref,
+                          "fast_over_reference": fast["samples_per_s"] / ref["samples_per_s"]})
+        progress.stage("1 TiB tier", 1.0)
+        tib = tib_memory()
+    finally:
+        progress.done()
+    return {"cases": cases, "tib": tib,
             "peak_rss_bytes_self": peak_rss_bytes(),
             "repeat": repeat,
             "targets": {"fast_over_reference": 50, "samples_per_s": 5e6,

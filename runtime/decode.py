@@ -30,15 +30,38 @@ _OP_BASE: tuple[type[RegisterValue], ...] = (
 _FETCH_BASE: tuple[type[RegisterValue], ...] = (IbsFetchCtl, IbsFetchLinad, IbsFetchPhysad)
 
 
+MAX_INT_DIGITS = 40
+"""Most significant digits parse_int reads (a 64-bit value has at most 20 decimal ones)."""
+_DECIMAL = re.compile(r"[0-9]+")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+
+def shown(text: str, limit: int = 40) -> str:
+    """text quoted for an error message: repr, cut after `limit` characters with the length
+    noted, so a 100,000-character key or a 5000-digit value does not fill the line."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
+
+
 def parse_int(text: str, what: str) -> int:
-    """Decimal or 0x-hex, as users type it; anything else is an InputError naming `what`."""
+    """Decimal or 0x-hex in ASCII digits (a sign in front, underscores between them), as
+    users type it; anything else, or more than MAX_INT_DIGITS significant digits, is an InputError
+    naming `what`. Python's int() would also take other scripts' digits (Arabic-Indic,
+    fullwidth): those are not numbers here."""
     cleaned = text.strip().replace("_", "")
-    try:
-        if cleaned.lower().startswith("0x"):
-            return int(cleaned[2:], 16)
-        return int(cleaned, 10)
-    except ValueError:
-        raise InputError(f"{what}: expected a decimal or 0x-hex integer, got {text!r}") from None
+    sign = -1 if cleaned[:1] == "-" else 1
+    cleaned = cleaned[1:] if cleaned[:1] in "+-" else cleaned
+    hexa = cleaned[:2].lower() == "0x"
+    digits = cleaned[2:] if hexa else cleaned
+    if not (_HEX if hexa else _DECIMAL).fullmatch(digits):
+        raise InputError(f"{what}: expected a decimal or 0x-hex integer (ASCII digits), got "
+                         f"{shown(text)}")
+    significant = len(digits.lstrip("0"))
+    if significant > MAX_INT_DIGITS:
+        raise InputError(f"{what}: a {significant}-digit number is too large (at most "
+                         f"{MAX_INT_DIGITS} digits)")
+    return sign * int(digits, 16 if hexa else 10)
 
 
 def find_register(name: str) -> type[RegisterValue]:

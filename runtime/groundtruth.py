@@ -2,19 +2,25 @@
 
 For each workload phase: the expected rate of L3-miss accesses (A_miss) to every page, the
 hot set in threshold form H*_theta = {p : rate_p >= theta} and the oracle's top-K set H*_K
-(K = what the top tier can hold), with the fast-tier hit ratio such an oracle would reach.
+(K = the most pages the top tier can hold at once in the run, `top_tier_capacity`), with the
+fast-tier hit ratio such an oracle would reach. No placement the run reaches holds more than K
+pages on top, so its FTHR cannot beat the oracle's (metrics checks that at every tick).
 theta is `hot_rate_per_s` if given, else `hot_rate_ratio` x the mean page rate, so that a
 uniform workload has no hot set at all (precision is then undefined, as the field defines it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 
+from runtime.memory import Memory
+from runtime.pghot.watermarks import Watermarks
+from runtime.topology import Topology
 from runtime.workloads import Phase, Workload
 
 FloatArray = npt.NDArray[np.float64]
@@ -31,6 +37,11 @@ class PhaseTruth:
     hot: BoolArray  # H*_theta
     topk: BoolArray  # H*_K
     oracle_fthr: float
+
+    @cached_property
+    def k(self) -> int:
+        """How many pages the oracle holds on the top tier (K, at most the region)."""
+        return int(np.count_nonzero(self.topk))
 
     @cached_property
     def hot_count(self) -> int:
@@ -56,6 +67,28 @@ class PhaseTruth:
         return float(self.rate_per_s[on_top].sum()) / total if total > 0 else 0.0
 
 
+def top_tier_capacity(topology: Topology, memory: Memory, watermarks: Watermarks,
+                      batch_nr: int) -> int:
+    """K: the most workload pages the top tier can hold at any moment of the run, per node
+    the larger of what the initial placement put there and what promotion can fill it to.
+
+    Promotion moves a page only while the target's free pages exceed the high watermark + 1
+    (migrate_prepare, checked per page against the free count at the batch's start, which
+    changes only when a batch of batch_nr + 1 pages is flushed), so it stops at present - high
+    - 1 + batch_nr pages; demotion only takes pages off; placement `dram` or `interleave` may
+    start a node fuller than that (up to full), and nothing but demotion empties it. The
+    promo watermark (kswapd's target) is not the bound: with demotion off, or between kswapd
+    rounds, promotion fills past it, which made FTHR exceed the oracle (efficiency > 100%)."""
+    total = 0
+    for node in topology.nodes:
+        if node.toptier:
+            present = node.pfn_count
+            promoted_to = present - watermarks.high_pages(present) - 1 + batch_nr
+            placed = present - memory.free_pages(node.nid)
+            total += min(present, max(placed, promoted_to))
+    return total
+
+
 def mem_ops_per_s(workload: Workload, cpus: int, ops_per_cpu_per_s: float) -> float:
     return cpus * ops_per_cpu_per_s * workload.mem_op_fraction
 
@@ -77,14 +110,18 @@ def phase_truth(phase: Phase, end_ms: float, mem_rate: float, capacity_pages: in
 
 
 def truths(workload: Workload, duration_ms: float, mem_rate: float, capacity_pages: int,
-           hot_rate_ratio: float, hot_rate_per_s: float | None) -> list[PhaseTruth]:
-    """One PhaseTruth per phase that starts before the end of the run."""
+           hot_rate_ratio: float, hot_rate_per_s: float | None,
+           progress: Callable[[float], None] | None = None) -> list[PhaseTruth]:
+    """One PhaseTruth per phase that starts before the end of the run (`progress` hears the
+    fraction of them done)."""
     out = []
     phases = [p for p in workload.phases if p.start_ms < duration_ms]
     for i, phase in enumerate(phases):
         end = phases[i + 1].start_ms if i + 1 < len(phases) else duration_ms
         out.append(phase_truth(phase, end, mem_rate, capacity_pages, hot_rate_ratio,
                                hot_rate_per_s))
+        if progress is not None:
+            progress((i + 1) / len(phases))
     return out
 
 

@@ -8,7 +8,9 @@ The log has one record per line: `I  <hexaddr>,<size>` for an instruction fetch 
 op here), ` L`, ` S` or ` M <hexaddr>,<size>` for a load, a store or a modify (a load and a store
 to the same address, e.g. `add [mem],1`: ONE op that is both a load and a store). Addresses are
 guest virtual addresses in hex, sizes decimal bytes. `==<pid>==` banner and summary lines and
-blank lines are ignored; anything else is an error naming the file and line.
+blank lines are ignored; anything else is an error naming the file and line and what is wrong
+with it, never quoting the line: a trace path that points at some other file (a key, a
+password file) must not print that file's contents.
 
 Decisions, all of them deliberate:
 
@@ -46,7 +48,7 @@ import os
 import re
 from array import array
 from bisect import bisect_left
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,7 @@ from runtime.errors import InputError
 from runtime.llc import SetAssociativeLru
 from runtime.profiler import OpBatch, TaggedOp
 from runtime.workloads import Phase, Workload
+from safeio.inputs import open_input, reason
 
 PAGE_BYTES = 1 << PAGE_SHIFT
 PAGE_MASK = PAGE_BYTES - 1
@@ -72,28 +75,57 @@ _EXPECTED = "expected 'I  addr,size' or ' L|S|M addr,size' (hex address, decimal
 _RECORD = re.compile(rb"(?:(I) | ([LSM])) ([0-9a-fA-F]+),([0-9]+)\r?\n?")
 _DATA_KINDS = {b"L": "L", b"S": "S", b"M": "M"}
 _BANNER = re.compile(rb"==\d+==")
+_DATA_START = re.compile(rb" [LSM] ")
+_HEX_DIGITS = re.compile(rb"[0-9a-fA-F]+")
+_DEC_DIGITS = re.compile(rb"[0-9]+")
+
+
+def _what_is_wrong(line: bytes) -> str:
+    """Why a line is not a record, without quoting any of it."""
+    if line.startswith(b"I") and not line.startswith(b"I  "):
+        return "an 'I' record has two spaces before its address"
+    if not line.startswith(b"I  ") and not _DATA_START.match(line):
+        return "not a lackey record"
+    body = line[3:].rstrip(b"\r\n")
+    addr, comma, rest = body.partition(b",")
+    if not _HEX_DIGITS.fullmatch(addr):
+        return "the address is not hex digits (no 0x)"
+    if not comma:
+        return "no ',size' after the address"
+    size = rest.split(b" ", 1)[0]
+    if not _DEC_DIGITS.fullmatch(size):
+        return "the size is not a decimal number"
+    return "text after the size"
 
 Int64Array = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 Record = tuple[str, int, int]
 
 
-def _records(path: str | os.PathLike[str],
-             fetch_values: bool = True) -> Generator[Record, None, None]:
+PROGRESS_LINES = 1 << 16
+"""Lines read between two progress reports."""
+
+
+def _records(path: str | os.PathLike[str], fetch_values: bool = True,
+             progress: Callable[[float], None] | None = None) -> Generator[Record, None, None]:
     """(kind, address, size) per record; banner and blank lines skipped, anything else malformed
-    is an InputError. fetch_values=False: "I" records come as ("I", 0, 0) (faster)."""
+    is an InputError. fetch_values=False: "I" records come as ("I", 0, 0) (faster). `progress`
+    hears the fraction of the file read, every PROGRESS_LINES lines."""
     try:
-        handle = open(path, "rb")  # closed by the with below
+        handle = open_input(path)  # closed by the with below; a FIFO or device is refused
     except OSError as exc:
-        raise InputError(f"{path}: cannot read lackey trace: {exc.strerror or exc}") from None
+        raise InputError(f"{path}: cannot read lackey trace: {reason(exc)}") from None
     fullmatch = _RECORD.fullmatch
     kinds = _DATA_KINDS
     with handle:
         read = functools.partial(handle.readline, MAX_LINE_BYTES + 2)
+        file_bytes = max(os.fstat(handle.fileno()).st_size, 1)
         lineno = 0
         try:
             for line in iter(read, b""):
                 lineno += 1
+                if progress is not None and lineno % PROGRESS_LINES == 0:
+                    progress(min(handle.tell() / file_bytes, 1.0))
                 if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
                     if _BANNER.match(line):  # a long banner line: skip the rest of it
                         while line and not line.endswith(b"\n"):
@@ -105,12 +137,11 @@ def _records(path: str | os.PathLike[str],
                 if match is None:
                     if _BANNER.match(line) or not line.strip():
                         continue
-                    text = line.rstrip(b"\r\n")[:60].decode("ascii", "backslashreplace")
-                    raise InputError(f"{path}:{lineno}: {_EXPECTED}; got {text!r}")
+                    raise InputError(f"{path}:{lineno}: {_what_is_wrong(line)}; {_EXPECTED}")
                 fetch, data, addr, size = match.groups()
                 if len(addr) > 16 and len(addr.lstrip(b"0")) > 16:
-                    raise InputError(f"{path}:{lineno}: address 0x{addr[:24].decode()}... is "
-                                     "wider than 64 bits")
+                    raise InputError(f"{path}:{lineno}: the address has "
+                                     f"{len(addr.lstrip(b'0'))} hex digits: wider than 64 bits")
                 if fetch:
                     if fetch_values:
                         yield "I", int(addr, 16), int(size)
@@ -119,8 +150,8 @@ def _records(path: str | os.PathLike[str],
                 else:
                     yield kinds[data], int(addr, 16), int(size)
         except OSError as exc:
-            raise InputError(f"{path}:{lineno}: cannot read lackey trace: "
-                             f"{exc.strerror or exc}") from None
+            raise InputError(f"{path}:{lineno}: cannot read lackey trace: {reason(exc)}") \
+                from None
 
 
 def iter_records(path: str | os.PathLike[str]) -> Iterator[Record]:
@@ -224,11 +255,14 @@ class Trace:
 
 
 def load_trace(path: str | os.PathLike[str], llc_bytes: int, line_bytes: int,
-               max_records: int | None = None) -> Trace:
+               max_records: int | None = None, max_data: int | None = None,
+               progress: Callable[[float], None] | None = None) -> Trace:
     """Read a lackey log in one streaming pass (at most max_records records) into a Trace.
 
-    InputError if the file cannot be read, a line is malformed, or the trace has no records
-    or no data accesses.
+    InputError if the file cannot be read, a line is malformed, the trace has no records or
+    no data accesses, or more than max_data data accesses (what the memory available holds:
+    the columns grow with them). `progress` hears the fraction done: reading, then the
+    second pass of the cache model.
     """
     cache = SetAssociativeLru(llc_bytes, line_bytes)
     positions, kinds = array("Q"), array("B")
@@ -236,11 +270,17 @@ def load_trace(path: str | os.PathLike[str], llc_bytes: int, line_bytes: int,
     vpages = array("Q")
     page_ids: dict[int, int] = {}
     ops = 0
-    with contextlib.closing(_records(path, fetch_values=False)) as records:  # closes the file
+    read_share = 0.8  # of the progress: reading and the first cache pass; then the second
+    report = None if progress is None else (lambda done: progress(done * read_share))
+    with contextlib.closing(_records(path, False, report)) as records:  # closes the file
         for kind, addr, _size in records:
             if max_records is not None and ops >= max_records:
                 break
             if kind != "I":
+                if max_data is not None and len(kinds) >= max_data:
+                    raise InputError(
+                        f"{path}: more than {max_data:,} data accesses (after {ops:,} "
+                        "records), more than the memory available holds; use a shorter trace")
                 vpage = addr >> PAGE_SHIFT
                 page = page_ids.get(vpage)
                 if page is None:
@@ -258,6 +298,8 @@ def load_trace(path: str | os.PathLike[str], llc_bytes: int, line_bytes: int,
     for i, (page, offset) in enumerate(zip(pages, offsets, strict=True)):  # second pass
         if access(vpages[page] << PAGE_SHIFT | offset):
             miss[i] = 1
+        if progress is not None and i % PROGRESS_LINES == 0:
+            progress(read_share + (1 - read_share) * i / len(kinds))
     return Trace(Path(path), ops, positions, kinds, pages, offsets, miss, vpages)
 
 
@@ -318,10 +360,13 @@ class LackeyOps:
 
 
 def lackey_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int,
-                    max_records: int | None = None) -> tuple[Workload, LackeyOps]:
+                    max_records: int | None = None, max_data: int | None = None,
+                    progress: Callable[[float], None] | None = None
+                    ) -> tuple[Workload, LackeyOps]:
     """The Workload (one phase, from the whole trace) and op source for a validated scenario
-    `workload` section of kind lackey (spec["trace"]: the log; spec["placement"])."""
-    trace = load_trace(spec["trace"], llc_bytes, line_bytes, max_records)
+    `workload` section of kind lackey (spec["trace"]: the log; spec["placement"]); max_data
+    and progress as load_trace."""
+    trace = load_trace(spec["trace"], llc_bytes, line_bytes, max_records, max_data, progress)
     accesses = trace.page_accesses().astype(np.float64)
     probs: FloatArray = accesses / accesses.sum()
     miss: FloatArray = trace.page_misses() / accesses

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,10 @@ class Collector:
         now = engine.now_ms
         truth = self.truths[self.phase_at(now)]
         top = self.on_top(engine)
+        on_top = int(np.count_nonzero(top))
+        if on_top > truth.k:  # then FTHR could beat the oracle: K is not what the run allows
+            raise AssertionError(f"{on_top} workload pages on the top tier at {now:g} ms, more "
+                                 f"than the oracle's K = {truth.k} (top_tier_capacity)")
         detected = self._recently_ready(engine, now)
         log = engine.records
         new = log.column("pfn", self._records_seen)
@@ -164,29 +169,32 @@ class Collector:
 
 
 def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
-              duration_ms: float) -> dict[str, Any]:
-    """Every number the report shows, JSON-ready."""
+              duration_ms: float,
+              progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """Every number the report shows, JSON-ready. `progress` hears the fraction of phases
+    done (a run of thousands of phases takes a while here)."""
     truths = collector.truths
     window_ms = collector.window_ms
     cpus = len(engine.cpus)
     top_now = collector.on_top(engine)
-    promos = list(engine.pghot.promotions)  # rows, read several times below
-    demos = list(engine.demoter.log) if engine.demoter else []
+    moves = _Moves(engine, top_now)
     log = engine.records
     pages_col = log.column("page")
     ready_col = log.column("ready").astype(bool)
     drain_col = log.column("drain_ms")
     sample_col = log.column("sample_ms")
+    ticks = _Ticks(collector.timeline)
     phases = []
     prev_hot: npt.NDArray[np.bool_] | None = None
     for i, truth in enumerate(truths):
-        phases.append(_phase_metrics(i, truth, prev_hot, engine, collector, promos, log,
-                                     window_ms))
+        phases.append(_phase_metrics(i, truth, prev_hot, moves, log, ticks))
         prev_hot = truth.hot
+        if progress is not None:
+            progress((i + 1) / len(truths))
     sampling = _sampling(engine, cpus, duration_ms)
     lag = _quantiles((drain_col - sample_col).tolist())
     overhead = _overhead(engine, costs, cpus, duration_ms)
-    migrations = _migrations(engine, truths, collector, promos, demos, window_ms, duration_ms)
+    migrations = _migrations(engine, truths, moves, window_ms, duration_ms)
     final = truths[-1]
     fthr = final.fthr(top_now)
     result = {
@@ -208,17 +216,69 @@ def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
     return result
 
 
+class _Moves:
+    """Every promotion and demotion as columns, so that per-phase questions (where was each
+    page at t, what was promoted in a phase) are array operations, not a pass over Python
+    rows per phase (which made a run of thousands of phases take minutes to summarise)."""
+
+    def __init__(self, engine: KernelState, top_now: npt.NDArray[np.bool_]) -> None:
+        self.top_now = top_now
+        self.promo_time = engine.pghot.promotions.column("time_ms")
+        self.promo_page = engine.pghot.promotions.column("page")
+        demoter = engine.demoter
+        self.demo_time = demoter.log.column("time_ms") if demoter else np.zeros(0, np.int64)
+        self.demo_page = demoter.log.column("page") if demoter else np.zeros(0, np.int64)
+        time = np.concatenate([self.promo_time, self.demo_time])
+        page = np.concatenate([self.promo_page, self.demo_page])
+        down = np.r_[np.zeros(self.promo_time.size, bool), np.ones(self.demo_time.size, bool)]
+        # Oldest first; of events at the same time, the last logged first (promotions were
+        # logged before demotions): the first event of a page from t on says where it was at t.
+        order = np.lexsort((-np.arange(time.size), time))
+        self._time, self._page, self._down = time[order], page[order], down[order]
+        by_page = np.argsort(self._page, kind="stable")
+        same = self._page[by_page[1:]] == self._page[by_page[:-1]]
+        self._prev = np.full(time.size, -1, dtype=np.int64)  # the page's event before, or -1
+        self._prev[by_page[1:][same]] = by_page[:-1][same]
+
+    def on_top_at(self, t_ms: float) -> npt.NDArray[np.bool_]:
+        """Pages on the top tier at t_ms: today's view with every move from t_ms on undone
+        (a page's first move from then on tells where it was)."""
+        top = self.top_now.copy()
+        start = int(np.searchsorted(self._time, t_ms, side="left"))
+        first = start + np.flatnonzero(self._prev[start:] < start)
+        pages = self._page[first]
+        inside = pages < top.size
+        top[pages[inside]] = self._down[first][inside]
+        return top
+
+    def promoted_in(self, start: float, end: float) -> npt.NDArray[np.int64]:
+        """Indices (log order) of the promotions made in [start, end)."""
+        return np.flatnonzero((self.promo_time >= start) & (self.promo_time < end))
+
+
+class _Ticks:
+    """The timeline's times and FTHR as arrays (rows are in time order)."""
+
+    def __init__(self, timeline: list[dict[str, Any]]) -> None:
+        self.rows = timeline
+        self.t_ms = np.array([r["t_ms"] for r in timeline], dtype=np.float64)
+        self.fthr = np.array([r["fthr"] for r in timeline], dtype=np.float64)
+
+    def between(self, start: float, end: float) -> list[dict[str, Any]]:
+        lo, hi = np.searchsorted(self.t_ms, [start, end], side="left")
+        return self.rows[lo:hi]
+
+
 def _phase_metrics(index: int, truth: PhaseTruth, prev_hot: npt.NDArray[np.bool_] | None,
-                   engine: Engine, collector: Collector, promos: list[Any],
-                   log: Any, window_ms: int) -> dict[str, Any]:
+                   moves: _Moves, log: Any, ticks: _Ticks) -> dict[str, Any]:
     start, end = truth.start_ms, truth.end_ms
     newly_hot = truth.hot if prev_hot is None else truth.hot & ~prev_hot
     hot_pages = np.flatnonzero(newly_hot)
-    # Pages promoted during this phase; which of them are still up at the phase end is read
-    # from the timeline's on-top view, re-derived here from the logs for that instant.
-    promoted = {p.page for p in promos if start <= p.time_ms < end and p.page < truth.hot.size}
-    on_top_end = _on_top_at(engine, collector, end)
-    p_set = np.asarray(sorted(p for p in promoted if on_top_end[p]), dtype=np.int64)
+    # Pages promoted during this phase and still up at its end.
+    made = moves.promo_page[moves.promoted_in(start, end)]
+    promoted = np.unique(made[made < truth.hot.size])
+    on_top_end = moves.on_top_at(end)
+    p_set = promoted[on_top_end[promoted]]
     tp = int(truth.hot[p_set].sum()) if p_set.size else 0
     hot_total = truth.hot_count
     hot_top = int((truth.hot & on_top_end).sum())
@@ -228,12 +288,12 @@ def _phase_metrics(index: int, truth: PhaseTruth, prev_hot: npt.NDArray[np.bool_
     weighted = _ratio(float(rate[truth.hot & on_top_end].sum()), float(rate[truth.hot].sum()))
     f1 = (2 * precision * recall / (precision + recall)
           if precision is not None and recall is not None and precision + recall > 0 else None)
-    ttd, ttp = _times_to(hot_pages, start, end, promos, log, engine, collector)
-    rows = [r for r in collector.timeline if start <= r["t_ms"] < end]
+    ttd, ttp = _times_to(hot_pages, start, end, moves, log)
+    rows = ticks.between(start, end)
     ready_prec = [r["ready_precision"] for r in rows if r["ready_precision"] is not None]
     ready_rec = [r["ready_recall"] for r in rows if r["ready_recall"] is not None]
     ready_w = [r["ready_weighted_recall"] for r in rows if r["ready_weighted_recall"] is not None]
-    recovery = _recovery(collector.timeline, start) if index > 0 else None
+    recovery = _recovery(ticks, start) if index > 0 else None
     return {
         "label": truth.label, "start_ms": start, "end_ms": end,
         "hot_pages": hot_total, "theta_accesses_per_s": truth.theta_per_s,
@@ -252,70 +312,63 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _on_top_at(engine: KernelState, collector: Collector,
-               t_ms: float) -> npt.NDArray[np.bool_]:
-    """Pages on the top tier at t_ms: today's view with later migrations undone, newest first."""
-    top = collector.on_top(engine).copy()
-    later: list[tuple[float, int, bool]] = [
-        (p.time_ms, p.page, False) for p in engine.pghot.promotions if p.time_ms >= t_ms]
-    if engine.demoter is not None:
-        later += [(d.time_ms, d.page, True) for d in engine.demoter.log if d.time_ms >= t_ms]
-    for _, page, was_on_top in sorted(later, key=lambda e: e[0], reverse=True):
-        if page < top.size:
-            top[page] = was_on_top
-    return top
+def _first_times(pages: npt.NDArray[np.int64], times: npt.NDArray[Any],
+                 of: npt.NDArray[np.int64], start: float) -> list[float]:
+    """For each page of `of` (in order) that is in `pages`: the time of its first entry
+    there, minus start."""
+    seen, first = np.unique(pages, return_index=True)
+    at = np.searchsorted(seen, of)
+    found = at < seen.size
+    found[found] = seen[at[found]] == of[found]
+    values: list[float] = (times[first[at[found]]].astype(np.float64) - start).tolist()
+    return values
 
 
-def _times_to(hot_pages: npt.NDArray[np.int64], start: float, end: float, promos: list[Any],
-              log: Any, engine: Engine,
-              collector: Collector) -> tuple[dict[str, Any], dict[str, Any]]:
+def _times_to(hot_pages: npt.NDArray[np.int64], start: float, end: float, moves: _Moves,
+              log: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     pages = log.column("page")
     ready = log.column("ready").astype(bool)
     drain = log.column("drain_ms")
     mask = ready & (drain >= start) & (drain < end)
-    first_ready: dict[int, float] = {}
-    for page, when in zip(pages[mask].tolist(), drain[mask].tolist(), strict=True):
-        first_ready.setdefault(page, when)
-    first_promo: dict[int, float] = {}
-    for promo in promos:
-        if start <= promo.time_ms < end:
-            first_promo.setdefault(promo.page, float(promo.time_ms))
-    on_top_start = _on_top_at(engine, collector, start)
-    candidates = [int(p) for p in hot_pages if not on_top_start[p]]
-    ttd = [first_ready[p] - start for p in candidates if p in first_ready]
-    ttp = [first_promo[p] - start for p in candidates if p in first_promo]
-    n = len(candidates)
+    made = moves.promoted_in(start, end)
+    on_top_start = moves.on_top_at(start)
+    candidates = hot_pages[~on_top_start[hot_pages]]
+    ttd = _first_times(pages[mask], drain[mask], candidates, start)
+    ttp = _first_times(moves.promo_page[made], moves.promo_time[made], candidates, start)
+    n = int(candidates.size)
     return ({**_quantiles(ttd), "fraction": _ratio(len(ttd), n), "of_pages": n,
              "values": sorted(round(v, 1) for v in ttd)},
             {**_quantiles(ttp), "fraction": _ratio(len(ttp), n), "of_pages": n,
              "values": sorted(round(v, 1) for v in ttp)})
 
 
-def _recovery(timeline: list[dict[str, Any]], shift_ms: float) -> float | None:
-    before = [r["fthr"] for r in timeline if r["t_ms"] < shift_ms]
-    if not before:
+def _recovery(ticks: _Ticks, shift_ms: float) -> float | None:
+    """Time after shift_ms until FTHR is back to 90% of its last value before it."""
+    before = int(np.searchsorted(ticks.t_ms, shift_ms, side="left"))
+    if before == 0:
         return None
-    steady = before[-1]
-    for row in timeline:
-        if row["t_ms"] > shift_ms and row["fthr"] >= 0.9 * steady:
-            return float(row["t_ms"] - shift_ms)
-    return None
+    steady = ticks.fthr[before - 1]
+    after = int(np.searchsorted(ticks.t_ms, shift_ms, side="right"))
+    back = np.flatnonzero(ticks.fthr[after:] >= 0.9 * steady)
+    return float(ticks.t_ms[after + back[0]] - shift_ms) if back.size else None
 
 
-def _migrations(engine: Engine, truths: list[PhaseTruth], collector: Collector,
-                promos: list[Any], demos: list[Any], window_ms: int,
+def _migrations(engine: Engine, truths: list[PhaseTruth], moves: _Moves, window_ms: int,
                 duration_ms: float) -> dict[str, Any]:
+    promos = moves.promo_page.size
+    phase = np.maximum(np.searchsorted([t.start_ms for t in truths], moves.promo_time,
+                                       side="right") - 1, 0)
     useful = 0
-    for promo in promos:
-        truth = truths[collector.phase_at(promo.time_ms)]
-        if promo.page < truth.hot.size and truth.hot[promo.page] and \
-                truth.rate_per_s[promo.page] * window_ms / 1000.0 >= USEFUL_MIN_ACCESSES:
-            useful += 1
-    events: dict[int, list[tuple[float, str]]] = {}
-    for promo in promos:
-        events.setdefault(promo.page, []).append((promo.time_ms, "p"))
-    for demo in demos:
-        events.setdefault(demo.page, []).append((demo.time_ms, "d"))
+    for i, truth in enumerate(truths):
+        page = moves.promo_page[phase == i]
+        page = page[page < truth.hot.size]
+        useful += int(np.count_nonzero(truth.hot[page] & (
+            truth.rate_per_s[page] * window_ms / 1000.0 >= USEFUL_MIN_ACCESSES)))
+    events: dict[int, list[tuple[int, str]]] = {}
+    for kind, times, pages in (("p", moves.promo_time, moves.promo_page),
+                               ("d", moves.demo_time, moves.demo_page)):
+        for when, page in zip(times.tolist(), pages.tolist(), strict=True):
+            events.setdefault(page, []).append((when, kind))
     ping_pong = 0
     for seq in events.values():
         seq.sort()
@@ -324,9 +377,9 @@ def _migrations(engine: Engine, truths: list[PhaseTruth], collector: Collector,
                 ping_pong += 1
     seconds = duration_ms / 1000.0
     return {
-        "promotions": len(promos), "useful": useful, "wasted": len(promos) - useful,
-        "demotions": len(demos), "ping_pong": ping_pong,
-        "promoted_mb_per_s": len(promos) * PAGE_BYTES / (1 << 20) / seconds if seconds else 0.0,
+        "promotions": promos, "useful": useful, "wasted": promos - useful,
+        "demotions": int(moves.demo_page.size), "ping_pong": ping_pong,
+        "promoted_mb_per_s": promos * PAGE_BYTES / (1 << 20) / seconds if seconds else 0.0,
         "promote_failed": sum(p.migrate_failed + p.prepare_failed
                               for t in engine.kmigrated.values() for p in t.passes),
     }

@@ -1,19 +1,54 @@
 """`ibs-mprof probe`: what this host's CPU says about IBS, decoded with the generated accessors.
 
 Reads CPUID through /dev/cpu/N/cpuid. A host without the device, without IBS or without the
-extended leaf gets a plain statement of that, never a traceback.
+extended leaf gets a plain statement of that, never a traceback. Asking for a CPU the host
+does not have (per /sys/devices/system/cpu/present) is bad input: an InputError.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from generated.cpuid import ExtFeaturesEcx, IbsCaps, MaxExtLeaf, VendorEbx, VendorEcx, VendorEdx
 from runtime.cpuid import CpuidBackend, HostCpuid, HostCpuidUnavailable
 from runtime.decode import fields_json
+from runtime.errors import InputError
+
+SYS_CPU = Path("/sys/devices/system/cpu")
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """The kernel's CPU list format ('0-3,8,10-11'), as CPU numbers."""
+    cpus: list[int] = []
+    for part in text.strip().split(","):
+        first, _, last = part.partition("-")
+        cpus.extend(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+def present_cpus(sys_cpu: Path = SYS_CPU) -> list[int]:
+    """This host's CPU numbers: sysfs's present list, else 0 .. os.cpu_count() - 1."""
+    try:
+        return parse_cpu_list((sys_cpu / "present").read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return list(range(os.cpu_count() or 1))
+
+
+def check_cpu(cpu: int, sys_cpu: Path = SYS_CPU) -> None:
+    """InputError unless the host has CPU number `cpu`."""
+    present = present_cpus(sys_cpu)
+    if cpu not in present:
+        spans = f"{present[0]}..{present[-1]}" if present == list(
+            range(present[0], present[-1] + 1)) else ", ".join(map(str, present))
+        raise InputError(f"--cpu {cpu}: this host has no CPU {cpu} (its CPUs are {spans})")
 
 
 def probe(cpu: int = 0, backend: CpuidBackend | None = None) -> dict[str, Any]:
+    """What CPU `cpu` says about IBS (through `backend`, default this host's CPUID device)."""
+    if backend is None:
+        check_cpu(cpu)
     source = backend or HostCpuid(cpu)
     try:
         vendor = b"".join(

@@ -3,8 +3,9 @@
 Each CSV row is one NMI on `cpu` at jiffies `time`, with that CPU's memory-profiler MSRs
 holding the row's values when the handler runs. Rows are streamed in file order, lines read
 with a length limit, so parsing needs the same memory for any file size (the result holds
-what the rows produced: records and MSR writes); output is printed only after the whole file
-was read, so a bad row leaves no partial result.
+what the rows produced: records and MSR writes, refused past what the memory available
+holds); output is printed only after the whole file was read, so a bad row leaves no partial
+result. A long replay shows progress on stderr.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import csv
 import functools
 import json
-from collections.abc import Iterator
+import os
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,17 +27,27 @@ from generated.ibs_mprof import (
     IbsMprofLinaddr,
     IbsMprofPhyaddr,
 )
+from runtime.cost import machine_limits
 from runtime.cpuid import SimulatedCpuid
 from runtime.decode import parse_int
 from runtime.driver import Driver
 from runtime.errors import InputError
 from runtime.machine import make_cpus
+from runtime.progress import Progress, progress_bar
 from runtime.topology import Topology, default_replay_topology
 from runtime.vmstat import Vmstat
+from safeio.inputs import open_input, reason
 
 HEADER = ["cpu", "time", "ctl", "data2", "data3", "linaddr", "phyaddr"]
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+"""A column name as a header could hold it."""
 MAX_LINE_BYTES = 4096
 """Longest CSV line accepted, in bytes (a row of seven 64-bit values needs well under 200)."""
+ENTRY_BYTES = 110
+"""Memory per record or MSR write kept (a list of 3-4 ints): tracemalloc over a 200,000-row
+replay that kept 1,000,000 of them. A row of ours keeps about five."""
+PROGRESS_LINES = 1 << 14
+"""Lines read between two progress reports (about 0.3 s of replay)."""
 _ROW_MSRS = (("ctl", IbsMprofCtl.ADDRESS), ("data2", IbsMprofData2.ADDRESS),
              ("data3", IbsMprofData3.ADDRESS), ("linaddr", IbsMprofLinaddr.ADDRESS),
              ("phyaddr", IbsMprofPhyaddr.ADDRESS))
@@ -51,7 +64,24 @@ class ReplayResult:
 
 
 def replay(path: Path, topology: Topology | None = None, drain_every: int = 1,
-           variant: str = "v7") -> ReplayResult:
+           variant: str = "v7", progress: Progress | None = None,
+           max_entries: int | None = None) -> ReplayResult:
+    """Every row of the CSV through the driver's NMI path. progress (default: the command
+    line's bar on stderr) hears the fraction of the file read; the result (records and MSR
+    writes) may hold at most max_entries entries (default: what this machine's available
+    memory holds at ENTRY_BYTES each), a longer replay is an InputError naming the line."""
+    progress = progress_bar() if progress is None else progress
+    try:
+        return _replay(path, topology, drain_every, variant, progress, max_entries)
+    finally:
+        progress.done()
+
+
+def _replay(path: Path, topology: Topology | None, drain_every: int, variant: str,
+            progress: Progress, max_entries: int | None) -> ReplayResult:
+    if max_entries is None:
+        room = machine_limits().memory_bytes
+        max_entries = None if room is None else int(room / ENTRY_BYTES)
     topo = topology or default_replay_topology()
     if drain_every < 1:
         raise InputError(f"--drain-every must be >= 1, got {drain_every}")
@@ -80,7 +110,11 @@ def replay(path: Path, topology: Topology | None = None, drain_every: int = 1,
         driver.run_work(cpu)
         since_queued.pop(cpu, None)
 
-    for _line, row in _rows(path, topo):
+    for line, row in _rows(path, topo, progress):
+        if max_entries is not None and len(records) + len(writes) > max_entries:
+            raise InputError(f"{path}:{line}: more than {max_entries:,} records and MSR writes "
+                             "so far, more than the memory available holds; replay the CSV "
+                             "in shorter pieces")
         cpu, time = row["cpu"], row["time"]
         msr = cpus[cpu].msr
         for name, addr in _ROW_MSRS:
@@ -99,18 +133,20 @@ def replay(path: Path, topology: Topology | None = None, drain_every: int = 1,
     return ReplayResult(driver.counters(), records, writes)
 
 
-def _rows(path: Path, topo: Topology) -> Any:
+def _rows(path: Path, topo: Topology, progress: Progress) -> Any:
     try:
-        handle = path.open("rb")
+        handle = open_input(path)  # a FIFO or device is refused, not waited on
     except OSError as exc:
-        raise InputError(f"{path}: cannot open: {exc.strerror}") from None
+        raise InputError(f"{path}: cannot read replay CSV: {reason(exc)}") from None
     with handle:
-        reader = csv.reader(_lines(handle, path))
+        size = max(os.fstat(handle.fileno()).st_size, 1)
+        reader = csv.reader(_lines(handle, path, lambda: progress.stage(
+            "replaying", min(handle.tell() / size, 1.0))))
         try:
             header = next(reader, None)
             if header is None or [h.strip() for h in header] != HEADER:
-                raise InputError(f"{path}:1: header must be {','.join(HEADER)}, got "
-                                 f"{','.join(header or [])!r}")
+                raise InputError(f"{path}:1: header must be {','.join(HEADER)}; "
+                                 f"{_header_found(header)}")
             for row in reader:
                 line = reader.line_num
                 if not row or all(not cell.strip() for cell in row):
@@ -133,14 +169,28 @@ def _rows(path: Path, topo: Topology) -> Any:
             raise InputError(f"{path}:{reader.line_num}: not valid CSV: {exc}") from None
 
 
-def _lines(handle: BinaryIO, path: Path) -> Iterator[str]:
+def _header_found(header: list[str] | None) -> str:
+    """What the first line held: its column names if it looks like a CSV header (a typo is
+    worth seeing), else only its shape, so a path to some other file (a key, a password
+    file) does not print that file's first line."""
+    if not header:
+        return "the file is empty"
+    names = [h.strip() for h in header]
+    if len(names) <= 2 * len(HEADER) and all(_NAME.fullmatch(n) for n in names):
+        return f"got {','.join(names)!r}"
+    return f"the first line is not a CSV header ({len(names)} field(s))"
+
+
+def _lines(handle: BinaryIO, path: Path, report: Callable[[], None]) -> Iterator[str]:
     """The file's lines as text, each read with a length limit (a file without newlines is
     refused at MAX_LINE_BYTES instead of being read whole) and decoded on its own, so an error
-    names the line."""
+    names the line; `report` is called every PROGRESS_LINES lines."""
     read = functools.partial(handle.readline, MAX_LINE_BYTES + 1)
     lineno = 0
     try:
         for lineno, line in enumerate(iter(read, b""), 1):
+            if lineno % PROGRESS_LINES == 0:
+                report()
             if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
                 raise InputError(f"{path}:{lineno}: line longer than {MAX_LINE_BYTES} bytes; "
                                  f"expected {','.join(HEADER)}")
@@ -148,7 +198,8 @@ def _lines(handle: BinaryIO, path: Path) -> Iterator[str]:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}:{lineno}: not valid CSV: {exc}") from None
     except OSError as exc:
-        raise InputError(f"{path}:{lineno + 1}: cannot read: {exc.strerror or exc}") from None
+        raise InputError(f"{path}:{lineno + 1}: cannot read replay CSV: {reason(exc)}") \
+            from None
 
 
 def format_text(result: ReplayResult) -> str:

@@ -19,7 +19,7 @@ import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import matplotlib
 import numpy as np
@@ -36,6 +36,8 @@ from safeio.killpoints import kill_point
 from safeio.owned import check_output_path
 
 Result = Mapping[str, Any]
+T = TypeVar("T")
+U = TypeVar("U")
 
 REPORT_FILES = ("report.json", "summary.txt", "timeline.csv", "heatmap.txt", "fthr.png",
                 "heatmap.png", "ttd_cdf.png")
@@ -149,7 +151,8 @@ def _header(result: Result) -> list[str]:
     for node in machine["nodes"]:
         kinds[node["memory"].upper()] = kinds.get(node["memory"].upper(), 0) + 1
     pages = result["workload"]["pages"]
-    hot = " -> ".join(str(p["hot_pages"]) for p in result["workload"]["phases"])
+    counts = [str(p["hot_pages"]) for p in result["workload"]["phases"]]
+    hot = " -> ".join(_elided(counts, f"... ({len(counts)} phases) ..."))
     unit = "ops" if prof["cnt_ctl"] else "cycles"
     window = pg["promote_freq_window_ms"]
     if window is None:
@@ -209,7 +212,12 @@ def _timing(result: Result) -> list[str]:
     cell = 28
     lines = [_row("time to", f"{'detect med / p90 (reached)':<{cell}}"
                              f"{'promote med / p90 (reached)':<{cell}}newly hot, off top")]
-    for phase in result["phases"]:
+    phases = result["phases"]
+    more = f"... {len(phases) - SHOWN_PHASES} more phases in report.json"
+    for phase in _elided(phases, None):
+        if phase is None:
+            lines.append(_row("", more))
+            continue
         ttd, ttp = phase["time_to_detect_ms"], phase["time_to_promote_ms"]
         cells = [f"{_ms(q['median'])} / {_ms(q['p90'])} ({_pct(q['fraction'])})"
                  for q in (ttd, ttp)]
@@ -217,12 +225,28 @@ def _timing(result: Result) -> list[str]:
             phase["label"][:LABEL_WIDTH - 5] + "..."
         lines.append(_row(f"  {label}", f"{cells[0]:<{cell}}{cells[1]:<{cell}}"
                                         f"{ttd.get('of_pages', 'n/a')}"))
-    for i, phase in enumerate(result["phases"][1:]):
+    for i, phase in enumerate(_elided(phases[1:], None)):
+        if phase is None:
+            lines.append(_row("", more))
+            continue
         text = f"{phase['label']} at {_ms(phase['start_ms'])}: {_ms(phase['recovery_ms'])}"
         if phase["recovery_ms"] is None:
             text += " (FTHR never got back to 90% of its pre-shift value)"
         lines.append(_row("recovery after shift" if i == 0 else "", text))
     return lines
+
+
+SHOWN_PHASES = 12
+"""Phases the terminal summary lists one by one: the first and last six of a longer run."""
+
+
+def _elided(items: Sequence[T], marker: U) -> list[T | U]:
+    """items, or their first and last SHOWN_PHASES / 2 around `marker` when there are more
+    than SHOWN_PHASES (a run of 3000 phases would print 6000 summary lines)."""
+    if len(items) <= SHOWN_PHASES:
+        return list(items)
+    half = SHOWN_PHASES // 2
+    return [*items[:half], marker, *items[-half:]]
 
 
 def _migration_lines(result: Result) -> list[str]:

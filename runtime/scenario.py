@@ -10,6 +10,8 @@ naming the file, line and key. `--set section.key=value` overrides apply before 
 from __future__ import annotations
 
 import copy
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,10 @@ import yaml
 
 from generated.ibs_mprof import IbsMprofCtl
 from runtime.choices import DRIVER_VARIANTS, ENGINES
+from runtime.decode import shown
 from runtime.errors import InputError
-from runtime.pghot.tunables import Tunables
+from runtime.pghot.tunables import FIXED_RANGES, Tunables
+from safeio.inputs import reason
 from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
 
@@ -35,9 +39,24 @@ class Key:
     choices: tuple[Any, ...] | None = None
     nullable: bool = False
     kinds: tuple[str, ...] | None = None  # workload keys: the kinds that use it
+    step: int | None = None  # an int key's values are multiples of this
 
 
-_PERIOD_BITS = next(f.width for f in IbsMprofCtl.FIELDS if f.name == "period")
+def _period_bits() -> list[int]:
+    """The bits of profiler.period IBS_MPROF_CTL can hold (its split MaxCnt), from the spec."""
+    bits = []
+    for bit in range(next(f.width for f in IbsMprofCtl.FIELDS if f.name == "period")):
+        try:
+            IbsMprofCtl(period=1 << bit)
+        except ValueError:
+            continue
+        bits.append(bit)
+    return bits
+
+
+_PERIOD_STEP = 1 << min(_period_bits())
+_PERIOD_MAX = sum(1 << bit for bit in _period_bits())
+"""Periods the hardware holds: multiples of 16 up to 2^27 - 16 (bits 3:0 are always zero)."""
 WORKLOAD_KINDS = ("uniform", "gups-hot", "gups-shift", "zipf", "scan", "microbench", "phased",
                   "lackey")
 _GUPS = ("gups-hot", "gups-shift")
@@ -94,9 +113,9 @@ SCHEMA: dict[str, Any] = {
         "line_bytes": Key(int, 64, "cache line size", 16, 4096),
     },
     "profiler": {
-        "period": Key(int, 10000, "sample period (ops, or cycles with cnt_ctl false); the "
-                      "hardware keeps only the bits of IBS_MPROF_CTL's split MaxCnt", 1,
-                      (1 << _PERIOD_BITS) - 1),
+        "period": Key(int, 10000, "sample period (ops, or cycles with cnt_ctl false); "
+                      "IBS_MPROF_CTL's split MaxCnt holds its bits 26:4 only",
+                      _PERIOD_STEP, _PERIOD_MAX, step=_PERIOD_STEP),
         "cnt_ctl": Key(bool, True, "count dispatched ops (true) or cycles (false)"),
         "l3_miss_only": Key(bool, True, "sample only ops that missed L3"),
         "exclude_kernel": Key(bool, True, "drop samples with RIP bit 63 set"),
@@ -116,7 +135,8 @@ SCHEMA: dict[str, Any] = {
         "promote_freq_window_ms": Key(int, None, "window; null = 3000 default / 5000 "
                                       "precise; default mode's time buckets hold at most 3968",
                                       1000, 16383, nullable=True),
-        "promote_rate_limit_MBps": Key(int, 65536, "promotion rate limit", 0, 1 << 40),
+        "promote_rate_limit_MBps": Key(int, 65536, "promotion rate limit (the sysctl is an "
+                                       "int)", *FIXED_RANGES["promote_rate_limit_MBps"]),
     },
     "kmigrated": {
         "sleep_ms": Key(int, 100, "kmigrated poll interval", 50, 1000),
@@ -139,28 +159,45 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e13 else f"{x:g}"
+
+
+def _allowed(item: Key) -> str:
+    """The values a key allows, as the README table and error messages say it."""
+    if item.choices is not None:
+        return " / ".join(str(c) for c in item.choices)
+    if item.lo is not None and item.hi is not None:
+        allowed = f"{_num(item.lo)} .. {_num(item.hi)}"
+        return allowed + (f", a multiple of {item.step}" if item.step else "")
+    return item.kind.__name__
+
+
+def rule(item: Key) -> str:
+    """What a key must be, for an error message: 'an int in 1 .. 64', 'one of a, b'."""
+    if item.choices is not None:
+        return "one of " + ", ".join(str(c) for c in item.choices)
+    article = {int: "an int", float: "a float", bool: "true or false", list: "a list",
+               str: "a string"}.get(item.kind, item.kind.__name__)
+    if item.lo is not None and item.hi is not None:
+        return f"{article} in {_bounds(item)}"
+    return article + (" or null" if item.nullable else "")
+
+
 def schema_markdown() -> str:
     """The scenario keys as a Markdown table (README embeds it; a test keeps them in step)."""
     rows = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
-
-    def num(x: float) -> str:
-        return str(int(x)) if float(x).is_integer() and abs(x) < 1e13 else f"{x:g}"
 
     def walk(schema: dict[str, Any], prefix: str) -> None:
         for name, item in schema.items():
             if isinstance(item, dict):
                 walk(item, f"{prefix}{name}.")
                 continue
-            if item.choices is not None:
-                allowed = " / ".join(str(c) for c in item.choices)
-            elif item.lo is not None and item.hi is not None:
-                allowed = f"{num(item.lo)} .. {num(item.hi)}"
-            else:
-                allowed = item.kind.__name__
+            allowed = _allowed(item)
             if item.kinds is not None and len(item.kinds) < len(WORKLOAD_KINDS):
                 allowed += f" ({', '.join(item.kinds)})"
             default = "null" if item.default is None else str(item.default).lower() \
-                if isinstance(item.default, bool) else num(item.default) \
+                if isinstance(item.default, bool) else _num(item.default) \
                 if isinstance(item.default, float) else str(item.default)
             rows.append(f"| `{prefix}{name}` | {default} | {allowed} | {item.doc} |")
 
@@ -187,13 +224,17 @@ def _default_tree(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Where:
-    """Source positions for error messages: file name and the line of each key path."""
+    """Source positions for error messages: file name and the line of each key path, or the
+    --set option that gave a key (or a key above it) its value."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.lines: dict[str, int] = {}
+        self.overridden: set[str] = set()
 
     def at(self, path: str) -> str:
+        if any(path == key or path.startswith((key + ".", key + "[")) for key in self.overridden):
+            return "--set"
         line = self.lines.get(path)
         return f"{self.label}:{line}" if line else self.label
 
@@ -211,25 +252,47 @@ def _collect_lines(node: Any, prefix: str, where: _Where) -> None:
             _collect_lines(value, path + ".", where)
 
 
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A float written as PyYAML leaves it a string (1e9: YAML 1.1 wants a dot), ASCII only."""
+
+
+def _value_text(value: Any) -> str:
+    """A value as an error message shows it: short, whatever the input held (str() of an int
+    of more than 4300 digits would raise)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** 40:
+        return f"a number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    if isinstance(value, str):
+        return shown(value)
+    return str(value) if isinstance(value, (int, float)) else shown(repr(value))[1:-1]
+
+
+def _bounds(key: Key) -> str:
+    assert key.lo is not None and key.hi is not None
+    lo, hi = (int(key.lo), int(key.hi)) if key.kind is int else (key.lo, key.hi)
+    text = f"{lo:g}..{hi:g}" if key.kind is float else f"{lo}..{hi}"
+    return text + (f" (a multiple of {key.step})" if key.step else "")
+
+
 def _check_value(key: Key, value: Any, path: str, where: _Where) -> Any:
     if value is None and key.nullable:
         return None
     if key.kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
-    if key.kind is float and isinstance(value, str):  # PyYAML reads 1e9 as a string
-        try:
-            value = float(value)
-        except ValueError:
-            pass
+    if key.kind is float and isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+        value = float(value)  # not float() on any text: it reads other scripts' digits too
     if key.kind is not bool and isinstance(value, bool) or not isinstance(value, key.kind):
-        raise InputError(f"{where.at(path)}: {path} must be {key.kind.__name__}, got "
-                         f"{value!r}")
+        raise InputError(f"{where.at(path)}: {path} must be {rule(key)}, got "
+                         f"{_value_text(value)}")
     if key.choices is not None and value not in key.choices:
         raise InputError(f"{where.at(path)}: {path} must be one of "
-                         f"{', '.join(map(str, key.choices))}; got {value!r}")
+                         f"{', '.join(map(str, key.choices))}; got {_value_text(value)}")
     if key.lo is not None and key.hi is not None and isinstance(value, (int, float)) and \
             not key.lo <= value <= key.hi:
-        raise InputError(f"{where.at(path)}: {path} = {value} is outside {key.lo:g}..{key.hi:g}")
+        raise InputError(f"{where.at(path)}: {path} = {_value_text(value)} is outside "
+                         f"{_bounds(key)}")
+    if key.step and isinstance(value, int) and value % key.step:
+        raise InputError(f"{where.at(path)}: {path} = {value} is not a multiple of {key.step}; "
+                         f"{path} must be {rule(key)}")
     return value
 
 
@@ -240,12 +303,17 @@ def _validate(schema: dict[str, Any], data: Any, path: str, where: _Where) -> di
     for name, value in data.items():
         sub = f"{path}.{name}" if path else name
         if name not in schema:
-            raise InputError(f"{where.at(sub)}: unknown key {sub}; expected one of "
+            raise InputError(f"{where.at(sub)}: unknown key {_key_text(sub)}; expected one of "
                              f"{', '.join(sorted(schema))}")
         item = schema[name]
         out[name] = (_validate(item, value, sub, where) if isinstance(item, dict)
                      else _check_value(item, value, sub, where))
     return out
+
+
+def _key_text(path: str) -> str:
+    """A key path as typed, or its start and length when it is longer than a real key."""
+    return path if len(path) <= 60 else f"{path[:40]}... ({len(path)} characters)"
 
 
 def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -256,31 +324,39 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    """`section.key=value` into a raw scenario tree (validated later with everything else)."""
+def apply_override(data: dict[str, Any], assignment: str) -> str:
+    """`section.key=value` into a raw scenario tree (validated later with everything else);
+    returns the key's path."""
     if "=" not in assignment:
-        raise InputError(f"--set {assignment!r}: expected section.key=value")
+        raise InputError(f"--set {shown(assignment)}: expected section.key=value")
     path, text = assignment.split("=", 1)
-    try:  # the file's rules: no tags, anchors or deep nesting (a list value is for phases)
-        value = _plain(load_yaml(text)) if text.strip() else None
-    except YamlProblem as exc:
-        shown = repr(text) if len(text) <= 40 else repr(text[:40]) + f"... ({len(text)} chars)"
-        raise InputError(f"--set {path}: value {shown} is not a YAML scalar: "
-                         f"{exc.message}") from None
+    if not path.strip():
+        raise InputError(f"--set {shown(assignment)}: no key before '='; expected "
+                         "section.key=value")
+    name = _key_text(path)
     parts = path.strip().split(".")
     schema: Any = SCHEMA
     node = data
     for i, part in enumerate(parts):
-        if not isinstance(schema, dict) or part not in schema:
-            raise InputError(f"--set {path}: unknown key {'.'.join(parts[:i + 1])}")
+        if not isinstance(schema, dict):
+            raise InputError(f"--set {name}: {'.'.join(parts[:i])} is a key, not a section")
+        if part not in schema:
+            raise InputError(f"--set {name}: unknown key {_key_text('.'.join(parts[:i + 1]))}; "
+                             f"expected one of {', '.join(schema)}")
         schema = schema[part]
         if i < len(parts) - 1:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise InputError(f"--set {path}: {'.'.join(parts[:i + 1])} is not a section")
+                raise InputError(f"--set {name}: {'.'.join(parts[:i + 1])} is not a section")
     if isinstance(schema, dict):
-        raise InputError(f"--set {path}: is a section; set one of its keys")
+        raise InputError(f"--set {name}: is a section; set one of its keys")
+    try:  # the file's rules: no tags, anchors or deep nesting (a list value is for phases)
+        value = _plain(load_yaml(text)) if text.strip() else None
+    except YamlProblem as exc:
+        raise InputError(f"--set {name}: cannot read value {shown(text)}: {exc.message}; "
+                         f"{name} must be {rule(schema)}") from None
     node[parts[-1]] = value
+    return ".".join(parts)
 
 
 def load_scenario(path: Path | None, overrides: list[str]) -> dict[str, Any]:
@@ -290,14 +366,16 @@ def load_scenario(path: Path | None, overrides: list[str]) -> dict[str, Any]:
     if path is not None:
         try:
             text = read_yaml_file(path).decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: cannot read scenario: {exc}") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read scenario: {reason(exc)}") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: cannot read scenario: not UTF-8 text ({exc})") from None
         except YamlProblem as exc:
             raise InputError(f"{label}:{exc.line}: {exc.message}") from None
     try:
         raw = load_yaml(text)
     except YamlProblem as exc:
-        raise InputError(f"{label}:{exc.line}: {exc.message}") from None
+        raise InputError(f"{label}:{exc.line}: {_yaml_problem(exc)}") from None
     if raw is None:
         raw = YMap()
         raw.line, raw.key_lines = 1, {}
@@ -307,7 +385,7 @@ def load_scenario(path: Path | None, overrides: list[str]) -> dict[str, Any]:
     if not isinstance(tree, dict):
         raise InputError(f"{label}:1: a scenario must be a mapping of sections")
     for assignment in overrides:
-        apply_override(tree, assignment)
+        where.overridden.add(apply_override(tree, assignment))
     checked = _validate(SCHEMA, tree, "", where)
     scenario = _merge(_default_tree(SCHEMA), checked)
     _check_workload(scenario, checked.get("workload", {}), where)
@@ -316,6 +394,19 @@ def load_scenario(path: Path | None, overrides: list[str]) -> dict[str, Any]:
     if trace and path is not None and not Path(trace).is_absolute():
         scenario["workload"]["trace"] = str(path.parent / trace)  # relative to the scenario
     return scenario
+
+
+def _yaml_problem(exc: YamlProblem) -> str:
+    """A YAML problem inside a value names the key, and the key's rule when it has one."""
+    if not exc.path:
+        return exc.message
+    name = "".join(f"[{step}]" if isinstance(step, int) else f".{step}"
+                   for step in exc.path).lstrip(".")
+    item: Any = SCHEMA
+    for step in exc.path:
+        item = item.get(step) if isinstance(item, dict) and isinstance(step, str) else None
+    text = f"{_key_text(name)}: {exc.message}"
+    return text + (f"; {name} must be {rule(item)}" if isinstance(item, Key) else "")
 
 
 def _plain(node: Any) -> Any:

@@ -6,27 +6,40 @@ series; report.py turns it into files. Same scenario and seed give an identical 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from generated.ibs_mprof import PAGE_SHIFT, IbsMprofCtl
+from runtime.cost import (
+    UNITS,
+    Estimate,
+    Limits,
+    check,
+    estimate,
+    machine_limits,
+    peak_rss_bytes,
+    workload_facts,
+)
 from runtime.driver import DriverConfig
 from runtime.errors import InputError
 from runtime.fast_engine import FastEngine
-from runtime.groundtruth import mem_ops_per_s, truths
+from runtime.groundtruth import mem_ops_per_s, top_tier_capacity, truths
 from runtime.lackey import LackeyOps, lackey_workload
 from runtime.memory import Memory, place_pages
 from runtime.metrics import HEATMAP_BUCKETS, Collector, Engine, summarise
+from runtime.progress import PROGRESS_AFTER_S, Progress, Quiet
+from runtime.progress import progress_bar as progress_bar  # the command line's import
 from runtime.reference_engine import ReferenceEngine, SimConfig
 from runtime.scenario import tunables_of
 from runtime.topology import Topology, build_topology
-from runtime.workloads import SyntheticOps, build_workload
+from runtime.workloads import SyntheticOps, Workload, build_workload
 
 MIB_PAGES = (1 << 20) >> PAGE_SHIFT
-Progress = Callable[[float], None]
+CHUNK_WALL_S = (0.1, 0.5)
+"""The run goes in chunks of simulated time sized to take this long (s), so that progress
+moves even when one percent of a run takes minutes (results do not depend on the chunks)."""
 
 
 @dataclass
@@ -34,26 +47,59 @@ class Built:
     topology: Topology
     engine: Engine
     collector: Collector
+    estimate: Estimate
 
 
-def build(scenario: dict[str, Any]) -> Built:
+def load_workload(scenario: dict[str, Any], limits: Limits, progress: Progress,
+                  first: Estimate | None = None) -> tuple[Workload, LackeyOps | None]:
+    """The scenario's workload (and, for lackey, the trace's op source): the page
+    distributions and their LLC model, or the trace. A trace's data accesses may take what
+    `first` (the estimate without them) leaves of limits' memory."""
+    llc = scenario["llc"]
+    llc_bytes = int(llc["size_mib"] * (1 << 20))
+    if scenario["workload"]["kind"] == "lackey":
+        left = None if limits.memory_bytes is None else limits.memory_bytes - (
+            first or estimate(scenario)).memory_bytes
+        room = None if left is None else int(max(left, 0) / UNITS["trace_accesses"].bytes)
+        return lackey_workload(scenario["workload"], llc_bytes, llc["line_bytes"],
+                               max_data=room,
+                               progress=lambda done: progress.stage("loading trace", done))
+    return build_workload(scenario["workload"], llc_bytes, llc["line_bytes"], scenario["seed"],
+                          lambda done: progress.stage("building workload", done)), None
+
+
+def full_estimate(scenario: dict[str, Any], workload: Workload) -> Estimate:
+    """The estimate once the workload is built (its pages and L3-miss share known)."""
+    return estimate(scenario, workload_facts(workload, scenario["duration_s"] * 1000.0))
+
+
+def build(scenario: dict[str, Any], limits: Limits | None = None,
+          progress: Progress | None = None) -> Built:
+    """The machine, workload, engine and metrics collector the scenario describes, after
+    checking that the run fits the machine (cost.check, default limits: this machine's):
+    once from the scenario before anything is allocated, once more with the built workload's
+    pages and L3-miss share before the engine is."""
+    limits = machine_limits() if limits is None else limits
+    progress = progress or Quiet()
+    first = estimate(scenario)
+    check(first, limits)
+    if first.wall_s > PROGRESS_AFTER_S:  # the workload itself takes a while to build
+        progress.note(f"ibs-mprof: {first.describe()}")
     m = scenario["machine"]
     topo = build_topology(m["dram_nodes"], m["cxl_nodes"], m["cpus_per_dram_node"],
                           m["dram_mib"] * MIB_PAGES, m["cxl_mib"] * MIB_PAGES)
-    llc = scenario["llc"]
-    llc_bytes = int(llc["size_mib"] * (1 << 20))
-    source: SyntheticOps | LackeyOps
     cpus = len(topo.cpu_node)
-    if scenario["workload"]["kind"] == "lackey":
-        workload, source = lackey_workload(scenario["workload"], llc_bytes, llc["line_bytes"])
-    else:
-        workload = build_workload(scenario["workload"], llc_bytes, llc["line_bytes"],
-                                  scenario["seed"])
-        source = SyntheticOps(workload, scenario["seed"], cpus)
+    workload, trace_ops = load_workload(scenario, limits, progress, first)
+    full = full_estimate(scenario, workload)
+    check(full, limits)
+    if full.wall_s > PROGRESS_AFTER_S and full.wall_s > 1.5 * first.wall_s:
+        progress.note(f"ibs-mprof: {full.describe()}")
+    source = trace_ops or SyntheticOps(workload, scenario["seed"], cpus)
     fits = sum(n.pfn_count for n in topo.nodes if workload.placement != "cxl" or not n.toptier)
     if workload.pages > fits:
         raise InputError(f"scenario: the workload's {workload.pages} pages do not fit the "
                          f"machine with placement {workload.placement} ({fits} pages)")
+    progress.stage("placing pages", 0.0)
     memory = Memory(topo)
     place_pages(memory, workload.pages, workload.placement)
     try:
@@ -79,36 +125,61 @@ def build(scenario: dict[str, Any]) -> Built:
         timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"])
     engine: Engine = (FastEngine(cfg, source, memory, workload) if scenario["engine"] == "fast"
                       else ReferenceEngine(cfg, source, memory))
-    marks = engine.pghot.watermarks
-    capacity = sum(n.pfn_count - marks.promo_pages(n.pfn_count) for n in topo.nodes
-                   if n.toptier)
+    progress.stage("placing pages", 1.0)  # and the kernel's per-page and per-section state
+    capacity = top_tier_capacity(topo, memory, engine.pghot.watermarks,
+                                 tunables.kmigrated_batch_nr)
     met = scenario["metrics"]
     phase_truths = truths(workload, duration_ms,
                           mem_ops_per_s(workload, cpus, m["ops_per_cpu_per_s"]), capacity,
-                          met["hot_rate_ratio"], met["hot_rate_per_s"])
+                          met["hot_rate_ratio"], met["hot_rate_per_s"],
+                          lambda done: progress.stage("ground truth", done))
     lower = [(n.pfn_start, n.pfn_end) for n in topo.lower_nodes()]
     collector = Collector(phase_truths, workload.pages, lower, tunables.window_ms)
     engine.observers.append(collector)
-    return Built(topo, engine, collector)
+    return Built(topo, engine, collector, full)
 
 
-def simulate(scenario: dict[str, Any], progress: Progress | None = None) -> dict[str, Any]:
-    """Run the scenario; return the report dict (schema in README, 'report.json')."""
-    started = time.perf_counter()
-    built = build(scenario)
-    engine = built.engine
-    engine.start()
+def run_engine(engine: Engine, progress: Progress,
+               clock: Callable[[], float] = time.perf_counter) -> None:
+    """engine.run to the end in chunks of simulated time that take CHUNK_WALL_S each (the
+    first is 1% of the run; 0.1% at least), reporting the fraction simulated after each."""
     duration = engine.cfg.duration_ms
-    steps = 100
-    for step in range(1, steps + 1):
-        engine.run(duration * step / steps)
-        if progress is not None:
-            progress(step / steps)
-    if not built.collector.timeline or built.collector.timeline[-1]["t_ms"] < duration:
-        built.collector(engine)  # the last, partial tick ends at the end of the run
-    met = scenario["metrics"]
-    costs = {k: met[k] for k in ("nmi_cost_us", "record_cost_us", "migrate_cost_us")}
-    summary = summarise(engine, built.collector, costs, duration)
+    step = duration / 100
+    done = 0.0
+    while done < duration:
+        until = min(duration, done + step)
+        started = clock()
+        engine.run(until)
+        took = clock() - started
+        done = until
+        progress.stage("simulating", done / duration)
+        if took > CHUNK_WALL_S[1]:  # at most 1000 chunks: below, the blocks' cost grows
+            step = max(step / 2, duration / 1000)
+        elif took < CHUNK_WALL_S[0]:
+            step = min(step * 2, duration / 100)
+
+
+def simulate(scenario: dict[str, Any], progress: Progress | None = None,
+             limits: Limits | None = None) -> dict[str, Any]:
+    """Run the scenario; return the report dict (schema in README, 'report.json'). A run the
+    machine cannot hold (cost.check against `limits`, default this machine's) is refused
+    before anything is allocated."""
+    started = time.perf_counter()
+    progress = progress or Quiet()
+    try:
+        built = build(scenario, limits, progress)
+        engine = built.engine
+        engine.start()
+        duration = engine.cfg.duration_ms
+        run_engine(engine, progress)
+        if not built.collector.timeline or built.collector.timeline[-1]["t_ms"] < duration:
+            built.collector(engine)  # the last, partial tick ends at the end of the run
+        met = scenario["metrics"]
+        costs = {k: met[k] for k in ("nmi_cost_us", "record_cost_us", "migrate_cost_us")}
+        summary = summarise(engine, built.collector, costs, duration,
+                            lambda done: progress.stage("summarising", done))
+    finally:
+        progress.done()
     topo = built.topology
     return {
         "schema": "ibs-mprof report 1",
@@ -126,21 +197,9 @@ def simulate(scenario: dict[str, Any], progress: Progress | None = None) -> dict
         "heatmap": {"buckets": HEATMAP_BUCKETS, "lower_pfn_ranges": built.collector.lower_ranges,
                     "rows": built.collector.heatmap},
         "engine": {"name": scenario["engine"],
-                   "wall_s": round(time.perf_counter() - started, 3)},
+                   "wall_s": round(time.perf_counter() - started, 3),
+                   "estimated_wall_s": round(built.estimate.wall_s, 3),
+                   "estimated_memory_bytes": round(built.estimate.memory_bytes),
+                   "peak_memory_bytes": peak_rss_bytes(),
+                   "cost_amounts": {t.axis: t.amount for t in built.estimate.terms}},
     }
-
-
-def progress_bar(stream: Any = sys.stderr, after_s: float = 2.0) -> Progress:
-    """A one-line progress bar on stderr that appears only for runs longer than after_s."""
-    t0 = time.perf_counter()
-
-    def show(fraction: float) -> None:
-        if time.perf_counter() - t0 < after_s and fraction < 1.0:
-            return
-        filled = int(fraction * 30)
-        stream.write(f"\rsimulating [{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%}")
-        if fraction >= 1.0:
-            stream.write("\n")
-        stream.flush()
-
-    return show

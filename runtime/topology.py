@@ -14,6 +14,7 @@ from typing import Any
 
 from generated.pghot import PAGES_PER_SECTION
 from runtime.errors import InputError
+from safeio.inputs import reason
 from safeio.yamlsafe import YamlProblem, load_yaml, read_yaml_file
 
 TIERS = ("top", "lower")
@@ -128,8 +129,10 @@ def load_topology(path: Path) -> Topology:
     """YAML: nodes: [{nid, tier, memory, pfn_start, pfn_count}], cpus: [nid of cpu 0, ...]."""
     try:  # the spec's bounded loader: size limit, no tags, anchors or deep nesting
         data: Any = load_yaml(read_yaml_file(path).decode("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read topology: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read topology: {reason(exc)}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot read topology: not UTF-8 text ({exc})") from None
     except YamlProblem as exc:
         raise InputError(f"{path}:{exc.line}: cannot read topology: {exc.message}") from None
     if not isinstance(data, dict) or set(data) != {"nodes", "cpus"}:

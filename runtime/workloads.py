@@ -24,8 +24,9 @@ Kinds (parameters in the scenario's `workload` section):
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -129,8 +130,10 @@ def build_phase_probs(kind: str, pages: int, p: dict[str, Any], seed: int) -> li
     raise ValueError(f"unknown workload kind {kind!r}")
 
 
-def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: int) -> Workload:
-    """Workload from a validated scenario `workload` section (see runtime/scenario.py)."""
+def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: int,
+                   progress: Callable[[float], None] | None = None) -> Workload:
+    """Workload from a validated scenario `workload` section (see runtime/scenario.py).
+    `progress` hears the fraction done (distributions, then the LLC model, phase by phase)."""
     pages = int(spec["region_mib"]) * (1 << 20) // PAGE_BYTES
     kind = spec["kind"]
     parts: list[tuple[float, FloatArray, str, float]] = []
@@ -141,15 +144,19 @@ def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: 
                                                                seed + i):
                 parts.append((offset + start, probs, f"phase {i}: {label}", scan))
             offset += sub["duration_s"] * 1000.0
+            if progress is not None:
+                progress((i + 1) / len(spec["phases"]) / 2)
     else:
         parts = build_phase_probs(kind, pages, spec, seed)
     starts = [start for start, _, _, _ in parts]
     if starts != sorted(starts):  # both engines look phases up by start time
         raise ValueError(f"workload phases out of order: starts {starts}")
     phases = []
-    for start, probs, label, scan in parts:
+    for i, (start, probs, label, scan) in enumerate(parts):
         miss = np.ones(pages) if scan > 0 else che_miss_probability(probs, llc_bytes, line_bytes)
         phases.append(Phase(start, probs, miss, label, scan))
+        if progress is not None:
+            progress(0.5 + (i + 1) / len(parts) / 2)
     mem = 1.0 if kind == "microbench" else spec["mem_op_fraction"]
     load = 0.5 if kind == "microbench" else spec["load_fraction"]
     return Workload(kind, pages, phases, mem, load, spec["kernel_fraction"], spec["placement"],
@@ -183,8 +190,14 @@ class PageSampler:
         self.total = float(self.hi[-1])
         # A key rounding up to the total falls in the last run that has any mass.
         self.last = int(np.flatnonzero(self.width > 0)[-1])
-        self._lists = (self.hi.tolist(), self.lo.tolist(), self.width.tolist(),
-                       starts.tolist(), lengths.tolist())
+
+    @cached_property
+    def _lists(self) -> tuple[list[Any], ...]:
+        """The runs as Python lists, for `page` (scalar lookups are faster on lists). Built
+        on first use: a fast-engine run of a zipf workload never needs these ~160 bytes a
+        page."""
+        return (self.hi.tolist(), self.lo.tolist(), self.width.tolist(), self.start.tolist(),
+                self.length.tolist())
 
     def pages(self, u: FloatArray) -> npt.NDArray[np.int64]:
         """The page of each uniform (what `page` gives for each, vectorised)."""
@@ -388,7 +401,6 @@ class SyntheticOps:
         self.streams = [DrawStream(seed, cpu, wl.mem_op_fraction, wl.load_fraction,
                                    wl.kernel_fraction, PAGE_BYTES // wl.line_bytes)
                         for cpu in range(cpus)]
-        self.miss = [p.miss.tolist() for p in wl.phases]  # python floats: fast, bool-safe
         # The cache model gives pages of equal probability equal miss probabilities: then a
         # phase's miss probability comes per run (a small table) instead of per page.
         self._run_miss: list[FloatArray | None] = []
@@ -399,6 +411,12 @@ class SyntheticOps:
         self._starts_list = [p.start_ms for p in wl.phases]
         self._starts = np.array(self._starts_list)
         self._scan = np.array([p.scan_pages_per_ms for p in wl.phases])
+
+    @cached_property
+    def miss(self) -> list[list[float]]:
+        """Each phase's miss probabilities as Python floats (fast, bool-safe) for the
+        reference's one-op-at-a-time draws; built on first use (32 bytes a page and phase)."""
+        return [p.miss.tolist() for p in self.workload.phases]
 
     @overload
     def scan_offset(self, cpu: int) -> int: ...

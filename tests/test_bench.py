@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import run_cli
 
 
@@ -23,3 +25,19 @@ def test_bench_refuses_a_repeat_of_zero() -> None:
     result = run_cli("bench", "--repeat", "0", timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "--repeat" in result.stderr
+
+
+def test_bench_repeat_is_estimated_and_refused_over_the_limit() -> None:
+    """bench --repeat N costs N times the runs plus the fixed 1 TiB child: refused (naming
+    --repeat) before any run when the model says it is over the wall-time limit."""
+    from runtime.bench import check_repeat, estimated_wall_s
+    from runtime.cost import Limits
+    from runtime.errors import InputError
+
+    one, two, three = (estimated_wall_s(True, n) for n in (1, 2, 3))
+    assert 0 < one < two and three - two == pytest.approx(two - one)
+    assert check_repeat(True, 2, Limits(None, wall_s=two)) == two
+    with pytest.raises(InputError, match=r"^bench --repeat 3: would take about .* of wall time, "
+                       r"over the .* limit; lower --repeat"):
+        check_repeat(True, 3, Limits(None, wall_s=two))
+

@@ -115,9 +115,17 @@ def test_files_over_the_size_limit_are_refused_naming_the_limit(tmp_path: Path) 
     assert load_scenario(scenario, [])["seed"] == 1
 
 
-def test_an_endless_file_is_refused_without_reading_it_whole() -> None:
-    message = refused_quickly(lambda: load_scenario(Path("/dev/zero"), []), InputError)
+def test_huge_or_endless_files_are_refused_without_reading_them_whole(tmp_path: Path) -> None:
+    """A 1 TiB (sparse) file is refused by its first MAX_YAML_BYTES + 1 bytes; an endless
+    device is not even opened (tests/test_inputs.py has every kind of non-regular file)."""
+    sparse = tmp_path / "huge.yaml"
+    with sparse.open("wb") as handle:
+        handle.truncate(1 << 40)
+    message = refused_quickly(lambda: load_scenario(sparse, []), InputError)
     assert f"larger than the {MAX_YAML_BYTES}-byte" in message
+    message = refused_quickly(lambda: load_scenario(Path("/dev/zero"), []), InputError)
+    assert message == "/dev/zero:1: is a character device, not a regular file; only regular " \
+        "files are read"
 
 
 def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path: Path) -> None:
@@ -135,7 +143,7 @@ def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path: Path) -> None:
     topology = write(tmp_path, "t.yaml", DEEP)
     assert "nested more than" in refused_quickly(lambda: load_topology(topology), InputError)
     ok = "[" * (MAX_YAML_DEPTH - 1) + "]" * (MAX_YAML_DEPTH - 1)
-    with pytest.raises(InputError, match="workload.phases must be list"):  # depth 64: parsed
+    with pytest.raises(InputError, match="workload.phases must be a list"):  # depth 64: parsed
         load_scenario(None, [f"workload.phases={{a: {ok}}}"])
 
 
@@ -174,11 +182,12 @@ def test_input_error_is_always_one_bounded_line() -> None:
 
 def test_set_with_a_huge_integer_is_an_input_error() -> None:
     """Regression: yaml.safe_load raised ValueError (Python's 4300-digit int limit), not a
-    YAMLError, for `--set seed=999...9`: a traceback."""
-    with pytest.raises(InputError, match=r"--set seed: value '9{40}'\.\.\. \(5000 chars\) is not "
-                       "a YAML scalar: bad scalar: Exceeds the limit"):
+    YAMLError, for `--set seed=999...9`: a traceback. Now the message names the key's rule."""
+    with pytest.raises(InputError, match=r"--set seed: cannot read value '9{40}'\.\.\. \(5000 "
+                       r"characters\): a 5000-digit number is too long to read \(at most 4300 "
+                       r"digits\); seed must be an int in 0\.\.9223372036854775807$"):
         load_scenario(None, ["seed=" + "9" * 5000])
-    with pytest.raises(InputError, match="seed = 1e400 is outside|seed must be int"):
+    with pytest.raises(InputError, match="seed = 1e400 is outside|seed must be an int"):
         load_scenario(None, ["seed=1e400"])
 
 
@@ -203,8 +212,8 @@ def test_cpuid_register_with_a_bad_leaf_is_a_spec_error(tmp_path: Path) -> None:
 def test_lackey_address_wider_than_64_bits_is_an_input_error(tmp_path: Path) -> None:
     """Regression: load_trace raised OverflowError storing the page number in an array('Q')."""
     path = write(tmp_path, "t.out", "I  10,4\n L ffffffffffffffffffff,8\n")
-    with pytest.raises(InputError, match=r"t\.out:2: address 0xffffffffffffffffffff\.\.\. is "
-                       "wider than 64 bits"):
+    with pytest.raises(InputError, match=r"t\.out:2: the address has 20 hex digits: wider than "
+                       "64 bits"):
         load_trace(path, 1 << 20, 64)
     with pytest.raises(InputError, match="wider than 64 bits"):
         list(iter_records(path))

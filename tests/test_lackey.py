@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,6 +29,7 @@ from runtime.memory import Memory, place_pages
 from runtime.profiler import Profiler, TaggedOp
 from runtime.topology import default_replay_topology
 from runtime.vmstat import Vmstat
+from tests.conftest import run_cli
 
 LLC = 32 << 20
 BANNER = "==4242== Lackey, an example Valgrind tool\n==4242== Command: ./prog\n==4242== \n"
@@ -80,26 +82,37 @@ def test_max_records_keeps_the_first_records(tmp_path: Path) -> None:
     assert len(trace) == 4 and trace.data_ops == 2
 
 
-@pytest.mark.parametrize("line, lineno", [
-    ("I 00401126,4", 5),          # one space after I
-    (" X 04a5e040,8", 5),         # unknown kind
-    (" L 04a5e040", 5),           # no size
-    (" L 0x4a5e040,8", 5),        # 0x prefix
-    (" L 04a5g040,8", 5),         # not hex
-    (" L 04a5e040,8 extra", 5),   # trailing junk
-    ("L 04a5e040,8", 5),          # no leading space
-    ("=4242= banner-ish", 5),
+@pytest.mark.parametrize("line, why", [
+    ("I 00401126,4", "an 'I' record has two spaces before its address"),
+    (" X 04a5e040,8", "not a lackey record"),
+    (" L 04a5e040", "no ',size' after the address"),
+    (" L 0x4a5e040,8", "the address is not hex digits (no 0x)"),
+    (" L 04a5g040,8", "the address is not hex digits (no 0x)"),
+    (" L 04a5e040,eight", "the size is not a decimal number"),
+    (" L 04a5e040,8 extra", "text after the size"),
+    ("L 04a5e040,8", "not a lackey record"),  # no leading space
+    ("=4242= banner-ish", "not a lackey record"),
 ])
-def test_malformed_line_names_file_line_and_what_was_expected(tmp_path: Path, line: str,
-                                                               lineno: int) -> None:
+def test_malformed_line_names_file_line_and_what_is_wrong(tmp_path: Path, line: str,
+                                                         why: str) -> None:
     path = write(tmp_path, BANNER + "I  00401126,4\n" + line + "\n L 04a5e040,8\n")
     with pytest.raises(InputError) as err:
         list(iter_records(path))
-    message = str(err.value)
-    assert message.startswith(f"{path}:{lineno}: ")
-    assert "expected 'I  addr,size' or ' L|S|M addr,size'" in message
-    with pytest.raises(InputError, match=f":{lineno}: "):
+    assert str(err.value) == f"{path}:5: {why}; expected 'I  addr,size' or ' L|S|M addr,size' " \
+        "(hex address, decimal size)"
+    with pytest.raises(InputError, match=f":5: {re.escape(why)}; "):
         load_trace(path, LLC, 64)
+
+
+def test_a_trace_path_to_another_file_prints_the_path_not_the_file(tmp_path: Path) -> None:
+    """workload.trace pointing at a secret (here a fake key) names the file, never its lines."""
+    secret = write(tmp_path, "-----BEGIN KEY-----\nc2VjcmV0IGtleSBtYXRlcmlhbA==\n")
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(f"workload:\n  kind: lackey\n  trace: {secret}\n")
+    result = run_cli("run", str(scenario), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"ibs-mprof: error: {secret}:1: not a lackey record; expected 'I  " \
+        "addr,size' or ' L|S|M addr,size' (hex address, decimal size)\n"
 
 
 def test_binary_garbage_and_overlong_lines_are_errors_with_bounded_reads(tmp_path: Path) -> None:

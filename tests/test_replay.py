@@ -57,7 +57,11 @@ def test_fixed_variant_counts_drops(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("body,needle", [
-    ("cpu,time\n", ":1: header must be"),
+    ("cpu,time\n", ":1: header must be cpu,time,ctl,data2,data3,linaddr,phyaddr; got "
+     "'cpu,time'"),
+    ("", ":1: header must be cpu,time,ctl,data2,data3,linaddr,phyaddr; the file is empty"),
+    ("root:x:0:0:root:/root:/bin/bash\n", ":1: header must be cpu,time,ctl,data2,data3,"
+     "linaddr,phyaddr; the first line is not a CSV header (1 field(s))"),
     (HEADER + "0,1,2,3\n", ":2: expected 7 fields"),
     (HEADER + "0,1,0xZZ,0,0,0,0\n", ":2: ctl: expected a decimal or 0x-hex integer"),
     (HEADER + "99,1,0,0,0,0,0\n", ":2: cpu 99 does not exist"),
@@ -69,6 +73,7 @@ def test_malformed_rows_are_one_line_exit_2(tmp_path: Path, body: str, needle: s
     result = run_cli("replay", str(path), "--json")
     assert result.returncode == 2 and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and needle in result.stderr
+    assert "/bin/bash" not in result.stderr  # another file's line is never printed
 
 
 def test_driver_follows_a_moved_field_after_regeneration(spec_copy: Path, tmp_path: Path) -> None:
@@ -89,3 +94,47 @@ def test_driver_follows_a_moved_field_after_regeneration(spec_copy: Path, tmp_pa
     (tmp_path / "samples.csv").write_text(HEADER + row)
     result = run_cli("replay", str(tmp_path / "samples.csv"), "--json", cwd=root, pythonpath=root)
     assert json.loads(result.stdout)["records"] == [[4, 0x100001, 1, 1]]
+
+
+def test_a_replay_that_outgrows_memory_is_refused_at_the_row(tmp_path: Path) -> None:
+    """Each of these rows keeps a record and four MSR writes: with room for 12 entries the
+    third row is refused (naming its line), with room for all of them nothing is."""
+    from runtime.errors import InputError
+    from runtime.progress import Quiet
+    from runtime.replay import replay
+
+    path = write_csv(tmp_path, [f"0,{100 + i},0xF0271,{EXT},{DATA3_OK},0x7f00001000,"
+                                "0x100001018" for i in range(5)])
+    with pytest.raises(InputError, match=r"samples\.csv:5: more than 12 records and MSR writes "
+                       "so far, more than the memory available holds; replay the CSV in "
+                       "shorter pieces"):
+        replay(path, progress=Quiet(), max_entries=12)
+    assert len(replay(path, progress=Quiet(), max_entries=25).records) == 5
+
+
+def test_replay_reports_how_much_of_the_file_it_read(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from runtime.replay import replay
+
+    monkeypatch.setattr("runtime.replay.PROGRESS_LINES", 2)
+    path = write_csv(tmp_path, ["0,1,0xB0271,0,0,0,0"] * 9)
+
+    class Seen:
+        def __init__(self) -> None:
+            self.fractions: list[float] = []
+            self.finished = False
+
+        def note(self, text: str) -> None:
+            raise AssertionError(text)
+
+        def stage(self, name: str, fraction: float) -> None:
+            assert name == "replaying"
+            self.fractions.append(fraction)
+
+        def done(self) -> None:
+            self.finished = True
+
+    seen = Seen()
+    replay(path, progress=seen)
+    assert len(seen.fractions) == 5 and seen.fractions == sorted(seen.fractions)
+    assert 0 < seen.fractions[0] < seen.fractions[-1] <= 1 and seen.finished

@@ -185,9 +185,8 @@ def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
 
         try:
             value = parse_int(text, "value")
-        except InputError:
-            raise argparse.ArgumentTypeError(
-                f"expected a decimal or 0x-hex integer, got {text[:40]!r}") from None
+        except InputError as exc:  # its rule (digits, length), without the "value: " prefix
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("value: ")) from None
         if value < low or (high is not None and value > high):
             span = f"{low}..{high}" if high is not None else f">= {low}"
             raise argparse.ArgumentTypeError(f"expected an integer {span}, got {value}")

@@ -20,12 +20,16 @@ def test_version_names_the_installed_distribution() -> None:
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["replay", "x.csv", "--drain-every", "abc"],
-     "replay: argument --drain-every: expected a decimal or 0x-hex integer, got 'abc'"),
+     "replay: argument --drain-every: expected a decimal or 0x-hex integer (ASCII digits), "
+     "got 'abc'"),
     (["bench", "--repeat", "many"],
-     "bench: argument --repeat: expected a decimal or 0x-hex integer, got 'many'"),
+     "bench: argument --repeat: expected a decimal or 0x-hex integer (ASCII digits), "
+     "got 'many'"),
     (["bench", "--repeat", "0"], "bench: argument --repeat: expected an integer 1..100, got 0"),
     (["probe", "--cpu", "-1"], "probe: argument --cpu: expected an integer >= 0, got -1"),
-    (["run", "--seed", "9" * 5000], "run: argument --seed: expected"),
+    (["run", "--seed", "9" * 5000],
+     "run: argument --seed: a 5000-digit number is too large (at most 40 digits)"),
+    (["run", "--seed", "\u0661\u0662"], "run: argument --seed: expected a decimal"),
     ([], "the following arguments are required: COMMAND"),
 ])
 def test_option_errors_are_one_line_naming_option_and_rule(args: list[str],

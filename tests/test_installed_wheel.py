@@ -88,6 +88,14 @@ def test_decode_and_run_work_from_any_folder(venv: Path, elsewhere: Path) -> Non
     assert (elsewhere / "ibs-mprof-out" / "report.json").is_file()
 
 
+def test_explore_with_its_own_ring_size_from_any_folder(venv: Path, elsewhere: Path) -> None:
+    result = sh(venv / "bin" / "ibs-mprof", "explore", "--variant", "v7", "--ring", "3",
+                "--json", cwd=elsewhere)
+    assert result.returncode in (0, 1), result.stderr  # 1: a violation was found
+    data = json.loads(result.stdout)
+    assert data["ring_slots"] == 3 and data["ring_source"] == "--ring"
+
+
 def test_every_package_folder_is_in_the_wheel() -> None:
     """pyproject lists packages by hand (spec/ is mapped into codegen): a new subpackage that
     is not listed would be missing from the wheel."""

@@ -91,7 +91,8 @@ def register_module_constants(reg: Register) -> list[tuple[str, str, int]]:
 
 def register_module_functions(reg: Register) -> list[tuple[str, str, int]]:
     """The scalar functions a register gives at module level: (name, what makes it, line)."""
-    out = [(f"{reg.func_prefix}_encode", f"register {reg.name}", reg.line)]
+    out = [(f"{reg.func_prefix}_{verb}", f"register {reg.name}", reg.line)
+           for verb in ("encode", "pack")]
     for f in reg.fields:
         out += [(f"{reg.func_prefix}_{verb}_{f.name}", f"field {reg.name}.{f.name}", f.line)
                 for verb in ("get", "set")]

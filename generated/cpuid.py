@@ -1215,6 +1215,34 @@ def ibs_caps_set_op_dtlb_pg_size(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_caps_pack(avail: int = 0, fetch_sam: int = 0, op_sam: int = 0, rd_wr_op_cnt: int = 0, op_cnt: int = 0, brn_trgt: int = 0, op_cnt_ext: int = 0, rip_invalid_chk: int = 0, op_brn_fuse: int = 0, fetch_ctl_extd: int = 0, op_data4: int = 0, zen4: int = 0, op_ld_lat: int = 0, dis: int = 0, fetch_lat: int = 0, bit63_filter: int = 0, strmst_rmtsocket: int = 0, mem_profiler: int = 0, op_dtlb_pg_size: int = 0) -> int:
+    """A raw IBS_CAPS holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((avail) >> 0) & 0x1) << 0)
+        | ((((fetch_sam) >> 0) & 0x1) << 1)
+        | ((((op_sam) >> 0) & 0x1) << 2)
+        | ((((rd_wr_op_cnt) >> 0) & 0x1) << 3)
+        | ((((op_cnt) >> 0) & 0x1) << 4)
+        | ((((brn_trgt) >> 0) & 0x1) << 5)
+        | ((((op_cnt_ext) >> 0) & 0x1) << 6)
+        | ((((rip_invalid_chk) >> 0) & 0x1) << 7)
+        | ((((op_brn_fuse) >> 0) & 0x1) << 8)
+        | ((((fetch_ctl_extd) >> 0) & 0x1) << 9)
+        | ((((op_data4) >> 0) & 0x1) << 10)
+        | ((((zen4) >> 0) & 0x1) << 11)
+        | ((((op_ld_lat) >> 0) & 0x1) << 12)
+        | ((((dis) >> 0) & 0x1) << 13)
+        | ((((fetch_lat) >> 0) & 0x1) << 14)
+        | ((((bit63_filter) >> 0) & 0x1) << 15)
+        | ((((strmst_rmtsocket) >> 0) & 0x1) << 16)
+        | ((((mem_profiler) >> 0) & 0x1) << 18)
+        | ((((op_dtlb_pg_size) >> 0) & 0x1) << 19)
+    )
+
+
+@jitable
 def ibs_caps_encode(avail: int = 0, fetch_sam: int = 0, op_sam: int = 0, rd_wr_op_cnt: int = 0, op_cnt: int = 0, brn_trgt: int = 0, op_cnt_ext: int = 0, rip_invalid_chk: int = 0, op_brn_fuse: int = 0, fetch_ctl_extd: int = 0, op_data4: int = 0, zen4: int = 0, op_ld_lat: int = 0, dis: int = 0, fetch_lat: int = 0, bit63_filter: int = 0, strmst_rmtsocket: int = 0, mem_profiler: int = 0, op_dtlb_pg_size: int = 0) -> int:
     """A raw IBS_CAPS holding the fields given, every other bit zero (the scalar twin of
     IbsCaps(...).encode() for compiled callers; range-checked by the setters)."""
@@ -1374,6 +1402,16 @@ def ext_features_ecx_set_ibs(raw: int, value: int) -> int:
 
 
 @jitable
+def ext_features_ecx_pack(ibs: int = 0) -> int:
+    """A raw EXT_FEATURES_ECX holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((ibs) >> 0) & 0x1) << 10)
+    )
+
+
+@jitable
 def ext_features_ecx_encode(ibs: int = 0) -> int:
     """A raw EXT_FEATURES_ECX holding the fields given, every other bit zero (the scalar twin of
     ExtFeaturesEcx(...).encode() for compiled callers; range-checked by the setters)."""
@@ -1506,6 +1544,16 @@ def max_ext_leaf_set_max_ext_leaf(raw: int, value: int) -> int:
     if value < 0 or value > 0xFFFFFFFF:
         raise ValueError("MAX_EXT_LEAF.max_ext_leaf: value outside 0..0xFFFFFFFF")
     return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def max_ext_leaf_pack(max_ext_leaf: int = 0) -> int:
+    """A raw MAX_EXT_LEAF holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((max_ext_leaf) >> 0) & 0xFFFFFFFF) << 0)
+    )
 
 
 @jitable
@@ -1644,6 +1692,16 @@ def vendor_ebx_set_chars(raw: int, value: int) -> int:
 
 
 @jitable
+def vendor_ebx_pack(chars: int = 0) -> int:
+    """A raw VENDOR_EBX holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((chars) >> 0) & 0xFFFFFFFF) << 0)
+    )
+
+
+@jitable
 def vendor_ebx_encode(chars: int = 0) -> int:
     """A raw VENDOR_EBX holding the fields given, every other bit zero (the scalar twin of
     VendorEbx(...).encode() for compiled callers; range-checked by the setters)."""
@@ -1779,6 +1837,16 @@ def vendor_edx_set_chars(raw: int, value: int) -> int:
 
 
 @jitable
+def vendor_edx_pack(chars: int = 0) -> int:
+    """A raw VENDOR_EDX holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((chars) >> 0) & 0xFFFFFFFF) << 0)
+    )
+
+
+@jitable
 def vendor_edx_encode(chars: int = 0) -> int:
     """A raw VENDOR_EDX holding the fields given, every other bit zero (the scalar twin of
     VendorEdx(...).encode() for compiled callers; range-checked by the setters)."""
@@ -1911,6 +1979,16 @@ def vendor_ecx_set_chars(raw: int, value: int) -> int:
     if value < 0 or value > 0xFFFFFFFF:
         raise ValueError("VENDOR_ECX.chars: value outside 0..0xFFFFFFFF")
     return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def vendor_ecx_pack(chars: int = 0) -> int:
+    """A raw VENDOR_ECX holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((chars) >> 0) & 0xFFFFFFFF) << 0)
+    )
 
 
 @jitable

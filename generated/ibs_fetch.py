@@ -1082,6 +1082,31 @@ def ibs_fetch_ctl_set_fetch_l3_miss(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_fetch_ctl_pack(period: int = 0, fetch_cnt: int = 0, fetch_lat: int = 0, fetch_en: int = 0, fetch_val: int = 0, fetch_comp: int = 0, ic_miss: int = 0, phy_addr_valid: int = 0, l1_tlb_pg_sz: int = 0, l1_tlb_miss: int = 0, l2_tlb_miss: int = 0, rand_en: int = 0, fetch_l2_miss: int = 0, l3_miss_only: int = 0, fetch_oc_miss: int = 0, fetch_l3_miss: int = 0) -> int:
+    """A raw IBS_FETCH_CTL holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((period) >> 4) & 0xFFFF) << 0)
+        | ((((fetch_cnt) >> 0) & 0xFFFF) << 16)
+        | ((((fetch_lat) >> 0) & 0xFFFF) << 32)
+        | ((((fetch_en) >> 0) & 0x1) << 48)
+        | ((((fetch_val) >> 0) & 0x1) << 49)
+        | ((((fetch_comp) >> 0) & 0x1) << 50)
+        | ((((ic_miss) >> 0) & 0x1) << 51)
+        | ((((phy_addr_valid) >> 0) & 0x1) << 52)
+        | ((((l1_tlb_pg_sz) >> 0) & 0x3) << 53)
+        | ((((l1_tlb_miss) >> 0) & 0x1) << 55)
+        | ((((l2_tlb_miss) >> 0) & 0x1) << 56)
+        | ((((rand_en) >> 0) & 0x1) << 57)
+        | ((((fetch_l2_miss) >> 0) & 0x1) << 58)
+        | ((((l3_miss_only) >> 0) & 0x1) << 59)
+        | ((((fetch_oc_miss) >> 0) & 0x1) << 60)
+        | ((((fetch_l3_miss) >> 0) & 0x1) << 61)
+    )
+
+
+@jitable
 def ibs_fetch_ctl_encode(period: int = 0, fetch_cnt: int = 0, fetch_lat: int = 0, fetch_en: int = 0, fetch_val: int = 0, fetch_comp: int = 0, ic_miss: int = 0, phy_addr_valid: int = 0, l1_tlb_pg_sz: int = 0, l1_tlb_miss: int = 0, l2_tlb_miss: int = 0, rand_en: int = 0, fetch_l2_miss: int = 0, l3_miss_only: int = 0, fetch_oc_miss: int = 0, fetch_l3_miss: int = 0) -> int:
     """A raw IBS_FETCH_CTL holding the fields given, every other bit zero (the scalar twin of
     IbsFetchCtl(...).encode() for compiled callers; range-checked by the setters)."""
@@ -1226,6 +1251,16 @@ def ibs_fetch_linad_set_fetch_lin_ad(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_fetch_linad_pack(fetch_lin_ad: int = 0) -> int:
+    """A raw IBS_FETCH_LINAD holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((fetch_lin_ad) >> 0) & -0x1) << 0)
+    )
+
+
+@jitable
 def ibs_fetch_linad_encode(fetch_lin_ad: int = 0) -> int:
     """A raw IBS_FETCH_LINAD holding the fields given, every other bit zero (the scalar twin of
     IbsFetchLinad(...).encode() for compiled callers; range-checked by the setters)."""
@@ -1352,6 +1387,16 @@ def ibs_fetch_physad_get_fetch_phys_ad(raw: int) -> int:
 def ibs_fetch_physad_set_fetch_phys_ad(raw: int, value: int) -> int:
     """raw with IBS_FETCH_PHYSAD.fetch_phys_ad [63:0] set to value (a 64-bit pattern: not checked)."""
     return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_fetch_physad_pack(fetch_phys_ad: int = 0) -> int:
+    """A raw IBS_FETCH_PHYSAD holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((fetch_phys_ad) >> 0) & -0x1) << 0)
+    )
 
 
 @jitable
@@ -1490,6 +1535,16 @@ def ic_ibs_extd_ctl_set_itlb_refill_lat(raw: int, value: int) -> int:
     if value < 0 or value > 0xFFFF:
         raise ValueError("IC_IBS_EXTD_CTL.itlb_refill_lat: value outside 0..0xFFFF")
     return (raw & -0x10000) | (value << 0)
+
+
+@jitable
+def ic_ibs_extd_ctl_pack(itlb_refill_lat: int = 0) -> int:
+    """A raw IC_IBS_EXTD_CTL holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((itlb_refill_lat) >> 0) & 0xFFFF) << 0)
+    )
 
 
 @jitable
@@ -1797,6 +1852,19 @@ def ibs_fetch_ctl2_set_excl_rip63_eq0(raw: int, value: int) -> int:
     if value < 0 or value > 0x1:
         raise ValueError("IBS_FETCH_CTL2.excl_rip63_eq0: value outside 0..0x1")
     return (raw & -0x41) | (value << 6)
+
+
+@jitable
+def ibs_fetch_ctl2_pack(dis: int = 0, fetch_lat_filter: int = 0, excl_rip63_eq1: int = 0, excl_rip63_eq0: int = 0) -> int:
+    """A raw IBS_FETCH_CTL2 holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((dis) >> 0) & 0x1) << 0)
+        | ((((fetch_lat_filter) >> 0) & 0xF) << 1)
+        | ((((excl_rip63_eq1) >> 0) & 0x1) << 5)
+        | ((((excl_rip63_eq0) >> 0) & 0x1) << 6)
+    )
 
 
 @jitable

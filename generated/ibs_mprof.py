@@ -430,6 +430,21 @@ def ibs_mprof_ctl_set_cnt_ctl(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_mprof_ctl_pack(period: int = 0, l3_miss_only: int = 0, enable: int = 0, val: int = 0, cnt_ctl: int = 0) -> int:
+    """A raw IBS_MPROF_CTL holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((period) >> 4) & 0xFFFF) << 0)
+        | ((((period) >> 20) & 0x7F) << 20)
+        | ((((l3_miss_only) >> 0) & 0x1) << 16)
+        | ((((enable) >> 0) & 0x1) << 17)
+        | ((((val) >> 0) & 0x1) << 18)
+        | ((((cnt_ctl) >> 0) & 0x1) << 19)
+    )
+
+
+@jitable
 def ibs_mprof_ctl_encode(period: int = 0, l3_miss_only: int = 0, enable: int = 0, val: int = 0, cnt_ctl: int = 0) -> int:
     """A raw IBS_MPROF_CTL holding the fields given, every other bit zero (the scalar twin of
     IbsMprofCtl(...).encode() for compiled callers; range-checked by the setters)."""
@@ -676,6 +691,18 @@ def ibs_mprof_ctl2_set_exclude_kernel(raw: int, value: int) -> int:
     if value < 0 or value > 0x1:
         raise ValueError("IBS_MPROF_CTL2.exclude_kernel: value outside 0..0x1")
     return (raw & -0x5) | (value << 2)
+
+
+@jitable
+def ibs_mprof_ctl2_pack(disable: int = 0, exclude_user: int = 0, exclude_kernel: int = 0) -> int:
+    """A raw IBS_MPROF_CTL2 holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((disable) >> 0) & 0x1) << 0)
+        | ((((exclude_user) >> 0) & 0x1) << 1)
+        | ((((exclude_kernel) >> 0) & 0x1) << 2)
+    )
 
 
 @jitable
@@ -965,6 +992,19 @@ def ibs_mprof_data2_set_rmt_socket(raw: int, value: int) -> int:
     if value < 0 or value > 0x1:
         raise ValueError("IBS_MPROF_DATA2.rmt_socket: value outside 0..0x1")
     return (raw & -0x201) | (value << 9)
+
+
+@jitable
+def ibs_mprof_data2_pack(data_src: int = 0, rmt_node: int = 0, rmt_socket: int = 0) -> int:
+    """A raw IBS_MPROF_DATA2 holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((data_src) >> 0) & 0x7) << 0)
+        | ((((data_src) >> 3) & 0x3) << 6)
+        | ((((rmt_node) >> 0) & 0x1) << 4)
+        | ((((rmt_socket) >> 0) & 0x1) << 9)
+    )
 
 
 @jitable
@@ -1454,6 +1494,22 @@ def ibs_mprof_data3_set_sw_pf(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_mprof_data3_pack(ld_op: int = 0, st_op: int = 0, dc_miss: int = 0, lin_addr_valid: int = 0, phy_addr_valid: int = 0, l2_miss: int = 0, sw_pf: int = 0) -> int:
+    """A raw IBS_MPROF_DATA3 holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((ld_op) >> 0) & 0x1) << 0)
+        | ((((st_op) >> 0) & 0x1) << 1)
+        | ((((dc_miss) >> 0) & 0x1) << 7)
+        | ((((lin_addr_valid) >> 0) & 0x1) << 17)
+        | ((((phy_addr_valid) >> 0) & 0x1) << 18)
+        | ((((l2_miss) >> 0) & 0x1) << 20)
+        | ((((sw_pf) >> 0) & 0x1) << 21)
+    )
+
+
+@jitable
 def ibs_mprof_data3_encode(ld_op: int = 0, st_op: int = 0, dc_miss: int = 0, lin_addr_valid: int = 0, phy_addr_valid: int = 0, l2_miss: int = 0, sw_pf: int = 0) -> int:
     """A raw IBS_MPROF_DATA3 holding the fields given, every other bit zero (the scalar twin of
     IbsMprofData3(...).encode() for compiled callers; range-checked by the setters)."""
@@ -1589,6 +1645,16 @@ def ibs_mprof_linaddr_set_lin_addr(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_mprof_linaddr_pack(lin_addr: int = 0) -> int:
+    """A raw IBS_MPROF_LINADDR holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((lin_addr) >> 0) & -0x1) << 0)
+    )
+
+
+@jitable
 def ibs_mprof_linaddr_encode(lin_addr: int = 0) -> int:
     """A raw IBS_MPROF_LINADDR holding the fields given, every other bit zero (the scalar twin of
     IbsMprofLinaddr(...).encode() for compiled callers; range-checked by the setters)."""
@@ -1715,6 +1781,16 @@ def ibs_mprof_phyaddr_get_phy_addr(raw: int) -> int:
 def ibs_mprof_phyaddr_set_phy_addr(raw: int, value: int) -> int:
     """raw with IBS_MPROF_PHYADDR.phy_addr [63:0] set to value (a 64-bit pattern: not checked)."""
     return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_mprof_phyaddr_pack(phy_addr: int = 0) -> int:
+    """A raw IBS_MPROF_PHYADDR holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((phy_addr) >> 0) & -0x1) << 0)
+    )
 
 
 @jitable

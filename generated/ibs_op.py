@@ -605,6 +605,24 @@ def ibs_op_ctl_set_ld_lat_en(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_op_ctl_pack(period: int = 0, l3_miss_only: int = 0, enable: int = 0, val: int = 0, cnt_ctl: int = 0, cur_cnt: int = 0, ld_lat_thrsh: int = 0, ld_lat_en: int = 0) -> int:
+    """A raw IBS_OP_CTL holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((period) >> 4) & 0xFFFF) << 0)
+        | ((((period) >> 20) & 0x7F) << 20)
+        | ((((l3_miss_only) >> 0) & 0x1) << 16)
+        | ((((enable) >> 0) & 0x1) << 17)
+        | ((((val) >> 0) & 0x1) << 18)
+        | ((((cnt_ctl) >> 0) & 0x1) << 19)
+        | ((((cur_cnt) >> 0) & 0x7FFFFFF) << 32)
+        | ((((ld_lat_thrsh) >> 0) & 0xF) << 59)
+        | ((((ld_lat_en) >> 0) & 0x1) << 63)
+    )
+
+
+@jitable
 def ibs_op_ctl_encode(period: int = 0, l3_miss_only: int = 0, enable: int = 0, val: int = 0, cnt_ctl: int = 0, cur_cnt: int = 0, ld_lat_thrsh: int = 0, ld_lat_en: int = 0) -> int:
     """A raw IBS_OP_CTL holding the fields given, every other bit zero (the scalar twin of
     IbsOpCtl(...).encode() for compiled callers; range-checked by the setters)."""
@@ -738,6 +756,16 @@ def ibs_op_rip_get_op_rip(raw: int) -> int:
 def ibs_op_rip_set_op_rip(raw: int, value: int) -> int:
     """raw with IBS_OP_RIP.op_rip [63:0] set to value (a 64-bit pattern: not checked)."""
     return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_op_rip_pack(op_rip: int = 0) -> int:
+    """A raw IBS_OP_RIP holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((op_rip) >> 0) & -0x1) << 0)
+    )
 
 
 @jitable
@@ -1346,6 +1374,24 @@ def ibs_op_data_set_op_microcode(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_op_data_pack(comp_to_ret_ctr: int = 0, tag_to_ret_ctr: int = 0, op_return: int = 0, op_brn_taken: int = 0, op_brn_misp: int = 0, op_brn_ret: int = 0, rip_invalid: int = 0, op_brn_fuse: int = 0, op_microcode: int = 0) -> int:
+    """A raw IBS_OP_DATA holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((comp_to_ret_ctr) >> 0) & 0xFFFF) << 0)
+        | ((((tag_to_ret_ctr) >> 0) & 0xFFFF) << 16)
+        | ((((op_return) >> 0) & 0x1) << 34)
+        | ((((op_brn_taken) >> 0) & 0x1) << 35)
+        | ((((op_brn_misp) >> 0) & 0x1) << 36)
+        | ((((op_brn_ret) >> 0) & 0x1) << 37)
+        | ((((rip_invalid) >> 0) & 0x1) << 38)
+        | ((((op_brn_fuse) >> 0) & 0x1) << 39)
+        | ((((op_microcode) >> 0) & 0x1) << 40)
+    )
+
+
+@jitable
 def ibs_op_data_encode(comp_to_ret_ctr: int = 0, tag_to_ret_ctr: int = 0, op_return: int = 0, op_brn_taken: int = 0, op_brn_misp: int = 0, op_brn_ret: int = 0, rip_invalid: int = 0, op_brn_fuse: int = 0, op_microcode: int = 0) -> int:
     """A raw IBS_OP_DATA holding the fields given, every other bit zero (the scalar twin of
     IbsOpData(...).encode() for compiled callers; range-checked by the setters)."""
@@ -1757,6 +1803,21 @@ def ibs_op_data2_set_rmt_socket(raw: int, value: int) -> int:
     if value < 0 or value > 0x1:
         raise ValueError("IBS_OP_DATA2.rmt_socket: value outside 0..0x1")
     return (raw & -0x201) | (value << 9)
+
+
+@jitable
+def ibs_op_data2_pack(data_src: int = 0, rmt_node: int = 0, cache_hit_st: int = 0, strm_st: int = 0, rmt_socket: int = 0) -> int:
+    """A raw IBS_OP_DATA2 holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((data_src) >> 0) & 0x7) << 0)
+        | ((((data_src) >> 3) & 0x3) << 6)
+        | ((((rmt_node) >> 0) & 0x1) << 4)
+        | ((((cache_hit_st) >> 0) & 0x1) << 5)
+        | ((((strm_st) >> 0) & 0x1) << 8)
+        | ((((rmt_socket) >> 0) & 0x1) << 9)
+    )
 
 
 @jitable
@@ -3133,6 +3194,37 @@ def ibs_op_data3_set_tlb_refill_lat(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_op_data3_pack(ld_op: int = 0, st_op: int = 0, dc_l1tlb_miss: int = 0, dc_l2tlb_miss: int = 0, dc_l1tlb_hit_2m: int = 0, dc_l1tlb_hit_1g: int = 0, dc_l2tlb_hit_2m: int = 0, dc_miss: int = 0, dc_mis_acc: int = 0, dc_wc_mem_acc: int = 0, dc_uc_mem_acc: int = 0, dc_locked_op: int = 0, dc_miss_no_mab_alloc: int = 0, dc_lin_addr_valid: int = 0, dc_phy_addr_valid: int = 0, dc_l2tlb_hit_1g: int = 0, l2_miss: int = 0, sw_pf: int = 0, op_mem_width: int = 0, op_dc_miss_open_mem_reqs: int = 0, dc_miss_lat: int = 0, tlb_refill_lat: int = 0) -> int:
+    """A raw IBS_OP_DATA3 holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((ld_op) >> 0) & 0x1) << 0)
+        | ((((st_op) >> 0) & 0x1) << 1)
+        | ((((dc_l1tlb_miss) >> 0) & 0x1) << 2)
+        | ((((dc_l2tlb_miss) >> 0) & 0x1) << 3)
+        | ((((dc_l1tlb_hit_2m) >> 0) & 0x1) << 4)
+        | ((((dc_l1tlb_hit_1g) >> 0) & 0x1) << 5)
+        | ((((dc_l2tlb_hit_2m) >> 0) & 0x1) << 6)
+        | ((((dc_miss) >> 0) & 0x1) << 7)
+        | ((((dc_mis_acc) >> 0) & 0x1) << 8)
+        | ((((dc_wc_mem_acc) >> 0) & 0x1) << 13)
+        | ((((dc_uc_mem_acc) >> 0) & 0x1) << 14)
+        | ((((dc_locked_op) >> 0) & 0x1) << 15)
+        | ((((dc_miss_no_mab_alloc) >> 0) & 0x1) << 16)
+        | ((((dc_lin_addr_valid) >> 0) & 0x1) << 17)
+        | ((((dc_phy_addr_valid) >> 0) & 0x1) << 18)
+        | ((((dc_l2tlb_hit_1g) >> 0) & 0x1) << 19)
+        | ((((l2_miss) >> 0) & 0x1) << 20)
+        | ((((sw_pf) >> 0) & 0x1) << 21)
+        | ((((op_mem_width) >> 0) & 0xF) << 22)
+        | ((((op_dc_miss_open_mem_reqs) >> 0) & 0x3F) << 26)
+        | ((((dc_miss_lat) >> 0) & 0xFFFF) << 32)
+        | ((((tlb_refill_lat) >> 0) & 0xFFFF) << 48)
+    )
+
+
+@jitable
 def ibs_op_data3_encode(ld_op: int = 0, st_op: int = 0, dc_l1tlb_miss: int = 0, dc_l2tlb_miss: int = 0, dc_l1tlb_hit_2m: int = 0, dc_l1tlb_hit_1g: int = 0, dc_l2tlb_hit_2m: int = 0, dc_miss: int = 0, dc_mis_acc: int = 0, dc_wc_mem_acc: int = 0, dc_uc_mem_acc: int = 0, dc_locked_op: int = 0, dc_miss_no_mab_alloc: int = 0, dc_lin_addr_valid: int = 0, dc_phy_addr_valid: int = 0, dc_l2tlb_hit_1g: int = 0, l2_miss: int = 0, sw_pf: int = 0, op_mem_width: int = 0, op_dc_miss_open_mem_reqs: int = 0, dc_miss_lat: int = 0, tlb_refill_lat: int = 0) -> int:
     """A raw IBS_OP_DATA3 holding the fields given, every other bit zero (the scalar twin of
     IbsOpData3(...).encode() for compiled callers; range-checked by the setters)."""
@@ -3283,6 +3375,16 @@ def ibs_dc_linad_set_dc_lin_ad(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_dc_linad_pack(dc_lin_ad: int = 0) -> int:
+    """A raw IBS_DC_LINAD holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((dc_lin_ad) >> 0) & -0x1) << 0)
+    )
+
+
+@jitable
 def ibs_dc_linad_encode(dc_lin_ad: int = 0) -> int:
     """A raw IBS_DC_LINAD holding the fields given, every other bit zero (the scalar twin of
     IbsDcLinad(...).encode() for compiled callers; range-checked by the setters)."""
@@ -3413,6 +3515,16 @@ def ibs_dc_physad_set_dc_phys_ad(raw: int, value: int) -> int:
 
 
 @jitable
+def ibs_dc_physad_pack(dc_phys_ad: int = 0) -> int:
+    """A raw IBS_DC_PHYSAD holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((dc_phys_ad) >> 0) & -0x1) << 0)
+    )
+
+
+@jitable
 def ibs_dc_physad_encode(dc_phys_ad: int = 0) -> int:
     """A raw IBS_DC_PHYSAD holding the fields given, every other bit zero (the scalar twin of
     IbsDcPhysad(...).encode() for compiled callers; range-checked by the setters)."""
@@ -3540,6 +3652,16 @@ def ibs_br_target_get_br_target(raw: int) -> int:
 def ibs_br_target_set_br_target(raw: int, value: int) -> int:
     """raw with IBS_BR_TARGET.br_target [63:0] set to value (a 64-bit pattern: not checked)."""
     return (raw & 0x0) | (value << 0)
+
+
+@jitable
+def ibs_br_target_pack(br_target: int = 0) -> int:
+    """A raw IBS_BR_TARGET holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((br_target) >> 0) & -0x1) << 0)
+    )
 
 
 @jitable
@@ -3676,6 +3798,16 @@ def ibs_op_data4_set_ld_resync(raw: int, value: int) -> int:
     if value < 0 or value > 0x1:
         raise ValueError("IBS_OP_DATA4.ld_resync: value outside 0..0x1")
     return (raw & -0x2) | (value << 0)
+
+
+@jitable
+def ibs_op_data4_pack(ld_resync: int = 0) -> int:
+    """A raw IBS_OP_DATA4 holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((ld_resync) >> 0) & 0x1) << 0)
+    )
 
 
 @jitable
@@ -3980,6 +4112,19 @@ def ibs_op_ctl2_set_strm_st_filter(raw: int, value: int) -> int:
     if value < 0 or value > 0x1:
         raise ValueError("IBS_OP_CTL2.strm_st_filter: value outside 0..0x1")
     return (raw & -0x9) | (value << 3)
+
+
+@jitable
+def ibs_op_ctl2_pack(dis: int = 0, excl_rip63_eq0: int = 0, excl_rip63_eq1: int = 0, strm_st_filter: int = 0) -> int:
+    """A raw IBS_OP_CTL2 holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((dis) >> 0) & 0x1) << 0)
+        | ((((excl_rip63_eq0) >> 0) & 0x1) << 1)
+        | ((((excl_rip63_eq1) >> 0) & 0x1) << 2)
+        | ((((strm_st_filter) >> 0) & 0x1) << 3)
+    )
 
 
 @jitable

@@ -341,6 +341,19 @@ def ibsctl_set_mprof_lvt_offset_val(raw: int, value: int) -> int:
 
 
 @jitable
+def ibsctl_pack(lvt_offset: int = 0, lvt_offset_val: int = 0, mprof_lvt_offset: int = 0, mprof_lvt_offset_val: int = 0) -> int:
+    """A raw IBSCTL holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((lvt_offset) >> 0) & 0xF) << 0)
+        | ((((lvt_offset_val) >> 0) & 0x1) << 8)
+        | ((((mprof_lvt_offset) >> 0) & 0xF) << 16)
+        | ((((mprof_lvt_offset_val) >> 0) & 0x1) << 24)
+    )
+
+
+@jitable
 def ibsctl_encode(lvt_offset: int = 0, lvt_offset_val: int = 0, mprof_lvt_offset: int = 0, mprof_lvt_offset_val: int = 0) -> int:
     """A raw IBSCTL holding the fields given, every other bit zero (the scalar twin of
     Ibsctl(...).encode() for compiled callers; range-checked by the setters)."""

@@ -285,6 +285,18 @@ def pghot_record_default_set_ready(raw: int, value: int) -> int:
 
 
 @jitable
+def pghot_record_default_pack(freq: int = 0, time: int = 0, ready: int = 0) -> int:
+    """A raw PGHOT_RECORD_DEFAULT holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((freq) >> 0) & 0x3) << 0)
+        | ((((time) >> 0) & 0x1F) << 2)
+        | ((((ready) >> 0) & 0x1) << 7)
+    )
+
+
+@jitable
 def pghot_record_default_encode(freq: int = 0, time: int = 0, ready: int = 0) -> int:
     """A raw PGHOT_RECORD_DEFAULT holding the fields given, every other bit zero (the scalar twin of
     PghotRecordDefault(...).encode() for compiled callers; range-checked by the setters)."""
@@ -656,6 +668,20 @@ def pghot_record_precise_set_ready(raw: int, value: int) -> int:
     if value < 0 or value > 0x1:
         raise ValueError("PGHOT_RECORD_PRECISE.ready: value outside 0..0x1")
     return (raw & 0x7FFFFFFF) | (value << 31)
+
+
+@jitable
+def pghot_record_precise_pack(nid: int = 0, nid_known: int = 0, freq: int = 0, time: int = 0, ready: int = 0) -> int:
+    """A raw PGHOT_RECORD_PRECISE holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((nid) >> 0) & 0x3FF) << 0)
+        | ((((nid_known) >> 0) & 0x1) << 27)
+        | ((((freq) >> 0) & 0x7) << 10)
+        | ((((time) >> 0) & 0x3FFF) << 13)
+        | ((((ready) >> 0) & 0x1) << 31)
+    )
 
 
 @jitable

@@ -44,7 +44,7 @@ from runtime.choices import DRIVER_BEHAVIOURS, DRIVER_VARIANTS
 from runtime.counts import NamedCounts
 from runtime.cpuid import CpuidBackend
 from runtime.msr import MsrFault, MsrFile
-from runtime.nodemap import NodeMap, NodeTables, node_of_pfn
+from runtime.nodemap import NodeMap, node_of_pfn
 from runtime.pghot.tunables import PGHOT_HWHINTS
 from runtime.ring import Sample, SampleRing
 from runtime.topology import Topology
@@ -70,18 +70,26 @@ def data_src_event(data2: int) -> int:
 
 
 @jitable
-def sample_filter(data3: int, phyaddr: int, nodes: NodeTables) -> tuple[int, int]:
+def sample_pfn(phyaddr: int) -> int:
+    """The PFN of IBS_MPROF_PHYADDR's physical address."""
+    return ibs_mprof_phyaddr_get_phy_addr(phyaddr) >> PAGE_SHIFT
+
+
+@jitable
+def sample_filter(data3: int, pfn_online: int) -> int:
     """The handler's filters after the DataSrc count, in the seed's order: linear address
-    valid, physical address valid, an online PFN. (outcome, PFN): PUSHED means the sample
-    goes on to the ring (which may still be full), any other outcome drops it."""
+    valid, physical address valid, an online PFN (sample_pfn of PHYADDR, looked up by the
+    caller). PUSHED means the sample goes on to the ring (which may still be full); any
+    other outcome drops it."""
     if not ibs_mprof_data3_get_lin_addr_valid(data3):
-        return LADDR_INVALID, 0
+        return LADDR_INVALID
     if not ibs_mprof_data3_get_phy_addr_valid(data3):
-        return PADDR_INVALID, 0
-    pfn = ibs_mprof_phyaddr_get_phy_addr(phyaddr) >> PAGE_SHIFT
-    if node_of_pfn(pfn, nodes) < 0:
-        return PFN_OFFLINE, pfn
-    return PUSHED, pfn
+        return PADDR_INVALID
+    if not pfn_online:
+        return PFN_OFFLINE
+    return PUSHED
+
+
 NMI_DONE = 0
 NMI_HANDLED = 1
 RecordAccess = Callable[[int, int, int, int], object]  # (pfn, nid, src, time) -> int
@@ -250,7 +258,8 @@ class Driver:
             phyaddr = self._rdmsr(cpu, IbsMprofPhyaddr.ADDRESS)
         else:
             phyaddr = 0
-        outcome, pfn = sample_filter(data3, phyaddr, self.nodes)
+        pfn = sample_pfn(phyaddr)
+        outcome = sample_filter(data3, int(node_of_pfn(pfn, self.nodes) >= 0))
         if outcome != PUSHED:
             return DRIVER_OUTCOMES[outcome]
         if not state.ring.push(Sample(pfn=pfn, time=jiffies, nid=self.topology.cpu_node[cpu])):

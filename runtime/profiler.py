@@ -31,9 +31,9 @@ from generated.ibs_mprof import (
     IbsMprofData3,
     IbsMprofLinaddr,
     IbsMprofPhyaddr,
-    ibs_mprof_data2_encode,
-    ibs_mprof_data3_encode,
-    ibs_mprof_phyaddr_encode,
+    ibs_mprof_data2_pack,
+    ibs_mprof_data3_pack,
+    ibs_mprof_phyaddr_pack,
 )
 from generated.ibsctl import Ibsctl
 from runtime.apic import Apic
@@ -76,22 +76,23 @@ def sample_data_src(memory_op: int, l3_miss: int, node_src: int) -> int:
 
 @jitable
 def latch_data2(data_src: int, rmt_node: int) -> int:
-    """IBS_MPROF_DATA2 of a sample."""
-    return ibs_mprof_data2_encode(data_src=data_src, rmt_node=rmt_node)
+    """IBS_MPROF_DATA2 of a sample (the hardware keeps the bits its fields have)."""
+    return ibs_mprof_data2_pack(data_src=data_src, rmt_node=rmt_node)
 
 
 @jitable
 def latch_data3(load: int, store: int, l3_miss: int, valid: int) -> int:
     """IBS_MPROF_DATA3 of a sample: op kind, the miss (an L3 miss missed L1 and L2 too) and
     whether the addresses are valid (a memory op with a page)."""
-    return ibs_mprof_data3_encode(ld_op=load, st_op=store, dc_miss=l3_miss, l2_miss=l3_miss,
-                                  lin_addr_valid=valid, phy_addr_valid=valid)
+    return ibs_mprof_data3_pack(ld_op=load, st_op=store, dc_miss=l3_miss, l2_miss=l3_miss,
+                                lin_addr_valid=valid, phy_addr_valid=valid)
 
 
 @jitable
 def latch_phyaddr(pfn: int, offset: int, valid: int) -> int:
-    """IBS_MPROF_PHYADDR: the page's PFN and the offset in it, 0 when not valid."""
-    return ibs_mprof_phyaddr_encode(phy_addr=(pfn << PAGE_SHIFT) | offset if valid else 0)
+    """IBS_MPROF_PHYADDR: the page's PFN and the offset in it, 0 when not valid (address
+    bits past the field's width are not latched)."""
+    return ibs_mprof_phyaddr_pack(phy_addr=(pfn << PAGE_SHIFT) | offset if valid else 0)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 For every kept sample, CPU by CPU in time order, the loop runs the rules the reference engine
 runs one event at a time: the profiler latches DATA2/DATA3/PHYADDR (profiler.latch_*), the
-NMI handler counts and filters them (driver.data_src_event, driver.sample_filter), the
+NMI handler counts and filters them (driver.data_src_event, sample_pfn, sample_filter), the
 sample goes into the CPU's ring (ring.ring_push_slot) and the first push with no work
 pending queues irq_work, whose work runs work_latency later and pops the whole ring
 (ring.ring_pop_slot). A work due at a tag's instant runs after it (tags come first in the
@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from runtime.driver import PUSHED, RING_FULL, data_src_event, sample_filter
+from runtime.driver import PUSHED, RING_FULL, data_src_event, sample_filter, sample_pfn
 from runtime.jiffies import jiffies_at
 from runtime.jit import compiled
 from runtime.nodemap import NodeTables, node_of_pfn
@@ -90,48 +90,41 @@ class Drains(NamedTuple):
     pfn: I64
 
 
-def _pop_all(r: RingState, cpu: int, at_ms: float, d: Drains, nd: int, ns: int) -> tuple[
-        int, int]:
-    """The pending work of cpu runs at at_ms: it pops the whole ring (a drain) and clears
-    the pending flag. Returns the new drain and sample counts."""
-    slots = r.pfn.shape[1]
-    d.work_ms[nd] = at_ms
-    d.cpu[nd] = cpu
-    d.start[nd] = ns
-    count = 0
-    while True:
-        tail = r.tail[cpu]
-        nxt = ring_pop_slot(r.head[cpu], tail, slots)
-        if nxt < 0:
-            break
-        d.jiffies[ns] = r.jiffies[cpu, tail]
-        d.pfn[ns] = r.pfn[cpu, tail]
-        r.tail[cpu] = nxt
-        ns += 1
-        count += 1
-    d.length[nd] = count
-    r.pending[cpu] = 0
-    return nd + 1, ns
-
-
-pop_all = compiled(_pop_all)
-
-
 def _nmi_and_rings(s: Samples, m: Machine, r: RingState, d: Drains, latency_ms: float,
                    limit_ms: float, inclusive: int, count_ring_full: int, vm: I64,
                    outcomes: I64) -> tuple[int, int]:
-    """Every kept sample through latch, handler and ring, then every work due in the block
-    (limit_ms, inclusive or not). Returns how many drains and popped samples it wrote."""
+    """Every kept sample through latch, handler and ring, and every work due in the block
+    (limit_ms, inclusive or not), in each CPU's time order. Returns how many drains and
+    popped samples it wrote."""
     nd = 0
     ns = 0
-    ncpus = r.head.size
     slots = r.pfn.shape[1]
     i = 0
-    for cpu in range(ncpus):
-        while i < s.cpu.size and s.cpu[i] == cpu:
-            t = s.times[i]
-            if r.pending[cpu] and r.work_ms[cpu] < t:  # a work due before this tag runs
-                nd, ns = pop_all(r, cpu, r.work_ms[cpu], d, nd, ns)
+    for cpu in range(r.head.size):
+        while True:
+            more = i < s.cpu.size and s.cpu[i] == cpu
+            t = s.times[i] if more else limit_ms
+            due = r.pending[cpu] and (r.work_ms[cpu] < t or (
+                not more and inclusive and r.work_ms[cpu] == t))
+            if due:  # the pending work runs: it pops the whole ring, then clears pending
+                d.work_ms[nd] = r.work_ms[cpu]
+                d.cpu[nd] = cpu
+                d.start[nd] = ns
+                while True:
+                    tail = r.tail[cpu]
+                    nxt = ring_pop_slot(r.head[cpu], tail, slots)
+                    if nxt < 0:
+                        break
+                    d.jiffies[ns] = r.jiffies[cpu, tail]
+                    d.pfn[ns] = r.pfn[cpu, tail]
+                    r.tail[cpu] = nxt
+                    ns += 1
+                d.length[nd] = ns - d.start[nd]
+                nd += 1
+                r.pending[cpu] = 0
+                continue
+            if not more:
+                break
             memory_op = 1 if s.memory[i] else 0
             miss = 1 if s.l3_miss[i] else 0
             pfn = m.page_pfn[s.page[i]] if memory_op else 0
@@ -145,7 +138,8 @@ def _nmi_and_rings(s: Samples, m: Machine, r: RingState, d: Drains, latency_ms: 
             event = data_src_event(data2)
             if event >= 0:
                 vm[event] += 1
-            outcome, got_pfn = sample_filter(data3, phyaddr, m.nodes)
+            got_pfn = sample_pfn(phyaddr)
+            outcome = sample_filter(data3, 1 if node_of_pfn(got_pfn, m.nodes) >= 0 else 0)
             if outcome == PUSHED:
                 head = r.head[cpu]
                 nxt = ring_push_slot(head, r.tail[cpu], slots)
@@ -163,9 +157,6 @@ def _nmi_and_rings(s: Samples, m: Machine, r: RingState, d: Drains, latency_ms: 
                     vm[VM_USEFUL] += 1
             outcomes[outcome] += 1
             i += 1
-        if r.pending[cpu] and (r.work_ms[cpu] <= limit_ms if inclusive
-                               else r.work_ms[cpu] < limit_ms):
-            nd, ns = pop_all(r, cpu, r.work_ms[cpu], d, nd, ns)
     return nd, ns
 
 
@@ -183,7 +174,7 @@ def run_block(s: Samples, m: Machine, r: RingState, latency_ms: float, limit_ms:
                start=np.empty(most + r.head.size, dtype=np.int64),
                length=np.empty(most + r.head.size, dtype=np.int64),
                jiffies=np.empty(most, dtype=np.int64), pfn=np.empty(most, dtype=np.int64))
-    nd, ns = nmi_and_rings(s, m, r, d, latency_ms, limit_ms, int(inclusive),
+    nd, ns = nmi_and_rings(s, m, r, d, float(latency_ms), float(limit_ms), int(inclusive),
                            int(count_ring_full), vm, outcomes)
     return Drains(d.work_ms[:nd], d.cpu[:nd], d.start[:nd], d.length[:nd], d.jiffies[:ns],
                   d.pfn[:ns])

@@ -26,8 +26,12 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv (system site-packages for numpy & co., which .[dev] installed) holding the wheel
     built from this checkout, not the editable install."""
     base = tmp_path_factory.mktemp("wheel")
+    source = base / "source"  # a clean copy: setuptools leaves build/ in the tree it builds
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis",
+        "ibs-mprof-out"))
     built = sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist",
-               ROOT, cwd=base)
+               source, cwd=base)
     assert built.returncode == 0, built.stderr
     wheel = next((base / "dist").glob("ibs_mprof-*.whl"))
     env = base / "venv"

@@ -1,9 +1,9 @@
 """pghot core (mm/pghot.c, post-v7 as in davidlohr/linux): record accesses, decide promotions.
 
-`record_access_rule` is pghot_record_access with every early return in the kernel's order
-(docs/kernel-model.md §b.1). It is one scalar function over the arrays of `PghotArrays`,
-marked @jitable: the reference engine calls it per access through `Pghot.record_access`, the
-fast engine compiles the very same function into its record loop. `should_migrate` and its
+`record_accesses` is pghot_record_access with every early return in the kernel's order
+(docs/kernel-model.md §b.1), over the arrays of `PghotArrays`, marked @jitable: the reference
+engine calls it for one access at a time through `Pghot.record_access`, the fast engine
+compiles the very same function for a whole batch. `should_migrate` and its
 helpers are kmigrated_should_migrate_memory (§c), with the kernel's integer widths: the ms
 clock is jiffies_to_msecs (u32), the rate limit's MB -> pages shift is 32-bit, the threshold
 arithmetic u32. The kmigrated threads (kmigrated.py) consume what this module records.
@@ -50,7 +50,7 @@ from runtime.vmstat import EVENT_INDEX, Vmstat
 
 __all__ = [
     "EINVAL", "NUMA_NO_NODE", "PGHOT_HINTFAULTS", "PGHOT_HWHINTS", "Pghot", "PghotArrays",
-    "PromoState", "Promotion", "mb_to_pages", "record_access_rule",
+    "PromoState", "Promotion", "mb_to_pages", "record_accesses",
 ]
 
 EINVAL = 22
@@ -134,52 +134,61 @@ class PghotArrays(NamedTuple):
 
 
 @jitable
-def record_access_rule(a: PghotArrays, pfn: int, nid: int, src: int,
-                       jiffies: int) -> tuple[int, int]:
-    """pghot_record_access(pfn, nid, src, jiffies): (outcome, READY after the update).
+def record_accesses(a: PghotArrays, pfns: npt.NDArray[np.int64], nids: npt.NDArray[np.int64],
+                    src: int, jiffies: npt.NDArray[np.int64],
+                    ready: npt.NDArray[np.uint8]) -> int:
+    """pghot_record_access(pfns[i], nids[i], src, jiffies[i]) for each call i in order; sets
+    ready[i] when the call left the record READY and returns the last call's outcome.
 
-    nid is the accessing node (the intended promotion target). The outcome is counted in
-    a.outcomes; the kernel returns -EINVAL for INVALID_NID and INVALID_SOURCE, else 0.
+    nid is the accessing node (the intended promotion target). Each outcome is counted in
+    a.outcomes; the kernel returns -EINVAL for INVALID_NID and INVALID_SOURCE, else 0. The
+    rule is written as a loop over calls so that the compiled loop receives the state once
+    (numba pays for every array of `a` at each call of a function it does not inline); the
+    reference calls it with one call at a time.
     """
     outcome = RECORDED
-    ready = 0
-    if not a.started:
-        outcome = NOT_STARTED
-    elif a.precise and nid != NUMA_NO_NODE and not (
-            0 <= nid <= PGHOT_NID_MAX and node_exists(nid, a.nodes) and is_toptier(nid, a.nodes)):
-        outcome = INVALID_NID  # pghot_nid_valid: precise mode wants a top-tier node or none
-    elif src != PGHOT_HINTFAULTS and src != PGHOT_HWHINTS:
-        outcome = INVALID_SOURCE
-    elif not (a.enabled_sources >> src) & 1:
-        outcome = SOURCE_DISABLED
-    else:
-        a.vm[VM_RECORDED_HINTFAULTS if src == PGHOT_HINTFAULTS else VM_RECORDED_HWHINTS] += 1
-        src_nid = node_of_pfn(pfn, a.nodes)
-        if src_nid < 0:
-            outcome = PFN_OFFLINE  # pfn_to_online_page is NULL
-        elif src_nid == nid:
-            outcome = SAME_NODE  # access from the page's own node (a lower-tier CPU's too)
-        elif is_toptier(src_nid, a.nodes):
-            outcome = TOPTIER_PAGE  # only lower-tier memory is tracked
-        elif page_at_pfn(pfn, a.pages) < 0:
-            outcome = NOT_LRU  # no folio, or not on an LRU list
+    for i in range(pfns.size):
+        pfn, nid, now = pfns[i], nids[i], jiffies[i]
+        outcome = RECORDED
+        ready[i] = 0
+        if not a.started:
+            outcome = NOT_STARTED
+        elif a.precise and nid != NUMA_NO_NODE and not (
+                0 <= nid <= PGHOT_NID_MAX and node_exists(nid, a.nodes)
+                and is_toptier(nid, a.nodes)):
+            outcome = INVALID_NID  # pghot_nid_valid: precise mode wants a top-tier node or none
+        elif src != PGHOT_HINTFAULTS and src != PGHOT_HWHINTS:
+            outcome = INVALID_SOURCE
+        elif not (a.enabled_sources >> src) & 1:
+            outcome = SOURCE_DISABLED
         else:
-            index = flat_index_of(pfn, a.record_shift)
-            if index < 0:
-                outcome = NO_HOT_MAP
+            a.vm[VM_RECORDED_HINTFAULTS if src == PGHOT_HINTFAULTS else VM_RECORDED_HWHINTS] += 1
+            src_nid = node_of_pfn(pfn, a.nodes)
+            if src_nid < 0:
+                outcome = PFN_OFFLINE  # pfn_to_online_page is NULL
+            elif src_nid == nid:
+                outcome = SAME_NODE  # access from the page's own node (a lower-tier CPU's too)
+            elif is_toptier(src_nid, a.nodes):
+                outcome = TOPTIER_PAGE  # only lower-tier memory is tracked
+            elif page_at_pfn(pfn, a.pages) < 0:
+                outcome = NOT_LRU  # no folio, or not on an LRU list
             else:
-                a.vm[VM_RECORDED_ACCESSES] += 1
-                word = update_word(a.precise, int(a.records[index]), nid, jiffies, a.window_ms,
-                                   a.threshold, a.sticky)
-                a.records[index] = word
-                ready = word_ready(a.precise, word)
-                if ready:
-                    a.section_hot[index // PAGES_PER_SECTION] = 1
-                    if not a.activate[src_nid]:
-                        a.activate[src_nid] = 1
-                        a.activate_since[src_nid] = jiffies
-    a.outcomes[outcome] += 1
-    return outcome, ready
+                index = flat_index_of(pfn, a.record_shift)
+                if index < 0:
+                    outcome = NO_HOT_MAP
+                else:
+                    a.vm[VM_RECORDED_ACCESSES] += 1
+                    word = update_word(a.precise, int(a.records[index]), nid, now,
+                                       a.window_ms, a.threshold, a.sticky)
+                    a.records[index] = word
+                    if word_ready(a.precise, word):
+                        ready[i] = 1
+                        a.section_hot[index // PAGES_PER_SECTION] = 1
+                        if not a.activate[src_nid]:
+                            a.activate[src_nid] = 1
+                            a.activate_since[src_nid] = now
+        a.outcomes[outcome] += 1
+    return outcome
 
 
 class SectionHot:
@@ -247,7 +256,7 @@ class Pghot:
     # -- recording (§b.1) -------------------------------------------------------------------
 
     def arrays(self) -> PghotArrays:
-        """The state record_access_rule works on (tunables read now, as the kernel reads its
+        """The state record_accesses works on (tunables read now, as the kernel reads its
         sysctls at each call)."""
         t = self.tunables
         return PghotArrays(
@@ -262,8 +271,11 @@ class Pghot:
 
     def record_access(self, pfn: int, nid: int, src: int, jiffies: int) -> int:
         """pghot_record_access: 0 on success or silent ignore, -EINVAL on bad arguments."""
-        outcome, ready = record_access_rule(self.arrays(), pfn, nid, src, jiffies)
-        self.last_ready = bool(ready)
+        ready = np.zeros(1, dtype=np.uint8)
+        outcome = record_accesses(self.arrays(), np.array([pfn], dtype=np.int64),
+                                  np.array([nid], dtype=np.int64), src,
+                                  np.array([jiffies], dtype=np.int64), ready)
+        self.last_ready = bool(ready[0])
         return -EINVAL if RECORD_OUTCOMES[outcome] in EINVAL_OUTCOMES else 0
 
     def activated(self, nid: int, at_jiffies: int) -> bool:

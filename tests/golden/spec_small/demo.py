@@ -427,6 +427,21 @@ def demo_ctl_set_level(raw: int, value: int) -> int:
 
 
 @jitable
+def demo_ctl_pack(period: int = 0, enable: int = 0, val: int = 0, mode: int = 0, level: int = 0) -> int:
+    """A raw DEMO_CTL holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((period) >> 4) & 0xFF) << 0)
+        | ((((period) >> 12) & 0xF) << 16)
+        | ((((enable) >> 0) & 0x1) << 8)
+        | ((((val) >> 0) & 0x1) << 9)
+        | ((((mode) >> 0) & 0x7) << 10)
+        | ((((level) >> 0) & 0xF) << 20)
+    )
+
+
+@jitable
 def demo_ctl_encode(period: int = 0, enable: int = 0, val: int = 0, mode: int = 0, level: int = 0) -> int:
     """A raw DEMO_CTL holding the fields given, every other bit zero (the scalar twin of
     DemoCtl(...).encode() for compiled callers; range-checked by the setters)."""
@@ -662,6 +677,18 @@ def demo_data_set_count(raw: int, value: int) -> int:
 
 
 @jitable
+def demo_data_pack(colour: int = 0, count: int = 0) -> int:
+    """A raw DEMO_DATA holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((colour) >> 0) & 0x3) << 0)
+        | ((((colour) >> 2) & 0x1) << 7)
+        | ((((count) >> 0) & 0x1F) << 2)
+    )
+
+
+@jitable
 def demo_data_encode(colour: int = 0, count: int = 0) -> int:
     """A raw DEMO_DATA holding the fields given, every other bit zero (the scalar twin of
     DemoData(...).encode() for compiled callers; range-checked by the setters)."""
@@ -858,6 +885,17 @@ def demo_caps_set_fancy(raw: int, value: int) -> int:
     if value < 0 or value > 0x1:
         raise ValueError("DEMO_CAPS.fancy: value outside 0..0x1")
     return (raw & 0xFFFFFFFD) | (value << 1)
+
+
+@jitable
+def demo_caps_pack(avail: int = 0, fancy: int = 0) -> int:
+    """A raw DEMO_CAPS holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((avail) >> 0) & 0x1) << 0)
+        | ((((fancy) >> 0) & 0x1) << 1)
+    )
 
 
 @jitable
@@ -1106,6 +1144,18 @@ def demo_word_set_ready(raw: int, value: int) -> int:
     if value < 0 or value > 0x1:
         raise ValueError("DEMO_WORD.ready: value outside 0..0x1")
     return (raw & 0x7F) | (value << 7)
+
+
+@jitable
+def demo_word_pack(freq: int = 0, time: int = 0, ready: int = 0) -> int:
+    """A raw DEMO_WORD holding the fields given, each cut to its bits as the hardware latches
+    it (no range check: the bits a field does not have are dropped), every other bit zero."""
+    return (
+        0
+        | ((((freq) >> 0) & 0x3) << 0)
+        | ((((time) >> 0) & 0x1F) << 2)
+        | ((((ready) >> 0) & 0x1) << 7)
+    )
 
 
 @jitable

@@ -19,7 +19,6 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +27,7 @@ from runtime.jiffies import INITIAL_JIFFIES
 from runtime.memory import Memory
 from runtime.pghot.batch import record_batch
 from runtime.profiler import (
+    DISCARD_REASONS,
     BatchOpSource,
     Control,
     decode_control,
@@ -35,7 +35,21 @@ from runtime.profiler import (
     memory_data_src,
 )
 from runtime.reference_engine import KSWAPD, KernelState, SimConfig
-from runtime.sample_path import Machine, Samples, new_rings, node_sources, run_block
+from runtime.sample_path import (
+    KEPT_COL,
+    LOST_COL,
+    PROFILE_COUNTS,
+    Machine,
+    Samples,
+    Tagged,
+    cut,
+    empty_samples,
+    new_rings,
+    node_sources,
+    profile_group,
+    run_block,
+)
+from runtime.sample_path import Control as SampleControl
 from runtime.workloads import Workload
 
 I64 = npt.NDArray[np.int64]
@@ -65,8 +79,9 @@ class CpuBatch:
 
 CHUNK_CALLS = 65536
 """Samples per vectorised pass: a chunk's columns stay in the CPU's cache."""
-_NO_SAMPLES = Samples(*(np.zeros(0, dtype=t) for t in (np.int64, np.float64, np.int64,
-                                                          np.int64, bool, bool, bool, bool)))
+_NO_TIMES = np.zeros(0, dtype=np.float64)
+_NO_BITS = np.zeros(0, dtype=bool)
+_NO_SAMPLES = empty_samples(0)
 
 
 class FastEngine(KernelState):
@@ -80,9 +95,6 @@ class FastEngine(KernelState):
         self.state = [CpuBatch() for _ in self.cpus]
         self._tag_memo: tuple[tuple[float, float, float, bool], F64, float] | None = None
         self.nodemap = self.pghot.nodemap
-        # each page's latest access time in ms, as the float tag time: int() is taken only
-        # when demotion reads it (int of the max is the max of the ints: times are >= 0)
-        self.last_access = np.full(self.workload.pages, -1.0)
         # DataSrc of an L3 miss served by each node
         self._node_src = node_sources(self.nodemap.tables, {
             n.nid: int(memory_data_src(n.memory)) for n in self.topology.nodes})
@@ -119,21 +131,10 @@ class FastEngine(KernelState):
         self._block(end, inclusive=False)
         self.now_ms = end
 
-    def _global(self, kind: int, arg: int) -> None:
-        """The reference's own handling; demotion first learns the LRU ages of the block."""
-        if kind == KSWAPD:
-            self._sync_last_access()  # only demotion reads LRU ages
-        super()._global(kind, arg)
-
     def ring_lengths(self) -> list[int]:
         """Samples waiting in each CPU's ring (for the end-of-run accounting)."""
         r = self.rings
         return [int(n) for n in (r.head - r.tail) % r.pfn.shape[1]]
-
-    def _sync_last_access(self) -> None:
-        touched = np.flatnonzero(self.last_access >= 0)
-        when = self.last_access[touched].astype(np.int64)
-        self.memory.last_access_ms.update(zip(touched.tolist(), when.tolist(), strict=True))
 
     # --- one block ------------------------------------------------------------------------------
     def _block(self, limit: float, inclusive: bool) -> None:
@@ -213,11 +214,8 @@ class FastEngine(KernelState):
         return np.concatenate(out)
 
     def _profile(self, cpus: list[int], limit: float, inclusive: bool) -> Samples | None:
-        """The tags of CPUs with one control in this block through their profilers; the
-        samples they keep. The profiler's filters, in its order: candidates are the tags
-        L3MissOnly lets through (the memory ops that missed, or every tag), then CTL2's RIP
-        filters. A CPU whose interrupt is lost (alone in its group) stops at its first kept
-        sample: Val stays set and nobody re-arms it."""
+        """The tags of CPUs with one control in this block through their profilers (the
+        compiled sample_path.profile_group); the samples they keep."""
         sts = [self.state[cpu] for cpu in cpus]
         times = [self._tag_times(st, limit, inclusive) for st in sts]
         sizes = np.array([t.size for t in times], dtype=np.int64)
@@ -230,92 +228,27 @@ class FastEngine(KernelState):
                                          control.period_ops, times, non_memory=not miss_only)
         for st, t in zip(sts, times, strict=True):
             st.next_op_index += control.period_ops * t.size
-        op_flat: I64  # each memory op's place in the flat tag order
-        if ops.at.size == sizes.sum():  # every tag a memory op: they are the tags, in order
-            op_flat = np.arange(ops.at.size, dtype=np.int64)
-        else:
-            local = np.zeros(max(cpus) + 1, dtype=np.int64)
-            local[cpus] = np.arange(len(cpus))
-            base = np.r_[0, np.cumsum(sizes)[:-1]]  # each CPU's first tag in the flat order
-            op_flat = base[local[ops.cpu]] + ops.at
-        # Index arrays below are None where they would select everything (the usual case:
-        # under L3MissOnly in a miss-heavy workload, with no RIP filter), saving the copies.
-        op: I64 | None
-        if miss_only:
-            op = None if ops.l3_miss.all() else np.flatnonzero(ops.l3_miss)  # cand -> mem op
-            cand, cand_cpu = _sel(op_flat, op), _sel(ops.cpu, op)
-            kernel, cand_time = _sel(ops.kernel, op), _sel(ops.when, op)
-        else:
-            assert ops.other_kernel is not None
-            total = int(sizes.sum())
-            cand = np.arange(total, dtype=np.int64)
-            cand_cpu = np.repeat(np.array(cpus, dtype=np.int64), sizes)
-            cand_time = np.concatenate(times)
-            op = np.full(total, -1, dtype=np.int64)
-            op[op_flat] = np.arange(op_flat.size)
-            kernel = np.empty(total, dtype=bool)
-            kernel[op_flat] = ops.kernel
-            kernel[op < 0] = ops.other_kernel
-        off = np.zeros(cand.size, dtype=bool)
-        excl_k = kernel if control.ctl2.exclude_kernel else off
-        excl_u = ~excl_k & ~kernel if control.ctl2.exclude_user else off
-        excluded = excl_k | excl_u
-        filtered = bool(excluded.any())  # e.g. kernel RIPs excluded, and there are some
-        kept: I64 | None = np.flatnonzero(~excluded) \
-            if filtered or not sts[0].delivers else None
-        stop = int(sizes.sum())
-        if kept is not None and kept.size and not sts[0].delivers:
-            assert len(cpus) == 1
-            stop = int(cand[kept[0]]) + 1
-            kept = kept[:1]
-            sts[0].armed = False
-            self.profilers[cpus[0]].lost_interrupts += 1
-        seen = int(np.searchsorted(cand, stop))  # candidates tagged before the stop
-        mem_upto = int(np.searchsorted(op_flat, stop))
-        if self.demoter is not None:  # only demotion reads LRU ages
-            np.maximum.at(self.last_access, ops.page[:mem_upto], ops.when[:mem_upto])
-        # Tags before the stop, per CPU: sizes, except for the stopped CPU.
-        tagged = sizes if stop == sizes.sum() else np.array([stop])
-        span = len(self.state)
-        candidates = np.bincount(cand_cpu[:seen], minlength=span)[cpus]
-        per_cpu = {"l3_hit": tagged - candidates}  # every tag L3MissOnly did not let through
-        if filtered:
-            per_cpu["excluded_kernel"] = np.bincount(cand_cpu[:seen][excl_k[:seen]],
-                                                     minlength=span)[cpus]
-            per_cpu["excluded_user"] = np.bincount(cand_cpu[:seen][excl_u[:seen]],
-                                                   minlength=span)[cpus]
-        kept_per_cpu = np.bincount(_sel(cand_cpu, kept), minlength=span)[cpus].tolist()
-        counts = {name: c.tolist() for name, c in per_cpu.items()}
-        for i, cpu in enumerate(cpus):
+        group = Tagged(
+            cpus=np.array(cpus, dtype=np.int64), sizes=sizes,
+            times=_NO_TIMES if miss_only else np.concatenate(times), op_cpu=ops.cpu,
+            op_at=ops.at, op_when=ops.when, op_kernel=ops.kernel, op_load=ops.load,
+            op_store=ops.store, op_page=ops.page, op_offset=ops.offset, op_l3_miss=ops.l3_miss,
+            other_kernel=_NO_BITS if ops.other_kernel is None else ops.other_kernel)
+        most = int(ops.l3_miss.sum()) if miss_only else int(sizes.sum())
+        out = empty_samples(most)
+        counts = np.zeros((len(cpus), len(PROFILE_COUNTS)), dtype=np.int64)
+        ctl2 = control.ctl2
+        kept = profile_group(group, SampleControl(int(miss_only), int(ctl2.exclude_kernel),
+                                                  int(ctl2.exclude_user), int(sts[0].delivers)),
+                             out, counts, self.memory.last_access, int(self.demoter is not None))
+        for k, cpu in enumerate(cpus):
             prof = self.profilers[cpu]
-            for name, c in counts.items():
-                if c[i]:
-                    prof.discards[name] += c[i]
-            prof.kept += kept_per_cpu[i]
-        n_kept = cand.size if kept is None else kept.size
-        if n_kept == 0 or not sts[0].armed:
-            return None  # a stopped profiler's last sample interrupts nobody
-        k = kept if op is None else _sel(op, kept)
-        got_cpu, got_time = _sel(cand_cpu, kept), _sel(cand_time, kept)
-        if miss_only:  # every candidate is a memory op that missed
-            yes = np.ones(n_kept, dtype=bool)
-            return Samples(got_cpu, got_time, _sel(ops.page, k), _sel(ops.offset, k),
-                         _sel(ops.load, k), _sel(ops.store, k), yes, yes)
-        assert k is not None
-        return Samples(got_cpu, got_time, _pick(ops.page, k), _pick(ops.offset, k),
-                     _pick(ops.load, k), _pick(ops.store, k), _pick(ops.l3_miss, k), k >= 0)
-
-
-G = TypeVar("G", bound=np.generic)
-
-
-def _sel(col: npt.NDArray[G], k: I64 | None) -> npt.NDArray[G]:
-    """col[k], or col itself where k is None (everything selected, in order)."""
-    return col if k is None else col[k]
-
-
-def _pick(col: npt.NDArray[G], k: I64) -> npt.NDArray[G]:
-    """col[k] where k >= 0, zero (False) where k < 0 (a tag that is not a memory op)."""
-    out = np.zeros(k.size, dtype=col.dtype)
-    out[k >= 0] = col[k[k >= 0]]
-    return out
+            row = counts[k].tolist()
+            for name, c in zip(DISCARD_REASONS, row, strict=False):
+                if c:
+                    prof.discards[name] += c
+            prof.kept += row[KEPT_COL]
+            if row[LOST_COL]:
+                prof.lost_interrupts += row[LOST_COL]
+                sts[k].armed = False
+        return cut(out, kept) if kept else None

@@ -27,6 +27,8 @@ from runtime.topology import Topology
 I64 = npt.NDArray[np.int64]
 NO_PAGE = -1
 """What the arrays hold where no page is (page -> PFN and PFN -> page alike)."""
+NEVER_ACCESSED = -1
+"""LRU age of a page no tagged op touched yet."""
 
 
 class PageTables(NamedTuple):
@@ -96,7 +98,9 @@ class Memory:
         self._shift = np.full((end >> SECTION_SHIFT) + 2, NO_MAP_SHIFT, dtype=np.int64)
         self._base: dict[int, int] = {}  # section -> its first index in `_page`
         self._page = np.full(1, NO_PAGE, dtype=np.int64)  # [0]: where unmapped PFNs land
-        self.last_access_ms: dict[int, int] = {}  # page -> time of last access (for demotion)
+        self.last_access = np.zeros(0, dtype=np.int32)
+        """page -> ms of the run of its last tagged access, NEVER_ACCESSED if none: the LRU
+        age demotion reads (4 bytes a page; both engines write it)."""
 
     # --- free pages ----------------------------------------------------------------------------
     def present_pages(self, nid: int) -> int:
@@ -305,9 +309,13 @@ class Memory:
     def _grow_pages(self, top: int) -> None:
         """Make page ids below `top` addressable in the page -> PFN array (by doubling)."""
         if top > self._pfn.size:
-            grown = np.full(max(top, 2 * self._pfn.size), NO_PAGE, dtype=np.int64)
+            size = max(top, 2 * self._pfn.size)
+            grown = np.full(size, NO_PAGE, dtype=np.int64)
             grown[:self._pfn.size] = self._pfn
             self._pfn = grown
+            ages = np.full(size, NEVER_ACCESSED, dtype=np.int32)
+            ages[:self.last_access.size] = self.last_access
+            self.last_access = ages
 
 
 def place_pages(memory: Memory, pages: int, policy: str) -> None:

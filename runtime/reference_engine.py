@@ -68,7 +68,7 @@ class AccessRecorder:
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         op = self.inner.tagged_op(cpu, op_index, now_ms)
         if op.page is not None and (op.load or op.store):
-            self.memory.last_access_ms[op.page] = int(now_ms)
+            self.memory.last_access[op.page] = int(now_ms)
         return op
 
 

@@ -1,6 +1,9 @@
-"""What happens to each sample the profilers keep, for the fast engine: one compiled loop.
+"""The per-sample path of the fast engine: tagged ops to kept samples, samples to drains.
 
-For every kept sample, CPU by CPU in time order, the loop runs the rules the reference engine
+`profile_group` runs the profiler's filters (profiler.discard_reason) over a block's tagged
+ops of CPUs programmed alike, counts the discards and stamps the LRU age of every page a
+tagged memory op touched. Then for every kept sample, CPU by CPU in time order, `run_block`
+runs the rules the reference engine
 runs one event at a time: the profiler latches DATA2/DATA3/PHYADDR (profiler.latch_*), the
 NMI handler counts and filters them (driver.data_src_event, sample_pfn, sample_filter), the
 sample goes into the CPU's ring (ring.ring_push_slot) and the first push with no work
@@ -22,7 +25,15 @@ from runtime.driver import PUSHED, RING_FULL, data_src_event, sample_filter, sam
 from runtime.jiffies import jiffies_at
 from runtime.jit import compiled
 from runtime.nodemap import NodeTables, node_of_pfn
-from runtime.profiler import latch_data2, latch_data3, latch_phyaddr, sample_data_src
+from runtime.profiler import (
+    DISCARD_REASONS,
+    KEPT,
+    discard_reason,
+    latch_data2,
+    latch_data3,
+    latch_phyaddr,
+    sample_data_src,
+)
 from runtime.ring import ring_pop_slot, ring_push_slot
 from runtime.vmstat import EVENT_INDEX
 
@@ -88,6 +99,105 @@ class Drains(NamedTuple):
     length: I64
     jiffies: I64
     pfn: I64
+
+
+PROFILE_COUNTS = (*DISCARD_REASONS, "kept", "lost_interrupts")
+"""What profile_group counts per CPU: discards by reason, kept samples, lost interrupts."""
+KEPT_COL, LOST_COL = len(DISCARD_REASONS), len(DISCARD_REASONS) + 1
+
+
+class Tagged(NamedTuple):
+    """The tags of a group's CPUs in a block: how many each CPU tagged, every tag's time (CPU
+    by CPU), and the memory ops among them (OpBatch columns: `at` is the position among its
+    CPU's tags); `other_kernel` is the RIP bit of the tags that are not memory ops, in order
+    (empty under L3MissOnly, where they are discarded before their RIP matters)."""
+
+    cpus: I64
+    sizes: I64
+    times: F64
+    op_cpu: I64
+    op_at: I64
+    op_when: F64
+    op_kernel: B
+    op_load: B
+    op_store: B
+    op_page: I64
+    op_offset: I64
+    op_l3_miss: B
+    other_kernel: B
+
+
+class Control(NamedTuple):
+    """What the group's profilers were programmed with, and whether their interrupt reaches
+    anyone (a lost one stops a profiler at its first kept sample: Val stays set)."""
+
+    l3_miss_only: int
+    exclude_kernel: int
+    exclude_user: int
+    delivers: int
+
+
+def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
+                   last_access: npt.NDArray[np.int32], track_lru: int) -> int:
+    """The profilers' filters on every tag, in order; the samples kept go to `out` (returns
+    how many), the counts per CPU to counts[k, PROFILE_COUNTS index]. A profiler whose
+    interrupt is lost stops after its first kept sample: its later tags never happen."""
+    n = 0
+    j = 0  # next memory op
+    o = 0  # next other (non-memory) tag
+    base = 0  # first tag of the CPU in g.times
+    for k in range(g.cpus.size):
+        cpu = g.cpus[k]
+        tags = g.sizes[k]
+        t = 0
+        while t < tags:
+            memory = j < g.op_cpu.size and g.op_cpu[j] == cpu and g.op_at[j] == t
+            if not memory and c.l3_miss_only:
+                # not a memory op: discarded as an L3 hit; skip to the next memory op
+                nxt = g.op_at[j] if j < g.op_cpu.size and g.op_cpu[j] == cpu else tags
+                counts[k, 0] += nxt - t
+                t = nxt
+                continue
+            if memory:
+                when, kernel, miss = g.op_when[j], g.op_kernel[j], g.op_l3_miss[j]
+                if track_lru and int(when) > last_access[g.op_page[j]]:
+                    last_access[g.op_page[j]] = int(when)
+            else:
+                when, kernel, miss = g.times[base + t], g.other_kernel[o], False
+            reason = discard_reason(c.l3_miss_only, c.exclude_kernel, c.exclude_user,
+                                    1 if miss else 0, 1 if kernel else 0)
+            if reason != KEPT:
+                counts[k, reason] += 1
+            elif not c.delivers:  # the interrupt goes nowhere: the profiler stops here
+                counts[k, KEPT_COL] += 1
+                counts[k, LOST_COL] += 1
+                rest = j + 1 if memory else j  # skip the tags this CPU never makes
+                while rest < g.op_cpu.size and g.op_cpu[rest] == cpu:
+                    rest += 1
+                o += (0 if memory else 1) + (tags - t - 1) - (rest - (j + 1 if memory else j))
+                j = rest
+                break
+            else:
+                counts[k, KEPT_COL] += 1
+                out.cpu[n] = cpu
+                out.times[n] = when
+                out.memory[n] = memory
+                out.l3_miss[n] = miss
+                out.page[n] = g.op_page[j] if memory else 0
+                out.offset[n] = g.op_offset[j] if memory else 0
+                out.load[n] = g.op_load[j] if memory else False
+                out.store[n] = g.op_store[j] if memory else False
+                n += 1
+            if memory:
+                j += 1
+            else:
+                o += 1
+            t += 1
+        base += tags
+    return n
+
+
+profile_group = compiled(_profile_group)
 
 
 def _nmi_and_rings(s: Samples, m: Machine, r: RingState, d: Drains, latency_ms: float,
@@ -188,5 +298,19 @@ def node_sources(nodes: NodeTables, kinds: dict[int, int]) -> I64:
     return out
 
 
-__all__ = ["Drains", "Machine", "RingState", "Samples", "new_rings", "node_of_pfn",
-           "node_sources", "run_block"]
+def empty_samples(count: int) -> Samples:
+    """Room for count samples."""
+    return Samples(np.empty(count, dtype=np.int64), np.empty(count), np.empty(count, np.int64),
+                   np.empty(count, np.int64), np.empty(count, bool), np.empty(count, bool),
+                   np.empty(count, bool), np.empty(count, bool))
+
+
+def cut(samples: Samples, count: int) -> Samples:
+    """The first count samples."""
+    return Samples(samples.cpu[:count], samples.times[:count], samples.page[:count],
+                   samples.offset[:count], samples.load[:count], samples.store[:count],
+                   samples.l3_miss[:count], samples.memory[:count])
+
+
+__all__ = ["Drains", "Machine", "RingState", "Samples", "cut", "empty_samples", "new_rings",
+           "node_of_pfn", "node_sources", "run_block"]

@@ -5,7 +5,7 @@ swapping. Modelled here, per top-tier node, with the watermarks of watermarks.py
 - trigger: free < low watermark (1/64 of the node by default; the allocator wakes kswapd), or
   an explicit `wakeup(nid)` (promotion found the node too full: migrate_misplaced_folio_prepare
   wakes kswapd in tiering mode) while free < promo watermark;
-- action: demote the least recently accessed pages (Memory.last_access_ms, never-accessed pages
+- action: demote the least recently accessed pages (Memory.last_access, never-accessed pages
   first, ties by page id) until free >= promo watermark (3/64 by default; in tiering mode
   kswapd balances a node at the promo watermark, not the high one, to leave room for
   promotions);
@@ -86,9 +86,9 @@ class Demoter:
 
     def _demote(self, nid: int, now_ms: int) -> list[Demotion]:
         want = self.balanced_pages(nid) - self.memory.free_pages(nid)
-        last = self.memory.last_access_ms
-        victims = sorted(self.memory.pages_on(nid).tolist(), key=lambda p: (last.get(p, -1), p))
-        victims = victims[:max(want, 0)]
+        pages = self.memory.pages_on(nid)  # ascending page ids: ties go to the lower id
+        order = np.argsort(self.memory.last_access[pages], kind="stable")
+        victims = pages[order[:max(want, 0)]].tolist()
         done: list[Demotion] = []
         # Each victim goes to the first lower node with a free page: a run to each in turn.
         for target in (n.nid for n in self.topology.lower_nodes()):

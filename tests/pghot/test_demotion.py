@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime.memory import Memory
+from runtime.memory import NEVER_ACCESSED, Memory
 from runtime.pghot import Demoter, Kmigrated, Pghot, Tunables, Watermarks
 from runtime.pghot.core import PGHOT_HINTFAULTS
 from runtime.topology import Node, Topology
@@ -18,7 +18,7 @@ def setup(top_used: int, lower_pages: int = 1000) -> tuple[Memory, Vmstat, Demot
     memory = Memory(topology)
     for page in range(top_used):
         memory.place(page, 0)
-        memory.last_access_ms[page] = 10_000 - page  # higher page id = colder
+        memory.last_access[page] = 10_000 - page  # higher page id = colder
     vmstat = Vmstat()
     return memory, vmstat, Demoter(topology, memory, vmstat, Watermarks(64))
 
@@ -37,7 +37,7 @@ def test_no_demotion_while_there_is_room() -> None:
 
 def test_below_low_demotes_the_coldest_pages_up_to_the_promo_watermark() -> None:
     memory, vmstat, demoter = setup(TOP - 50)
-    memory.last_access_ms.pop(3)  # never accessed: coldest of all
+    memory.last_access[3] = NEVER_ACCESSED  # coldest of all
     moved = demoter.balance(2000)
     assert memory.free_pages(0) == 300 and vmstat.get("pgdemote_kswapd") == 250
     assert moved[0].page == 3
@@ -60,7 +60,7 @@ def test_demotion_fills_the_lower_nodes_in_order() -> None:
     memory, vmstat = Memory(topology), Vmstat()
     for page in range(TOP - 50):
         memory.place(page, 0)
-        memory.last_access_ms[page] = 10_000 - page
+        memory.last_access[page] = 10_000 - page
     moved = Demoter(topology, memory, vmstat, Watermarks(64)).balance(0)
     assert [d.target_nid for d in moved] == [1] * 30 + [2] * 220
     assert [d.page for d in moved] == list(range(TOP - 51, TOP - 301, -1))  # coldest first

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from generated.ibs_mprof import IBS_NR_SAMPLES, PAGE_SHIFT
 from generated.pghot import PAGES_PER_SECTION
 from runtime.errors import InputError
@@ -192,7 +190,7 @@ def workload_facts(workload: Workload, duration_ms: float) -> WorkloadFacts:
     for i, phase in enumerate(workload.phases):
         end = workload.phases[i + 1].start_ms if i + 1 < len(workload.phases) else duration_ms
         span = max(min(end, duration_ms) - min(phase.start_ms, duration_ms), 0.0)
-        share += span / duration_ms * float(np.dot(phase.probs, phase.miss))
+        share += span / duration_ms * phase.miss_mass.total()
     trace = workload.params.get("trace_summary", {})
     return WorkloadFacts(workload.pages, share, trace.get("ops", 0), trace.get("data_ops", 0))
 

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from runtime.jiffies import INITIAL_JIFFIES
+from runtime.kernel_state import KSWAPD, PHASE_END, KernelState, SimConfig
 from runtime.memory import Memory
 from runtime.pghot.batch import record_batch
 from runtime.profiler import (
@@ -34,7 +35,6 @@ from runtime.profiler import (
     interrupt_delivered,
     memory_data_src,
 )
-from runtime.reference_engine import KSWAPD, KernelState, SimConfig
 from runtime.sample_path import (
     KEPT_COL,
     LOST_COL,
@@ -125,7 +125,8 @@ class FastEngine(KernelState):
                 self.now_ms = when
                 super()._global(kind, arg)
                 continue
-            self._block(when, inclusive=True)
+            # a phase ends before the tags of its last instant; everything else comes after
+            self._block(when, inclusive=kind != PHASE_END)
             self.now_ms = when
             self._global(kind, arg)
         self._block(end, inclusive=False)
@@ -176,8 +177,8 @@ class FastEngine(KernelState):
         nids = self._cpu_node[cpus]
         pages = self.memory.pages_at(pfns)
         ready = record_batch(self.pghot, pfns, nids, times)
-        self.records.extend(sample_ms=times - INITIAL_JIFFIES, drain_ms=work_ms, cpu=cpus,
-                            pfn=pfns, page=pages, ready=ready)
+        self.calls.extend(sample_ms=times - INITIAL_JIFFIES, drain_ms=work_ms, cpu=cpus,
+                          pfn=pfns, page=pages, ready=ready)
 
     def _cache_sized(self, cpus: list[int], span_ms: float) -> list[list[int]]:
         """cpus in runs of consecutive CPUs that tag about CHUNK_CALLS times in span_ms."""

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from runtime.memory import Memory
+from runtime.pageruns import PageRuns
 from runtime.pghot.watermarks import Watermarks
 from runtime.topology import Topology
 from runtime.workloads import Phase, Workload
@@ -29,42 +30,52 @@ BoolArray = npt.NDArray[np.bool_]
 
 @dataclass(frozen=True)
 class PhaseTruth:
+    """One phase's ground truth, per run of pages with equal rates (runtime/pageruns.py):
+    the expected L3-miss accesses per second of each page, the hot set H*_theta (whole runs:
+    a run's pages share a rate), and the oracle holding the K pages of highest rate."""
+
     start_ms: float
     end_ms: float
     label: str
-    rate_per_s: FloatArray  # expected L3-miss accesses per second, per page
+    rate: PageRuns  # expected L3-miss accesses per second, per page
     theta_per_s: float
-    hot: BoolArray  # H*_theta
-    topk: BoolArray  # H*_K
+    hot_runs: BoolArray  # per run of `rate`: H*_theta
+    k: int  # how many pages the oracle holds on the top tier (K, at most the region)
     oracle_fthr: float
 
     @cached_property
-    def k(self) -> int:
-        """How many pages the oracle holds on the top tier (K, at most the region)."""
-        return int(np.count_nonzero(self.topk))
-
-    @cached_property
     def hot_count(self) -> int:
-        return int(np.count_nonzero(self.hot))
+        return self.rate.count_where(self.hot_runs)
 
     @cached_property
     def hot_pages(self) -> npt.NDArray[np.int64]:
-        """The hot set's page numbers, ascending."""
-        return np.flatnonzero(self.hot)
-
-    @cached_property
-    def hot_rate_per_s(self) -> FloatArray:
-        """rate_per_s of the hot pages, in hot_pages order."""
-        return self.rate_per_s[self.hot_pages]
+        """The hot set's page numbers, ascending (built on first use: hot pages only)."""
+        return self.rate.pages_where(self.hot_runs)
 
     @cached_property
     def total_rate_per_s(self) -> float:
-        return float(self.rate_per_s.sum())
+        return self.rate.total()
+
+    @cached_property
+    def hot_rate_total(self) -> float:
+        return float(np.dot(self.rate.values[self.hot_runs], self.rate.lengths[self.hot_runs]))
+
+    def rate_of(self, pages: npt.NDArray[np.int64]) -> FloatArray:
+        return self.rate.of(pages)
+
+    def is_hot(self, pages: npt.NDArray[np.int64]) -> BoolArray:
+        hot: BoolArray = self.hot_runs[self.rate.run_of(pages)]
+        return hot
+
+    def fthr_of_mass(self, top_mass: float) -> float:
+        """FTHR when the pages on the fast tier carry top_mass of the rate."""
+        total = self.total_rate_per_s
+        return top_mass / total if total > 0 else 0.0
 
     def fthr(self, on_top: BoolArray) -> float:
-        """Fraction of A_miss served by the fast tier when `on_top` pages are there."""
-        total = self.total_rate_per_s
-        return float(self.rate_per_s[on_top].sum()) / total if total > 0 else 0.0
+        """Fraction of A_miss served by the fast tier when `on_top` pages (one bool per page)
+        are there."""
+        return self.fthr_of_mass(self.rate.sum_over(on_top))
 
 
 def top_tier_capacity(topology: Topology, memory: Memory, watermarks: Watermarks,
@@ -95,18 +106,20 @@ def mem_ops_per_s(workload: Workload, cpus: int, ops_per_cpu_per_s: float) -> fl
 
 def phase_truth(phase: Phase, end_ms: float, mem_rate: float, capacity_pages: int,
                 hot_rate_ratio: float, hot_rate_per_s: float | None) -> PhaseTruth:
-    rate = phase.miss_mass * mem_rate
+    rate = phase.miss_mass.map(lambda v: v * mem_rate)
     theta = hot_rate_per_s if hot_rate_per_s is not None else \
-        hot_rate_ratio * float(rate.mean())
-    hot = rate >= theta * (1 - 1e-12)
-    k = min(capacity_pages, rate.size)
-    topk = np.zeros(rate.size, dtype=bool)
-    if k > 0:
-        # Stable order: ties go to lower page numbers, so the oracle is deterministic.
-        topk[np.argsort(-rate, kind="stable")[:k]] = True
-    total = float(rate.sum())
-    oracle = float(rate[topk].sum()) / total if total > 0 else 0.0
-    return PhaseTruth(phase.start_ms, end_ms, phase.label, rate, theta, hot, topk, oracle)
+        hot_rate_ratio * rate.total() / rate.pages
+    hot = (rate.values >= theta * (1 - 1e-12)) & (rate.values > 0)  # a page that never
+    # reaches memory is not hot, even when nothing does (theta 0)
+    k = min(capacity_pages, rate.pages)
+    # The oracle takes whole runs by decreasing rate (ties: the lower pages first, as a stable
+    # sort of pages would), the last one in part.
+    order = np.lexsort((rate.starts, -rate.values))
+    held = np.minimum(np.cumsum(rate.lengths[order]), k)
+    taken = np.diff(np.r_[0, held])
+    total = rate.total()
+    oracle = float(np.dot(rate.values[order], taken)) / total if total > 0 else 0.0
+    return PhaseTruth(phase.start_ms, end_ms, phase.label, rate, theta, hot, k, oracle)
 
 
 def truths(workload: Workload, duration_ms: float, mem_rate: float, capacity_pages: int,

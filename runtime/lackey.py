@@ -59,6 +59,7 @@ import numpy.typing as npt
 from generated.ibs_mprof import PAGE_SHIFT
 from runtime.errors import InputError
 from runtime.llc import SetAssociativeLru
+from runtime.pageruns import PageRuns
 from runtime.profiler import OpBatch, TaggedOp
 from runtime.workloads import Phase, Workload
 from safeio.inputs import open_input, reason
@@ -371,7 +372,8 @@ def lackey_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int,
     probs: FloatArray = accesses / accesses.sum()
     miss: FloatArray = trace.page_misses() / accesses
     counts = trace.kind_counts()
-    phase = Phase(start_ms=0.0, probs=probs, miss=miss, label=f"lackey {trace.path.name}")
+    phase = Phase(start_ms=0.0, probs=PageRuns.from_array(probs), miss=PageRuns.from_array(miss),
+                  label=f"lackey {trace.path.name}")
     workload = Workload(
         kind="lackey", pages=trace.page_count, phases=[phase],
         mem_op_fraction=trace.data_ops / trace.ops,

@@ -18,28 +18,31 @@ import numpy as np
 import numpy.typing as npt
 
 from generated.ibs_mprof import PAGE_SHIFT
+from runtime.pageruns import PageRuns
 
 PAGE_BYTES = 1 << PAGE_SHIFT
 FloatArray = npt.NDArray[np.float64]
 
 
-def che_miss_probability(page_probs: FloatArray, llc_bytes: int, line_bytes: int = 64,
-                         accesses_per_line_visit: float = 1.0) -> FloatArray:
-    """Per-page probability that an access misses an LRU LLC of llc_bytes (Che approximation).
+def che_miss_probability(page_probs: PageRuns, llc_bytes: int, line_bytes: int = 64,
+                         accesses_per_line_visit: float = 1.0) -> PageRuns:
+    """Per-page probability that an access misses an LRU LLC of llc_bytes (Che approximation),
+    computed per run of equal probabilities (a run of n pages weighs n in every sum).
 
     page_probs: probability that a memory access goes to each page (sums to 1).
     """
     lines_per_page = PAGE_BYTES // line_bytes
     capacity = llc_bytes // line_bytes
-    q = page_probs / lines_per_page / accesses_per_line_visit
+    q = page_probs.values / lines_per_page / accesses_per_line_visit
+    lengths = page_probs.lengths
     active = q > 0
-    total_lines = int(np.count_nonzero(active)) * lines_per_page
-    if total_lines <= capacity:
-        return np.zeros_like(page_probs)  # everything fits: only compulsory misses (ignored)
-    qa = q[active]
+    total_lines = int(lengths[active].sum()) * lines_per_page
+    if total_lines <= capacity:  # everything fits: only compulsory misses (ignored)
+        return PageRuns(page_probs.starts, np.zeros_like(q), page_probs.pages).merged()
+    qa, weight = q[active], lengths[active]
 
     def occupied(t: float) -> float:
-        return float(np.sum(-np.expm1(-qa * t))) * lines_per_page
+        return float(np.dot(-np.expm1(-qa * t), weight)) * lines_per_page
 
     lo, hi = 0.0, 1.0
     while occupied(hi) < capacity:
@@ -50,9 +53,9 @@ def che_miss_probability(page_probs: FloatArray, llc_bytes: int, line_bytes: int
             lo = mid
         else:
             hi = mid
-    miss = np.ones_like(page_probs)
+    miss = np.ones_like(q)
     miss[active] = np.exp(-qa * hi)
-    return miss
+    return PageRuns(page_probs.starts, miss, page_probs.pages)
 
 
 class SetAssociativeLru:

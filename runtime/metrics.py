@@ -1,7 +1,14 @@
-"""Metrics of a run against ground truth, as defined in the field's evaluation method.
+"""Metrics of a run against ground truth, as defined in the field's evaluation method, kept as
+streaming summaries so that a run's memory does not grow with simulated time.
 
-`Collector` watches an engine at every timeline tick (fast-tier hit ratio, ready set, heatmap);
-`summarise` turns what it saw plus the engine's logs into the report's numbers:
+`Collector` watches an engine: at every timeline tick it reads the pghot calls and the
+promotions and demotions logged since the last tick (and lets the engine forget them), and at
+every phase end it closes that phase's numbers. It keeps only fixed-width per-page arrays
+(whether a page is on the fast tier, when it was last made READY and whether that was within
+the window, when it was last promoted), summaries (a lag histogram, counters of the ready set
+D(t) and of the fast tier's share of the traffic, updated for what changed) and, per phase,
+the hot pages' first READY and first promotion. `summarise` turns that into the report's
+numbers:
 - ready set D(t) and promoted set P vs the hot set H*: precision, recall, F1, access-weighted
   recall;
 - fast-tier hit ratio (FTHR, share of L3-miss accesses served by the top tier) vs an oracle
@@ -9,383 +16,508 @@
 - time to detect / promote each hot page (median, p90), recovery after a hot-set shift;
 - promotions useful / wasted / ping-pong; every sample accounted for; sample-to-record lag;
   modelled CPU overhead from stated per-NMI, per-record and per-migration costs.
+A full per-call log is written only when asked for (`sample_log`), streamed as CSV.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 import numpy.typing as npt
 
 from runtime.driver import DRIVER_OUTCOMES
-from runtime.fast_engine import FastEngine
 from runtime.groundtruth import PhaseTruth
+from runtime.kernel_state import Engine
+from runtime.nodemap import NodeMap
 from runtime.pghot.core import RECORD_OUTCOMES
-from runtime.reference_engine import KernelState, ReferenceEngine
 from runtime.workloads import PAGE_BYTES, phase_of
 
-Engine = ReferenceEngine | FastEngine
+__all__ = ["Collector", "Engine", "HEATMAP_BUCKETS", "LagHistogram", "summarise", "verdict"]
+
 HEATMAP_BUCKETS = 64
 USEFUL_MIN_ACCESSES = 2  # a promotion is useful if the page is hot and gets >= 2 accesses ...
 PING_PONG_WINDOWS = 10  # ... ping-pong: promoted, demoted, promoted again within 10 windows
-
-
-def _quantiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"median": None, "p90": None, "max": None, "count": 0}
-    arr = np.asarray(values, dtype=np.float64)
-    return {"median": float(np.median(arr)), "p90": float(np.quantile(arr, 0.9)),
-            "max": float(arr.max()), "count": int(arr.size)}
+NEVER = -1.0
+"""last_ready of a page never made READY."""
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
 
 
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den > 0 else None
 
 
-def _toptier(engine: KernelState, pages: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """Whether each page sits on a top-tier node now."""
-    pfns = engine.memory.pfns_of(pages)
-    top = np.zeros(pages.size, dtype=bool)
-    for node in engine.topology.nodes:
-        if node.toptier:
-            top |= (pfns >= node.pfn_start) & (pfns < node.pfn_end)
-    return top
+def _quantiles(values: F64) -> dict[str, float | None]:
+    if not values.size:
+        return {"median": None, "p90": None, "max": None, "count": 0}
+    return {"median": float(np.median(values)), "p90": float(np.quantile(values, 0.9)),
+            "max": float(values.max()), "count": int(values.size)}
+
+
+class LagHistogram:
+    """Sample-to-record lags (ms) in a fixed set of bins: 1 us wide up to FINE_MS, then 64 a
+    doubling above. Quantiles come out to within half a bin; count, sum and max are exact."""
+
+    FINE_MS = 65.536
+    FINE = 65536
+    PER_DOUBLING = 64
+    DOUBLINGS = 40
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(self.FINE + self.PER_DOUBLING * self.DOUBLINGS, dtype=np.int64)
+        self.count = 0
+        self.total = 0.0
+        self.max = -math.inf
+
+    def add(self, lags: F64) -> None:
+        if not lags.size:
+            return
+        fine = lags < self.FINE_MS
+        index = np.empty(lags.size, dtype=np.int64)
+        index[fine] = np.floor(np.maximum(lags[fine], 0.0) * 1000.0).astype(np.int64)
+        coarse = ~fine
+        if coarse.any():
+            octave = np.log2(lags[coarse] / self.FINE_MS) * self.PER_DOUBLING
+            index[coarse] = self.FINE + np.minimum(octave.astype(np.int64),
+                                                   self.PER_DOUBLING * self.DOUBLINGS - 1)
+        np.add.at(self.counts, index, 1)
+        self.count += int(lags.size)
+        self.total += float(lags.sum())
+        self.max = max(self.max, float(lags.max()))
+
+    def _value(self, index: int) -> float:
+        """The middle of a bin."""
+        if index < self.FINE:
+            return (index + 0.5) / 1000.0
+        step = (index - self.FINE + 0.5) / self.PER_DOUBLING
+        return float(self.FINE_MS * 2.0 ** step)
+
+    def quantile(self, q: float) -> float:
+        rank = q * (self.count - 1)
+        cumulative = np.cumsum(self.counts)
+        found = int(np.searchsorted(cumulative, rank, side="right"))
+        value: float = min(self._value(found), self.max)
+        return value
+
+    def summary(self) -> dict[str, float | None]:
+        if not self.count:
+            return {"median": None, "p90": None, "max": None, "count": 0}
+        return {"median": self.quantile(0.5), "p90": self.quantile(0.9), "max": self.max,
+                "count": self.count, "mean": self.total / self.count}
 
 
 @dataclass
+class _PhaseRun:
+    """What the collector gathers about the running phase: its hot pages that were newly
+    hot and off the fast tier at its start (the ones time to detect / promote is about), when
+    each was first made READY and first promoted, and the pages promoted in it."""
+
+    index: int
+    truth: PhaseTruth
+    candidates: I64  # ascending
+    first_ready: F64  # per candidate, NaN until it happens
+    first_promo: F64
+    promoted: list[I64] = field(default_factory=list)
+
+    def note(self, column: F64, pages: I64, times: F64) -> None:
+        """First time of each candidate among pages (in time order)."""
+        if not self.candidates.size or not pages.size:
+            return
+        at = np.searchsorted(self.candidates, pages)
+        hit = at < self.candidates.size
+        hit[hit] = self.candidates[at[hit]] == pages[hit]
+        at, when = at[hit], times[hit]
+        first = np.isnan(column[at])
+        # the earliest of a page's times: take the first occurrence (times ascend)
+        slot, keep = np.unique(at[first], return_index=True)
+        column[slot] = when[first][keep]
+
+
 class Collector:
-    """Engine observer: one timeline row and one heatmap row per tick."""
+    """Engine observer (tick at each timeline tick, phase_end at each phase end)."""
 
-    truths: list[PhaseTruth]
-    pages: int
-    lower_ranges: list[tuple[int, int]]  # PFN ranges of the lower tier, ascending
-    window_ms: int  # pghot's frequency window: the span of the detected set D(t)
-    timeline: list[dict[str, Any]] = field(default_factory=list)
-    heatmap: list[list[int]] = field(default_factory=list)
-    _page_on_top: npt.NDArray[np.bool_] | None = None
-    _promos_seen: int = 0
-    _demos_seen: int = 0
-    _records_seen: int = 0
-    _last_ready_ms: npt.NDArray[np.float64] | None = None
-    _ready_seen: int = 0
+    def __init__(self, truths: list[PhaseTruth], pages: int,
+                 lower_ranges: list[tuple[int, int]], window_ms: int, *,
+                 keep_logs: bool = False, sample_log: TextIO | None = None) -> None:
+        self.truths = truths
+        self.pages = pages
+        self.lower_ranges = lower_ranges  # PFN ranges of the lower tier, ascending
+        self.window_ms = window_ms  # pghot's frequency window: the span of D(t)
+        self.keep_logs = keep_logs
+        """Leave the engine's logs whole (tests compare them); else forget what was read."""
+        self.sample_log = sample_log
+        self.timeline: list[dict[str, Any]] = []
+        self.heatmap: list[list[int]] = []
+        self.phases: list[dict[str, Any]] = []
+        self.lag = LagHistogram()
+        self.calls = 0
+        self.first_ready_pages = 0
+        self.promotions = self.demotions = self.useful = self.ping_pong = 0
+        self._started = False
+        self._calls_seen = self._promos_seen = self._demos_seen = 0
+        self._heat_row = np.zeros(HEATMAP_BUCKETS, dtype=np.int64)
 
-    def phase_at(self, t_ms: float) -> int:
-        return phase_of([t.start_ms for t in self.truths], t_ms)
+    # --- per-page state, set up at the first look ---------------------------------------------
+    def _start(self, engine: Engine) -> None:
+        self._started = True
+        self._nodemap = NodeMap(engine.topology)
+        pages = np.arange(self.pages, dtype=np.int64)
+        self.on_top = self._top(engine, pages).astype(np.uint8)
+        self.last_ready = np.full(self.pages, NEVER, dtype=np.float32)
+        self.in_d = np.zeros(self.pages, dtype=np.uint8)
+        self.last_promo = np.full(self.pages, -1, dtype=np.int32)
+        """ms of the page's last promotion; -(t + 2) once it was demoted after it."""
+        self._fifo: list[tuple[F64, I64]] = []
+        self._open_phase(0, engine, None)
 
-    def on_top(self, engine: KernelState) -> npt.NDArray[np.bool_]:
-        """Which workload pages sit on the top tier now: read from the placement once, then
-        only for the pages the promotion and demotion logs say moved since the last look."""
-        if self._page_on_top is None:
-            self._page_on_top = _toptier(engine, np.arange(self.pages, dtype=np.int64))
-            self._promos_seen = len(engine.pghot.promotions)
-            self._demos_seen = len(engine.demoter.log) if engine.demoter is not None else 0
-            return self._page_on_top
-        moved = [engine.pghot.promotions.column("page", self._promos_seen)]
-        self._promos_seen = len(engine.pghot.promotions)
-        if engine.demoter is not None:
-            moved.append(engine.demoter.log.column("page", self._demos_seen))
-            self._demos_seen = len(engine.demoter.log)
-        pages = np.concatenate(moved)
-        pages = pages[pages < self.pages]
-        self._page_on_top[pages] = _toptier(engine, pages)  # where each is now
-        return self._page_on_top
+    def _top(self, engine: Engine, pages: I64) -> B:
+        """Whether each page sits on a top-tier node now."""
+        nids = self._nodemap.nodes_of(engine.memory.pfns_of(pages))
+        return self._nodemap.toptier_of(nids)
 
-    def lower_bucket(self, pfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """Heatmap bucket of each PFN over the concatenated lower-tier ranges (-1: not lower)."""
-        total = max(sum(end - start for start, end in self.lower_ranges), 1)
-        bucket = np.full(pfns.shape, -1, dtype=np.int64)
-        base = 0
-        for start, end in self.lower_ranges:
-            # offset over the concatenated ranges, then its bucket, where inside this range
-            offset = pfns + (base - start)
-            inside = (pfns >= start) & (pfns < end)
-            np.copyto(bucket, offset * HEATMAP_BUCKETS // total, where=inside)
-            base += end - start
-        return bucket
+    def _open_phase(self, index: int, engine: Engine, before: PhaseTruth | None) -> None:
+        """Counters of the new phase's truth over the current placement and ready set, and
+        its candidates: hot pages newly hot (not hot in the phase before) and off top."""
+        truth = self.truths[index]
+        self.truth = truth
+        on_top = self.on_top.view(bool)
+        self.top_mass = truth.rate.sum_over(on_top)
+        self.top_count = int(np.count_nonzero(on_top))
+        hot = truth.hot_pages
+        top_hot = on_top[hot]
+        rate_hot = truth.rate_of(hot)
+        in_d = self.in_d.view(bool)[hot]
+        self.hot_top = int(np.count_nonzero(top_hot))
+        self.hot_top_mass = float(rate_hot[top_hot].sum())
+        self.d_count = int(np.count_nonzero(self.in_d))
+        self.d_hot = int(np.count_nonzero(in_d))
+        self.d_hot_mass = float(rate_hot[in_d].sum())
+        self.d_hot_top = int(np.count_nonzero(in_d & top_hot))
+        self.d_hot_top_mass = float(rate_hot[in_d & top_hot].sum())
+        newly = hot if before is None else hot[~before.is_hot(hot)]
+        candidates = newly[~on_top[newly]]
+        self.phase = _PhaseRun(index, truth, candidates,
+                               np.full(candidates.size, np.nan), np.full(candidates.size, np.nan))
 
-    def __call__(self, engine: KernelState) -> None:
+    # --- the observer -----------------------------------------------------------------------
+    def tick(self, engine: Engine) -> None:
+        """A timeline row and a heatmap row for the run up to now."""
+        self._catch_up(engine)
         now = engine.now_ms
-        truth = self.truths[self.phase_at(now)]
-        top = self.on_top(engine)
-        on_top = int(np.count_nonzero(top))
-        if on_top > truth.k:  # then FTHR could beat the oracle: K is not what the run allows
-            raise AssertionError(f"{on_top} workload pages on the top tier at {now:g} ms, more "
-                                 f"than the oracle's K = {truth.k} (top_tier_capacity)")
-        detected = self._recently_ready(engine, now)
-        log = engine.records
-        new = log.column("pfn", self._records_seen)
-        self._records_seen = len(log)
-        buckets = self.lower_bucket(new)
-        row = np.bincount(buckets[buckets >= 0], minlength=HEATMAP_BUCKETS)
-        self.heatmap.append([int(v) for v in row[:HEATMAP_BUCKETS]])
-        # D(t): pages the detector marked READY within the last pghot window (kmigrated
-        # consumes READY records within one poll, so the instantaneous bit set is ~empty).
-        # Only hot pages can be hits or considered: work on the hot set's entries.
-        hot, rate = truth.hot_pages, truth.hot_rate_per_s
-        hit = detected[hot]
-        top_hot = top[hot]
-        considered = ~top_hot | hit
+        truth = self.truth
+        if self.top_count > truth.k:  # then FTHR could beat the oracle: K is not what it holds
+            raise AssertionError(f"{self.top_count} workload pages on the top tier at {now:g} "
+                                 f"ms, more than the oracle's K = {truth.k}")
+        self.heatmap.append([int(v) for v in self._heat_row])
+        self._heat_row[:] = 0
+        considered = truth.hot_count - self.hot_top + self.d_hot_top
+        considered_mass = truth.hot_rate_total - self.hot_top_mass + self.d_hot_top_mass
         stats = engine.vmstat
-        hits, ready = int(np.count_nonzero(hit)), int(np.count_nonzero(detected))
         self.timeline.append({
             "t_ms": round(now, 3),
-            "phase": self.phase_at(now),
-            "fthr": truth.fthr(top),
+            "phase": self.phase.index,
+            "fthr": truth.fthr_of_mass(self.top_mass),
             "fthr_oracle": truth.oracle_fthr,
-            "hot_pages_lower": truth.hot_count - int(np.count_nonzero(top_hot)),
-            "ready_pages": ready,
-            "ready_precision": _ratio(hits, ready),
-            "ready_recall": _ratio(hits, int(np.count_nonzero(considered))),
-            "ready_weighted_recall": _ratio(float(rate[hit].sum()), float(rate[considered].sum())),
-            "promotions": len(engine.pghot.promotions),
-            "demotions": len(engine.demoter.log) if engine.demoter else 0,
+            "hot_pages_lower": truth.hot_count - self.hot_top,
+            "ready_pages": self.d_count,
+            "ready_precision": _ratio(self.d_hot, self.d_count),
+            "ready_recall": _ratio(self.d_hot, considered),
+            "ready_weighted_recall": _ratio(self.d_hot_mass, considered_mass),
+            "promotions": self.promotions,
+            "demotions": self.demotions,
             "hwhint_total_events": stats.get("hwhint_total_events"),
             "hwhint_useful_events": stats.get("hwhint_useful_events"),
             "pghot_recorded_accesses": stats.get("pghot_recorded_accesses"),
             "ring_full_drops": engine.driver.outcomes["ring_full"],
         })
 
-    def _recently_ready(self, engine: KernelState, now: float) -> npt.NDArray[np.bool_]:
-        """Which pages a pghot_record_access call made READY in (now - window, now].
+    def phase_end(self, engine: Engine) -> None:
+        """Close the running phase at its end and open the next."""
+        self._catch_up(engine)
+        index = self.phase.index
+        self.phases.append(self._phase_metrics(engine.now_ms))
+        if index + 1 < len(self.truths):
+            self._open_phase(index + 1, engine, self.truths[index])
 
-        Each page keeps the drain time of its latest READY call, brought up to date from the
-        records logged since the last tick, so a record is read once, not once per tick of
-        the window it stays in."""
-        if self._last_ready_ms is None:
-            self._last_ready_ms = np.full(self.pages, -np.inf)
-        log = engine.records
-        start = self._ready_seen
-        self._ready_seen = len(log)
+    def finish(self, engine: Engine) -> None:
+        """The end of the run: the last (partial) tick, and the last phase closed."""
+        if not self.timeline or self.timeline[-1]["t_ms"] < engine.now_ms:
+            self.tick(engine)
+        if not self._started:
+            self._start(engine)
+        if len(self.phases) < len(self.truths):
+            self.phases.append(self._phase_metrics(engine.now_ms))
+
+    def _catch_up(self, engine: Engine) -> None:
+        """Fold in what happened since the last look: moves first (they change which pages
+        are on top), then the pghot calls (they change D(t))."""
+        if not self._started:
+            self._start(engine)
+        self._moves(engine)
+        self._calls(engine)
+        self._expire(engine.now_ms)
+
+    # --- moves ------------------------------------------------------------------------------
+    def _moves(self, engine: Engine) -> None:
+        promos = engine.pghot.promotions
+        page, when = promos.column("page", self._promos_seen), promos.column(
+            "time_ms", self._promos_seen)
+        self._promos_seen = len(promos)
+        moved = [page]
+        if page.size:
+            self._promoted(page[page < self.pages], when[page < self.pages])
+        if engine.demoter is not None:
+            demos = engine.demoter.log
+            down = demos.column("page", self._demos_seen)
+            self._demos_seen = len(demos)
+            self.demotions += int(down.size)
+            down = down[down < self.pages]
+            back = self.last_promo[down]
+            self.last_promo[down] = np.where(back >= 0, -(back + 2), back)
+            moved.append(down)
+            if not self.keep_logs:
+                demos.drop(self._demos_seen)
+        if not self.keep_logs:
+            promos.drop(self._promos_seen)
+        pages = np.unique(np.concatenate(moved))
+        pages = pages[pages < self.pages]
+        if pages.size:
+            self._relocate(pages, self._top(engine, pages))
+
+    def _promoted(self, pages: I64, times: I64) -> None:
+        truth = self.truth
+        self.promotions += int(pages.size)
+        rate = truth.rate_of(pages)
+        self.useful += int(np.count_nonzero(truth.is_hot(pages) & (
+            rate * self.window_ms / 1000.0 >= USEFUL_MIN_ACCESSES)))
+        self.phase.note(self.phase.first_promo, pages, times.astype(np.float64))
+        self.phase.promoted.append(pages)
+        # promoted, demoted, promoted again within the windows (a page moved both ways
+        # within one tick is seen at its next promotion)
+        before = self.last_promo[pages].astype(np.int64)
+        again = (before <= -2) & (times - (-before - 2) <= PING_PONG_WINDOWS * self.window_ms)
+        self.ping_pong += int(np.count_nonzero(again))
+        self.last_promo[pages] = times
+
+    def _relocate(self, pages: I64, top: B) -> None:
+        """Pages whose fast-tier membership may have changed: update every counter."""
+        was = self.on_top[pages].view(bool)
+        changed = was != top
+        if not changed.any():
+            return
+        pages, top = pages[changed], top[changed]
+        sign = np.where(top, 1, -1)
+        truth = self.truth
+        rate = truth.rate_of(pages)
+        hot = truth.is_hot(pages)
+        in_d = self.in_d[pages].view(bool)
+        self.top_count += int(sign.sum())
+        self.top_mass += float(np.dot(sign, rate))
+        self.hot_top += int(sign[hot].sum())
+        self.hot_top_mass += float(np.dot(sign[hot], rate[hot]))
+        both = hot & in_d
+        self.d_hot_top += int(sign[both].sum())
+        self.d_hot_top_mass += float(np.dot(sign[both], rate[both]))
+        self.on_top[pages] = top
+
+    # --- pghot calls ------------------------------------------------------------------------
+    def _calls(self, engine: Engine) -> None:
+        log = engine.calls
+        start = self._calls_seen
+        self._calls_seen = len(log)
+        pfn = log.column("pfn", start)
+        if not pfn.size:
+            return
+        drain = log.column("drain_ms", start)
+        sample = log.column("sample_ms", start)
+        page = log.column("page", start)
         ready = log.column("ready", start).astype(bool)
-        pages = log.column("page", start)[ready]
-        drain = log.column("drain_ms", start)[ready]
-        inside = (pages >= 0) & (pages < self.pages)
-        np.maximum.at(self._last_ready_ms, pages[inside], drain[inside])
-        detected: npt.NDArray[np.bool_] = self._last_ready_ms > now - self.window_ms
-        return detected
+        if self.sample_log is not None:
+            cpu = log.column("cpu", start)
+            self.sample_log.writelines(
+                f"{s},{d!r},{c},{p},{g},{int(r)}\n" for s, d, c, p, g, r in zip(
+                    sample.tolist(), drain.tolist(), cpu.tolist(), pfn.tolist(), page.tolist(),
+                    ready.tolist(), strict=True))
+        if not self.keep_logs:
+            log.drop(self._calls_seen)
+        self.calls += int(pfn.size)
+        self.lag.add(drain - sample)
+        buckets = self.lower_bucket(pfn)
+        self._heat_row += np.bincount(buckets[buckets >= 0], minlength=HEATMAP_BUCKETS)[
+            :HEATMAP_BUCKETS]
+        ok = ready & (page >= 0) & (page < self.pages)
+        pages, when = page[ok], drain[ok]
+        if not pages.size:
+            return
+        self.phase.note(self.phase.first_ready, pages, when)
+        # each page's latest READY time (calls are in time order: the last occurrence)
+        last = pages.size - 1 - np.unique(pages[::-1], return_index=True)[1]
+        pages, when = pages[last], when[last]
+        self.first_ready_pages += int(np.count_nonzero(self.last_ready[pages] == NEVER))
+        self.last_ready[pages] = when
+        self._fifo.append((self.last_ready[pages].astype(np.float64), pages))
 
+    def _expire(self, now: float) -> None:
+        """D(t) = pages made READY within (now - window, now]: the pages READY since the last
+        look, and those whose entry in the FIFO of READY times left the window, are set in or
+        out of it (a page refreshed since its entry stays in: its newer entry is queued)."""
+        cut = np.float32(now - self.window_ms)
+        leaving: list[I64] = []
+        while self._fifo:
+            times, pages = self._fifo[0]
+            old = times <= cut
+            if not old.any():
+                break
+            leaving.append(pages[old])
+            if old.all():
+                self._fifo.pop(0)
+            else:
+                self._fifo[0] = (times[~old], pages[~old])
+        fresh = [pages for _, pages in self._fifo[-1:]]
+        candidates = np.unique(np.concatenate(leaving + fresh)) if leaving or fresh else \
+            np.zeros(0, dtype=np.int64)
+        if not candidates.size:
+            return
+        inside = self.last_ready[candidates] > cut
+        was = self.in_d[candidates].view(bool)
+        changed = inside != was
+        pages, inside = candidates[changed], inside[changed]
+        if not pages.size:
+            return
+        sign = np.where(inside, 1, -1)
+        truth = self.truth
+        hot = truth.is_hot(pages)
+        rate = truth.rate_of(pages)
+        top = self.on_top[pages].view(bool)
+        self.d_count += int(sign.sum())
+        self.d_hot += int(sign[hot].sum())
+        self.d_hot_mass += float(np.dot(sign[hot], rate[hot]))
+        self.d_hot_top += int(sign[hot & top].sum())
+        self.d_hot_top_mass += float(np.dot(sign[hot & top], rate[hot & top]))
+        self.in_d[pages] = inside
 
-def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
-              duration_ms: float,
-              progress: Callable[[float], None] | None = None) -> dict[str, Any]:
-    """Every number the report shows, JSON-ready. `progress` hears the fraction of phases
-    done (a run of thousands of phases takes a while here)."""
-    truths = collector.truths
-    window_ms = collector.window_ms
-    cpus = len(engine.cpus)
-    top_now = collector.on_top(engine)
-    moves = _Moves(engine, top_now)
-    log = engine.records
-    pages_col = log.column("page")
-    ready_col = log.column("ready").astype(bool)
-    drain_col = log.column("drain_ms")
-    sample_col = log.column("sample_ms")
-    ticks = _Ticks(collector.timeline)
-    phases = []
-    prev_hot: npt.NDArray[np.bool_] | None = None
-    for i, truth in enumerate(truths):
-        phases.append(_phase_metrics(i, truth, prev_hot, moves, log, ticks))
-        prev_hot = truth.hot
-        if progress is not None:
-            progress((i + 1) / len(truths))
-    sampling = _sampling(engine, cpus, duration_ms)
-    lag = _quantiles((drain_col - sample_col).tolist())
-    overhead = _overhead(engine, costs, cpus, duration_ms)
-    migrations = _migrations(engine, truths, moves, window_ms, duration_ms)
-    final = truths[-1]
-    fthr = final.fthr(top_now)
-    result = {
-        "final": {
-            "fthr": fthr, "fthr_oracle": final.oracle_fthr,
-            "placement_efficiency": _ratio(fthr, final.oracle_fthr),
-            "hot_pages": final.hot_count,
-            "hot_pages_on_top": int((final.hot & top_now).sum()),
-        },
-        "phases": phases,
-        "migrations": migrations,
-        "sampling": sampling,
-        "lag_ms": lag,
-        "overhead": overhead,
-        "vmstat": engine.vmstat.as_dict(),
-        "first_ready_pages": int(np.unique(pages_col[ready_col]).size),
-    }
-    result["verdict"] = verdict(result)
-    return result
+    def lower_bucket(self, pfns: I64) -> I64:
+        """Heatmap bucket of each PFN over the concatenated lower-tier ranges (-1: not lower)."""
+        total = max(sum(end - start for start, end in self.lower_ranges), 1)
+        bucket = np.full(pfns.shape, -1, dtype=np.int64)
+        base = 0
+        for start, end in self.lower_ranges:
+            offset = pfns + (base - start)
+            inside = (pfns >= start) & (pfns < end)
+            np.copyto(bucket, offset * HEATMAP_BUCKETS // total, where=inside)
+            base += end - start
+        return bucket
 
+    # --- a phase's numbers ------------------------------------------------------------------
+    def _phase_metrics(self, end: float) -> dict[str, Any]:
+        run = self.phase
+        truth = run.truth
+        start = truth.start_ms
+        promoted = np.unique(np.concatenate(run.promoted)) if run.promoted else \
+            np.zeros(0, dtype=np.int64)
+        p_set = promoted[self.on_top[promoted].view(bool)]
+        tp = int(np.count_nonzero(truth.is_hot(p_set))) if p_set.size else 0
+        precision = _ratio(tp, p_set.size)
+        recall = _ratio(self.hot_top, truth.hot_count)
+        weighted = _ratio(self.hot_top_mass, truth.hot_rate_total)
+        f1 = (2 * precision * recall / (precision + recall)
+              if precision is not None and recall is not None and precision + recall > 0
+              else None)
+        rows = [r for r in self.timeline if start <= r["t_ms"] < end]
+        n = int(run.candidates.size)
+        return {
+            "label": truth.label, "start_ms": start, "end_ms": truth.end_ms,
+            "hot_pages": truth.hot_count, "theta_accesses_per_s": truth.theta_per_s,
+            "oracle_fthr": truth.oracle_fthr,
+            "fthr_end": truth.fthr_of_mass(self.top_mass),
+            "promoted": {"pages": int(p_set.size), "precision": precision, "recall": recall,
+                         "f1": f1, "weighted_recall": weighted},
+            "ready": {key: _mean([r[name] for r in rows if r[name] is not None])
+                      for key, name in (("precision_mean", "ready_precision"),
+                                        ("recall_mean", "ready_recall"),
+                                        ("weighted_recall_mean", "ready_weighted_recall"))},
+            "time_to_detect_ms": _times(run.first_ready - start, n),
+            "time_to_promote_ms": _times(run.first_promo - start, n),
+            "recovery_ms": None,
+        }
 
-class _Moves:
-    """Every promotion and demotion as columns, so that per-phase questions (where was each
-    page at t, what was promoted in a phase) are array operations, not a pass over Python
-    rows per phase (which made a run of thousands of phases take minutes to summarise)."""
-
-    def __init__(self, engine: KernelState, top_now: npt.NDArray[np.bool_]) -> None:
-        self.top_now = top_now
-        self.promo_time = engine.pghot.promotions.column("time_ms")
-        self.promo_page = engine.pghot.promotions.column("page")
-        demoter = engine.demoter
-        self.demo_time = demoter.log.column("time_ms") if demoter else np.zeros(0, np.int64)
-        self.demo_page = demoter.log.column("page") if demoter else np.zeros(0, np.int64)
-        time = np.concatenate([self.promo_time, self.demo_time])
-        page = np.concatenate([self.promo_page, self.demo_page])
-        down = np.r_[np.zeros(self.promo_time.size, bool), np.ones(self.demo_time.size, bool)]
-        # Oldest first; of events at the same time, the last logged first (promotions were
-        # logged before demotions): the first event of a page from t on says where it was at t.
-        order = np.lexsort((-np.arange(time.size), time))
-        self._time, self._page, self._down = time[order], page[order], down[order]
-        by_page = np.argsort(self._page, kind="stable")
-        same = self._page[by_page[1:]] == self._page[by_page[:-1]]
-        self._prev = np.full(time.size, -1, dtype=np.int64)  # the page's event before, or -1
-        self._prev[by_page[1:][same]] = by_page[:-1][same]
-
-    def on_top_at(self, t_ms: float) -> npt.NDArray[np.bool_]:
-        """Pages on the top tier at t_ms: today's view with every move from t_ms on undone
-        (a page's first move from then on tells where it was)."""
-        top = self.top_now.copy()
-        start = int(np.searchsorted(self._time, t_ms, side="left"))
-        first = start + np.flatnonzero(self._prev[start:] < start)
-        pages = self._page[first]
-        inside = pages < top.size
-        top[pages[inside]] = self._down[first][inside]
-        return top
-
-    def promoted_in(self, start: float, end: float) -> npt.NDArray[np.int64]:
-        """Indices (log order) of the promotions made in [start, end)."""
-        return np.flatnonzero((self.promo_time >= start) & (self.promo_time < end))
-
-
-class _Ticks:
-    """The timeline's times and FTHR as arrays (rows are in time order)."""
-
-    def __init__(self, timeline: list[dict[str, Any]]) -> None:
-        self.rows = timeline
-        self.t_ms = np.array([r["t_ms"] for r in timeline], dtype=np.float64)
-        self.fthr = np.array([r["fthr"] for r in timeline], dtype=np.float64)
-
-    def between(self, start: float, end: float) -> list[dict[str, Any]]:
-        lo, hi = np.searchsorted(self.t_ms, [start, end], side="left")
-        return self.rows[lo:hi]
-
-
-def _phase_metrics(index: int, truth: PhaseTruth, prev_hot: npt.NDArray[np.bool_] | None,
-                   moves: _Moves, log: Any, ticks: _Ticks) -> dict[str, Any]:
-    start, end = truth.start_ms, truth.end_ms
-    newly_hot = truth.hot if prev_hot is None else truth.hot & ~prev_hot
-    hot_pages = np.flatnonzero(newly_hot)
-    # Pages promoted during this phase and still up at its end.
-    made = moves.promo_page[moves.promoted_in(start, end)]
-    promoted = np.unique(made[made < truth.hot.size])
-    on_top_end = moves.on_top_at(end)
-    p_set = promoted[on_top_end[promoted]]
-    tp = int(truth.hot[p_set].sum()) if p_set.size else 0
-    hot_total = truth.hot_count
-    hot_top = int((truth.hot & on_top_end).sum())
-    precision = _ratio(tp, p_set.size)
-    recall = _ratio(hot_top, hot_total)
-    rate = truth.rate_per_s
-    weighted = _ratio(float(rate[truth.hot & on_top_end].sum()), float(rate[truth.hot].sum()))
-    f1 = (2 * precision * recall / (precision + recall)
-          if precision is not None and recall is not None and precision + recall > 0 else None)
-    ttd, ttp = _times_to(hot_pages, start, end, moves, log)
-    rows = ticks.between(start, end)
-    ready_prec = [r["ready_precision"] for r in rows if r["ready_precision"] is not None]
-    ready_rec = [r["ready_recall"] for r in rows if r["ready_recall"] is not None]
-    ready_w = [r["ready_weighted_recall"] for r in rows if r["ready_weighted_recall"] is not None]
-    recovery = _recovery(ticks, start) if index > 0 else None
-    return {
-        "label": truth.label, "start_ms": start, "end_ms": end,
-        "hot_pages": hot_total, "theta_accesses_per_s": truth.theta_per_s,
-        "oracle_fthr": truth.oracle_fthr,
-        "fthr_end": truth.fthr(on_top_end),
-        "promoted": {"pages": int(p_set.size), "precision": precision, "recall": recall,
-                     "f1": f1, "weighted_recall": weighted},
-        "ready": {"precision_mean": _mean(ready_prec), "recall_mean": _mean(ready_rec),
-                  "weighted_recall_mean": _mean(ready_w)},
-        "time_to_detect_ms": ttd, "time_to_promote_ms": ttp,
-        "recovery_ms": recovery,
-    }
+    def phase_at(self, t_ms: float) -> int:
+        return phase_of([t.start_ms for t in self.truths], t_ms)
 
 
 def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _first_times(pages: npt.NDArray[np.int64], times: npt.NDArray[Any],
-                 of: npt.NDArray[np.int64], start: float) -> list[float]:
-    """For each page of `of` (in order) that is in `pages`: the time of its first entry
-    there, minus start."""
-    seen, first = np.unique(pages, return_index=True)
-    at = np.searchsorted(seen, of)
-    found = at < seen.size
-    found[found] = seen[at[found]] == of[found]
-    values: list[float] = (times[first[at[found]]].astype(np.float64) - start).tolist()
-    return values
+def _times(values: F64, of_pages: int) -> dict[str, Any]:
+    got = values[~np.isnan(values)]
+    return {**_quantiles(got), "fraction": _ratio(got.size, of_pages), "of_pages": of_pages,
+            "values": sorted(round(v, 1) for v in got.tolist())}
 
 
-def _times_to(hot_pages: npt.NDArray[np.int64], start: float, end: float, moves: _Moves,
-              log: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    pages = log.column("page")
-    ready = log.column("ready").astype(bool)
-    drain = log.column("drain_ms")
-    mask = ready & (drain >= start) & (drain < end)
-    made = moves.promoted_in(start, end)
-    on_top_start = moves.on_top_at(start)
-    candidates = hot_pages[~on_top_start[hot_pages]]
-    ttd = _first_times(pages[mask], drain[mask], candidates, start)
-    ttp = _first_times(moves.promo_page[made], moves.promo_time[made], candidates, start)
-    n = int(candidates.size)
-    return ({**_quantiles(ttd), "fraction": _ratio(len(ttd), n), "of_pages": n,
-             "values": sorted(round(v, 1) for v in ttd)},
-            {**_quantiles(ttp), "fraction": _ratio(len(ttp), n), "of_pages": n,
-             "values": sorted(round(v, 1) for v in ttp)})
-
-
-def _recovery(ticks: _Ticks, shift_ms: float) -> float | None:
+def _recovery(timeline: list[dict[str, Any]], shift_ms: float) -> float | None:
     """Time after shift_ms until FTHR is back to 90% of its last value before it."""
-    before = int(np.searchsorted(ticks.t_ms, shift_ms, side="left"))
-    if before == 0:
+    before = [r["fthr"] for r in timeline if r["t_ms"] < shift_ms]
+    if not before:
         return None
-    steady = ticks.fthr[before - 1]
-    after = int(np.searchsorted(ticks.t_ms, shift_ms, side="right"))
-    back = np.flatnonzero(ticks.fthr[after:] >= 0.9 * steady)
-    return float(ticks.t_ms[after + back[0]] - shift_ms) if back.size else None
+    steady = before[-1]
+    for row in timeline:
+        if row["t_ms"] > shift_ms and row["fthr"] >= 0.9 * steady:
+            return float(row["t_ms"] - shift_ms)
+    return None
 
 
-def _migrations(engine: Engine, truths: list[PhaseTruth], moves: _Moves, window_ms: int,
-                duration_ms: float) -> dict[str, Any]:
-    promos = moves.promo_page.size
-    phase = np.maximum(np.searchsorted([t.start_ms for t in truths], moves.promo_time,
-                                       side="right") - 1, 0)
-    useful = 0
-    for i, truth in enumerate(truths):
-        page = moves.promo_page[phase == i]
-        page = page[page < truth.hot.size]
-        useful += int(np.count_nonzero(truth.hot[page] & (
-            truth.rate_per_s[page] * window_ms / 1000.0 >= USEFUL_MIN_ACCESSES)))
-    events: dict[int, list[tuple[int, str]]] = {}
-    for kind, times, pages in (("p", moves.promo_time, moves.promo_page),
-                               ("d", moves.demo_time, moves.demo_page)):
-        for when, page in zip(times.tolist(), pages.tolist(), strict=True):
-            events.setdefault(page, []).append((when, kind))
-    ping_pong = 0
-    for seq in events.values():
-        seq.sort()
-        for (t0, a), (_, b), (t2, c) in zip(seq, seq[1:], seq[2:], strict=False):
-            if (a, b, c) == ("p", "d", "p") and t2 - t0 <= PING_PONG_WINDOWS * window_ms:
-                ping_pong += 1
+def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
+              duration_ms: float,
+              progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """Every number the report shows, JSON-ready (call collector.finish first)."""
+    phases = collector.phases
+    for i, phase in enumerate(phases):
+        if i > 0:
+            phase["recovery_ms"] = _recovery(collector.timeline, phase["start_ms"])
+        if progress is not None:
+            progress((i + 1) / len(phases))
+    cpus = len(engine.cpus)
+    final = collector.truth
+    fthr = final.fthr_of_mass(collector.top_mass)
+    result = {
+        "final": {
+            "fthr": fthr, "fthr_oracle": final.oracle_fthr,
+            "placement_efficiency": _ratio(fthr, final.oracle_fthr),
+            "hot_pages": final.hot_count,
+            "hot_pages_on_top": collector.hot_top,
+        },
+        "phases": phases,
+        "migrations": _migrations(engine, collector, duration_ms),
+        "sampling": _sampling(engine, collector, cpus, duration_ms),
+        "lag_ms": collector.lag.summary(),
+        "overhead": _overhead(engine, collector, costs, cpus, duration_ms),
+        "vmstat": engine.vmstat.as_dict(),
+        "first_ready_pages": collector.first_ready_pages,
+    }
+    result["verdict"] = verdict(result)
+    return result
+
+
+def _migrations(engine: Engine, collector: Collector, duration_ms: float) -> dict[str, Any]:
+    promos = collector.promotions
     seconds = duration_ms / 1000.0
     return {
-        "promotions": promos, "useful": useful, "wasted": promos - useful,
-        "demotions": int(moves.demo_page.size), "ping_pong": ping_pong,
+        "promotions": promos, "useful": collector.useful, "wasted": promos - collector.useful,
+        "demotions": collector.demotions, "ping_pong": collector.ping_pong,
         "promoted_mb_per_s": promos * PAGE_BYTES / (1 << 20) / seconds if seconds else 0.0,
-        "promote_failed": sum(p.migrate_failed + p.prepare_failed
-                              for t in engine.kmigrated.values() for p in t.passes),
+        "promote_failed": sum(t.totals.migrate_failed + t.totals.prepare_failed
+                              for t in engine.kmigrated.values()),
     }
 
 
-def _sampling(engine: Engine, cpus: int, duration_ms: float) -> dict[str, Any]:
+def _sampling(engine: Engine, collector: Collector, cpus: int,
+              duration_ms: float) -> dict[str, Any]:
     """Every tagged op and every sample accounted for, with the checks that prove it."""
     tags_kept = sum(p.kept for p in engine.profilers)
     discards: dict[str, int] = {}
@@ -403,7 +535,7 @@ def _sampling(engine: Engine, cpus: int, duration_ms: float) -> dict[str, Any]:
         "kept tags = NMIs handled + interrupts lost": tags_kept == total + lost_irq,
         "NMIs = pushed + each driver filter": total == sum(driver.values()),
         "pushed = pghot calls + still in rings": driver["pushed"] == record_calls + in_rings,
-        "pghot calls = recorded + each early return": record_calls == len(engine.records),
+        "pghot calls = recorded + each early return": record_calls == collector.calls,
     }
     failed = [name for name, ok in checks.items() if not ok]
     if failed:
@@ -426,12 +558,11 @@ def _sampling(engine: Engine, cpus: int, duration_ms: float) -> dict[str, Any]:
     }
 
 
-def _overhead(engine: Engine, costs: dict[str, float], cpus: int,
+def _overhead(engine: Engine, collector: Collector, costs: dict[str, float], cpus: int,
               duration_ms: float) -> dict[str, Any]:
     nmis = engine.vmstat.get("hwhint_total_events")
-    records = len(engine.records)
-    migrated = len(engine.pghot.promotions) + (len(engine.demoter.log) if engine.demoter else 0)
-    busy_us = (nmis * costs["nmi_cost_us"] + records * costs["record_cost_us"] +
+    migrated = collector.promotions + collector.demotions
+    busy_us = (nmis * costs["nmi_cost_us"] + collector.calls * costs["record_cost_us"] +
                migrated * costs["migrate_cost_us"])
     cpu_us = cpus * duration_ms * 1000.0
     return {**costs, "cpu_percent": 100.0 * busy_us / cpu_us if cpu_us else 0.0,

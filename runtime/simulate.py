@@ -7,9 +7,8 @@ series; report.py turns it into files. Same scenario and seed give an identical 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 from generated.ibs_mprof import PAGE_SHIFT, IbsMprofCtl
 from runtime.cost import (
@@ -26,20 +25,19 @@ from runtime.driver import DriverConfig
 from runtime.errors import InputError
 from runtime.fast_engine import FastEngine
 from runtime.groundtruth import mem_ops_per_s, top_tier_capacity, truths
+from runtime.kernel_state import SimConfig
 from runtime.lackey import LackeyOps, lackey_workload
 from runtime.memory import Memory, place_pages
 from runtime.metrics import HEATMAP_BUCKETS, Collector, Engine, summarise
 from runtime.progress import PROGRESS_AFTER_S, Progress, Quiet
 from runtime.progress import progress_bar as progress_bar  # the command line's import
-from runtime.reference_engine import ReferenceEngine, SimConfig
+from runtime.reference_engine import ReferenceEngine
 from runtime.scenario import tunables_of
 from runtime.topology import Topology, build_topology
 from runtime.workloads import SyntheticOps, Workload, build_workload
 
 MIB_PAGES = (1 << 20) >> PAGE_SHIFT
-CHUNK_WALL_S = (0.1, 0.5)
-"""The run goes in chunks of simulated time sized to take this long (s), so that progress
-moves even when one percent of a run takes minutes (results do not depend on the chunks)."""
+
 
 
 @dataclass
@@ -74,11 +72,14 @@ def full_estimate(scenario: dict[str, Any], workload: Workload) -> Estimate:
 
 
 def build(scenario: dict[str, Any], limits: Limits | None = None,
-          progress: Progress | None = None) -> Built:
+          progress: Progress | None = None, keep_logs: bool = False,
+          sample_log: TextIO | None = None) -> Built:
     """The machine, workload, engine and metrics collector the scenario describes, after
     checking that the run fits the machine (cost.check, default limits: this machine's):
     once from the scenario before anything is allocated, once more with the built workload's
-    pages and L3-miss share before the engine is."""
+    pages and L3-miss share before the engine is. With keep_logs the engine's logs of pghot
+    calls and moves stay whole (tests compare them); otherwise the collector forgets what it
+    summarised. sample_log, if given, receives every pghot call as a CSV row."""
     limits = machine_limits() if limits is None else limits
     progress = progress or Quiet()
     first = estimate(scenario)
@@ -122,7 +123,9 @@ def build(scenario: dict[str, Any], limits: Limits | None = None,
                             exclude_user=prof["exclude_user"]),
         work_latency_ms=scenario["driver"]["work_latency_ms"], tunables=tunables,
         demotion=scenario["demotion"]["enabled"],
-        timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"])
+        timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"],
+        phase_ends_ms=tuple(p.start_ms for p in workload.phases[1:]
+                            if p.start_ms < duration_ms))
     engine: Engine = (FastEngine(cfg, source, memory, workload) if scenario["engine"] == "fast"
                       else ReferenceEngine(cfg, source, memory))
     progress.stage("placing pages", 1.0)  # and the kernel's per-page and per-section state
@@ -134,46 +137,29 @@ def build(scenario: dict[str, Any], limits: Limits | None = None,
                           met["hot_rate_ratio"], met["hot_rate_per_s"],
                           lambda done: progress.stage("ground truth", done))
     lower = [(n.pfn_start, n.pfn_end) for n in topo.lower_nodes()]
-    collector = Collector(phase_truths, workload.pages, lower, tunables.window_ms)
+    collector = Collector(phase_truths, workload.pages, lower, tunables.window_ms,
+                          keep_logs=keep_logs, sample_log=sample_log)
     engine.observers.append(collector)
     return Built(topo, engine, collector, full)
 
 
-def run_engine(engine: Engine, progress: Progress,
-               clock: Callable[[], float] = time.perf_counter) -> None:
-    """engine.run to the end in chunks of simulated time that take CHUNK_WALL_S each (the
-    first is 1% of the run; 0.1% at least), reporting the fraction simulated after each."""
-    duration = engine.cfg.duration_ms
-    step = duration / 100
-    done = 0.0
-    while done < duration:
-        until = min(duration, done + step)
-        started = clock()
-        engine.run(until)
-        took = clock() - started
-        done = until
-        progress.stage("simulating", done / duration)
-        if took > CHUNK_WALL_S[1]:  # at most 1000 chunks: below, the blocks' cost grows
-            step = max(step / 2, duration / 1000)
-        elif took < CHUNK_WALL_S[0]:
-            step = min(step * 2, duration / 100)
-
-
 def simulate(scenario: dict[str, Any], progress: Progress | None = None,
-             limits: Limits | None = None) -> dict[str, Any]:
+             limits: Limits | None = None, sample_log: TextIO | None = None) -> dict[str, Any]:
     """Run the scenario; return the report dict (schema in README, 'report.json'). A run the
     machine cannot hold (cost.check against `limits`, default this machine's) is refused
-    before anything is allocated."""
+    before anything is allocated. The run goes in one piece; progress is heard at every
+    timeline tick (a slice boundary would cut the fast engine's blocks short)."""
     started = time.perf_counter()
     progress = progress or Quiet()
     try:
-        built = build(scenario, limits, progress)
+        built = build(scenario, limits, progress, sample_log=sample_log)
         engine = built.engine
         engine.start()
         duration = engine.cfg.duration_ms
-        run_engine(engine, progress)
-        if not built.collector.timeline or built.collector.timeline[-1]["t_ms"] < duration:
-            built.collector(engine)  # the last, partial tick ends at the end of the run
+        engine.progress = lambda done: progress.stage("simulating", done)
+        engine.run()
+        progress.stage("simulating", 1.0)
+        built.collector.finish(engine)
         met = scenario["metrics"]
         costs = {k: met[k] for k in ("nmi_cost_us", "record_cost_us", "migrate_cost_us")}
         summary = summarise(engine, built.collector, costs, duration,

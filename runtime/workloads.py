@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from generated.ibs_mprof import PAGE_SHIFT
 from runtime.llc import che_miss_probability
+from runtime.pageruns import PageRuns
 from runtime.profiler import OpBatch, TaggedOp
 
 FloatArray = npt.NDArray[np.float64]
@@ -51,18 +52,19 @@ MAX_GAP = 1 << 40
 
 @dataclass(frozen=True)
 class Phase:
-    """From start_ms on, memory ops go to pages with `probs` and miss L3 with `miss`."""
+    """From start_ms on, memory ops go to pages with `probs` and miss L3 with `miss`, both
+    held as runs of pages (runtime/pageruns.py): a gups region of any size is a few runs."""
 
     start_ms: float
-    probs: FloatArray
-    miss: FloatArray
+    probs: PageRuns
+    miss: PageRuns
     label: str
     scan_pages_per_ms: float = 0.0  # > 0: a sequential sweep instead of random draws
 
     @property
-    def miss_mass(self) -> FloatArray:
+    def miss_mass(self) -> PageRuns:
         """Per memory op: probability of an L3-miss access to each page (A_miss / A_all)."""
-        return self.probs * self.miss
+        return self.probs.combine(self.miss, np.multiply)
 
 
 @dataclass
@@ -90,43 +92,53 @@ def _normalise(weights: FloatArray) -> FloatArray:
 
 
 def gups_probs(pages: int, hot_fraction: float, hot_access_fraction: float,
-               hot_start: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-    hot = max(1, int(round(pages * hot_fraction)))
-    hot_pages = (hot_start + np.arange(hot)) % pages
-    probs = np.full(pages, (1.0 - hot_access_fraction) / pages)
-    probs[hot_pages] += hot_access_fraction / hot
-    return probs, hot_pages
+               hot_start: int) -> tuple[PageRuns, int]:
+    """`hot_access_fraction` of the accesses to a set of `hot_fraction` of the pages starting
+    at hot_start (wrapping past the end), the rest uniform over all pages; and the hot set's
+    size. Computed per run: (1 - f) / pages everywhere, plus f / hot on the hot set."""
+    return _hot_runs(pages, hot_start, max(1, int(round(pages * hot_fraction))),
+                     hot_access_fraction)
 
 
-def zipf_probs(pages: int, theta: float, seed: int) -> FloatArray:
+def _hot_runs(pages: int, start: int, hot: int, fraction: float) -> tuple[PageRuns, int]:
+    base = (1.0 - fraction) / pages
+    value = base + fraction / hot
+    start %= pages
+    end = start + hot
+    segments = [(start, min(end, pages), value)]
+    if end > pages:  # the hot set wraps round to page 0
+        segments.insert(0, (0, end - pages, value))
+    return PageRuns.from_segments(pages, segments, base), hot
+
+
+def zipf_probs(pages: int, theta: float, seed: int) -> PageRuns:
     ranks = np.random.default_rng(seed).permutation(pages) + 1
-    return _normalise(1.0 / ranks.astype(np.float64) ** theta)
+    return PageRuns.from_array(_normalise(1.0 / ranks.astype(np.float64) ** theta))
 
 
 def build_phase_probs(kind: str, pages: int, p: dict[str, Any], seed: int) -> list[
-        tuple[float, FloatArray, str, float]]:
+        tuple[float, PageRuns, str, float]]:
     """(start_ms, probs, label, scan_pages_per_ms) for one workload kind."""
+    uniform = PageRuns.constant(pages, 1.0 / pages)
     if kind in ("uniform", "microbench"):
-        return [(0.0, np.full(pages, 1.0 / pages), kind, 0.0)]
+        return [(0.0, uniform, kind, 0.0)]
     if kind == "gups-hot":
         probs, _ = gups_probs(pages, p["hot_fraction"], p["hot_access_fraction"],
                               int(pages * p["hot_offset_fraction"]))
         return [(0.0, probs, kind, 0.0)]
     if kind == "gups-shift":
         start = int(pages * p["hot_offset_fraction"])
-        before, hot_pages = gups_probs(pages, p["hot_fraction"], p["hot_access_fraction"], start)
-        moved = int(round(len(hot_pages) * p["shift_fraction"]))
-        after_set = np.concatenate([hot_pages[moved:], (hot_pages[-1] + 1 + np.arange(moved))
-                                    % pages])
-        after = np.full(pages, (1.0 - p["hot_access_fraction"]) / pages)
-        after[after_set] += p["hot_access_fraction"] / len(after_set)
+        before, hot = gups_probs(pages, p["hot_fraction"], p["hot_access_fraction"], start)
+        # The first `moved` pages of the hot set leave it; as many just past its end join.
+        moved = int(round(hot * p["shift_fraction"]))
+        after, _ = _hot_runs(pages, start + moved, hot, p["hot_access_fraction"])
         return [(0.0, before, "gups-shift before", 0.0),
                 (p["shift_at_s"] * 1000.0, after, "gups-shift after", 0.0)]
     if kind == "zipf":
         return [(0.0, zipf_probs(pages, p["theta"], seed), kind, 0.0)]
     if kind == "scan":
         pages_per_ms = p["scan_mib_per_s"] * (1 << 20) / PAGE_BYTES / 1000.0
-        return [(0.0, np.full(pages, 1.0 / pages), kind, pages_per_ms)]
+        return [(0.0, uniform, kind, pages_per_ms)]
     raise ValueError(f"unknown workload kind {kind!r}")
 
 
@@ -136,7 +148,7 @@ def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: 
     `progress` hears the fraction done (distributions, then the LLC model, phase by phase)."""
     pages = int(spec["region_mib"]) * (1 << 20) // PAGE_BYTES
     kind = spec["kind"]
-    parts: list[tuple[float, FloatArray, str, float]] = []
+    parts: list[tuple[float, PageRuns, str, float]] = []
     if kind == "phased":
         offset = 0.0
         for i, sub in enumerate(spec["phases"]):
@@ -153,7 +165,8 @@ def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: 
         raise ValueError(f"workload phases out of order: starts {starts}")
     phases = []
     for i, (start, probs, label, scan) in enumerate(parts):
-        miss = np.ones(pages) if scan > 0 else che_miss_probability(probs, llc_bytes, line_bytes)
+        miss = PageRuns.constant(pages, 1.0) if scan > 0 else \
+            che_miss_probability(probs, llc_bytes, line_bytes)
         phases.append(Phase(start, probs, miss, label, scan))
         if progress is not None:
             progress(0.5 + (i + 1) / len(parts) / 2)
@@ -179,11 +192,9 @@ class PageSampler:
     CHUNK = 65536
     """Keys located per pass (their arrays fit in a core's cache)."""
 
-    def __init__(self, probs: FloatArray) -> None:
-        n = probs.size
-        starts = np.r_[0, np.flatnonzero(probs[1:] != probs[:-1]) + 1].astype(np.int64)
-        lengths = np.diff(np.r_[starts, n]).astype(np.int64)
-        self.hi = np.cumsum(probs[starts] * lengths)
+    def __init__(self, probs: PageRuns) -> None:
+        starts, lengths = probs.starts, probs.lengths
+        self.hi = np.cumsum(probs.values * lengths)
         self.lo = np.r_[0.0, self.hi[:-1]]
         self.width = self.hi - self.lo
         self.start, self.length = starts, lengths
@@ -402,21 +413,19 @@ class SyntheticOps:
                                    wl.kernel_fraction, PAGE_BYTES // wl.line_bytes)
                         for cpu in range(cpus)]
         # The cache model gives pages of equal probability equal miss probabilities: then a
-        # phase's miss probability comes per run (a small table) instead of per page.
+        # phase's miss probability comes per sampler run (a small table).
         self._run_miss: list[FloatArray | None] = []
         for phase, sampler in zip(wl.phases, self.samplers, strict=True):
-            per_run = phase.miss[sampler.start]
-            same = np.array_equal(np.repeat(per_run, sampler.length), phase.miss)
+            per_run = phase.miss.of(sampler.start)
+            same = all(np.isin(phase.miss.starts, sampler.start))  # no miss edge inside a run
             self._run_miss.append(per_run if same else None)
         self._starts_list = [p.start_ms for p in wl.phases]
         self._starts = np.array(self._starts_list)
         self._scan = np.array([p.scan_pages_per_ms for p in wl.phases])
 
-    @cached_property
-    def miss(self) -> list[list[float]]:
-        """Each phase's miss probabilities as Python floats (fast, bool-safe) for the
-        reference's one-op-at-a-time draws; built on first use (32 bytes a page and phase)."""
-        return [p.miss.tolist() for p in self.workload.phases]
+    def miss_of(self, phase: int, page: int) -> float:
+        """A page's miss probability in a phase (the reference's one-op-at-a-time draws)."""
+        return float(self.workload.phases[phase].miss.of(np.array([page]))[0])
 
     @overload
     def scan_offset(self, cpu: int) -> int: ...
@@ -476,11 +485,11 @@ class SyntheticOps:
         scan = self._scan[ph]
         if scan > 0:
             page = ((when * scan).astype(np.int64) + self.scan_offset(cpu)) % wl.pages
-            return page, wl.phases[ph].miss[page]
+            return page, wl.phases[ph].miss.of(page)
         run_miss = self._run_miss[ph]
         if run_miss is None:
             page = self.samplers[ph].pages(u_page)
-            return page, wl.phases[ph].miss[page]
+            return page, wl.phases[ph].miss.of(page)
         page, run = self.samplers[ph].locate(u_page)
         return page, float(run_miss[0]) if run is None else run_miss[run]
 
@@ -499,4 +508,4 @@ class SyntheticOps:
             page = self.samplers[phase_i].page(u_page)
         return TaggedOp(load=load, store=not load, kernel=kernel,
                         vaddr=BASE_VADDR + page * PAGE_BYTES + line * wl.line_bytes, page=page,
-                        l3_miss=u_miss < self.miss[phase_i][page])
+                        l3_miss=u_miss < self.miss_of(phase_i, page))

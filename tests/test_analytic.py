@@ -26,11 +26,11 @@ def test_detection_rate_matches_poisson_formula(run_ms: float) -> None:
         "llc.size_mib=0.0625", "machine.cpus_per_dram_node=1", "machine.ops_per_cpu_per_s=1e8",
         "profiler.period=1008", "driver.work_latency_ms=0.1", f"duration_s={run_ms / 1000}",
         "kmigrated.sleep_ms=1000", "demotion.enabled=false", "seed=7"])
-    built = build(scenario)
+    built = build(scenario, keep_logs=True)
     engine = built.engine
     engine.start()
     engine.run(run_ms + 5.0)  # let the last samples drain (work latency 0.1 ms)
-    log = engine.records
+    log = engine.calls
     sample_ms = log.column("sample_ms")
     in_window = sample_ms < run_ms
     pages = log.column("page")

@@ -26,9 +26,9 @@ COLUMNS = ("sample_ms", "drain_ms", "cpu", "pfn", "page", "ready")
 
 
 def run(engine: str, path: Path | None, overrides: list[str], steps: int = 1) -> Any:
-    """Run a scenario; with steps > 1 in slices, as `ibs-mprof run` does for its progress bar
-    (a slice boundary can fall between a sample and the work that drains it)."""
-    built = build(load_scenario(path, [f"engine={engine}", *overrides]))
+    """Run a scenario, keeping every log whole; with steps > 1 in slices (a slice boundary can
+    fall between a sample and the work that drains it)."""
+    built = build(load_scenario(path, [f"engine={engine}", *overrides]), keep_logs=True)
     built.engine.start()
     duration = built.engine.cfg.duration_ms
     for step in range(1, steps + 1):
@@ -45,9 +45,9 @@ def assert_same_run(path: Path | None, overrides: list[str], samples: bool = Tru
     ref = run("reference", path, overrides)
     fast = run("fast", path, overrides, steps)
     assert fast.vmstat.as_dict() == ref.vmstat.as_dict()
-    assert len(fast.records) == len(ref.records)
+    assert len(fast.calls) == len(ref.calls)
     for column in COLUMNS:
-        assert fast.records.column(column).tolist() == ref.records.column(column).tolist(), \
+        assert fast.calls.column(column).tolist() == ref.calls.column(column).tolist(), \
             column
     assert fast.pghot.promotions == ref.pghot.promotions
     assert (fast.demoter.log if fast.demoter else []) == (ref.demoter.log if ref.demoter else [])

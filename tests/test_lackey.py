@@ -175,10 +175,11 @@ def test_workload_and_ops_from_a_synthetic_trace(tmp_path: Path) -> None:
     assert workload.load_fraction == pytest.approx((40 + 14 + 13) / 80)  # L + M over data ops
     (phase,) = workload.phases
     assert phase.start_ms == 0 and phase.label == "lackey trace.out"
-    assert phase.probs.sum() == pytest.approx(1.0)
-    assert np.all((phase.miss >= 0) & (phase.miss <= 1))
-    assert phase.probs[0] == pytest.approx(0.5)  # the hot page: half of the data accesses
-    assert phase.miss[0] < phase.miss[1]
+    probs, miss = phase.probs.expand(), phase.miss.expand()
+    assert probs.sum() == pytest.approx(1.0)
+    assert np.all((miss >= 0) & (miss <= 1))
+    assert probs[0] == pytest.approx(0.5)  # the hot page: half of the data accesses
+    assert miss[0] < miss[1]
     assert workload.params["trace_summary"]["data_ops"] == 80
 
     # The op stream is the trace, in order, looping; every CPU sees the same stream.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from runtime.llc import SetAssociativeLru, che_miss_probability
+from runtime.pageruns import PageRuns
 
 PAGES = 1 << 14  # 64 MiB region
 HOT = PAGES // 16
@@ -18,7 +19,7 @@ def gups_probs() -> np.ndarray:
 
 def test_che_matches_lru_simulation_for_a_hot_set() -> None:
     probs = gups_probs()
-    che = che_miss_probability(probs, 4 << 20)
+    che = che_miss_probability(PageRuns.from_array(probs), 4 << 20).expand()
     rng = np.random.default_rng(1)
     cache = SetAssociativeLru(4 << 20)
     pages = rng.choice(PAGES, size=600_000, p=probs)
@@ -33,5 +34,15 @@ def test_che_matches_lru_simulation_for_a_hot_set() -> None:
 
 
 def test_everything_fitting_in_the_cache_never_misses() -> None:
-    probs = np.full(64, 1 / 64)
-    assert not che_miss_probability(probs, 32 << 20).any()
+    probs = PageRuns.constant(64, 1 / 64)
+    assert not che_miss_probability(probs, 32 << 20).expand().any()
+
+
+def test_runs_give_what_the_same_pages_one_by_one_give() -> None:
+    """Che over runs weighs each run by its length: the per-page answer, computed per run."""
+    probs = gups_probs()
+    runs = che_miss_probability(PageRuns.from_array(probs), 4 << 20)
+    pages = PageRuns(np.arange(PAGES, dtype=np.int64), probs, PAGES)  # one run per page
+    each = che_miss_probability(pages, 4 << 20)
+    assert runs.starts.size == 2
+    assert np.allclose(runs.expand(), each.expand(), rtol=1e-9)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runtime.metrics import summarise
 from runtime.scenario import load_scenario
@@ -18,7 +20,7 @@ def test_conservation_holds_and_a_lost_sample_is_caught(engine: str) -> None:
                                        "machine.ops_per_cpu_per_s=1e8"]))
     built.engine.start()
     built.engine.run()
-    built.collector(built.engine)
+    built.collector.finish(built.engine)
     result = summarise(built.engine, built.collector, COSTS, 300.0)
     sampling = result["sampling"]
     assert sampling["total"] == sum(sampling["driver"].values()) > 0
@@ -28,15 +30,15 @@ def test_conservation_holds_and_a_lost_sample_is_caught(engine: str) -> None:
 
 
 def test_on_top_follows_a_page_demoted_and_promoted_again_between_ticks() -> None:
-    """The timeline's placement view: a page that went down and back up since the last tick
-    is on the top tier (the logs are read as 'where is it now', not replayed by kind)."""
+    """The collector's placement view: a page that went down and back up since the last
+    tick is on the top tier (the logs say which pages moved; the placement where they are)."""
     from runtime.pghot.core import Promotion
     from runtime.pghot.demotion import Demotion
 
     built = build(load_scenario(None, ["duration_s=0.1", "workload.region_mib=64"]))
     engine, collector = built.engine, built.collector
-    top = collector.on_top(engine).copy()
-    assert not top.any()  # every page starts on CXL
+    collector.tick(engine)
+    assert not collector.on_top.any()  # every page starts on CXL
     memory = engine.memory
     dram = next(n.nid for n in built.topology.nodes if n.toptier)
     cxl = next(n.nid for n in built.topology.nodes if not n.toptier)
@@ -51,8 +53,9 @@ def test_on_top_follows_a_page_demoted_and_promoted_again_between_ticks() -> Non
     engine.pghot.promotions.append(Promotion(3, 0, memory.pfn_of(9), dram, 9))
     back = memory.migrate(memory.pfn_of(9), cxl)
     engine.demoter.log.append(Demotion(4, 9, 0, back, cxl))
-    now = collector.on_top(engine)
-    assert now[7] and not now[9] and int(now.sum()) == 1
+    collector.tick(engine)
+    assert collector.on_top[7] and not collector.on_top[9] and collector.top_count == 1
+    assert collector.promotions == 3 and collector.demotions == 2
 
 
 def test_detected_set_spans_exactly_one_window_across_ticks() -> None:
@@ -61,20 +64,24 @@ def test_detected_set_spans_exactly_one_window_across_ticks() -> None:
     built = build(load_scenario(None, ["duration_s=0.1", "workload.region_mib=64"]))
     engine, collector = built.engine, built.collector
     window = collector.window_ms
-    log = engine.records
-    log.append(0, 100.0, 0, 1, 3, True)
-    log.append(0, 150.0, 0, 1, 4, True)
-    log.append(0, 150.0, 0, 1, -1, True)  # no page at that PFN: never detected
-    log.append(0, 160.0, 0, 1, 3, False)
-    engine.now_ms = 200.0
-    first = collector._recently_ready(engine, engine.now_ms)
-    assert set(np.flatnonzero(first).tolist()) == {3, 4}
-    log.append(0, 300.0, 0, 1, 5, True)
-    later = collector._recently_ready(engine, 100.0 + window)  # page 3's call is exactly out
-    assert set(np.flatnonzero(later).tolist()) == {4, 5}
-    log.append(0, 400.0, 0, 1, 3, True)  # READY again: back in
-    last = collector._recently_ready(engine, 150.0 + window + 1)
-    assert set(np.flatnonzero(last).tolist()) == {3, 5}
+    log = engine.calls
+    log.append((0, 100.0, 0, 1, 3, 1))
+    log.append((0, 150.0, 0, 1, 4, 1))
+    log.append((0, 150.0, 0, 1, -1, 1))  # no page at that PFN: never detected
+    log.append((0, 160.0, 0, 1, 3, 0))
+
+    def detected(now: float) -> set[int]:
+        engine.now_ms = now
+        collector.tick(engine)
+        assert collector.d_count == int(collector.in_d.sum())
+        return set(np.flatnonzero(collector.in_d).tolist())
+
+    assert detected(200.0) == {3, 4}
+    log.append((0, 300.0, 0, 1, 5, 1))
+    assert detected(100.0 + window) == {4, 5}  # page 3's call is exactly out
+    log.append((0, 400.0, 0, 1, 3, 1))  # READY again: back in
+    assert detected(150.0 + window + 1) == {3, 5}
+    assert collector.first_ready_pages == 3 and collector.calls == 6
 
 
 FULL_DRAM = {  # demotion off: promotion fills the one 128 MiB DRAM node past kswapd's target
@@ -111,44 +118,71 @@ def test_more_pages_on_top_than_the_oracle_holds_stops_the_run() -> None:
     import dataclasses
 
     built = build(load_scenario(None, FULL_DRAM["placed full"]))
-    built.collector(built.engine)  # K as computed: fine
-    truth = built.collector.truths[0]
-    fewer = truth.topk.copy()
-    fewer[np.flatnonzero(fewer)[:1]] = False
-    built.collector.truths[0] = dataclasses.replace(truth, topk=fewer)
+    built.collector.tick(built.engine)  # K as computed: fine
+    truth = built.collector.truth
+    built.collector.truth = dataclasses.replace(truth, k=built.collector.top_count - 1)
     with pytest.raises(AssertionError, match=r"workload pages on the top tier at 0 ms, more "
-                       r"than the oracle's K = \d+ \(top_tier_capacity\)"):
-        built.collector(built.engine)
+                       r"than the oracle's K = \d+"):
+        built.collector.tick(built.engine)
 
 
-def test_placement_history_undoes_later_moves_like_replaying_them_backwards() -> None:
-    """_Moves.on_top_at (array form) against the definition: start from where pages are now
-    and undo every move at or after t, newest first (events at the same time: the one logged
-    last is undone last). Random logs with many same-time moves of the same page."""
-    from runtime.metrics import _Moves
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), kind=st.sampled_from(["gups-shift", "zipf"]))
+def test_incremental_counters_equal_a_recount_at_every_tick(seed: int, kind: str) -> None:
+    """Every counter the collector keeps up to date by what changed (pages on top and their
+    rate, the ready set D(t) and its hot, top and weighted parts) equals the same numbers
+    counted from scratch, tick after tick, over random moves, READY calls and phase ends."""
     from runtime.pghot.core import Promotion
     from runtime.pghot.demotion import Demotion
 
-    rng = np.random.default_rng(5)
-    for _ in range(30):
-        built = build(load_scenario(None, ["duration_s=0.1", "workload.region_mib=1"]))
-        engine = built.engine
-        assert engine.demoter is not None
-        pages = int(rng.integers(1, 6))
-        for _ in range(int(rng.integers(0, 25))):
-            t, page = int(rng.integers(0, 6)), int(rng.integers(0, pages + 1))  # pages+1: none
-            if rng.random() < 0.5:
-                engine.pghot.promotions.append(Promotion(t, 0, 0, 0, page))
+    shift = ["workload.shift_at_s=2"] if kind == "gups-shift" else []
+    built = build(load_scenario(None, ["duration_s=4", "workload.region_mib=2",
+                                       "llc.size_mib=0.0625", f"workload.kind={kind}", *shift]),
+                  keep_logs=True)
+    engine, c = built.engine, built.collector
+    memory = engine.memory
+    dram = next(n.nid for n in built.topology.nodes if n.toptier)
+    cxl = next(n.nid for n in built.topology.nodes if not n.toptier)
+    rng = np.random.default_rng(seed)
+    assert 0 < built.collector.truths[0].hot_count < c.pages  # a hot set, and pages outside it
+    ready_at: dict[int, float] = {}
+    now = 0.0
+    for _ in range(12):
+        now += float(rng.integers(1, 2500))
+        for page in rng.integers(0, c.pages, 20).tolist():
+            top = engine.topology.is_toptier(memory.node_of_page(page))
+            new = memory.migrate(memory.pfn_of(page), cxl if top else dram)
+            if top:
+                assert engine.demoter is not None
+                engine.demoter.log.append(Demotion(int(now), page, 0, new, cxl))
             else:
-                engine.demoter.log.append(Demotion(t, page, 0, 0, 1))
-        now = rng.random(pages) < 0.5
-        moves = _Moves(engine, now)
-        events = [(p.time_ms, p.page, False) for p in engine.pghot.promotions] + \
-            [(d.time_ms, d.page, True) for d in engine.demoter.log]
-        for t in (-1, 0, 0.5, 2, 3, 5, 6):
-            expected = now.copy()
-            for _when, page, was_on_top in sorted((e for e in events if e[0] >= t),
-                                                  key=lambda e: e[0], reverse=True):
-                if page < pages:
-                    expected[page] = was_on_top
-            assert moves.on_top_at(t).tolist() == expected.tolist(), (events, t)
+                engine.pghot.promotions.append(Promotion(int(now), 0, new, dram, page))
+        for page in rng.integers(0, c.pages, 30).tolist():
+            ready = int(rng.random() < 0.6)
+            when = now - float(rng.random())
+            engine.calls.append((0, when, 0, 1, page, ready))
+            if ready:
+                ready_at[page] = max(ready_at.get(page, -1.0), when)
+        engine.now_ms = now
+        if c._started and c.phase.index + 1 < len(c.truths) and \
+                now >= c.truths[c.phase.index + 1].start_ms:
+            c.phase_end(engine)
+        c.tick(engine)
+        truth = c.truth
+        pages = np.arange(c.pages)
+        on_top = np.array([engine.topology.is_toptier(memory.node_of_page(p)) for p in pages])
+        assert c.on_top.view(bool).tolist() == on_top.tolist()
+        in_d = np.array([ready_at.get(p, -1e9) > np.float32(now - c.window_ms)
+                         for p in pages])
+        assert c.in_d.view(bool).tolist() == in_d.tolist()
+        hot, rate = truth.is_hot(pages), truth.rate_of(pages)
+        tol = 1e-9 * truth.total_rate_per_s  # sums kept up to date drift by rounding only
+        assert c.top_count == on_top.sum()
+        assert c.top_mass == pytest.approx(rate[on_top].sum(), rel=1e-9, abs=tol)
+        assert c.hot_top == (hot & on_top).sum()
+        assert c.d_count == in_d.sum() and c.d_hot == (in_d & hot).sum()
+        assert c.d_hot_top == (in_d & hot & on_top).sum()
+        assert c.d_hot_mass == pytest.approx(rate[in_d & hot].sum(), rel=1e-9, abs=tol)
+        assert c.d_hot_top_mass == pytest.approx(rate[in_d & hot & on_top].sum(), rel=1e-9,
+                                                 abs=tol)
+        assert c.hot_top_mass == pytest.approx(rate[hot & on_top].sum(), rel=1e-9, abs=tol)

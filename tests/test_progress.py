@@ -1,14 +1,12 @@
 """Long work shows progress: the bar's rules with a fake clock, every stage of a run reports,
-the run is chunked by wall time without changing its result, and setup (trace loading)
-reports too. No assertion here is about how long anything took."""
+the simulation reports at every timeline tick, and setup (trace loading) reports too. No
+assertion here is about how long anything took."""
 
 from __future__ import annotations
 
 import io
-import json
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,7 +14,7 @@ from runtime import simulate as sim
 from runtime.lackey import load_trace
 from runtime.progress import ProgressBar
 from runtime.scenario import load_scenario
-from runtime.simulate import run_engine, simulate
+from runtime.simulate import simulate
 
 
 class Clock:
@@ -129,35 +127,14 @@ def test_a_failed_run_still_ends_the_progress_line(tmp_path: Path) -> None:
     assert progress.finished == 1
 
 
-def test_slow_chunks_are_split_and_the_result_does_not_change() -> None:
-    """Each chunk 'takes' 1 s on a fake clock: the chunks halve down to 0.1% of the run (more
-    progress reports than the 100 of a fast run) and the report is the same as with the
-    default chunks."""
-    def run(chunk_s: float) -> tuple[str, int]:
-        clock = Clock()
-        built = sim.build(load_scenario(None, ["duration_s=0.5"]))
-        engine = built.engine
-        engine.start()
-        progress = Recorder()
-
-        def slow(until_ms: float | None = None, _run: Any = engine.run) -> None:
-            clock.now += chunk_s
-            _run(until_ms)
-
-        engine.run = slow  # type: ignore[method-assign]
-        run_engine(engine, progress, clock)
-        built.collector(engine)
-        summary = sim.summarise(engine, built.collector, {"nmi_cost_us": 1.0,
-                                                          "record_cost_us": 1.0,
-                                                          "migrate_cost_us": 1.0}, 500.0)
-        assert progress.stages[-1] == ("simulating", 1.0)
-        return json.dumps([summary, built.collector.timeline], default=str), \
-            len(progress.stages)
-
-    fast, fast_reports = run(0.0)
-    slow, slow_reports = run(1.0)
-    assert fast_reports == 100 and 500 < slow_reports <= 1000
-    assert slow == fast
+def test_the_simulation_reports_at_every_timeline_tick_in_one_run() -> None:
+    """The engine runs to the end in one call (a slice would cut the fast engine's blocks)
+    and reports the fraction simulated at each tick, ascending up to 1."""
+    progress = Recorder()
+    simulate(load_scenario(None, ["duration_s=0.5", "metrics.timeline_ms=50"]), progress)
+    simulated = [f for stage, f in progress.stages if stage == "simulating"]
+    assert simulated == sorted(simulated) and simulated[-1] == 1.0
+    assert len(simulated) >= 10  # 10 ticks of 50 ms, then the end
 
 
 def test_trace_loading_reports_its_progress(tmp_path: Path,

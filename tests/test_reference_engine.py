@@ -50,8 +50,8 @@ def test_hot_lower_tier_page_is_promoted_to_the_top_tier() -> None:
     assert first.time_ms < 250  # ready after 2 samples, kmigrated polls every 100 ms
     stats = engine.vmstat
     assert stats.get("hwhint_total_events") == stats.get("hwhint_useful_events") > 1000
-    assert stats.get("pghot_recorded_hwhints") == len(engine.records)
-    log = engine.records
+    assert stats.get("pghot_recorded_hwhints") == len(engine.calls)
+    log = engine.calls
     assert (log.column("drain_ms") - log.column("sample_ms") >= 0).all()
     assert HOT in set(log.column("page")[log.column("ready") != 0].tolist())
 

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runtime.pageruns import PageRuns
 from runtime.profiler import PAGE_OFFSET_MASK
 from runtime.workloads import (
     DRAW_CHUNK,
@@ -79,7 +80,7 @@ def test_no_memory_ops_at_all() -> None:
 
 
 def probs_cases() -> list[np.ndarray]:
-    gups, _ = gups_probs(1000, 1 / 16, 0.9, 300)
+    gups = gups_probs(1000, 1 / 16, 0.9, 300)[0].expand()
     zipf = 1.0 / np.arange(1, 5001) ** 0.99
     holes = np.array([0.0, 0.2, 0.2, 0.0, 0.1, 0.5, 0.0])
     steps = np.repeat(np.arange(1.0, 101.0), 7)  # 100 runs: the plain binary search
@@ -89,7 +90,7 @@ def probs_cases() -> list[np.ndarray]:
 @pytest.mark.parametrize("probs", probs_cases(),
                          ids=["gups", "zipf", "uniform", "holes", "steps"])
 def test_page_sampler_vector_equals_scalar_and_follows_probs(probs: np.ndarray) -> None:
-    sampler = PageSampler(probs)
+    sampler = PageSampler(PageRuns.from_array(probs))
     u = np.random.default_rng(3).random(200_000)
     u[:3] = [0.0, np.nextafter(1.0, 0.0), 0.5]  # the ends of the unit interval
     pages = sampler.pages(u)
@@ -123,7 +124,8 @@ def test_synthetic_ops_batch_equals_one_by_one_across_a_phase_change(per_page_mi
     wl = build_workload(spec, 1 << 20, 64, seed=3)
     if per_page_miss:
         rng = np.random.default_rng(4)
-        wl.phases = [dataclasses.replace(p, miss=rng.random(wl.pages)) for p in wl.phases]
+        wl.phases = [dataclasses.replace(p, miss=PageRuns.from_array(rng.random(wl.pages)))
+                     for p in wl.phases]
     assert (SyntheticOps(wl, 3, 2)._run_miss[0] is None) == per_page_miss
     times = np.cumsum(np.full(3000, 0.01))
     fast, ref = SyntheticOps(wl, 3, 2), SyntheticOps(wl, 3, 2)
@@ -142,7 +144,8 @@ def test_synthetic_ops_batch_equals_one_by_one_across_a_phase_change(per_page_mi
     assert batch.when.tolist() == times[batch.at].tolist() and set(batch.cpu.tolist()) == {1}
     early = batch.page[batch.when < 5.0]
     late = batch.page[batch.when >= 5.0]
-    hot = wl.phases[0].probs > wl.phases[0].probs.min()
+    probs = wl.phases[0].probs.expand()
+    hot = probs > probs.min()
     assert hot[early].mean() > 0.5 and hot[late].mean() < hot[early].mean()
 
 

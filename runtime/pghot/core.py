@@ -29,6 +29,7 @@ import numpy.typing as npt
 from generated._base import jitable
 from generated.ibs_mprof import PAGE_SHIFT
 from generated.pghot import PAGES_PER_SECTION, PGHOT_NID_MAX
+from runtime.columnlog import ColumnLog
 from runtime.counts import NamedCounts
 from runtime.jiffies import jiffies_to_msecs
 from runtime.memory import Memory, PageTables, page_at_pfn
@@ -43,7 +44,6 @@ from runtime.pghot.records import (
 )
 from runtime.pghot.tunables import PGHOT_HINTFAULTS, PGHOT_HWHINTS, Tunables
 from runtime.pghot.watermarks import Watermarks
-from runtime.rowlog import RowLog
 from runtime.sections import flat_index_of
 from runtime.topology import Topology
 from runtime.vmstat import EVENT_INDEX, Vmstat
@@ -243,7 +243,7 @@ class Pghot:
         past."""
         self.promo: dict[int, PromoState] = {
             n.nid: PromoState() for n in topology.nodes if n.toptier}
-        self.promotions: RowLog[Promotion] = RowLog(Promotion)
+        self.promotions: ColumnLog[Promotion] = ColumnLog(Promotion)
         """Every promotion of every kmigrated thread, in order."""
         self.started = False
         self.last_ready = False

@@ -24,9 +24,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from runtime.columnlog import ColumnLog
 from runtime.memory import Memory
 from runtime.pghot.watermarks import Watermarks
-from runtime.rowlog import RowLog
 from runtime.topology import Topology
 from runtime.vmstat import Vmstat
 
@@ -51,7 +51,7 @@ class Demoter:
         self.vmstat = vmstat
         self.watermarks = watermarks if watermarks is not None else Watermarks()
         self.woken: set[int] = set()
-        self.log: RowLog[Demotion] = RowLog(Demotion)
+        self.log: ColumnLog[Demotion] = ColumnLog(Demotion)
 
     def wakeup(self, nid: int) -> None:
         self.woken.add(nid)

@@ -35,10 +35,10 @@ import numpy as np
 import numpy.typing as npt
 
 from generated.pghot import PAGES_PER_SECTION
+from runtime.columnlog import ColumnLog
 from runtime.jiffies import jiffies_at, run_ms_of
 from runtime.memory import NO_PAGE
 from runtime.pghot.core import Pghot, Promotion
-from runtime.rowlog import RowLog
 
 I64 = npt.NDArray[np.int64]
 
@@ -55,7 +55,7 @@ class PassResult:
     rejected: int = 0
     prepare_failed: int = 0
     batches: list[int] = field(default_factory=list)
-    promoted: RowLog[Promotion] = field(default_factory=lambda: RowLog(Promotion))
+    promoted: ColumnLog[Promotion] = field(default_factory=lambda: ColumnLog(Promotion))
     migrate_failed: int = 0
 
 
@@ -92,7 +92,7 @@ def promote_batch(pghot: Pghot, pfns: I64, target: int, now_ms: int,
     moved, pages = pghot.memory.migrate_many(order, target)
     result.migrate_failed += pfns.size - moved.size
     if moved.size:
-        rows = RowLog(Promotion)  # converted once, then copied into both logs
+        rows = ColumnLog(Promotion)  # converted once, then copied into both logs
         rows.extend_columns(moved.size, time_ms=now_ms, old_pfn=order[:moved.size],
                             new_pfn=moved, target_nid=target, page=pages)
         result.promoted.extend(rows)
@@ -132,8 +132,29 @@ class _Batch:
         return pfns
 
 
+@dataclass
+class PassTotals:
+    """What a thread's passes did, summed (its pass results are not kept: a long run makes
+    tens of thousands; pghot.promotions logs every promotion)."""
+
+    passes: int = 0
+    consumed: int = 0
+    on_target: int = 0
+    rejected: int = 0
+    prepare_failed: int = 0
+    migrate_failed: int = 0
+
+    def add(self, result: PassResult) -> None:
+        self.passes += 1
+        self.consumed += result.consumed
+        self.on_target += result.on_target
+        self.rejected += result.rejected
+        self.prepare_failed += result.prepare_failed
+        self.migrate_failed += result.migrate_failed
+
+
 class Kmigrated:
-    """kmigrated<nid>. `log` keeps this thread's promotions (pghot.promotions has all)."""
+    """kmigrated<nid> (pghot.promotions logs every thread's promotions)."""
 
     def __init__(self, pghot: Pghot, nid: int, start_ms: int = 0,
                  pass_duration_ms: int = 0) -> None:
@@ -142,8 +163,7 @@ class Kmigrated:
         self.pghot = pghot
         self.nid = nid
         self.pass_duration_ms = pass_duration_ms
-        self.log: RowLog[Promotion] = RowLog(Promotion)
-        self.passes: list[PassResult] = []
+        self.totals = PassTotals()
         self._check_ms = start_ms
         """Next instant the thread looks at ACTIVATE (a wait starting or timing out)."""
 
@@ -180,8 +200,7 @@ class Kmigrated:
                 continue
             result.sections.append(section)
             self._walk_section(section, now_ms, result)
-        self.log.extend(result.promoted)
-        self.passes.append(result)
+        self.totals.add(result)
         return result
 
     def _walk_section(self, section: int, now_ms: int, result: PassResult) -> None:

@@ -45,7 +45,7 @@ def test_polls_every_sleep_ms_and_passes_only_when_activated() -> None:
     assert not m.pghot.activate[1] and thread.next_wakeup(104) == 208
     m.pghot.tunables.kmigrated_sleep_ms = 50
     assert thread.tick(208) == [] and thread.next_wakeup(208) == 259  # sleep read per wait
-    assert [p.time_ms for p in thread.log] == [104] * 3
+    assert [p.time_ms for p in m.pghot.promotions] == [104] * 3
 
 
 def test_timer_wheel_fires_after_the_expiry_at_the_levels_granularity() -> None:
@@ -81,7 +81,7 @@ def test_a_full_batch_holds_batch_nr_plus_one_and_the_section_end_flushes() -> N
     # each batch goes highest PFN first: kmigrated adds folios at the list's head
     assert [p.old_pfn for p in m.pghot.promotions] == \
         [pfn for i in range(0, 600, 65) for pfn in reversed(pfns[i:i + 65])]
-    assert all(m.topology.node_of_pfn(p.new_pfn) == 0 for p in thread.log)
+    assert all(m.topology.node_of_pfn(p.new_pfn) == 0 for p in m.pghot.promotions)
     assert all(m.pghot.records.word(pfn) == 0 for pfn in pfns)
 
 

@@ -1,4 +1,5 @@
-"""RecordLog: rows appended one by one and as whole columns read back in order, from any row."""
+"""ColumnLog: rows appended one by one and as whole columns read back in order, from any row;
+rows dropped are forgotten while row numbers go on."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.recordlog import FIELDS, RecordLog
+from runtime.kernel_state import CALL_DTYPES, Call, new_call_log
 
 Row = tuple[int, float, int, int, int, bool]
+FIELDS = {name: np.dtype(CALL_DTYPES.get(name, np.int64)) for name in Call._fields}
 
 
 def rows_from(start: int, count: int) -> list[Row]:
@@ -19,37 +21,43 @@ def rows_from(start: int, count: int) -> list[Row]:
 
 def columns_of(rows: list[Row]) -> dict[str, np.ndarray]:
     return {name: np.array([row[i] for row in rows], dtype=dtype if name != "ready" else bool)
-            for i, (name, (_, dtype)) in enumerate(FIELDS.items())}
+            for i, (name, dtype) in enumerate(FIELDS.items())}
 
 
 @settings(max_examples=60, deadline=None)
-@given(steps=st.lists(st.tuples(st.sampled_from(["append", "extend", "read"]),
+@given(steps=st.lists(st.tuples(st.sampled_from(["append", "extend", "read", "drop"]),
                                 st.integers(0, 40)), max_size=25))
-def test_any_mix_of_appends_extends_and_reads_gives_the_rows_in_order(
+def test_any_mix_of_appends_extends_reads_and_drops_gives_the_rows_in_order(
         steps: list[tuple[str, int]]) -> None:
-    log, model = RecordLog(), list[Row]()
+    log, model = new_call_log(), list[Row]()
     for kind, n in steps:
         if kind == "append":
             for row in rows_from(len(model), n):
-                log.append(*row)
+                log.append(row)
                 model.append(row)
+        elif kind == "drop":  # forget the first rows, as the collector does once it read them
+            log.drop(log.dropped + n)
+            if log.dropped:
+                with pytest.raises(IndexError):
+                    log.column("pfn", log.dropped - 1)
         elif kind == "extend":
             new = rows_from(len(model), n)
             log.extend(**columns_of(new))
             model += new
         else:  # a read from some row on, as the timeline does each tick
-            start = n % (len(model) + 2)
+            start = log.dropped + n % (len(model) - log.dropped + 2)
             for i, name in enumerate(FIELDS):
                 got = log.column(name, start)
-                assert got.dtype == np.dtype(FIELDS[name][1])
+                assert got.dtype == FIELDS[name]
                 assert got.tolist() == [r[i] for r in model[start:]], name  # True == 1
         assert len(log) == len(model)
     for i, name in enumerate(FIELDS):
-        assert log.column(name).tolist() == [r[i] for r in model], name
+        assert log.column(name, log.dropped).tolist() == [r[i] for r in model[log.dropped:]]
+    assert list(log) == [Call(*r) for r in model[log.dropped:]]
 
 
 def test_extend_keeps_the_arrays_and_checks_their_shape() -> None:
-    log = RecordLog()
+    log = new_call_log()
     cols = columns_of(rows_from(0, 4))
     log.extend(**cols)
     assert np.shares_memory(log.column("pfn"), cols["pfn"])  # no copy of an int64 column

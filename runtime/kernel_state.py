@@ -1,0 +1,203 @@
+"""What both engines simulate alike: the machine's kernel state and its shared events.
+
+`KernelState` holds the counters, pghot with its kmigrated threads, kswapd's demotion model,
+the CPUs and the driver, and the event queue with the events both engines handle with the
+very same code (kmigrated passes, kswapd rounds, timeline ticks and phase ends).
+`SimConfig` is everything an engine needs besides the op source and the initial placement;
+`Engine` is what readers of a run (metrics, reports, bench) may use of either engine.
+Events at the same instant run in a canonical order: by kind (PHASE_END, TAG, IRQ_WORK, WORK,
+KMIGRATED, KSWAPD, TIMELINE), then CPU or node id, then the order they were queued.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from generated.cpuid import IbsCaps
+from runtime.columnlog import ColumnLog
+from runtime.cpuid import SimulatedCpuid, zen6_caps
+from runtime.driver import CpuState, Driver, DriverConfig, RecordAccess
+from runtime.machine import DEFAULT_MPROF_LVT_OFFSET, make_cpus
+from runtime.memory import Memory
+from runtime.pghot.core import Pghot
+from runtime.pghot.demotion import Demoter
+from runtime.pghot.kmigrated import Kmigrated, start_kmigrated
+from runtime.pghot.tunables import Tunables
+from runtime.topology import Topology
+from runtime.vmstat import Vmstat
+
+PHASE_END, TAG, IRQ_WORK, WORK, KMIGRATED, KSWAPD, TIMELINE = range(7)
+"""Event kinds in their order at one instant. A phase ends before anything else happens at
+its end time: what runs at that instant belongs to the next phase."""
+
+
+class Call(NamedTuple):
+    """One pghot_record_access call the driver's work made (a row of KernelState.calls)."""
+
+    sample_ms: int  # the sample's jiffies, as ms of the run
+    drain_ms: float  # when the work ran
+    cpu: int
+    pfn: int
+    page: int  # -1: no page at that PFN
+    ready: int  # the call left the record migrate-ready
+
+
+CALL_DTYPES = {"drain_ms": np.float64, "cpu": np.int32, "ready": np.int8}
+
+
+def new_call_log() -> ColumnLog[Call]:
+    return ColumnLog(Call, CALL_DTYPES)
+
+
+class Profile(Protocol):
+    """What a run reports of one CPU's profiler (the reference's Profiler model, or the fast
+    engine's counts)."""
+
+    kept: int
+    discards: Counter[str]
+    lost_interrupts: int
+
+
+class Observer(Protocol):
+    """What watches a run: called at each timeline tick and at each phase end."""
+
+    def tick(self, engine: Engine) -> None: ...
+
+    def phase_end(self, engine: Engine) -> None: ...
+
+
+
+
+@dataclass
+class SimConfig:
+    """Everything the engines need besides the op source and the initial placement."""
+
+    topology: Topology
+    duration_ms: float
+    ops_per_ms: float = 1e6  # per CPU: 10^9 ops per CPU-second
+    driver_variant: str = "v7"
+    driver: DriverConfig = field(default_factory=DriverConfig)
+    work_latency_ms: float = 1.0  # irq_work -> per-CPU work run
+    tunables: Tunables = field(default_factory=lambda: Tunables(enabled_sources=0x3))
+    demotion: bool = True
+    kswapd_interval_ms: float = 10.0
+    timeline_ms: float = 100.0
+    cycles_per_op: int = 1
+    mprof_lvt_offset: int | None = DEFAULT_MPROF_LVT_OFFSET
+    caps: IbsCaps = field(default_factory=zen6_caps)
+    phase_ends_ms: tuple[float, ...] = ()
+    """When the workload's phases end (before the run's end): observers hear of each."""
+
+
+class KernelState:
+    """What both engines simulate alike: counters, pghot, demotion, CPUs and the driver."""
+
+    profilers: Sequence[Profile]
+    """Each CPU's profiler (each engine sets its own kind)."""
+
+    def __init__(self, cfg: SimConfig, memory: Memory, record_access: RecordAccess) -> None:
+        self.cfg = cfg
+        self.memory = memory
+        self.topology = cfg.topology
+        self.vmstat = Vmstat()
+        self.demoter = Demoter(self.topology, memory, self.vmstat) if cfg.demotion else None
+        self.pghot = Pghot(self.topology, memory, self.vmstat, cfg.tunables,
+                           wakeup_kswapd=self.demoter.wakeup if self.demoter else None)
+        self.cpus: list[CpuState] = make_cpus(self.topology, cfg.mprof_lvt_offset)
+        self.driver = Driver(self.topology, self.cpus, SimulatedCpuid(cfg.caps), self.vmstat,
+                             record_access, cfg.driver_variant, cfg.driver)
+        self.calls = new_call_log()
+        """Every pghot_record_access call, in call order (an observer may drop what it read)."""
+        self.kmigrated: dict[int, Kmigrated] = {}
+        self.observers: list[Observer] = []
+        self.progress: Callable[[float], None] | None = None
+        """Hears the fraction of the run simulated, at every timeline tick."""
+        self.now_ms = 0.0
+        self._queue: list[tuple[float, int, int, int]] = []
+        self._seq = 0
+
+    def _push(self, when: float, kind: int, arg: int = 0) -> None:
+        """Queue an event; simultaneous events run by kind, then CPU/node, then push order."""
+        self._seq += 1
+        heapq.heappush(self._queue, (when, kind, arg, self._seq))
+
+    def _start_kernel(self) -> None:
+        """Driver init (CPU startup programs the profilers), pghot start, the first kmigrated,
+        kswapd and timeline events."""
+        self.driver.init()
+        self.kmigrated = start_kmigrated(self.pghot, 0)
+        for nid, thread in self.kmigrated.items():
+            self._push(thread.next_wakeup(0), KMIGRATED, nid)
+        if self.demoter is not None:
+            self._push(self.cfg.kswapd_interval_ms, KSWAPD)
+        self._push(self.cfg.timeline_ms, TIMELINE)
+        for end in self.cfg.phase_ends_ms:
+            self._push(end, PHASE_END)
+
+    def _global(self, kind: int, arg: int) -> None:
+        """The events both engines handle with the same code: kmigrated, kswapd, timeline
+        ticks and phase ends."""
+        now = int(self.now_ms)
+        if kind == KMIGRATED:
+            thread = self.kmigrated[arg]
+            thread.tick(now)
+            self._push(max(thread.next_wakeup(now), self.now_ms + 1), KMIGRATED, arg)
+        elif kind == KSWAPD:
+            assert self.demoter is not None
+            self.demoter.balance(now)
+            self._push(self.now_ms + self.cfg.kswapd_interval_ms, KSWAPD)
+        elif kind == TIMELINE:
+            for observer in self.observers:
+                observer.tick(self)
+            if self.progress is not None:
+                self.progress(min(self.now_ms / self.cfg.duration_ms, 1.0))
+            self._push(self.now_ms + self.cfg.timeline_ms, TIMELINE)
+        elif kind == PHASE_END:
+            for observer in self.observers:
+                observer.phase_end(self)
+
+    def ring_lengths(self) -> list[int]:
+        """Samples waiting in each CPU's ring (for the end-of-run accounting)."""
+        raise NotImplementedError
+
+    def run(self, until_ms: float | None = None) -> None:
+        """Process every event before until_ms (default: the configured duration)."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+
+
+
+class Engine(Protocol):
+    """What readers of a run (metrics, reports, bench) use of either engine."""
+
+    cfg: SimConfig
+    memory: Memory
+    topology: Topology
+    vmstat: Vmstat
+    pghot: Pghot
+    demoter: Demoter | None
+    driver: Driver
+    cpus: list[CpuState]
+    calls: ColumnLog[Call]
+    kmigrated: dict[int, Kmigrated]
+    observers: list[Observer]
+    progress: Callable[[float], None] | None
+    now_ms: float
+
+    @property
+    def profilers(self) -> Sequence[Profile]: ...
+
+    def start(self) -> None: ...
+
+    def run(self, until_ms: float | None = None) -> None: ...
+
+    def ring_lengths(self) -> list[int]: ...

@@ -15,6 +15,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from codegen.derive import DeriveError, evaluate
 from codegen.errors import Diagnostic, SpecError
 from codegen.model import Block, Constant, Enum, EnumValue, Field, Part, Register, Spec, bit_mask
 from codegen.names import c_macros, check_names
@@ -45,7 +46,7 @@ _FIELD_KEYS = {
 _PART_KEYS = {"bits", "value_bits", "c_mask", "c_shift"}
 _ENUM_KEYS = {"name", "width", "c_prefix", "doc", "source", "values"}
 _VALUE_KEYS = {"name", "value", "doc"}
-_CONST_KEYS = {"name", "value", "doc", "source", "c_name"}
+_CONST_KEYS = {"name", "value", "doc", "source", "c_name", "derive"}
 _KINDS = ("msr", "cpuid", "memory")
 _WIDTHS = (8, 16, 32, 64)
 _ACCESS = ("rw", "ro", "w1c")
@@ -525,8 +526,9 @@ def _constant(chk: _Checker, node: YMap) -> Constant | None:
     c_name = chk.ident(node, "c_name", _UPPER, "constant") if "c_name" in node else name
     if name is None or value is None or c_name is None:
         return None
+    derive = chk.text(node, "derive", f"constant {name}") if "derive" in node else ""
     return Constant(name, value, chk.text(node, "doc", f"constant {name}"),
-                    chk.text(node, "source", f"constant {name}"), c_name, node.line)
+                    chk.text(node, "source", f"constant {name}"), c_name, node.line, derive)
 
 
 def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:
@@ -586,4 +588,24 @@ def _cross_checks(blocks: list[Block], diags: list[Diagnostic]) -> None:
                           f"field {r.name}.{f.name} is {f.width} bits wide but enum {enum.name} "
                           f"is {enum.width}")
     diags.extend(check_names(blocks))
+    _check_derived(blocks, diags)
+
+
+def _check_derived(blocks: list[Block], diags: list[Diagnostic]) -> None:
+    """Every `derive:` rule holds: the stated value equals the rule over the other constants."""
+    values = {c.name: c.value for b in blocks for c in b.constants}
+    for b in blocks:
+        for c in b.constants:
+            if not c.derive:
+                continue
+            try:
+                expected = evaluate(c.derive, values)
+            except DeriveError as exc:
+                diags.append(Diagnostic(b.file, c.line, "bad-derive",
+                                        f"constant {c.name}: derive {exc}"))
+                continue
+            if expected != c.value:
+                diags.append(Diagnostic(b.file, c.line, "derive-mismatch",
+                                        f"constant {c.name} = {c.value} but its rule "
+                                        f"{c.derive} gives {expected}"))
 

@@ -198,6 +198,8 @@ class Constant:
     source: str
     c_name: str
     line: int
+    derive: str = ""
+    """The rule the value follows from other constants (checked by the front end), or ""."""
 
 
 @dataclass(frozen=True)

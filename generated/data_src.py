@@ -5,7 +5,7 @@
 # spec/ibs_mprof.yaml sha256 b788eff87194684aa1b017bddf9a76269c42a07efe32e372fe1b6d97e30ca9e9
 # spec/ibs_op.yaml sha256 7c78e08e8476dc47fe7282849251e2c2f6dc27ae718d704c9b1580c8fc811767
 # spec/ibsctl.yaml sha256 03aba96cc9e2aad2a6adbf48c2ad96b903976020a3e2dca61f645bb8c8e7d589
-# spec/pghot.yaml sha256 67d4bab689ebe19f0f7fde2813ee7d9039f8f07e478a9188577a84bb9cbbf75e
+# spec/pghot.yaml sha256 8250cd52986a6c3de5c5bf1125f432bc0821d8834d2a350c7ea310035c4e36b1
 """IBS DataSrc encodings: where the data of a sampled load came from. Zen4 and later (caps bit
 ZEN4) use a 5-bit value split over OpData2 bits 2:0 and 7:6; older parts use bits 2:0 only.
 

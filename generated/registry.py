@@ -5,7 +5,7 @@
 # spec/ibs_mprof.yaml sha256 b788eff87194684aa1b017bddf9a76269c42a07efe32e372fe1b6d97e30ca9e9
 # spec/ibs_op.yaml sha256 7c78e08e8476dc47fe7282849251e2c2f6dc27ae718d704c9b1580c8fc811767
 # spec/ibsctl.yaml sha256 03aba96cc9e2aad2a6adbf48c2ad96b903976020a3e2dca61f645bb8c8e7d589
-# spec/pghot.yaml sha256 67d4bab689ebe19f0f7fde2813ee7d9039f8f07e478a9188577a84bb9cbbf75e
+# spec/pghot.yaml sha256 8250cd52986a6c3de5c5bf1125f432bc0821d8834d2a350c7ea310035c4e36b1
 """Indexes over every generated register: by name, by MSR number, by CPUID output."""
 
 from __future__ import annotations
@@ -144,5 +144,6 @@ CONSTANTS: Final[dict[str, int]] = {
     'PAGES_PER_SECTION': 32768,
     'PGHOT_BUCKET_SHIFT': 7,
     'PGHOT_NID_MAX': 1023,
+    'SECTION_SIZE_BITS': 27,
 }
 """Named constants from spec/ (sample period, ring size, page shift, ...)."""

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generated.ibs_mprof import IBS_NR_SAMPLES, PAGE_SHIFT
+from generated.ibs_mprof import IBS_NR_SAMPLES
 from generated.pghot import PAGES_PER_SECTION
 from runtime.errors import InputError
+from runtime.memory import MIB_PAGES
 from runtime.workloads import Workload
 
-MIB_PAGES = (1 << 20) >> PAGE_SHIFT
 KSWAPD_INTERVAL_MS = 10.0  # reference_engine.SimConfig's default
 DEFAULT_MAX_WALL_S = 24 * 3600.0
 """Longest estimated run accepted: a day. A longer one is refused with the knob to turn."""

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generated._base import jitable
+from generated.ibs_mprof import PAGE_SHIFT
 from generated.pghot import PAGES_PER_SECTION
 from runtime.sections import NO_MAP_SHIFT, SECTION_SHIFT
 from runtime.topology import Topology
@@ -29,6 +30,8 @@ NO_PAGE = -1
 """What the arrays hold where no page is (page -> PFN and PFN -> page alike)."""
 NEVER_ACCESSED = -1
 """LRU age of a page no tagged op touched yet."""
+MIB_PAGES = (1 << 20) >> PAGE_SHIFT
+"""Base pages per MiB, from the spec's PAGE_SHIFT (scenario sizes are in MiB)."""
 
 
 class PageTables(NamedTuple):

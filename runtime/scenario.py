@@ -22,7 +22,8 @@ from generated.ibs_mprof import IbsMprofCtl
 from runtime.choices import DRIVER_VARIANTS, ENGINES
 from runtime.decode import shown
 from runtime.errors import InputError
-from runtime.pghot.tunables import FIXED_RANGES, Tunables
+from runtime.memory import MIB_PAGES
+from runtime.pghot.tunables import Tunables, tunable_range
 from safeio.inputs import reason
 from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
@@ -52,6 +53,11 @@ def _period_bits() -> list[int]:
             continue
         bits.append(bit)
     return bits
+
+
+def _span(name: str, mode: str) -> str:
+    low, high = tunable_range(name, mode)
+    return f"{low} .. {high}"
 
 
 _PERIOD_STEP = 1 << min(_period_bits())
@@ -129,18 +135,25 @@ SCHEMA: dict[str, Any] = {
     "pghot": {
         "mode": Key(str, "default", "record mode", choices=("default", "precise")),
         "ready_rule": Key(str, "recomputed", "READY bit rule", choices=("sticky", "recomputed")),
-        "enabled_sources": Key(int, 3, "bit 0 hint faults, bit 1 hwhints (IBS)", 0, 3),
-        "target_nid": Key(int, 0, "promotion target (default mode)", 0, 1023),
-        "freq_threshold": Key(int, 2, "accesses in the window to become ready", 1, 7),
+        "enabled_sources": Key(int, 3, "bit 0 hint faults, bit 1 hwhints (IBS)",
+                               *tunable_range("enabled_sources")),
+        "target_nid": Key(int, 0, "promotion target (default mode)",
+                          *tunable_range("target_nid")),
+        "freq_threshold": Key(int, 2, "accesses in the window to become ready; default mode "
+                              f"allows {_span('freq_threshold', 'default')}",
+                              *tunable_range("freq_threshold")),
         "promote_freq_window_ms": Key(int, None, "window; null = 3000 default / 5000 "
-                                      "precise; default mode's time buckets hold at most 3968",
-                                      1000, 16383, nullable=True),
+                                      "precise; default mode's time buckets hold "
+                                      f"{_span('promote_freq_window_ms', 'default')}",
+                                      *tunable_range("promote_freq_window_ms"), nullable=True),
         "promote_rate_limit_MBps": Key(int, 65536, "promotion rate limit (the sysctl is an "
-                                       "int)", *FIXED_RANGES["promote_rate_limit_MBps"]),
+                                       "int)", *tunable_range("promote_rate_limit_MBps")),
     },
     "kmigrated": {
-        "sleep_ms": Key(int, 100, "kmigrated poll interval", 50, 1000),
-        "batch_nr": Key(int, 512, "migration batch size (a batch holds batch_nr + 1)", 64, 1024),
+        "sleep_ms": Key(int, 100, "kmigrated poll interval",
+                        *tunable_range("kmigrated_sleep_ms")),
+        "batch_nr": Key(int, 512, "migration batch size (a batch holds batch_nr + 1)",
+                        *tunable_range("kmigrated_batch_nr")),
     },
     "demotion": {
         "enabled": Key(bool, True, "kswapd-like demotion when the top tier runs short"),
@@ -441,7 +454,7 @@ def _check_workload(scenario: dict[str, Any], given: dict[str, Any], where: _Whe
             raise InputError(f"{where.at('workload.region_mib')}: workload.region_mib = "
                              f"{wl['region_mib']} does not fit: placement {wl['placement']} has "
                              f"{where_on} MiB")
-    if kind in _GUPS and wl["hot_fraction"] * wl["region_mib"] * 256 < 1:
+    if kind in _GUPS and wl["hot_fraction"] * wl["region_mib"] * MIB_PAGES < 1:
         raise InputError(f"{where.at('workload.hot_fraction')}: the hot set is smaller than "
                          "one page")
 

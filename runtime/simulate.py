@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from generated.ibs_mprof import PAGE_SHIFT, IbsMprofCtl
+from generated.ibs_mprof import IbsMprofCtl
 from runtime.cost import (
     UNITS,
     Estimate,
@@ -27,7 +27,7 @@ from runtime.fast_engine import FastEngine
 from runtime.groundtruth import mem_ops_per_s, top_tier_capacity, truths
 from runtime.kernel_state import SimConfig
 from runtime.lackey import LackeyOps, lackey_workload
-from runtime.memory import Memory, place_pages
+from runtime.memory import MIB_PAGES, Memory, place_pages
 from runtime.metrics import HEATMAP_BUCKETS, Collector, Engine, summarise
 from runtime.progress import PROGRESS_AFTER_S, Progress, Quiet
 from runtime.progress import progress_bar as progress_bar  # the command line's import
@@ -35,9 +35,6 @@ from runtime.reference_engine import ReferenceEngine
 from runtime.scenario import tunables_of
 from runtime.topology import Topology, build_topology
 from runtime.workloads import SyntheticOps, Workload, build_workload
-
-MIB_PAGES = (1 << 20) >> PAGE_SHIFT
-
 
 
 @dataclass

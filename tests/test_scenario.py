@@ -134,6 +134,37 @@ def test_the_rate_limit_range_is_the_models() -> None:
         load_scenario(None, [f"pghot.promote_rate_limit_MBps={INT_MAX + 1}"])
 
 
+TUNABLE_KEYS = [("pghot", key, key) for key in ("enabled_sources", "target_nid", "freq_threshold",
+                                               "promote_freq_window_ms",
+                                               "promote_rate_limit_MBps")] + [
+    ("kmigrated", "sleep_ms", "kmigrated_sleep_ms"), ("kmigrated", "batch_nr",
+                                                      "kmigrated_batch_nr")]
+
+
+@pytest.mark.parametrize("section,key,tunable", TUNABLE_KEYS, ids=lambda k: str(k))
+@pytest.mark.parametrize("mode", ["default", "precise"])
+def test_every_tunable_range_is_the_models_in_each_mode(section: str, key: str, tunable: str,
+                                                        mode: str) -> None:
+    """A scenario accepts exactly what the pghot model accepts in that mode, at both ends: the
+    schema's bounds are tunable_range's (from the generated record layout), not copies."""
+    from runtime.pghot.tunables import tunable_range
+    from runtime.scenario import SCHEMA
+
+    item = SCHEMA[section][key]
+    assert (item.lo, item.hi) == tunable_range(tunable)
+    lo, hi = tunable_range(tunable, mode) if tunable in ("freq_threshold",
+                                                         "promote_freq_window_ms") \
+        else tunable_range(tunable)
+    setting = [f"pghot.mode={mode}", "machine.dram_nodes=1"]
+    for value in (lo, hi):
+        if key == "target_nid" and value > 0:
+            continue  # a valid nid must also be an online top-tier node: checked at build
+        assert load_scenario(None, [*setting, f"{section}.{key}={value}"])[section][key] == value
+    for value in (lo - 1, hi + 1):
+        with pytest.raises(InputError, match=f"{section}.{key}"):
+            load_scenario(None, [*setting, f"{section}.{key}={value}"])
+
+
 def test_every_example_scenario_is_valid() -> None:
     examples = sorted((ROOT / "examples").glob("*.yaml"))
     assert len(examples) >= 4

@@ -39,10 +39,29 @@ FREQ_WINDOW_MAX_MS = {mode: latency_max_ms(mode) for mode in MODES}
 INT_MAX = (1 << 31) - 1
 """proc_dointvec_minmax parses into an int, so larger rate limits are rejected."""
 FIXED_RANGES = {
+    "enabled_sources": (0, SRC_ENABLED_MASK),
+    "target_nid": (0, PGHOT_NID_MAX),
     "promote_rate_limit_MBps": (0, INT_MAX),
     "kmigrated_sleep_ms": (50, 1000),
     "kmigrated_batch_nr": (64, 1024),
 }
+MODE_RANGES = {
+    "freq_threshold": {mode: (1, freq_max(mode)) for mode in MODES},
+    "promote_freq_window_ms": {mode: (FREQ_WINDOW_MIN_MS, FREQ_WINDOW_MAX_MS[mode])
+                               for mode in MODES},
+}
+"""Ranges that depend on CONFIG_PGHOT_PRECISE: the record word's freq and time fields."""
+
+
+def tunable_range(name: str, mode: str | None = None) -> tuple[int, int]:
+    """The values a write of `name` accepts in `mode`; with no mode, the widest over modes
+    (what the scenario schema and README show; Tunables then applies the mode's own)."""
+    if name in FIXED_RANGES:
+        return FIXED_RANGES[name]
+    by_mode = MODE_RANGES[name]
+    if mode is not None:
+        return by_mode[mode]
+    return min(lo for lo, _ in by_mode.values()), max(hi for _, hi in by_mode.values())
 
 
 @dataclass(eq=True)
@@ -120,15 +139,10 @@ class Tunables:
                 raise InputError(f"pghot.enabled_sources = {value:#x} has bits beyond "
                                  f"{SRC_ENABLED_MASK:#x} (0x1 hint faults, 0x2 hwhints)")
             return
-        if name == "target_nid":
-            self._range(name, value, 0, PGHOT_NID_MAX)
-        elif name == "freq_threshold":
-            self._range(name, value, 1, freq_max(self.mode), mode_dependent=True)
-        elif name == "promote_freq_window_ms":
-            self._range(name, value, FREQ_WINDOW_MIN_MS, FREQ_WINDOW_MAX_MS[self.mode],
-                        mode_dependent=True)
+        if name in MODE_RANGES:
+            self._range(name, value, *tunable_range(name, self.mode), mode_dependent=True)
         elif name in FIXED_RANGES:
-            self._range(name, value, *FIXED_RANGES[name])
+            self._range(name, value, *tunable_range(name))
         else:
             raise InputError(f"pghot has no tunable {name!r}")
 

@@ -202,17 +202,39 @@ class Ingest:
         keep = op.valid
         rows = rows[keep]
         words = {name: w[keep] for name, w in op.words.items()}
-        record_kernel = (cols.misc[rows] & abi.MISC_CPUMODE_MASK) == abi.MISC_KERNEL
-        mapped = self.mapping.apply(words, op.caps[keep], record_kernel, self.cpu)
-        pfn = (IbsMprofPhyaddr.get_phy_addr(mapped.phyaddr) >> np.uint64(PAGE_SHIFT)).astype(
-            np.int64)
-        chunk = MprofSamples(
-            cpu=cols.cpu[rows], time_ns=cols.time[rows], pid=cols.pid[rows],
-            tid=cols.tid[rows], ip=cols.ip[rows], vaddr=words["IBS_DC_LINAD"],
-            data2=mapped.data2, data3=mapped.data3, linaddr=mapped.linaddr,
-            phyaddr=mapped.phyaddr, kernel=mapped.kernel, l3_miss=mapped.l3_miss, pfn=pfn,
-            nid=self.nodes.nodes_of(pfn))
+        record = RecordFields(cpu=cols.cpu[rows], time_ns=cols.time[rows], pid=cols.pid[rows],
+                              tid=cols.tid[rows], ip=cols.ip[rows], misc=cols.misc[rows])
+        chunk = mprof_samples(self.mapping, self.nodes, self.cpu, words, op.caps[keep],
+                              record)
         return chunk, block.round[rows]
+
+
+@dataclass
+class RecordFields:
+    """What perf recorded around each op sample: where, when, which task, its RIP and the
+    record's misc (cpumode)."""
+
+    cpu: I64
+    time_ns: U64
+    pid: I64
+    tid: I64
+    ip: U64
+    misc: I64
+
+
+def mprof_samples(mapping: OpMapping, nodes: NodeMap, cpu_model: tuple[str, int, int] | None,
+                  words: dict[str, U64], caps: U64, record: RecordFields) -> MprofSamples:
+    """Op samples (raw words per IBS Op register and their caps) as Memory Profiler samples,
+    with each one's PFN (the driver's sample_pfn) and node."""
+    record_kernel = (record.misc & abi.MISC_CPUMODE_MASK) == abi.MISC_KERNEL
+    mapped = mapping.apply(words, caps, record_kernel, cpu_model)
+    pfn = (IbsMprofPhyaddr.get_phy_addr(mapped.phyaddr) >> np.uint64(PAGE_SHIFT)).astype(
+        np.int64)
+    return MprofSamples(
+        cpu=record.cpu, time_ns=record.time_ns, pid=record.pid, tid=record.tid, ip=record.ip,
+        vaddr=words["IBS_DC_LINAD"], data2=mapped.data2, data3=mapped.data3,
+        linaddr=mapped.linaddr, phyaddr=mapped.phyaddr, kernel=mapped.kernel,
+        l3_miss=mapped.l3_miss, pfn=pfn, nid=nodes.nodes_of(pfn))
 
 
 def _split(pending: list[tuple[MprofSamples, I64]],
@@ -234,3 +256,48 @@ def load_samples(path: Path, topology: Topology, mapping: OpMapping | None = Non
     ingest = Ingest(path, topology, mapping, block_bytes)
     chunks = list(ingest)
     return MprofSamples.concat(chunks), ingest.summary
+
+
+def load_report_dump(path: Path, topology: Topology, mapping: OpMapping | None = None,
+                     cpu_model: tuple[str, int, int] | None = None,
+                     ) -> tuple[MprofSamples, NamedCounts]:
+    """The op samples of a `perf report -D` text file as Memory Profiler samples in time
+    order, with the drops counted (not_valid: enable or valid clear). Caps are what the
+    text shows: ZEN4 when perf printed L3MissOnly, BRNTRGT when it printed IbsBrTarget."""
+    from generated.cpuid import IbsCaps
+    from generated.ibs_op import IbsOpCtl
+    from runtime.perf.dumptext import parse_report
+    from runtime.perf.ibs import OP_ALWAYS, OP_OPTIONAL
+    from safeio.inputs import open_input, reason
+
+    try:
+        with open_input(path) as handle:
+            lines = (raw.decode("utf-8", "replace") for raw in iter(
+                lambda: handle.readline(1 << 17), b""))
+            dumps = parse_report(lines, str(path))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {reason(exc)}") from None
+    names = [cls.NAME for cls in OP_ALWAYS] + [cls.NAME for cls, _ in OP_OPTIONAL]
+    words = {name: np.array([d.words.get(name, 0) for d in dumps], dtype=np.uint64)
+             for name in names}
+    caps = np.array([IbsCaps(avail=True, fetch_sam=True, op_sam=True, zen4=d.zen4,
+                             brn_trgt="IBS_BR_TARGET" in d.words).encode() for d in dumps],
+                    dtype=np.uint64)
+    record = RecordFields(
+        cpu=np.array([d.cpu for d in dumps], dtype=np.int64),
+        time_ns=np.array([d.time for d in dumps], dtype=np.uint64),
+        pid=np.array([d.pid for d in dumps], dtype=np.int64),
+        tid=np.array([d.tid for d in dumps], dtype=np.int64),
+        ip=np.array([d.ip for d in dumps], dtype=np.uint64),
+        misc=np.array([d.misc for d in dumps], dtype=np.int64))
+    ctl = words["IBS_OP_CTL"]
+    valid = IbsOpCtl.get_enable(ctl) & IbsOpCtl.get_val(ctl)
+    drops = NamedCounts(DROP_REASONS)
+    drops["not_valid"] = int((~valid).sum())
+    keep = np.flatnonzero(valid)
+    kept = {name: w[keep] for name, w in words.items()}
+    kept_record = RecordFields(**{f.name: getattr(record, f.name)[keep]
+                                  for f in fields(RecordFields)})
+    samples = mprof_samples(mapping or load_mapping(), NodeMap(topology), cpu_model, kept,
+                            caps[keep], kept_record)
+    return samples.take(np.argsort(samples.time_ns, kind="stable")), drops

@@ -77,7 +77,12 @@ class PerfDataReader:
         except BaseException:
             self._handle.close()
             raise
-        self.resolver = AttrResolver(self.header.attrs, str(path))
+        try:
+            self.resolver = AttrResolver(self.header.attrs, str(path))
+        except BaseException:
+            self._handle.close()
+            raise
+        self._by_id = {i: a.index for a in self.header.attrs for i in a.ids}
         self.sideband = Sideband()
         self.totals = ReadTotals()
 
@@ -153,17 +158,19 @@ class PerfDataReader:
                      round=rounds_before[rows].astype(np.int64))
 
     def _trailer_time(self, record: bytes) -> int:
-        """TIME from a sideband record's sample_id trailer when every attr writes the same
-        trailer (perf's rule for files it can read), else 0: 'since the start'."""
+        """TIME from a sideband record's sample_id trailer: its attr is the only one, or the
+        one every attr agrees with, or the one its trailing IDENTIFIER names; 0 ('since the
+        start') when none can be told or the attr writes no time."""
         attrs = self.header.attrs
-        kinds = {(a.sample_type, a.sample_id_all) for a in attrs}
-        if len(kinds) != 1:
+        attr = attrs[0] if len({(a.sample_type, a.sample_id_all) for a in attrs}) == 1 else None
+        if attr is None and all(a.sample_type & abi.SAMPLE_IDENTIFIER for a in attrs) and \
+                len(record) >= abi.RECORD_HEADER_BYTES + 8:
+            index = self._by_id.get(int.from_bytes(record[-8:], "little"))
+            attr = attrs[index] if index is not None else None
+        if attr is None or not attr.sample_id_all or not attr.sample_type & abi.SAMPLE_TIME:
             return 0
-        sample_type, id_all = kinds.pop()
-        if not id_all or not sample_type & abi.SAMPLE_TIME:
-            return 0
-        fields = [name for name, bit in abi.ID_TRAILER_FIELDS if sample_type & bit]
-        at = len(record) - 8 * len(fields) + 8 * fields.index("time")
+        names = [name for name, bit in abi.ID_TRAILER_FIELDS if attr.sample_type & bit]
+        at = len(record) - 8 * len(names) + 8 * names.index("time")
         if at < abi.RECORD_HEADER_BYTES:
             return 0
         return int.from_bytes(record[at:at + 8], "little")

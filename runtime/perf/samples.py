@@ -101,9 +101,10 @@ class AttrResolver:
 @dataclass
 class SampleColumns:
     """The fields of the samples of one block that the ingest needs, one entry per sample.
-    `raw_at` is the byte offset in the block of the RAW payload (after its u32 size), -1
+    `at` is the record's offset in the block, `raw_at` the byte offset in the block of the RAW payload (after its u32 size), -1
     without one; `malformed` marks samples whose fields run past their record."""
 
+    at: I64
     attr: I64
     misc: I64
     ip: U64
@@ -120,7 +121,7 @@ class SampleColumns:
     @classmethod
     def empty(cls, count: int) -> SampleColumns:
         zeros_u = np.zeros(count, dtype=np.uint64)
-        return cls(attr=np.full(count, -1, dtype=np.int64), misc=np.zeros(count, np.int64),
+        return cls(at=np.zeros(count, np.int64), attr=np.full(count, -1, dtype=np.int64), misc=np.zeros(count, np.int64),
                    ip=zeros_u, pid=np.full(count, -1, np.int64),
                    tid=np.full(count, -1, np.int64), time=zeros_u.copy(), addr=zeros_u.copy(),
                    cpu=np.full(count, -1, np.int64), period=zeros_u.copy(),
@@ -132,6 +133,7 @@ def parse_samples(buf: npt.NDArray[np.uint8], offsets: I64, sizes: I64, misc: I6
                   resolver: AttrResolver) -> SampleColumns:
     """Read the sample records at offsets (their sizes from framing) into columns."""
     cols = SampleColumns.empty(offsets.size)
+    cols.at[:] = offsets
     cols.misc[:] = misc
     cols.attr[:] = resolver.attr_of(buf, offsets, sizes)
     for attr in resolver.attrs:

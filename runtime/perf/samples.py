@@ -101,8 +101,9 @@ class AttrResolver:
 @dataclass
 class SampleColumns:
     """The fields of the samples of one block that the ingest needs, one entry per sample.
-    `at` is the record's offset in the block, `raw_at` the byte offset in the block of the RAW payload (after its u32 size), -1
-    without one; `malformed` marks samples whose fields run past their record."""
+    `at` is the record's offset in the block, `raw_at` that of its RAW payload (after the
+    u32 size), -1 without one; `malformed` marks samples whose fields run past their
+    record."""
 
     at: I64
     attr: I64
@@ -121,8 +122,8 @@ class SampleColumns:
     @classmethod
     def empty(cls, count: int) -> SampleColumns:
         zeros_u = np.zeros(count, dtype=np.uint64)
-        return cls(at=np.zeros(count, np.int64), attr=np.full(count, -1, dtype=np.int64), misc=np.zeros(count, np.int64),
-                   ip=zeros_u, pid=np.full(count, -1, np.int64),
+        return cls(at=np.zeros(count, np.int64), attr=np.full(count, -1, dtype=np.int64),
+                   misc=np.zeros(count, np.int64), ip=zeros_u, pid=np.full(count, -1, np.int64),
                    tid=np.full(count, -1, np.int64), time=zeros_u.copy(), addr=zeros_u.copy(),
                    cpu=np.full(count, -1, np.int64), period=zeros_u.copy(),
                    raw_at=np.full(count, -1, np.int64), raw_size=np.zeros(count, np.int64),

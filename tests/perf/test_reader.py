@@ -16,8 +16,10 @@ from runtime.perf.reader import PerfDataReader
 from runtime.perf.writer import PerfFile, WAttr, comm, finished_round, fork, mmap2, record, sample
 from tests.perf.helpers import PMUS
 
+Columns = dict[str, np.ndarray]
 
-def read_all(path: Path, block_bytes: int = 1 << 22) -> tuple[PerfDataReader, dict[str, np.ndarray]]:
+
+def read_all(path: Path, block_bytes: int = 1 << 22) -> tuple[PerfDataReader, Columns]:
     reader = PerfDataReader(path, block_bytes)
     cols: dict[str, list[np.ndarray]] = {}
     raws: list[bytes] = []

@@ -64,6 +64,8 @@ class Value:
 
     source: str
     lo: int
+    bits: int
+    """Width of the slice read at lo (64: the whole value)."""
     width: int
     lut: npt.NDArray[np.uint64] | None
     members: npt.NDArray[np.uint64] | None
@@ -174,7 +176,7 @@ class OpMapping:
 
     @staticmethod
     def _plain(source: str) -> Value:
-        return Value(source, 0, 64, None, None, None)
+        return Value(source, 0, 64, 64, None, None, None)
 
     def _errata(self, words: dict[str, U64], cpu: tuple[str, int, int] | None) -> dict[str, U64]:
         out = dict(words)
@@ -203,8 +205,8 @@ class OpMapping:
         else:
             cls, info = _field_of(value.source)  # type: ignore[misc]
             raw = np.asarray(getattr(cls, f"get_{info.name}")(words[cls.NAME]), dtype=np.uint64)
-        if value.lo or value.width < 64:
-            raw = (raw >> np.uint64(value.lo)) & np.uint64((1 << value.width) - 1)
+        if value.lo or value.bits < 64:
+            raw = (raw >> np.uint64(value.lo)) & np.uint64((1 << value.bits) - 1)
         if value.lut is not None:
             raw = value.lut[raw]
         if value.members is not None:
@@ -354,6 +356,7 @@ class _Checker:
                 raise Problem(item.key_lines["bits"], f"{what}: bits {item['bits']!r} is not a "
                               f"quoted \"hi:lo\" inside the {width}-bit {source}")
             lo, width, enum = low, hi - low + 1, None
+        bits = width
         lut = None
         if "table" in item:
             table = self.tables.get(item["table"])
@@ -370,7 +373,7 @@ class _Checker:
                               f"enum {source} encodes" + (f" ({enum.__name__})" if enum else
                                                          ", and it encodes none"))
             members = np.array([int(enum[n]) for n in names], dtype=np.uint64)
-        return Value(source, lo, width, lut, members, enum)
+        return Value(source, lo, bits, width, lut, members, enum)
 
     def line(self, item: Any, line: int) -> Line:
         item = self.keys(item, line, _LINE_KEYS, {"target", "fact"}, "field line")

@@ -174,7 +174,8 @@ def test_a_mapping_must_give_what_the_driver_reads(tmp_path: Path) -> None:
 
 def test_a_target_read_before_it_is_given_is_refused(tmp_path: Path) -> None:
     path = broken(tmp_path, "      - from: IBS_MPROF_DATA2.data_src",
-                  "      - from: IBS_MPROF_DATA3.sw_pf\n        bits: \"0\"\n      - from: IBS_MPROF_DATA2.data_src")
+                  "      - from: IBS_MPROF_DATA3.sw_pf\n        bits: \"0\"\n"
+                  "      - from: IBS_MPROF_DATA2.data_src")
     load_mapping(path)  # sw_pf is given before op.l3_miss: fine
     early = broken(tmp_path, "    from: IBS_OP_DATA2.rmt_node", "    from: IBS_MPROF_DATA3.ld_op")
     with pytest.raises(InputError, match="used before a line gives it"):

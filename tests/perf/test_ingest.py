@@ -28,7 +28,7 @@ def known_hot_recording(path: Path, seed: int = 1) -> tuple[Path, dict[int, int]
     weights = np.concatenate([np.full(64, 20.0), np.ones(960)])
     pages = np.concatenate([hot, cold])
     per_cpu = []
-    for cpu in range(4):
+    for _ in range(4):
         times = np.sort(rng.integers(0, 2_000_000_000, 3000))
         chosen = rng.choice(pages, size=times.size, p=weights / weights.sum())
         per_cpu.append(list(zip(times.tolist(), chosen.tolist(), strict=True)))

@@ -28,7 +28,7 @@ from runtime.nodemap import NodeMap
 from runtime.perf import abi
 from runtime.perf.header import PerfHeader
 from runtime.perf.ibs import op_words
-from runtime.perf.mapping import OpMapping, load_mapping
+from runtime.perf.mapping import MprofWords, OpMapping, load_mapping
 from runtime.perf.reader import BLOCK_BYTES, Block, PerfDataReader, ReadTotals
 from runtime.perf.sideband import AddressLookup, Sideband
 from runtime.topology import Topology
@@ -44,8 +44,8 @@ recorded without --raw-samples, a payload whose size the caps do not announce, e
 valid clear (perf skips those too), a timestamp older than what was already released."""
 
 
-@dataclass
-class MprofSamples:
+@dataclass(frozen=True)
+class MprofSamples(MprofWords):
     """One chunk of samples in time order. data2/data3/linaddr/phyaddr are IBS_MPROF_*
     words (what the driver's NMI handler reads), kernel/l3_miss what the profiler's filters
     test; pfn = sample_pfn(phyaddr) and nid its node in the topology (-1: not online);
@@ -57,12 +57,6 @@ class MprofSamples:
     tid: I64
     ip: U64
     vaddr: U64
-    data2: U64
-    data3: U64
-    linaddr: U64
-    phyaddr: U64
-    kernel: Bools
-    l3_miss: Bools
     pfn: I64
     nid: I64
 

@@ -55,18 +55,9 @@ def sample(attr: WAttr, *, ip: int = 0, pid: int = 0, tid: int = 0, time: int = 
     """A PERF_RECORD_SAMPLE of attr, its fields in sample_type order."""
     st = attr.sample_type
     sid = attr.ids[0] if sample_id is None else sample_id
-    out = b""
     values = {"identifier": sid, "ip": ip, "time": time, "addr": addr, "id": sid,
               "stream_id": sid, "period": period}
-    for name, bit in abi.SAMPLE_FIELDS_BEFORE_RAW:
-        if not st & bit:
-            continue
-        if name == "tid":
-            out += struct.pack("<ii", pid, tid)
-        elif name == "cpu":
-            out += struct.pack("<II", cpu, 0)
-        else:
-            out += struct.pack("<Q", values[name])
+    out = _fixed(abi.SAMPLE_FIELDS_BEFORE_RAW, st, values, pid, tid, cpu)
     if st & abi.SAMPLE_READ:
         out += struct.pack("<Q", 0)
     if st & abi.SAMPLE_CALLCHAIN:
@@ -81,17 +72,24 @@ def sample(attr: WAttr, *, ip: int = 0, pid: int = 0, tid: int = 0, time: int = 
 
 def id_trailer(attr: WAttr, pid: int = 0, tid: int = 0, time: int = 0, cpu: int = 0) -> bytes:
     """struct sample_id for non-sample records of attr (sample_id_all)."""
-    out = b""
     values = {"time": time, "id": attr.ids[0], "stream_id": attr.ids[0],
               "identifier": attr.ids[0]}
-    for name, bit in abi.ID_TRAILER_FIELDS:
-        if attr.sample_type & bit:
-            if name == "tid":
-                out += struct.pack("<ii", pid, tid)
-            elif name == "cpu":
-                out += struct.pack("<II", cpu, 0)
-            else:
-                out += struct.pack("<Q", values[name])
+    return _fixed(abi.ID_TRAILER_FIELDS, attr.sample_type, values, pid, tid, cpu)
+
+
+def _fixed(order: tuple[tuple[str, int], ...], sample_type: int, values: dict[str, int],
+           pid: int, tid: int, cpu: int) -> bytes:
+    """The 8-byte fields of `order` that sample_type selects (TID and CPU are two u32s)."""
+    out = b""
+    for name, bit in order:
+        if not sample_type & bit:
+            continue
+        if name == "tid":
+            out += struct.pack("<ii", pid, tid)
+        elif name == "cpu":
+            out += struct.pack("<II", cpu, 0)
+        else:
+            out += struct.pack("<Q", values[name])
     return out
 
 

@@ -116,3 +116,21 @@ def test_a_recording_without_ibs_op_is_refused(tmp_path: Path) -> None:
                                                          [sample(clock, time=1)])
     with pytest.raises(InputError, match="no ibs_op event"):
         load_samples(path, TOPO)
+
+
+def test_page_rows_name_each_page_by_its_first_sample(tmp_path: Path) -> None:
+    from runtime.perf.pages import HEADER, page_rows
+
+    path = write_op_file(tmp_path / "p.data", [op_sample(LOWER + 1, 5, pid=42),
+                                               op_sample(LOWER + 1, 6, pid=42),
+                                               op_sample(LOWER + 2, 7, pid=42)])
+    samples, summary = load_samples(path, TOPO)
+    pages = np.array([LOWER + 2, LOWER + 1, LOWER + 9], dtype=np.int64)
+    rows = page_rows(pages, np.array([10, 20, 30]), np.array([100, -1, 300]),
+                     np.array([1, 1, 1]), samples.pfn, samples.pid, samples.vaddr,
+                     summary.lookup(), summary.sideband.comm_of())
+    assert len(rows[0]) == len(HEADER)
+    assert [r[4] for r in rows] == [1, 2, 0]  # samples per page
+    assert rows[1][5:7] == (42, "gups") and rows[1][8] == "//anon"
+    assert rows[1][9] == hex(int(samples.vaddr[0]) - 0x7F0000000000)
+    assert rows[2][5] == -1 and rows[2][8] == ""  # never sampled

@@ -10,7 +10,6 @@ from generated.cpuid import IbsCaps
 from generated.ibs_fetch import IbsFetchCtl, IbsFetchLinad, IbsFetchPhysad, IcIbsExtdCtl
 from generated.registry import REGISTERS
 from runtime.errors import InputError
-from runtime.perf.ibs import CAPS_BYTES, MSR_BYTES, OP_ALWAYS, OP_OPTIONAL
 
 _FETCH_BASE: tuple[type[RegisterValue], ...] = (IbsFetchCtl, IbsFetchLinad, IbsFetchPhysad)
 
@@ -128,8 +127,16 @@ def parse_hex_payload(text: str) -> bytes:
     return bytes.fromhex(cleaned)
 
 
+CAPS_BYTES = 4
+MSR_BYTES = 8
+
+
 def perf_raw_layout(payload: bytes) -> tuple[IbsCaps, str, tuple[type[RegisterValue], ...]]:
-    """Tell an op sample from a fetch sample by payload length and caps; return the MSR order."""
+    """Tell an op sample from a fetch sample by payload length and caps; return the MSR order
+    (the op one is runtime/perf/ibs.py's, imported here so decoding a register loads none
+    of the perf reader)."""
+    from runtime.perf.ibs import OP_ALWAYS, OP_OPTIONAL
+
     size = len(payload)
     if size < CAPS_BYTES or (size - CAPS_BYTES) % MSR_BYTES:
         raise InputError(

@@ -26,10 +26,9 @@ from generated.ibs_op import (
     IbsOpData4,
     IbsOpRip,
 )
+from runtime.decode import CAPS_BYTES, MSR_BYTES
 from runtime.perf.samples import u32_at, u64_at
 
-CAPS_BYTES = 4
-MSR_BYTES = 8
 OP_ALWAYS: tuple[type[RegisterValue], ...] = (
     IbsOpCtl, IbsOpRip, IbsOpData, IbsOpData2, IbsOpData3, IbsDcLinad, IbsDcPhysad)
 """The MSRs every op payload holds, in order (IBS_OP_CTL .. IBS_DC_PHYSAD)."""

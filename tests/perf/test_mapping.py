@@ -186,3 +186,19 @@ def test_every_line_says_its_hardware_fact() -> None:
     facts = load_mapping().facts()
     assert set(facts) >= {"IBS_MPROF_DATA2.data_src", "op.l3_miss", "op.kernel"}
     assert all(len(f.split()) >= 5 for f in facts.values())
+
+
+def test_validity_bits_and_the_hardware_l3_filter_reach_the_driver() -> None:
+    from generated.ibs_op import IbsOpCtl, IbsOpData3
+
+    words = {n: np.zeros(3, dtype=np.uint64) for n in NAMES}
+    words["IBS_OP_DATA3"][:] = [
+        IbsOpData3(st_op=True, dc_lin_addr_valid=True).encode(),
+        IbsOpData3(st_op=True, dc_phy_addr_valid=True).encode(),
+        IbsOpData3(st_op=True, dc_lin_addr_valid=True, dc_phy_addr_valid=True).encode()]
+    words["IBS_OP_CTL"][:] = [0, 0, IbsOpCtl(l3_miss_only=True, enable=True).encode()]
+    out = load_mapping().apply(words, np.repeat(caps(zen4=True), 3), np.zeros(3, bool), None)
+    assert [driver.sample_filter(int(d), 1) for d in out.data3] == [
+        driver.PADDR_INVALID, driver.LADDR_INVALID, driver.PUSHED]
+    # stores report no data source: a miss only when the hardware filter kept them
+    assert out.l3_miss.tolist() == [False, False, True]

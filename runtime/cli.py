@@ -177,6 +177,12 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     return explore.command(args)
 
 
+def _cmd_topology(args: argparse.Namespace) -> int:
+    from runtime.perf import cli as perf_cli
+
+    return perf_cli.command(args)
+
+
 def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: a decimal or 0x-hex integer (ASCII digits only) in low..high; the
     message names the rule, and argparse adds the option's name."""
@@ -292,6 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
                          "sample.")
     explore.add_arguments(exp)
     exp.set_defaults(func=_cmd_explore)
+    from runtime.perf import cli as perf_cli
+
+    topo = sub.add_parser("topology", help="print this machine's memory topology as the YAML "
+                          "--topology reads", description="Read /sys/devices/system/node "
+                          "(CPUs, memory blocks, meminfo) and the memory tiers, and print the "
+                          "topology YAML that `ingest --topology` and `replay --topology` read.")
+    perf_cli.add_arguments(topo)
+    topo.set_defaults(func=_cmd_topology)
     return parser
 
 

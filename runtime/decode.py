@@ -8,25 +8,9 @@ from typing import Any
 from generated._base import OpenIntEnum, RegisterValue
 from generated.cpuid import IbsCaps
 from generated.ibs_fetch import IbsFetchCtl, IbsFetchLinad, IbsFetchPhysad, IcIbsExtdCtl
-from generated.ibs_op import (
-    IbsBrTarget,
-    IbsDcLinad,
-    IbsDcPhysad,
-    IbsOpCtl,
-    IbsOpData,
-    IbsOpData2,
-    IbsOpData3,
-    IbsOpData4,
-    IbsOpRip,
-)
 from generated.registry import REGISTERS
 from runtime.errors import InputError
 
-CAPS_BYTES = 4
-MSR_BYTES = 8
-_OP_BASE: tuple[type[RegisterValue], ...] = (
-    IbsOpCtl, IbsOpRip, IbsOpData, IbsOpData2, IbsOpData3, IbsDcLinad, IbsDcPhysad,
-)
 _FETCH_BASE: tuple[type[RegisterValue], ...] = (IbsFetchCtl, IbsFetchLinad, IbsFetchPhysad)
 
 
@@ -125,7 +109,14 @@ def register_text(value: RegisterValue) -> str:
 
 
 def parse_hex_payload(text: str) -> bytes:
-    """Hex digits (spaces, colons and an optional 0x allowed) -> bytes."""
+    """Hex digits (spaces, colons and an optional 0x allowed) -> bytes; or the hex dump
+    lines perf report -D prints (`0000:  ff 07 00 00 ...`), of the payload itself or of
+    the whole sample record that ends with it."""
+    from runtime.perf.dumptext import dump_bytes, payload_of_record
+
+    dumped = dump_bytes(text.splitlines(), "--perf-raw")
+    if dumped is not None:
+        return payload_of_record(dumped)
     cleaned = re.sub(r"[\s:]", "", text)
     if cleaned.lower().startswith("0x"):
         cleaned = cleaned[2:]
@@ -136,8 +127,16 @@ def parse_hex_payload(text: str) -> bytes:
     return bytes.fromhex(cleaned)
 
 
+CAPS_BYTES = 4
+MSR_BYTES = 8
+
+
 def perf_raw_layout(payload: bytes) -> tuple[IbsCaps, str, tuple[type[RegisterValue], ...]]:
-    """Tell an op sample from a fetch sample by payload length and caps; return the MSR order."""
+    """Tell an op sample from a fetch sample by payload length and caps; return the MSR order
+    (the op one is runtime/perf/ibs.py's, imported here so decoding a register loads none
+    of the perf reader)."""
+    from runtime.perf.ibs import OP_ALWAYS, OP_OPTIONAL
+
     size = len(payload)
     if size < CAPS_BYTES or (size - CAPS_BYTES) % MSR_BYTES:
         raise InputError(
@@ -145,8 +144,7 @@ def perf_raw_layout(payload: bytes) -> tuple[IbsCaps, str, tuple[type[RegisterVa
         )
     caps = IbsCaps.decode(int.from_bytes(payload[:CAPS_BYTES], "little"))
     count = (size - CAPS_BYTES) // MSR_BYTES
-    op_regs = _OP_BASE + ((IbsBrTarget,) if caps.brn_trgt else ()) + (
-        (IbsOpData4,) if caps.op_data4 else ())
+    op_regs = OP_ALWAYS + tuple(cls for cls, cap in OP_OPTIONAL if getattr(caps, cap))
     fetch_regs = _FETCH_BASE + ((IcIbsExtdCtl,) if caps.fetch_ctl_extd else ())
     if count == len(op_regs):
         return caps, "op", op_regs

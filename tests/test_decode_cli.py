@@ -83,3 +83,50 @@ def test_bad_input_is_one_line_and_exit_2(args: tuple[str, ...], needle: str) ->
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], result.stderr
     assert result.stdout == ""
+
+
+def perf_dump_lines(data: bytes, dots: bool = True) -> str:
+    """Bytes as perf report -D prints a raw event: '.  0000:  09 00 ...  ascii'."""
+    lines = []
+    for at in range(0, len(data), 16):
+        chunk = data[at:at + 16]
+        hexes = " ".join(f"{b:02x}" for b in chunk)
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{'.  ' if dots else ''}{at:04x}:  {hexes:<47}  {text}")
+    return "\n".join(lines)
+
+
+def test_decode_perf_raw_reads_perf_dump_lines_of_a_payload_and_of_a_record() -> None:
+    from runtime.perf.writer import WAttr, ibs_op_payload, sample
+    from tests.perf.helpers import IBS_ST
+
+    caps = IbsCaps(avail=True, fetch_sam=True, op_sam=True, rd_wr_op_cnt=True, op_cnt=True,
+                   brn_trgt=True, op_cnt_ext=True, rip_invalid_chk=True, op_brn_fuse=True,
+                   fetch_ctl_extd=True, op_data4=True).encode()
+    assert caps == 0x7FF  # the "ff 07" of a Zen3's dump
+    data3 = IbsOpData3(ld_op=True, dc_lin_addr_valid=True, dc_phy_addr_valid=True,
+                       dc_miss_lat=0x61)
+    words = [IbsOpCtl(period=0x1000, enable=True, val=True).encode(), 0x4011AA, 0,
+             IbsOpData2(data_src=3).encode(), data3.encode(), 0x7FFF0040, 0x1234040, 0, 0]
+    payload = ibs_op_payload(caps, words)
+    record = sample(WAttr(type=11, sample_type=IBS_ST, ids=(5,)), time=99, raw=payload)
+    for text in (perf_dump_lines(payload, dots=False), perf_dump_lines(record)):
+        assert text.splitlines()[0].lstrip(". ").startswith(("0000:  ff 07", "0000:  09 00"))
+        result = run_cli("decode", "--perf-raw", text, "--json")
+        assert result.returncode == 0, result.stderr
+        regs = json.loads(result.stdout)["registers"]
+        assert regs["IBS_OP_DATA3"]["dc_miss_lat"] == 0x61
+        assert regs["IBS_OP_DATA2"]["data_src_name"] == "DRAM"
+        assert regs["IBS_DC_PHYSAD"]["dc_phys_ad"] == 0x1234040
+        assert list(regs)[-1] == "IBS_OP_DATA4"
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("0000:  ff 07 00 00\n0008:  00 00", "starts at offset 0x8 but 0x4 bytes"),
+    (".  0000:  09 00 00 00 00 00 10 00 11 22 33 44 55 66 77 88",
+     "no IBS payload"),
+])
+def test_bad_dump_lines_are_one_line(text: str, needle: str) -> None:
+    result = run_cli("decode", "--perf-raw", text)
+    assert result.returncode == 2 and needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -133,13 +133,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     inputs = scenario_inputs(args.scenario, scenario)
     out_dir = report.check_report_dir(args.out, inputs)
     result = simulate(scenario, None if args.quiet or args.json else progress_bar())
-    out_dir = report.write_report(result, out_dir, inputs)[0].parent
+    written = report.write_report(result, out_dir, inputs)
     if args.json:
         print(json.dumps(report.json_ready(result), indent=1))
     else:
         print(report.summary_text(result))
-        print(f"report written to {out_dir}/ (report.json, summary.txt, timeline.csv, "
-              "heatmap.txt, fthr.png, heatmap.png, ttd_cdf.png)")
+        print(f"report written to {written[0].parent}/ "
+              f"({', '.join(path.name for path in written)})")
     return 0
 
 

@@ -499,6 +499,7 @@ def summarise(engine: Engine, collector: Collector, costs: dict[str, float],
         "overhead": _overhead(engine, collector, costs, cpus, duration_ms),
         "vmstat": engine.vmstat.as_dict(),
         "first_ready_pages": collector.first_ready_pages,
+        "pitfalls": engine.pghot.pitfall_texts(),
     }
     result["verdict"] = verdict(result)
     return result

@@ -3,7 +3,8 @@
 `summary_text` is the terminal summary: what was simulated, the headline numbers against ground
 truth, every sample accounted for (as equations a reader can check), and the verdict.
 `write_report` writes the report folder atomically: report.json (the whole result), summary.txt,
-timeline.csv, heatmap.txt (damo-style `time_ns addr freq` for gnuplot) and three PNG plots.
+timeline.csv, heatmap.txt (damo-style `time_ns addr freq` for gnuplot), vmstat.txt (the
+counters in /proc/vmstat form) and three PNG plots.
 
 Plots use matplotlib's object API on an Agg canvas, never pyplot: no global backend switch for a
 caller that imports this module, no window can open, and each figure is freed with its object.
@@ -31,6 +32,7 @@ from matplotlib.figure import Figure
 
 from generated.ibs_mprof import PAGE_SHIFT
 from runtime.pghot.tunables import FREQ_WINDOW_DEFAULT_MS
+from runtime.vmstat import proc_text
 from safeio.atomic_dir import replace_dir
 from safeio.killpoints import kill_point
 from safeio.owned import check_output_path
@@ -39,8 +41,8 @@ Result = Mapping[str, Any]
 T = TypeVar("T")
 U = TypeVar("U")
 
-REPORT_FILES = ("report.json", "summary.txt", "timeline.csv", "heatmap.txt", "fthr.png",
-                "heatmap.png", "ttd_cdf.png")
+REPORT_FILES = ("report.json", "summary.txt", "timeline.csv", "heatmap.txt", "vmstat.txt",
+                "fthr.png", "heatmap.png", "ttd_cdf.png")
 """What `write_report` writes, in the order it returns them."""
 
 LABEL_WIDTH = 22
@@ -137,6 +139,8 @@ def summary_text(result: Result) -> str:
     lines += _migration_lines(result)
     lines += _sample_lines(result["sampling"])
     lines += _cost_lines(result)
+    for text in result.get("pitfalls", {}).values():
+        lines += textwrap.wrap(f"kernel pitfall: {text}", 100, subsequent_indent="  ")
     lines.append("")
     lines.append(f"verdict: {result['verdict']}")
     return "\n".join(lines)
@@ -589,6 +593,7 @@ def _write_all(result: Result, folder: Path) -> None:
     (folder / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
     (folder / "timeline.csv").write_text(timeline_csv(result), encoding="utf-8")
     (folder / "heatmap.txt").write_text(heatmap_text(result), encoding="utf-8")
+    (folder / "vmstat.txt").write_text(proc_text(result["vmstat"]), encoding="utf-8")
     _plot_fthr(result, folder / "fthr.png")
     _plot_heatmap(result, folder / "heatmap.png")
     _plot_ttd_cdf(result, folder / "ttd_cdf.png")

@@ -7,6 +7,7 @@ gives /proc/vmstat form, `name value` per line, so a kernel developer can diff i
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 from runtime.counts import NamedCounts
 
@@ -61,4 +62,10 @@ class Vmstat:
         return out
 
     def proc_text(self) -> str:
-        return "".join(f"{name} {value}\n" for name, value in self.as_dict().items())
+        return proc_text(self.as_dict())
+
+
+def proc_text(counters: Mapping[str, int]) -> str:
+    """`name value` lines as /proc/vmstat prints them (a report's vmstat.txt, so it diffs
+    against a real machine's /proc/vmstat taken before and after a run)."""
+    return "".join(f"{name} {value}\n" for name, value in counters.items())

@@ -20,7 +20,7 @@ from safeio import atomic_dir
 from safeio.owned import MARKER, Manifest, folder_files, read_manifest
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-TEXT_FILES = ("report.json", "summary.txt", "timeline.csv", "heatmap.txt")
+TEXT_FILES = ("report.json", "summary.txt", "timeline.csv", "heatmap.txt", "vmstat.txt")
 LOWER = [(1000, 1100), (5000, 5028)]  # two lower-tier nodes: 128 pages in all
 BUCKETS = 8
 
@@ -157,6 +157,15 @@ def test_timeline_csv_has_one_row_per_tick(
     assert len(rows) - 1 == len(result["timeline"])
     assert rows[1][rows[0].index("ready_precision")] == ""  # None is an empty cell
     assert float(rows[2][rows[0].index("fthr")]) == result["timeline"][1]["fthr"]
+
+
+def test_vmstat_txt_is_proc_vmstat_form(written: tuple[dict[str, Any], Path, list[Path]]) -> None:
+    """Every counter of the result, `name value` per line in its order: a file that diffs
+    against /proc/vmstat; nothing else in it (a real run's order: test_run_cli)."""
+    result, out, _ = written
+    pairs = [line.split(" ") for line in (out / "vmstat.txt").read_text().splitlines()]
+    assert [name for name, _ in pairs] == list(result["vmstat"])
+    assert {name: int(value) for name, value in pairs} == result["vmstat"]
 
 
 def test_heatmap_txt_is_time_addr_freq(written: tuple[dict[str, Any], Path, list[Path]]) -> None:
@@ -346,3 +355,14 @@ def test_end_to_end_with_the_simulator(tmp_path: Path) -> None:
     assert "MISMATCH" not in text
     heat = (tmp_path / "run" / "heatmap.txt").read_text().split()
     assert sum(map(int, heat[2::3])) == sum(map(sum, result["heatmap"]["rows"]))
+
+
+def test_summary_names_each_kernel_pitfall_once() -> None:
+    from runtime.pghot.core import PITFALLS
+
+    result = synthetic_result()
+    assert "kernel pitfall" not in report.summary_text(result)
+    result["pitfalls"] = {"threshold_wrapped": PITFALLS["threshold_wrapped"]}
+    text = report.summary_text(result)
+    assert text.count("kernel pitfall: the promotion age threshold") == 1
+    assert max(len(line) for line in text.splitlines() if "pitfall" in line) <= 100

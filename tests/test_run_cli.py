@@ -29,6 +29,11 @@ def test_same_seed_same_report_and_both_engines_agree(tmp_path: Path) -> None:
     for name in ("summary.txt", "timeline.csv", "heatmap.txt", "fthr.png", "heatmap.png",
                  "ttd_cdf.png"):
         assert (tmp_path / "a" / name).stat().st_size > 0
+    from runtime.vmstat import NODE_STATS, VM_EVENTS
+
+    vmstat = (tmp_path / "c" / "vmstat.txt").read_text().splitlines()
+    assert [line.split(" ")[0] for line in vmstat] == [*NODE_STATS, *VM_EVENTS]
+    assert (tmp_path / "a" / "vmstat.txt").read_text().splitlines() == vmstat
 
 
 def test_bad_scenario_is_one_line_and_leaves_no_output(tmp_path: Path) -> None:

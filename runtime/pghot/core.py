@@ -50,7 +50,7 @@ from runtime.vmstat import EVENT_INDEX, Vmstat
 
 __all__ = [
     "EINVAL", "NUMA_NO_NODE", "PGHOT_HINTFAULTS", "PGHOT_HWHINTS", "Pghot", "PghotArrays",
-    "PromoState", "Promotion", "mb_to_pages", "record_accesses",
+    "PITFALLS", "PromoState", "Promotion", "mb_to_pages", "record_accesses",
 ]
 
 EINVAL = 22
@@ -77,6 +77,19 @@ U32 = (1 << 32) - 1
 NUMA_BALANCING_MEMORY_TIERING = 0x2
 """The bit of kernel.numa_balancing that makes a failed promotion wake kswapd and kswapd
 balance a node at the promo watermark (docs/kernel-model.md §d)."""
+
+
+PITFALLS = {
+    "rate_limit_wrapped": "pghot.promote_rate_limit_MBps is 16777216 or more: the kernel turns "
+                          "MB into pages with a 32-bit shift (MB_TO_PAGES), so the limit wraps "
+                          "to {rate_pages} pages/s (0 refuses every promotion once free space "
+                          "runs short)",
+    "threshold_wrapped": "the promotion age threshold fell below its adjustment step and "
+                         "wrapped in u32 (kmigrated_promotion_adjust_threshold after the window "
+                         "was raised at run time): the age test no longer refuses anything",
+}
+"""Kernel arithmetic a setting or a run ran into that a user should hear about: name -> text
+(the report's `pitfalls`, one line each in the summary)."""
 
 
 def mb_to_pages(mbytes: int) -> int:
@@ -251,7 +264,7 @@ class Pghot:
         self.outcomes = NamedCounts(RECORD_OUTCOMES)
         """How many record_access calls ended at each RECORD_OUTCOMES bucket."""
         self.pitfalls: set[str] = set()
-        """Kernel arithmetic the run ran into that a user should know (shown in the report)."""
+        """Runtime PITFALLS the run ran into (settings ones: pitfall_texts)."""
 
     # -- recording (§b.1) -------------------------------------------------------------------
 
@@ -296,6 +309,15 @@ class Pghot:
         if not self.records.has_section(pfn // PAGES_PER_SECTION):
             return None
         return self.records.get_record(pfn, self.tunables.target_nid)
+
+    def pitfall_texts(self) -> dict[str, str]:
+        """Every PITFALLS entry that applies: the current settings' and the run's."""
+        found = set(self.pitfalls)
+        rate_pages = mb_to_pages(self.tunables.promote_rate_limit_MBps)
+        if rate_pages != self.tunables.promote_rate_limit_MBps << (20 - PAGE_SHIFT):
+            found.add("rate_limit_wrapped")
+        return {name: PITFALLS[name].format(rate_pages=rate_pages)
+                for name in PITFALLS if name in found}
 
     def latency_ms(self, rec_time: int, jiffies: int) -> int:
         """pghot_access_latency of a consumed record's time field."""

@@ -1,4 +1,6 @@
-"""kmigrated: the per lower-tier node thread that promotes READY pages (pghot.md §3).
+"""kmigrated: the per lower-tier node thread that promotes READY pages.
+
+Kernel behaviour modelled: docs/kernel-model.md §b.5-b.7.
 
 The kernel loop is
     loop: if wait_event_timeout(ACTIVATE set, sleep_ms): do_work()

@@ -2,15 +2,16 @@
 
 v7 exposes enabled_sources, target_nid, freq_threshold, promote_freq_window_ms and
 promote_rate_limit_MBps as sysctls under /proc/sys/vm (prefix `pghot_`), and
-kmigrated_sleep_ms / kmigrated_batch_nr in debugfs (pghot.md §5.1). A bad write is rejected with
-EINVAL and leaves the old value; here it raises InputError naming the tunable and its range,
-both at construction and on later assignment (`tunables.freq_threshold = 9`).
+kmigrated_sleep_ms / kmigrated_batch_nr in debugfs (docs/kernel-model.md §e). A bad write is
+rejected with EINVAL and leaves the old value; here it raises InputError naming the tunable and
+its range, both at construction and on later assignment (`tunables.freq_threshold = 9`).
 
 Choices where versions differ (documented, switchable):
 - enabled_sources defaults to 0x1 (hint faults only), the post-v7 value; v7 3/7 and v6 had 0.
   The IBS hwhints source (0x2) is therefore OFF unless asked for.
 - ready_rule defaults to "recomputed" (post-v7 default mode rebuilds the word, and precise mode
-  always did); "sticky" is v6 default mode. Which one v7 as posted used is open (pghot.md Q2).
+  always did); "sticky" is v6 default mode. Which one v7 as posted used is open
+  (docs/kernel-model.md §b.2).
 - mode ("default" | "precise") is CONFIG_PGHOT_PRECISE: fixed once the object exists.
 """
 

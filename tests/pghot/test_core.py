@@ -155,3 +155,35 @@ def test_threshold_floor_and_ceiling() -> None:
         now += 60001
         p.should_migrate(1, 0, time_bucket(now), now)
     assert p.promo[0].threshold_ms == 125
+
+
+def test_a_window_raised_at_run_time_wraps_the_threshold_and_the_report_says_so() -> None:
+    """kmigrated_promotion_adjust_threshold in u32: a threshold at the old floor (125 ms) less
+    the new step (2 * 3968 / 16 = 496) wraps to ~2^32, so no age is refused any more."""
+    m = machine(promote_rate_limit_MBps=1, promote_freq_window_ms=1000)
+    p = m.pghot
+    now = 0
+    for _ in range(20):  # flooded minutes: down to the floor, one step of the old window
+        p.should_migrate(20000, 0, time_bucket(now), now)
+        now += 60001
+        p.should_migrate(1, 0, time_bucket(now), now)
+    assert p.promo[0].threshold_ms == 125 and p.pitfall_texts() == {}
+    p.tunables.promote_freq_window_ms = 3968  # the sysctl write at run time
+    p.should_migrate(20000, 0, time_bucket(now), now)
+    now += 60001
+    p.should_migrate(1, 0, time_bucket(now), now)
+    assert p.promo[0].threshold_ms == (125 - 496) & 0xFFFFFFFF
+    assert list(p.pitfall_texts()) == ["threshold_wrapped"]
+    now += 2000  # a fresh rate-limit window: only the age test could refuse, and it does not
+    assert p.should_migrate(1, 0, aged(now, 3968), now)
+
+
+def test_a_rate_limit_of_2_to_the_24_mb_wraps_to_nothing_and_is_flagged() -> None:
+    """MB_TO_PAGES shifts the unsigned int sysctl in 32 bits: 16777216 MB/s is 0 pages/s."""
+    m = machine(promote_rate_limit_MBps=(1 << 24) - 1)
+    assert m.pghot.pitfall_texts() == {}
+    assert m.pghot.should_migrate(1, 0, time_bucket(5000), 5000)
+    m = machine(promote_rate_limit_MBps=1 << 24)
+    [text] = m.pghot.pitfall_texts().values()
+    assert "wraps to 0 pages/s" in text
+    assert not m.pghot.should_migrate(1, 0, time_bucket(5000), 5000)

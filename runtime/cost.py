@@ -29,6 +29,7 @@ from generated.ibs_mprof import IBS_NR_SAMPLES
 from generated.pghot import PAGES_PER_SECTION
 from runtime.errors import InputError
 from runtime.memory import MIB_PAGES
+from runtime.pghot.watermarks import Watermarks
 from runtime.workloads import Workload
 
 KSWAPD_INTERVAL_MS = 10.0  # reference_engine.SimConfig's default
@@ -230,15 +231,19 @@ def amounts(scenario: dict[str, Any], facts: WorkloadFacts | None = None) -> dic
     promotes = bool(scenario["pghot"]["enabled_sources"] & 2)  # the IBS (hwhints) source
     promotions = records / scenario["pghot"]["freq_threshold"] if promotes else 0.0
     top_pages = m["dram_nodes"] * m["dram_mib"] * MIB_PAGES
+    node_pages = m["dram_mib"] * MIB_PAGES
+    marks = Watermarks(m["watermark_scale_factor"],
+                       lowmem_pages=top_pages + m["cxl_nodes"] * m["cxl_mib"] * MIB_PAGES)
     # kswapd has work (and the fast engine copies LRU ages for it) only when the workload's
     # pages can fill the top tier below its low watermark: by placement or by promotion
-    short_of_dram = demotion and pages > top_pages * (1 - 1 / 64) and \
-        (wl["placement"] != "cxl" or promotes)
+    short_of_dram = demotion and pages > top_pages - m["dram_nodes"] * \
+        marks.low_pages(node_pages) and (wl["placement"] != "cxl" or promotes)
     if not short_of_dram:  # nothing moves a page back down: each is promoted at most once
         promotions = min(promotions, pages)
-    # A round with work demotes at least 1/64 of the top tier (low to promo watermark, or
-    # what a failed promotion left), which promotions refill first: few rounds have work.
-    rounds = min(duration_ms / KSWAPD_INTERVAL_MS, 1 + promotions / max(top_pages / 64, 1))
+    # A round with work demotes at least low..promo of the top tier (or what a failed
+    # promotion left), which promotions refill first: few rounds have work.
+    per_round = m["dram_nodes"] * (marks.promo_pages(node_pages) - marks.low_pages(node_pages))
+    rounds = min(duration_ms / KSWAPD_INTERVAL_MS, 1 + promotions / max(per_round, 1))
     events_per_ms = (1.0 / KSWAPD_INTERVAL_MS if short_of_dram else 0.0) + \
         m["cxl_nodes"] / scenario["kmigrated"]["sleep_ms"] + \
         1.0 / scenario["metrics"]["timeline_ms"]

@@ -29,6 +29,7 @@ from runtime.pghot.core import Pghot
 from runtime.pghot.demotion import Demoter
 from runtime.pghot.kmigrated import Kmigrated, start_kmigrated
 from runtime.pghot.tunables import Tunables
+from runtime.pghot.watermarks import NUMA_BALANCING_MEMORY_TIERING, SCALE_FACTOR_DEFAULT, Watermarks
 from runtime.topology import Topology
 from runtime.vmstat import Vmstat
 
@@ -93,6 +94,10 @@ class SimConfig:
     caps: IbsCaps = field(default_factory=zen6_caps)
     phase_ends_ms: tuple[float, ...] = ()
     """When the workload's phases end (before the run's end): observers hear of each."""
+    watermark_scale_factor: int = SCALE_FACTOR_DEFAULT
+    """vm.watermark_scale_factor; min_free_kbytes follows from the machine's memory."""
+    numa_balancing: int = NUMA_BALANCING_MEMORY_TIERING
+    """kernel.numa_balancing: the tiering bit (2) sets kswapd's wake-up and balance point."""
 
 
 class KernelState:
@@ -106,9 +111,14 @@ class KernelState:
         self.memory = memory
         self.topology = cfg.topology
         self.vmstat = Vmstat()
-        self.demoter = Demoter(self.topology, memory, self.vmstat) if cfg.demotion else None
+        watermarks = Watermarks(cfg.watermark_scale_factor,
+                                lowmem_pages=sum(n.pfn_count for n in self.topology.nodes))
+        self.demoter = Demoter(self.topology, memory, self.vmstat, watermarks,
+                               cfg.numa_balancing) if cfg.demotion else None
         self.pghot = Pghot(self.topology, memory, self.vmstat, cfg.tunables,
-                           wakeup_kswapd=self.demoter.wakeup if self.demoter else None)
+                           watermarks=watermarks,
+                           wakeup_kswapd=self.demoter.wakeup if self.demoter else None,
+                           numa_balancing=cfg.numa_balancing)
         self.cpus: list[CpuState] = make_cpus(self.topology, cfg.mprof_lvt_offset)
         self.driver = Driver(self.topology, self.cpus, SimulatedCpuid(cfg.caps), self.vmstat,
                              record_access, cfg.driver_variant, cfg.driver)

@@ -24,6 +24,7 @@ from runtime.decode import shown
 from runtime.errors import InputError
 from runtime.memory import MIB_PAGES
 from runtime.pghot.tunables import Tunables, tunable_range
+from runtime.pghot.watermarks import SCALE_FACTOR_DEFAULT, SCALE_FACTOR_RANGE
 from safeio.inputs import reason
 from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
@@ -84,6 +85,9 @@ SCHEMA: dict[str, Any] = {
         "cxl_mib": Key(int, 4096, "memory of each CXL node, MiB", 128, 1 << 24),
         "ops_per_cpu_per_s": Key(float, 1e9, "dispatched ops per CPU-second", 1e3, 1e11),
         "cycles_per_op": Key(int, 1, "cycles per op, for CntCtl=0 (cycle counting)", 1, 1000),
+        "watermark_scale_factor": Key(int, SCALE_FACTOR_DEFAULT, "vm.watermark_scale_factor: "
+                                      "watermark steps in 1/10000 of a node (min from "
+                                      "min_free_kbytes)", *SCALE_FACTOR_RANGE),
     },
     "workload": {
         "kind": Key(str, "gups-hot", "workload model", choices=WORKLOAD_KINDS),

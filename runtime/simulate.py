@@ -121,6 +121,7 @@ def build(scenario: dict[str, Any], limits: Limits | None = None,
         work_latency_ms=scenario["driver"]["work_latency_ms"], tunables=tunables,
         demotion=scenario["demotion"]["enabled"],
         timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"],
+        watermark_scale_factor=m["watermark_scale_factor"],
         phase_ends_ms=tuple(p.start_ms for p in workload.phases[1:]
                             if p.start_ms < duration_ms))
     engine: Engine = (FastEngine(cfg, source, memory, workload) if scenario["engine"] == "fast"

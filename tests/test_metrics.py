@@ -89,7 +89,7 @@ FULL_DRAM = {  # demotion off: promotion fills the one 128 MiB DRAM node past ks
                       "demotion.enabled=false", "duration_s=2", "machine.ops_per_cpu_per_s=1e10",
                       "llc.size_mib=1"],
     # placement fills DRAM to between kswapd's low and promo watermarks: kswapd never wakes
-    "placed full": ["workload.placement=dram", "workload.region_mib=2000",
+    "placed full": ["workload.placement=dram", "workload.region_mib=2042",
                     "workload.kind=uniform", "duration_s=0.3"],
 }
 
@@ -105,7 +105,10 @@ def test_placement_efficiency_cannot_exceed_100_percent(overrides: list[str]) ->
     scenario = load_scenario(None, overrides)
     result = simulate(scenario)
     node_pages = scenario["machine"]["dram_mib"] * 256
-    old_k = node_pages - Watermarks().promo_pages(node_pages)
+    machine = scenario["machine"]
+    total = (machine["dram_mib"] * machine["dram_nodes"] + machine["cxl_mib"] *
+             machine["cxl_nodes"]) * 256
+    old_k = node_pages - Watermarks(lowmem_pages=total).promo_pages(node_pages)
     on_top = round(result["final"]["fthr"] * result["workload"]["pages"])  # uniform rates
     assert on_top > old_k
     assert result["final"]["placement_efficiency"] <= 1.0

@@ -43,7 +43,7 @@ from runtime.pghot.records import (
     word_ready,
 )
 from runtime.pghot.tunables import PGHOT_HINTFAULTS, PGHOT_HWHINTS, Tunables
-from runtime.pghot.watermarks import Watermarks
+from runtime.pghot.watermarks import NUMA_BALANCING_MEMORY_TIERING, Watermarks
 from runtime.sections import flat_index_of
 from runtime.topology import Topology
 from runtime.vmstat import EVENT_INDEX, Vmstat
@@ -74,9 +74,6 @@ ENOUGH_MIN_PAGES = (1 << 30) >> PAGE_SHIFT
 ENOUGH_PRESENT_SHIFT = 4
 """... or 1/16 of the node's present pages if that is more."""
 U32 = (1 << 32) - 1
-NUMA_BALANCING_MEMORY_TIERING = 0x2
-"""The bit of kernel.numa_balancing that makes a failed promotion wake kswapd and kswapd
-balance a node at the promo watermark (docs/kernel-model.md §d)."""
 
 
 PITFALLS = {

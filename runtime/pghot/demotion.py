@@ -2,13 +2,13 @@
 
 Mainline reclaim on a tiered system demotes cold top-tier pages to a lower tier instead of
 swapping. Modelled here, per top-tier node, with the watermarks of watermarks.py:
-- trigger: free < low watermark (1/64 of the node by default; the allocator wakes kswapd), or
-  an explicit `wakeup(nid)` (promotion found the node too full: migrate_misplaced_folio_prepare
-  wakes kswapd in tiering mode) while free < promo watermark;
+- trigger: free < low watermark (the allocator wakes kswapd), or an explicit `wakeup(nid)`
+  (promotion found the node too full: migrate_misplaced_folio_prepare wakes kswapd in tiering
+  mode) while free is below the balance point;
 - action: demote the least recently accessed pages (Memory.last_access, never-accessed pages
-  first, ties by page id) until free >= promo watermark (3/64 by default; in tiering mode
-  kswapd balances a node at the promo watermark, not the high one, to leave room for
-  promotions);
+  first, ties by page id) until free reaches the balance point: pgdat_balanced checks the promo
+  watermark when kernel.numa_balancing has the MEMORY_TIERING bit (leaving room for
+  promotions), the high watermark otherwise;
 - destination: the lower-tier nodes in ascending nid order, the first with a free page (the
   kernel uses the node_demotion[] preference list); stops early when none has room;
 - counter: pgdemote_kswapd += pages demoted.
@@ -26,7 +26,7 @@ import numpy as np
 
 from runtime.columnlog import ColumnLog
 from runtime.memory import Memory
-from runtime.pghot.watermarks import Watermarks
+from runtime.pghot.watermarks import NUMA_BALANCING_MEMORY_TIERING, Watermarks
 from runtime.topology import Topology
 from runtime.vmstat import Vmstat
 
@@ -45,11 +45,14 @@ class Demoter:
     failed promotion calls (pass it as Pghot(wakeup_kswapd=demoter.wakeup))."""
 
     def __init__(self, topology: Topology, memory: Memory, vmstat: Vmstat,
-                 watermarks: Watermarks | None = None) -> None:
+                 watermarks: Watermarks | None = None,
+                 numa_balancing: int = NUMA_BALANCING_MEMORY_TIERING) -> None:
         self.topology = topology
         self.memory = memory
         self.vmstat = vmstat
         self.watermarks = watermarks if watermarks is not None else Watermarks()
+        self.numa_balancing = numa_balancing
+        """kernel.numa_balancing: its MEMORY_TIERING bit moves the balance point to promo."""
         self.woken: set[int] = set()
         self.log: ColumnLog[Demotion] = ColumnLog(Demotion)
 
@@ -60,8 +63,12 @@ class Demoter:
         return self.watermarks.low_pages(self.memory.present_pages(nid))
 
     def balanced_pages(self, nid: int) -> int:
-        """Free pages at which kswapd stops (the promo watermark)."""
-        return self.watermarks.promo_pages(self.memory.present_pages(nid))
+        """Free pages at which kswapd stops (pgdat_balanced): promo in tiering mode, else
+        high."""
+        present = self.memory.present_pages(nid)
+        if self.numa_balancing & NUMA_BALANCING_MEMORY_TIERING:
+            return self.watermarks.promo_pages(present)
+        return self.watermarks.high_pages(present)
 
     def needs_demotion(self, nid: int) -> bool:
         free = self.memory.free_pages(nid)

@@ -74,9 +74,9 @@ def test_free_space_enough_is_strictly_above_promo_plus_1_gib() -> None:
 
 
 def test_free_space_enough_counts_the_promo_watermark_and_present_over_16() -> None:
-    top = 16 * PPS  # 524288 pages: present/16 = 32768 < 1 GiB; promo = 3 * 524288/64 = 24576
-    m = machine(top_pages=top, watermarks=Watermarks(64))
-    m.fill(0, top - (262144 + 24576) - 1)
+    top = 16 * PPS  # 524288 pages: present/16 = 32768 < 1 GiB; promo = 3 * 5242 = 15726
+    m = machine(top_pages=top, watermarks=Watermarks(100))
+    m.fill(0, top - (262144 + 15726) - 1)
     assert m.pghot.free_space_enough(0)
     m.fill(0, 1)
     assert not m.pghot.free_space_enough(0)

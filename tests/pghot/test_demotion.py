@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from runtime.memory import NEVER_ACCESSED, Memory
 from runtime.pghot import Demoter, Kmigrated, Pghot, Tunables, Watermarks
-from runtime.pghot.watermarks import min_free_kbytes
 from runtime.pghot.core import PGHOT_HINTFAULTS
+from runtime.pghot.watermarks import min_free_kbytes
 from runtime.topology import Node, Topology
 from runtime.vmstat import Vmstat
 from tests.pghot.helpers import LOWER_START

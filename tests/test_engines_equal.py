@@ -103,6 +103,40 @@ def test_hot_set_shift_under_demotion_pressure() -> None:
                            "workload.shift_at_s=1"])
 
 
+@pytest.mark.parametrize("mode,window", [("default", 1000), ("default", 3071),
+                                         ("default", 3968), ("precise", 3073),
+                                         ("precise", 16383)])
+def test_windows_that_are_not_multiples_of_a_bucket(mode: str, window: int) -> None:
+    """The window rule (a new window once the gap exceeds it) on bucketed and exact times, at
+    windows that fall inside a 128 ms bucket and at each mode's largest."""
+    assert_same_run(None, ["duration_s=2", "machine.ops_per_cpu_per_s=5e7",
+                           "workload.region_mib=64", "llc.size_mib=4", f"pghot.mode={mode}",
+                           f"pghot.promote_freq_window_ms={window}"], steps=3)
+
+
+RATE_LIMITED = ["machine.dram_mib=128", "workload.region_mib=512", "demotion.enabled=true",
+                "pghot.promote_rate_limit_MBps=1", "machine.ops_per_cpu_per_s=1e8",
+                "llc.size_mib=1", "workload.hot_fraction=0.05"]
+"""A 128 MiB top tier is always below pgdat_free_space_enough's 1 GiB short-cut, so every
+promotion goes through the age threshold and a 256 pages/s rate limit."""
+
+
+def test_rate_limited_promotion_below_the_free_space_short_cut() -> None:
+    assert_same_run(None, ["duration_s=2", *RATE_LIMITED], steps=4)
+    ref = run("reference", None, ["duration_s=2", *RATE_LIMITED])
+    assert ref.vmstat.get("pgpromote_candidate") > ref.vmstat.get("pgpromote_success") > 0
+    assert ref.vmstat.get("pgpromote_candidate_nrl") == 0
+
+
+def test_past_a_minute_the_threshold_adjusts_alike() -> None:
+    """kmigrated_promotion_adjust_threshold runs once 60 s have passed on the ms clock."""
+    overrides = ["duration_s=65", *RATE_LIMITED, "machine.ops_per_cpu_per_s=1e7",
+                 "metrics.timeline_ms=1000"]
+    assert_same_run(None, overrides, steps=2)
+    ref = run("reference", None, overrides)
+    assert [state.threshold_ms for state in ref.pghot.promo.values()] != [0]
+
+
 @pytest.mark.parametrize("chunk", [1, 37])
 def test_long_blocks_in_chunks(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
     """Blocks longer than CHUNK_CALLS go through the NMI pass in chunks."""

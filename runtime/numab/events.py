@@ -141,7 +141,8 @@ class FaultQueue:
         t1, p1, _ = self._heap[0]
         stop = cursor + int(np.searchsorted(times[cursor:], t1, side="left"))
         same = stop + int(np.searchsorted(times[stop:], t1, side="right"))
-        return stop + int(np.searchsorted(batch.page[stop:same], p1, side="left"))
+        stop += int(np.searchsorted(batch.page[stop:same], p1, side="left"))
+        return max(stop, cursor + 1)  # an equal head elsewhere: this one may go first
 
     def _push(self, batch: _Batch, cursor: int, fresh: bool = True) -> None:
         bid = self._next_id

@@ -1,0 +1,150 @@
+"""The hint-fault source end to end: interpreted one fault at a time (the reference engine's
+way) and compiled over runs (the fast engine's) give identical runs; the counters add up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from generated.pghot import PAGES_PER_SECTION as PPS
+from runtime.numab import HintFaultSource, NumabTunables, SyntheticArrivals
+from runtime.numab.pacing import PERIOD, PLACEMENTS
+from runtime.pghot import Pghot, Tunables
+from runtime.vmstat import Vmstat
+from runtime.workloads import Phase, Workload
+from tests.numab.helpers import box
+
+PAGES = 2 * PPS  # 256 MiB: one 256 MB scan window
+
+
+def gups(hot_start: int, hot: int = PAGES // 16) -> np.ndarray:
+    probs = np.full(PAGES, 0.1 / PAGES)
+    probs[hot_start:hot_start + hot] += 0.9 / hot
+    return probs
+
+
+def build(setup: str, phases: int = 1, dram_pages: int = 2 * PPS, rate: int = 65536,
+          **tunables: Any) -> tuple[HintFaultSource, Pghot | None]:
+    b = box(PAGES, dram_pages=dram_pages)
+    starts = [0.0, 3000.0][:phases]
+    wl = Workload("gups", PAGES, [Phase(s, gups(PAGES // 4 + i * PAGES // 2), np.ones(PAGES),
+                                        f"p{i}") for i, s in enumerate(starts)])
+    arrivals = SyntheticArrivals(wl, seed=5, cpus=2, mem_ops_per_ms_per_cpu=20.0)
+    pghot = None
+    if setup == "pghot":
+        pghot = Pghot(b.topology, b.memory, Vmstat(), Tunables(enabled_sources=1))
+        pghot.started = True
+    wakeups: list[int] = []
+    source = HintFaultSource(NumabTunables(promote_rate_limit_MBps=rate, **tunables), setup,
+                             b.topology, b.memory, PAGES, arrivals, pghot=pghot,
+                             wakeup_kswapd=wakeups.append)
+    source.wakeups = wakeups  # type: ignore[attr-defined]
+    return source, pghot
+
+
+def run(source: HintFaultSource, compiled: bool, until: float = 8000.0,
+        step: float = 100.0, move_every: int = 0) -> None:
+    t = 0.0
+    n = 0
+    while t < until:
+        t += step
+        n += 1
+        source.run_until(t, compiled)
+        if move_every and n % move_every == 0:  # someone else migrates a few marked pages
+            marked = np.flatnonzero(source.words >> 31)[:50]
+            olds = source.memory.pfns_of(marked)
+            source.memory.migrate_many(olds, 0)
+            source.pages_moved(marked, olds)
+
+
+def state(source: HintFaultSource, pghot: Pghot | None) -> dict[str, Any]:
+    out = {"vmstat": source.vmstat(), "outcomes": source.fault_outcomes(),
+           "task": source.task.tolist(), "faults": source.faults.tolist(),
+           "nbp": source.nbp.tolist(), "words": source.words.tolist(),
+           "pending": source.queue.pending_pages().tolist(),
+           "promotions": list(source.promotions),
+           "placement": source.memory.placement()[1].tolist(),
+           "wakeups": source.wakeups}  # type: ignore[attr-defined]
+    if pghot is not None:
+        out["records"] = pghot.records.flat.tolist()
+        out["pghot_vm"] = pghot.vmstat.as_dict()
+    return out
+
+
+@pytest.mark.parametrize("setup,phases,moves", [("numab2", 1, 0), ("numab2", 2, 7),
+                                                 ("pghot", 2, 5)])
+def test_interpreted_equals_compiled(setup: str, phases: int, moves: int) -> None:
+    a, pa = build(setup, phases)
+    b, pb = build(setup, phases)
+    run(a, compiled=False, move_every=moves)
+    run(b, compiled=True, move_every=moves)
+    sa, sb = state(a, pa), state(b, pb)
+    assert sa == sb
+    assert sa["vmstat"]["numa_hint_faults"] > 1000  # the run did something
+
+
+def test_numab2_counters_add_up() -> None:
+    source, _ = build("numab2", phases=2)
+    run(source, compiled=True)
+    vm, out = source.vmstat(), source.fault_outcomes()
+    assert vm["numa_hint_faults"] == sum(out.values()) - out["no_folio"]
+    assert vm["numa_pages_migrated"] == vm["pgpromote_success"] == out["migrated"] == \
+        len(source.promotions) > 0
+    assert vm["pgpromote_candidate"] == out["migrated"] + out["rate_limited"]
+    assert vm["numa_hint_faults_local"] == 0  # CXL has no CPUs
+    assert vm["numa_pte_updates"] >= vm["numa_hint_faults"]
+    moved = np.array([p.page for p in source.promotions])
+    assert (source.memory.pfns_of(moved) < 2 * PPS).all()  # all on DRAM now
+    assert not (source.words[moved] >> 31).any()  # and no longer hinted
+
+
+def test_placements_double_the_scan_period_in_tiering_mode() -> None:
+    source, _ = build("pghot", phases=1)
+    run(source, compiled=True, until=20000.0)
+    assert source.task[PLACEMENTS] >= 2
+    assert source.scan_min == 1000 and source.scan_period_ms() > source.scan_min
+    assert source.task[PERIOD] == min(source.scan_max,
+                                      source.scan_min << int(source.task[PLACEMENTS]))
+
+
+def test_rate_limit_refuses_promotions() -> None:
+    source, _ = build("numab2", rate=1)  # 256 pages a second
+    run(source, compiled=True)
+    out = source.fault_outcomes()
+    assert out["rate_limited"] > 0
+    assert out["migrated"] <= 256 * 9  # 8 s: at most nine one-second windows
+
+
+def test_room_to_spare_skips_the_threshold() -> None:
+    """A DRAM node with more than 1 GiB free above the promo watermark promotes every
+    lower-tier fault at once (pgpromote_candidate_nrl), however old its scan stamp."""
+    source, _ = build("numab2", dram_pages=16 * PPS)
+    run(source, compiled=True)
+    vm, out = source.vmstat(), source.fault_outcomes()
+    assert out["too_old"] == 0 and vm["pgpromote_candidate"] == 0
+    assert vm["pgpromote_candidate_nrl"] == out["migrated"] == vm["numa_hint_faults"]
+
+
+def test_full_target_fails_prepare_and_wakes_kswapd() -> None:
+    source, _ = build("numab2", dram_pages=PPS // 64)  # 512 pages: high watermark 16
+    run(source, compiled=True, until=4000.0)
+    out = source.fault_outcomes()
+    assert out["prepare_failed"] > 0 and source.wakeups == [0] * len(source.wakeups)
+    assert source.memory.free_pages(0) == 16 + 1  # filled to just above high + 1
+
+
+def test_pghot_setup_records_hint_faults() -> None:
+    source, pghot = build("pghot")
+    run(source, compiled=True)
+    assert pghot is not None
+    out = source.fault_outcomes()
+    assert pghot.vmstat.get("pghot_recorded_hintfaults") == out["to_pghot"] > 0
+    assert source.vmstat()["numa_pages_migrated"] == 0 and not len(source.promotions)
+
+
+def test_disabled_does_nothing() -> None:
+    source, _ = build("numab2", mode=0)
+    run(source, compiled=False, until=5000.0)
+    assert not any(source.vmstat().values())

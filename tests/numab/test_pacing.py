@@ -36,6 +36,7 @@ def test_scan_period_bounds_follow_the_rss() -> None:
     assert (task_scan_min(T, 8 * GIB_PAGES), task_scan_max(T, 8 * GIB_PAGES)) == (100, 1875)
     assert (task_scan_min(T, GIB_PAGES // 2), task_scan_max(T, GIB_PAGES // 2)) == (500, 30000)
     assert (task_scan_min(T, 1), task_scan_max(T, 1)) == (1000, 60000)
+    assert task_scan_max(T, 8 * GIB_PAGES + 1) == 60000 // 33  # a started window counts
     assert task_scan_min(T, 0) == 1000  # an empty RSS counts as one window
     big = NumabTunables(scan_size_mb=4096)  # beyond MAX_SCAN_WINDOW: no floor from it
     assert task_scan_min(big, 1) == 1000

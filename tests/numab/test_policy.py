@@ -121,6 +121,10 @@ def test_threshold_arithmetic_is_u32() -> None:
     nbp = new_nbp(1)
     adjust_threshold(nbp, NID, 1000, huge, PERIOD, ms(0))
     assert nbp[NID, THRESHOLD] == 1600  # min(huge + 100 (u32), 1600)
+    nbp = new_nbp(1)
+    nbp[NID, CANDIDATE] = 10**6
+    adjust_threshold(nbp, NID, 1, huge, PERIOD, ms(0))
+    assert nbp[NID, THRESHOLD] == huge - 100  # one step of the wrapped double down
 
 
 def test_rate_limit_windows() -> None:

@@ -131,8 +131,42 @@ def test_full_target_fails_prepare_and_wakes_kswapd() -> None:
     source, _ = build("numab2", dram_pages=PPS // 64)  # 512 pages: high watermark 16
     run(source, compiled=True, until=4000.0)
     out = source.fault_outcomes()
-    assert out["prepare_failed"] > 0 and source.wakeups == [0] * len(source.wakeups)
+    assert out["prepare_failed"] > 0
+    assert source.wakeups and set(source.wakeups) == {0}  # kswapd woken on the target
     assert source.memory.free_pages(0) == 16 + 1  # filled to just above high + 1
+
+
+def test_phase_change_redraws_pending_faults() -> None:
+    """Pages that the new phase never touches lose their pending fault at the change; the
+    others fault from the change on with the new rates."""
+    b = box(PAGES)
+    first = np.zeros(PAGES)
+    first[:PAGES // 2] = 2.0 / PAGES
+    wl = Workload("two", PAGES, [Phase(0.0, first, np.ones(PAGES), "a"),
+                                 Phase(3000.0, first[::-1].copy(), np.ones(PAGES), "b")])
+    arrivals = SyntheticArrivals(wl, seed=5, cpus=2, mem_ops_per_ms_per_cpu=0.01)
+    source = HintFaultSource(NumabTunables(), "numab2", b.topology, b.memory, PAGES, arrivals)
+    source.run_until(2999.0)
+    before = source.queue.pending_pages()
+    assert before.size and (before < PAGES // 2).all()
+    source.run_until(3000.5)
+    assert source.queue.pending_pages().size == 0  # none of them is accessed any more
+
+
+def test_moved_pages_lose_their_hint_and_pending_fault() -> None:
+    """A page migrated by someone else (kmigrated, kswapd) comes back without the hint: its
+    pending fault is gone, and nothing faults on the top tier in tiering mode."""
+    source, _ = build("numab2")
+    run(source, compiled=True, until=1500.0)
+    pending = source.queue.pending_pages()[:500]
+    olds = source.memory.pfns_of(pending)
+    source.memory.migrate_many(olds, 0)
+    source.pages_moved(pending, olds)
+    assert not source.queue.pending[pending].any()
+    assert not (source.words[pending] >> 31).any()
+    assert (source.words[pending] & (2**21 - 1) == 2**21 - 1).all()  # changed tier: reset
+    run(source, compiled=True, until=8000.0)
+    assert source.fault_outcomes()["cpupid_path"] == 0
 
 
 def test_pghot_setup_records_hint_faults() -> None:

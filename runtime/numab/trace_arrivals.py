@@ -29,10 +29,9 @@ class TraceArrivals:
     def __init__(self, trace: Trace, ops_per_ms: float) -> None:
         self.length = trace.ops
         self.ops_per_ms = ops_per_ms
-        positions = np.frombuffer(trace.positions, dtype=np.uint64).astype(np.int64) \
-            if len(trace.positions) else np.zeros(0, dtype=np.int64)
-        pages = np.frombuffer(trace.pages, dtype=np.uint32).astype(np.int64) \
-            if len(trace.pages) else np.zeros(0, dtype=np.int64)
+        # a loaded trace has at least one data access (load_trace refuses others)
+        positions = np.frombuffer(trace.positions, dtype=np.uint64).astype(np.int64)
+        pages = np.frombuffer(trace.pages, dtype=np.uint32).astype(np.int64)
         self.keys = np.sort(pages * self.length + positions)
         """page * L + position of every data access, ascending."""
         counts = np.bincount(pages, minlength=trace.page_count)
@@ -51,9 +50,8 @@ class TraceArrivals:
         found = np.searchsorted(self.keys, pages * self.length + here, side="left")
         end = self.first[pages] + self.count[pages]
         wrapped = found >= end  # no access of the page later in this loop of the trace
-        index_ = np.where(wrapped, self.first[pages], found)
-        safe = np.minimum(index_, max(self.keys.size - 1, 0))
-        position = self.keys[safe] - pages * self.length if self.keys.size else here + 0 * pages
+        slot = np.minimum(np.where(wrapped, self.first[pages], found), self.keys.size - 1)
+        position = self.keys[slot] - pages * self.length
         ahead = (position - here) % self.length
         times: F64 = np.where(self.count[pages] > 0, (op + ahead) / self.ops_per_ms, np.inf)
         return times, np.zeros(pages.size, dtype=np.int64)

@@ -85,7 +85,8 @@ class HintFaultSource:
     def __init__(self, tunables: NumabTunables, setup: str, topology: Topology, memory: Memory,
                  pages: int, arrivals: Arrivals, *, costs: NumabCosts | None = None,
                  watermarks: Watermarks | None = None, pghot: Pghot | None = None,
-                 wakeup_kswapd: Callable[[int], None] | None = None) -> None:
+                 wakeup_kswapd: Callable[[int], None] | None = None,
+                 deliver: Callable[[I64, I64, I64], None] | None = None) -> None:
         if setup not in SETUPS:
             raise ValueError(f"setup {setup!r} is not one of {SETUPS}")
         if setup == "pghot" and pghot is None:
@@ -100,6 +101,10 @@ class HintFaultSource:
         self.watermarks = watermarks if watermarks is not None else Watermarks()
         self.pghot = pghot
         self.wakeup_kswapd = wakeup_kswapd
+        self.deliver = deliver
+        """pghot setup: if given, gets each run's pghot_record_access calls (pfns, target nids,
+        jiffies; in time order) instead of the source applying them at once, so an engine
+        can merge them by time with the IBS path's calls (nothing here reads pghot)."""
         self.nodemap = NodeMap(topology)
         nodes = self.nodemap.tables.node_kind.size
         shift = tunables.last_cpupid_shift
@@ -286,6 +291,9 @@ class HintFaultSource:
         if not calls.size:
             return
         pfns = self.memory.pfns_of(faults.page[calls])
+        if self.deliver is not None:
+            self.deliver(pfns, nids[calls], jiffies[calls])
+            return
         ready = np.zeros(calls.size, dtype=np.uint8)
         _rule("record", compiled)(self.pghot.arrays(), pfns, nids[calls], PGHOT_HINTFAULTS,
                                   jiffies[calls], ready)

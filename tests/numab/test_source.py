@@ -11,7 +11,8 @@ import pytest
 from generated.pghot import PAGES_PER_SECTION as PPS
 from runtime.numab import HintFaultSource, NumabTunables, SyntheticArrivals
 from runtime.numab.pacing import PERIOD, PLACEMENTS
-from runtime.pghot import Pghot, Tunables
+from runtime.pghot import PGHOT_HINTFAULTS, Pghot, Tunables
+from runtime.pghot.batch import record_batch
 from runtime.vmstat import Vmstat
 from runtime.workloads import Phase, Workload
 from tests.numab.helpers import box
@@ -176,6 +177,23 @@ def test_pghot_setup_records_hint_faults() -> None:
     out = source.fault_outcomes()
     assert pghot.vmstat.get("pghot_recorded_hintfaults") == out["to_pghot"] > 0
     assert source.vmstat()["numa_pages_migrated"] == 0 and not len(source.promotions)
+
+
+def test_pghot_calls_can_be_delivered_to_the_engine() -> None:
+    """Delivered calls, applied later in order, leave pghot exactly as direct recording."""
+    direct, pd = build("pghot")
+    run(direct, compiled=True)
+    late, pl = build("pghot")
+    calls: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    late.deliver = lambda *c: calls.append(c)
+    run(late, compiled=True)
+    assert pd is not None and pl is not None and calls
+    assert pl.vmstat.get("pghot_recorded_hintfaults") == 0
+    for pfns, nids, jiffies in calls:
+        assert (np.diff(jiffies) >= 0).all()
+        record_batch(pl, pfns, nids, jiffies, PGHOT_HINTFAULTS)
+    assert pl.records.flat.tolist() == pd.records.flat.tolist()
+    assert pl.vmstat.as_dict() == pd.vmstat.as_dict()
 
 
 def test_disabled_does_nothing() -> None:

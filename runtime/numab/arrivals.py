@@ -50,7 +50,7 @@ class SyntheticArrivals:
 
     def rates_per_ms(self, phase: int, pages: I64) -> F64:
         """lambda_p of each page in a phase: all memory accesses per ms, all CPUs."""
-        rates: F64 = self.rate_scale * self.workload.phases[phase].probs[pages]
+        rates: F64 = self.rate_scale * self.workload.phases[phase].probs.of(pages)
         return rates
 
     def draw(self, pages: I64, t_ms: float, what: int, index: int) -> tuple[F64, I64]:

@@ -38,7 +38,7 @@ from runtime.numab.tunables import NumabTunables
 from runtime.pghot.core import Pghot, Promotion, mb_to_pages, record_accesses
 from runtime.pghot.tunables import PGHOT_HINTFAULTS
 from runtime.pghot.watermarks import Watermarks
-from runtime.rowlog import RowLog
+from runtime.columnlog import ColumnLog
 from runtime.topology import Topology
 
 I64 = npt.NDArray[np.int64]
@@ -122,7 +122,7 @@ class HintFaultSource:
         self.next_redraw = 0
         self.last_ms = -1.0
         """Time of the last event handled (pacing ticks come after it)."""
-        self.promotions: RowLog[Promotion] = RowLog(Promotion)
+        self.promotions: ColumnLog[Promotion] = ColumnLog(Promotion)
         """Mainline NUMAB2's in-fault promotions, in order."""
         self.cpu_node = np.array(topology.cpu_node, dtype=np.int64)
         self.present = np.zeros(nodes, dtype=np.int64)

@@ -11,6 +11,7 @@ import pytest
 from runtime.lackey import load_trace
 from runtime.numab.arrivals import PASS_DRAW, PHASE_DRAW, SyntheticArrivals
 from runtime.numab.trace_arrivals import TraceArrivals
+from runtime.pageruns import PageRuns
 from runtime.workloads import Phase, Workload
 
 PAGES = 4000
@@ -19,7 +20,7 @@ PAGES = 4000
 def workload(probs: list[np.ndarray], starts: list[float] | None = None,
              scan: float = 0.0) -> Workload:
     starts = starts or [0.0]
-    phases = [Phase(s, p, np.ones(p.size), f"p{i}", scan)
+    phases = [Phase(s, PageRuns.from_array(p), PageRuns.constant(p.size, 1.0), f"p{i}", scan)
               for i, (s, p) in enumerate(zip(starts, probs, strict=True))]
     return Workload("test", probs[0].size, phases)
 

@@ -14,6 +14,7 @@ from runtime.numab.pacing import PERIOD, PLACEMENTS
 from runtime.pghot import PGHOT_HINTFAULTS, Pghot, Tunables
 from runtime.pghot.batch import record_batch
 from runtime.vmstat import Vmstat
+from runtime.pageruns import PageRuns
 from runtime.workloads import Phase, Workload
 from tests.numab.helpers import box
 
@@ -30,8 +31,9 @@ def build(setup: str, phases: int = 1, dram_pages: int = 2 * PPS, rate: int = 65
           **tunables: Any) -> tuple[HintFaultSource, Pghot | None]:
     b = box(PAGES, dram_pages=dram_pages)
     starts = [0.0, 3000.0][:phases]
-    wl = Workload("gups", PAGES, [Phase(s, gups(PAGES // 4 + i * PAGES // 2), np.ones(PAGES),
-                                        f"p{i}") for i, s in enumerate(starts)])
+    wl = Workload("gups", PAGES, [Phase(s, PageRuns.from_array(gups(PAGES // 4 + i * PAGES // 2)),
+                                        PageRuns.constant(PAGES, 1.0), f"p{i}")
+                                  for i, s in enumerate(starts)])
     arrivals = SyntheticArrivals(wl, seed=5, cpus=2, mem_ops_per_ms_per_cpu=20.0)
     pghot = None
     if setup == "pghot":
@@ -129,12 +131,12 @@ def test_room_to_spare_skips_the_threshold() -> None:
 
 
 def test_full_target_fails_prepare_and_wakes_kswapd() -> None:
-    source, _ = build("numab2", dram_pages=PPS // 64)  # 512 pages: high watermark 16
+    source, _ = build("numab2", dram_pages=PPS // 64)  # 512 pages
     run(source, compiled=True, until=4000.0)
     out = source.fault_outcomes()
     assert out["prepare_failed"] > 0
     assert source.wakeups and set(source.wakeups) == {0}  # kswapd woken on the target
-    assert source.memory.free_pages(0) == 16 + 1  # filled to just above high + 1
+    assert source.memory.free_pages(0) == int(source.high[0]) + 1  # just above high + 1
 
 
 def test_phase_change_redraws_pending_faults() -> None:
@@ -143,8 +145,9 @@ def test_phase_change_redraws_pending_faults() -> None:
     b = box(PAGES)
     first = np.zeros(PAGES)
     first[:PAGES // 2] = 2.0 / PAGES
-    wl = Workload("two", PAGES, [Phase(0.0, first, np.ones(PAGES), "a"),
-                                 Phase(3000.0, first[::-1].copy(), np.ones(PAGES), "b")])
+    wl = Workload("two", PAGES, [
+        Phase(0.0, PageRuns.from_array(first), PageRuns.constant(PAGES, 1.0), "a"),
+        Phase(3000.0, PageRuns.from_array(first[::-1].copy()), PageRuns.constant(PAGES, 1.0), "b")])
     arrivals = SyntheticArrivals(wl, seed=5, cpus=2, mem_ops_per_ms_per_cpu=0.01)
     source = HintFaultSource(NumabTunables(), "numab2", b.topology, b.memory, PAGES, arrivals)
     source.run_until(2999.0)

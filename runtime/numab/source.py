@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from runtime.columnlog import ColumnLog
 from runtime.jiffies import INITIAL_JIFFIES
 from runtime.memory import Memory
 from runtime.nodemap import NodeMap
@@ -38,7 +39,6 @@ from runtime.numab.tunables import NumabTunables
 from runtime.pghot.core import Pghot, Promotion, mb_to_pages, record_accesses
 from runtime.pghot.tunables import PGHOT_HINTFAULTS
 from runtime.pghot.watermarks import Watermarks
-from runtime.columnlog import ColumnLog
 from runtime.topology import Topology
 
 I64 = npt.NDArray[np.int64]

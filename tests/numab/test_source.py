@@ -11,10 +11,10 @@ import pytest
 from generated.pghot import PAGES_PER_SECTION as PPS
 from runtime.numab import HintFaultSource, NumabTunables, SyntheticArrivals
 from runtime.numab.pacing import PERIOD, PLACEMENTS
+from runtime.pageruns import PageRuns
 from runtime.pghot import PGHOT_HINTFAULTS, Pghot, Tunables
 from runtime.pghot.batch import record_batch
 from runtime.vmstat import Vmstat
-from runtime.pageruns import PageRuns
 from runtime.workloads import Phase, Workload
 from tests.numab.helpers import box
 

@@ -29,7 +29,9 @@ from generated.ibs_mprof import IBS_NR_SAMPLES
 from generated.pghot import PAGES_PER_SECTION
 from runtime.errors import InputError
 from runtime.memory import MIB_PAGES
+from runtime.pghot.tunables import PGHOT_HINTFAULTS, PGHOT_HWHINTS
 from runtime.pghot.watermarks import Watermarks
+from runtime.setups import SETUPS
 from runtime.workloads import Workload
 
 KSWAPD_INTERVAL_MS = 10.0  # reference_engine.SimConfig's default
@@ -78,6 +80,9 @@ UNITS: dict[str, Unit] = {
     "trace_lines": Unit(0, 4.01e-07),
     "trace_accesses": Unit(45, 1.27e-06),
     "llc_sets": Unit(135, 6.77e-07),
+    "hint_faults": Unit(40, 2.0e-06),
+    "reference_hint_faults": Unit(40, 1.3e-04),
+    "scanned_pages": Unit(12, 2.0e-08),
 }
 
 
@@ -126,6 +131,13 @@ AXES: dict[str, Axis] = {
                                   "demotion.enabled false"),
     "demotion_pages": Axis("workload pages with an LRU age (demotion)",
                            "lower workload.region_mib, or set demotion.enabled false"),
+    "hint_faults": Axis("NUMA hint faults (at most every page each scan pass marks)",
+                        "raise numab.scan_period_min_ms or numab.scan_delay_ms, lower "
+                        "numab.scan_size_mb or duration_s"),
+    "reference_hint_faults": Axis("NUMA hint faults through the reference engine",
+                                  "use engine fast, or raise numab.scan_period_min_ms"),
+    "scanned_pages": Axis("pages NUMA balancing scans (a PTE word each)",
+                          "lower workload.region_mib"),
     "trace_lines": Axis("lackey trace lines", "use a shorter lackey trace"),
     "trace_accesses": Axis("lackey data accesses", "use a shorter lackey trace"),
     "llc_sets": Axis("sets of the lackey LLC model",
@@ -219,7 +231,12 @@ def amounts(scenario: dict[str, Any], facts: WorkloadFacts | None = None) -> dic
     else:
         mem_fraction = 1.0 if wl["kind"] == "microbench" else wl["mem_op_fraction"]
     mem_tags = tags * mem_fraction
-    if facts is None:
+    setup = SETUPS[scenario["setup"]]
+    demotion = scenario["demotion"]["enabled"]
+    if not setup.ibs:  # the LRU sampler's ops only, when kswapd reads their ages
+        tags = mem_tags = tags if demotion else 0.0
+    faults = hint_faults(scenario, pages) if setup.hint_faults else 0.0
+    if facts is None or not setup.ibs:
         samples = records = 0.0  # not known before the workload's L3-miss share is
     else:
         samples = mem_tags * facts.miss_share if prof["l3_miss_only"] else tags
@@ -227,9 +244,13 @@ def amounts(scenario: dict[str, Any], facts: WorkloadFacts | None = None) -> dic
         latency = scenario["driver"]["work_latency_ms"]
         if latency > 0:  # a ring holds IBS_NR_SAMPLES - 1 until the work drains it
             records = min(records, cpus * (IBS_NR_SAMPLES - 1) * (duration_ms / latency + 1))
-    demotion = scenario["demotion"]["enabled"]
-    promotes = bool(scenario["pghot"]["enabled_sources"] & 2)  # the IBS (hwhints) source
-    promotions = records / scenario["pghot"]["freq_threshold"] if promotes else 0.0
+    sources = scenario["pghot"]["enabled_sources"]
+    sources = setup.sources if sources is None else sources
+    fed = records * (sources >> PGHOT_HWHINTS & 1) + (
+        faults * (sources >> PGHOT_HINTFAULTS & 1) if setup.hint_faults == "pghot" else 0.0)
+    promotions = fed / scenario["pghot"]["freq_threshold"] + (
+        faults if setup.hint_faults == "numab2" else 0.0)
+    promotes = promotions > 0
     top_pages = m["dram_nodes"] * m["dram_mib"] * MIB_PAGES
     node_pages = m["dram_mib"] * MIB_PAGES
     marks = Watermarks(m["watermark_scale_factor"],
@@ -265,6 +286,9 @@ def amounts(scenario: dict[str, Any], facts: WorkloadFacts | None = None) -> dic
         "samples": samples,
         "records": records,
         "reference_samples": samples if reference else 0.0,
+        "hint_faults": 0.0 if reference else faults,
+        "reference_hint_faults": faults if reference else 0.0,
+        "scanned_pages": pages if setup.hint_faults else 0.0,
         "promotions": promotions,
         "ticks": ticks,
         "tick_pages": ticks * pages,
@@ -275,6 +299,25 @@ def amounts(scenario: dict[str, Any], facts: WorkloadFacts | None = None) -> dic
         "trace_accesses": facts.trace_data if facts else 0.0,
         "llc_sets": llc_sets if lackey else 0.0,
     }
+
+
+def hint_faults(scenario: dict[str, Any], pages: float) -> float:
+    """At most how many hint faults the run takes: every page the scanner marks, with the
+    scan period doubling once per sweep of the region from its minimum (tiering mode)."""
+    numab = scenario["numab"]
+    per_pass = min(pages, float(numab["scan_size_mb"] * MIB_PAGES))
+    if per_pass <= 0:
+        return 0.0
+    passes_per_sweep = math.ceil(pages / per_pass)
+    first = int(numab["scan_period_min_ms"])
+    t, period, marked = float(numab["scan_delay_ms"]), first, 0.0
+    end = float(scenario["duration_s"]) * 1000.0
+    while t < end:
+        sweep = min(passes_per_sweep, math.ceil((end - t) / period))
+        marked += sweep * per_pass
+        t += sweep * period
+        period = min(2 * period, numab["scan_period_max_ms"])
+    return min(marked, pages * (end / first + 1))
 
 
 def estimate(scenario: dict[str, Any], facts: WorkloadFacts | None = None,

@@ -17,6 +17,7 @@ The same scenario and seed therefore give the same counters, records and promoti
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -26,7 +27,9 @@ import numpy.typing as npt
 from runtime.jiffies import INITIAL_JIFFIES
 from runtime.kernel_state import KSWAPD, PHASE_END, KernelState, SimConfig
 from runtime.memory import Memory
+from runtime.numab.source import HintCalls
 from runtime.pghot.batch import record_batch
+from runtime.pghot.tunables import PGHOT_HINTFAULTS, PGHOT_HWHINTS
 from runtime.profiler import (
     DISCARD_REASONS,
     BatchOpSource,
@@ -48,6 +51,7 @@ from runtime.sample_path import (
     node_sources,
     profile_group,
     run_block,
+    stamp_lru,
 )
 from runtime.sample_path import Control as SampleControl
 from runtime.workloads import Workload
@@ -82,6 +86,9 @@ CHUNK_CALLS = 65536
 _NO_TIMES = np.zeros(0, dtype=np.float64)
 _NO_BITS = np.zeros(0, dtype=bool)
 _NO_SAMPLES = empty_samples(0)
+_NO_CALLS = HintCalls(_NO_TIMES, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                      np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                      np.zeros(0, dtype=np.int64))
 
 
 class FastEngine(KernelState):
@@ -99,14 +106,21 @@ class FastEngine(KernelState):
         self._node_src = node_sources(self.nodemap.tables, {
             n.nid: int(memory_data_src(n.memory)) for n in self.topology.nodes})
         self._cpu_node = np.array(self.topology.cpu_node, dtype=np.int64)
+        self._pending_hints: list[HintCalls] = []
         self.rings = new_rings(len(self.cpus), self.cpus[0].ring.capacity + 1 if self.cpus
                                else 2)
 
     # --- set-up -------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the kernel side, then read back what the driver programmed on each CPU."""
+        """Start the kernel side, then read back what the driver programmed on each CPU
+        (without IBS: the LRU sampler's period, if kswapd reads its ages)."""
         self._start_kernel()
         for cpu, st in enumerate(self.state):
+            if not self.cfg.setup.ibs:
+                st.armed = self.demoter is not None
+                st.dt_ms = self.cfg.driver.period / self.cfg.ops_per_ms
+                st.next_tag_ms = 0.0 + st.dt_ms
+                continue
             state = self.cpus[cpu]
             st.control = control = decode_control(state.msr, self.cfg.cycles_per_op)
             st.armed = control.armed
@@ -119,6 +133,7 @@ class FastEngine(KernelState):
         end = self.cfg.duration_ms if until_ms is None else until_ms
         while self._queue and self._queue[0][0] < end:
             when, kind, arg, _ = heapq.heappop(self._queue)
+            self._hints_until(when, compiled=True)  # (its pghot calls wait for the block)
             if kind == KSWAPD and self.demoter is not None and not self.demoter.has_work():
                 # A kswapd round with nothing to demote changes nothing the tags depend on,
                 # so it needs no block boundary: run it (it forgets its wake-ups) and go on.
@@ -129,6 +144,7 @@ class FastEngine(KernelState):
             self._block(when, inclusive=kind != PHASE_END)
             self.now_ms = when
             self._global(kind, arg)
+        self._hints_until(end, compiled=True)
         self._block(end, inclusive=False)
         self.now_ms = end
 
@@ -137,8 +153,17 @@ class FastEngine(KernelState):
         r = self.rings
         return [int(n) for n in (r.head - r.tail) % r.pfn.shape[1]]
 
+    def _hint_calls(self, calls: HintCalls) -> None:
+        """Hint faults' pghot calls wait for the next block, which merges them with its IBS
+        drains by time (drains first at equal times, as the reference runs them)."""
+        self._pending_hints.append(calls)
+
     # --- one block ------------------------------------------------------------------------------
     def _block(self, limit: float, inclusive: bool) -> None:
+        if not self.cfg.setup.ibs:
+            self._lru_block(limit, inclusive)
+            self._record(_NO_CALLS, self._take_hints())
+            return
         # CPUs whose profilers run alike are tagged and filtered in one pass; a CPU whose
         # interrupt goes nowhere stops at its first kept sample, so it goes alone.
         groups: dict[tuple[object, ...], list[int]] = {}
@@ -161,7 +186,9 @@ class FastEngine(KernelState):
         drains = run_block(batch, machine, self.rings, self.cfg.work_latency_ms, limit,
                            inclusive, self.driver.behaviour.count_ring_full,
                            self.vmstat.events.array, self.driver.outcomes.array)
+        hints = self._take_hints()
         if not drains.length.size:
+            self._record(_NO_CALLS, hints)
             return
         # Each CPU's drains are in order and the CPUs in ascending order: a stable sort of
         # the drains by work time gives the canonical (time, CPU, ring order); each drain's
@@ -172,13 +199,53 @@ class FastEngine(KernelState):
             np.arange(int(lengths.sum()))
         work_ms = np.repeat(drains.work_ms[by_time], lengths)
         cpus = np.repeat(drains.cpu[by_time], lengths)
-        times = drains.jiffies[order]
         pfns = drains.pfn[order]
-        nids = self._cpu_node[cpus]
-        pages = self.memory.pages_at(pfns)
-        ready = record_batch(self.pghot, pfns, nids, times)
-        self.calls.extend(sample_ms=times - INITIAL_JIFFIES, drain_ms=work_ms, cpu=cpus,
-                          pfn=pfns, page=pages, ready=ready)
+        ibs = HintCalls(work_ms, drains.jiffies[order], cpus, pfns, self._cpu_node[cpus],
+                        self.memory.pages_at(pfns))
+        self._record(ibs, hints)
+
+    def _take_hints(self) -> HintCalls:
+        pending, self._pending_hints = self._pending_hints, []
+        if len(pending) <= 1:
+            return pending[0] if pending else _NO_CALLS
+        return HintCalls.concat(pending)
+
+    def _record(self, ibs: HintCalls, hints: HintCalls) -> None:
+        """pghot_record_access for the block's IBS drains (at their work's time) and the hint
+        faults before the block's end, in time order, drains first at equal times; each run
+        of one source goes through the compiled record loop at once."""
+        if not len(hints.pfn):
+            calls, src = ibs, np.full(len(ibs.pfn), PGHOT_HWHINTS, dtype=np.int8)
+        else:
+            src = np.concatenate([np.full(len(ibs.pfn), PGHOT_HWHINTS, dtype=np.int8),
+                                  np.full(len(hints.pfn), PGHOT_HINTFAULTS, dtype=np.int8)])
+            both = HintCalls.concat([ibs, hints])
+            order = np.lexsort((src == PGHOT_HINTFAULTS, both.time_ms))
+            calls, src = both.take(order), src[order]
+        if not len(calls.pfn):
+            return
+        ready = np.zeros(len(calls.pfn), dtype=bool)
+        cuts = [0, *(np.flatnonzero(np.diff(src)) + 1).tolist(), len(calls.pfn)]
+        for start, stop in itertools.pairwise(cuts):
+            ready[start:stop] = record_batch(self.pghot, calls.pfn[start:stop],
+                                             calls.nid[start:stop],
+                                             calls.jiffies[start:stop], int(src[start]))
+        self.calls.extend(sample_ms=calls.jiffies - INITIAL_JIFFIES, drain_ms=calls.time_ms,
+                          cpu=calls.cpu, pfn=calls.pfn, page=calls.page, ready=ready, src=src)
+
+    def _lru_block(self, limit: float, inclusive: bool) -> None:
+        """Without IBS: the LRU sampler's ops of every CPU stamp their pages' ages."""
+        cpus = [cpu for cpu, st in enumerate(self.state) if st.armed]
+        if not cpus:
+            return
+        sts = [self.state[cpu] for cpu in cpus]
+        times = [self._tag_times(st, limit, inclusive) for st in sts]
+        period = self.cfg.driver.period
+        ops = self.source.tagged_batches(cpus, [st.next_op_index for st in sts], period,
+                                         times, non_memory=False)
+        for st, t in zip(sts, times, strict=True):
+            st.next_op_index += period * t.size
+        stamp_lru(ops.page, ops.when, self.memory.last_access)
 
     def _cache_sized(self, cpus: list[int], span_ms: float) -> list[list[int]]:
         """cpus in runs of consecutive CPUs that tag about CHUNK_CALLS times in span_ms."""

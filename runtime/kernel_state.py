@@ -25,11 +25,17 @@ from runtime.cpuid import SimulatedCpuid, zen6_caps
 from runtime.driver import CpuState, Driver, DriverConfig, RecordAccess
 from runtime.machine import DEFAULT_MPROF_LVT_OFFSET, make_cpus
 from runtime.memory import Memory
+from runtime.numab.cost import NumabCosts
+from runtime.numab.fault import NUMAB_EVENTS
+from runtime.numab.policy import NODE_STATS as NUMAB_NODE_STATS
+from runtime.numab.source import Arrivals, HintCalls, HintFaultSource
+from runtime.numab.tunables import NumabTunables
 from runtime.pghot.core import Pghot
 from runtime.pghot.demotion import Demoter
 from runtime.pghot.kmigrated import Kmigrated, start_kmigrated
 from runtime.pghot.tunables import Tunables
-from runtime.pghot.watermarks import NUMA_BALANCING_MEMORY_TIERING, SCALE_FACTOR_DEFAULT, Watermarks
+from runtime.pghot.watermarks import SCALE_FACTOR_DEFAULT, Watermarks
+from runtime.setups import DEFAULT_SETUP, SETUPS, Setup
 from runtime.topology import Topology
 from runtime.vmstat import Vmstat
 
@@ -47,9 +53,10 @@ class Call(NamedTuple):
     pfn: int
     page: int  # -1: no page at that PFN
     ready: int  # the call left the record migrate-ready
+    src: int  # PGHOT_HWHINTS (a drained IBS sample) or PGHOT_HINTFAULTS (at the fault)
 
 
-CALL_DTYPES = {"drain_ms": np.float64, "cpu": np.int32, "ready": np.int8}
+CALL_DTYPES = {"drain_ms": np.float64, "cpu": np.int32, "ready": np.int8, "src": np.int8}
 
 
 def new_call_log() -> ColumnLog[Call]:
@@ -96,8 +103,19 @@ class SimConfig:
     """When the workload's phases end (before the run's end): observers hear of each."""
     watermark_scale_factor: int = SCALE_FACTOR_DEFAULT
     """vm.watermark_scale_factor; min_free_kbytes follows from the machine's memory."""
-    numa_balancing: int = NUMA_BALANCING_MEMORY_TIERING
-    """kernel.numa_balancing: the tiering bit (2) sets kswapd's wake-up and balance point."""
+    setup: Setup = SETUPS[DEFAULT_SETUP]
+    """Which sources feed promotion (runtime/setups.py); it sets kernel.numa_balancing."""
+    numab: NumabTunables | None = None
+    """NUMA balancing's sysctls (None: the kernel's defaults in the setup's mode)."""
+    numab_costs: NumabCosts = field(default_factory=NumabCosts)
+    hint_arrivals: Arrivals | None = None
+    """When marked pages are next accessed (setups with hint faults)."""
+    workload_pages: int = 0
+    """Pages of the workload (the process NUMA balancing scans)."""
+
+    @property
+    def numa_balancing(self) -> int:
+        return self.setup.numa_balancing
 
 
 class KernelState:
@@ -119,6 +137,10 @@ class KernelState:
                            watermarks=watermarks,
                            wakeup_kswapd=self.demoter.wakeup if self.demoter else None,
                            numa_balancing=cfg.numa_balancing)
+        self._hint_counts = np.zeros(len(NUMAB_EVENTS), dtype=np.int64)
+        self._hint_nodes: dict[int, dict[str, int]] = {}
+        self.hints = self._hint_source(cfg, memory, watermarks)
+        """NUMA balancing's scanner and hint faults, in setups that have them."""
         self.cpus: list[CpuState] = make_cpus(self.topology, cfg.mprof_lvt_offset)
         self.driver = Driver(self.topology, self.cpus, SimulatedCpuid(cfg.caps), self.vmstat,
                              record_access, cfg.driver_variant, cfg.driver)
@@ -132,6 +154,64 @@ class KernelState:
         self._queue: list[tuple[float, int, int, int]] = []
         self._seq = 0
 
+    def _hint_source(self, cfg: SimConfig, memory: Memory,
+                     watermarks: Watermarks) -> HintFaultSource | None:
+        kind = cfg.setup.hint_faults
+        if kind is None:
+            return None
+        if cfg.hint_arrivals is None:
+            raise ValueError(f"setup {cfg.setup.name} needs SimConfig.hint_arrivals")
+        numab = cfg.numab if cfg.numab is not None else NumabTunables(
+            mode=cfg.setup.numa_balancing)
+        source = HintFaultSource(
+            numab, kind, self.topology, memory, cfg.workload_pages, cfg.hint_arrivals,
+            costs=cfg.numab_costs, watermarks=watermarks,
+            pghot=self.pghot if kind == "pghot" else None,
+            wakeup_kswapd=self.demoter.wakeup if self.demoter else None,
+            deliver=self._hint_calls if kind == "pghot" else None)
+        source.promotions = self.pghot.promotions  # mainline's in-fault promotions: one log
+        self._hint_nodes = {n.nid: {name: 0 for name in NUMAB_NODE_STATS}
+                            for n in self.topology.nodes}
+        return source
+
+    def _hint_calls(self, calls: HintCalls) -> None:
+        """pghot_record_access calls hint faults made (pghot setups): each engine applies
+        them in time order with the IBS drains (at equal times the drains first)."""
+        raise NotImplementedError
+
+    def _hints_until(self, until_ms: float, compiled: bool) -> None:
+        """NUMA balancing up to (not at) until_ms; its counters into the run's vmstat."""
+        hints = self.hints
+        if hints is None:
+            return
+        hints.run_until(until_ms, compiled)
+        counts = hints.vm
+        delta = counts - self._hint_counts
+        if delta.any():
+            for name, value in zip(NUMAB_EVENTS, delta.tolist(), strict=True):
+                if value:
+                    self.vmstat.count(name, value)
+            self._hint_counts = counts.copy()
+        for nid, seen in self._hint_nodes.items():
+            for name in NUMAB_NODE_STATS:
+                now = hints.node_stat(nid, name)
+                if now != seen[name]:
+                    self.vmstat.count_node(nid, name, now - seen[name])
+                    seen[name] = now
+
+    def _moved(self, promotions_before: int, demotions_before: int) -> None:
+        """Tell NUMA balancing which pages kmigrated or kswapd moved (their hints are gone)."""
+        hints = self.hints
+        if hints is None:
+            return
+        promos = self.pghot.promotions
+        pages = [promos.column("page", promotions_before)]
+        olds = [promos.column("old_pfn", promotions_before)]
+        if self.demoter is not None:
+            pages.append(self.demoter.log.column("page", demotions_before))
+            olds.append(self.demoter.log.column("old_pfn", demotions_before))
+        hints.pages_moved(np.concatenate(pages), np.concatenate(olds))
+
     def _push(self, when: float, kind: int, arg: int = 0) -> None:
         """Queue an event; simultaneous events run by kind, then CPU/node, then push order."""
         self._seq += 1
@@ -140,7 +220,8 @@ class KernelState:
     def _start_kernel(self) -> None:
         """Driver init (CPU startup programs the profilers), pghot start, the first kmigrated,
         kswapd and timeline events."""
-        self.driver.init()
+        if self.cfg.setup.ibs:
+            self.driver.init()
         self.kmigrated = start_kmigrated(self.pghot, 0)
         for nid, thread in self.kmigrated.items():
             self._push(thread.next_wakeup(0), KMIGRATED, nid)
@@ -156,12 +237,18 @@ class KernelState:
         now = int(self.now_ms)
         if kind == KMIGRATED:
             thread = self.kmigrated[arg]
+            before = len(self.pghot.promotions)
             thread.tick(now)
             self._push(max(thread.next_wakeup(now), self.now_ms + 1), KMIGRATED, arg)
+            if len(self.pghot.promotions) > before:
+                self._moved(before, len(self.demoter.log) if self.demoter else 0)
         elif kind == KSWAPD:
             assert self.demoter is not None
+            before = len(self.demoter.log)
             self.demoter.balance(now)
             self._push(self.now_ms + self.cfg.kswapd_interval_ms, KSWAPD)
+            if len(self.demoter.log) > before:
+                self._moved(len(self.pghot.promotions), before)
         elif kind == TIMELINE:
             for observer in self.observers:
                 observer.tick(self)
@@ -198,6 +285,7 @@ class Engine(Protocol):
     driver: Driver
     cpus: list[CpuState]
     calls: ColumnLog[Call]
+    hints: HintFaultSource | None
     kmigrated: dict[int, Kmigrated]
     observers: list[Observer]
     progress: Callable[[float], None] | None

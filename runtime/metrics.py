@@ -34,6 +34,7 @@ from runtime.groundtruth import PhaseTruth
 from runtime.kernel_state import Engine
 from runtime.nodemap import NodeMap
 from runtime.pghot.core import RECORD_OUTCOMES
+from runtime.pghot.tunables import PGHOT_HWHINTS
 from runtime.workloads import PAGE_BYTES, phase_of
 
 __all__ = ["Collector", "Engine", "HEATMAP_BUCKETS", "LagHistogram", "summarise", "verdict"]
@@ -143,7 +144,8 @@ class Collector:
 
     def __init__(self, truths: list[PhaseTruth], pages: int,
                  lower_ranges: list[tuple[int, int]], window_ms: int, *,
-                 keep_logs: bool = False, sample_log: TextIO | None = None) -> None:
+                 keep_logs: bool = False, sample_log: TextIO | None = None,
+                 detect_on_promote: bool = False) -> None:
         self.truths = truths
         self.pages = pages
         self.lower_ranges = lower_ranges  # PFN ranges of the lower tier, ascending
@@ -151,11 +153,16 @@ class Collector:
         self.keep_logs = keep_logs
         """Leave the engine's logs whole (tests compare them); else forget what was read."""
         self.sample_log = sample_log
+        self.detect_on_promote = detect_on_promote
+        """Mainline NUMAB2 decides and promotes in one hint fault, with no READY state: its
+        promotion is its detection (time to detect = time to promote)."""
         self.timeline: list[dict[str, Any]] = []
         self.heatmap: list[list[int]] = []
         self.phases: list[dict[str, Any]] = []
         self.lag = LagHistogram()
         self.calls = 0
+        self.ibs_calls = 0
+        """pghot calls from drained IBS samples (the rest came from hint faults)."""
         self.first_ready_pages = 0
         self.promotions = self.demotions = self.useful = self.ping_pong = 0
         self._started = False
@@ -296,6 +303,8 @@ class Collector:
         self.useful += int(np.count_nonzero(truth.is_hot(pages) & (
             rate * self.window_ms / 1000.0 >= USEFUL_MIN_ACCESSES)))
         self.phase.note(self.phase.first_promo, pages, times.astype(np.float64))
+        if self.detect_on_promote:
+            self.phase.note(self.phase.first_ready, pages, times.astype(np.float64))
         self.phase.promoted.append(pages)
         # promoted, demoted, promoted again within the windows (a page moved both ways
         # within one tick is seen at its next promotion)
@@ -337,16 +346,19 @@ class Collector:
         sample = log.column("sample_ms", start)
         page = log.column("page", start)
         ready = log.column("ready", start).astype(bool)
+        src = log.column("src", start)
         if self.sample_log is not None:
             cpu = log.column("cpu", start)
             self.sample_log.writelines(
-                f"{s},{d!r},{c},{p},{g},{int(r)}\n" for s, d, c, p, g, r in zip(
+                f"{s},{d!r},{c},{p},{g},{int(r)},{x}\n" for s, d, c, p, g, r, x in zip(
                     sample.tolist(), drain.tolist(), cpu.tolist(), pfn.tolist(), page.tolist(),
-                    ready.tolist(), strict=True))
+                    ready.tolist(), src.tolist(), strict=True))
         if not self.keep_logs:
             log.drop(self._calls_seen)
         self.calls += int(pfn.size)
-        self.lag.add(drain - sample)
+        self.ibs_calls += int(np.count_nonzero(src == PGHOT_HWHINTS))
+        ibs = src == PGHOT_HWHINTS  # (a hint fault records in the fault: no lag)
+        self.lag.add((drain - sample)[ibs])
         buckets = self.lower_bucket(pfn)
         self._heat_row += np.bincount(buckets[buckets >= 0], minlength=HEATMAP_BUCKETS)[
             :HEATMAP_BUCKETS]
@@ -535,9 +547,17 @@ def _sampling(engine: Engine, collector: Collector, cpus: int,
     checks = {
         "kept tags = NMIs handled + interrupts lost": tags_kept == total + lost_irq,
         "NMIs = pushed + each driver filter": total == sum(driver.values()),
-        "pushed = pghot calls + still in rings": driver["pushed"] == record_calls + in_rings,
+        "pushed = IBS pghot calls + still in rings":
+            driver["pushed"] == collector.ibs_calls + in_rings,
         "pghot calls = recorded + each early return": record_calls == collector.calls,
     }
+    hints = engine.hints
+    if hints is not None:
+        outcomes = hints.fault_outcomes()
+        checks["hint faults = each fault outcome"] = \
+            stats.get("numa_hint_faults") == sum(outcomes.values()) - outcomes["no_folio"]
+        checks["hint faults to pghot = hint-fault pghot calls"] = \
+            outcomes["to_pghot"] == collector.calls - collector.ibs_calls
     failed = [name for name, ok in checks.items() if not ok]
     if failed:
         raise AssertionError(f"sample conservation violated: {', '.join(failed)}")
@@ -555,18 +575,42 @@ def _sampling(engine: Engine, collector: Collector, cpus: int,
         "nmi_per_cpu_per_s": total / cpus / seconds if seconds else 0.0,
         "yield": _ratio(driver["pushed"], total),
         "drop_rate": _ratio(driver["ring_full"], driver["pushed"] + driver["ring_full"]),
+        "pghot_calls_ibs": collector.ibs_calls,
+        "pghot_calls_hint_faults": collector.calls - collector.ibs_calls,
+        "hint_faults": None if hints is None else {
+            "pte_updates": stats.get("numa_pte_updates"),
+            "faults": stats.get("numa_hint_faults"),
+            "local": stats.get("numa_hint_faults_local"),
+            "outcomes": hints.fault_outcomes(),
+            "faults_per_s": stats.get("numa_hint_faults") / seconds if seconds else 0.0,
+            "scan_passes": hints.passes,
+            "scan_period_ms_at_end": hints.scan_period_ms(),
+        },
         "conservation": dict.fromkeys(checks, True),
     }
 
 
+COST_KEYS = ("nmi_cost_us", "record_cost_us", "migrate_cost_us", "pte_update_cost_us",
+             "hint_fault_cost_us")
+"""The scenario's metrics.*_cost_us keys summarise needs, one per modelled cause."""
+
+
 def _overhead(engine: Engine, collector: Collector, costs: dict[str, float], cpus: int,
               duration_ms: float) -> dict[str, Any]:
-    nmis = engine.vmstat.get("hwhint_total_events")
-    migrated = collector.promotions + collector.demotions
-    busy_us = (nmis * costs["nmi_cost_us"] + collector.calls * costs["record_cost_us"] +
-               migrated * costs["migrate_cost_us"])
+    """Modelled CPU time by cause (each count times its stated cost), as a share of every
+    CPU's time: the IBS path (NMIs, pghot records), NUMA balancing (PTE updates in scan
+    passes, hint faults) and the migrations either makes (promotions and demotions)."""
+    stats = engine.vmstat
+    amounts = {"nmis": (stats.get("hwhint_total_events"), "nmi_cost_us"),
+               "pghot_records": (collector.calls, "record_cost_us"),
+               "pte_updates": (stats.get("numa_pte_updates"), "pte_update_cost_us"),
+               "hint_faults": (stats.get("numa_hint_faults"), "hint_fault_cost_us"),
+               "migrations": (collector.promotions + collector.demotions, "migrate_cost_us")}
     cpu_us = cpus * duration_ms * 1000.0
-    return {**costs, "cpu_percent": 100.0 * busy_us / cpu_us if cpu_us else 0.0,
+    by_cause = {cause: 100.0 * count * costs[key] / cpu_us if cpu_us else 0.0
+                for cause, (count, key) in amounts.items()}
+    return {**costs, "cpu_percent": sum(by_cause.values()), "by_cause_percent": by_cause,
+            "counts": {cause: count for cause, (count, _) in amounts.items()},
             "budget_note": "Memtis caps its sampler at 3% of one core"}
 
 

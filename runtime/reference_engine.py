@@ -20,6 +20,8 @@ import heapq
 from runtime.jiffies import jiffies_at, run_ms_of
 from runtime.kernel_state import IRQ_WORK, TAG, WORK, KernelState, SimConfig
 from runtime.memory import NO_PAGE, Memory
+from runtime.numab.source import HintCalls
+from runtime.pghot.tunables import PGHOT_HINTFAULTS
 from runtime.profiler import OpSource, Profiler, TaggedOp
 
 
@@ -48,14 +50,29 @@ class ReferenceEngine(KernelState):
             for cpu, state in enumerate(self.cpus)]
         """Each CPU's profiler hardware model (also its `profilers`, what reports read)."""
         self.profilers = self.models
+        self._lru_ops = [0] * len(self.cpus)
+        """Without IBS: each CPU's op index of the LRU sampler."""
 
     # --- plumbing -----------------------------------------------------------------------------
     def _record_access(self, pfn: int, nid: int, src: int, time: int) -> int:
-        result = self.pghot.record_access(pfn, nid, src, time)
+        return self._record(pfn, nid, src, time, self.now_ms, self._running_cpu)
+
+    def _record(self, pfn: int, nid: int, src: int, jiffies: int, now_ms: float,
+                cpu: int) -> int:
+        """pghot_record_access, logged as a Call."""
+        result = self.pghot.record_access(pfn, nid, src, jiffies)
         page = self.memory.page_at(pfn)
-        self.calls.append((run_ms_of(time), self.now_ms, self._running_cpu, pfn,
-                           NO_PAGE if page is None else page, int(self.pghot.last_ready)))
+        self.calls.append((run_ms_of(jiffies), now_ms, cpu, pfn,
+                           NO_PAGE if page is None else page, int(self.pghot.last_ready), src))
         return result
+
+    def _hint_calls(self, calls: HintCalls) -> None:
+        """Hint faults record at once: run_until is called before every event, so each comes
+        after the events before its time and before the ones after it."""
+        for t, j, cpu, pfn, nid in zip(calls.time_ms.tolist(), calls.jiffies.tolist(),
+                                       calls.cpu.tolist(), calls.pfn.tolist(),
+                                       calls.nid.tolist(), strict=True):
+            self._record(pfn, nid, PGHOT_HINTFAULTS, j, t, cpu)
 
     def _nmi(self, cpu: int) -> None:
         self.driver.nmi(cpu, jiffies_at(self.now_ms))
@@ -67,9 +84,19 @@ class ReferenceEngine(KernelState):
         return [len(state.ring) for state in self.cpus]
 
     def _schedule_tag(self, cpu: int) -> None:
+        if not self.cfg.setup.ibs:  # the LRU sampler alone, if kswapd reads its ages
+            if self.demoter is not None:
+                self._push(self.now_ms + self.cfg.driver.period / self.cfg.ops_per_ms, TAG, cpu)
+            return
         need = self.models[cpu].ops_to_next_tag()
         if need is not None:
             self._push(self.now_ms + need / self.cfg.ops_per_ms, TAG, cpu)
+
+    def _lru_tag(self, cpu: int) -> None:
+        """Without IBS the op every period-th op still stamps its page's LRU age (the same
+        ops the profiler would tag), so demotion sees the same accesses in every setup."""
+        self._lru_ops[cpu] += self.cfg.driver.period
+        self.source.tagged_op(cpu, self._lru_ops[cpu], self.now_ms)
 
     # --- the run ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -79,16 +106,22 @@ class ReferenceEngine(KernelState):
             self._schedule_tag(cpu)
 
     def run(self, until_ms: float | None = None) -> None:
-        """Process every event before until_ms (default: the configured duration)."""
+        """Process every event before until_ms (default: the configured duration); NUMA
+        balancing's own events run before each (those strictly before its time)."""
         end = self.cfg.duration_ms if until_ms is None else until_ms
         while self._queue and self._queue[0][0] < end:
             when, kind, arg, _ = heapq.heappop(self._queue)
+            self._hints_until(when, compiled=False)
             self.now_ms = when
             self._dispatch(kind, arg)
+        self._hints_until(end, compiled=False)
         self.now_ms = end
 
     def _dispatch(self, kind: int, arg: int) -> None:
-        if kind == TAG:
+        if kind == TAG and not self.cfg.setup.ibs:
+            self._lru_tag(arg)
+            self._schedule_tag(arg)
+        elif kind == TAG:
             prof = self.models[arg]
             need = prof.ops_to_next_tag()
             if need is not None:

@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 
 from generated.ibs_mprof import PAGE_SHIFT
 from runtime.pghot.tunables import FREQ_WINDOW_DEFAULT_MS
+from runtime.setups import DEFAULT_SETUP, SETUPS
 from runtime.vmstat import proc_text
 from safeio.atomic_dir import replace_dir
 from safeio.killpoints import kill_point
@@ -165,17 +166,29 @@ def _header(result: Result) -> list[str]:
         window = f"{window} ms"
     engine = result.get("engine", {})
     duration = _ms(sc["duration_s"] * 1000.0)
+    setup = SETUPS[sc.get("setup", DEFAULT_SETUP)]
+    sources = setup.sources if pg["enabled_sources"] is None else pg["enabled_sources"]
     return [
         f"ibs-mprof run: {wl['kind']} on {' + '.join(f'{n} {k}' for k, n in kinds.items())} "
         f"node(s), {machine['cpus']} CPUs, {duration} simulated, seed {sc['seed']}",
         _row("machine", f"{machine['cpus']} CPUs; {_node_groups(machine['nodes'])}"),
         _row("workload", f"{wl['kind']}, region {pages * PAGE_BYTES / MIB:g} MiB ({pages} pages) "
                          f"on {wl['placement']}; hot pages {hot}"),
-        _row("profiler", f"IBS period {prof['period']} {unit}, l3_miss_only "
-                         f"{'yes' if prof['l3_miss_only'] else 'no'}; "
-                         f"driver {sc['driver']['variant']}"),
+        _row("setup", f"{setup.name}: {setup.doc}"),
+        _row("profiler", (f"IBS period {prof['period']} {unit}, l3_miss_only "
+                          f"{'yes' if prof['l3_miss_only'] else 'no'}; "
+                          f"driver {sc['driver']['variant']}") if setup.ibs else
+             f"IBS not used (period {prof['period']} ops samples the LRU ages only)"),
+        *([_row("NUMA balancing", f"numa_balancing={setup.numa_balancing}, scan "
+                                  f"{sc['numab']['scan_size_mb']} MB every "
+                                  f"{sc['numab']['scan_period_min_ms']}.."
+                                  f"{sc['numab']['scan_period_max_ms']} ms after "
+                                  f"{sc['numab']['scan_delay_ms']} ms"
+                                  + (f", hot threshold {sc['numab']['hot_threshold_ms']} ms"
+                                     if setup.hint_faults == "numab2" else ""))]
+          if setup.hint_faults else []),
         _row("pghot", f"{pg['mode']} mode, threshold {pg['freq_threshold']} in {window}, "
-                      f"sources 0x{pg['enabled_sources']:x}, ready {pg['ready_rule']}"),
+                      f"sources 0x{sources:x}, ready {pg['ready_rule']}"),
         _row("run", f"{duration} simulated, seed {sc['seed']}, timeline "
                     f"{_ms(sc['metrics']['timeline_ms'])}; {engine.get('name', 'n/a')} engine, "
                     f"{_na(engine.get('wall_s'))} s wall"),
@@ -272,6 +285,7 @@ def _sample_lines(s: Mapping[str, Any]) -> list[str]:
     """
     driver, pghot = s["driver"], s["pghot"]
     calls = sum(pghot.values())
+    hint_calls = s.get("pghot_calls_hint_faults") if s.get("hint_faults") else None
     always = ("pushed", "ring_full", "recorded")
     zero = [k for k, v in {**driver, **pghot}.items() if not v and k not in always]
     lines = [
@@ -284,7 +298,12 @@ def _sample_lines(s: Mapping[str, Any]) -> list[str]:
                    [("dropped ring_full" if k == "ring_full" else k, v)
                     for k, v in driver.items() if v or k in always]),
         *_equation("", ("pushed", driver["pushed"]),
-                   [("pghot calls", calls), ("in rings at end", s["in_rings_at_end"])]),
+                   [("pghot calls" if hint_calls is None else "IBS pghot calls",
+                     calls if hint_calls is None else calls - hint_calls),
+                    ("in rings at end", s["in_rings_at_end"])]),
+        *([] if not hint_calls else _equation(
+            "", ("pghot calls", calls),
+            [("from IBS", calls - hint_calls), ("from hint faults", hint_calls)])),
         *_equation("", ("pghot calls", calls),
                    [(k, v) for k, v in pghot.items() if v or k in always]),
     ]
@@ -292,6 +311,18 @@ def _sample_lines(s: Mapping[str, Any]) -> list[str]:
         lines.append(_row("", f"zero counts: {', '.join(dict.fromkeys(zero))}"))
     lines.append(_row("", f"{_na(s['nmi_per_cpu_per_s'], '.0f')} NMIs per CPU-second, yield "
                           f"{_pct(s['yield'])}, ring drop rate {_pct(s['drop_rate'])}"))
+    hints = s.get("hint_faults")
+    if hints:
+        outcomes = hints["outcomes"]
+        lines += [
+            _row("hint faults", f"{hints['pte_updates']} PTEs marked in {hints['scan_passes']} "
+                                f"scan passes (period {_ms(hints['scan_period_ms_at_end'])} at "
+                                f"the end); {hints['faults']} hint faults "
+                                f"({_na(hints['faults_per_s'], '.0f')}/s, {hints['local']} "
+                                "local)"),
+            *_equation("", ("hint faults", hints["faults"]),
+                       [(k, v) for k, v in outcomes.items() if v and k != "no_folio"]),
+        ]
     return lines
 
 
@@ -303,15 +334,22 @@ def _cost_lines(result: Result) -> list[str]:
     moved = mig["promotions"] + mig["demotions"]
     calls = sum(s["pghot"].values())
     note = cost.get("budget_note")
+    counts = cost.get("counts", {"nmis": s["total"], "pghot_records": calls,
+                                 "migrations": moved})
+    unit_cost = {"nmis": ("NMIs", "nmi_cost_us"), "pghot_records": ("records",
+                                                                    "record_cost_us"),
+                 "pte_updates": ("PTE updates", "pte_update_cost_us"),
+                 "hint_faults": ("hint faults", "hint_fault_cost_us"),
+                 "migrations": ("migrations", "migrate_cost_us")}
+    parts = [f"{counts[k]} {label} x {cost[key]:g} us" for k, (label, key) in unit_cost.items()
+             if counts.get(k) and key in cost]
     return [
         _row("lag sample->record", f"median {_ms(lag['median'])}  p90 {_ms(lag['p90'])}  "
                                    f"max {_ms(lag['max'])}  ({lag['count']} samples)"),
         _row("CPU overhead (model)", f"{_na(cost['cpu_percent'])}{_unit(cost['cpu_percent'], '%')} "
                                      f"of {cpus} CPUs"
                                      + (f"; {note}" if note else "")),
-        _row("", f"from {s['total']} NMIs x {cost['nmi_cost_us']:g} us + {calls} records x "
-                 f"{cost['record_cost_us']:g} us + {moved} migrations x "
-                 f"{cost['migrate_cost_us']:g} us"),
+        _row("", "from " + (" + ".join(parts) if parts else "nothing")),
     ]
 
 

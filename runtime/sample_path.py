@@ -200,6 +200,17 @@ def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
 profile_group = compiled(_profile_group)
 
 
+def _stamp_lru(pages: I64, when: F64, last_access: npt.NDArray[np.int32]) -> None:
+    """The LRU age of each sampled op's page: the ms of its latest op (what the reference's
+    AccessRecorder writes op by op)."""
+    for i in range(pages.size):
+        if int(when[i]) > last_access[pages[i]]:
+            last_access[pages[i]] = int(when[i])
+
+
+stamp_lru = compiled(_stamp_lru)
+
+
 def _nmi_and_rings(s: Samples, m: Machine, r: RingState, d: Drains, latency_ms: float,
                    limit_ms: float, inclusive: int, count_ring_full: int, vm: I64,
                    outcomes: I64) -> tuple[int, int]:

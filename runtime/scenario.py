@@ -23,8 +23,11 @@ from runtime.choices import DRIVER_VARIANTS, ENGINES
 from runtime.decode import shown
 from runtime.errors import InputError
 from runtime.memory import MIB_PAGES
+from runtime.numab.tunables import RANGES as NUMAB_RANGES
+from runtime.numab.tunables import NumabTunables
 from runtime.pghot.tunables import Tunables, tunable_range
 from runtime.pghot.watermarks import SCALE_FACTOR_DEFAULT, SCALE_FACTOR_RANGE
+from runtime.setups import DEFAULT_SETUP, SETUP_NAMES, SETUPS
 from safeio.inputs import reason
 from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
@@ -77,6 +80,8 @@ SCHEMA: dict[str, Any] = {
     "engine": Key(str, "fast", "which engine runs the pipeline: the event-by-event "
                   "reference or the numpy fast engine (held equal to it)",
                   choices=ENGINES),
+    "setup": Key(str, DEFAULT_SETUP, "promotion setup: " + "; ".join(
+        f"{s.name}: {s.doc}" for s in SETUPS.values()), choices=SETUP_NAMES),
     "machine": {
         "dram_nodes": Key(int, 1, "top-tier DRAM nodes (each has CPUs)", 1, 64),
         "cxl_nodes": Key(int, 1, "lower-tier CXL nodes (CPU-less)", 1, 64),
@@ -139,8 +144,9 @@ SCHEMA: dict[str, Any] = {
     "pghot": {
         "mode": Key(str, "default", "record mode", choices=("default", "precise")),
         "ready_rule": Key(str, "recomputed", "READY bit rule", choices=("sticky", "recomputed")),
-        "enabled_sources": Key(int, 3, "bit 0 hint faults, bit 1 hwhints (IBS)",
-                               *tunable_range("enabled_sources")),
+        "enabled_sources": Key(int, None, "bit 0 hint faults, bit 1 hwhints (IBS); null = "
+                               "what the setup feeds", *tunable_range("enabled_sources"),
+                               nullable=True),
         "target_nid": Key(int, 0, "promotion target (default mode)",
                           *tunable_range("target_nid")),
         "freq_threshold": Key(int, 2, "accesses in the window to become ready; default mode "
@@ -159,6 +165,20 @@ SCHEMA: dict[str, Any] = {
         "batch_nr": Key(int, 512, "migration batch size (a batch holds batch_nr + 1)",
                         *tunable_range("kmigrated_batch_nr")),
     },
+    "numab": {
+        "scan_delay_ms": Key(int, 1000, "first scan after this long (numa_balancing_scan_"
+                             "delay_ms)", *NUMAB_RANGES["scan_delay_ms"]),
+        "scan_period_min_ms": Key(int, 1000, "shortest scan period",
+                                  *NUMAB_RANGES["scan_period_min_ms"]),
+        "scan_period_max_ms": Key(int, 60000, "longest scan period (and the hot threshold's "
+                                  "adjustment period)", *NUMAB_RANGES["scan_period_max_ms"]),
+        "scan_size_mb": Key(int, 256, "MB of address space marked per scan pass",
+                            *NUMAB_RANGES["scan_size_mb"]),
+        "hot_threshold_ms": Key(int, 1000, "numab2: promote a page whose hint-fault latency is "
+                                "below this (auto-adjusted)", *NUMAB_RANGES["hot_threshold_ms"]),
+        "promote_rate_limit_MBps": Key(int, 65536, "numab2: promotion rate limit",
+                                       *NUMAB_RANGES["promote_rate_limit_MBps"]),
+    },
     "demotion": {
         "enabled": Key(bool, True, "kswapd-like demotion when the top tier runs short"),
     },
@@ -172,6 +192,10 @@ SCHEMA: dict[str, Any] = {
         "record_cost_us": Key(float, 0.5, "modelled CPU cost of one pghot_record_access", 0.0,
                               1e6),
         "migrate_cost_us": Key(float, 10.0, "modelled CPU cost of migrating one page", 0.0, 1e6),
+        "pte_update_cost_us": Key(float, 0.15, "modelled CPU cost of one PTE a NUMA scan pass "
+                                  "changes (with its share of the TLB flush)", 0.0, 1e6),
+        "hint_fault_cost_us": Key(float, 1.0, "modelled CPU cost of one NUMA hint fault", 0.0,
+                                  1e6),
     },
 }
 
@@ -463,11 +487,18 @@ def _check_workload(scenario: dict[str, Any], given: dict[str, Any], where: _Whe
                          "one page")
 
 
+def numab_tunables_of(scenario: dict[str, Any]) -> NumabTunables:
+    """The NUMA-balancing sysctls for the scenario's setup (mode from the setup)."""
+    return NumabTunables(mode=SETUPS[scenario["setup"]].numa_balancing, **scenario["numab"])
+
+
 def tunables_of(scenario: dict[str, Any]) -> Tunables:
     """The pghot tunables a validated scenario asks for (pghot and kmigrated sections)."""
     p = scenario["pghot"]
+    sources = p["enabled_sources"]
     return Tunables(mode=p["mode"], ready_rule=p["ready_rule"],
-                    enabled_sources=p["enabled_sources"], target_nid=p["target_nid"],
+                    enabled_sources=SETUPS[scenario["setup"]].sources if sources is None
+                    else sources, target_nid=p["target_nid"],
                     freq_threshold=p["freq_threshold"],
                     promote_freq_window_ms=p["promote_freq_window_ms"],
                     promote_rate_limit_MBps=p["promote_rate_limit_MBps"],
@@ -476,13 +507,15 @@ def tunables_of(scenario: dict[str, Any]) -> Tunables:
 
 
 def _check_pghot(scenario: dict[str, Any], where: _Where) -> None:
-    """Mode-dependent tunable ranges, checked by the pghot model itself, located in the file."""
-    try:
-        tunables_of(scenario)
-    except InputError as exc:
-        text = str(exc)
-        key = text.split(" ", 1)[0] if text.startswith("pghot.") else "pghot"
-        raise InputError(f"{where.at(key)}: {text}") from None
+    """Rules across keys (mode-dependent ranges, the scan period's bounds), checked by the
+    pghot and NUMA-balancing models themselves, located in the file."""
+    for section, model in (("pghot", tunables_of), ("numab", numab_tunables_of)):
+        try:
+            model(scenario)
+        except InputError as exc:
+            text = str(exc)
+            key = text.split(" ", 1)[0] if text.startswith(f"{section}.") else section
+            raise InputError(f"{where.at(key)}: {text}") from None
 
 
 def _check_phases(wl: dict[str, Any], where: _Where) -> None:

@@ -28,11 +28,14 @@ from runtime.groundtruth import mem_ops_per_s, top_tier_capacity, truths
 from runtime.kernel_state import SimConfig
 from runtime.lackey import LackeyOps, lackey_workload
 from runtime.memory import MIB_PAGES, Memory, place_pages
-from runtime.metrics import HEATMAP_BUCKETS, Collector, Engine, summarise
+from runtime.metrics import COST_KEYS, HEATMAP_BUCKETS, Collector, Engine, summarise
+from runtime.numab import NumabCosts, SyntheticArrivals, TraceArrivals
+from runtime.numab.source import Arrivals
 from runtime.progress import PROGRESS_AFTER_S, Progress, Quiet
 from runtime.progress import progress_bar as progress_bar  # the command line's import
 from runtime.reference_engine import ReferenceEngine
-from runtime.scenario import tunables_of
+from runtime.scenario import numab_tunables_of, tunables_of
+from runtime.setups import SETUPS
 from runtime.topology import Topology, build_topology
 from runtime.workloads import SyntheticOps, Workload, build_workload
 
@@ -61,6 +64,18 @@ def load_workload(scenario: dict[str, Any], limits: Limits, progress: Progress,
                                progress=lambda done: progress.stage("loading trace", done))
     return build_workload(scenario["workload"], llc_bytes, llc["line_bytes"], scenario["seed"],
                           lambda done: progress.stage("building workload", done)), None
+
+
+def hint_arrivals(scenario: dict[str, Any], workload: Workload, trace_ops: LackeyOps | None,
+                  cpus: int) -> Arrivals | None:
+    """When pages NUMA balancing marked are next touched, for setups with hint faults."""
+    if SETUPS[scenario["setup"]].hint_faults is None:
+        return None
+    ops_per_ms = scenario["machine"]["ops_per_cpu_per_s"] / 1000.0
+    if trace_ops is not None:
+        return TraceArrivals(trace_ops.trace, ops_per_ms)
+    return SyntheticArrivals(workload, scenario["seed"], cpus,
+                             ops_per_ms * workload.mem_op_fraction)
 
 
 def full_estimate(scenario: dict[str, Any], workload: Workload) -> Estimate:
@@ -122,6 +137,12 @@ def build(scenario: dict[str, Any], limits: Limits | None = None,
         demotion=scenario["demotion"]["enabled"],
         timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"],
         watermark_scale_factor=m["watermark_scale_factor"],
+        setup=SETUPS[scenario["setup"]], numab=numab_tunables_of(scenario),
+        numab_costs=NumabCosts(pte_update_us=scenario["metrics"]["pte_update_cost_us"],
+                               hint_fault_us=scenario["metrics"]["hint_fault_cost_us"],
+                               migrate_us=scenario["metrics"]["migrate_cost_us"]),
+        hint_arrivals=hint_arrivals(scenario, workload, trace_ops, cpus),
+        workload_pages=workload.pages,
         phase_ends_ms=tuple(p.start_ms for p in workload.phases[1:]
                             if p.start_ms < duration_ms))
     engine: Engine = (FastEngine(cfg, source, memory, workload) if scenario["engine"] == "fast"
@@ -136,7 +157,8 @@ def build(scenario: dict[str, Any], limits: Limits | None = None,
                           lambda done: progress.stage("ground truth", done))
     lower = [(n.pfn_start, n.pfn_end) for n in topo.lower_nodes()]
     collector = Collector(phase_truths, workload.pages, lower, tunables.window_ms,
-                          keep_logs=keep_logs, sample_log=sample_log)
+                          keep_logs=keep_logs, sample_log=sample_log,
+                          detect_on_promote=SETUPS[scenario["setup"]].hint_faults == "numab2")
     engine.observers.append(collector)
     return Built(topo, engine, collector, full)
 
@@ -159,7 +181,7 @@ def simulate(scenario: dict[str, Any], progress: Progress | None = None,
         progress.stage("simulating", 1.0)
         built.collector.finish(engine)
         met = scenario["metrics"]
-        costs = {k: met[k] for k in ("nmi_cost_us", "record_cost_us", "migrate_cost_us")}
+        costs = {k: met[k] for k in COST_KEYS}
         summary = summarise(engine, built.collector, costs, duration,
                             lambda done: progress.stage("summarising", done))
     finally:

@@ -13,6 +13,9 @@ from runtime.counts import NamedCounts
 
 # Every counter the model may bump, in /proc/vmstat order; unknown names are a bug.
 VM_EVENTS = (
+    "numa_pte_updates",
+    "numa_hint_faults",
+    "numa_hint_faults_local",
     "numa_pages_migrated",
     "pgdemote_kswapd",
     "pghot_recorded_accesses",

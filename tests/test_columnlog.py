@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from runtime.kernel_state import CALL_DTYPES, Call, new_call_log
 
-Row = tuple[int, float, int, int, int, bool]
+Row = tuple[int, float, int, int, int, bool, int]
 FIELDS = {name: np.dtype(CALL_DTYPES.get(name, np.int64)) for name in Call._fields}
 
 
 def rows_from(start: int, count: int) -> list[Row]:
     return [(start + i, start + i + 0.5, (start + i) % 7, 1000 + start + i, (start + i) % 5 - 1,
-             (start + i) % 3 == 0) for i in range(count)]
+             (start + i) % 3 == 0, (start + i) % 2) for i in range(count)]
 
 
 def columns_of(rows: list[Row]) -> dict[str, np.ndarray]:

@@ -56,10 +56,18 @@ def assert_same_run(path: Path | None, overrides: list[str], samples: bool = Tru
     assert [(p.kept, nonzero(p.discards), p.lost_interrupts) for p in fast.profilers] == \
         [(p.kept, nonzero(p.discards), p.lost_interrupts) for p in ref.profilers]
     assert fast.ring_lengths() == ref.ring_lengths()
-    tags = sum(p.kept + sum(p.discards.values()) for p in ref.profilers)
-    assert tags > 0
-    if samples:
-        assert fast.vmstat.get("hwhint_total_events") > 0
+    if ref.hints is not None:
+        assert fast.hints is not None
+        assert fast.hints.fault_outcomes() == ref.hints.fault_outcomes()
+        assert fast.hints.words.tolist() == ref.hints.words.tolist()
+        assert fast.hints.scan_period_ms() == ref.hints.scan_period_ms()
+        assert ref.vmstat.get("numa_hint_faults") > 0
+    assert (fast.memory.last_access == ref.memory.last_access).all()
+    if ref.cfg.setup.ibs:
+        tags = sum(p.kept + sum(p.discards.values()) for p in ref.profilers)
+        assert tags > 0
+        if samples:
+            assert fast.vmstat.get("hwhint_total_events") > 0
 
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
@@ -154,7 +162,7 @@ def test_rings_with_many_pushes_per_work_latency() -> None:
                                f"driver.work_latency_ms={latency}"], steps=3)
 
 
-def test_lackey_trace(tmp_path: Path) -> None:
+def test_lackey_trace(tmp_path: Path, overrides: list[str] | None = None) -> None:
     rng = random.Random(5)
     lines = []
     for i in range(3000):
@@ -167,7 +175,56 @@ def test_lackey_trace(tmp_path: Path) -> None:
     scenario.write_text("duration_s: 0.5\nworkload: {kind: lackey, trace: trace.out}\n"
                         "llc: {size_mib: 0.0625}\nmachine: {ops_per_cpu_per_s: 4.0e7}\n"
                         "profiler: {period: 1008}\n")
-    assert_same_run(scenario, [])
+    assert_same_run(scenario, overrides or [])
+    if overrides:
+        assert run("reference", scenario, overrides).vmstat.get("numa_hint_faults") > 0
+
+
+HINT_SETUPS = ["numab0", "numab2", "pghot-hintfaults", "pghot-both"]
+SCANNED = ["duration_s=2.5", "machine.ops_per_cpu_per_s=2e7", "workload.region_mib=256",
+           "numab.scan_size_mb=64"]
+
+
+@pytest.mark.parametrize("setup", HINT_SETUPS)
+@pytest.mark.parametrize("pressure", [False, True], ids=["room", "pressure"])
+def test_every_setup_runs_identically(setup: str, pressure: bool) -> None:
+    """Scan passes, hint faults (promoting in the fault, or recorded into pghot and merged
+    with the IBS drains by time), the LRU sampler without IBS, and, under pressure, a hot set
+    that moves while kswapd demotes and failed promotions wake it."""
+    extra = ["machine.dram_mib=256", "workload.kind=gups-shift", "workload.shift_at_s=1"] \
+        if pressure else []
+    assert_same_run(None, [f"setup={setup}", *SCANNED, *extra], samples=False, steps=3)
+    if pressure and setup == "numab2":
+        ref = run("reference", None, [f"setup={setup}", *SCANNED, *extra])
+        assert ref.vmstat.get("pgdemote_kswapd") > 0
+        assert ref.hints is not None and ref.hints.fault_outcomes()["prepare_failed"] > 0
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(setup=st.sampled_from(HINT_SETUPS[1:]), mode=st.sampled_from(["default", "precise"]),
+       window=st.sampled_from([1000, 2047, 3000]), scan_mb=st.sampled_from([16, 64, 256]),
+       period_min=st.sampled_from([100, 400, 1000]), delay=st.sampled_from([0, 250, 1000]),
+       hot_ms=st.sampled_from([50, 1000]), rate=st.sampled_from([1, 65536]),
+       dram=st.sampled_from([128, 2048]), kind=st.sampled_from(["gups-hot", "zipf", "scan"]),
+       seed=st.integers(0, 1000))
+def test_random_hint_fault_scenarios(setup: str, mode: str, window: int, scan_mb: int,
+                                     period_min: int, delay: int, hot_ms: int, rate: int,
+                                     dram: int, kind: str, seed: int) -> None:
+    """Hint-fault setups over pghot modes and windows, scan size, period and delay, the
+    NUMAB2 hot threshold and rate limit, with room to spare or a top tier under pressure."""
+    assert_same_run(None, [
+        f"setup={setup}", f"pghot.mode={mode}", f"pghot.promote_freq_window_ms={window}",
+        f"numab.scan_size_mb={scan_mb}", f"numab.scan_period_min_ms={period_min}",
+        f"numab.scan_delay_ms={delay}", f"numab.hot_threshold_ms={hot_ms}",
+        f"numab.promote_rate_limit_MBps={rate}", f"machine.dram_mib={dram}",
+        f"workload.kind={kind}", "workload.region_mib=128", "duration_s=1.5",
+        "machine.ops_per_cpu_per_s=1e7", f"seed={seed}"], samples=False, steps=2)
+
+
+def test_lackey_trace_with_hint_faults(tmp_path: Path) -> None:
+    """A trace's own next access is when a marked page faults."""
+    test_lackey_trace(tmp_path, ["setup=pghot-both", "numab.scan_delay_ms=0",
+                                 "numab.scan_period_min_ms=100"])
 
 
 @settings(max_examples=16, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -264,3 +321,15 @@ def test_a_cpu_programmed_with_its_own_period(monkeypatch: pytest.MonkeyPatch) -
     kept = [p.kept for p in ref.profilers]
     assert kept[1] * 3 < kept[0] + kept[2]  # about half the others' samples
     assert_same_run(None, overrides)
+
+
+def test_a_page_kmigrated_moves_loses_its_pending_hint_fault() -> None:
+    """Promotion drops the page's PROT_NONE hint (the PTE is rebuilt): no fault comes after it
+    from a mark made on the lower tier, so with CPUs on the top tier only, no fault is local."""
+    overrides = ["setup=pghot-hintfaults", *SCANNED, "numab.scan_period_min_ms=100",
+                 "numab.scan_size_mb=256", "duration_s=6", "machine.ops_per_cpu_per_s=1e6"]
+    # (few ops: a marked page faults long after its mark, often after its promotion)
+    ref = run("reference", None, overrides)
+    assert ref.vmstat.get("pgpromote_success") > 1000
+    assert ref.vmstat.get("numa_hint_faults") > 2 * ref.vmstat.get("pgpromote_success")
+    assert ref.vmstat.get("numa_hint_faults_local") == 0

@@ -8,10 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.metrics import summarise
+from runtime.pghot.tunables import PGHOT_HWHINTS
 from runtime.scenario import load_scenario
 from runtime.simulate import build
 
-COSTS = {"nmi_cost_us": 2.0, "record_cost_us": 0.5, "migrate_cost_us": 10.0}
+COSTS = {"nmi_cost_us": 2.0, "record_cost_us": 0.5, "migrate_cost_us": 10.0,
+         "pte_update_cost_us": 0.15, "hint_fault_cost_us": 1.0}
 
 
 @pytest.mark.parametrize("engine", ["reference", "fast"])
@@ -25,7 +27,7 @@ def test_conservation_holds_and_a_lost_sample_is_caught(engine: str) -> None:
     sampling = result["sampling"]
     assert sampling["total"] == sum(sampling["driver"].values()) > 0
     built.engine.driver.outcomes["pushed"] += 1  # a sample the accounting cannot place
-    with pytest.raises(AssertionError, match="pushed = pghot calls"):
+    with pytest.raises(AssertionError, match="pushed = IBS pghot calls"):
         summarise(built.engine, built.collector, COSTS, 300.0)
 
 
@@ -65,10 +67,10 @@ def test_detected_set_spans_exactly_one_window_across_ticks() -> None:
     engine, collector = built.engine, built.collector
     window = collector.window_ms
     log = engine.calls
-    log.append((0, 100.0, 0, 1, 3, 1))
-    log.append((0, 150.0, 0, 1, 4, 1))
-    log.append((0, 150.0, 0, 1, -1, 1))  # no page at that PFN: never detected
-    log.append((0, 160.0, 0, 1, 3, 0))
+    log.append((0, 100.0, 0, 1, 3, 1, PGHOT_HWHINTS))
+    log.append((0, 150.0, 0, 1, 4, 1, PGHOT_HWHINTS))
+    log.append((0, 150.0, 0, 1, -1, 1, PGHOT_HWHINTS))  # no page at that PFN: never detected
+    log.append((0, 160.0, 0, 1, 3, 0, PGHOT_HWHINTS))
 
     def detected(now: float) -> set[int]:
         engine.now_ms = now
@@ -77,9 +79,9 @@ def test_detected_set_spans_exactly_one_window_across_ticks() -> None:
         return set(np.flatnonzero(collector.in_d).tolist())
 
     assert detected(200.0) == {3, 4}
-    log.append((0, 300.0, 0, 1, 5, 1))
+    log.append((0, 300.0, 0, 1, 5, 1, PGHOT_HWHINTS))
     assert detected(100.0 + window) == {4, 5}  # page 3's call is exactly out
-    log.append((0, 400.0, 0, 1, 3, 1))  # READY again: back in
+    log.append((0, 400.0, 0, 1, 3, 1, PGHOT_HWHINTS))  # READY again: back in
     assert detected(150.0 + window + 1) == {3, 5}
     assert collector.first_ready_pages == 3 and collector.calls == 6
 
@@ -163,7 +165,7 @@ def test_incremental_counters_equal_a_recount_at_every_tick(seed: int, kind: str
         for page in rng.integers(0, c.pages, 30).tolist():
             ready = int(rng.random() < 0.6)
             when = now - float(rng.random())
-            engine.calls.append((0, when, 0, 1, page, ready))
+            engine.calls.append((0, when, 0, 1, page, ready, PGHOT_HWHINTS))
             if ready:
                 ready_at[page] = max(ready_at.get(page, -1.0), when)
         engine.now_ms = now

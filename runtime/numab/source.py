@@ -20,7 +20,7 @@ Setups: "numab2" (mainline NUMA balancing in tiering mode: the fault promotes) a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -46,6 +46,34 @@ F64 = npt.NDArray[np.float64]
 SETUPS = ("numab2", "pghot")
 RUN_LIMIT = 1 << 16
 """Faults one compiled run takes at most (their arrays stay in cache)."""
+
+
+class HintCalls(NamedTuple):
+    """pghot_record_access calls hint faults made, in time order: the fault's time (ms of
+    the run), its jiffies, the faulting CPU, the page's PFN, the target node, the page."""
+
+    time_ms: F64
+    jiffies: I64
+    cpu: I64
+    pfn: I64
+    nid: I64
+    page: I64
+
+    @staticmethod
+    def concat(parts: list[HintCalls]) -> HintCalls:
+        return HintCalls(np.concatenate([p.time_ms for p in parts]),
+                         np.concatenate([p.jiffies for p in parts]),
+                         np.concatenate([p.cpu for p in parts]),
+                         np.concatenate([p.pfn for p in parts]),
+                         np.concatenate([p.nid for p in parts]),
+                         np.concatenate([p.page for p in parts]))
+
+    def take(self, index: I64) -> HintCalls:
+        return HintCalls(self.time_ms[index], self.jiffies[index], self.cpu[index],
+                         self.pfn[index], self.nid[index], self.page[index])
+
+
+Deliver = Callable[[HintCalls], None]
 
 
 class Arrivals(Protocol):
@@ -86,7 +114,7 @@ class HintFaultSource:
                  pages: int, arrivals: Arrivals, *, costs: NumabCosts | None = None,
                  watermarks: Watermarks | None = None, pghot: Pghot | None = None,
                  wakeup_kswapd: Callable[[int], None] | None = None,
-                 deliver: Callable[[I64, I64, I64], None] | None = None) -> None:
+                 deliver: Deliver | None = None) -> None:
         if setup not in SETUPS:
             raise ValueError(f"setup {setup!r} is not one of {SETUPS}")
         if setup == "pghot" and pghot is None:
@@ -102,9 +130,9 @@ class HintFaultSource:
         self.pghot = pghot
         self.wakeup_kswapd = wakeup_kswapd
         self.deliver = deliver
-        """pghot setup: if given, gets each run's pghot_record_access calls (pfns, target nids,
-        jiffies; in time order) instead of the source applying them at once, so an engine
-        can merge them by time with the IBS path's calls (nothing here reads pghot)."""
+        """pghot setup: if given, gets each run's pghot_record_access calls (in time order)
+        instead of the source applying them at once, so an engine can merge them by time
+        with the IBS path's calls (nothing here reads pghot)."""
         self.nodemap = NodeMap(topology)
         nodes = self.nodemap.tables.node_kind.size
         shift = tunables.last_cpupid_shift
@@ -292,7 +320,8 @@ class HintFaultSource:
             return
         pfns = self.memory.pfns_of(faults.page[calls])
         if self.deliver is not None:
-            self.deliver(pfns, nids[calls], jiffies[calls])
+            self.deliver(HintCalls(faults.time_ms[calls], jiffies[calls], faults.cpu[calls],
+                                   pfns, nids[calls], faults.page[calls]))
             return
         ready = np.zeros(calls.size, dtype=np.uint8)
         _rule("record", compiled)(self.pghot.arrays(), pfns, nids[calls], PGHOT_HINTFAULTS,

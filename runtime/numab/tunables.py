@@ -68,6 +68,10 @@ class NumabTunables:
             if not low <= value <= high:
                 raise InputError(f"numab.{name} = {value} is outside {low}..{high}")
 
+        if self.scan_period_min_ms > self.scan_period_max_ms:
+            raise InputError(f"numab.scan_period_min_ms = {self.scan_period_min_ms} is above "
+                             f"numab.scan_period_max_ms = {self.scan_period_max_ms}")
+
     @property
     def tiering(self) -> bool:
         """folio_use_access_time and the kswapd wake-up depend on this bit."""

@@ -11,6 +11,7 @@ import pytest
 from generated.pghot import PAGES_PER_SECTION as PPS
 from runtime.numab import HintFaultSource, NumabTunables, SyntheticArrivals
 from runtime.numab.pacing import PERIOD, PLACEMENTS
+from runtime.numab.source import HintCalls
 from runtime.pageruns import PageRuns
 from runtime.pghot import PGHOT_HINTFAULTS, Pghot, Tunables
 from runtime.pghot.batch import record_batch
@@ -187,14 +188,15 @@ def test_pghot_calls_can_be_delivered_to_the_engine() -> None:
     direct, pd = build("pghot")
     run(direct, compiled=True)
     late, pl = build("pghot")
-    calls: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    late.deliver = lambda *c: calls.append(c)
+    calls: list[HintCalls] = []
+    late.deliver = calls.append
     run(late, compiled=True)
     assert pd is not None and pl is not None and calls
     assert pl.vmstat.get("pghot_recorded_hintfaults") == 0
-    for pfns, nids, jiffies in calls:
-        assert (np.diff(jiffies) >= 0).all()
-        record_batch(pl, pfns, nids, jiffies, PGHOT_HINTFAULTS)
+    for call in calls:
+        assert (np.diff(call.time_ms) >= 0).all() and (np.diff(call.jiffies) >= 0).all()
+        assert (late.memory.pfns_of(call.page) == call.pfn).all()
+        record_batch(pl, call.pfn, call.nid, call.jiffies, PGHOT_HINTFAULTS)
     assert pl.records.flat.tolist() == pd.records.flat.tolist()
     assert pl.vmstat.as_dict() == pd.vmstat.as_dict()
 

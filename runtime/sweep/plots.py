@@ -91,7 +91,8 @@ def plot_axis(rows: Sequence[Row], keys: Sequence[str], key: str, short: dict[st
             ax.tick_params(labelsize=8)
             ax.grid(alpha=0.3)
             _x_scale(ax, xs, position, numeric)
-        grid.flat[0].legend(fontsize=7, loc="best")
+        if grid.flat[0].get_legend_handles_labels()[0]:
+            grid.flat[0].legend(fontsize=7, loc="best")
 
 
 def _series(ax: Axes, config: Config, key: str, xs: list[Any], position: dict[Any, float],

@@ -166,3 +166,16 @@ def test_the_key_covers_the_scenario_the_tool_and_the_trace(tmp_path: Path) -> N
     scenario = first[0].scenario
     assert point_key(scenario, tool_identity(), None) != point_key(scenario, "other", None)
     assert tool_identity().startswith("ibs-mprof ")
+
+
+def test_the_parser_loads_no_model_and_every_option_has_help() -> None:
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys; import runtime.sweep as s; p = argparse.ArgumentParser(); "
+            "s.add_arguments(p); print(sorted(m for m in ('numpy', 'distributed', 'pyarrow', "
+            "'matplotlib', 'runtime.sweep.command') if m in sys.modules)); "
+            "print(all(a.help for a in p._actions))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert shown == ["[]", "True"]

@@ -11,7 +11,8 @@ One job per module:
     table.py      one row per point: results.csv and results.parquet
     aggregate.py  configurations over seeds (mean, min, max) and Pareto fronts
     plots.py      metrics against each axis, and the trade-off plot
-    command.py    the options and the command
+    options.py    the command-line options (light: the parser imports it)
+    command.py    the command: grid, points, folder, run, tables and plots, summary
 
 This file stays light: the CLI imports it to build its parser, so numpy, Dask and the model
 load only when the command runs.
@@ -19,6 +20,15 @@ load only when the command runs.
 
 from __future__ import annotations
 
-from runtime.sweep.command import add_arguments, command
+import argparse
+
+from runtime.sweep.options import add_arguments
 
 __all__ = ["add_arguments", "command"]
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run `ibs-mprof sweep` (runtime/sweep/command.py); the exit status."""
+    from runtime.sweep.command import command as run
+
+    return run(args)

@@ -32,8 +32,10 @@ PANELS = ("fthr", "efficiency", "ttp_p90_ms", "precision", "wasted", COST)
 """The metrics drawn against each axis."""
 MAX_SERIES = 8
 """More combinations of the other axes than this are drawn as one band over all of them."""
-LOG_RATIO = 20
+LOG_RATIO = 8
 """A numeric axis whose largest value is this many times its smallest gets a log scale."""
+MAX_TICKS = 10
+"""Up to this many swept values each get a tick of their own."""
 FRONT = "tab:red"
 OTHERS = "tab:grey"
 
@@ -113,12 +115,13 @@ def _series(ax: Axes, config: Config, key: str, xs: list[Any], position: dict[An
 
 
 def _x_scale(ax: Axes, xs: list[Any], position: dict[Any, float], numeric: bool) -> None:
-    if not numeric:
-        ax.set_xticks([position[x] for x in xs], [str(x) for x in xs])
-        return
-    low = min(xs)
-    if low > 0 and max(xs) >= LOG_RATIO * low:
+    """Ticks at the swept values (while they are few enough to read); a log scale for a
+    numeric axis that spans LOG_RATIO or more."""
+    if numeric and min(xs) > 0 and max(xs) >= LOG_RATIO * min(xs):
         ax.set_xscale("log")
+    if not numeric or len(xs) <= MAX_TICKS:
+        ax.set_xticks([position[x] for x in xs], [f"{x:g}" if numeric else str(x) for x in xs])
+        ax.minorticks_off()
 
 
 def plot_tradeoff(items: Sequence[Config], short: dict[str, str], path: Path) -> None:
@@ -140,9 +143,12 @@ def plot_tradeoff(items: Sequence[Config], short: dict[str, str], path: Path) ->
                 ax.step(xs, ys, where="post", color=FRONT, linewidth=1, alpha=0.7,
                         label="Pareto front" + (" (higher is better)" if more else
                                                 " (lower is better)"))
+                middle = sum(ax.get_xlim()) / 2
                 for config, x, y in zip(front, xs, ys, strict=True):
-                    ax.annotate(config.label(short), (x, y), xytext=(4, 4),
-                                textcoords="offset points", fontsize=7, color=FRONT)
+                    right = x > middle  # labels point inwards: none leaves the panel
+                    ax.annotate(config.label(short), (x, y), xytext=(-4 if right else 4, 4),
+                                textcoords="offset points", fontsize=7, color=FRONT,
+                                ha="right" if right else "left")
                 ax.legend(fontsize=8, loc="best")
             else:
                 ax.text(0.5, 0.5, "no configuration has both numbers", ha="center",

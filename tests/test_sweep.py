@@ -23,7 +23,7 @@ import pytest
 
 from runtime import cli
 from runtime.sweep import add_arguments, command
-from runtime.sweep.task import DIE_ONCE_ENV
+from runtime.sweep.task import CTRL_C_ENV, DIE_ONCE_ENV
 from safeio.killpoints import KILL_AT_ENV
 from tests.conftest import ROOT
 
@@ -163,6 +163,25 @@ def test_a_sweep_killed_mid_way_resumes_with_what_is_missing(tmp_path: Path) -> 
     assert (summary["ran"], summary["stored"]) == (3, 1)
     assert (stored[0] / "report.json").stat().st_mtime_ns == before
     assert results(tmp_path / "dask") == results(tmp_path / "here")
+
+
+def test_ctrl_c_stops_the_cluster_without_a_traceback_and_keeps_the_stored_points(
+        tmp_path: Path) -> None:
+    grid = write_grid(tmp_path, fast_set() + "axes:\n  seed: {from: 1, to: 8}\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **{CTRL_C_ENV: "1"})
+    sweep = subprocess.Popen([sys.executable, "-c", ENTRY, "sweep", str(grid), "--out", "out",
+                              "--workers", "2"], cwd=tmp_path, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)  # its own group, as a terminal's job
+    _, err = sweep.communicate(timeout=180)
+    assert sweep.returncode == 130, err
+    assert err.endswith("ibs-mprof: interrupted\n") and "Traceback" not in err
+    stored = [p for p in (tmp_path / "out" / "points").iterdir() if not p.name.startswith(".")]
+    assert 1 <= len(stored) < 8
+    deadline = time.monotonic() + 30
+    while _group_alive(sweep.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _group_alive(sweep.pid)
 
 
 @pytest.fixture

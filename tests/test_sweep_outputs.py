@@ -261,3 +261,26 @@ def test_plots_take_words_and_failures(tmp_path: Path) -> None:
                      "broke", f"k{i}") for i, mode in enumerate(("default", "precise"))]
     assert write_plots(rows, ["pghot.mode", "seed"], tmp_path) == [
         "plots/tradeoff.png", "plots/vs-pghot.mode.png"]
+
+
+class Future:
+    """What the Dask runner reads a point's result from."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def result(self) -> object:
+        raise self.error
+
+
+def test_a_point_whose_workers_all_died_or_whose_cluster_failed_is_recorded() -> None:
+    from distributed import KilledWorker
+
+    from runtime.sweep.execute import KILLED, _outcome
+    from runtime.sweep.points import Point
+
+    point = Point(3, (), {}, "abc")
+    killed = _outcome(Future(KilledWorker("ibs-mprof-point-abc", "tcp://w", 3)), point)
+    assert (killed.key, killed.report, killed.error) == ("abc", None, KILLED)
+    lost = _outcome(Future(OSError("connection\nlost")), point)
+    assert lost.error == "dask: OSError: connection\\nlost"

@@ -29,7 +29,7 @@ from runtime.sweep.points import (
     trace_inputs,
 )
 from runtime.sweep.progress import SweepProgress
-from runtime.sweep.task import Outcome
+from runtime.sweep.task import Outcome, ctrl_c_once_for_tests
 
 
 def command(args: argparse.Namespace) -> int:
@@ -65,6 +65,7 @@ def run_sweep(grid_path: Path, out: str, workers: int | None, scheduler: str | N
             stored[point.key] = folder.save(outcome, tool)
             wall = (outcome.report or {}).get("engine", {}).get("wall_s")
             progress.point_done(seconds[point.key], wall, outcome.error is not None)
+            ctrl_c_once_for_tests()
 
         try:
             run.run(todo, tool, on_done)

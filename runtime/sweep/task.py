@@ -21,6 +21,9 @@ from runtime.sweep.points import tool_identity
 DIE_ONCE_ENV = "IBS_MPROF_TEST_SWEEP_DIE_ONCE"
 """Test hook: the first worker process to start a point with this file absent creates it and
 kills itself (SIGKILL), as an out-of-memory kill would; the retried point then runs."""
+CTRL_C_ENV = "IBS_MPROF_TEST_SWEEP_CTRL_C"
+"""Test hook: with this set, the sweep sends SIGINT to its process group once the first
+point is stored, as Ctrl-C in a terminal does (to every process of the foreground group)."""
 
 _ONE_AT_A_TIME = threading.Lock()
 _allocator_set = False
@@ -69,6 +72,11 @@ def dask_setup(worker: object) -> None:
     """Run by a local cluster's worker process as it starts (Dask's preload): Ctrl-C is
     the sweep's to handle (it stops the cluster), not each worker's to print a traceback."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def ctrl_c_once_for_tests() -> None:
+    if os.environ.pop(CTRL_C_ENV, None):
+        os.killpg(os.getpgid(0), signal.SIGINT)
 
 
 def _die_once_for_tests() -> None:

@@ -4,13 +4,18 @@ change with the scenario, the tool and a trace's bytes, and only with them."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runtime.errors import InputError
 from runtime.sweep.grid import MAX_POINTS, read_grid
 from runtime.sweep.points import build_points, point_key, tool_identity
+from tests.conftest import ROOT
+from tests.test_fuzz import YAML_SCALARS, accepted_or_input_error, fuzz, mutated
 from tests.test_sweep import LACKEY_OK, fast_set, sweep_here, write_grid
 
 
@@ -84,6 +89,8 @@ def test_base_file_is_relative_to_the_grid(tmp_path: Path) -> None:
     ("points:\n  - {seed: 1, profiler: {period: 16}, profiler.period: 32}\n", "grid.yaml:2: "
      "profiler.period is given twice"),
     ("axes:\n  seed: {from: 0, to: 20000}\n", f"more than {MAX_POINTS:,}"),
+    ("axes:\n  seed: {from: -1.0e+308, to: 1.0e+308, step: 1}\n", f"more than {MAX_POINTS:,}"),
+    ("axes:\n  seed: {from: 1, to: 1.0e+308, times: 1.0000001}\n", f"more than {MAX_POINTS:,}"),
     ("axes:\n  seed: {from: 0, to: 200}\n  pghot.freq_threshold: {from: 0, to: 200}\n",
      f"the grid has 40,401 points, more than {MAX_POINTS:,}"),
     ("base: 3\n", "grid.yaml:1: base must be the path of a scenario file"),
@@ -179,3 +186,22 @@ def test_the_parser_loads_no_model_and_every_option_has_help() -> None:
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout.split()
     assert shown == ["[]", "True"]
+
+
+GRIDS = [(ROOT / "examples" / "sweep-gups-shift.yaml").read_bytes(),
+         b"base: gups-shift.yaml\nset:\n  duration_s: 0.05\n  profiler:\n    cnt_ctl: false\n"
+         b"points:\n  - {pghot.mode: precise, pghot.promote_freq_window_ms: 5000}\n"
+         b"  - pghot:\n      mode: default\naxes:\n  seed: {from: 1, to: 3, step: 1}\n"
+         b"  workload.hot_fraction: {from: 0.01, to: 0.1, times: 3}\n"]
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_fuzz_grid_yaml(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject) -> None:
+    """read_grid and build_points on a mutated grid: points, or one InputError line."""
+    folder = tmp_path_factory.getbasetemp() / "grid-fuzz"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(ROOT / "examples" / "gups-shift.yaml", folder / "gups-shift.yaml")
+    path = folder / "grid.yaml"
+    path.write_bytes(data.draw(mutated(data.draw(st.sampled_from(GRIDS)), YAML_SCALARS)))
+    accepted_or_input_error(lambda: build_points(read_grid(path)))

@@ -247,10 +247,10 @@ def _range(key: str, spec: YMap, line: int, at: _At) -> list[int | float]:
         if step <= 0:
             raise at.error(spec.key_lines.get("step", line), f"axis {key}: range step must be "
                            f"above 0, got {step}")
-        count = math.floor((high - low) / step * (1 + 1e-12)) + 1
-        if count > MAX_POINTS:
-            raise at.error(line, f"axis {key}: the range has {count:,} values, more than "
-                           f"{MAX_POINTS:,}")
+        span = (high - low) / step
+        if not span < MAX_POINTS:  # inf too: from -1e308 to 1e308
+            raise at.error(line, f"axis {key}: the range has more than {MAX_POINTS:,} values")
+        count = math.floor(span * (1 + 1e-12)) + 1
         values = [_rounded(low + i * step) for i in range(count)]
     if len(values) > MAX_POINTS:
         raise at.error(line, f"axis {key}: the range has more than {MAX_POINTS:,} values")

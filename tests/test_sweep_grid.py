@@ -145,6 +145,11 @@ def test_a_bad_point_is_one_line_and_nothing_is_written(
                    "of 16; profiler.period must be an int in 16..134217712 (a multiple of "
                    "16)\n")
     assert not (tmp_path / "out").exists()
+    import inspect
+
+    import runtime.sweep  # the command ran: its module must not have replaced the function
+
+    assert inspect.isfunction(runtime.sweep.command)
 
 
 def test_options_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,7 +186,7 @@ def test_the_parser_loads_no_model_and_every_option_has_help() -> None:
 
     code = ("import argparse, sys; import runtime.sweep as s; p = argparse.ArgumentParser(); "
             "s.add_arguments(p); print(sorted(m for m in ('numpy', 'distributed', 'pyarrow', "
-            "'matplotlib', 'runtime.sweep.command') if m in sys.modules)); "
+            "'matplotlib', 'runtime.sweep.entry') if m in sys.modules)); "
             "print(all(a.help for a in p._actions))")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True).stdout.split()

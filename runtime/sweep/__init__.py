@@ -12,7 +12,7 @@ One job per module:
     aggregate.py  configurations over seeds (mean, min, max) and Pareto fronts
     plots.py      metrics against each axis, and the trade-off plot
     options.py    the command-line options (light: the parser imports it)
-    command.py    the command: grid, points, folder, run, tables and plots, summary
+    entry.py      the command: grid, points, folder, run, tables and plots, summary
 
 This file stays light: the CLI imports it to build its parser, so numpy, Dask and the model
 load only when the command runs.
@@ -28,7 +28,7 @@ __all__ = ["add_arguments", "command"]
 
 
 def command(args: argparse.Namespace) -> int:
-    """Run `ibs-mprof sweep` (runtime/sweep/command.py); the exit status."""
-    from runtime.sweep.command import command as run
+    """Run `ibs-mprof sweep` (runtime/sweep/entry.py); the exit status."""
+    from runtime.sweep.entry import command as run
 
     return run(args)

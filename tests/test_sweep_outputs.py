@@ -57,11 +57,19 @@ def done(finished: Path, tmp_path: Path) -> Path:
     return tmp_path / "out"
 
 
-def test_a_rerun_into_its_own_folder_resumes(done: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_rerun_into_its_own_folder_resumes(done: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import distributed
+
+    def no_cluster(*args: Any, **kw: Any) -> None:
+        raise AssertionError("a cluster was started with nothing to run")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
     before = results(done)
-    status, summary = sweep_json(capsys, str(done.parent / "grid.yaml"), "--out", str(done))
-    assert status == 0 and (summary["ran"], summary["stored"]) == (0, 4)
+    assert sweep_here(str(done.parent / "grid.yaml"), "--out", str(done), "--workers", "2",
+                      "--json") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["ran"], summary["stored"]) == (0, 4)
     assert results(done) == before
     listed = read_manifest(done)
     assert listed is not None and listed.kind == "sweep"

@@ -51,7 +51,9 @@ def run_sweep(grid_path: Path, out: str, workers: int | None, scheduler: str | N
     seconds = dict(zip((p.key for p in points), estimated_seconds(
         points, _limits(workers, scheduler), str(grid_path)), strict=True))
     inputs = [grid_path, *([grid.base] if grid.base else []), *trace_inputs(points)]
-    store.check_out(out, inputs)  # before a cluster starts: a refusal costs nothing
+    root = store.check_out(out, inputs)  # before a cluster starts: a refusal costs nothing
+    if all((s := store.load(root, p.key)) is not None and s.error is None for p in points):
+        workers, scheduler = 0, None  # a look ahead: nothing to run, so no cluster to start
     with execute.runner(workers or 0, scheduler) as run, \
             store.open_store(out, inputs) as folder:
         stored = {p.key: folder.load(p.key) for p in points}

@@ -25,9 +25,10 @@ class SweepProgress:
         self.workers = max(workers, 1)
         self.width = 0  # the text only grows: a shorter one redrawn in place leaves no tail
         self.bar = bar or ProgressBar(stream, after_s=0.0)
-        self.bar.note(f"sweep: {total} points, {stored} already stored, {total - stored} to run "
-                      f"on {self.workers} worker{'s' if self.workers > 1 else ''}; estimated "
-                      f"{seconds_text(self.time_left())}")
+        self.bar.note(f"sweep: {total} points, all stored: nothing to run" if stored == total
+                      else f"sweep: {total} points, {stored} already stored, {total - stored} "
+                      f"to run on {self.workers} worker{'s' if self.workers > 1 else ''}; "
+                      f"estimated {seconds_text(self.time_left())}")
         self._show()
 
     def time_left(self) -> float:

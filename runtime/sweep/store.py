@@ -83,22 +83,11 @@ class Store:
         self.manifest = manifest
 
     def folder(self, key: str) -> Path:
-        return self.root / POINTS / key[:NAME_DIGITS]
+        return point_folder(self.root, key)
 
     def load(self, key: str) -> Stored | None:
         """The stored result of the point with this key, None when there is none."""
-        folder = self.folder(key)
-        try:
-            data = json.loads((folder / POINT_FILE).read_bytes())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("schema") != POINT_SCHEMA or \
-                data.get("key") != key:
-            return None
-        error = data.get("error")
-        if error is None and not (folder / REPORT_FILE).is_file():
-            return None
-        return Stored(folder, error if isinstance(error, str) else None)
+        return load(self.root, key)
 
     def save(self, outcome: Outcome, tool: str) -> Stored:
         """Write the point's folder as a whole (replacing an earlier failure of it)."""
@@ -165,6 +154,27 @@ class Store:
         files = {k: v for k, v in self.manifest.files.items() if k != rel}
         self.manifest = Manifest(SWEEP_KIND, files)
         write_manifest(self.root, self.manifest)
+
+
+def point_folder(root: Path, key: str) -> Path:
+    return root / POINTS / key[:NAME_DIGITS]
+
+
+def load(root: Path, key: str) -> Stored | None:
+    """The stored result of the point with this key in the sweep folder root, None when
+    there is none (read only: also a look before the folder is opened)."""
+    folder = point_folder(root, key)
+    try:
+        data = json.loads((folder / POINT_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("schema") != POINT_SCHEMA or \
+            data.get("key") != key:
+        return None
+    error = data.get("error")
+    if error is None and not (folder / REPORT_FILE).is_file():
+        return None
+    return Stored(folder, error if isinstance(error, str) else None)
 
 
 def check_out(text: str, inputs: Sequence[Path]) -> Path:

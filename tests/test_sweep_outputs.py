@@ -88,6 +88,23 @@ def test_a_smaller_grid_replaces_the_outputs_and_keeps_the_points(
     assert listed is not None and "plots/vs-pghot.freq_threshold.png" not in listed.files
 
 
+def test_no_more_local_workers_than_points_to_run(
+        done: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import distributed
+
+    asked: list[int] = []
+
+    def cluster(*args: Any, n_workers: int, **kw: Any) -> None:
+        asked.append(n_workers)
+        raise InputError("no cluster in this test")
+
+    monkeypatch.setattr(distributed, "LocalCluster", cluster)
+    grid = write_grid(done.parent, fast_set() + "axes:\n  seed: [1, 2, 3]\n", "seeds.yaml")
+    assert sweep_here(str(grid), "--out", str(done), "--workers", "4", "--quiet") == 2
+    assert asked == [1]  # seeds 1 and 2 are stored (threshold 2 is the default)
+    assert "no cluster in this test" in capsys.readouterr().err
+
+
 def test_folders_that_are_not_ours_are_refused(tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     grid = write_grid(tmp_path, GRID)
@@ -292,3 +309,14 @@ def test_a_point_whose_workers_all_died_or_whose_cluster_failed_is_recorded() ->
     assert (killed.key, killed.report, killed.error) == ("abc", None, KILLED)
     lost = _outcome(Future(OSError("connection\nlost")), point)
     assert lost.error == "dask: OSError: connection\\nlost"
+
+
+def test_a_worker_with_another_tool_refuses_the_point() -> None:
+    from runtime.sweep.points import tool_identity
+    from runtime.sweep.task import run_point
+
+    other = "ibs-mprof 0.0.1 (model 0123456789abcdef)"
+    outcome = run_point("k", {}, other)
+    assert outcome.report is None and outcome.error == (
+        f"the worker runs {tool_identity()}, the sweep {other}: install the same ibs-mprof "
+        "(and Python, numpy) on every worker")

@@ -52,8 +52,11 @@ def run_sweep(grid_path: Path, out: str, workers: int | None, scheduler: str | N
         points, _limits(workers, scheduler), str(grid_path)), strict=True))
     inputs = [grid_path, *([grid.base] if grid.base else []), *trace_inputs(points)]
     root = store.check_out(out, inputs)  # before a cluster starts: a refusal costs nothing
-    if all((s := store.load(root, p.key)) is not None and s.error is None for p in points):
-        workers, scheduler = 0, None  # a look ahead: nothing to run, so no cluster to start
+    missing = sum((s := store.load(root, p.key)) is None or s.error is not None for p in points)
+    if missing == 0:  # a look ahead: nothing to run, so no cluster to start
+        workers, scheduler = 0, None
+    elif workers:  # and no more local workers than points to run
+        workers = min(workers, missing)
     with execute.runner(workers or 0, scheduler) as run, \
             store.open_store(out, inputs) as folder:
         stored = {p.key: folder.load(p.key) for p in points}

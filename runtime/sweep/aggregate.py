@@ -89,12 +89,13 @@ def pareto(items: Sequence[Config], metric: str, more_is_better: bool) -> list[C
 
 
 def pareto_json(items: Sequence[Config]) -> dict[str, list[dict[str, Any]]]:
-    """Each trade-off's front as JSON: the values, the metric's and the overhead's means."""
+    """Each trade-off's front as JSON: the values, the metric's and the overhead's means and
+    how many points (seeds) they are the means of."""
     out: dict[str, list[dict[str, Any]]] = {}
     for metric, more in TRADEOFFS:
         out[f"{metric}_vs_{COST}"] = [
             {"values": dict(c.values), metric: _mean(c, metric), COST: _mean(c, COST),
-             "seeds": len(c.rows)} for c in pareto(items, metric, more)]
+             "points": len(c.rows)} for c in pareto(items, metric, more)]
     return out
 
 

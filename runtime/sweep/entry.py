@@ -125,7 +125,8 @@ def _summary(root: Path, total: int, ran: int, failed: int,
         for item in front:
             values = ", ".join(f"{k}={v}" for k, v in item["values"].items()) or "base"
             lines.append(f"  {values}: {metric} {_g(item[metric])}, CPU overhead "
-                         f"{_g(item['cpu_overhead_pct'])}% ({item['seeds']} seeds)")
+                         f"{_g(item['cpu_overhead_pct'])}% (mean of {item['points']} "
+                         f"point{'s' if item['points'] > 1 else ''})")
     return "\n".join(lines)
 
 

@@ -210,3 +210,13 @@ def test_fuzz_grid_yaml(tmp_path_factory: pytest.TempPathFactory, data: st.DataO
     path = folder / "grid.yaml"
     path.write_bytes(data.draw(mutated(data.draw(st.sampled_from(GRIDS)), YAML_SCALARS)))
     accepted_or_input_error(lambda: build_points(read_grid(path)))
+
+
+def test_the_example_grid() -> None:
+    grid = read_grid(ROOT / "examples" / "sweep-gups-shift.yaml")
+    points = build_points(grid)
+    assert grid.keys() == ["profiler.period", "pghot.freq_threshold", "seed"]
+    assert len(points) == 45 and len({p.key for p in points}) == 45
+    assert sorted({p.scenario["profiler"]["period"] for p in points}) == [
+        2048, 4096, 8192, 16384, 32768]
+    assert {p.scenario["workload"]["kind"] for p in points} == {"gups-shift"}

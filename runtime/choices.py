@@ -36,5 +36,7 @@ DRIVER_BEHAVIOURS = {
 DRIVER_VARIANTS = tuple(DRIVER_BEHAVIOURS)
 ENGINES = ("reference", "fast")
 """The event-by-event reference engine and the numpy fast engine held equal to it."""
+SETUP_NAMES = ("numab0", "numab2", "pghot-hintfaults", "pghot-hwhints", "pghot-both")
+"""Promotion setups (runtime/setups.py describes each)."""
 INVARIANTS = ("conservation", "owner-pop", "stranded")
 """What `ibs-mprof explore` checks after every step."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from runtime.choices import DRIVER_VARIANTS, ENGINES, INVARIANTS
+from runtime.choices import DRIVER_VARIANTS, ENGINES, INVARIANTS, SETUP_NAMES
 from runtime.errors import InputError
 
 DESCRIPTION = """\
@@ -25,6 +25,8 @@ EXAMPLES = """\
 examples:
   ibs-mprof run                                  the default scenario, report in ./ibs-mprof-out/
   ibs-mprof run examples/gups-shift.yaml --set profiler.period=4096 --out shift-4096
+  ibs-mprof compare --setups numab2,pghot-hwhints   hint faults vs IBS on the default workload
+  ibs-mprof sweep examples/sweep-gups-shift.yaml  period x threshold x 3 seeds on Dask
   ibs-mprof decode IBS_MPROF_CTL 0xB0271         the fields of a raw register value
   ibs-mprof gen --check                          is generated/ up to date with spec/?
   ibs-mprof COMMAND --help                       the options of one command
@@ -121,16 +123,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from runtime.allocator import keep_freed_memory
 
     keep_freed_memory()
-    from runtime.scenario import load_scenario
     from runtime.simulate import progress_bar, simulate
 
-    overrides = list(args.set or [])
-    if args.seed is not None:
-        overrides.append(f"seed={args.seed}")
-    if args.engine is not None:
-        overrides.append(f"engine={args.engine}")
-    scenario = load_scenario(Path(args.scenario) if args.scenario else None, overrides)
-    inputs = scenario_inputs(args.scenario, scenario)
+    scenario, inputs = _scenario_of(args)
     out_dir = report.check_report_dir(args.out, inputs)
     result = simulate(scenario, None if args.quiet or args.json else progress_bar())
     written = report.write_report(result, out_dir, inputs)
@@ -141,6 +136,56 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"report written to {written[0].parent}/ "
               f"({', '.join(path.name for path in written)})")
     return 0
+
+
+def _scenario_of(args: argparse.Namespace) -> tuple[dict[str, Any], list[Path]]:
+    """The scenario run and compare take (file, --set, --seed, --engine), and the files it
+    reads."""
+    from runtime.scenario import load_scenario
+
+    overrides = list(args.set or [])
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    if args.engine is not None:
+        overrides.append(f"engine={args.engine}")
+    scenario = load_scenario(Path(args.scenario) if args.scenario else None, overrides)
+    return scenario, scenario_inputs(args.scenario, scenario)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from runtime import compare
+    from runtime.allocator import keep_freed_memory
+
+    keep_freed_memory()
+    from runtime.simulate import progress_bar, simulate
+
+    setups = compare.parse_setups(args.setups)
+    scenario, inputs = _scenario_of(args)
+    out_dir = compare.check_compare_dir(args.out, inputs)
+    results = compare.compare(scenario, setups, simulate,
+                              None if args.quiet or args.json else progress_bar())
+    written = compare.write_comparison(results, scenario, out_dir, inputs)
+    if args.json:
+        print(compare.comparison_json(results), end="")
+    else:
+        print(compare.table_text(compare.rows_of(results), scenario))
+        print(f"comparison written to {written}/ ({', '.join(compare.COMPARE_FILES)}, and "
+              f"a report per setup in {', '.join(f'{name}/' for name in results)})")
+    return 0
+
+
+def _scenario_arguments(parser: argparse.ArgumentParser, out: str, out_help: str) -> None:
+    parser.add_argument("scenario", nargs="?", metavar="SCENARIO.yaml",
+                        help="scenario file (default: the embedded GUPS hot-set scenario)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a scenario key, e.g. pghot.freq_threshold=1 "
+                        "(repeatable)")
+    parser.add_argument("--out", default=out, metavar="DIR", help=out_help)
+    parser.add_argument("--seed", type=int_option(0, SEED_MAX), metavar="N",
+                        help="random seed (same as --set seed=N)")
+    parser.add_argument("--engine", choices=ENGINES,
+                        help="numpy fast engine (default) or the event-by-event reference")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def scenario_inputs(path: str | None, scenario: dict[str, Any]) -> list[Path]:
@@ -175,6 +220,12 @@ def _cmd_explore(args: argparse.Namespace) -> int:
     from runtime import explore
 
     return explore.command(args)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from runtime import sweep
+
+    return sweep.command(args)
 
 
 def _cmd_topology(args: argparse.Namespace) -> int:
@@ -257,20 +308,26 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Simulate a workload on a tiered machine through the IBS "
                          "Memory Profiler, its driver, pghot and kmigrated, and report how well "
                          "hot pages reach the fast tier, how fast, and at what cost.")
-    run.add_argument("scenario", nargs="?", metavar="SCENARIO.yaml",
-                     help="scenario file (default: the embedded GUPS hot-set scenario)")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override a scenario key, e.g. pghot.freq_threshold=1 (repeatable)")
-    run.add_argument("--out", default="ibs-mprof-out", metavar="DIR",
-                     help="report folder (default ./ibs-mprof-out/): created, or replaced as a "
-                     "whole if it is an earlier report of ours; any other folder is refused")
-    run.add_argument("--seed", type=int_option(0, SEED_MAX), metavar="N",
-                     help="random seed (same as --set seed=N)")
-    run.add_argument("--engine", choices=ENGINES,
-                     help="numpy fast engine (default) or the event-by-event reference")
+    _scenario_arguments(run, "ibs-mprof-out", "report folder (default ./ibs-mprof-out/): "
+                        "created, or replaced as a whole if it is an earlier report of ours; "
+                        "any other folder is refused")
     run.add_argument("--json", action="store_true", help="print report.json to stdout")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
+    cmp = sub.add_parser("compare", help="one workload under each promotion setup (NUMA "
+                         "balancing, pghot with hint faults, IBS, both), side by side",
+                         description="Run the same workload and seed under each promotion "
+                         "setup and print one table: promotions, FTHR vs oracle, time to "
+                         "detect and promote, useful vs wasted, events per second, modelled "
+                         "CPU overhead by cause, verdict; plus FTHR over time per setup and "
+                         "each setup's full report.")
+    _scenario_arguments(cmp, "ibs-mprof-compare", "comparison folder (default "
+                        "./ibs-mprof-compare/): created, or replaced as a whole if it is an "
+                        "earlier comparison of ours; any other folder is refused")
+    cmp.add_argument("--setups", metavar="A,B,...",
+                     help=f"setups to compare, in this order (default all: "
+                     f"{', '.join(SETUP_NAMES)})")
+    cmp.add_argument("--json", action="store_true", help="print comparison.json to stdout")
+    cmp.set_defaults(func=_cmd_compare)
     ben = sub.add_parser("bench", help="throughput of both engines, as ratios",
                          description="Time both engines on fixed workloads and print samples "
                          "per second, the real-time factor and the fast/reference ratio.")
@@ -298,6 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "sample.")
     explore.add_arguments(exp)
     exp.set_defaults(func=_cmd_explore)
+    from runtime import sweep
+
+    swp = sub.add_parser("sweep", help="run a grid of scenarios (axes of any scenario key, "
+                         "seeds) on Dask and compare them: tables, plots, Pareto fronts",
+                         description="Run every point of a grid of scenarios on Dask "
+                         "distributed (a local cluster, or an existing one), keep each "
+                         "point's result as it finishes (a rerun resumes), and write one row "
+                         "per point, plots against each axis and the trade-off plot.")
+    sweep.add_arguments(swp)
+    swp.set_defaults(func=_cmd_sweep)
     from runtime.perf import cli as perf_cli
 
     topo = sub.add_parser("topology", help="print this machine's memory topology as the YAML "

@@ -430,7 +430,7 @@ def heatmap_text(result: Result) -> str:
 # --- plots -----------------------------------------------------------------------------------
 
 @contextmanager
-def _figure(path: Path, title: str) -> Iterator[Figure]:
+def figure(path: Path, title: str) -> Iterator[Figure]:
     """A figure on an Agg canvas with default style (a user's matplotlibrc cannot leak in),
     saved as PNG without the version/time text chunks, so equal results give equal bytes."""
     with mpl_style.context("default"), matplotlib.rc_context(
@@ -442,7 +442,7 @@ def _figure(path: Path, title: str) -> Iterator[Figure]:
         fig.savefig(path, format="png", metadata=_PNG_METADATA)
 
 
-def _tick_edges_s(result: Result) -> list[float]:
+def tick_edges_s(result: Result) -> list[float]:
     """Tick interval edges in seconds: tick i covers (t[i-1], t[i]], the first from 0."""
     return [0.0] + [row["t_ms"] / 1000.0 for row in result["timeline"]]
 
@@ -459,9 +459,10 @@ def _phase_lines(ax: Axes, result: Result) -> None:
 def _plot_fthr(result: Result, path: Path) -> None:
     """FTHR vs the oracle over time with the promotion rate behind it: is it catching up?"""
     rows = result["timeline"]
-    edges = _tick_edges_s(result)
+    edges = tick_edges_s(result)
     t = edges[1:]
-    with _figure(path, "Fast-tier hit ratio: IBS + pghot vs oracle placement") as fig:
+    setup = result["scenario"].get("setup", DEFAULT_SETUP)
+    with figure(path, f"Fast-tier hit ratio: {setup} vs oracle placement") as fig:
         ax = fig.add_subplot()
         rate = _migration_rates(ax, rows, edges)
         ax.plot(t, [_nan(r["fthr"]) for r in rows], color="tab:blue", linewidth=2,
@@ -513,9 +514,9 @@ def _plot_heatmap(result: Result, path: Path) -> None:
     total_bytes = offsets[-1] << PAGE_SHIFT
     unit, scale = ("GiB", GIB) if total_bytes >= GIB else ("MiB", MIB)
     y = np.asarray(offsets, dtype=np.float64) * (1 << PAGE_SHIFT) / scale
-    x = np.asarray(_tick_edges_s(result), dtype=np.float64)
+    x = np.asarray(tick_edges_s(result), dtype=np.float64)
     title = "What pghot was told about lower-tier pages: IBS samples per address bucket"
-    with _figure(path, title) as fig:
+    with figure(path, title) as fig:
         ax = fig.add_subplot()
         if rows:
             counts = np.asarray(rows, dtype=np.float64).T
@@ -546,7 +547,7 @@ def _plot_ttd_cdf(result: Result, path: Path) -> None:
     """
     title = "Time to detect (first READY) and to promote the phase's hot pages"
     colors = [f"C{i % 10}" for i in range(len(result["phases"]))]
-    with _figure(path, title) as fig:
+    with figure(path, title) as fig:
         ax = fig.add_subplot()
         kinds: set[str] = set()
         for phase, color in zip(result["phases"], colors, strict=True):
@@ -619,13 +620,14 @@ def write_report(result: Result, out_dir: Path, inputs: Sequence[Path] = ()) -> 
     ours and their process is gone, first restoring out_dir from one if only that copy of
     the old report is left.
     """
-    out_dir = replace_dir(out_dir, REPORT_KIND, lambda folder: _write_all(result, folder),
+    out_dir = replace_dir(out_dir, REPORT_KIND, lambda folder: write_files(result, folder),
                           inputs=inputs)
     return [out_dir / name for name in REPORT_FILES]
 
 
-def _write_all(result: Result, folder: Path) -> None:
-    """Write each file of REPORT_FILES (the text ones first: they are the ones people diff)."""
+def write_files(result: Result, folder: Path) -> None:
+    """Write each file of REPORT_FILES into folder (the text ones first: they are the ones
+    people diff); the caller owns the folder (write_report, or a comparison's setup)."""
     (folder / "report.json").write_text(report_json(result), encoding="utf-8")
     kill_point("run-temp-partial")
     (folder / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")

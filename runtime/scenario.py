@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from generated.ibs_mprof import IbsMprofCtl
-from runtime.choices import DRIVER_VARIANTS, ENGINES
+from runtime.choices import DRIVER_VARIANTS, ENGINES, SETUP_NAMES
 from runtime.decode import shown
 from runtime.errors import InputError
 from runtime.memory import MIB_PAGES
@@ -27,7 +27,7 @@ from runtime.numab.tunables import RANGES as NUMAB_RANGES
 from runtime.numab.tunables import NumabTunables
 from runtime.pghot.tunables import Tunables, tunable_range
 from runtime.pghot.watermarks import SCALE_FACTOR_DEFAULT, SCALE_FACTOR_RANGE
-from runtime.setups import DEFAULT_SETUP, SETUP_NAMES, SETUPS
+from runtime.setups import DEFAULT_SETUP, SETUPS
 from safeio.inputs import reason
 from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 

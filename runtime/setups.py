@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runtime.choices import SETUP_NAMES
 from runtime.pghot.tunables import PGHOT_HINTFAULTS, PGHOT_HWHINTS
 from runtime.pghot.watermarks import NUMA_BALANCING_MEMORY_TIERING
 
@@ -49,5 +50,5 @@ SETUPS = {s.name: s for s in (
     Setup("pghot-both", True, "pghot", NUMA_BALANCING_MEMORY_TIERING,
           1 << PGHOT_HINTFAULTS | 1 << PGHOT_HWHINTS, "hint faults and IBS both feed pghot"),
 )}
-SETUP_NAMES = tuple(SETUPS)
+assert tuple(SETUPS) == SETUP_NAMES  # the command line offers the list in choices.py
 DEFAULT_SETUP = "pghot-hwhints"

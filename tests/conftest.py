@@ -13,6 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+EXAMPLE_SCENARIOS = sorted(p for p in (ROOT / "examples").glob("*.yaml")
+                           if not p.name.startswith("sweep-"))
+"""The example scenarios (examples/sweep-*.yaml are sweep grids, not scenarios)."""
 
 
 def run_cli(*args: str, cwd: Path | None = None, pythonpath: Path | None = None,

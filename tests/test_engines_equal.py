@@ -20,7 +20,7 @@ import runtime.fast_engine
 import runtime.pghot.batch
 from runtime.scenario import load_scenario
 from runtime.simulate import build
-from tests.conftest import ROOT
+from tests.conftest import EXAMPLE_SCENARIOS
 
 COLUMNS = ("sample_ms", "drain_ms", "cpu", "pfn", "page", "ready")
 
@@ -70,7 +70,7 @@ def assert_same_run(path: Path | None, overrides: list[str], samples: bool = Tru
             assert fast.vmstat.get("hwhint_total_events") > 0
 
 
-EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+EXAMPLES = EXAMPLE_SCENARIOS
 SHORT = ["machine.ops_per_cpu_per_s=4e7", "machine.cpus_per_dram_node=2"]
 
 

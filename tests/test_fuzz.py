@@ -49,7 +49,7 @@ from runtime.lackey import iter_records, load_trace
 from runtime.replay import replay
 from runtime.scenario import SCHEMA, load_scenario
 from runtime.topology import load_topology
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import EXAMPLE_SCENARIOS, FIXTURES
 
 SCALE = int(os.environ.get("IBS_MPROF_FUZZ_SCALE", "1"))
 F = TypeVar("F", bound=Callable[..., Any])
@@ -174,7 +174,7 @@ def test_fuzz_spec_yaml(workdir: Path, case: tuple[str, bytes]) -> None:
 
 # --- scenario YAML and --set -----------------------------------------------------------------
 
-EXAMPLES = {p.name: p.read_bytes() for p in sorted((ROOT / "examples").glob("*.yaml"))}
+EXAMPLES = {p.name: p.read_bytes() for p in EXAMPLE_SCENARIOS}
 
 
 @fuzz(200)

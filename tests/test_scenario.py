@@ -8,7 +8,7 @@ import pytest
 
 from runtime.errors import InputError
 from runtime.scenario import default_scenario_yaml, load_scenario
-from tests.conftest import ROOT
+from tests.conftest import EXAMPLE_SCENARIOS
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -166,7 +166,7 @@ def test_every_tunable_range_is_the_models_in_each_mode(section: str, key: str, 
 
 
 def test_every_example_scenario_is_valid() -> None:
-    examples = sorted((ROOT / "examples").glob("*.yaml"))
+    examples = EXAMPLE_SCENARIOS
     assert len(examples) >= 4
     for path in examples:
         load_scenario(path, [])

@@ -15,7 +15,7 @@ from typing import Any
 
 from matplotlib.axes import Axes
 
-from runtime.report import _figure as figure
+from runtime.report import figure
 from runtime.sweep.aggregate import (
     COST,
     SEED,

@@ -94,6 +94,8 @@ class Memory:
         self._next: dict[int, int] = {n.nid: n.pfn_start for n in topology.nodes}
         self._freed: dict[int, _FreeStack] = {n.nid: _FreeStack() for n in topology.nodes}
         self._used: dict[int, int] = {n.nid: 0 for n in topology.nodes}
+        self._taken: dict[int, I64] = {}
+        """Per node: PFNs place_at took out of order (sorted); fresh allocation skips them."""
         self._pfn = np.zeros(0, dtype=np.int64)  # page -> PFN, NO_PAGE where not placed
         self._placed = 0
         # PFN -> page: the sections that ever held a page, back to back in `_page`
@@ -120,11 +122,65 @@ class Memory:
         freed = self._freed[nid]
         reuse = min(count, freed.size)
         fresh = self._next[nid]
-        self._next[nid] = fresh + count - reuse
+        new = self._fresh(nid, fresh, count - reuse)
+        self._next[nid] = int(new[-1]) + 1 if new.size else fresh
         self._used[nid] += count
-        self._map_sections(fresh, fresh + count - reuse)
-        new = np.arange(fresh, fresh + count - reuse, dtype=np.int64)
+        if new.size:
+            self._map_sections(int(new[0]), int(new[-1]) + 1)
         return np.concatenate([freed.pop(reuse), new]) if reuse else new
+
+    def _fresh(self, nid: int, fresh: int, count: int) -> I64:
+        """The next `count` never-used PFNs of node nid from `fresh` on, past the PFNs
+        place_at took (they are in use, whatever order they were taken in)."""
+        taken = self._taken.get(nid)
+        if taken is None or not count:
+            return np.arange(fresh, fresh + count, dtype=np.int64)
+        end = fresh + count
+        while True:  # widen [fresh, end) until it holds count PFNs nobody took
+            skipped = int(np.searchsorted(taken, end) - np.searchsorted(taken, fresh))
+            if end - fresh - skipped >= count:
+                break
+            end = fresh + count + skipped
+        new = np.arange(fresh, end, dtype=np.int64)
+        return new[~np.isin(new, taken)][:count]
+
+    def place_at(self, pages: I64, pfns: I64) -> None:
+        """Put each page at the given PFN (a recording says where its pages were): the PFNs
+        must be free and on a node, the pages not yet placed; allocation then skips them."""
+        if pages.size != pfns.size:
+            raise ValueError("one PFN per page")
+        if not pages.size:
+            return
+        if np.unique(pfns).size != pfns.size or np.unique(pages).size != pages.size:
+            raise ValueError("a page or a PFN is listed twice")
+        if pages.min() < 0 or (self.pfns_of(pages) != NO_PAGE).any():
+            raise ValueError("a page id is negative or already placed")
+        parts: list[tuple[int, I64]] = []
+        on_nodes = 0
+        for node in self.topology.nodes:
+            mine = np.sort(pfns[(pfns >= node.pfn_start) & (pfns < node.pfn_end)])
+            if not mine.size:
+                continue
+            on_nodes += mine.size
+            taken = self._taken.get(node.nid)
+            if (mine < self._next[node.nid]).any() or self._freed[node.nid].size or (
+                    taken is not None and np.isin(mine, taken).any()):
+                raise ValueError(f"node {node.nid}: a PFN is already in use")
+            parts.append((node.nid, mine))
+        if on_nodes != pfns.size:
+            raise ValueError("a PFN is on no node")
+        for nid, mine in parts:
+            taken = self._taken.get(nid)
+            self._taken[nid] = mine if taken is None else np.union1d(taken, mine)
+            self._used[nid] += mine.size
+            firsts = mine[np.r_[True, (mine[1:] >> SECTION_SHIFT) != (mine[:-1] >>
+                                                                     SECTION_SHIFT)]]
+            for pfn in firsts.tolist():
+                self._map_sections(pfn, pfn + 1)
+        self._grow_pages(int(pages.max()) + 1)
+        self._set_pages(pfns, pages)
+        self._pfn[pages] = pfns
+        self._placed += pages.size
 
     def _free(self, pfns: I64) -> None:
         """Give PFNs back to their nodes, in order."""
@@ -275,7 +331,7 @@ class Memory:
         with slices when the node hands out fresh PFNs (a 256 GiB region in well under 5 s)."""
         if count <= 0:
             return
-        if self._freed[nid].size or count > self.free_pages(nid):
+        if self._freed[nid].size or nid in self._taken or count > self.free_pages(nid):
             self.place_many(np.arange(first, first + count, dtype=np.int64), nid)
             return
         self._grow_pages(first + count)

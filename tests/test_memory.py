@@ -208,3 +208,25 @@ def test_an_isolated_page_is_found_by_nothing_until_put_back() -> None:
         memory.pfn_of(1)
     memory.putback(pfn, 1)
     assert memory.pages_on(0).tolist() == [0, 1, 2] and memory.pfn_of(1) == pfn
+
+
+def test_pages_placed_at_given_pfns_are_skipped_by_allocation() -> None:
+    """place_at (a recording's pages where they were): later allocations on that node hand
+    out the free PFNs around them, in order; wrong input changes nothing."""
+    import numpy as np
+    import pytest
+
+    topo = Topology((Node(0, "top", "dram", 0, 100), Node(1, "lower", "cxl", 1000, 100)),
+                    (0,))
+    memory = Memory(topo)
+    memory.place_at(np.array([5, 3, 9]), np.array([2, 1000 + 50, 0]))
+    assert memory.free_pages(0) == 98 and memory.free_pages(1) == 99
+    assert memory.page_at(1050) == 3 and memory.pfn_of(9) == 0
+    fresh = memory.place_many(np.array([0, 1, 2]), 0)
+    assert fresh.tolist() == [1, 3, 4]
+    assert memory.migrate(1050, 0) == 5
+    for pages, pfns in (([7], [1]), ([5], [60]), ([7, 8], [60, 60]), ([7], [500]),
+                        ([-1], [61])):
+        with pytest.raises(ValueError):
+            memory.place_at(np.array(pages), np.array(pfns))
+    assert memory.free_pages(0) == 94 and memory.page_at(60) is None

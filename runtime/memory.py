@@ -14,7 +14,7 @@ copy to keep in step.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,10 @@ from runtime.sections import NO_MAP_SHIFT, SECTION_SHIFT
 from runtime.topology import Topology
 
 I64 = npt.NDArray[np.int64]
+Ids = npt.NDArray[np.signedinteger[Any]]
+"""Page ids or PFNs as stored: int32 where every value fits (see Memory), else int64."""
+ID32_MAX = (1 << 31) - 1
+"""Page ids, and PFNs below this, are stored in 4 bytes."""
 NO_PAGE = -1
 """What the arrays hold where no page is (page -> PFN and PFN -> page alike)."""
 NEVER_ACCESSED = -1
@@ -39,7 +43,7 @@ class PageTables(NamedTuple):
     section back to back (index 0: NO_PAGE, where unmapped PFNs land), `shift` turns a PFN
     into its index there (runtime/sections.py)."""
 
-    page: I64
+    page: Ids
     shift: I64
 
 
@@ -96,13 +100,16 @@ class Memory:
         self._used: dict[int, int] = {n.nid: 0 for n in topology.nodes}
         self._taken: dict[int, I64] = {}
         """Per node: PFNs place_at took out of order (sorted); fresh allocation skips them."""
-        self._pfn = np.zeros(0, dtype=np.int64)  # page -> PFN, NO_PAGE where not placed
+        end_pfn = max((n.pfn_end for n in topology.nodes), default=0)
+        self._frame_dtype = np.int32 if end_pfn <= ID32_MAX else np.int64
+        """page -> PFN in 4 bytes a page unless a PFN needs more (8 TiB of physical space)."""
+        self._pfn: Ids = np.zeros(0, dtype=self._frame_dtype)  # NO_PAGE where not placed
         self._placed = 0
         # PFN -> page: the sections that ever held a page, back to back in `_page`
         end = max((n.pfn_end for n in topology.nodes), default=0)
         self._shift = np.full((end >> SECTION_SHIFT) + 2, NO_MAP_SHIFT, dtype=np.int64)
         self._base: dict[int, int] = {}  # section -> its first index in `_page`
-        self._page = np.full(1, NO_PAGE, dtype=np.int64)  # [0]: where unmapped PFNs land
+        self._page: Ids = np.full(1, NO_PAGE, dtype=np.int32)  # [0]: unmapped PFNs land here
         self.last_access = np.zeros(0, dtype=np.int32)
         """page -> ms of the run of its last tagged access, NEVER_ACCESSED if none: the LRU
         age demotion reads (4 bytes a page; both engines write it)."""
@@ -211,7 +218,7 @@ class Memory:
         used = 1 + len(self._base) * PAGES_PER_SECTION
         need = used + len(missing) * PAGES_PER_SECTION
         if need > self._page.size:  # grow by doubling: sections are mapped as nodes fill
-            grown = np.full(max(need, 2 * self._page.size), NO_PAGE, dtype=np.int64)
+            grown = np.full(max(need, 2 * self._page.size), NO_PAGE, dtype=np.int32)
             grown[:used] = self._page[:used]
             self._page = grown
         for section in missing:
@@ -239,7 +246,7 @@ class Memory:
         return self._pfn.nbytes + self._page.nbytes + self._shift.nbytes + \
             sum(stack.nbytes for stack in self._freed.values())
 
-    def page_frames(self) -> I64:
+    def page_frames(self) -> Ids:
         """The page -> PFN array (NO_PAGE where not placed); replaced as pages are added."""
         return self._pfn
 
@@ -265,7 +272,7 @@ class Memory:
     def pfns_of(self, pages: I64) -> I64:
         """PFN of each page (NO_PAGE where not placed)."""
         if pages.size == 0 or (pages.min() >= 0 and pages.max() < self._pfn.size):
-            return self._pfn[pages]
+            return self._pfn[pages].astype(np.int64)
         inside = (pages >= 0) & (pages < self._pfn.size)
         pfns = np.full(pages.size, NO_PAGE, dtype=np.int64)
         pfns[inside] = self._pfn[pages[inside]]
@@ -276,7 +283,7 @@ class Memory:
         # a PFN of an unmapped section gets a negative index, which clips onto the NO_PAGE
         # at [0]; the sections.flat_index clamps are not needed
         index = pfns + self._shift.take(pfns >> SECTION_SHIFT, mode="clip")
-        pages = self._page.take(index, mode="clip")
+        pages = self._page.take(index, mode="clip").astype(np.int64)
         if pfns.size and pfns.min() < 0:  # (clipped into section 0, or wrapped round)
             pages[pfns < 0] = NO_PAGE
         return pages
@@ -284,7 +291,7 @@ class Memory:
     def placement(self) -> tuple[I64, I64]:
         """(pages, their PFNs) of every placed page, pages ascending."""
         pages = np.flatnonzero(self._pfn != NO_PAGE)
-        return pages, self._pfn[pages]
+        return pages, self._pfn[pages].astype(np.int64)
 
     def node_of_page(self, page: int) -> int:
         nid = self.topology.node_of_pfn(self.pfn_of(page))
@@ -406,8 +413,10 @@ class Memory:
     def _grow_pages(self, top: int) -> None:
         """Make page ids below `top` addressable in the page -> PFN array (by doubling)."""
         if top > self._pfn.size:
-            size = max(top, 2 * self._pfn.size)
-            grown = np.full(size, NO_PAGE, dtype=np.int64)
+            if top > ID32_MAX:
+                raise ValueError(f"page ids reach {top}: at most {ID32_MAX} are stored")
+            size = min(max(top, 2 * self._pfn.size), ID32_MAX)
+            grown: Ids = np.full(size, NO_PAGE, dtype=self._frame_dtype)
             grown[:self._pfn.size] = self._pfn
             self._pfn = grown
             ages = np.full(size, NEVER_ACCESSED, dtype=np.int32)

@@ -203,7 +203,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     keep_freed_memory()  # what `ibs-mprof run` sets, so the figures are what a run gets
 
-    result = bench.bench(quick=args.quick, repeat=args.repeat)
+    result = bench.bench(quick=args.quick, repeat=args.repeat, flat=args.flat)
     print(json.dumps(result, indent=1) if args.json else bench.format_text(result))
     return 0
 
@@ -328,14 +328,18 @@ def build_parser() -> argparse.ArgumentParser:
                      f"{', '.join(SETUP_NAMES)})")
     cmp.add_argument("--json", action="store_true", help="print comparison.json to stdout")
     cmp.set_defaults(func=_cmd_compare)
-    ben = sub.add_parser("bench", help="throughput of both engines, as ratios",
-                         description="Time both engines on fixed workloads and print samples "
-                         "per second, the real-time factor and the fast/reference ratio.")
+    ben = sub.add_parser("bench", help="throughput of both engines, as ratios, and the scale "
+                         "targets", description="Time both engines on fixed workloads and print "
+                         "samples per second, the real-time factor and the fast/reference "
+                         "ratio; then the whole run command on a 64-CPU host, a 256 GiB "
+                         "region's build and bytes per page, a 1 TiB tier's records.")
     ben.add_argument("--json", action="store_true", help="print JSON")
     ben.add_argument("--quick", action="store_true", help="only the first case")
     ben.add_argument("--repeat", type=int_option(1, BENCH_REPEAT_MAX), default=3, metavar="N",
                      help=f"runs per measurement, 1..{BENCH_REPEAT_MAX}; the fastest counts "
                      "(default 3)")
+    ben.add_argument("--flat", action="store_true", help="also the peak RSS of a 600 s run of "
+                     "the 64-CPU host against 10 s (minutes of wall time)")
     ben.set_defaults(func=_cmd_bench)
     probe = sub.add_parser("probe", help="decode this host's IBS CPUID leaves",
                            description="Read this host's IBS CPUID leaves (/dev/cpu/N/cpuid) "

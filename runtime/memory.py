@@ -222,8 +222,9 @@ class Memory:
             return
         used = 1 + len(self._base) * PAGES_PER_SECTION
         need = used + len(missing) * PAGES_PER_SECTION
-        if need > self._page.size:  # grow by doubling: sections are mapped as nodes fill
-            grown = np.full(max(need, 2 * self._page.size), NO_PAGE, dtype=np.int32)
+        if need > self._page.size:  # grow by an eighth: sections are mapped as nodes fill
+            grown = np.full(max(need, self._page.size + self._page.size // 8), NO_PAGE,
+                            dtype=np.int32)
             grown[:used] = self._page[:used]
             self._page = grown
         for section in missing:

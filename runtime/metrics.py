@@ -111,6 +111,32 @@ class LagHistogram:
                 "count": self.count, "mean": self.total / self.count}
 
 
+def distinct(values: I64) -> I64:
+    """np.unique by sorting (numpy's hash-based unique is several times slower on ids)."""
+    ordered = np.sort(values)
+    out: I64 = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
+    return out
+
+
+def first_of_each(values: I64) -> tuple[I64, I64]:
+    """Each distinct value (ascending) and the index of its first occurrence."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]] if ordered.size else \
+        np.zeros(0, dtype=bool)
+    return ordered[first], order[first]
+
+
+def last_of_each(values: I64) -> I64:
+    """The index of each distinct value's last occurrence, by value ascending."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    last = np.r_[ordered[1:] != ordered[:-1], True] if ordered.size else \
+        np.zeros(0, dtype=bool)
+    out: I64 = order[last]
+    return out
+
+
 @dataclass
 class _PhaseRun:
     """What the collector gathers about the running phase: its hot pages that were newly
@@ -134,7 +160,7 @@ class _PhaseRun:
         at, when = at[hit], times[hit]
         first = np.isnan(column[at])
         # the earliest of a page's times: take the first occurrence (times ascend)
-        slot, keep = np.unique(at[first], return_index=True)
+        slot, keep = first_of_each(at[first])
         column[slot] = when[first][keep]
 
 
@@ -286,7 +312,7 @@ class Collector:
                 demos.drop(self._demos_seen)
         if not self.keep_logs:
             promos.drop(self._promos_seen)
-        pages = np.unique(np.concatenate(moved))
+        pages = distinct(np.concatenate(moved))
         pages = pages[pages < self.pages]
         if pages.size:
             self._relocate(pages, self._top(engine, pages))
@@ -361,7 +387,7 @@ class Collector:
             return
         self.phase.note(self.phase.first_ready, pages, when)
         # each page's latest READY time (calls are in time order: the last occurrence)
-        last = pages.size - 1 - np.unique(pages[::-1], return_index=True)[1]
+        last = last_of_each(pages)
         pages, when = pages[last], when[last]
         self.first_ready_pages += self.state.mark_ready(pages, when)
         self._fifo.append((when.astype(np.float64), pages))
@@ -383,7 +409,7 @@ class Collector:
             else:
                 self._fifo[0] = (times[~old], pages[~old])
         fresh = [pages for _, pages in self._fifo[-1:]]
-        candidates = np.unique(np.concatenate(leaving + fresh)) if leaving or fresh else \
+        candidates = distinct(np.concatenate(leaving + fresh)) if leaving or fresh else \
             np.zeros(0, dtype=np.int64)
         if not candidates.size:
             return
@@ -422,7 +448,7 @@ class Collector:
         run = self.phase
         truth = run.truth
         start = truth.start_ms
-        promoted = np.unique(np.concatenate(run.promoted)) if run.promoted else \
+        promoted = distinct(np.concatenate(run.promoted)) if run.promoted else \
             np.zeros(0, dtype=np.int64)
         p_set = promoted[self.state.flag(ON_TOP, promoted)]
         tp = int(np.count_nonzero(truth.is_hot(p_set))) if p_set.size else 0

@@ -127,8 +127,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     scenario, inputs = _scenario_of(args)
     out_dir = report.check_report_dir(args.out, inputs)
-    result = simulate(scenario, None if args.quiet or args.json else progress_bar())
-    written = report.write_report(result, out_dir, inputs)
+    progress = None if args.quiet or args.json else progress_bar()
+    if args.sample_log:
+        written = _run_with_sample_log(scenario, out_dir, inputs, progress)
+        result = json.loads((written[0].parent / "report.json").read_text())
+    else:
+        result = simulate(scenario, progress)
+        written = report.write_report(result, out_dir, inputs)
     if args.json:
         print(json.dumps(report.json_ready(result), indent=1))
     else:
@@ -136,6 +141,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"report written to {written[0].parent}/ "
               f"({', '.join(path.name for path in written)})")
     return 0
+
+
+def _run_with_sample_log(scenario: dict[str, Any], out_dir: Path, inputs: Sequence[Path],
+                         progress: Any) -> list[Path]:
+    """The run with every pghot call streamed to samples.csv as it happens (in a hidden
+    folder of ours beside --out, moved into the report folder with the rest)."""
+    from runtime import report
+    from runtime.metrics import SAMPLE_LOG_HEADER
+    from runtime.simulate import simulate
+    from safeio.owned import fresh_dir, remove_owned
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    aside = fresh_dir(out_dir.parent, f".{out_dir.name}.samples-")
+    try:
+        path = aside / "samples.csv"
+        with path.open("w", encoding="utf-8") as log:
+            log.write(SAMPLE_LOG_HEADER)
+            result = simulate(scenario, progress, sample_log=log)
+        return report.write_report(result, out_dir, inputs, {"samples.csv": path})
+    finally:
+        remove_owned(aside)
 
 
 def _scenario_of(args: argparse.Namespace) -> tuple[dict[str, Any], list[Path]]:
@@ -312,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "created, or replaced as a whole if it is an earlier report of ours; "
                         "any other folder is refused")
     run.add_argument("--json", action="store_true", help="print report.json to stdout")
+    run.add_argument("--sample-log", action="store_true", help="also write samples.csv: every "
+                     "pghot_record_access call (sample and drain time, CPU, PFN, page, READY, "
+                     "source), streamed to disk as the run goes")
     run.set_defaults(func=_cmd_run)
     cmp = sub.add_parser("compare", help="one workload under each promotion setup (NUMA "
                          "balancing, pghot with hint faults, IBS, both), side by side",

@@ -608,6 +608,8 @@ def _sampling(engine: Engine, collector: Collector, cpus: int,
     }
 
 
+SAMPLE_LOG_HEADER = "sample_ms,drain_ms,cpu,pfn,page,ready,src\n"
+"""samples.csv's columns (Collector.sample_log rows): src 0 hint fault, 1 IBS."""
 COST_KEYS = ("nmi_cost_us", "record_cost_us", "migrate_cost_us", "pte_update_cost_us",
              "hint_fault_cost_us")
 """The scenario's metrics.*_cost_us keys summarise needs, one per modelled cause."""

@@ -37,11 +37,12 @@ I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 Bools = npt.NDArray[np.bool_]
 DROP_REASONS = ("other_event", "unknown_event", "malformed", "no_raw", "raw_size",
-                "not_valid", "late")
+                "not_valid", "unknown_cpu", "late")
 """Why a sample of the recording never reaches the model, in the order checked: another
 event's sample (not ibs_op), an id no attr has, fields past its record, an ibs_op sample
 recorded without --raw-samples, a payload whose size the caps do not announce, enable or
-valid clear (perf skips those too), a timestamp older than what was already released."""
+valid clear (perf skips those too), a CPU the topology does not have (no CPU of the model
+could take it), a timestamp older than what was already released."""
 
 
 @dataclass(frozen=True)
@@ -133,13 +134,18 @@ class Ingest:
         self.cpu = header.cpu_family_model()
         if self.cpu is None:
             self.summary.notes.append("no CPUID in the recording: CPU errata not applied")
+        self.fraction_read = 0.0
+        """How much of the data section the blocks read so far cover (for progress)."""
 
     def __iter__(self) -> Iterator[MprofSamples]:
+        header = self.summary.header
         pending: list[tuple[MprofSamples, I64]] = []
         round_max: dict[int, int] = {}
         released = -1  # newest timestamp released so far
         try:
+            data_at, data_size = header.data_offset, max(header.data_size, 1)
             for block in self._reader.blocks():
+                self.fraction_read = (block.file_offset - data_at) / data_size
                 chunk, rounds = self._block(block)
                 if len(chunk):
                     chunk, rounds = self._drop_late(chunk, rounds, released)
@@ -156,6 +162,7 @@ class Ingest:
                     released = limit
                     if len(ready):
                         yield self._emit(ready)
+            self.fraction_read = 1.0
             rest = MprofSamples.concat([p[0] for p in pending])
             if len(rest):
                 yield self._emit(rest.take(np.argsort(rest.time_ns, kind="stable")))
@@ -194,6 +201,10 @@ class Ingest:
         drops["raw_size"] += int((~op.sized).sum())
         drops["not_valid"] += int((op.sized & ~op.valid).sum())
         keep = op.valid
+        cpu = cols.cpu[rows]
+        known_cpu = (cpu >= 0) & (cpu < len(self.topology.cpu_node))
+        drops["unknown_cpu"] += int((keep & ~known_cpu).sum())
+        keep &= known_cpu
         rows = rows[keep]
         words = {name: w[keep] for name, w in op.words.items()}
         record = RecordFields(cpu=cols.cpu[rows], time_ns=cols.time[rows], pid=cols.pid[rows],

@@ -106,6 +106,8 @@ class RecordedPages:
     """Its first sample's process and data address (pages.csv names the mapping)."""
     first_ns: int
     last_ns: int
+    off_nodes: int = 0
+    """Samples with a valid physical address on no node (the driver drops them)."""
 
     @property
     def count(self) -> int:
@@ -137,9 +139,12 @@ class _PageTally:
         self.parts: list[tuple[I64, I64, I64, I64, I64, U64]] = []
         self.pending = 0
         self.merged = 0
+        self.off_nodes = 0
 
     def add(self, chunk: MprofSamples) -> None:
         keep = page_samples(chunk)
+        self.off_nodes += int(np.count_nonzero(
+            IbsMprofData3.get_phy_addr_valid(chunk.data3) & (chunk.nid < 0)))
         pfn = chunk.pfn[keep]
         if not pfn.size:
             return
@@ -174,7 +179,8 @@ class _PageTally:
         else:
             pfns, nids, counts, misses, pid, vaddr = self.parts[0]
         return RecordedPages(pfns, nids, counts, misses, pid, vaddr,
-                             summary.first_time_ns or 0, summary.last_time_ns or 0)
+                             summary.first_time_ns or 0, summary.last_time_ns or 0,
+                             self.off_nodes)
 
 
 def scan_pages(ingest: Ingest, progress: Progress) -> RecordedPages:
@@ -383,6 +389,14 @@ def sim_config(scenario: dict[str, Any], topology: Topology, duration_ms: float)
         setup=SETUPS[RECORDED_SETUP])
 
 
+def recorded_engine(pages: RecordedPages, topology: Topology, scenario: dict[str, Any],
+                    duration_ms: float) -> RecordedEngine:
+    """The engine for a recording's pages: page i placed at its PFN, every other PFN free."""
+    memory = Memory(topology)
+    memory.place_at(np.arange(pages.count, dtype=np.int64), pages.pfns)
+    return RecordedEngine(sim_config(scenario, topology, duration_ms), memory, pages)
+
+
 def run_recording(path: Path, topology: Topology, scenario: dict[str, Any],
                   notes: Iterable[str] = (), progress: Progress | None = None) -> Recorded:
     """Both passes over the recording and the metrics of the run; `notes` say what the
@@ -395,13 +409,15 @@ def run_recording(path: Path, topology: Topology, scenario: dict[str, Any],
         summary = first.summary
         if not summary.samples:
             raise InputError(f"{path}: no ibs_op sample reaches the model ({_drops(summary)})")
+        if not pages.count:
+            raise InputError(f"{path}: none of its {summary.samples} samples has a physical "
+                             "address on a node of the topology; is it the machine perf ran "
+                             "on?")
         duration_ms = pages.span_ms() + scenario["metrics"]["timeline_ms"]
-        memory = Memory(topology)
-        memory.place_at(np.arange(pages.count, dtype=np.int64), pages.pfns)
-        cfg = sim_config(scenario, topology, duration_ms)
-        engine = RecordedEngine(cfg, memory, pages)
+        engine = recorded_engine(pages, topology, scenario, duration_ms)
+        cfg = engine.cfg
         met = scenario["metrics"]
-        capacity = top_tier_capacity(topology, memory, engine.pghot.watermarks,
+        capacity = top_tier_capacity(topology, engine.memory, engine.pghot.watermarks,
                                      cfg.tunables.kmigrated_batch_nr)
         rate = PageRuns.from_array(pages.misses / (duration_ms / 1000.0))
         truth = rate_truth(rate, 0.0, duration_ms, "recording", capacity, met["hot_rate_ratio"],
@@ -475,6 +491,9 @@ def _ingest_section(path: Path, ingest: Ingest, pages: RecordedPages, scenario: 
     notes = [*notes, *summary.notes,
              f"errata applied: {', '.join(errata)} ({cpu})" if errata else
              f"no erratum of the mapping applies ({cpu})",
+             *([f"{pages.off_nodes} samples name a physical address on no node of the "
+                "topology (pfn_offline): is it the machine perf ran on?"]
+               if pages.off_nodes else []),
              "the top tier's other occupancy is unknown: every PFN no sample named is free",
              "demotion " + ("on (scenario)" if scenario["demotion"]["enabled"] else
                             "off: the recording says nothing of the top tier's other pages"),

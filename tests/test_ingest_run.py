@@ -188,7 +188,8 @@ def test_kmigrated_promotes_at_its_polls(tmp_path: Path) -> None:
     """Two pages READY 300 ms apart: kmigrated polling every 1000 ms moves both at one poll,
     polling every 100 ms moves each at the poll after it became READY."""
     a, b = LOWER + 1, LOWER + 2
-    samples = [op_sample(a, at(0)), op_sample(a, at(5)), op_sample(b, at(300)),
+    samples = [op_sample(a, at(0)), op_sample(a, at(5)), op_sample(a, at(150)),  # READY again, a tick later
+               op_sample(b, at(300)),
                op_sample(b, at(305)), op_sample(LOWER + 3, at(2500))]
     path = write_recording(tmp_path / "k.data", samples)
     for sleep in (1000, 100):
@@ -196,6 +197,7 @@ def test_kmigrated_promotes_at_its_polls(tmp_path: Path) -> None:
         ready = {pfn: int(str(rows[pfn][2])) for pfn in (a, b)}
         promoted = {pfn: int(str(rows[pfn][3])) for pfn in (a, b)}
         assert ready[a] == 6 and ready[b] == 306  # the second sample + 1 ms of work latency
+        assert rows[a][4] == 3
         for pfn in (a, b):
             assert ready[pfn] <= promoted[pfn] <= ready[pfn] + sleep + 64  # timer slack
         if sleep == 1000:

@@ -32,7 +32,7 @@ from runtime.progress import Quiet
 from runtime.recorded import Recorded, recorded_engine, run_recording, scan_pages
 from runtime.replay import replay
 from runtime.ring import SampleRing
-from runtime.topology import TWO_TIER_LOWER_PFN, two_tier_topology
+from runtime.topology import TWO_TIER_LOWER_PFN, Node, Topology, two_tier_topology
 from tests.perf.helpers import CAPS, OP, PMUS, op_sample, op_words
 
 TOPO = two_tier_topology((0, 0))
@@ -188,9 +188,9 @@ def test_kmigrated_promotes_at_its_polls(tmp_path: Path) -> None:
     """Two pages READY 300 ms apart: kmigrated polling every 1000 ms moves both at one poll,
     polling every 100 ms moves each at the poll after it became READY."""
     a, b = LOWER + 1, LOWER + 2
-    samples = [op_sample(a, at(0)), op_sample(a, at(5)), op_sample(a, at(150)),  # READY again, a tick later
-               op_sample(b, at(300)),
-               op_sample(b, at(305)), op_sample(LOWER + 3, at(2500))]
+    samples = [op_sample(a, at(0)), op_sample(a, at(5)),
+               op_sample(a, at(150)),  # READY again, a tick later: its first READY stays
+               op_sample(b, at(300)), op_sample(b, at(305)), op_sample(LOWER + 3, at(2500))]
     path = write_recording(tmp_path / "k.data", samples)
     for sleep in (1000, 100):
         rows = rows_by_pfn(run_recording(path, TOPO, scenario(f"kmigrated.sleep_ms={sleep}")))
@@ -378,6 +378,25 @@ def test_command_refuses_bad_input_in_one_line(tmp_path: Path,
     assert not (tmp_path / "o").exists()
     assert sorted(p.name for p in foreign.iterdir()) == ["keep.txt"]
     assert (foreign / "keep.txt").read_text() == "user data"
+
+
+def test_the_promotion_target_is_the_machines_top_tier(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """On a machine whose node 0 is CXL, pages are promoted to its DRAM node unless
+    pghot.target_nid says otherwise."""
+    machine = Topology((Node(0, "lower", "cxl", 0, 1 << 18), Node(1, "top", "dram", 1 << 18,
+                                                                   1 << 18)), (1, 1))
+    (tmp_path / "m.yaml").write_text(topology_yaml(machine, [], "test"))
+    data = write_recording(tmp_path / "c.data", [op_sample(9, at(k)) for k in range(3)] +
+                           [op_sample(20, at(500))])
+    status, text, _ = ingest([str(data), "--topology", str(tmp_path / "m.yaml"), "--json",
+                              "--out", str(tmp_path / "o")], capsys)
+    report = json.loads(text)
+    assert status == 0 and report["migrations"]["promotions"] == 1
+    assert "pghot.target_nid 1: the first top-tier node" in report["ingest"]["notes"]
+    status, _, err = ingest([str(data), "--topology", str(tmp_path / "m.yaml"), "--set",
+                             "pghot.target_nid=0", "--out", str(tmp_path / "o")], capsys)
+    assert status == 2 and "target_nid" in err
 
 
 def test_watermark_scale_factor_applies_to_a_recording() -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.errors import InputError
+from runtime.topology import Topology
 
 INGEST_OUT = "ibs-mprof-ingest"
 NOT_FOR_RECORDINGS = {
@@ -94,6 +95,7 @@ def ingest_command(args: argparse.Namespace) -> int:
     scenario = recording_scenario(list(args.set or []))
     out_dir = report.check_report_dir(args.out, inputs)
     topology, notes = _topology(path, args.topology)
+    notes += _promotion_target(scenario, topology, list(args.set or []))
     recorded = run_recording(path, topology, scenario, notes,
                              None if args.quiet or args.json else progress_bar())
     written = write_ingest_report(recorded.result, recorded.page_rows, out_dir, inputs)
@@ -121,7 +123,7 @@ def recording_scenario(overrides: list[str]) -> dict[str, Any]:
     return load_scenario(None, ["demotion.enabled=false", *overrides])
 
 
-def _topology(path: Path, option: str | None) -> tuple[Any, list[str]]:
+def _topology(path: Path, option: str | None) -> tuple[Topology, list[str]]:
     """--topology's machine, else the recording's header's (said on stderr), else refused."""
     from runtime.perf.ingest import header_topology
     from runtime.perf.reader import PerfDataReader
@@ -138,6 +140,18 @@ def _topology(path: Path, option: str | None) -> tuple[Any, list[str]]:
     topology, notes = found
     print(f"ibs-mprof: ingest: no --topology: {'; '.join(notes)}", file=sys.stderr)
     return topology, notes
+
+
+def _promotion_target(scenario: dict[str, Any], topology: Topology,
+                      overrides: list[str]) -> list[str]:
+    """pghot.target_nid, when not set, is the first top-tier node of the recording's machine
+    (node 0, the scenario's default, may be a CXL node there); the note says so."""
+    top = [n.nid for n in topology.nodes if n.toptier]
+    given = any(o.split("=", 1)[0].strip() == "pghot.target_nid" for o in overrides)
+    if given or not top or scenario["pghot"]["target_nid"] in top:
+        return []
+    scenario["pghot"]["target_nid"] = top[0]
+    return [f"pghot.target_nid {top[0]}: the first top-tier node"]
 
 
 # --- the report ----------------------------------------------------------------------------------

@@ -357,8 +357,11 @@ def test_command_refuses_bad_input_in_one_line(tmp_path: Path,
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("user data")
+    cut = tmp_path / "cut.data"
+    cut.write_bytes(data.read_bytes()[:300])  # ends inside the data section
     out = str(tmp_path / "o")
     cases = [
+        ([str(cut), "--topology", machine, "--out", out], "cut.data"),
         ([str(tmp_path / "missing.data"), "--topology", machine, "--out", out], "missing.data"),
         ([str(text_file), "--topology", machine, "--out", out], "notes.txt"),
         ([str(data), "--topology", machine, "--set", "workload.kind=zipf", "--out", out],

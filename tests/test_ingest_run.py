@@ -24,7 +24,8 @@ from runtime.errors import InputError
 from runtime.jiffies import jiffies_at
 from runtime.perf import abi
 from runtime.perf.cli import add_ingest_arguments, ingest_command, recording_scenario
-from runtime.perf.ingest import Ingest, load_samples
+from runtime.perf.header import MemNode, NumaNode, PerfHeader
+from runtime.perf.ingest import Ingest, header_topology, load_samples
 from runtime.perf.pages import HEADER
 from runtime.perf.sysfs import topology_yaml
 from runtime.perf.writer import PerfFile, comm, finished_round, ibs_op_payload, mmap2, sample
@@ -400,6 +401,26 @@ def test_the_promotion_target_is_the_machines_top_tier(tmp_path: Path,
     status, _, err = ingest([str(data), "--topology", str(tmp_path / "m.yaml"), "--set",
                              "pghot.target_nid=0", "--out", str(tmp_path / "o")], capsys)
     assert status == 2 and "target_nid" in err
+
+
+def test_header_topology_puts_cpus_without_a_memory_node_on_the_first_top_node() -> None:
+    """CPUs 2-3 offline (in no node's list), CPUs 4-5 on memoryless node 2: all on node 0;
+    without MEM_TOPOLOGY there is no topology to take."""
+    def header(mem: tuple[MemNode, ...]) -> PerfHeader:
+        return PerfHeader(path=Path("r.data"), file_size=0, data_offset=0, data_size=0,
+                          attrs=(), features=frozenset(), mem_block_size=128 << 20,
+                          mem_nodes=mem, numa_nodes=(NumaNode(0, 0, 0, "0-1"),
+                                                     NumaNode(1, 0, 0, ""),
+                                                     NumaNode(2, 0, 0, "4-5")))
+
+    found = header_topology(header((MemNode(0, np.arange(0, 8)), MemNode(1, np.arange(8, 16)))))
+    assert found is not None
+    topology, notes = found
+    assert topology.cpu_node == (0, 0, 0, 0, 0, 0)
+    assert [(n.nid, n.tier, n.pfn_start, n.pfn_count) for n in topology.nodes] == \
+        [(0, "top", 0, 0x40000), (1, "lower", 0x40000, 0x40000)]
+    assert "CPUs [2, 3, 4, 5] are offline or on a node without memory: put on node 0" in notes
+    assert header_topology(header(())) is None
 
 
 def test_watermark_scale_factor_applies_to_a_recording() -> None:

@@ -27,6 +27,7 @@ examples:
   ibs-mprof run examples/gups-shift.yaml --set profiler.period=4096 --out shift-4096
   ibs-mprof compare --setups numab2,pghot-hwhints   hint faults vs IBS on the default workload
   ibs-mprof sweep examples/sweep-gups-shift.yaml  period x threshold x 3 seeds on Dask
+  ibs-mprof ingest perf.data                     a real IBS recording through pghot/kmigrated
   ibs-mprof decode IBS_MPROF_CTL 0xB0271         the fields of a raw register value
   ibs-mprof gen --check                          is generated/ up to date with spec/?
   ibs-mprof COMMAND --help                       the options of one command
@@ -260,6 +261,12 @@ def _cmd_topology(args: argparse.Namespace) -> int:
     return perf_cli.command(args)
 
 
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from runtime.perf import cli as perf_cli
+
+    return perf_cli.ingest_command(args)
+
+
 def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse type: a decimal or 0x-hex integer (ASCII digits only) in low..high; the
     message names the rule, and argparse adds the option's name."""
@@ -406,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "topology YAML that `ingest --topology` and `replay --topology` read.")
     perf_cli.add_arguments(topo)
     topo.set_defaults(func=_cmd_topology)
+    ing = sub.add_parser("ingest", help="run a real `perf record` IBS recording through the "
+                         "driver's NMI path, the ring and pghot/kmigrated", description="Read "
+                         "a perf.data of raw IBS op samples and feed each sample, at its own "
+                         "time and CPU, through the profiler's filters, the driver, the ring, "
+                         "pghot and kmigrated; report what would have been promoted, and "
+                         "when, against the recording's own per-page miss counts.")
+    perf_cli.add_ingest_arguments(ing)
+    ing.set_defaults(func=_cmd_ingest)
     return parser
 
 

@@ -6,11 +6,9 @@ one-line errors."""
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import struct
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +18,10 @@ import pytest
 from generated.data_src import DataSrc
 from generated.ibs_mprof import ibs_mprof_ctl_set_val
 from generated.ibs_op import IbsOpData3
-from runtime.errors import InputError
+from runtime.cli import main
 from runtime.jiffies import jiffies_at
 from runtime.perf import abi
-from runtime.perf.cli import add_ingest_arguments, ingest_command, recording_scenario
+from runtime.perf.cli import recording_scenario
 from runtime.perf.header import MemNode, NumaNode, PerfHeader
 from runtime.perf.ingest import Ingest, header_topology, load_samples
 from runtime.perf.pages import HEADER
@@ -293,14 +291,8 @@ def test_same_pghot_calls_as_replaying_the_same_msr_words(tmp_path: Path) -> Non
 # --- the command --------------------------------------------------------------------------------
 
 def ingest(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """`ibs-mprof ingest ARGV` as runtime/cli.main runs it: InputError -> one line, status 2."""
-    parser = argparse.ArgumentParser(prog="ibs-mprof ingest")
-    add_ingest_arguments(parser)
-    try:
-        status = ingest_command(parser.parse_args(argv))
-    except InputError as exc:
-        print(f"ibs-mprof: error: {exc}", file=sys.stderr)
-        status = 2
+    """`ibs-mprof ingest ARGV` through the command line's own entry point."""
+    status = main(["ingest", *argv])
     out, err = capsys.readouterr()
     return status, out, err
 

@@ -19,6 +19,7 @@ a chunk at a time):
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -54,6 +55,7 @@ from runtime.msr import MsrFile
 from runtime.pageruns import PageRuns
 from runtime.perf.ingest import Ingest, IngestSummary, MprofSamples
 from runtime.perf.pages import counted_rows
+from runtime.perf.virtual_heat import VirtualHeat, VirtualRegions
 from runtime.profiler import (
     DISCARD_REASONS,
     KEPT,
@@ -183,12 +185,15 @@ class _PageTally:
                              self.off_nodes)
 
 
-def scan_pages(ingest: Ingest, progress: Progress) -> RecordedPages:
-    """First pass over the recording: its pages and their counts (bounded memory: a chunk
-    at a time plus per-page arrays)."""
+def scan_pages(ingest: Ingest, progress: Progress,
+               regions: VirtualRegions | None = None) -> RecordedPages:
+    """First pass over the recording: its pages and their counts, and the virtual regions
+    it touched if asked (bounded memory: a chunk at a time plus per-page arrays)."""
     tally = _PageTally()
     for chunk in ingest:
         tally.add(chunk)
+        if regions is not None:
+            regions.add(chunk)
         progress.stage("reading recording", ingest.fraction_read)
     return tally.pages(ingest.summary)
 
@@ -405,7 +410,8 @@ def run_recording(path: Path, topology: Topology, scenario: dict[str, Any],
     progress = progress or Quiet()
     try:
         first = Ingest(path, topology)
-        pages = scan_pages(first, progress)
+        regions = VirtualRegions()
+        pages = scan_pages(first, progress, regions)
         summary = first.summary
         if not summary.samples:
             raise InputError(f"{path}: no ibs_op sample reaches the model ({_drops(summary)})")
@@ -428,9 +434,12 @@ def run_recording(path: Path, topology: Topology, scenario: dict[str, Any],
         engine.observers += [times, collector]
         engine.progress = lambda done: progress.stage("simulating", done)
         engine.start()
+        vheat = VirtualHeat(regions.sorted_keys(), HEATMAP_BUCKETS, pages.first_ns,
+                            cfg.timeline_ms, math.ceil(duration_ms / cfg.timeline_ms) + 1)
         second = Ingest(path, topology)
         for chunk in second:
             engine.feed(chunk)
+            vheat.add(chunk)
         engine.run()
         times.tick(engine)
         collector.finish(engine)
@@ -452,6 +461,7 @@ def run_recording(path: Path, topology: Topology, scenario: dict[str, Any],
         "timeline": collector.timeline,
         "heatmap": {"buckets": HEATMAP_BUCKETS, "lower_pfn_ranges": lower,
                     "rows": collector.heatmap},
+        "virtual_heatmap": vheat.result(len(collector.timeline)),
         "engine": {"name": "recorded", "wall_s": round(time.perf_counter() - started, 3),
                    "peak_memory_bytes": peak_rss_bytes()},
         "ingest": _ingest_section(path, first, pages, scenario, list(notes)),

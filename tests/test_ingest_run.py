@@ -324,6 +324,39 @@ def test_command_writes_the_report_and_pages_csv(tmp_path: Path,
         assert (out / name).is_file()
 
 
+def test_virtual_heatmap_rows_split_the_touched_regions_by_rank(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """100 touched 2 MiB regions of two processes make 64 rows in (pid, address) order, each
+    user L3-miss sample counted once in its tick; kernel samples and L3 hits are not."""
+    region = 1 << 21
+    samples = [op_sample(LOWER + 512 * k, at(10 * k), pid=42 if k < 50 else 7)
+               for k in range(100)]  # page offset 512 k: region k of the mapping
+    samples += [op_sample(LOWER + 3, at(1001), rip=0xFFFFFFFF81000000),
+                op_sample(LOWER + 4, at(1002), l3_miss_only=False,
+                          data_src=int(DataSrc.LCL_CCX))]
+    data = write_recording(tmp_path / "v.data", samples)
+    status, _, _ = ingest([str(data), "--topology", str(topology_file(tmp_path)), "--out",
+                           str(tmp_path / "o"), "--quiet"], capsys)
+    assert status == 0
+    heat = json.loads((tmp_path / "o" / "report.json").read_text())["virtual_heatmap"]
+    assert heat["regions"] == 100 and len(heat["rows"]) == 64
+    base = 0x7F0000000000
+    ranked = [(7, base + k * region) for k in range(50, 100)] + [
+        (42, base + k * region) for k in range(50)]
+    assert [tuple(r) for r in heat["rows"]] == [ranked[-(-r * 100 // 64)] for r in range(64)]
+    counts = np.asarray(heat["counts"])
+    assert counts.sum() == 100
+    # sample k (at 10 k ms) is in tick ceil(10 k / 100) - 1 (the first tick from 0) and in
+    # the row of its rank
+    for k in (0, 1, 10, 11, 49, 50, 99):
+        rank = ranked.index((42 if k < 50 else 7, base + k * region))
+        assert counts[max(-(-10 * k // 100) - 1, 0), rank * 64 // 100] >= 1
+    lines = (tmp_path / "o" / "virtual_heatmap.txt").read_text().splitlines()
+    assert len(lines) == 64 * counts.shape[0]
+    assert lines[0].split()[1:3] == ["7", hex(ranked[0][1])]
+    assert (tmp_path / "o" / "virtual_heatmap.png").is_file()
+
+
 def test_command_json_and_the_topology_from_the_header(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     lower = 0x40000  # the header's node 1

@@ -157,12 +157,14 @@ def _promotion_target(scenario: dict[str, Any], topology: Topology,
 # --- the report ----------------------------------------------------------------------------------
 
 PAGES_CSV = "pages.csv"
+VIRTUAL_TXT = "virtual_heatmap.txt"
+VIRTUAL_PNG = "virtual_heatmap.png"
 
 
 def ingest_files() -> tuple[str, ...]:
     from runtime.report import REPORT_FILES
 
-    return (*REPORT_FILES, PAGES_CSV)
+    return (*REPORT_FILES, PAGES_CSV, VIRTUAL_TXT, VIRTUAL_PNG)
 
 
 def write_ingest_report(result: dict[str, Any], rows: list[tuple[object, ...]], out_dir: Path,
@@ -171,6 +173,7 @@ def write_ingest_report(result: dict[str, Any], rows: list[tuple[object, ...]], 
     out_dir as a whole or not at all."""
     from runtime import report
     from runtime.perf.pages import HEADER
+    from runtime.perf.virtual_heat import plot_virtual_heatmap, virtual_heatmap_text
     from safeio.atomic_dir import replace_dir
 
     def fill(folder: Path) -> None:
@@ -181,6 +184,8 @@ def write_ingest_report(result: dict[str, Any], rows: list[tuple[object, ...]], 
         writer.writerow(HEADER)
         writer.writerows(rows)
         (folder / PAGES_CSV).write_text(buf.getvalue(), encoding="utf-8")
+        (folder / VIRTUAL_TXT).write_text(virtual_heatmap_text(result), encoding="utf-8")
+        plot_virtual_heatmap(result, folder / VIRTUAL_PNG)
 
     return replace_dir(out_dir, report.REPORT_KIND, fill, inputs=inputs)
 

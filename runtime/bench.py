@@ -9,7 +9,9 @@ the fastest. The fast/reference ratio therefore compares steady-state rates. Chi
 measure what a user runs: the whole `ibs-mprof run` command on the 64-CPU host (real-time
 factor end to end, wall and CPU), the build of a 256 GiB region with its bytes per page and
 peak RSS, a 1 TiB CXL tier's pghot records, and with --flat the peak RSS of a 600 s run
-against the same run for 10 s. No test asserts any of these numbers: timings live here only.
+against the same run for 10 s; then a generated 1 GB perf.data read through the ingest layer
+and the whole `ingest` command on a recording of a million samples. No test asserts any of
+these numbers: timings live here only.
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ QUICK_REGION_GIB = 1
 FLAT_SHORT_S, FLAT_LONG_S = 10.0, 600.0
 COMMAND_S = 4.0
 """Simulated seconds of the whole-command measurement on the 64-CPU host."""
+READ_MB, QUICK_READ_MB = 1000, 20
+"""perf.data size the reader is timed on: the 1 GB a user brings (20 MB if quick)."""
+INGEST_SAMPLES, QUICK_INGEST_SAMPLES = 1_000_000, 20_000
+"""Samples of the recording the whole `ibs-mprof ingest` command is timed on."""
+INGEST_S_PER_SAMPLE = 25e-6
+"""Measured cost of ingest per sample (2-core development machine), for the estimate."""
+READ_S_PER_MB = 0.01
+"""Measured read cost per MB of perf.data, for the estimate."""
 
 
 def region_scenario(gib: int) -> tuple[str, ...]:
@@ -107,6 +117,16 @@ def _child(code: str) -> dict[str, Any]:
     return result
 
 
+def _timed(args: list[str]) -> tuple[float, float]:
+    """Run a command to its end: its wall time and its CPU time (user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(args, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def command(overrides: tuple[str, ...], seconds: float) -> dict[str, Any]:
     """The whole `ibs-mprof run` command as a user starts it (interpreter, imports, build,
     ground truth, run, summary, report files): wall and CPU time, peak RSS."""
@@ -115,13 +135,8 @@ def command(overrides: tuple[str, ...], seconds: float) -> dict[str, Any]:
                 str(Path(folder) / "out"), "--set", f"duration_s={seconds}"]
         for item in overrides:
             args += ["--set", item]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        subprocess.run(args, capture_output=True, text=True, check=True)
-        wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall, cpu = _timed(args)
         report = json.loads((Path(folder) / "out" / "report.json").read_text())
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"simulated_s": seconds, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
             "real_time_factor": seconds / wall,
             "peak_rss_bytes": report["engine"]["peak_memory_bytes"],
@@ -153,6 +168,50 @@ def region_build(gib: int = REGION_GIB) -> dict[str, Any]:
     result = _child(code)
     result["region_gib"] = gib
     return result
+
+
+def recording_read(mb: int) -> dict[str, Any]:
+    """A child reads a generated perf.data of about `mb` MB through the ingest layer (frame,
+    split payloads, map to Memory Profiler words, time order): wall, samples/s, MB/s, RSS."""
+    from runtime.perf.synthetic import sample_bytes, write_recording
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_recording(Path(folder) / "bench.data", mb * 1_000_000 // sample_bytes())
+        code = (
+            "import json, time\n"
+            "from pathlib import Path\n"
+            "from runtime.cost import peak_rss_bytes\n"
+            "from runtime.perf.ingest import Ingest\n"
+            "from runtime.topology import two_tier_topology\n"
+            "t = time.perf_counter(); n = 0\n"
+            f"for chunk in Ingest(Path({str(path)!r}), two_tier_topology((0, 0))):\n"
+            "    n += chunk.pfn.size\n"
+            "print(json.dumps({'samples': n, 'wall_s': round(time.perf_counter() - t, 3),\n"
+            "                  'peak_rss_bytes': peak_rss_bytes()}))\n")
+        result = _child(code)
+        size = path.stat().st_size
+    return {**result, "file_bytes": size, "mb_per_s": size / 1e6 / result["wall_s"],
+            "samples_per_s": result["samples"] / result["wall_s"]}
+
+
+def recording_ingest(samples: int) -> dict[str, Any]:
+    """The whole `ibs-mprof ingest` command (interpreter, both passes, the kernel model per
+    sample, report files) on a generated recording of `samples` samples."""
+    from runtime.perf.synthetic import write_recording
+    from runtime.perf.sysfs import topology_yaml
+    from runtime.topology import two_tier_topology
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_recording(Path(folder) / "bench.data", samples)
+        topo = Path(folder) / "machine.yaml"
+        topo.write_text(topology_yaml(two_tier_topology((0, 0)), [], "bench"))
+        args = [sys.executable, "-m", "runtime.cli", "ingest", str(path), "--topology",
+                str(topo), "--quiet", "--out", str(Path(folder) / "out")]
+        wall, cpu = _timed(args)
+        report = json.loads((Path(folder) / "out" / "report.json").read_text())
+    return {"samples": samples, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+            "samples_per_s": samples / wall, "recording_s": report["ingest"]["span_ms"] / 1000,
+            "peak_rss_bytes": report["engine"]["peak_memory_bytes"]}
 
 
 def tib_memory() -> dict[str, Any]:
@@ -200,7 +259,10 @@ def estimated_wall_s(quick: bool, repeat: int, flat: bool = False) -> float:
     if flat:
         children += [load_scenario(None, [*HOST_64, f"duration_s={seconds}"])
                      for seconds in (FLAT_SHORT_S, FLAT_LONG_S)]
-    return repeat * per_repeat + sum(estimate(child).wall_s for child in children)
+    recordings = (QUICK_READ_MB * READ_S_PER_MB + QUICK_INGEST_SAMPLES * INGEST_S_PER_SAMPLE
+                  if quick else READ_MB * READ_S_PER_MB + INGEST_SAMPLES * INGEST_S_PER_SAMPLE)
+    return (repeat * per_repeat + sum(estimate(child).wall_s for child in children)
+            + recordings)
 
 
 def check_repeat(quick: bool, repeat: int, limits: Limits, flat: bool = False) -> float:
@@ -252,6 +314,10 @@ def bench(quick: bool = False, repeat: int = 3, progress: Progress | None = None
         result["tib"] = tib_memory()
         if flat:
             result["flat"] = flatness()
+        progress.stage("children", 0.75)
+        result["recording_read"] = recording_read(QUICK_READ_MB if quick else READ_MB)
+        result["recording_ingest"] = recording_ingest(QUICK_INGEST_SAMPLES if quick
+                                                      else INGEST_SAMPLES)
         progress.stage("children", 1.0)
     finally:
         progress.done()
@@ -295,6 +361,16 @@ def format_text(result: dict[str, Any]) -> str:
                      f"s {f['short']['peak_rss_bytes'] / 2**20:.0f} MiB, "
                      f"{f['long']['simulated_s']} s {f['long']['peak_rss_bytes'] / 2**20:.0f} "
                      f"MiB: {f['rss_long_over_short']:.2f}x")
+    read, ingest = result["recording_read"], result["recording_ingest"]
+    lines += [
+        f"perf.data of {read['file_bytes'] / 1e6:,.0f} MB ({read['samples']:,} IBS op samples) "
+        f"read in time order: {read['wall_s']} s, {read['mb_per_s']:,.0f} MB/s, "
+        f"{read['samples_per_s']:,.0f} samples/s; peak RSS {read['peak_rss_bytes'] / 2**20:.0f} "
+        "MiB",
+        f"whole `ibs-mprof ingest` command, {ingest['samples']:,} samples "
+        f"({ingest['recording_s']:.1f} s recorded): {ingest['wall_s']} s wall, "
+        f"{ingest['cpu_s']} s CPU, {ingest['samples_per_s']:,.0f} samples/s; peak RSS "
+        f"{ingest['peak_rss_bytes'] / 2**20:.0f} MiB"]
     t = result["targets"]
     lines.append(f"targets: microbench >= {t['microbench_samples_per_s']:,.0f} samples/s, whole "
                  f"command real-time factor >= {t['command_real_time_factor_64cpu']} on the "

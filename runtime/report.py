@@ -241,7 +241,7 @@ def _timing(result: Result) -> list[str]:
                  for q in (ttd, ttp)]
         label = phase["label"] if len(phase["label"]) < LABEL_WIDTH - 2 else \
             phase["label"][:LABEL_WIDTH - 5] + "..."
-        lines.append(_row(f"  {label}", f"{cells[0]:<{cell}}{cells[1]:<{cell}}"
+        lines.append(_row(f"  {label}", f"{cells[0]:<{cell - 1}} {cells[1]:<{cell - 1}} "
                                         f"{ttd.get('of_pages', 'n/a')}"))
     for i, phase in enumerate(_elided(phases[1:], None)):
         if phase is None:

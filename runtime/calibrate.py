@@ -189,28 +189,25 @@ def unit_of(probe: Probe, small: dict[str, Any], big: dict[str, Any],
 
 
 def demotion_units() -> tuple[Unit, Unit]:
-    """(demotion_rounds_pages, demotion_pages): FastEngine's copy of the LRU ages of a
-    million touched pages into Memory's dict, timed, and the dict's size."""
-    import tracemalloc
+    """(demotion_rounds_pages, demotion_pages): a kswapd round with work finds the node's
+    pages and sorts their LRU ages (Demoter._demote), timed over a million placed pages; the
+    ages are Memory.last_access, a stamp per page."""
+    import numpy as np
 
-    from runtime.cost import Limits
-    from runtime.scenario import load_scenario
-    from runtime.simulate import build
+    from runtime.memory import Memory
+    from runtime.topology import build_topology
 
     pages = 1 << 20
-    built = build(load_scenario(None, ["workload.region_mib=4096", *QUIET]),
-                  Limits(None, wall_s=float("inf")))
-    engine: Any = built.engine
-    engine.last_access[:pages] = 1.0
-    tracemalloc.start()
-    engine._sync_last_access()
-    size = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
+    memory = Memory(build_topology(1, 1, 1, 2 * pages, 2 * pages))
+    top = next(n.nid for n in memory.topology.nodes if n.toptier)
+    memory.place_range(0, pages, top)
+    memory.last_access[:pages] = np.arange(pages, dtype=np.uint16)[::-1]
     started = time.perf_counter()
     for _ in range(3):
-        engine._sync_last_access()
+        on = memory.pages_on(top)
+        np.argsort(memory.last_access[on], kind="stable")
     per_page = (time.perf_counter() - started) / 3 / pages
-    return Unit(0.0, per_page), Unit(size / pages, 0.0)
+    return Unit(0.0, per_page), Unit(float(memory.last_access.itemsize), 0.0)
 
 
 def calibrate(passes: int = 2) -> dict[str, Unit]:

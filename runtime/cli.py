@@ -27,6 +27,7 @@ examples:
   ibs-mprof run examples/gups-shift.yaml --set profiler.period=4096 --out shift-4096
   ibs-mprof compare --setups numab2,pghot-hwhints   hint faults vs IBS on the default workload
   ibs-mprof sweep examples/sweep-gups-shift.yaml  period x threshold x 3 seeds on Dask
+  ibs-mprof ingest perf.data                     a real IBS recording through pghot/kmigrated
   ibs-mprof decode IBS_MPROF_CTL 0xB0271         the fields of a raw register value
   ibs-mprof gen --check                          is generated/ up to date with spec/?
   ibs-mprof COMMAND --help                       the options of one command
@@ -127,8 +128,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     scenario, inputs = _scenario_of(args)
     out_dir = report.check_report_dir(args.out, inputs)
-    result = simulate(scenario, None if args.quiet or args.json else progress_bar())
-    written = report.write_report(result, out_dir, inputs)
+    progress = None if args.quiet or args.json else progress_bar()
+    if args.sample_log:
+        written = _run_with_sample_log(scenario, out_dir, inputs, progress)
+        result = json.loads((written[0].parent / "report.json").read_text())
+    else:
+        result = simulate(scenario, progress)
+        written = report.write_report(result, out_dir, inputs)
     if args.json:
         print(json.dumps(report.json_ready(result), indent=1))
     else:
@@ -136,6 +142,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"report written to {written[0].parent}/ "
               f"({', '.join(path.name for path in written)})")
     return 0
+
+
+def _run_with_sample_log(scenario: dict[str, Any], out_dir: Path, inputs: Sequence[Path],
+                         progress: Any) -> list[Path]:
+    """The run with every pghot call streamed to samples.csv as it happens (in a hidden
+    folder of ours beside --out, moved into the report folder with the rest)."""
+    from runtime import report
+    from runtime.metrics import SAMPLE_LOG_HEADER
+    from runtime.simulate import simulate
+    from safeio.owned import fresh_dir, remove_owned
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    aside = fresh_dir(out_dir.parent, f".{out_dir.name}.samples-")
+    try:
+        path = aside / "samples.csv"
+        with path.open("w", encoding="utf-8") as log:
+            log.write(SAMPLE_LOG_HEADER)
+            result = simulate(scenario, progress, sample_log=log)
+        return report.write_report(result, out_dir, inputs, {"samples.csv": path})
+    finally:
+        remove_owned(aside)
 
 
 def _scenario_of(args: argparse.Namespace) -> tuple[dict[str, Any], list[Path]]:
@@ -203,7 +230,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     keep_freed_memory()  # what `ibs-mprof run` sets, so the figures are what a run gets
 
-    result = bench.bench(quick=args.quick, repeat=args.repeat)
+    result = bench.bench(quick=args.quick, repeat=args.repeat, flat=args.flat)
     print(json.dumps(result, indent=1) if args.json else bench.format_text(result))
     return 0
 
@@ -232,6 +259,12 @@ def _cmd_topology(args: argparse.Namespace) -> int:
     from runtime.perf import cli as perf_cli
 
     return perf_cli.command(args)
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from runtime.perf import cli as perf_cli
+
+    return perf_cli.ingest_command(args)
 
 
 def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
@@ -312,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "created, or replaced as a whole if it is an earlier report of ours; "
                         "any other folder is refused")
     run.add_argument("--json", action="store_true", help="print report.json to stdout")
+    run.add_argument("--sample-log", action="store_true", help="also write samples.csv: every "
+                     "pghot_record_access call (sample and drain time, CPU, PFN, page, READY, "
+                     "source), streamed to disk as the run goes")
     run.set_defaults(func=_cmd_run)
     cmp = sub.add_parser("compare", help="one workload under each promotion setup (NUMA "
                          "balancing, pghot with hint faults, IBS, both), side by side",
@@ -328,14 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
                      f"{', '.join(SETUP_NAMES)})")
     cmp.add_argument("--json", action="store_true", help="print comparison.json to stdout")
     cmp.set_defaults(func=_cmd_compare)
-    ben = sub.add_parser("bench", help="throughput of both engines, as ratios",
-                         description="Time both engines on fixed workloads and print samples "
-                         "per second, the real-time factor and the fast/reference ratio.")
+    ben = sub.add_parser("bench", help="throughput of both engines, as ratios, and the scale "
+                         "targets", description="Time both engines on fixed workloads and print "
+                         "samples per second, the real-time factor and the fast/reference "
+                         "ratio; then the whole run command on a 64-CPU host, a 256 GiB "
+                         "region's build and bytes per page, a 1 TiB tier's records.")
     ben.add_argument("--json", action="store_true", help="print JSON")
     ben.add_argument("--quick", action="store_true", help="only the first case")
     ben.add_argument("--repeat", type=int_option(1, BENCH_REPEAT_MAX), default=3, metavar="N",
                      help=f"runs per measurement, 1..{BENCH_REPEAT_MAX}; the fastest counts "
                      "(default 3)")
+    ben.add_argument("--flat", action="store_true", help="also the peak RSS of a 600 s run of "
+                     "the 64-CPU host against 10 s (minutes of wall time)")
     ben.set_defaults(func=_cmd_bench)
     probe = sub.add_parser("probe", help="decode this host's IBS CPUID leaves",
                            description="Read this host's IBS CPUID leaves (/dev/cpu/N/cpuid) "
@@ -373,6 +413,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "topology YAML that `ingest --topology` and `replay --topology` read.")
     perf_cli.add_arguments(topo)
     topo.set_defaults(func=_cmd_topology)
+    ing = sub.add_parser("ingest", help="run a real `perf record` IBS recording through the "
+                         "driver's NMI path, the ring and pghot/kmigrated", description="Read "
+                         "a perf.data of raw IBS op samples and feed each sample, at its own "
+                         "time and CPU, through the profiler's filters, the driver, the ring, "
+                         "pghot and kmigrated; report what would have been promoted, and "
+                         "when, against the recording's own per-page miss counts.")
+    perf_cli.add_ingest_arguments(ing)
+    ing.set_defaults(func=_cmd_ingest)
     return parser
 
 

@@ -245,7 +245,7 @@ class FastEngine(KernelState):
                                          times, non_memory=False)
         for st, t in zip(sts, times, strict=True):
             st.next_op_index += period * t.size
-        stamp_lru(ops.page, ops.when, self.memory.last_access)
+        stamp_lru(ops.page, ops.when, self.memory.last_access, self.memory.lru_unit_ms)
 
     def _cache_sized(self, cpus: list[int], span_ms: float) -> list[list[int]]:
         """cpus in runs of consecutive CPUs that tag about CHUNK_CALLS times in span_ms."""
@@ -308,7 +308,8 @@ class FastEngine(KernelState):
         ctl2 = control.ctl2
         kept = profile_group(group, SampleControl(int(miss_only), int(ctl2.exclude_kernel),
                                                   int(ctl2.exclude_user), int(sts[0].delivers)),
-                             out, counts, self.memory.last_access, int(self.demoter is not None))
+                             out, counts, self.memory.last_access,
+                             self.memory.lru_unit_ms if self.demoter is not None else 0)
         for k, cpu in enumerate(cpus):
             prof = self.profilers[cpu]
             row = counts[k].tolist()

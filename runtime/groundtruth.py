@@ -106,7 +106,15 @@ def mem_ops_per_s(workload: Workload, cpus: int, ops_per_cpu_per_s: float) -> fl
 
 def phase_truth(phase: Phase, end_ms: float, mem_rate: float, capacity_pages: int,
                 hot_rate_ratio: float, hot_rate_per_s: float | None) -> PhaseTruth:
-    rate = phase.miss_mass.map(lambda v: v * mem_rate)
+    return rate_truth(phase.miss_mass.map(lambda v: v * mem_rate), phase.start_ms, end_ms,
+                      phase.label, capacity_pages, hot_rate_ratio, hot_rate_per_s)
+
+
+def rate_truth(rate: PageRuns, start_ms: float, end_ms: float, label: str,
+               capacity_pages: int, hot_rate_ratio: float,
+               hot_rate_per_s: float | None) -> PhaseTruth:
+    """The truth of a span with the given L3-miss rate per page: a workload phase's, or a
+    recording's, from its samples per page over its length (runtime/recorded.py)."""
     theta = hot_rate_per_s if hot_rate_per_s is not None else \
         hot_rate_ratio * rate.total() / rate.pages
     hot = (rate.values >= theta * (1 - 1e-12)) & (rate.values > 0)  # a page that never
@@ -119,7 +127,7 @@ def phase_truth(phase: Phase, end_ms: float, mem_rate: float, capacity_pages: in
     taken = np.diff(np.r_[0, held])
     total = rate.total()
     oracle = float(np.dot(rate.values[order], taken)) / total if total > 0 else 0.0
-    return PhaseTruth(phase.start_ms, end_ms, phase.label, rate, theta, hot, k, oracle)
+    return PhaseTruth(start_ms, end_ms, label, rate, theta, hot, k, oracle)
 
 
 def truths(workload: Workload, duration_ms: float, mem_rate: float, capacity_pages: int,

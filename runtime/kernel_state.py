@@ -24,7 +24,7 @@ from runtime.columnlog import ColumnLog
 from runtime.cpuid import SimulatedCpuid, zen6_caps
 from runtime.driver import CpuState, Driver, DriverConfig, RecordAccess
 from runtime.machine import DEFAULT_MPROF_LVT_OFFSET, make_cpus
-from runtime.memory import Memory
+from runtime.memory import Memory, lru_unit_ms
 from runtime.numab.cost import NumabCosts
 from runtime.numab.fault import NUMAB_EVENTS
 from runtime.numab.policy import NODE_STATS as NUMAB_NODE_STATS
@@ -127,6 +127,7 @@ class KernelState:
     def __init__(self, cfg: SimConfig, memory: Memory, record_access: RecordAccess) -> None:
         self.cfg = cfg
         self.memory = memory
+        memory.lru_unit_ms = lru_unit_ms(cfg.duration_ms)
         self.topology = cfg.topology
         self.vmstat = Vmstat()
         watermarks = Watermarks(cfg.watermark_scale_factor,

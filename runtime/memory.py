@@ -13,6 +13,7 @@ copy to keep in step.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -32,8 +33,10 @@ ID32_MAX = (1 << 31) - 1
 """Page ids, and PFNs below this, are stored in 4 bytes."""
 NO_PAGE = -1
 """What the arrays hold where no page is (page -> PFN and PFN -> page alike)."""
-NEVER_ACCESSED = -1
-"""LRU age of a page no tagged op touched yet."""
+NEVER_ACCESSED = 0
+"""LRU age of a page no sampled op touched yet (older than every stamp)."""
+LRU_MAX = (1 << 16) - 1
+"""LRU ages are 2 bytes a page: stamps 1 .. LRU_MAX."""
 MIB_PAGES = (1 << 20) >> PAGE_SHIFT
 """Base pages per MiB, from the spec's PAGE_SHIFT (scenario sizes are in MiB)."""
 
@@ -110,9 +113,11 @@ class Memory:
         self._shift = np.full((end >> SECTION_SHIFT) + 2, NO_MAP_SHIFT, dtype=np.int64)
         self._base: dict[int, int] = {}  # section -> its first index in `_page`
         self._page: Ids = np.full(1, NO_PAGE, dtype=np.int32)  # [0]: unmapped PFNs land here
-        self.last_access = np.zeros(0, dtype=np.int32)
-        """page -> ms of the run of its last tagged access, NEVER_ACCESSED if none: the LRU
-        age demotion reads (4 bytes a page; both engines write it)."""
+        self.last_access = np.zeros(0, dtype=np.uint16)
+        """page -> lru_stamp of its last sampled access, NEVER_ACCESSED if none: the LRU age
+        demotion reads (2 bytes a page; both engines write it)."""
+        self.lru_unit_ms = 1
+        """ms per LRU stamp step (lru_unit_ms of the run's length: 1 up to 65 s)."""
 
     # --- free pages ----------------------------------------------------------------------------
     def present_pages(self, nid: int) -> int:
@@ -217,8 +222,9 @@ class Memory:
             return
         used = 1 + len(self._base) * PAGES_PER_SECTION
         need = used + len(missing) * PAGES_PER_SECTION
-        if need > self._page.size:  # grow by doubling: sections are mapped as nodes fill
-            grown = np.full(max(need, 2 * self._page.size), NO_PAGE, dtype=np.int32)
+        if need > self._page.size:  # grow by an eighth: sections are mapped as nodes fill
+            grown = np.full(max(need, self._page.size + self._page.size // 8), NO_PAGE,
+                            dtype=np.int32)
             grown[:used] = self._page[:used]
             self._page = grown
         for section in missing:
@@ -244,7 +250,7 @@ class Memory:
     def nbytes(self) -> int:
         """Memory the placement arrays take (they follow the pages and sections in use)."""
         return self._pfn.nbytes + self._page.nbytes + self._shift.nbytes + \
-            sum(stack.nbytes for stack in self._freed.values())
+            self.last_access.nbytes + sum(stack.nbytes for stack in self._freed.values())
 
     def page_frames(self) -> Ids:
         """The page -> PFN array (NO_PAGE where not placed); replaced as pages are added."""
@@ -393,9 +399,11 @@ class Memory:
         and their pages. The PFNs come out exactly as one-by-one allocations would hand them
         out."""
         olds = np.asarray(pfns, dtype=np.int64)
-        if olds.size > 1 and not (np.diff(olds) > 0).all() and \
-                np.unique(olds).size != olds.size:  # (a section walk's PFNs ascend)
-            raise ValueError("a PFN is listed twice")
+        if olds.size > 1:  # (a section walk's PFNs ascend; kmigrated's batches descend)
+            step = np.diff(olds)
+            if not ((step > 0).all() or (step < 0).all()) and \
+                    np.unique(olds).size != olds.size:
+                raise ValueError("a PFN is listed twice")
         node = self.topology.node(target)
         if ((olds >= node.pfn_start) & (olds < node.pfn_end)).any():
             raise ValueError(f"a page is already on node {target}")  # nobody migrates in place
@@ -419,9 +427,21 @@ class Memory:
             grown: Ids = np.full(size, NO_PAGE, dtype=self._frame_dtype)
             grown[:self._pfn.size] = self._pfn
             self._pfn = grown
-            ages = np.full(size, NEVER_ACCESSED, dtype=np.int32)
+            ages = np.full(size, NEVER_ACCESSED, dtype=np.uint16)
             ages[:self.last_access.size] = self.last_access
             self.last_access = ages
+
+
+def lru_unit_ms(duration_ms: float) -> int:
+    """ms per LRU stamp step for a run this long: 1 ms while the run fits the 2-byte stamp
+    (65.5 s), coarser beyond (a 600 s run steps 10 ms; kswapd's own LRU is coarser still)."""
+    return max(1, math.ceil((duration_ms + 1) / (LRU_MAX - 1)))
+
+
+@jitable
+def lru_stamp(ms: float, unit: int) -> int:
+    """The LRU age of an access at ms of the run: later accesses never get smaller stamps."""
+    return min(1 + int(ms) // unit, LRU_MAX)
 
 
 def _run(values: I64) -> tuple[int, int] | None:

@@ -33,6 +33,7 @@ from runtime.driver import DRIVER_OUTCOMES
 from runtime.groundtruth import PhaseTruth
 from runtime.kernel_state import Engine
 from runtime.nodemap import NodeMap
+from runtime.pagestate import IN_D, ON_TOP, PageState
 from runtime.pghot.core import RECORD_OUTCOMES
 from runtime.pghot.tunables import PGHOT_HWHINTS
 from runtime.workloads import PAGE_BYTES, phase_of
@@ -42,8 +43,6 @@ __all__ = ["Collector", "Engine", "HEATMAP_BUCKETS", "LagHistogram", "summarise"
 HEATMAP_BUCKETS = 64
 USEFUL_MIN_ACCESSES = 2  # a promotion is useful if the page is hot and gets >= 2 accesses ...
 PING_PONG_WINDOWS = 10  # ... ping-pong: promoted, demoted, promoted again within 10 windows
-NEVER = -1.0
-"""last_ready of a page never made READY."""
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
@@ -112,6 +111,32 @@ class LagHistogram:
                 "count": self.count, "mean": self.total / self.count}
 
 
+def distinct(values: I64) -> I64:
+    """np.unique by sorting (numpy's hash-based unique is several times slower on ids)."""
+    ordered = np.sort(values)
+    out: I64 = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
+    return out
+
+
+def first_of_each(values: I64) -> tuple[I64, I64]:
+    """Each distinct value (ascending) and the index of its first occurrence."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]] if ordered.size else \
+        np.zeros(0, dtype=bool)
+    return ordered[first], order[first]
+
+
+def last_of_each(values: I64) -> I64:
+    """The index of each distinct value's last occurrence, by value ascending."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    last = np.r_[ordered[1:] != ordered[:-1], True] if ordered.size else \
+        np.zeros(0, dtype=bool)
+    out: I64 = order[last]
+    return out
+
+
 @dataclass
 class _PhaseRun:
     """What the collector gathers about the running phase: its hot pages that were newly
@@ -135,7 +160,7 @@ class _PhaseRun:
         at, when = at[hit], times[hit]
         first = np.isnan(column[at])
         # the earliest of a page's times: take the first occurrence (times ascend)
-        slot, keep = np.unique(at[first], return_index=True)
+        slot, keep = first_of_each(at[first])
         column[slot] = when[first][keep]
 
 
@@ -174,11 +199,8 @@ class Collector:
         self._started = True
         self._nodemap = NodeMap(engine.topology)
         pages = np.arange(self.pages, dtype=np.int64)
-        self.on_top = self._top(engine, pages).astype(np.uint8)
-        self.last_ready = np.full(self.pages, NEVER, dtype=np.float32)
-        self.in_d = np.zeros(self.pages, dtype=np.uint8)
-        self.last_promo = np.full(self.pages, -1, dtype=np.int32)
-        """ms of the page's last promotion; -(t + 2) once it was demoted after it."""
+        self.state = PageState(self.pages, self.truths[-1].end_ms, self._top(engine, pages))
+        """On top, in D(t), latest READY and promotion per page (runtime/pagestate.py)."""
         self._fifo: list[tuple[F64, I64]] = []
         self._open_phase(0, engine, None)
 
@@ -192,16 +214,16 @@ class Collector:
         its candidates: hot pages newly hot (not hot in the phase before) and off top."""
         truth = self.truths[index]
         self.truth = truth
-        on_top = self.on_top.view(bool)
+        on_top = self.state.flag(ON_TOP)
         self.top_mass = truth.rate.sum_over(on_top)
         self.top_count = int(np.count_nonzero(on_top))
         hot = truth.hot_pages
         top_hot = on_top[hot]
         rate_hot = truth.rate_of(hot)
-        in_d = self.in_d.view(bool)[hot]
+        in_d = self.state.flag(IN_D, hot)
         self.hot_top = int(np.count_nonzero(top_hot))
         self.hot_top_mass = float(rate_hot[top_hot].sum())
-        self.d_count = int(np.count_nonzero(self.in_d))
+        self.d_count = int(np.count_nonzero(self.state.flag(IN_D)))
         self.d_hot = int(np.count_nonzero(in_d))
         self.d_hot_mass = float(rate_hot[in_d].sum())
         self.d_hot_top = int(np.count_nonzero(in_d & top_hot))
@@ -284,14 +306,13 @@ class Collector:
             self._demos_seen = len(demos)
             self.demotions += int(down.size)
             down = down[down < self.pages]
-            back = self.last_promo[down]
-            self.last_promo[down] = np.where(back >= 0, -(back + 2), back)
+            self.state.demoted(down)
             moved.append(down)
             if not self.keep_logs:
                 demos.drop(self._demos_seen)
         if not self.keep_logs:
             promos.drop(self._promos_seen)
-        pages = np.unique(np.concatenate(moved))
+        pages = distinct(np.concatenate(moved))
         pages = pages[pages < self.pages]
         if pages.size:
             self._relocate(pages, self._top(engine, pages))
@@ -308,14 +329,12 @@ class Collector:
         self.phase.promoted.append(pages)
         # promoted, demoted, promoted again within the windows (a page moved both ways
         # within one tick is seen at its next promotion)
-        before = self.last_promo[pages].astype(np.int64)
-        again = (before <= -2) & (times - (-before - 2) <= PING_PONG_WINDOWS * self.window_ms)
+        again = self.state.promoted(pages, times, PING_PONG_WINDOWS * self.window_ms)
         self.ping_pong += int(np.count_nonzero(again))
-        self.last_promo[pages] = times
 
     def _relocate(self, pages: I64, top: B) -> None:
         """Pages whose fast-tier membership may have changed: update every counter."""
-        was = self.on_top[pages].view(bool)
+        was = self.state.flag(ON_TOP, pages)
         changed = was != top
         if not changed.any():
             return
@@ -324,7 +343,7 @@ class Collector:
         truth = self.truth
         rate = truth.rate_of(pages)
         hot = truth.is_hot(pages)
-        in_d = self.in_d[pages].view(bool)
+        in_d = self.state.flag(IN_D, pages)
         self.top_count += int(sign.sum())
         self.top_mass += float(np.dot(sign, rate))
         self.hot_top += int(sign[hot].sum())
@@ -332,7 +351,7 @@ class Collector:
         both = hot & in_d
         self.d_hot_top += int(sign[both].sum())
         self.d_hot_top_mass += float(np.dot(sign[both], rate[both]))
-        self.on_top[pages] = top
+        self.state.set_flag(ON_TOP, pages, top)
 
     # --- pghot calls ------------------------------------------------------------------------
     def _calls(self, engine: Engine) -> None:
@@ -368,17 +387,16 @@ class Collector:
             return
         self.phase.note(self.phase.first_ready, pages, when)
         # each page's latest READY time (calls are in time order: the last occurrence)
-        last = pages.size - 1 - np.unique(pages[::-1], return_index=True)[1]
+        last = last_of_each(pages)
         pages, when = pages[last], when[last]
-        self.first_ready_pages += int(np.count_nonzero(self.last_ready[pages] == NEVER))
-        self.last_ready[pages] = when
-        self._fifo.append((self.last_ready[pages].astype(np.float64), pages))
+        self.first_ready_pages += self.state.mark_ready(pages, when)
+        self._fifo.append((when.astype(np.float64), pages))
 
     def _expire(self, now: float) -> None:
         """D(t) = pages made READY within (now - window, now]: the pages READY since the last
         look, and those whose entry in the FIFO of READY times left the window, are set in or
         out of it (a page refreshed since its entry stays in: its newer entry is queued)."""
-        cut = np.float32(now - self.window_ms)
+        cut = now - self.window_ms
         leaving: list[I64] = []
         while self._fifo:
             times, pages = self._fifo[0]
@@ -391,12 +409,12 @@ class Collector:
             else:
                 self._fifo[0] = (times[~old], pages[~old])
         fresh = [pages for _, pages in self._fifo[-1:]]
-        candidates = np.unique(np.concatenate(leaving + fresh)) if leaving or fresh else \
+        candidates = distinct(np.concatenate(leaving + fresh)) if leaving or fresh else \
             np.zeros(0, dtype=np.int64)
         if not candidates.size:
             return
-        inside = self.last_ready[candidates] > cut
-        was = self.in_d[candidates].view(bool)
+        inside = self.state.ready_after(candidates, cut)
+        was = self.state.flag(IN_D, candidates)
         changed = inside != was
         pages, inside = candidates[changed], inside[changed]
         if not pages.size:
@@ -405,13 +423,13 @@ class Collector:
         truth = self.truth
         hot = truth.is_hot(pages)
         rate = truth.rate_of(pages)
-        top = self.on_top[pages].view(bool)
+        top = self.state.flag(ON_TOP, pages)
         self.d_count += int(sign.sum())
         self.d_hot += int(sign[hot].sum())
         self.d_hot_mass += float(np.dot(sign[hot], rate[hot]))
         self.d_hot_top += int(sign[hot & top].sum())
         self.d_hot_top_mass += float(np.dot(sign[hot & top], rate[hot & top]))
-        self.in_d[pages] = inside
+        self.state.set_flag(IN_D, pages, inside)
 
     def lower_bucket(self, pfns: I64) -> I64:
         """Heatmap bucket of each PFN over the concatenated lower-tier ranges (-1: not lower)."""
@@ -430,9 +448,9 @@ class Collector:
         run = self.phase
         truth = run.truth
         start = truth.start_ms
-        promoted = np.unique(np.concatenate(run.promoted)) if run.promoted else \
+        promoted = distinct(np.concatenate(run.promoted)) if run.promoted else \
             np.zeros(0, dtype=np.int64)
-        p_set = promoted[self.on_top[promoted].view(bool)]
+        p_set = promoted[self.state.flag(ON_TOP, promoted)]
         tp = int(np.count_nonzero(truth.is_hot(p_set))) if p_set.size else 0
         precision = _ratio(tp, p_set.size)
         recall = _ratio(self.hot_top, truth.hot_count)
@@ -590,6 +608,8 @@ def _sampling(engine: Engine, collector: Collector, cpus: int,
     }
 
 
+SAMPLE_LOG_HEADER = "sample_ms,drain_ms,cpu,pfn,page,ready,src\n"
+"""samples.csv's columns (Collector.sample_log rows): src 0 hint fault, 1 IBS."""
 COST_KEYS = ("nmi_cost_us", "record_cost_us", "migrate_cost_us", "pte_update_cost_us",
              "hint_fault_cost_us")
 """The scenario's metrics.*_cost_us keys summarise needs, one per modelled cause."""

@@ -19,7 +19,7 @@ import heapq
 
 from runtime.jiffies import jiffies_at, run_ms_of
 from runtime.kernel_state import IRQ_WORK, TAG, WORK, KernelState, SimConfig
-from runtime.memory import NO_PAGE, Memory
+from runtime.memory import NO_PAGE, Memory, lru_stamp
 from runtime.numab.source import HintCalls
 from runtime.pghot.tunables import PGHOT_HINTFAULTS
 from runtime.profiler import OpSource, Profiler, TaggedOp
@@ -36,7 +36,7 @@ class AccessRecorder:
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         op = self.inner.tagged_op(cpu, op_index, now_ms)
         if op.page is not None and (op.load or op.store):
-            self.memory.last_access[op.page] = int(now_ms)
+            self.memory.last_access[op.page] = lru_stamp(now_ms, self.memory.lru_unit_ms)
         return op
 
 

@@ -33,6 +33,7 @@ from runtime.decode import parse_int
 from runtime.driver import Driver
 from runtime.errors import InputError
 from runtime.machine import make_cpus
+from runtime.msr import MsrFile
 from runtime.progress import Progress, progress_bar
 from runtime.topology import Topology, default_replay_topology
 from runtime.vmstat import Vmstat
@@ -48,9 +49,17 @@ ENTRY_BYTES = 110
 replay that kept 1,000,000 of them. A row of ours keeps about five."""
 PROGRESS_LINES = 1 << 14
 """Lines read between two progress reports (about 0.3 s of replay)."""
-_ROW_MSRS = (("ctl", IbsMprofCtl.ADDRESS), ("data2", IbsMprofData2.ADDRESS),
-             ("data3", IbsMprofData3.ADDRESS), ("linaddr", IbsMprofLinaddr.ADDRESS),
-             ("phyaddr", IbsMprofPhyaddr.ADDRESS))
+
+
+def latch_sample(msr: MsrFile, ctl: int, data2: int, data3: int, linaddr: int,
+                 phyaddr: int) -> None:
+    """Put a sample's words into a CPU's memory-profiler MSRs as the hardware latches them
+    (no WRMSR checks, no write hooks), so the NMI handler that runs next reads exactly these:
+    a replay row's words, or a recorded sample's with CTL's Val set."""
+    for addr, value in ((IbsMprofCtl.ADDRESS, ctl), (IbsMprofData2.ADDRESS, data2),
+                        (IbsMprofData3.ADDRESS, data3), (IbsMprofLinaddr.ADDRESS, linaddr),
+                        (IbsMprofPhyaddr.ADDRESS, phyaddr)):
+        msr.latch(addr, value)
 
 
 @dataclass
@@ -116,9 +125,8 @@ def _replay(path: Path, topology: Topology | None, drain_every: int, variant: st
                              "so far, more than the memory available holds; replay the CSV "
                              "in shorter pieces")
         cpu, time = row["cpu"], row["time"]
-        msr = cpus[cpu].msr
-        for name, addr in _ROW_MSRS:
-            msr.latch(addr, row[name])
+        latch_sample(cpus[cpu].msr, row["ctl"], row["data2"], row["data3"], row["linaddr"],
+                     row["phyaddr"])
         current_cpu[0] = cpu
         driver.nmi(cpu, time)
         if cpus[cpu].irq_work_queued:

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import math
+import os
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -608,7 +609,8 @@ def check_report_dir(text: str, inputs: Sequence[Path] = ()) -> Path:
     return check_output_path("--out", text, REPORT_KIND, inputs)
 
 
-def write_report(result: Result, out_dir: Path, inputs: Sequence[Path] = ()) -> list[Path]:
+def write_report(result: Result, out_dir: Path, inputs: Sequence[Path] = (),
+                 extra: Mapping[str, Path] | None = None) -> list[Path]:
     """Write every report file into out_dir, replacing it as a whole or not at all.
 
     Files are built in a fresh hidden folder beside out_dir (same file system, so renames are
@@ -620,9 +622,15 @@ def write_report(result: Result, out_dir: Path, inputs: Sequence[Path] = ()) -> 
     ours and their process is gone, first restoring out_dir from one if only that copy of
     the old report is left.
     """
-    out_dir = replace_dir(out_dir, REPORT_KIND, lambda folder: write_files(result, folder),
-                          inputs=inputs)
-    return [out_dir / name for name in REPORT_FILES]
+    extra = extra or {}
+
+    def fill(folder: Path) -> None:
+        write_files(result, folder)
+        for name, path in extra.items():  # files the run streamed aside (same file system)
+            os.replace(path, folder / name)
+
+    out_dir = replace_dir(out_dir, REPORT_KIND, fill, inputs=inputs)
+    return [out_dir / name for name in (*REPORT_FILES, *extra)]
 
 
 def write_files(result: Result, folder: Path) -> None:

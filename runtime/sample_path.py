@@ -24,6 +24,7 @@ import numpy.typing as npt
 from runtime.driver import PUSHED, RING_FULL, data_src_event, sample_filter, sample_pfn
 from runtime.jiffies import jiffies_at
 from runtime.jit import compiled
+from runtime.memory import lru_stamp
 from runtime.nodemap import NodeTables, node_of_pfn
 from runtime.profiler import (
     DISCARD_REASONS,
@@ -138,7 +139,7 @@ class Control(NamedTuple):
 
 
 def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
-                   last_access: npt.NDArray[np.int32], track_lru: int) -> int:
+                   last_access: npt.NDArray[np.uint16], lru_unit: int) -> int:
     """The profilers' filters on every tag, in order; the samples kept go to `out` (returns
     how many), the counts per CPU to counts[k, PROFILE_COUNTS index]. A profiler whose
     interrupt is lost stops after its first kept sample: its later tags never happen."""
@@ -160,8 +161,10 @@ def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
                 continue
             if memory:
                 when, kernel, miss = g.op_when[j], g.op_kernel[j], g.op_l3_miss[j]
-                if track_lru and int(when) > last_access[g.op_page[j]]:
-                    last_access[g.op_page[j]] = int(when)
+                if lru_unit:  # (0: no kswapd reads LRU ages)
+                    stamp = lru_stamp(when, lru_unit)
+                    if stamp > last_access[g.op_page[j]]:
+                        last_access[g.op_page[j]] = stamp
             else:
                 when, kernel, miss = g.times[base + t], g.other_kernel[o], False
             reason = discard_reason(c.l3_miss_only, c.exclude_kernel, c.exclude_user,
@@ -200,12 +203,13 @@ def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
 profile_group = compiled(_profile_group)
 
 
-def _stamp_lru(pages: I64, when: F64, last_access: npt.NDArray[np.int32]) -> None:
-    """The LRU age of each sampled op's page: the ms of its latest op (what the reference's
-    AccessRecorder writes op by op)."""
+def _stamp_lru(pages: I64, when: F64, last_access: npt.NDArray[np.uint16], unit: int) -> None:
+    """The LRU age of each sampled op's page: the stamp of its latest op (what the
+    reference's AccessRecorder writes op by op)."""
     for i in range(pages.size):
-        if int(when[i]) > last_access[pages[i]]:
-            last_access[pages[i]] = int(when[i])
+        stamp = lru_stamp(when[i], unit)
+        if stamp > last_access[pages[i]]:
+            last_access[pages[i]] = stamp
 
 
 stamp_lru = compiled(_stamp_lru)

@@ -211,7 +211,8 @@ class PageSampler:
                 self.length.tolist())
 
     def pages(self, u: FloatArray) -> npt.NDArray[np.int64]:
-        """The page of each uniform (what `page` gives for each, vectorised)."""
+        """The page of each uniform: the array twin of `page` (the fast engine's draws),
+        held equal to it in tests/test_twins.py."""
         return self.locate(u)[0]
 
     def locate(self, u: FloatArray) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64] | None]:
@@ -251,6 +252,8 @@ class PageSampler:
         return page, run
 
     def page(self, u: float) -> int:
+        """The page of one uniform: the scalar twin of `pages` (the reference engine's
+        draws); the same float operations in the same order."""
         hi, lo, width, start, length = self._lists
         key = u * self.total
         run = min(bisect.bisect_right(hi, key), self.last)

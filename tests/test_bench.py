@@ -19,6 +19,14 @@ def test_bench_quick_json_has_both_engines_and_a_ratio() -> None:
         case["reference"]["samples_per_s"]
     assert out["tib"]["record_bytes"] == out["tib"]["lower_tier_pages"]
     assert case["fast"]["runs"] == 2 and case["fast"]["wall_s"] <= case["fast"]["slowest_wall_s"]
+    assert case["fast"]["wall_s"] <= case["fast"]["first_wall_s"] and case["fast"]["cpu_s"] > 0
+    region = out["region"]
+    assert region["region_gib"] == 1 and region["pages"] == 1 << 18
+    assert 0 < region["bytes_per_page"] <= 64 and region["record_bytes"] >= region["pages"]
+    assert "steady-state" in out["steady_state"] and "command_64cpu" not in out
+    read, ingest = out["recording_read"], out["recording_ingest"]
+    assert read["samples"] == 20_000_000 // 120 < read["file_bytes"] // 120
+    assert ingest["samples"] == 20_000 and ingest["recording_s"] > 0
 
 
 def test_bench_refuses_a_repeat_of_zero() -> None:

@@ -62,7 +62,8 @@ def assert_same_run(path: Path | None, overrides: list[str], samples: bool = Tru
         assert fast.hints.words.tolist() == ref.hints.words.tolist()
         assert fast.hints.scan_period_ms() == ref.hints.scan_period_ms()
         assert ref.vmstat.get("numa_hint_faults") > 0
-    assert (fast.memory.last_access == ref.memory.last_access).all()
+    if ref.demoter is not None:  # (without kswapd the fast engine keeps no LRU ages)
+        assert (fast.memory.last_access == ref.memory.last_access).all()
     if ref.cfg.setup.ibs:
         tags = sum(p.kept + sum(p.discards.values()) for p in ref.profilers)
         assert tags > 0

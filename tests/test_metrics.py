@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.metrics import summarise
+from runtime.pagestate import IN_D, ON_TOP
 from runtime.pghot.tunables import PGHOT_HWHINTS
 from runtime.scenario import load_scenario
 from runtime.simulate import build
@@ -40,7 +41,7 @@ def test_on_top_follows_a_page_demoted_and_promoted_again_between_ticks() -> Non
     built = build(load_scenario(None, ["duration_s=0.1", "workload.region_mib=64"]))
     engine, collector = built.engine, built.collector
     collector.tick(engine)
-    assert not collector.on_top.any()  # every page starts on CXL
+    assert not collector.state.flag(ON_TOP).any()  # every page starts on CXL
     memory = engine.memory
     dram = next(n.nid for n in built.topology.nodes if n.toptier)
     cxl = next(n.nid for n in built.topology.nodes if not n.toptier)
@@ -56,7 +57,8 @@ def test_on_top_follows_a_page_demoted_and_promoted_again_between_ticks() -> Non
     back = memory.migrate(memory.pfn_of(9), cxl)
     engine.demoter.log.append(Demotion(4, 9, 0, back, cxl))
     collector.tick(engine)
-    assert collector.on_top[7] and not collector.on_top[9] and collector.top_count == 1
+    on_top = collector.state.flag(ON_TOP)
+    assert on_top[7] and not on_top[9] and collector.top_count == 1
     assert collector.promotions == 3 and collector.demotions == 2
 
 
@@ -75,8 +77,9 @@ def test_detected_set_spans_exactly_one_window_across_ticks() -> None:
     def detected(now: float) -> set[int]:
         engine.now_ms = now
         collector.tick(engine)
-        assert collector.d_count == int(collector.in_d.sum())
-        return set(np.flatnonzero(collector.in_d).tolist())
+        in_d = collector.state.flag(IN_D)
+        assert collector.d_count == int(in_d.sum())
+        return set(np.flatnonzero(in_d).tolist())
 
     assert detected(200.0) == {3, 4}
     log.append((0, 300.0, 0, 1, 5, 1, PGHOT_HWHINTS))
@@ -176,10 +179,10 @@ def test_incremental_counters_equal_a_recount_at_every_tick(seed: int, kind: str
         truth = c.truth
         pages = np.arange(c.pages)
         on_top = np.array([engine.topology.is_toptier(memory.node_of_page(p)) for p in pages])
-        assert c.on_top.view(bool).tolist() == on_top.tolist()
+        assert c.state.flag(ON_TOP).tolist() == on_top.tolist()
         in_d = np.array([ready_at.get(p, -1e9) > np.float32(now - c.window_ms)
                          for p in pages])
-        assert c.in_d.view(bool).tolist() == in_d.tolist()
+        assert c.state.flag(IN_D).tolist() == in_d.tolist()
         hot, rate = truth.is_hot(pages), truth.rate_of(pages)
         tol = 1e-9 * truth.total_rate_per_s  # sums kept up to date drift by rounding only
         assert c.top_count == on_top.sum()
@@ -191,3 +194,17 @@ def test_incremental_counters_equal_a_recount_at_every_tick(seed: int, kind: str
         assert c.d_hot_top_mass == pytest.approx(rate[in_d & hot & on_top].sum(), rel=1e-9,
                                                  abs=tol)
         assert c.hot_top_mass == pytest.approx(rate[hot & on_top].sum(), rel=1e-9, abs=tol)
+
+
+@settings(max_examples=50, deadline=None)
+@given(values=st.lists(st.integers(0, 40), max_size=60))
+def test_sort_based_unique_helpers_equal_numpy_unique(values: list[int]) -> None:
+    """distinct / first_of_each / last_of_each replace np.unique on the hot paths."""
+    from runtime.metrics import distinct, first_of_each, last_of_each
+
+    a = np.array(values, dtype=np.int64)
+    assert distinct(a).tolist() == np.unique(a).tolist()
+    ids, first = np.unique(a, return_index=True)
+    assert [x.tolist() for x in first_of_each(a)] == [ids.tolist(), first.tolist()]
+    assert last_of_each(a).tolist() == (a.size - 1 - np.unique(a[::-1], return_index=True)[1]
+                                        ).tolist()

@@ -62,3 +62,18 @@ def test_unwritable_report_folder_is_refused_before_simulating(tmp_path: Path) -
     assert result.stderr.strip() == \
         f"ibs-mprof: error: --out {str(blocker)!r}: exists and is not a folder; name a folder"
     assert blocker.read_text() == "not a folder"
+
+
+def test_sample_log_streams_every_pghot_call_into_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli("run", "--quiet", "--sample-log", "--out", str(out), *SHORT)
+    assert result.returncode == 0, result.stderr
+    rows = (out / "samples.csv").read_text().splitlines()
+    report = json.loads((out / "report.json").read_text())
+    assert rows[0] == "sample_ms,drain_ms,cpu,pfn,page,ready,src"
+    assert len(rows) - 1 == sum(report["sampling"]["pghot"].values()) > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # nothing left aside
+    lag = [float(r.split(",")[1]) - int(r.split(",")[0]) for r in rows[1:]]
+    assert max(lag) <= report["lag_ms"]["max"] + 1  # the drain follows its sample
+    again = run_cli("run", "--quiet", "--out", str(out), *SHORT)  # our own folder: replaced
+    assert again.returncode == 0 and not (out / "samples.csv").exists()

@@ -14,13 +14,16 @@ from hypothesis import strategies as st
 from generated.pghot import PAGES_PER_SECTION as PPS
 from runtime.memory import Memory, page_at_pfn
 from runtime.nodemap import NodeMap, node_of_pfn
+from runtime.pageruns import PageRuns
 from runtime.sections import flat_index, flat_index_of, shift_table
 from runtime.topology import Node, Topology
+from runtime.workloads import PageSampler, gups_probs, zipf_probs
 
 TWINS: list[tuple[Callable[..., Any], Callable[..., Any]]] = [
     (flat_index_of, flat_index),
     (node_of_pfn, NodeMap.nodes_of),
     (page_at_pfn, Memory.pages_at),
+    (PageSampler.page, PageSampler.pages),
 ]
 """Every (scalar, array) pair of one rule the runtime keeps."""
 
@@ -71,3 +74,26 @@ def test_page_at_pfn_twins(pfns: list[int], placed: list[tuple[int, int]]) -> No
         page += count
     array = memory.pages_at(np.array(pfns, dtype=np.int64))
     assert array.tolist() == [page_at_pfn(p, memory.page_tables()) for p in pfns]
+
+
+def _samplers() -> list[PageSampler]:
+    """One run (uniform), a few runs (gups: compared), many (zipf: searched, sorted)."""
+    uniform = PageRuns.constant(1000, 1.0 / 1000)
+    gups, _ = gups_probs(1000, 0.0625, 0.9, 990)  # the hot set wraps past the end
+    return [PageSampler(uniform), PageSampler(gups), PageSampler(zipf_probs(5000, 0.99, 3)),
+            PageSampler(zipf_probs(10, 1.2, 4))]
+
+
+@settings(max_examples=40, deadline=None)
+@given(us=st.lists(st.floats(0.0, 1.0, exclude_max=True), max_size=40))
+def test_page_sampler_twins(us: list[float]) -> None:
+    """Uniforms anywhere, at 0, next to 1, and exactly on every run's bounds."""
+    for sampler in _samplers():
+        edges = [float(b) / sampler.total for b in sampler.hi.tolist()[:50]]
+        keys = np.array([*us, 0.0, np.nextafter(1.0, 0.0), *edges,
+                         *(np.nextafter(e, 0.0) for e in edges)], dtype=np.float64)
+        keys = keys[keys < 1.0]
+        assert sampler.pages(keys).tolist() == [sampler.page(float(u)) for u in keys]
+        if keys.size > sampler.CHUNK // 1000:  # the chunked path too
+            assert sampler.locate(np.tile(keys, 2000))[0].tolist()[:keys.size] == \
+                sampler.pages(keys).tolist()

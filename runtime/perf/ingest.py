@@ -31,17 +31,26 @@ from runtime.perf.ibs import op_words
 from runtime.perf.mapping import MprofWords, OpMapping, load_mapping
 from runtime.perf.reader import BLOCK_BYTES, Block, PerfDataReader, ReadTotals
 from runtime.perf.sideband import AddressLookup, Sideband
-from runtime.topology import Topology
+from runtime.perf.sysfs import parse_list
+from runtime.topology import MAX_CPUS, MAX_NODES, Node, Topology
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 Bools = npt.NDArray[np.bool_]
 DROP_REASONS = ("other_event", "unknown_event", "malformed", "no_raw", "raw_size",
-                "not_valid", "late")
+                "not_valid", "unknown_cpu", "late")
 """Why a sample of the recording never reaches the model, in the order checked: another
 event's sample (not ibs_op), an id no attr has, fields past its record, an ibs_op sample
 recorded without --raw-samples, a payload whose size the caps do not announce, enable or
-valid clear (perf skips those too), a timestamp older than what was already released."""
+valid clear (perf skips those too), a CPU the topology does not have (no CPU of the model
+could take it), a timestamp older than what was already released."""
+DROP_WHY = {"other_event": "not ibs_op", "unknown_event": "a sample id no event has",
+            "malformed": "fields past the record's end",
+            "no_raw": "no raw payload: record with --raw-samples",
+            "raw_size": "a payload size the caps do not announce",
+            "not_valid": "IBS enable or valid clear", "unknown_cpu": "a CPU the topology lacks",
+            "late": "older than samples already run"}
+"""Each drop reason in a few words, for the summary a user reads."""
 
 
 @dataclass(frozen=True)
@@ -133,13 +142,18 @@ class Ingest:
         self.cpu = header.cpu_family_model()
         if self.cpu is None:
             self.summary.notes.append("no CPUID in the recording: CPU errata not applied")
+        self.fraction_read = 0.0
+        """How much of the data section the blocks read so far cover (for progress)."""
 
     def __iter__(self) -> Iterator[MprofSamples]:
+        header = self.summary.header
         pending: list[tuple[MprofSamples, I64]] = []
         round_max: dict[int, int] = {}
         released = -1  # newest timestamp released so far
         try:
+            data_at, data_size = header.data_offset, max(header.data_size, 1)
             for block in self._reader.blocks():
+                self.fraction_read = (block.file_offset - data_at) / data_size
                 chunk, rounds = self._block(block)
                 if len(chunk):
                     chunk, rounds = self._drop_late(chunk, rounds, released)
@@ -156,6 +170,7 @@ class Ingest:
                     released = limit
                     if len(ready):
                         yield self._emit(ready)
+            self.fraction_read = 1.0
             rest = MprofSamples.concat([p[0] for p in pending])
             if len(rest):
                 yield self._emit(rest.take(np.argsort(rest.time_ns, kind="stable")))
@@ -194,6 +209,10 @@ class Ingest:
         drops["raw_size"] += int((~op.sized).sum())
         drops["not_valid"] += int((op.sized & ~op.valid).sum())
         keep = op.valid
+        cpu = cols.cpu[rows]
+        known_cpu = (cpu >= 0) & (cpu < len(self.topology.cpu_node))
+        drops["unknown_cpu"] += int((keep & ~known_cpu).sum())
+        keep &= known_cpu
         rows = rows[keep]
         words = {name: w[keep] for name, w in op.words.items()}
         record = RecordFields(cpu=cols.cpu[rows], time_ns=cols.time[rows], pid=cols.pid[rows],
@@ -295,3 +314,39 @@ def load_report_dump(path: Path, topology: Topology, mapping: OpMapping | None =
     samples = mprof_samples(mapping or load_mapping(), NodeMap(topology), cpu_model, kept,
                             caps[keep], kept_record)
     return samples.take(np.argsort(samples.time_ns, kind="stable")), drops
+
+
+def header_topology(header: PerfHeader) -> tuple[Topology, list[str]] | None:
+    """The machine perf ran on, from the recording's NUMA_TOPOLOGY (each node's CPUs) and
+    MEM_TOPOLOGY (its memory blocks), as `topology --capture` reads sysfs without memory
+    tiering: nodes with CPUs top tier (DRAM), CPU-less nodes lower (CXL); a node spans its
+    first to its last block. None when either feature is missing; notes say what was assumed.
+    """
+    if not header.numa_nodes or not header.mem_nodes or header.mem_block_size >> PAGE_SHIFT < 1:
+        return None
+    where = f"{header.path}: NUMA_TOPOLOGY"
+    cpus_of = {n.node: parse_list(n.cpus, where, MAX_CPUS) for n in header.numa_nodes}
+    per_block = header.mem_block_size >> PAGE_SHIFT
+    nodes = [Node(m.node, "top" if cpus_of.get(m.node) else "lower",
+                  "dram" if cpus_of.get(m.node) else "cxl", int(m.blocks[0]) * per_block,
+                  (int(m.blocks[-1]) - int(m.blocks[0]) + 1) * per_block)
+             for m in sorted(header.mem_nodes, key=lambda m: m.node) if m.blocks.size]
+    if any(n.nid >= MAX_NODES for n in nodes):
+        raise InputError(f"{header.path}: MEM_TOPOLOGY: a node id is not below {MAX_NODES}")
+    tops = [n.nid for n in nodes if n.toptier]
+    cpu_node = {cpu: nid for nid, cpus in cpus_of.items() for cpu in cpus}
+    if not tops or not cpu_node:
+        return None
+    notes = ["topology from the recording's NUMA_TOPOLOGY and MEM_TOPOLOGY: nodes with CPUs "
+             "top tier (dram), CPU-less nodes lower tier (cxl)"]
+    homeless = sorted({c for c, nid in cpu_node.items() if nid not in tops} |
+                      set(range(max(cpu_node) + 1)) - set(cpu_node))
+    if homeless:
+        notes.append(f"CPUs {homeless[:8]}{'...' if len(homeless) > 8 else ''} are offline or "
+                     f"on a node without memory: put on node {tops[0]}")
+    cpus = tuple(cpu_node[c] if cpu_node.get(c) in tops else tops[0]
+                 for c in range(max(cpu_node) + 1))
+    try:
+        return Topology(tuple(nodes), cpus), notes
+    except InputError as exc:
+        raise InputError(f"{header.path}: MEM_TOPOLOGY: {exc}") from None

@@ -32,6 +32,17 @@ def page_rows(pages: I64, first_ready_ms: I64, promoted_ms: I64, nid: I64,
     row = order[np.minimum(first, max(order.size - 1, 0))] if order.size else first
     pid = np.where(seen, sample_pid[row] if order.size else -1, -1)
     vaddr = np.where(seen, sample_vaddr[row] if order.size else 0, 0).astype(np.uint64)
+    return counted_rows(pages, first_ready_ms, promoted_ms, nid, count, pid, vaddr, lookup,
+                        comms)
+
+
+def counted_rows(pages: I64, first_ready_ms: I64, promoted_ms: I64, nid: I64, count: I64,
+                 pid: I64, vaddr: U64, lookup: AddressLookup,
+                 comms: dict[int, str]) -> list[tuple[object, ...]]:
+    """One row per page in `pages` (HEADER order) from per-page figures a streaming pass
+    kept: its sample count and its first sample's pid and data address (count 0: never
+    sampled, no process or mapping named)."""
+    seen = count > 0
     names, offsets = lookup.describe(pid, vaddr)
     return [(int(p), int(n), int(r), int(m), int(c), int(i), comms.get(int(i), ""),
              f"{int(v):#x}", name if s else "", f"{int(o):#x}" if s else "")

@@ -14,6 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from runtime.perf import abi
 
 
@@ -147,6 +150,29 @@ class PerfFile:
         return sorted(out)
 
     def to_bytes(self, records: Iterable[bytes]) -> bytes:
+        data = b"".join(records)
+        head, suffix = self._around(len(data))
+        return head + data + suffix
+
+    def write(self, path: Path, records: Iterable[bytes]) -> Path:
+        """Streamed: the data section is written as records come (a bench writes 1 GB
+        recordings), the header, whose sizes need the data's length, last."""
+        head, _ = self._around(0)
+        size = 0
+        with open(path, "wb") as handle:
+            handle.write(b"\0" * len(head))
+            for chunk in records:
+                handle.write(chunk)
+                size += len(chunk)
+            head, suffix = self._around(size)
+            handle.write(suffix)
+            handle.seek(0)
+            handle.write(head)
+        return path
+
+    def _around(self, data_size: int) -> tuple[bytes, bytes]:
+        """What comes before the data section (header, ids, attrs) and after it (feature
+        table and bodies), for a data section of data_size bytes."""
         head_size = abi.FILE_HEADER.itemsize
         entry = self.attr_size + abi.SECTION.itemsize
         ids_at = head_size
@@ -159,9 +185,8 @@ class PerfFile:
                                                                     8 * len(attr.ids))
             offset += 8 * len(attr.ids)
         data_at = attrs_at + len(table)
-        data = b"".join(records)
         feats = self.features()
-        feat_table_at = data_at + len(data)
+        feat_table_at = data_at + data_size
         body_at = feat_table_at + abi.SECTION.itemsize * len(feats)
         sections, bodies = b"", b""
         bits = [0, 0, 0, 0]
@@ -170,14 +195,20 @@ class PerfFile:
             bodies += blob
             bits[feat >> 6] |= 1 << (feat & 63)
         head = abi.MAGIC + struct.pack("<QQ", head_size, entry)
-        head += struct.pack("<QQQQQQ", attrs_at, len(table), data_at, len(data), 0, 0)
+        head += struct.pack("<QQQQQQ", attrs_at, len(table), data_at, data_size, 0, 0)
         head += struct.pack("<4Q", *bits)
         assert len(head) == head_size and len(table) == entry * len(self.attrs)
-        return head + ids_blob + table + data + sections + bodies
+        return head + ids_blob + table, sections + bodies
 
-    def write(self, path: Path, records: Iterable[bytes]) -> Path:
-        path.write_bytes(self.to_bytes(records))
-        return path
+
+def tiled(template: bytes, fields: dict[int, npt.NDArray[np.uint64]]) -> bytes:
+    """len(values) copies of one record, the 8-byte little-endian field at each offset of
+    `fields` set to that copy's value: a million samples without a Python loop."""
+    count = len(next(iter(fields.values())))
+    rows = np.tile(np.frombuffer(template, dtype=np.uint8), (count, 1))
+    for offset, values in fields.items():
+        rows[:, offset:offset + 8] = values.astype("<u8").view(np.uint8).reshape(count, 8)
+    return rows.tobytes()
 
 
 def ibs_op_payload(caps: int, words: Sequence[int]) -> bytes:

@@ -219,6 +219,17 @@ class SectionHot:
         order = self.records.sections()
         return [order[i] for i in np.flatnonzero(self.array).tolist()]
 
+    def take(self, first_pfn: int, end_pfn: int) -> list[int]:
+        """test_and_clear_bit over every section whose first PFN is in [first_pfn, end_pfn),
+        in ascending order: the sections that were HOT (work in proportion to those)."""
+        order = self.records.sections()
+        hot = np.flatnonzero(self.array)
+        taken = [order[i] for i in hot.tolist()
+                 if first_pfn <= order[i] * PAGES_PER_SECTION < end_pfn]
+        for section in taken:
+            self.array[self.records.slot[section]] = 0
+        return sorted(taken)
+
 
 class Pghot:
     """Hot-page tracking state of one machine: records, section HOT flags, node ACTIVATE flags

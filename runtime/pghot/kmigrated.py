@@ -197,9 +197,10 @@ class Kmigrated:
         pghot = self.pghot
         pghot.activate[self.nid] = 0
         result = PassResult(now_ms, self.nid)
-        for section in pghot.topology.sections(self.nid):
-            if not pghot.test_and_clear_hot(section):
-                continue
+        node = pghot.topology.node(self.nid)
+        # Nothing records during a pass, so clearing every HOT bit it will meet first is the
+        # walk's test-and-clear; the pass then costs what was recorded, not the node's size.
+        for section in pghot.section_hot.take(node.pfn_start, node.pfn_end):
             result.sections.append(section)
             self._walk_section(section, now_ms, result)
         self.totals.add(result)

@@ -77,12 +77,13 @@ def test_each_drop_reason_is_counted(tmp_path: Path) -> None:
     short = sample(OP, time=6, raw=ibs_op_payload(CAPS, op_words(LOWER, 0x1000)[:5]))
     records = [op_sample(LOWER, 10), op_sample(LOWER + 1, 11, valid=False),
                sample(other, time=12, raw=b"abcd"), no_raw, short,
-               sample(OP, time=13, sample_id=999, raw=b"")]
+               sample(OP, time=13, sample_id=999, raw=b""), op_sample(LOWER, 14, cpu=9)]
     path = write_op_file(tmp_path / "d.data", records, attrs=[OP, other, bare])
     samples, summary = load_samples(path, TOPO)
     assert len(samples) == 1 and samples.pfn.tolist() == [LOWER]
     assert summary.drops.as_dict() == {"other_event": 1, "unknown_event": 1, "malformed": 0,
-                                       "no_raw": 1, "raw_size": 1, "not_valid": 1, "late": 0}
+                                       "no_raw": 1, "raw_size": 1, "not_valid": 1,
+                                       "unknown_cpu": 1, "late": 0}
 
 
 def test_a_sample_older_than_what_was_released_is_late(tmp_path: Path) -> None:

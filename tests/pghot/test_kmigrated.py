@@ -96,6 +96,20 @@ def test_batches_never_span_sections_and_sections_go_in_ascending_order() -> Non
     assert [p.old_pfn for p in result.promoted] == [low, high]
 
 
+def test_a_pass_walks_only_its_own_nodes_hot_sections() -> None:
+    """kmigrated of node 1 never takes node 2's HOT sections: node 2's thread still finds
+    them (each pass costs the sections recorded on its node, not the machine's)."""
+    m = machine(extra_nodes=(Node(2, "lower", "cxl", LOWER_START + 4 * PPS, PPS),))
+    mine, theirs = LOWER_START + 5, LOWER_START + 4 * PPS + 7
+    m.memory.putback(mine, 0)
+    m.memory.putback(theirs, 1)
+    heat(m, [mine, theirs], 0)
+    assert [p.old_pfn for p in Kmigrated(m.pghot, 1).run_pass(100).promoted] == [mine]
+    other = Kmigrated(m.pghot, 2).run_pass(100)
+    assert other.sections == [20] and [p.old_pfn for p in other.promoted] == [theirs]
+    assert Kmigrated(m.pghot, 2).run_pass(200).sections == []  # the HOT bit was cleared
+
+
 def test_precise_mode_flushes_when_the_target_changes() -> None:
     m = machine(mode="precise", extra_nodes=(Node(3, "top", "dram", 2 * PPS, PPS),))
     pfns = m.place_lower(5)

@@ -6,7 +6,7 @@ import pytest
 
 from generated.ibs_mprof import IBS_NR_SAMPLES, IbsMprofCtl, IbsMprofData2
 from runtime.msr import MsrFault, MsrFile
-from runtime.ring import Sample, SampleRing
+from runtime.ring import Sample, SampleRing, ring_pop_slot, ring_push_slot
 
 
 def test_ring_holds_149_then_drops_and_pops_in_order() -> None:
@@ -28,3 +28,13 @@ def test_msr_file_faults_like_wrmsr() -> None:
     msr.wrmsr(IbsMprofCtl.ADDRESS, 0xB0271)
     assert msr.rdmsr(IbsMprofCtl.ADDRESS) == 0xB0271
     msr.wrmsr(IbsMprofData2.ADDRESS, 1 << 40)  # preserve policy: reserved bits are accepted
+
+
+def test_the_slot_steps_answer_minus_one_at_full_and_empty() -> None:
+    """mprof_push_sample / mprof_pop_sample's index steps as the compiled loop uses them: the
+    next slot, wrapping at the end, and exactly -1 (the documented 'no slot') when full or
+    empty, so a caller may test either `< 0` or `== -1`."""
+    assert ring_push_slot(0, 0, 4) == 1 and ring_push_slot(3, 1, 4) == 0
+    assert ring_push_slot(2, 3, 4) == -1 and ring_push_slot(3, 0, 4) == -1
+    assert ring_pop_slot(2, 0, 4) == 1 and ring_pop_slot(1, 3, 4) == 0
+    assert ring_pop_slot(2, 2, 4) == -1

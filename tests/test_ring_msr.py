@@ -38,3 +38,17 @@ def test_the_slot_steps_answer_minus_one_at_full_and_empty() -> None:
     assert ring_push_slot(2, 3, 4) == -1 and ring_push_slot(3, 0, 4) == -1
     assert ring_pop_slot(2, 0, 4) == 1 and ring_pop_slot(1, 3, 4) == 0
     assert ring_pop_slot(2, 2, 4) == -1
+
+
+def test_ring_capacity_is_one_less_than_its_slots_and_pushes_wrap() -> None:
+    """mprof_push_sample keeps one slot empty to tell full from empty: 149 of 150. Past the
+    last slot the indices wrap to 0 and the ring goes on accepting (a push whose next slot
+    is 0 is not 'full'), oldest first."""
+    ring = SampleRing()
+    assert ring.capacity == IBS_NR_SAMPLES - 1 == len(ring.slots) - 1
+    for round_ in range(3):  # each round starts where the last ended: wraps at 150
+        for i in range(100):
+            assert ring.push(Sample(pfn=1000 * round_ + i, time=i, nid=0))
+        assert len(ring) == 100
+        assert [ring.pop().pfn for _ in range(100)] == [1000 * round_ + i for i in range(100)]  # type: ignore[union-attr]
+        assert ring.pop() is None

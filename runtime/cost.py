@@ -54,35 +54,37 @@ class Unit:
 # 0.7x-1.7x of the wall time and 1x-3x of the peak memory of nine scenarios (default, zipf on
 # 4 GiB, 64-CPU gups and microbench, reference engine, demotion-heavy zipf, 2000 ticks, a 1 TiB
 # CXL tier, period 1024). Samples (NMIs) cost nothing beyond their tagged memory op's draw;
-# pghot calls (records) cost the record log and the batch update. Recalibrate after a change
+# pghot calls (records) and promotions cost time only (results are streaming summaries, so no
+# memory per event; 2026-12-04 calibration; `pages` seconds from bench's 256 GiB build, which
+# the probe's 16 GiB step measures as noise). Recalibrate after a change
 # that moves memory or time per unit, and paste the block it prints here.
 UNITS: dict[str, Unit] = {
-    "base": Unit(8.84e+07, 0.956),
-    "pages": Unit(58.4, 9.38e-07),
-    "page_phases": Unit(26.1, 2.71e-07),
-    "zipf_page_phases": Unit(49.1, 9.89e-08),
-    "phases": Unit(0, 0.000443),
+    "base": Unit(2.13e+08, 1.38),
+    "pages": Unit(45.9, 4.8e-08),  # seconds: bench's 256 GiB build (3.2 s / 67 M pages)
+    "page_phases": Unit(0, 5.99e-08),
+    "zipf_page_phases": Unit(93, 5.06e-07),
+    "phases": Unit(0, 0.000277),
     "lower_pages": Unit(1, 0),
-    "lower_sections": Unit(372, 8.2e-07),
-    "cpus": Unit(2.88e+05, 0.00114),
-    "cpu_blocks": Unit(0, 1.54e-06),
-    "mem_tags": Unit(0, 6.23e-08),
-    "tags": Unit(0, 5.45e-06),
+    "lower_sections": Unit(0, 1.13e-06),
+    "cpus": Unit(2.86e+05, 0.000307),
+    "cpu_blocks": Unit(0, 1.33e-06),
+    "mem_tags": Unit(0, 9.66e-08),
+    "block_tags": Unit(300, 0),
+    "tags": Unit(0, 7.17e-06),
     "samples": Unit(0, 0),
-    "records": Unit(123, 4.32e-07),
-    "reference_samples": Unit(0, 1.25e-05),
-    "promotions": Unit(468, 3.49e-06),
-    "ticks": Unit(1.11e+04, 0.00023),
-    "tick_pages": Unit(0, 7.01e-10),
-    "walks": Unit(0, 2.55e-07),
-    "demotion_rounds_pages": Unit(0, 7.32e-08),
-    "demotion_pages": Unit(72, 0),
-    "trace_lines": Unit(0, 4.01e-07),
-    "trace_accesses": Unit(45, 1.27e-06),
-    "llc_sets": Unit(135, 6.77e-07),
-    "hint_faults": Unit(40, 2.0e-06),
-    "reference_hint_faults": Unit(40, 1.3e-04),
-    "scanned_pages": Unit(12, 2.0e-08),
+    "records": Unit(0, 1.15e-07),
+    "reference_samples": Unit(0, 2.23e-05),
+    "promotions": Unit(0, 1.14e-06),
+    "ticks": Unit(1.21e+04, 0.000232),
+    "tick_pages": Unit(0, 6.76e-11),
+    "demotion_rounds_pages": Unit(0, 3.44e-08),
+    "demotion_pages": Unit(2, 0),
+    "trace_lines": Unit(0, 4.66e-07),
+    "trace_accesses": Unit(37.8, 1.08e-06),
+    "llc_sets": Unit(76.3, 5.33e-07),
+    "hint_faults": Unit(40, 2e-06),
+    "reference_hint_faults": Unit(40, 0.00013),
+    "scanned_pages": Unit(12, 2e-08),
 }
 
 
@@ -113,6 +115,9 @@ AXES: dict[str, Axis] = {
                        "lower the CPU count or duration_s, or raise metrics.timeline_ms"),
     "mem_tags": Axis("tagged memory ops (CPUs x duration_s x ops_per_cpu_per_s / "
                      "profiler.period x mem_op_fraction)", _FEWER_TAGS),
+    "block_tags": Axis("tagged memory ops in the fast engine's largest block (one CPU's tags "
+                       "between two engine events, or CHUNK_CALLS of a group)",
+                       _FEWER_TAGS + ", or lower metrics.timeline_ms"),
     "tags": Axis("tagged ops, one event each in the reference engine",
                  _FEWER_TAGS + ", or use engine fast"),
     "samples": Axis("samples (NMIs)", _FEWER_TAGS),
@@ -124,8 +129,6 @@ AXES: dict[str, Axis] = {
     "ticks": Axis("timeline ticks", "raise metrics.timeline_ms or lower duration_s"),
     "tick_pages": Axis("timeline ticks x workload pages",
                        "raise metrics.timeline_ms, or lower duration_s or workload.region_mib"),
-    "walks": Axis("kmigrated section walks (passes x lower-tier sections)",
-                  "lower machine.cxl_mib or duration_s, or raise kmigrated.sleep_ms"),
     "demotion_rounds_pages": Axis("kswapd rounds x workload pages (demotion reads LRU ages)",
                                   "lower duration_s or workload.region_mib, or set "
                                   "demotion.enabled false"),
@@ -208,6 +211,18 @@ def workload_facts(workload: Workload, duration_ms: float) -> WorkloadFacts:
     return WorkloadFacts(workload.pages, share, trace.get("ops", 0), trace.get("data_ops", 0))
 
 
+FAST_CHUNK_CALLS = 65536
+"""Twin of fast_engine.CHUNK_CALLS (a test holds them equal): tags per group of CPUs the fast
+engine draws at once, unless one CPU alone tags more between two events."""
+
+
+def block_tags(mem_tags: float, cpus: int, events: float) -> float:
+    """The fast engine's largest block of memory-op tags: its arrays are the memory that
+    follows the tag rate (not the run's length: a block is dropped when the next starts)."""
+    per_span = mem_tags / max(events, 1.0)
+    return max(per_span / max(cpus, 1), min(per_span, FAST_CHUNK_CALLS))
+
+
 def amounts(scenario: dict[str, Any], facts: WorkloadFacts | None = None) -> dict[str, float]:
     """How much of each axis the scenario has (facts: once the workload is built)."""
     m, wl, prof = scenario["machine"], scenario["workload"], scenario["profiler"]
@@ -282,6 +297,7 @@ def amounts(scenario: dict[str, Any], facts: WorkloadFacts | None = None) -> dic
         "cpus": cpus,
         "cpu_blocks": 0.0 if reference else cpus * duration_ms * events_per_ms,
         "mem_tags": 0.0 if reference else mem_tags,
+        "block_tags": 0.0 if reference else block_tags(mem_tags, cpus, duration_ms * events_per_ms),
         "tags": tags if reference else 0.0,
         "samples": samples,
         "records": records,
@@ -292,7 +308,6 @@ def amounts(scenario: dict[str, Any], facts: WorkloadFacts | None = None) -> dic
         "promotions": promotions,
         "ticks": ticks,
         "tick_pages": ticks * pages,
-        "walks": duration_ms / scenario["kmigrated"]["sleep_ms"] * lower_sections,
         "demotion_rounds_pages": rounds * min(pages, mem_tags) if short_of_dram else 0.0,
         "demotion_pages": min(pages, mem_tags) if short_of_dram else 0.0,
         "trace_lines": facts.trace_records if facts else 0.0,

@@ -50,12 +50,14 @@ def nothing_built(monkeypatch: pytest.MonkeyPatch) -> None:
 
 SCENARIO_AXES = {
     # axis: (overrides, what the line says, the knob it names, memory or wall)
-    "pages": (["workload.region_mib=16384", "machine.cxl_mib=16384", "workload.kind=uniform"],
+    "pages": (["workload.region_mib=65536", "machine.cxl_mib=65536", "workload.kind=uniform"],
               "workload pages",
               "workload.region_mib", "memory"),
-    "page_phases": (["workload.kind=phased", "workload.region_mib=2048", "workload.phases=[" +
-                     ", ".join(["{kind: uniform, duration_s: 0.001}"] * 200) + "]"],
-                    "workload pages x phases", "fewer workload.phases", "memory"),
+    "page_phases": (["workload.kind=phased", "workload.region_mib=65536",
+                     "machine.cxl_mib=65536", "machine.ops_per_cpu_per_s=1000",
+                     "workload.phases=[" + ", ".join(
+                         ["{kind: uniform, duration_s: 0.001}"] * 1000) + "]"],
+                    "workload pages x phases", "fewer workload.phases", "wall"),
     "lower_pages": (["machine.cxl_mib=16777216", "machine.cxl_nodes=8"],
                     "lower-tier pages (one pghot record each)", "machine.cxl_mib", "memory"),
     "cpus": (["machine.cpus_per_dram_node=1024", "machine.dram_nodes=16",
@@ -71,9 +73,6 @@ SCENARIO_AXES = {
                     "machine.ops_per_cpu_per_s=1000", "duration_s=3600",
                     "metrics.timeline_ms=10"], "CPUs x engine blocks", "lower the CPU count",
                    "wall"),
-    "walks": (["machine.cxl_mib=16777216", "machine.cxl_nodes=64", "duration_s=3600",
-               "kmigrated.sleep_ms=50", "machine.ops_per_cpu_per_s=1000"],
-              "kmigrated section walks", "raise kmigrated.sleep_ms", "wall"),
 }
 
 
@@ -95,18 +94,26 @@ def test_each_axis_is_refused_before_anything_is_built(axis: str, nothing_built:
 
 def test_samples_are_refused_once_the_workload_says_how_many_miss() -> None:
     """pghot calls grow with the L3-miss share, known only once the workload is built: the
-    first check passes, the second refuses, before the engine exists."""
+    first check passes, the second refuses, before the engine exists. They cost time, not
+    memory: results are streaming summaries."""
     s = scenario("duration_s=3600", "machine.cpus_per_dram_node=8", "workload.region_mib=64",
                  "llc.size_mib=1")
     first = estimate(s)
     assert first.term("records").amount == 0  # unknown yet
     facts = WorkloadFacts(pages=16384, miss_share=0.9)
     full = estimate(s, facts)
-    assert full.biggest("bytes").axis == "records"
-    limits = Limits((first.memory_bytes + full.memory_bytes) / 2, "test figure",
-                    wall_s=float("inf"))
-    with pytest.raises(InputError, match=r"pghot_record_access calls .*raise profiler\.period"):
-        build(s, limits)
+    records = full.term("records")
+    assert records.amount > 0 and records.bytes == 0 and records.seconds > 0
+    assert full.wall_s > first.wall_s
+    limits = Limits(None, "unchecked", wall_s=(first.wall_s + full.wall_s) / 2)
+
+    def no_engine(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("engine built before the second check")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("runtime.simulate.FastEngine", no_engine)
+        with pytest.raises(InputError, match=r"^scenario: would take about .*tagged memory ops"):
+            build(s, limits)
 
 
 def test_a_trace_larger_than_memory_is_refused_while_reading(tmp_path: Path) -> None:
@@ -246,3 +253,27 @@ def test_estimate_text_names_its_largest_parts() -> None:
         f"{cost.bytes_text(est.terms[0].bytes)} of memory"  # base alone; samples not known
     full = estimate(scenario(), WorkloadFacts(pages=262144, miss_share=0.2))
     assert full.describe().startswith("estimated ") and "at least" not in full.describe()
+
+
+def test_fast_chunk_calls_twins_the_engines() -> None:
+    """cost.FAST_CHUNK_CALLS is fast_engine.CHUNK_CALLS's twin: the block memory the estimate
+    charges is the block the engine draws."""
+    from runtime.fast_engine import CHUNK_CALLS
+
+    assert cost.FAST_CHUNK_CALLS == CHUNK_CALLS
+
+
+def test_memory_follows_the_block_not_the_run_length() -> None:
+    """Results are streaming summaries: 60 times longer costs the timeline's rows, nothing
+    per tag or per pghot call; a block of a CPU's tags between two events is the part that
+    follows the tag rate."""
+    host = ("machine.cpus_per_dram_node=64", "machine.dram_mib=16384")
+    short, long = (estimate(scenario(*host, f"duration_s={s}"), WorkloadFacts(16384, 0.9))
+                   for s in (10, 600))
+    assert long.term("block_tags").bytes == short.term("block_tags").bytes > 0
+    extra = long.memory_bytes - short.memory_bytes
+    assert extra == pytest.approx(long.term("ticks").bytes - short.term("ticks").bytes)
+    # a group of CPUs draws up to a chunk together; one CPU alone may tag more in a span
+    assert cost.block_tags(1e6, 2, 10) == cost.FAST_CHUNK_CALLS  # 1e5 a span, 5e4 a CPU
+    assert cost.block_tags(1e6, 64, 100) == 1e4  # a span's tags, under one chunk
+    assert cost.block_tags(1e8, 4, 10) == 2.5e6  # one CPU's span, over a chunk

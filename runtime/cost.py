@@ -50,38 +50,40 @@ class Unit:
 # Measured with `python -m runtime.calibrate` (two passes over its probes, each unit the
 # slope between two runs that differ in that amount: peak RSS from VmHWM, wall time the faster
 # of two runs of the whole `run` command) on the 2-core development machine (Python 3.11,
-# numpy 2.4, 24 GB), with differences under 16 MiB or 50 ms taken as noise (0). Held to
-# 0.7x-1.7x of the wall time and 1x-3x of the peak memory of nine scenarios (default, zipf on
-# 4 GiB, 64-CPU gups and microbench, reference engine, demotion-heavy zipf, 2000 ticks, a 1 TiB
-# CXL tier, period 1024). Samples (NMIs) cost nothing beyond their tagged memory op's draw;
-# pghot calls (records) and promotions cost time only (results are streaming summaries, so no
-# memory per event; 2026-12-04 calibration; `pages` seconds from bench's 256 GiB build, which
-# the probe's 16 GiB step measures as noise). Recalibrate after a change
-# that moves memory or time per unit, and paste the block it prints here.
+# numpy 2.4, 24 GB), with differences under 16 MiB or 50 ms taken as noise (0); last on
+# 2026-12-04, after results became streaming summaries: pghot calls (records), promotions and
+# tags cost time only, and the memory that follows the tag rate is the fast engine's largest
+# block (block_tags), not the run's length. `pages` seconds come from bench's 256 GiB build,
+# which the probe's 16 GiB step measures as noise. Against nine whole commands (default, zipf
+# on 4 GiB, 64-CPU gups and microbench, reference engine, a 1 TiB CXL tier, period 1024, 2000
+# ticks, demotion-heavy zipf) the estimate was 0.82x-1.35x of the wall time and 0.99x-2.0x of
+# the peak memory, except the 64-CPU microbench's memory at 0.76x (every tag a sample: the
+# NMI pass's per-sample arrays, also per block). Recalibrate after a change that moves memory
+# or time per unit, and paste the block it prints here.
 UNITS: dict[str, Unit] = {
-    "base": Unit(2.13e+08, 1.38),
+    "base": Unit(2.13e+08, 1.67),
     "pages": Unit(45.9, 4.8e-08),  # seconds: bench's 256 GiB build (3.2 s / 67 M pages)
-    "page_phases": Unit(0, 5.99e-08),
-    "zipf_page_phases": Unit(93, 5.06e-07),
-    "phases": Unit(0, 0.000277),
+    "page_phases": Unit(0, 1.19e-07),
+    "zipf_page_phases": Unit(92.4, 1.61e-06),
+    "phases": Unit(0, 0.000274),
     "lower_pages": Unit(1, 0),
-    "lower_sections": Unit(0, 1.13e-06),
-    "cpus": Unit(2.86e+05, 0.000307),
-    "cpu_blocks": Unit(0, 1.33e-06),
-    "mem_tags": Unit(0, 9.66e-08),
-    "block_tags": Unit(300, 0),
-    "tags": Unit(0, 7.17e-06),
+    "lower_sections": Unit(0, 7.21e-07),
+    "cpus": Unit(2.54e+05, 0.000292),
+    "cpu_blocks": Unit(0, 1.3e-06),
+    "mem_tags": Unit(0, 6.04e-08),
+    "block_tags": Unit(604, 5.22e-07),
+    "tags": Unit(0, 6.92e-06),
     "samples": Unit(0, 0),
-    "records": Unit(0, 1.15e-07),
-    "reference_samples": Unit(0, 2.23e-05),
-    "promotions": Unit(0, 1.14e-06),
-    "ticks": Unit(1.21e+04, 0.000232),
-    "tick_pages": Unit(0, 6.76e-11),
-    "demotion_rounds_pages": Unit(0, 3.44e-08),
+    "records": Unit(0, 7.73e-08),
+    "reference_samples": Unit(0, 2.19e-05),
+    "promotions": Unit(0, 1.56e-06),
+    "ticks": Unit(1.21e+04, 0.00025),
+    "tick_pages": Unit(0, 0),
+    "demotion_rounds_pages": Unit(0, 2.61e-08),
     "demotion_pages": Unit(2, 0),
-    "trace_lines": Unit(0, 4.66e-07),
-    "trace_accesses": Unit(37.8, 1.08e-06),
-    "llc_sets": Unit(76.3, 5.33e-07),
+    "trace_lines": Unit(0, 4.36e-07),
+    "trace_accesses": Unit(40.5, 1.22e-06),
+    "llc_sets": Unit(76.3, 7.58e-07),
     "hint_faults": Unit(40, 2e-06),
     "reference_hint_faults": Unit(40, 0.00013),
     "scanned_pages": Unit(12, 2e-08),

@@ -49,7 +49,9 @@ SELECTIONS: dict[str, list[str]] = {
                            "tests/test_memory.py", *PGHOT, *ENGINES, *EQUAL],
     "runtime/sections.py": ["tests/test_twins.py", "tests/test_memory.py", *PGHOT, *ENGINES,
                             *EQUAL],
-    "runtime/jiffies.py": [*PGHOT, *ENGINES, *EQUAL],
+    # NUMA balancing's clocks are where INITIAL_JIFFIES and the u32 ms wrap show
+    "runtime/jiffies.py": ["tests/numab/test_policy.py", "tests/numab/test_scanner.py",
+                           "tests/numab/test_pacing.py", *PGHOT, *ENGINES, *EQUAL],
     "runtime/sample_path.py": [*EQUAL, "tests/test_twins.py"],
 }
 

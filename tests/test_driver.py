@@ -152,3 +152,14 @@ def test_v7_pending_race_leaves_a_sample_behind_fixed_rechecks() -> None:
         assert len(driver.cpus[0].ring) == left_behind
         assert not driver.cpus[0].work_queued and not driver.cpus[0].irq_work_queued
         assert len(records) == 2 - left_behind
+
+
+def test_data_src_event_names_the_vm_event_or_exactly_minus_one() -> None:
+    """The handler bumps hwhint_dram_accesses or hwhint_extmem_accesses by DATA2's DataSrc;
+    every other source answers -1 (the compiled NMI pass tests `>= 0`, callers may test -1)."""
+    from runtime.driver import VM_DRAM, VM_EXTMEM, data_src_event
+
+    for src in DataSrc:
+        want = {DataSrc.DRAM: VM_DRAM, DataSrc.EXT_MEM: VM_EXTMEM}.get(src, -1)
+        assert data_src_event(IbsMprofData2(data_src=src).encode()) == want
+    assert VM_DRAM != VM_EXTMEM and min(VM_DRAM, VM_EXTMEM) >= 0

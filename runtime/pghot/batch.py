@@ -27,5 +27,4 @@ def record_batch(pghot: Pghot, pfns: I64, nids: I64, jiffies: I64,
     ready = np.zeros(pfns.size, dtype=np.uint8)
     if pfns.size:
         record_calls(pghot.arrays(), pfns, nids, src, jiffies, ready)
-        pghot.last_ready = bool(ready[-1])
     return ready.view(bool)

@@ -62,6 +62,7 @@ def test_default_mode_accepts_any_nid_precise_checks_it_first() -> None:
     assert m.pghot.record_access(pfn, NUMA_NO_NODE, HF, 0) == 0
     assert m.pghot.records.decode(pfn).field_values()["nid"] == 0  # target_nid
     assert counters(m) == (1, 0, 1)
+    assert m.pghot.record_access(pfn, -1, HF, 1) == 0  # NUMA_NO_NODE is -1 (linux/numa.h)
 
 
 def test_free_space_enough_is_strictly_above_promo_plus_1_gib() -> None:
@@ -187,3 +188,13 @@ def test_a_rate_limit_of_2_to_the_24_mb_wraps_to_nothing_and_is_flagged() -> Non
     [text] = m.pghot.pitfall_texts().values()
     assert "wraps to 0 pages/s" in text
     assert not m.pghot.should_migrate(1, 0, time_bucket(5000), 5000)
+
+
+def test_precise_mode_stores_jiffies_modulo_its_14_bit_time() -> None:
+    """The precise record keeps jiffies & 16383: the stored time restarts at 0 on the wrap."""
+    for jiffies, stored in ((5, 5), (16383, 16383), (16384, 0), (16385, 1),
+                            ((1 << 32) - 300_000, ((1 << 32) - 300_000) % 16384)):
+        m = machine(mode="precise")
+        [pfn] = m.place_lower(1)
+        assert m.pghot.record_access(pfn, -1, HF, jiffies) == 0
+        assert m.pghot.records.decode(pfn).field_values()["time"] == stored

@@ -135,7 +135,6 @@ class Driver:
         self.cpuid = cpuid
         self.vmstat = vmstat
         self.record_access = record_access
-        self.variant = variant
         self.behaviour = DRIVER_BEHAVIOURS[variant]
         self.config = config or DriverConfig()
         self.on_msr_write = on_msr_write

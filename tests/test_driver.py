@@ -12,6 +12,7 @@ from generated.ibs_mprof import (
     IbsMprofData3,
     IbsMprofPhyaddr,
 )
+from runtime.apic import MODE_FIXED
 from runtime.cpuid import SimulatedCpuid, zen6_caps
 from runtime.driver import NMI_DONE, NMI_HANDLED, Driver
 from runtime.machine import make_cpus
@@ -163,3 +164,21 @@ def test_data_src_event_names_the_vm_event_or_exactly_minus_one() -> None:
         want = {DataSrc.DRAM: VM_DRAM, DataSrc.EXT_MEM: VM_EXTMEM}.get(src, -1)
         assert data_src_event(IbsMprofData2(data_src=src).encode()) == want
     assert VM_DRAM != VM_EXTMEM and min(VM_DRAM, VM_EXTMEM) >= 0
+
+
+def test_lvt_offset_zero_is_valid_and_teardown_masks_it_and_stops_profiling() -> None:
+    """IBSCTL's offset 0 is a real EILVT entry (only MPROF_LVT_OFFSET_VAL says invalid);
+    teardown (CPU offline) sets the entry back to fixed + masked, disables the profiler and
+    clears the CPU's profiling flag; startup again re-arms it."""
+    driver, _ = build(offset=0)
+    assert driver.init()
+    state = driver.cpus[1]
+    assert state.profiling and state.apic.delivers_nmi(0)
+    assert not any("offset not valid" in line for line in driver.log)
+    driver.teardown(1)
+    entry = state.apic.entries[0]
+    assert (entry.mode, entry.masked) == (MODE_FIXED, True)
+    assert not state.profiling and not state.online
+    assert not IbsMprofCtl.decode(state.msr.rdmsr(IbsMprofCtl.ADDRESS)).enable
+    driver.startup(1)
+    assert state.profiling and state.online and state.apic.delivers_nmi(0)

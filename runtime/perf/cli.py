@@ -3,8 +3,9 @@
 perf recording through the driver model, pghot and kmigrated, written as `run`'s report
 folder plus pages.csv.
 
-The lead's runtime/cli.py adds the sub-parsers with add_arguments / add_ingest_arguments and
-calls command / ingest_command.
+runtime/cli.py adds the sub-parsers with add_arguments / add_ingest_arguments and calls
+command / ingest_command. Building the parser imports no model (numpy, the accessors): what
+the commands need is imported inside them, so `ibs-mprof --help` stays instant.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import json
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import InputError
-from runtime.topology import Topology
+
+if TYPE_CHECKING:
+    from runtime.topology import Topology
 
 INGEST_OUT = "ibs-mprof-ingest"
 NOT_FOR_RECORDINGS = {

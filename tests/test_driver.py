@@ -68,9 +68,9 @@ def test_nmi_order_filters_and_counters() -> None:
     writes: list[tuple[int, int, int]] = []
     driver.on_msr_write = lambda cpu, addr, value: writes.append((cpu, addr, value))
     latch_sample(driver, 1, LOWER_PFN, valid=False)
-    assert driver.nmi(1, 5) == NMI_DONE and writes == []
+    assert driver.nmi(1, 5) == NMI_DONE == 0 and writes == []  # linux/nmi.h: NMI_DONE 0
     latch_sample(driver, 1, LOWER_PFN, lin=False)
-    assert driver.nmi(1, 6) == NMI_HANDLED
+    assert driver.nmi(1, 6) == NMI_HANDLED == 1
     latch_sample(driver, 1, LOWER_PFN, src=DataSrc.DRAM, phy=False)
     driver.nmi(1, 7)
     latch_sample(driver, 1, 0x7FFFFFF)  # PFN no node holds: not online

@@ -31,6 +31,7 @@ EQUAL = [f"{_EQ}every_example_runs_identically[default]",
          f"{_EQ}rate_limited_promotion_below_the_free_space_short_cut",
          f"{_EQ}long_blocks_in_chunks", f"{_EQ}rings_with_many_pushes_per_work_latency",
          f"{_EQ}profiler_filters_without_l3_miss_only", f"{_EQ}lost_interrupt_stops_the_profiler",
+         f"{_EQ}ring_full_drops_in_every_cycle",
          f"{_EQ}a_cpu_programmed_with_its_own_period"]
 ENGINES = ["tests/test_mutation_kills.py", "tests/test_reference_engine.py",
            "tests/test_golden.py", "tests/test_analytic.py"]

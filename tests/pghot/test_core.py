@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from generated.pghot import PAGES_PER_SECTION as PPS
 from generated.pghot import PghotRecordDefault
 from runtime.pghot import EINVAL, NUMA_NO_NODE, PGHOT_HINTFAULTS, PGHOT_HWHINTS, Watermarks
@@ -198,3 +200,23 @@ def test_precise_mode_stores_jiffies_modulo_its_14_bit_time() -> None:
         [pfn] = m.place_lower(1)
         assert m.pghot.record_access(pfn, -1, HF, jiffies) == 0
         assert m.pghot.records.decode(pfn).field_values()["time"] == stored
+
+
+def test_free_space_enough_takes_a_sixteenth_of_a_large_node(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a node of 8 Mi pages (32 GiB) 1/16 of the present pages (512 Ki) exceeds 1 GiB
+    (256 Ki pages): free space must be strictly above promo + 512 Ki."""
+    m = machine()
+    present = 8 << 20
+    promo = m.pghot.watermarks.promo_pages(present)
+    monkeypatch.setattr(m.memory, "present_pages", lambda nid: present)
+    for free, enough in ((promo + (512 << 10), False), (promo + (512 << 10) + 1, True)):
+        monkeypatch.setattr(m.memory, "free_pages", lambda nid, free=free: free)
+        assert m.pghot.free_space_enough(0) is enough
+
+
+def test_einval_is_the_kernels_22() -> None:
+    """pghot_record_access returns -EINVAL, and EINVAL is 22 (uapi asm-generic/errno-base.h)."""
+    m = machine(mode="precise")
+    [pfn] = m.place_lower(1)
+    assert m.pghot.record_access(pfn, 7, HF, 0) == -22 == -EINVAL

@@ -366,3 +366,19 @@ def test_summary_names_each_kernel_pitfall_once() -> None:
     text = report.summary_text(result)
     assert text.count("kernel pitfall: the promotion age threshold") == 1
     assert max(len(line) for line in text.splitlines() if "pitfall" in line) <= 100
+
+
+def test_report_json_names_the_driver_and_pghot_outcomes_as_documented() -> None:
+    """report.json's sampling section is read by users' scripts: its outcome names are part
+    of the schema (the seed driver's filters, then pghot_record_access's early returns)."""
+    from runtime.scenario import load_scenario
+    from runtime.simulate import simulate
+
+    sampling = simulate(load_scenario(None, ["duration_s=0.2", "workload.region_mib=64"]))[
+        "sampling"]
+    assert list(sampling["driver"]) == ["pushed", "laddr_invalid", "paddr_invalid",
+                                        "pfn_offline", "ring_full"]
+    assert list(sampling["pghot"]) == ["recorded", "not_started", "invalid_nid",
+                                       "invalid_source", "source_disabled", "pfn_offline",
+                                       "same_node", "toptier_page", "not_lru", "no_hot_map"]
+    assert sampling["recorded"] == sampling["pghot"]["recorded"] > 0

@@ -92,6 +92,23 @@ def test_decode_and_run_work_from_any_folder(venv: Path, elsewhere: Path) -> Non
     assert (elsewhere / "ibs-mprof-out" / "report.json").is_file()
 
 
+def test_ingest_reads_a_recording_with_the_installed_mapping(venv: Path, elsewhere: Path) -> None:
+    """ingest loads spec/mappings from the installed package (codegen.spec), not the tree."""
+    make = ("from pathlib import Path\n"
+            "from runtime.perf.synthetic import write_recording\n"
+            "from runtime.perf.sysfs import topology_yaml\n"
+            "from runtime.topology import two_tier_topology\n"
+            "write_recording(Path('rec.data'), 5000)\n"
+            "Path('machine.yaml').write_text(topology_yaml(two_tier_topology((0, 0)), [], 't'))\n")
+    made = sh(venv / "bin" / "python", "-c", make, cwd=elsewhere)
+    assert made.returncode == 0, made.stderr
+    ran = sh(venv / "bin" / "ibs-mprof", "ingest", "rec.data", "--topology", "machine.yaml",
+             "--quiet", cwd=elsewhere)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("ibs-mprof ingest: recording rec.data: 5000 ibs_op samples")
+    assert (elsewhere / "ibs-mprof-ingest" / "pages.csv").is_file()
+
+
 def test_explore_with_its_own_ring_size_from_any_folder(venv: Path, elsewhere: Path) -> None:
     result = sh(venv / "bin" / "ibs-mprof", "explore", "--variant", "v7", "--ring", "3",
                 "--json", cwd=elsewhere)

@@ -202,7 +202,8 @@ def record_accesses(a: PghotArrays, pfns: npt.NDArray[np.int64], nids: npt.NDArr
 
 
 class SectionHot:
-    """The section HOT bits, one per hot map, read and set by section number."""
+    """The section HOT bits, one per hot map: read by section number, set by the record
+    update (record_accesses), taken per node by kmigrated (take)."""
 
     def __init__(self, records: RecordMap) -> None:
         self.records = records
@@ -211,13 +212,6 @@ class SectionHot:
     def __getitem__(self, section: int) -> bool:
         return self.records.has_section(section) and \
             bool(self.array[self.records.slot[section]])
-
-    def __setitem__(self, section: int, hot: bool) -> None:
-        self.array[self.records.slot[section]] = int(hot)
-
-    def hot_sections(self) -> list[int]:
-        order = self.records.sections()
-        return [order[i] for i in np.flatnonzero(self.array).tolist()]
 
     def take(self, first_pfn: int, end_pfn: int) -> list[int]:
         """test_and_clear_bit over every section whose first PFN is in [first_pfn, end_pfn),
@@ -304,13 +298,6 @@ class Pghot:
         return bool(self.activate[nid]) and int(self.activate_since[nid]) <= at_jiffies
 
     # -- consumption helpers used by kmigrated (§b.6) ----------------------------------------
-
-    def test_and_clear_hot(self, section: int) -> bool:
-        """test_and_clear_bit(PGHOT_SECTION_HOT_BIT); False for sections without a map."""
-        hot = self.section_hot[section]
-        if hot:
-            self.section_hot[section] = False
-        return hot
 
     def get_record(self, pfn: int) -> Record | None:
         """pghot_get_hotness: consume pfn's record (None if no map or READY is clear)."""

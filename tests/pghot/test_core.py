@@ -220,3 +220,32 @@ def test_einval_is_the_kernels_22() -> None:
     m = machine(mode="precise")
     [pfn] = m.place_lower(1)
     assert m.pghot.record_access(pfn, 7, HF, 0) == -22 == -EINVAL
+
+
+def test_threshold_adjustment_periods_and_its_110_and_90_percent_bounds() -> None:
+    """kmigrated_promotion_adjust_threshold on node 0, rate 1000 pages/s (60000 a period),
+    window 1000 ms (step 125): the first call adjusts at once (the u32 ms clock starts 300 s
+    before its wrap), then nothing until more than 60 s passed; candidates in a period above
+    66000 lower the threshold a step, below 54000 raise it, 54000..66000 keep it."""
+    m = machine()
+    p = m.pghot
+    t0 = (1 << 32) - 300_000  # INITIAL_JIFFIES, one jiffy a ms
+
+    def period(at: int, candidates: int) -> int:
+        m.vmstat.count_node(0, "pgpromote_candidate", candidates)
+        p.adjust_threshold(0, 1000, 1000, at)
+        return p.promo_state(0).threshold_ms
+
+    assert period(t0, 0) == 1125  # 0 < 54000: one step up from the window
+    assert period(t0 + 60_000, 99_999) == 1125  # exactly 60 s later: not yet
+    assert period(t0 + 60_001, 0) == 1000  # 99999 in that period: > 66000, a step down
+    assert period(t0 + 120_002, 66_000) == 1000  # exactly 110%: kept
+    assert period(t0 + 180_003, 54_000) == 1000  # exactly 90%: kept
+    assert period(t0 + 240_004, 53_999) == 1125  # under 90%: a step up
+    assert period(t0 + 300_005, 66_001) == 1000  # over 110%: a step down
+    for k in range(10):  # down to one step (8 steps from 1000), never below it
+        period(t0 + 360_006 + 60_001 * k, 70_000)
+    assert p.promo_state(0).threshold_ms == 125
+    for k in range(30):  # up to twice the window, never above it
+        period(t0 + 1_000_000 + 60_001 * k, 0)
+    assert p.promo_state(0).threshold_ms == 2000

@@ -215,3 +215,25 @@ def test_the_bulk_walk_does_exactly_what_the_per_page_walk_does(
     assert bulk == per_page
     batches = bulk[0]
     assert max(batches) == 65 and len(batches) > 100  # full batches, and a flush per section
+
+
+@pytest.mark.parametrize(("numa_balancing", "woken"), [(0, []), (1, []), (2, [0]), (3, [0])])
+def test_a_failed_prepare_wakes_kswapd_only_in_tiering_mode(numa_balancing: int,
+                                                            woken: list[int]) -> None:
+    """migrate_misplaced_folio_prepare wakes kswapd on the target only when
+    kernel.numa_balancing has NUMA_BALANCING_MEMORY_TIERING (2)."""
+    m = machine(top_pages=64)
+    m.pghot.numa_balancing = numa_balancing
+    m.fill(0, 63)
+    assert not m.pghot.migrate_prepare(1, 0)
+    assert m.kswapd_wakeups == woken
+
+
+def test_a_pass_stops_before_the_next_nodes_first_section() -> None:
+    """Node 2 begins right where node 1 ends (section 18): its HOT section is not node 1's."""
+    m = machine(extra_nodes=(Node(2, "lower", "cxl", LOWER_START + 2 * PPS, PPS),))
+    theirs = LOWER_START + 2 * PPS + 3
+    m.memory.putback(theirs, 1)
+    heat(m, [theirs], 0)
+    assert Kmigrated(m.pghot, 1).run_pass(100).sections == []
+    assert Kmigrated(m.pghot, 2).run_pass(100).sections == [18]

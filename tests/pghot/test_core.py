@@ -249,3 +249,18 @@ def test_threshold_adjustment_periods_and_its_110_and_90_percent_bounds() -> Non
     for k in range(30):  # up to twice the window, never above it
         period(t0 + 1_000_000 + 60_001 * k, 0)
     assert p.promo_state(0).threshold_ms == 2000
+
+
+def test_the_age_test_refuses_a_record_exactly_as_old_as_the_threshold() -> None:
+    """kmigrated_should_migrate_memory, no room to spare: a record whose latency is below the
+    threshold may go, one exactly at it may not (precise mode: latency in whole ms)."""
+    m = machine(mode="precise", top_pages=64)
+    m.fill(0, 10)
+    p = m.pghot
+    now = (1 << 32) - 300_000 + 5_000
+    assert not p.free_space_enough(0)
+    assert p.should_migrate(1, 0, now & 16383, now)  # the first call also tunes the threshold
+    th = p.promo_state(0).threshold_ms
+    assert 0 < th < 16384
+    assert p.should_migrate(1, 0, (now - (th - 1)) & 16383, now)
+    assert not p.should_migrate(1, 0, (now - th) & 16383, now)

@@ -264,3 +264,21 @@ def test_the_age_test_refuses_a_record_exactly_as_old_as_the_threshold() -> None
     assert 0 < th < 16384
     assert p.should_migrate(1, 0, (now - (th - 1)) & 16383, now)
     assert not p.should_migrate(1, 0, (now - th) & 16383, now)
+
+
+def test_precise_mode_takes_the_highest_node_id() -> None:
+    """pghot_nid_valid accepts nid == PGHOT_NID_MAX (1023) when that node is top tier."""
+    m = machine(mode="precise", extra_nodes=(Node(1023, "top", "dram", 2 * PPS, PPS),))
+    [pfn] = m.place_lower(1)
+    assert m.pghot.record_access(pfn, 1023, HF, 7) == 0
+    assert m.pghot.records.decode(pfn).field_values()["nid"] == 1023
+
+
+def test_activate_counts_from_the_jiffy_the_record_became_ready() -> None:
+    """A node's ACTIVATE bit is set by the call that made a record READY: kmigrated looking
+    at that very jiffy sees it, a jiffy earlier does not."""
+    m = machine()
+    [pfn] = m.place_lower(1)
+    m.pghot.record_access(pfn, 0, HF, 100)
+    m.pghot.record_access(pfn, 0, HF, 130)  # the second access in the window: READY
+    assert m.pghot.activated(1, 130) and not m.pghot.activated(1, 129)

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from runtime.jiffies import INITIAL_JIFFIES
-from runtime.kernel_state import KSWAPD, PHASE_END, KernelState, SimConfig
+from runtime.kernel_state import KSWAPD, PHASE_END, KernelState, ProfilerCounts, SimConfig
 from runtime.memory import Memory
 from runtime.numab.source import HintCalls
 from runtime.pghot.batch import record_batch
@@ -58,15 +57,6 @@ from runtime.workloads import Workload
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
-
-
-@dataclass
-class ProfilerCounts:
-    """What metrics read from a profiler: kept tags, discards by reason, lost interrupts."""
-
-    kept: int = 0
-    discards: Counter[str] = field(default_factory=Counter)
-    lost_interrupts: int = 0
 
 
 @dataclass

@@ -23,8 +23,9 @@ from generated.cpuid import IbsCaps
 from runtime.columnlog import ColumnLog
 from runtime.cpuid import SimulatedCpuid, zen6_caps
 from runtime.driver import CpuState, Driver, DriverConfig, RecordAccess
+from runtime.jiffies import jiffies_at, run_ms_of
 from runtime.machine import DEFAULT_MPROF_LVT_OFFSET, make_cpus
-from runtime.memory import Memory, lru_unit_ms
+from runtime.memory import NO_PAGE, Memory, lru_unit_ms
 from runtime.numab.cost import NumabCosts
 from runtime.numab.fault import NUMAB_EVENTS
 from runtime.numab.policy import NODE_STATS as NUMAB_NODE_STATS
@@ -116,6 +117,16 @@ class SimConfig:
     @property
     def numa_balancing(self) -> int:
         return self.setup.numa_balancing
+
+
+@dataclass
+class ProfilerCounts:
+    """What metrics read from a profiler that is counted rather than modelled (the fast
+    engine's and a recording's): kept tags, discards by reason, lost interrupts."""
+
+    kept: int = 0
+    discards: Counter[str] = field(default_factory=Counter)
+    lost_interrupts: int = 0
 
 
 class KernelState:
@@ -272,6 +283,52 @@ class KernelState:
         raise NotImplementedError
 
 
+
+
+class EventByEvent(KernelState):
+    """A KernelState that runs the driver one event at a time (the reference engine and the
+    recorded one): each pghot call logged with the CPU whose work made it, an NMI queueing
+    its irq_work, irq_work queueing the work item work_latency_ms later."""
+
+    def __init__(self, cfg: SimConfig, memory: Memory) -> None:
+        super().__init__(cfg, memory, self._record_access)
+        self._running_cpu = 0
+        """The CPU whose NMI or work is running (the Call's cpu)."""
+
+    def _record_access(self, pfn: int, nid: int, src: int, jiffies: int) -> int:
+        return self._record(pfn, nid, src, jiffies, self.now_ms, self._running_cpu)
+
+    def _record(self, pfn: int, nid: int, src: int, jiffies: int, now_ms: float,
+                cpu: int) -> int:
+        """pghot_record_access, logged as a Call."""
+        result = self.pghot.record_access(pfn, nid, src, jiffies)
+        page = self.memory.page_at(pfn)
+        self.calls.append((run_ms_of(jiffies), now_ms, cpu, pfn,
+                           NO_PAGE if page is None else page, int(self.pghot.last_ready), src))
+        return result
+
+    def _nmi(self, cpu: int) -> None:
+        """The profiler's NMI on cpu now; the irq_work it queued runs at the same instant."""
+        self._running_cpu = cpu
+        self.driver.nmi(cpu, jiffies_at(self.now_ms))
+        if self.cpus[cpu].irq_work_queued:
+            self._push(self.now_ms, IRQ_WORK, cpu)
+
+    def _deferred(self, kind: int, arg: int) -> bool:
+        """Run an IRQ_WORK or WORK event (True), else leave it to the caller (False)."""
+        if kind == IRQ_WORK:
+            self.driver.run_irq_work(arg)
+            self._push(self.now_ms + self.cfg.work_latency_ms, WORK, arg)
+        elif kind == WORK:
+            if self.cpus[arg].work_queued:
+                self._running_cpu = self.driver.work_runner(arg)
+                self.driver.run_work(arg)
+        else:
+            return False
+        return True
+
+    def ring_lengths(self) -> list[int]:
+        return [len(state.ring) for state in self.cpus]
 
 
 class Engine(Protocol):

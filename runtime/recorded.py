@@ -21,9 +21,8 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +46,8 @@ from runtime.cost import peak_rss_bytes
 from runtime.driver import DriverConfig
 from runtime.errors import InputError
 from runtime.groundtruth import rate_truth, top_tier_capacity
-from runtime.jiffies import jiffies_at, run_ms_of
-from runtime.kernel_state import IRQ_WORK, TAG, WORK, KernelState, SimConfig
-from runtime.memory import NO_PAGE, Memory
+from runtime.kernel_state import TAG, EventByEvent, ProfilerCounts, SimConfig
+from runtime.memory import NO_PAGE, Memory, lru_stamp
 from runtime.metrics import COST_KEYS, HEATMAP_BUCKETS, Collector, Engine, summarise
 from runtime.msr import MsrFile
 from runtime.pageruns import PageRuns
@@ -77,20 +75,10 @@ U64 = npt.NDArray[np.uint64]
 NOT_ARMED = "not_armed"
 """A recorded op the model's profiler could not have tagged: it was not counting (the driver
 never enabled it on that CPU, or a sample's interrupt was lost and Val is still set)."""
-RECORDED_DISCARDS = (*DISCARD_REASONS, NOT_ARMED)
 MEMORY_SOURCES = (int(DataSrc.DRAM), int(DataSrc.EXT_MEM))
 """DataSrc values of an op served by a node's memory (the ones a move changes)."""
 RECORDED_SETUP = "pghot-hwhints"
 """A recording holds IBS samples only: no NUMA-balancing scanner ran in the model."""
-
-
-@dataclass
-class RecordedProfile:
-    """What a run reports of one CPU's profiler, counted from the recording's samples."""
-
-    kept: int = 0
-    discards: Counter[str] = field(default_factory=Counter)
-    lost_interrupts: int = 0
 
 
 @dataclass
@@ -198,30 +186,17 @@ def scan_pages(ingest: Ingest, progress: Progress,
     return tally.pages(ingest.summary)
 
 
-class RecordedEngine(KernelState):
+class RecordedEngine(EventByEvent):
     """The kernel model driven by a recording's samples: `feed` chunks in time order, then
     `run` to the end (Engine protocol: metrics and reports read it as any engine)."""
 
     def __init__(self, cfg: SimConfig, memory: Memory, pages: RecordedPages) -> None:
         if cfg.setup.hint_faults is not None:
             raise ValueError("a recording drives the IBS path only: no hint-fault setup")
-        super().__init__(cfg, memory, self._record_access)
+        super().__init__(cfg, memory)
         self.pages = pages
-        self.profilers = self.models = [RecordedProfile() for _ in self.cpus]
+        self.profilers = self.models = [ProfilerCounts() for _ in self.cpus]
         self._controls: dict[tuple[int, int], Control] = {}
-        self._running_cpu = 0
-
-    # --- plumbing (as the reference engine's) ------------------------------------------------
-    def _record_access(self, pfn: int, nid: int, src: int, jiffies: int) -> int:
-        """pghot_record_access from the running work, logged as a Call."""
-        result = self.pghot.record_access(pfn, nid, src, jiffies)
-        page = self.memory.page_at(pfn)
-        self.calls.append((run_ms_of(jiffies), self.now_ms, self._running_cpu, pfn,
-                           NO_PAGE if page is None else page, int(self.pghot.last_ready), src))
-        return result
-
-    def ring_lengths(self) -> list[int]:
-        return [len(state.ring) for state in self.cpus]
 
     def start(self) -> None:
         """Driver init (programs every CPU's profiler), pghot, kmigrated, kswapd, ticks."""
@@ -249,7 +224,7 @@ class RecordedEngine(KernelState):
         state = self.cpus[cpu]
         prof = self.models[cpu]
         if page != NO_PAGE:  # the LRU age kswapd reads, stamped by every tagged access
-            self.memory.last_access[page] = int(self.now_ms)
+            self.memory.last_access[page] = lru_stamp(self.now_ms, self.memory.lru_unit_ms)
         control = self._control(state.msr)
         if not control.armed:
             prof.discards[NOT_ARMED] += 1
@@ -267,10 +242,7 @@ class RecordedEngine(KernelState):
         if not interrupt_delivered(state.msr, state.apic):
             prof.lost_interrupts += 1
             return
-        self._running_cpu = cpu
-        self.driver.nmi(cpu, jiffies_at(self.now_ms))
-        if state.irq_work_queued:
-            self._push(self.now_ms, IRQ_WORK, cpu)
+        self._nmi(cpu)
 
     def _control(self, msr: MsrFile) -> Control:
         """CTL and CTL2 as the driver programmed them, decoded once per pair of values."""
@@ -316,14 +288,7 @@ class RecordedEngine(KernelState):
         self.now_ms = end
 
     def _dispatch(self, kind: int, arg: int) -> None:
-        if kind == IRQ_WORK:
-            self.driver.run_irq_work(arg)
-            self._push(self.now_ms + self.cfg.work_latency_ms, WORK, arg)
-        elif kind == WORK:
-            if self.cpus[arg].work_queued:
-                self._running_cpu = self.driver.work_runner(arg)
-                self.driver.run_work(arg)
-        else:
+        if not self._deferred(kind, arg):
             self._global(kind, arg)
 
 

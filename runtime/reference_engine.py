@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import heapq
 
-from runtime.jiffies import jiffies_at, run_ms_of
-from runtime.kernel_state import IRQ_WORK, TAG, WORK, KernelState, SimConfig
-from runtime.memory import NO_PAGE, Memory, lru_stamp
+from runtime.kernel_state import TAG, EventByEvent, SimConfig
+from runtime.memory import Memory, lru_stamp
 from runtime.numab.source import HintCalls
 from runtime.pghot.tunables import PGHOT_HINTFAULTS
 from runtime.profiler import OpSource, Profiler, TaggedOp
@@ -40,11 +39,10 @@ class AccessRecorder:
         return op
 
 
-class ReferenceEngine(KernelState):
+class ReferenceEngine(EventByEvent):
     def __init__(self, cfg: SimConfig, source: OpSource, memory: Memory) -> None:
-        super().__init__(cfg, memory, self._record_access)
+        super().__init__(cfg, memory)
         self.source = AccessRecorder(source, memory)
-        self._running_cpu = 0
         self.models = [
             Profiler(cpu, state.msr, state.apic, memory, self._nmi, cfg.cycles_per_op)
             for cpu, state in enumerate(self.cpus)]
@@ -53,19 +51,6 @@ class ReferenceEngine(KernelState):
         self._lru_ops = [0] * len(self.cpus)
         """Without IBS: each CPU's op index of the LRU sampler."""
 
-    # --- plumbing -----------------------------------------------------------------------------
-    def _record_access(self, pfn: int, nid: int, src: int, time: int) -> int:
-        return self._record(pfn, nid, src, time, self.now_ms, self._running_cpu)
-
-    def _record(self, pfn: int, nid: int, src: int, jiffies: int, now_ms: float,
-                cpu: int) -> int:
-        """pghot_record_access, logged as a Call."""
-        result = self.pghot.record_access(pfn, nid, src, jiffies)
-        page = self.memory.page_at(pfn)
-        self.calls.append((run_ms_of(jiffies), now_ms, cpu, pfn,
-                           NO_PAGE if page is None else page, int(self.pghot.last_ready), src))
-        return result
-
     def _hint_calls(self, calls: HintCalls) -> None:
         """Hint faults record at once: run_until is called before every event, so each comes
         after the events before its time and before the ones after it."""
@@ -73,15 +58,6 @@ class ReferenceEngine(KernelState):
                                        calls.cpu.tolist(), calls.pfn.tolist(),
                                        calls.nid.tolist(), strict=True):
             self._record(pfn, nid, PGHOT_HINTFAULTS, j, t, cpu)
-
-    def _nmi(self, cpu: int) -> None:
-        self.driver.nmi(cpu, jiffies_at(self.now_ms))
-        if self.cpus[cpu].irq_work_queued:
-            self._push(self.now_ms, IRQ_WORK, cpu)
-
-    def ring_lengths(self) -> list[int]:
-        """Samples waiting in each CPU's ring (for the end-of-run accounting)."""
-        return [len(state.ring) for state in self.cpus]
 
     def _schedule_tag(self, cpu: int) -> None:
         if not self.cfg.setup.ibs:  # the LRU sampler alone, if kswapd reads its ages
@@ -128,12 +104,5 @@ class ReferenceEngine(KernelState):
                 self._running_cpu = arg
                 prof.run(need, self.source, self.now_ms, self.cfg.ops_per_ms)
             self._schedule_tag(arg)
-        elif kind == IRQ_WORK:
-            self.driver.run_irq_work(arg)
-            self._push(self.now_ms + self.cfg.work_latency_ms, WORK, arg)
-        elif kind == WORK:
-            if self.cpus[arg].work_queued:
-                self._running_cpu = self.driver.work_runner(arg)
-                self.driver.run_work(arg)
-        else:
+        elif not self._deferred(kind, arg):
             self._global(kind, arg)

@@ -20,6 +20,7 @@ from generated.ibs_mprof import ibs_mprof_ctl_set_val
 from generated.ibs_op import IbsOpData3
 from runtime.cli import main
 from runtime.jiffies import jiffies_at
+from runtime.memory import lru_stamp
 from runtime.perf import abi
 from runtime.perf.cli import recording_scenario
 from runtime.perf.header import MemNode, NumaNode, PerfHeader
@@ -149,6 +150,23 @@ def test_a_promoted_page_is_sampled_where_it_is_now(tmp_path: Path) -> None:
     assert pghot["same_node"] > 0  # a promoted page's sample names node 0, the CPU's node
     assert vm["hwhint_dram_accesses"] > 0
     assert vm["hwhint_dram_accesses"] + vm["hwhint_extmem_accesses"] == 560
+
+
+def test_a_sampled_page_gets_the_lru_age_kswapd_reads(tmp_path: Path) -> None:
+    """Every tagged access stamps its page's LRU age in the engines' unit (memory.lru_stamp),
+    which is what demotion compares: a recording stamps the same way."""
+    path = write_recording(tmp_path / "a.data", [op_sample(HOT[0], at(0)),
+                                                 op_sample(HOT[1], at(10)),
+                                                 op_sample(HOT[0], at(700))])
+    pages = scan_pages(Ingest(path, TOPO), Quiet())
+    engine = recorded_engine(pages, TOPO, scenario("demotion.enabled=true"), 90_000.0)
+    engine.start()
+    for chunk in Ingest(path, TOPO):
+        engine.feed(chunk)
+    unit = engine.memory.lru_unit_ms
+    assert unit > 1  # a 90 s run: coarser than a ms, as the uint16 stamps need
+    assert [int(engine.memory.last_access[page]) for page in (0, 1)] == [
+        lru_stamp(700.0, unit), lru_stamp(10.0, unit)]
 
 
 # --- timestamps drive the model -----------------------------------------------------------------
@@ -448,8 +466,15 @@ def test_header_topology_puts_cpus_without_a_memory_node_on_the_first_top_node()
     assert header_topology(header(())) is None
 
 
-def test_watermark_scale_factor_applies_to_a_recording() -> None:
+def test_watermark_scale_factor_applies_to_a_recording(tmp_path: Path) -> None:
+    """machine.watermark_scale_factor is the recorded machine's sysctl: it moves the top
+    tier's watermarks pghot and kswapd use (the step is present x factor / 10000)."""
     assert scenario("machine.watermark_scale_factor=50")["machine"][
         "watermark_scale_factor"] == 50
+    pages = scan_pages(Ingest(hot_and_cold(tmp_path / "hc.data"), TOPO), Quiet())
+    present = TOPO.nodes[0].pfn_count
+    high = [recorded_engine(pages, TOPO, scenario(f"machine.watermark_scale_factor={f}"),
+                            1000.0).pghot.watermarks.high_pages(present) for f in (10, 1000)]
+    assert high[1] - high[0] >= present * (1000 - 10) // 10000 * 2 - 2
     assert scenario()["demotion"]["enabled"] is False
     assert scenario("demotion.enabled=true")["demotion"]["enabled"] is True

@@ -633,12 +633,14 @@ def write_report(result: Result, out_dir: Path, inputs: Sequence[Path] = (),
     return [out_dir / name for name in (*REPORT_FILES, *extra)]
 
 
-def write_files(result: Result, folder: Path) -> None:
+def write_files(result: Result, folder: Path, summary: str | None = None) -> None:
     """Write each file of REPORT_FILES into folder (the text ones first: they are the ones
-    people diff); the caller owns the folder (write_report, or a comparison's setup)."""
+    people diff); the caller owns the folder (write_report, or a comparison's setup).
+    `summary`: the summary's text when the caller words it (ingest), else run's."""
     (folder / "report.json").write_text(report_json(result), encoding="utf-8")
     kill_point("run-temp-partial")
-    (folder / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
+    text = summary_text(result) if summary is None else summary
+    (folder / "summary.txt").write_text(text + "\n", encoding="utf-8")
     (folder / "timeline.csv").write_text(timeline_csv(result), encoding="utf-8")
     (folder / "heatmap.txt").write_text(heatmap_text(result), encoding="utf-8")
     (folder / "vmstat.txt").write_text(proc_text(result["vmstat"]), encoding="utf-8")

@@ -180,8 +180,7 @@ def write_ingest_report(result: dict[str, Any], rows: list[tuple[object, ...]], 
     from safeio.atomic_dir import replace_dir
 
     def fill(folder: Path) -> None:
-        report.write_files(result, folder)
-        (folder / "summary.txt").write_text(summary_text(result) + "\n", encoding="utf-8")
+        report.write_files(result, folder, summary_text(result))
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(HEADER)

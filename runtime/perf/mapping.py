@@ -36,7 +36,7 @@ SOURCES = {cls.NAME for cls in OP_ALWAYS} | {cls.NAME for cls, _ in OP_OPTIONAL}
 TARGET_REGISTERS = ("IBS_MPROF_DATA2", "IBS_MPROF_DATA3", "IBS_MPROF_LINADDR",
                     "IBS_MPROF_PHYADDR")
 SIGNALS = ("op.kernel", "op.l3_miss")
-RECORD_INPUTS = ("record.kernel",)
+RECORD_KERNEL = "record.kernel"
 """What perf itself says about a sample: its cpumode is the kernel's."""
 REQUIRED = ("IBS_MPROF_DATA2.data_src", "IBS_MPROF_DATA3.lin_addr_valid",
             "IBS_MPROF_DATA3.phy_addr_valid", "IBS_MPROF_PHYADDR.phy_addr", *SIGNALS)
@@ -200,7 +200,7 @@ class OpMapping:
               record_kernel: Bools) -> U64:
         if value.source in done:
             raw = done[value.source]
-        elif value.source == "record.kernel":
+        elif value.source == RECORD_KERNEL:
             raw = record_kernel.astype(np.uint64)
         else:
             cls, info = _field_of(value.source)  # type: ignore[misc]
@@ -236,7 +236,7 @@ class _Checker:
         self.path = path
         self.tables: dict[str, tuple[type[OpenIntEnum], type[OpenIntEnum], U64]] = {}
         self.widths: dict[str, tuple[int, type[OpenIntEnum] | None]] = {
-            "record.kernel": (1, None)}
+            RECORD_KERNEL: (1, None)}
 
     @staticmethod
     def keys(item: Any, line: int, allowed: set[str], required: set[str], what: str) -> YMap:

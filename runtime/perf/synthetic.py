@@ -17,6 +17,7 @@ import numpy as np
 
 from generated.cpuid import IbsCaps
 from generated.data_src import DataSrc
+from generated.ibs_mprof import PAGE_SHIFT
 from generated.ibs_op import IbsOpCtl, IbsOpData2, IbsOpData3
 from runtime.perf import abi, writer
 from runtime.topology import TWO_TIER_LOWER_PFN
@@ -28,7 +29,7 @@ OP = writer.WAttr(type=OP_TYPE, ids=(100,), name="ibs_op//",
 CAPS = IbsCaps(avail=True, fetch_sam=True, op_sam=True, zen4=True).encode()
 PID = 42
 VBASE = 0x7F0000000000
-REGION_PAGES = 1 << 18  # 1 GiB of CXL
+REGION_PAGES = (1 << 30) >> PAGE_SHIFT  # 1 GiB of CXL
 HOT_PAGES = 1024
 SPACING_NS = 10_000
 ROUND = 4096
@@ -56,18 +57,18 @@ def _records(samples: int, seed: int) -> Iterator[bytes]:
     template, at = _template()
     rng = np.random.default_rng(seed)
     yield writer.comm(OP, PID, "bench", 1)
-    yield writer.mmap2(OP, PID, VBASE, REGION_PAGES << 12, 0, "//anon", 1)
+    yield writer.mmap2(OP, PID, VBASE, REGION_PAGES << PAGE_SHIFT, 0, "//anon", 1)
     for start in range(0, samples, ROUND):
         n = min(ROUND, samples - start)
         index = np.arange(start, start + n, dtype=np.uint64)
         page = np.where(rng.random(n) < 0.5, rng.integers(0, HOT_PAGES, n) * 97,
                         rng.integers(0, REGION_PAGES, n)).astype(np.uint64) % REGION_PAGES
-        offset = (page << np.uint64(12)) | np.uint64(0x40)
+        offset = (page << np.uint64(PAGE_SHIFT)) | np.uint64(0x40)
         yield writer.tiled(template, {
             at["time"]: np.uint64(T0) + index * np.uint64(SPACING_NS),
             at["cpu"]: index % np.uint64(2),
             at["lin"]: np.uint64(VBASE) + offset,
-            at["phy"]: (np.uint64(TWO_TIER_LOWER_PFN) << np.uint64(12)) + offset})
+            at["phy"]: (np.uint64(TWO_TIER_LOWER_PFN) << np.uint64(PAGE_SHIFT)) + offset})
         yield writer.finished_round()
 
 

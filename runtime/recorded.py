@@ -43,7 +43,6 @@ from generated.ibs_mprof import (
     ibs_mprof_phyaddr_set_phy_addr,
 )
 from runtime.cost import peak_rss_bytes
-from runtime.driver import DriverConfig
 from runtime.errors import InputError
 from runtime.groundtruth import rate_truth, top_tier_capacity
 from runtime.kernel_state import TAG, EventByEvent, ProfilerCounts, SimConfig
@@ -66,7 +65,7 @@ from runtime.profiler import (
 )
 from runtime.progress import Progress, Quiet
 from runtime.replay import latch_sample
-from runtime.scenario import tunables_of
+from runtime.scenario import checked_tunables, driver_config_of
 from runtime.setups import SETUPS
 from runtime.topology import Topology
 
@@ -341,19 +340,11 @@ class Recorded:
 
 def sim_config(scenario: dict[str, Any], topology: Topology, duration_ms: float) -> SimConfig:
     """The kernel the scenario describes on the recording's machine (setup pghot-hwhints)."""
-    prof = scenario["profiler"]
-    tunables = tunables_of(scenario)
-    try:
-        tunables.check_target_nid(topology)
-    except InputError as exc:
-        raise InputError(f"scenario: {exc}") from None
     return SimConfig(
         topology=topology, duration_ms=duration_ms,
-        driver_variant=scenario["driver"]["variant"],
-        driver=DriverConfig(period=prof["period"], l3_miss_only=prof["l3_miss_only"],
-                            cnt_ctl=prof["cnt_ctl"], exclude_kernel=prof["exclude_kernel"],
-                            exclude_user=prof["exclude_user"]),
-        work_latency_ms=scenario["driver"]["work_latency_ms"], tunables=tunables,
+        driver_variant=scenario["driver"]["variant"], driver=driver_config_of(scenario),
+        work_latency_ms=scenario["driver"]["work_latency_ms"],
+        tunables=checked_tunables(scenario, topology),
         demotion=scenario["demotion"]["enabled"], timeline_ms=scenario["metrics"]["timeline_ms"],
         watermark_scale_factor=scenario["machine"]["watermark_scale_factor"],
         setup=SETUPS[RECORDED_SETUP])

@@ -21,6 +21,7 @@ import yaml
 from generated.ibs_mprof import IbsMprofCtl
 from runtime.choices import DRIVER_VARIANTS, ENGINES, SETUP_NAMES
 from runtime.decode import shown
+from runtime.driver import DriverConfig
 from runtime.errors import InputError
 from runtime.memory import MIB_PAGES
 from runtime.numab.tunables import RANGES as NUMAB_RANGES
@@ -28,6 +29,7 @@ from runtime.numab.tunables import NumabTunables
 from runtime.pghot.tunables import Tunables, tunable_range
 from runtime.pghot.watermarks import SCALE_FACTOR_DEFAULT, SCALE_FACTOR_RANGE
 from runtime.setups import DEFAULT_SETUP, SETUPS
+from runtime.topology import Topology
 from safeio.inputs import reason
 from safeio.yamlsafe import YamlProblem, YList, YMap, load_yaml, read_yaml_file
 
@@ -504,6 +506,25 @@ def tunables_of(scenario: dict[str, Any]) -> Tunables:
                     promote_rate_limit_MBps=p["promote_rate_limit_MBps"],
                     kmigrated_sleep_ms=scenario["kmigrated"]["sleep_ms"],
                     kmigrated_batch_nr=scenario["kmigrated"]["batch_nr"])
+
+
+def checked_tunables(scenario: dict[str, Any], topology: Topology) -> Tunables:
+    """tunables_of, with target_nid checked online and top tier on this machine (the sysctl
+    handler's check), as one scenario error line."""
+    tunables = tunables_of(scenario)
+    try:
+        tunables.check_target_nid(topology)
+    except InputError as exc:
+        raise InputError(f"scenario: {exc}") from None
+    return tunables
+
+
+def driver_config_of(scenario: dict[str, Any]) -> DriverConfig:
+    """What the driver programs into each CPU's profiler (the profiler section)."""
+    prof = scenario["profiler"]
+    return DriverConfig(period=prof["period"], l3_miss_only=prof["l3_miss_only"],
+                        cnt_ctl=prof["cnt_ctl"], exclude_kernel=prof["exclude_kernel"],
+                        exclude_user=prof["exclude_user"])
 
 
 def _check_pghot(scenario: dict[str, Any], where: _Where) -> None:

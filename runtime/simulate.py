@@ -21,7 +21,6 @@ from runtime.cost import (
     peak_rss_bytes,
     workload_facts,
 )
-from runtime.driver import DriverConfig
 from runtime.errors import InputError
 from runtime.fast_engine import FastEngine
 from runtime.groundtruth import mem_ops_per_s, top_tier_capacity, truths
@@ -34,7 +33,7 @@ from runtime.numab.source import Arrivals
 from runtime.progress import PROGRESS_AFTER_S, Progress, Quiet
 from runtime.progress import progress_bar as progress_bar  # the command line's import
 from runtime.reference_engine import ReferenceEngine
-from runtime.scenario import numab_tunables_of, tunables_of
+from runtime.scenario import checked_tunables, driver_config_of, numab_tunables_of
 from runtime.setups import SETUPS
 from runtime.topology import Topology, build_topology
 from runtime.workloads import SyntheticOps, Workload, build_workload
@@ -115,11 +114,7 @@ def build(scenario: dict[str, Any], limits: Limits | None = None,
     progress.stage("placing pages", 0.0)
     memory = Memory(topo)
     place_pages(memory, workload.pages, workload.placement)
-    try:
-        tunables = tunables_of(scenario)
-        tunables.check_target_nid(topo)
-    except InputError as exc:
-        raise InputError(f"scenario: {exc}") from None
+    tunables = checked_tunables(scenario, topo)
     prof = scenario["profiler"]
     try:  # the spec's split MaxCnt field says which periods the hardware can hold
         IbsMprofCtl(period=prof["period"])
@@ -130,9 +125,7 @@ def build(scenario: dict[str, Any], limits: Limits | None = None,
         topology=topo, duration_ms=duration_ms,
         ops_per_ms=m["ops_per_cpu_per_s"] / 1000.0,
         driver_variant=scenario["driver"]["variant"],
-        driver=DriverConfig(period=prof["period"], l3_miss_only=prof["l3_miss_only"],
-                            cnt_ctl=prof["cnt_ctl"], exclude_kernel=prof["exclude_kernel"],
-                            exclude_user=prof["exclude_user"]),
+        driver=driver_config_of(scenario),
         work_latency_ms=scenario["driver"]["work_latency_ms"], tunables=tunables,
         demotion=scenario["demotion"]["enabled"],
         timeline_ms=scenario["metrics"]["timeline_ms"], cycles_per_op=m["cycles_per_op"],

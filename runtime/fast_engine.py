@@ -1,15 +1,16 @@
-"""The fast engine: the reference pipeline, one block of time at a time, in numpy.
+"""The fast engine: the reference pipeline, one block of time at a time, in compiled loops.
 
 Only kmigrated passes, kswapd and the timeline read or change the state that tagging, the NMI
 path, the ring and pghot_record_access depend on (page placement, records). So between two such
 "global" events, a block of every CPU's tags is processed at once:
 1. tag times: a period's worth of ops per step, the same float additions as the reference;
-2. tagged ops: the same per-CPU random streams (workloads.DrawStream) the reference consumes,
-   for every CPU with the same control at once; only memory ops are drawn;
-3. the profiler's filters, then the MSR contents it would latch, built and read back through
-   the *vectorised* generated accessors, and the driver's filters and counters;
-4. the ring and its work per CPU: drain times, ring-full drops, in the canonical event order;
-5. pghot_record_access for all drained samples in call order (runtime/pghot/batch.py).
+2. tagged ops: the same per-CPU random streams and draw rules the reference uses
+   (runtime/draws.py, compiled), for the CPUs programmed alike at once; only memory ops are
+   drawn;
+3. the profiler's filters, the MSR contents it latches, the NMI handler's filters and
+   counters, the ring and its work per CPU (runtime/sample_path.py, compiled over the same
+   scalar rules the reference calls), in the canonical event order;
+4. pghot_record_access for all drained samples in call order (runtime/pghot/batch.py).
 Global events then run the very same code as the reference (kmigrated, demotion, observers).
 The same scenario and seed therefore give the same counters, records and promotions.
 """

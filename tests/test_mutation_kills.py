@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from generated._base import JITABLE
-from runtime import sample_path
+from runtime import draws, sample_path
 from runtime.pghot import core
 
 
@@ -34,7 +34,7 @@ def _python(func: Any) -> Callable[..., Any]:
 
 
 COMPILED_LOOPS = (sample_path.profile_group, sample_path.stamp_lru, sample_path.nmi_and_rings,
-                  core.record_accesses)
+                  core.record_accesses, draws._draw_group)
 
 
 def test_every_function_a_compiled_loop_calls_is_registered_with_numba() -> None:
@@ -54,4 +54,5 @@ def test_every_function_a_compiled_loop_calls_is_registered_with_numba() -> None
     assert {"runtime.ring.ring_push_slot", "runtime.ring.ring_pop_slot",
             "runtime.driver.sample_filter", "runtime.nodemap.node_of_pfn",
             "runtime.pghot.records.update_word", "runtime.pghot.window.window_freq",
-            "runtime.profiler.discard_reason", "runtime.jiffies.jiffies_at"} <= set(seen)
+            "runtime.profiler.discard_reason", "runtime.jiffies.jiffies_at",
+            "runtime.draws.draw_memory_op", "runtime.draws.sampler_page"} <= set(seen)

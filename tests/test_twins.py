@@ -12,18 +12,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generated.pghot import PAGES_PER_SECTION as PPS
+from runtime.draws import _draw_group, sampler_page
+from runtime.jit import compiled
 from runtime.memory import Memory, page_at_pfn
 from runtime.nodemap import NodeMap, node_of_pfn
 from runtime.pageruns import PageRuns
 from runtime.sections import flat_index, flat_index_of, shift_table
 from runtime.topology import Node, Topology
-from runtime.workloads import PageSampler, gups_probs, zipf_probs
+from runtime.workloads import Phase, SyntheticOps, gups_probs, phase_tables, zipf_probs
 
 TWINS: list[tuple[Callable[..., Any], Callable[..., Any]]] = [
     (flat_index_of, flat_index),
     (node_of_pfn, NodeMap.nodes_of),
     (page_at_pfn, Memory.pages_at),
-    (PageSampler.page, PageSampler.pages),
+    (SyntheticOps.tagged_op, _draw_group),
 ]
 """Every (scalar, array) pair of one rule the runtime keeps."""
 
@@ -76,24 +78,52 @@ def test_page_at_pfn_twins(pfns: list[int], placed: list[tuple[int, int]]) -> No
     assert array.tolist() == [page_at_pfn(p, memory.page_tables()) for p in pfns]
 
 
-def _samplers() -> list[PageSampler]:
-    """One run (uniform), a few runs (gups: compared), many (zipf: searched, sorted)."""
-    uniform = PageRuns.constant(1000, 1.0 / 1000)
-    gups, _ = gups_probs(1000, 0.0625, 0.9, 990)  # the hot set wraps past the end
-    return [PageSampler(uniform), PageSampler(gups), PageSampler(zipf_probs(5000, 0.99, 3)),
-            PageSampler(zipf_probs(10, 1.2, 4))]
+ROUNDS_UP = PageRuns(np.array([0, 1003, 1060, 2914]),
+                     np.array([0.015991729523571974, 0.7579510023564281, 0.512758723262078,
+                               0.9291042207970062]), 4352)
+"""Runs where a key just below the second run's upper bound computes an offset equal to the
+run's length (float rounding): the page must still be the run's last."""
+
+
+def _tables() -> list[Any]:
+    """One run (uniform), a few runs (gups, its hot set wrapping past the end), many (zipf),
+    runs of no mass at both ends, and ROUNDS_UP."""
+    gups, _ = gups_probs(1000, 0.0625, 0.9, 990)
+    shapes = [PageRuns.constant(1000, 1.0 / 1000), gups, zipf_probs(5000, 0.99, 3),
+              zipf_probs(10, 1.2, 4), PageRuns.from_array(np.array([0.0, 0.5, 0.0, 0.5, 0.0])),
+              ROUNDS_UP]
+    return [phase_tables([Phase(0.0, p, PageRuns.constant(p.pages, 1.0), "t")])
+            for p in shapes]
+
+
+def _pages(keys: Any, total: float, end: int, last: int, hi: Any, lo: Any, width: Any,
+           start: Any, length: Any, out: Any) -> None:
+    for i in range(keys.size):
+        out[i] = sampler_page(keys[i], total, 0, end, last, hi, lo, width, start, length)
+
+
+pages_compiled = compiled(_pages)
 
 
 @settings(max_examples=40, deadline=None)
 @given(us=st.lists(st.floats(0.0, 1.0, exclude_max=True), max_size=40))
-def test_page_sampler_twins(us: list[float]) -> None:
-    """Uniforms anywhere, at 0, next to 1, and exactly on every run's bounds."""
-    for sampler in _samplers():
-        edges = [float(b) / sampler.total for b in sampler.hi.tolist()[:50]]
+def test_page_sampler_compiled_equals_interpreted(us: list[float]) -> None:
+    """sampler_page as the fast engine runs it (compiled, arrays) and as the reference does
+    (interpreted, lists): uniforms anywhere, at 0, next to 1, and exactly on and just below
+    every run's bound."""
+    for tb in _tables():
+        total, end, last = float(tb.total[0]), int(tb.run_first[1]), int(tb.last[0])
+        edges = [float(b) / total for b in tb.hi.tolist()[:50]]
+        edges += [float(np.nextafter(b, 0.0)) / total for b in tb.hi.tolist()[:50]]
         keys = np.array([*us, 0.0, np.nextafter(1.0, 0.0), *edges,
                          *(np.nextafter(e, 0.0) for e in edges)], dtype=np.float64)
         keys = keys[keys < 1.0]
-        assert sampler.pages(keys).tolist() == [sampler.page(float(u)) for u in keys]
-        if keys.size > sampler.CHUNK // 1000:  # the chunked path too
-            assert sampler.locate(np.tile(keys, 2000))[0].tolist()[:keys.size] == \
-                sampler.pages(keys).tolist()
+        out = np.zeros(keys.size, dtype=np.int64)
+        runs = (tb.hi, tb.lo, tb.width, tb.start, tb.length)
+        pages_compiled(keys, total, end, last, *runs, out)
+        lists = [r.tolist() for r in runs]
+        assert out.tolist() == [sampler_page(u, total, 0, end, last, *lists)
+                                for u in keys.tolist()]
+        # the page lies in the run whose cumulative mass first exceeds the key
+        run = np.minimum(np.searchsorted(tb.hi, keys * total, side="right"), last)
+        assert np.all((tb.start[run] <= out) & (out < tb.start[run] + tb.length[run]))

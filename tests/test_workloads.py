@@ -10,73 +10,102 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runtime.draws import other_bit, sampler_page
 from runtime.pageruns import PageRuns
 from runtime.profiler import PAGE_OFFSET_MASK
 from runtime.workloads import (
-    DRAW_CHUNK,
-    DrawStream,
-    PageSampler,
+    Phase,
     SyntheticOps,
     build_workload,
     gups_probs,
+    phase_tables,
 )
 
 
-def stream(m: float, kernel: float = 0.3) -> DrawStream:
-    return DrawStream(seed=7, cpu=1, mem_op_fraction=m, load_fraction=0.4,
-                      kernel_fraction=kernel, lines_per_page=64)
+def uniform_ops(m: float, kernel: float = 0.3, cpus: int = 2, load: float = 0.4) -> SyntheticOps:
+    spec = {"kind": "uniform", "region_mib": 4, "mem_op_fraction": m, "load_fraction": load,
+            "kernel_fraction": kernel, "placement": "cxl"}
+    return SyntheticOps(build_workload(spec, 1 << 20, 64, seed=7), 7, cpus)
+
+
+def one_by_one(ops: SyntheticOps, cpu: int, times: list[float]) -> list[object]:
+    """tagged_op per tag: a memory op's (page, miss, offset, load, kernel), else its RIP bit."""
+    out: list[object] = []
+    for t in times:
+        op = ops.tagged_op(cpu, 0, t)
+        out.append((op.page, op.l3_miss, op.vaddr & PAGE_OFFSET_MASK, op.load, op.kernel)
+                   if op.load or op.store else op.kernel)
+    return out
+
+
+def in_batches(ops: SyntheticOps, cpu: int, times: np.ndarray, cuts: list[int],
+               non_memory: bool = True) -> list[object]:
+    out: list[object] = []
+    at = 0
+    for tags in cuts:
+        b = ops.tagged_batches([cpu], [0], 10000, [times[at:at + tags]], non_memory)
+        other = iter(b.other_kernel.tolist()) if b.other_kernel is not None else None
+        mem = dict(zip(b.at.tolist(), zip(b.page.tolist(), b.l3_miss.tolist(),
+                                          b.offset.tolist(), b.load.tolist(),
+                                          b.kernel.tolist(), strict=True), strict=True))
+        out += [mem[t] if t in mem else next(other) if other is not None else None
+                for t in range(tags)]
+        at += tags
+    return out
 
 
 @settings(max_examples=40, deadline=None)
 @given(m=st.sampled_from([0.0, 0.05, 0.3, 0.999, 1.0]),
+       kernel=st.sampled_from([0.0, 0.3, 1.0]),
        cuts=st.lists(st.integers(0, 9000), min_size=1, max_size=6))
-def test_take_in_any_batches_equals_next_one_by_one(m: float, cuts: list[int]) -> None:
-    one, many = stream(m), stream(m)
-    singles = []
-    for _ in range(sum(cuts)):
-        drawn = one.next()
-        singles.append(drawn if drawn is not None
-                       else bool(one.other_kernel(one.other - 1, 1)[0]))
-    batched: list[object] = []
-    for tags in cuts:
-        d = many.take(tags)
-        other = iter(many.other_kernel(d.other_start, tags - d.at.size).tolist())
-        mem = dict(zip(d.at.tolist(), zip(d.u_page.tolist(), d.u_miss.tolist(),
-                                          d.load.tolist(), d.kernel.tolist(),
-                                          d.line.tolist(), strict=True), strict=True))
-        batched += [mem[t] if t in mem else next(other) for t in range(tags)]
-    assert batched == singles
+def test_blocks_in_any_cuts_equal_tags_one_by_one(m: float, kernel: float,
+                                                  cuts: list[int]) -> None:
+    """draw_group (compiled, a block at a time) and tagged_op (interpreted, a tag at a time)
+    consume the streams alike, whatever the block boundaries."""
+    times = np.cumsum(np.full(sum(cuts), 0.01))
+    assert in_batches(uniform_ops(m, kernel), 1, times, cuts) == \
+        one_by_one(uniform_ops(m, kernel), 1, times.tolist())
 
 
 def test_skipped_non_memory_bits_are_the_ones_the_reference_draws() -> None:
     """The fast engine skips the RIP bits of non-memory tags under L3MissOnly; asking later,
-    by ordinal, gives what drawing them one by one gives."""
-    a, b = stream(0.3), stream(0.3)
-    late = 2 * DRAW_CHUNK + 100  # past the chunks b then forgets
-    bits = [bool(a.other_kernel(i, 1)[0]) for i in range(late + 1000)]
-    assert b.other_kernel(late, 1000).tolist() == bits[late:]
+    by ordinal, gives what drawing them one by one gives; asking again for a bit already
+    drawn past is refused."""
+    times = np.cumsum(np.full(30_000, 0.01))
+    ref = one_by_one(uniform_ops(0.3), 0, times.tolist())
+    fast = uniform_ops(0.3)
+    skipped = in_batches(fast, 0, times[:20_000], [20_000], non_memory=False)
+    assert [x for x in skipped if x is not None] == [x for x in ref[:20_000]
+                                                    if isinstance(x, tuple)]
+    assert in_batches(fast, 0, times[20_000:], [10_000]) == ref[20_000:]
+    rng = np.random.default_rng(1)
+    _, drawn = other_bit(rng, 5, 0, 0.3)
+    assert drawn == 6
     with pytest.raises(ValueError):
-        b.other_kernel(0, 1)
+        other_bit(rng, drawn - 1, drawn, 0.3)
 
 
 @pytest.mark.parametrize("m", [0.05, 0.3, 0.9])
 def test_memory_op_fraction_and_attributes(m: float) -> None:
     tags = 400_000
-    d = stream(m).take(tags)
+    d = uniform_ops(m).tagged_batches([0], [0], 10000, [np.arange(tags, dtype=np.float64)],
+                                      False)
     n = d.at.size
     sd = np.sqrt(tags * m * (1 - m))
     assert abs(n - tags * m) < 5 * sd  # each tag a memory op with probability m
     assert np.all(np.diff(d.at) > 0) and d.at[0] >= 0 and d.at[-1] < tags
     assert abs(d.load.mean() - 0.4) < 5 * np.sqrt(0.24 / n)
     assert abs(d.kernel.mean() - 0.3) < 5 * np.sqrt(0.21 / n)
-    assert d.line.min() == 0 and d.line.max() == 63
+    assert d.offset.min() == 0 and d.offset.max() == 63 * 64
     # gaps are geometric: the fraction of memory ops right after another one is m
     assert abs(np.mean(np.diff(d.at) == 1) - m) < 5 * np.sqrt(m * (1 - m) / n)
 
 
 def test_no_memory_ops_at_all() -> None:
-    s = stream(0.0)
-    assert s.take(10_000).at.size == 0 and s.next() is None
+    ops = uniform_ops(0.0)
+    assert ops.tagged_batches([0], [0], 10000, [np.arange(10_000.0)], False).at.size == 0
+    op = ops.tagged_op(1, 0, 0.0)
+    assert not (op.load or op.store) and op.page is None
 
 
 def probs_cases() -> list[np.ndarray]:
@@ -87,24 +116,22 @@ def probs_cases() -> list[np.ndarray]:
     return [gups, zipf / zipf.sum(), np.full(64, 1 / 64), holes, steps / steps.sum()]
 
 
+def sample_pages(probs: np.ndarray, u: np.ndarray) -> list[int]:
+    """sampler_page on each uniform, as the reference calls it (lists, interpreted)."""
+    tb = phase_tables([Phase(0.0, PageRuns.from_array(probs), PageRuns.constant(probs.size, 1.0),
+                             "t")])
+    runs = (tb.hi.tolist(), tb.lo.tolist(), tb.width.tolist(), tb.start.tolist(),
+            tb.length.tolist())
+    return [sampler_page(x, float(tb.total[0]), 0, int(tb.run_first[1]), int(tb.last[0]),
+                         *runs) for x in u.tolist()]
+
+
 @pytest.mark.parametrize("probs", probs_cases(),
                          ids=["gups", "zipf", "uniform", "holes", "steps"])
-def test_page_sampler_vector_equals_scalar_and_follows_probs(probs: np.ndarray) -> None:
-    sampler = PageSampler(PageRuns.from_array(probs))
-    u = np.random.default_rng(3).random(200_000)
+def test_page_sampler_follows_probs(probs: np.ndarray) -> None:
+    u = np.random.default_rng(3).random(100_000)
     u[:3] = [0.0, np.nextafter(1.0, 0.0), 0.5]  # the ends of the unit interval
-    pages = sampler.pages(u)
-    assert pages[:2000].tolist() == [sampler.page(x) for x in u[:2000].tolist()]
-    # in chunks (u is several CHUNKs long) as in one pass; each page inside its run
-    whole, runs = sampler._locate(u)
-    assert whole.tolist() == pages.tolist()
-    chunked_runs = sampler.locate(u)[1]
-    if runs is None:
-        assert chunked_runs is None and sampler.start.size == 1
-    else:
-        assert chunked_runs is not None and chunked_runs.tolist() == runs.tolist()
-        assert np.all(sampler.start[runs] <= pages)
-        assert np.all(pages < sampler.start[runs] + sampler.length[runs])
+    pages = np.array(sample_pages(probs, u))
     assert pages.min() >= 0 and pages.max() < probs.size
     assert np.all(probs[pages] > 0)  # never a page of zero probability
     counts = np.bincount(pages, minlength=probs.size)
@@ -126,7 +153,6 @@ def test_synthetic_ops_batch_equals_one_by_one_across_a_phase_change(per_page_mi
         rng = np.random.default_rng(4)
         wl.phases = [dataclasses.replace(p, miss=PageRuns.from_array(rng.random(wl.pages)))
                      for p in wl.phases]
-    assert (SyntheticOps(wl, 3, 2)._run_miss[0] is None) == per_page_miss
     times = np.cumsum(np.full(3000, 0.01))
     fast, ref = SyntheticOps(wl, 3, 2), SyntheticOps(wl, 3, 2)
     batch = fast.tagged_batches([1], [0], 10000, [times], non_memory=True)
@@ -168,18 +194,19 @@ def test_several_cpus_in_one_batch_equal_each_alone() -> None:
 
 
 def test_certain_outcomes_take_no_draw_and_still_hold() -> None:
-    """Every tag a memory op, every op a load, none in the kernel: 3 uniforms per op, so the
-    stream differs from one with real coins, but both engines still read it alike."""
-    sure = DrawStream(seed=7, cpu=0, mem_op_fraction=1.0, load_fraction=1.0,
-                      kernel_fraction=0.0, lines_per_page=64)
-    d = sure.take(5000)
+    """Every tag a memory op, every op a load, none in the kernel: 3 uniforms per op (page,
+    miss, line), so the stream differs from one with real coins, but both engines still read
+    it alike."""
+    sure = uniform_ops(1.0, kernel=0.0, load=1.0)
+    d = sure.tagged_batches([0], [0], 10000, [np.arange(5000.0)], True)
     assert d.at.tolist() == list(range(5000))
     assert d.load.all() and not d.kernel.any()
-    one = DrawStream(seed=7, cpu=0, mem_op_fraction=1.0, load_fraction=1.0,
-                     kernel_fraction=0.0, lines_per_page=64)
-    assert [one.next() for _ in range(5000)] == list(zip(
-        d.u_page.tolist(), d.u_miss.tolist(), d.load.tolist(), d.kernel.tolist(),
-        d.line.tolist(), strict=True))
+    assert d.other_kernel is not None and d.other_kernel.size == 0
+    u = np.random.default_rng([7, 0]).random((5000, 3))  # the CPU's own stream, by hand
+    assert (d.offset // 64).tolist() == (u[:, 2] * 64).astype(np.int64).tolist()
+    assert d.page.tolist() == sample_pages(np.full(1024, 1 / 1024), u[:, 0])
+    assert one_by_one(uniform_ops(1.0, kernel=0.0, load=1.0), 0, list(range(5000))) == \
+        in_batches(uniform_ops(1.0, kernel=0.0, load=1.0), 0, np.arange(5000.0), [5000])
 
 
 def test_phases_out_of_order_are_refused() -> None:
@@ -195,5 +222,8 @@ def test_phases_out_of_order_are_refused() -> None:
 
 
 def test_no_non_memory_bits_asked_for() -> None:
-    s = stream(0.3)
-    assert s.other_kernel(4096, 0).size == 0 and s.other_kernel(5000, 3).size == 3
+    ops = uniform_ops(0.3)
+    empty = ops.tagged_batches([0], [0], 10000, [np.zeros(0)], True)
+    assert empty.at.size == 0 and empty.other_kernel is not None and \
+        empty.other_kernel.size == 0
+    assert ops.tagged_batches([0], [0], 10000, [np.arange(3.0)], False).other_kernel is None

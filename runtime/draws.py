@@ -1,0 +1,280 @@
+"""Synthetic tagged ops, drawn one memory op at a time: the rules both engines run.
+
+Each CPU draws from two seeded numpy generators: `rng` for its memory ops, `other_rng` for the
+RIP bit of its other tags. Each tagged op is a memory op with probability mem_op_fraction,
+independently, so the tags before the next memory op are a geometric gap and only memory ops
+are drawn, each from consecutive uniforms in a fixed order: page, miss, line, then gap, load,
+kernel (each of the last three only when its fraction is strictly between 0 and 1: a certain
+outcome takes no uniform). The RIP bit of a CPU's n-th other tag is other_rng's n-th uniform,
+drawn only when someone asks (without L3MissOnly those tags can be samples).
+
+The scalar rules here are @jitable: the reference engine calls them interpreted one tag at a
+time (workloads.SyntheticOps.tagged_op), the fast engine compiled for a block of a group's
+CPUs at once (`draw_group`). numba's Generator draws the very same stream from the same
+generator state as numpy's, so both engines see the same ops with nothing materialised in
+between (no per-CPU buffers of future draws).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from generated._base import jitable
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+
+MAX_GAP = float(1 << 40)
+"""Longest run of non-memory tags between two memory ops (~10^7 CPU-seconds at period
+10000): a longer geometric gap is cut here, which matters only for a mem_op_fraction below
+~1e-12 (it keeps tag ordinals inside int64)."""
+
+
+class DrawState(NamedTuple):
+    """Every CPU's place in its streams, carried from tag to tag (reference) or block to block
+    (fast engine). A drawn memory op waits (`held`) until its tag comes."""
+
+    tag: I64  # tags consumed
+    other: I64  # non-memory tags consumed: the ordinal of the next one
+    other_drawn: I64  # uniforms taken from other_rng
+    pos: I64  # tag ordinal of the last memory op drawn (-1: none yet)
+    held: I64  # 1: that op's tag has not come yet
+    u_page: F64  # ... and its draws
+    u_miss: F64
+    line: I64
+    load: B
+    kernel: B
+
+
+def new_draw_state(cpus: int) -> DrawState:
+    i = np.zeros(cpus, dtype=np.int64)
+    return DrawState(tag=i.copy(), other=i.copy(), other_drawn=i.copy(),
+                     pos=np.full(cpus, -1, dtype=np.int64), held=i.copy(),
+                     u_page=np.zeros(cpus), u_miss=np.zeros(cpus), line=i.copy(),
+                     load=np.zeros(cpus, dtype=bool), kernel=np.zeros(cpus, dtype=bool))
+
+
+class DrawParams(NamedTuple):
+    """The workload's fractions and the region's shape (scan offsets split it per CPU)."""
+
+    mem: float
+    log_other: float  # log1p(-mem): the geometric gap's denominator
+    load: float
+    kernel: float
+    lines_per_page: int
+    line_bytes: int
+    pages: int
+    cpus: int
+
+
+class PhaseTables(NamedTuple):
+    """Every phase's page distribution and L3-miss probabilities as flat arrays: phase k's
+    sampler runs are run_first[k] .. run_first[k + 1] - 1 (cumulative mass `hi`, its start
+    `lo`, `width`, first page and length; `last` is the last run with mass, counted from
+    run_first[k]), its miss runs miss_first[k] ..; scan > 0 makes it a sequential sweep."""
+
+    phase_start: F64
+    scan: F64
+    total: F64
+    last: I64
+    run_first: I64
+    hi: F64
+    lo: F64
+    width: F64
+    start: I64
+    length: I64
+    miss_first: I64
+    miss_start: I64
+    miss_value: F64
+
+
+@jitable
+def draw_memory_op(rng: Any, last_pos: int, mem: float, log_other: float, load_f: float,
+                   kernel_f: float, lines_per_page: int) -> tuple[int, float, float, int, bool,
+                                                               bool]:
+    """The next memory op of a stream whose last one was at tag last_pos: (its tag ordinal,
+    u_page, u_miss, line, load, kernel). log_other is log1p(-mem), computed once
+    (DrawParams.log_other)."""
+    u_page = rng.random()
+    u_miss = rng.random()
+    u_line = rng.random()
+    if 0.0 < mem < 1.0:
+        gap = min(np.floor(math.log1p(-rng.random()) / log_other), MAX_GAP)
+        pos = last_pos + int(gap) + 1
+    else:  # every tag a memory op
+        pos = last_pos + 1
+    load = rng.random() < load_f if 0.0 < load_f < 1.0 else load_f >= 1.0
+    kernel = rng.random() < kernel_f if 0.0 < kernel_f < 1.0 else kernel_f >= 1.0
+    return pos, u_page, u_miss, int(u_line * lines_per_page), load, kernel
+
+
+@jitable
+def other_bit(rng: Any, ordinal: int, drawn: int, kernel_f: float) -> tuple[bool, int]:
+    """RIP bit 63 of a CPU's non-memory tag number `ordinal`, with `drawn` uniforms of its
+    other_rng used so far: (the bit, uniforms used after it). Skipped ordinals are drawn
+    and dropped, so asking late gives what asking one by one gives; never goes back."""
+    if not 0.0 < kernel_f < 1.0:
+        return kernel_f >= 1.0, drawn
+    if ordinal < drawn:
+        raise ValueError("non-memory RIP bits are drawn in order")
+    while drawn < ordinal:
+        rng.random()
+        drawn += 1
+    return rng.random() < kernel_f, drawn + 1
+
+
+@jitable
+def bisect_right(a: Any, x: float, lo: int, hi: int) -> int:
+    """The first index in a[lo:hi] (ascending) whose value is greater than x (else hi)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@jitable
+def phase_at(t_ms: float, phase_start: Any) -> int:
+    """Index of the phase running at t_ms: the last one starting at or before it."""
+    return max(bisect_right(phase_start, t_ms, 0, len(phase_start)) - 1, 0)
+
+
+@jitable
+def sampler_page(u: float, total: float, first: int, end: int, last: int, hi: F64, lo: F64,
+                 width: F64, start: I64, length: I64) -> int:
+    """The page of one uniform in a phase whose sampler runs are first .. end - 1 (`last`:
+    the last with mass): its key u * total picks a run by cumulative mass (a key rounding up
+    to the total falls in the last run with mass), then a page within the run uniformly."""
+    key = u * total
+    run = min(bisect_right(hi, key, first, end), last)
+    offset = int((key - lo[run]) / width[run] * length[run])
+    page: int = start[run] + min(offset, length[run] - 1)
+    return page
+
+
+@jitable
+def scan_page(when_ms: float, pages_per_ms: float, cpu: int, pages: int, cpus: int) -> int:
+    """A sweep's page at when_ms: each CPU sweeps from its own share of the region."""
+    page: int = (int(when_ms * pages_per_ms) + cpu * pages // cpus) % pages
+    return page
+
+
+@jitable
+def miss_probability(page: int, first: int, end: int, miss_start: I64, miss_value: F64) -> float:
+    """A page's L3-miss probability from a phase's miss runs first .. end - 1."""
+    p: float = miss_value[bisect_right(miss_start, page, first, end) - 1]
+    return p
+
+
+class OpColumns(NamedTuple):
+    """Room for a group's memory ops (workloads.SyntheticOps fills an OpBatch from it)."""
+
+    cpu: I64
+    at: I64
+    when: F64
+    kernel: B
+    load: B
+    page: I64
+    offset: I64
+    l3_miss: B
+
+
+def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s: DrawState,
+                p: DrawParams, tb: PhaseTables, non_memory: int, out: OpColumns,
+                other_out: B) -> tuple[int, int]:
+    """The next sizes[k] tags of each CPU cpus[k] (tag times in `times`, CPU by CPU): their
+    memory ops to `out`, and with non_memory the RIP bits of the others to other_out, in
+    order. Returns how many of each it wrote. The twin of SyntheticOps.tagged_op, which does
+    the same one tag at a time (tests/test_workloads.py holds them equal).
+
+    Written flat on purpose: every array is taken out of its tuple once, and the rules called
+    per op take scalars or plain arrays; handing a tuple of arrays to a rule per op costs
+    numba ~10 ns per array in reference counting."""
+    mem, log_other, load_f, kernel_f = p.mem, p.log_other, p.load, p.kernel
+    lines = p.lines_per_page
+    line_bytes, pages, ncpus = p.line_bytes, p.pages, p.cpus
+    phase_start, scan, total, last, run_first = tb.phase_start, tb.scan, tb.total, tb.last, \
+        tb.run_first
+    hi, lo, width, start, length = tb.hi, tb.lo, tb.width, tb.start, tb.length
+    miss_first, miss_start, miss_value = tb.miss_first, tb.miss_start, tb.miss_value
+    o_cpu, o_at, o_when, o_kernel, o_load, o_page, o_offset, o_miss = out
+    n = 0
+    o = 0
+    base = 0
+    for k in range(cpus.size):
+        cpu = cpus[k]
+        first = s.tag[cpu]
+        end = first + sizes[k]
+        before = n
+        if mem > 0.0:
+            rng = rngs[cpu]
+            held, pos = s.held[cpu], s.pos[cpu]
+            u_page, u_miss, line = s.u_page[cpu], s.u_miss[cpu], s.line[cpu]
+            load, kernel = s.load[cpu], s.kernel[cpu]
+            while True:
+                if not held:
+                    pos, u_page, u_miss, line, load, kernel = draw_memory_op(
+                        rng, pos, mem, log_other, load_f, kernel_f, lines)
+                    held = 1
+                if pos >= end:
+                    break
+                at = pos - first
+                when = times[base + at]
+                ph = phase_at(when, phase_start)
+                if scan[ph] > 0.0:
+                    page = scan_page(when, scan[ph], cpu, pages, ncpus)
+                else:
+                    page = sampler_page(u_page, total[ph], run_first[ph], run_first[ph + 1],
+                                        run_first[ph] + last[ph], hi, lo, width, start, length)
+                o_cpu[n] = cpu
+                o_at[n] = at
+                o_when[n] = when
+                o_kernel[n] = kernel
+                o_load[n] = load
+                o_page[n] = page
+                o_offset[n] = line * line_bytes
+                o_miss[n] = u_miss < miss_probability(page, miss_first[ph],
+                                                      miss_first[ph + 1], miss_start,
+                                                      miss_value)
+                held = 0
+                n += 1
+            s.held[cpu], s.pos[cpu] = held, pos
+            s.u_page[cpu], s.u_miss[cpu], s.line[cpu] = u_page, u_miss, line
+            s.load[cpu], s.kernel[cpu] = load, kernel
+        others = sizes[k] - (n - before)
+        if non_memory:
+            other_rng = other_rngs[cpu]
+            drawn = s.other_drawn[cpu]
+            for i in range(others):
+                bit, drawn = other_bit(other_rng, s.other[cpu] + i, drawn, kernel_f)
+                other_out[o] = bit
+                o += 1
+            s.other_drawn[cpu] = drawn
+        s.other[cpu] += others
+        s.tag[cpu] = end
+        base += sizes[k]
+    return n, o
+
+
+def draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s: DrawState,
+               p: DrawParams, tb: PhaseTables, non_memory: int, out: OpColumns,
+               other_out: B) -> tuple[int, int]:
+    """_draw_group compiled (numba is imported at the first call, not by importing this)."""
+    global _compiled_draw_group
+    if _compiled_draw_group is None:
+        from runtime.jit import compiled
+
+        _compiled_draw_group = compiled(_draw_group)
+    got: tuple[int, int] = _compiled_draw_group(rngs, other_rngs, cpus, sizes, times, s, p, tb,
+                                                non_memory, out, other_out)
+    return got
+
+
+_compiled_draw_group: Any = None

@@ -94,11 +94,12 @@ def promote_batch(pghot: Pghot, pfns: I64, target: int, now_ms: int,
     moved, pages = pghot.memory.migrate_many(order, target)
     result.migrate_failed += pfns.size - moved.size
     if moved.size:
-        rows = ColumnLog(Promotion)  # converted once, then copied into both logs
-        rows.extend_columns(moved.size, time_ms=now_ms, old_pfn=order[:moved.size],
-                            new_pfn=moved, target_nid=target, page=pages)
-        result.promoted.extend(rows)
-        pghot.promotions.extend(rows)
+        # one set of int64 columns, kept (not copied) by both logs
+        rows = {"time_ms": np.full(moved.size, now_ms, dtype=np.int64),
+                "old_pfn": np.ascontiguousarray(order[:moved.size]), "new_pfn": moved,
+                "target_nid": np.full(moved.size, target, dtype=np.int64), "page": pages}
+        result.promoted.extend(**rows)
+        pghot.promotions.extend(**rows)
         pghot.vmstat.count("numa_pages_migrated", moved.size)
         pghot.vmstat.count_node(target, "pgpromote_success", moved.size)
 

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generated._base import jitable
+from runtime.jit import compiled_on_first_call
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -263,18 +264,4 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
     return n, o
 
 
-def draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s: DrawState,
-               p: DrawParams, tb: PhaseTables, non_memory: int, out: OpColumns,
-               other_out: B) -> tuple[int, int]:
-    """_draw_group compiled (numba is imported at the first call, not by importing this)."""
-    global _compiled_draw_group
-    if _compiled_draw_group is None:
-        from runtime.jit import compiled
-
-        _compiled_draw_group = compiled(_draw_group)
-    got: tuple[int, int] = _compiled_draw_group(rngs, other_rngs, cpus, sizes, times, s, p, tb,
-                                                non_memory, out, other_out)
-    return got
-
-
-_compiled_draw_group: Any = None
+draw_group = compiled_on_first_call(_draw_group)

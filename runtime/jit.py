@@ -72,6 +72,22 @@ def compiled(func: F) -> F:
     return jitted
 
 
+def compiled_on_first_call(func: F) -> F:
+    """func, compiled at its first call: for loops in modules the reference engine imports
+    too, so that importing them never imports numba."""
+    jitted: list[F] = []
+
+    def first_call(*args: Any) -> Any:
+        if not jitted:
+            jitted.append(compiled(func))
+        return jitted[0](*args)
+
+    first_call.__doc__ = func.__doc__
+    first_call.__name__ = func.__name__
+    first_call.py_func = func  # type: ignore[attr-defined]  # (numba's name for it)
+    return first_call  # type: ignore[return-value]
+
+
 def _cache_usable() -> bool:
     """numba caches next to the module or, where that is read-only (a system install), in its
     user cache folder; IBS_MPROF_NO_JIT_CACHE=1 turns caching off (tests of the cache)."""

@@ -85,7 +85,7 @@ class LagHistogram:
             octave = np.log2(lags[coarse] / self.FINE_MS) * self.PER_DOUBLING
             index[coarse] = self.FINE + np.minimum(octave.astype(np.int64),
                                                    self.PER_DOUBLING * self.DOUBLINGS - 1)
-        np.add.at(self.counts, index, 1)
+        self.counts += np.bincount(index, minlength=self.counts.size)
         self.count += int(lags.size)
         self.total += float(lags.sum())
         self.max = max(self.max, float(lags.max()))
@@ -125,16 +125,6 @@ def first_of_each(values: I64) -> tuple[I64, I64]:
     first = np.r_[True, ordered[1:] != ordered[:-1]] if ordered.size else \
         np.zeros(0, dtype=bool)
     return ordered[first], order[first]
-
-
-def last_of_each(values: I64) -> I64:
-    """The index of each distinct value's last occurrence, by value ascending."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    last = np.r_[ordered[1:] != ordered[:-1], True] if ordered.size else \
-        np.zeros(0, dtype=bool)
-    out: I64 = order[last]
-    return out
 
 
 @dataclass
@@ -386,11 +376,10 @@ class Collector:
         if not pages.size:
             return
         self.phase.note(self.phase.first_ready, pages, when)
-        # each page's latest READY time (calls are in time order: the last occurrence)
-        last = last_of_each(pages)
-        pages, when = pages[last], when[last]
-        self.first_ready_pages += self.state.mark_ready(pages, when)
-        self._fifo.append((when.astype(np.float64), pages))
+        # each page's latest READY time (calls are in time order: its last call)
+        first, last = self.state.mark_ready(pages, when)
+        self.first_ready_pages += first
+        self._fifo.append((when[last].astype(np.float64), pages[last]))
 
     def _expire(self, now: float) -> None:
         """D(t) = pages made READY within (now - window, now]: the pages READY since the last

@@ -15,6 +15,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
+from runtime.jit import compiled_on_first_call
+
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
@@ -25,6 +27,35 @@ PROMO_DEMOTED = 1 << 15
 """Set once the page was demoted after its latest promotion."""
 PROMO_MAX = PROMO_DEMOTED - 1
 PROMO_NEVER = 0
+
+
+def _mark_ready_calls(pages: I64, when: F64, words: npt.NDArray[np.uint32],
+                      keep: I64) -> tuple[int, int]:
+    """READY calls in order: each page's word gets the READY flags and the time of its latest
+    call; counts the pages READY for the first time. Then, backwards, the index of each page's
+    last call goes to `keep` (a page's EVER_READY bit marks it seen meanwhile, and is set back
+    after). Returns (first-time pages, indices kept)."""
+    first = 0
+    for i in range(pages.size):
+        page = pages[i]
+        w = words[page]
+        if not w & EVER_READY:
+            first += 1
+        step = np.uint32(math.floor(when[i] * READY_STEPS_PER_MS))
+        words[page] = (step << FLAG_BITS) | (w & (ON_TOP | IN_D)) | EVER_READY
+    kept = 0
+    for i in range(pages.size - 1, -1, -1):
+        page = pages[i]
+        if words[page] & EVER_READY:
+            words[page] = words[page] - EVER_READY
+            keep[kept] = i
+            kept += 1
+    for j in range(kept):
+        words[pages[keep[j]]] = words[pages[keep[j]]] | EVER_READY
+    return first, kept
+
+
+mark_ready_calls = compiled_on_first_call(_mark_ready_calls)
 
 
 class PageState:
@@ -50,14 +81,13 @@ class PageState:
         self.words[pages] = np.where(values, words | mask, words & ~np.uint32(mask))
 
     # --- READY times -----------------------------------------------------------------------
-    def mark_ready(self, pages: I64, when: F64) -> int:
-        """Pages READY at `when` (ms, each page once): their latest READY time; returns how
-        many were never READY before."""
-        words = self.words[pages]
-        first = int(np.count_nonzero((words & EVER_READY) == 0))
-        steps = np.floor(when * READY_STEPS_PER_MS).astype(np.uint32)
-        self.words[pages] = (steps << FLAG_BITS) | (words & (ON_TOP | IN_D)) | EVER_READY
-        return first
+    def mark_ready(self, pages: I64, when: F64) -> tuple[int, I64]:
+        """Pages READY at `when` (ms, in call order, a page any number of times): each page's
+        latest READY time. Returns how many pages were never READY before, and the index of
+        each page's last call among these (in no particular order)."""
+        keep = np.empty(pages.size, dtype=np.int64)
+        first, kept = mark_ready_calls(pages, when, self.words, keep)
+        return first, keep[:kept]
 
     def ready_after(self, pages: I64, cut_ms: float) -> B:
         """Whether each page's latest READY call came after cut_ms (at 1/16 ms)."""

@@ -199,12 +199,10 @@ def test_incremental_counters_equal_a_recount_at_every_tick(seed: int, kind: str
 @settings(max_examples=50, deadline=None)
 @given(values=st.lists(st.integers(0, 40), max_size=60))
 def test_sort_based_unique_helpers_equal_numpy_unique(values: list[int]) -> None:
-    """distinct / first_of_each / last_of_each replace np.unique on the hot paths."""
-    from runtime.metrics import distinct, first_of_each, last_of_each
+    """distinct / first_of_each replace np.unique on the hot paths."""
+    from runtime.metrics import distinct, first_of_each
 
     a = np.array(values, dtype=np.int64)
     assert distinct(a).tolist() == np.unique(a).tolist()
     ids, first = np.unique(a, return_index=True)
     assert [x.tolist() for x in first_of_each(a)] == [ids.tolist(), first.tolist()]
-    assert last_of_each(a).tolist() == (a.size - 1 - np.unique(a[::-1], return_index=True)[1]
-                                        ).tolist()

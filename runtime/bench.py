@@ -7,7 +7,8 @@ machine's other work, not the engine), the first (cold: numba loads or compiles 
 the allocator warms up) and the slowest are reported beside it, with the process CPU time of
 the fastest. The fast/reference ratio therefore compares steady-state rates. Child processes
 measure what a user runs: the whole `ibs-mprof run` command on the 64-CPU host (real-time
-factor end to end, wall and CPU), the build of a 256 GiB region with its bytes per page and
+factor end to end, wall and CPU, for 0.01 s, 4 s and 60 s simulated: its fixed cost, and the
+steady rate of a long study), the build of a 256 GiB region with its bytes per page and
 peak RSS, a 1 TiB CXL tier's pghot records, and with --flat the peak RSS of a 600 s run
 against the same run for 10 s; then a generated 1 GB perf.data read through the ingest layer
 and the whole `ingest` command on a recording of a million samples. No test asserts any of
@@ -54,8 +55,10 @@ CASES = (
 REGION_GIB = 256
 QUICK_REGION_GIB = 1
 FLAT_SHORT_S, FLAT_LONG_S = 10.0, 600.0
-COMMAND_S = 4.0
-"""Simulated seconds of the whole-command measurement on the 64-CPU host."""
+COMMAND_S = (0.01, 4.0, 60.0)
+"""Simulated seconds of the whole-command measurements on the 64-CPU host: next to nothing
+(what a run costs before and after simulating: interpreter, imports, compiled-code load,
+build, report), a short run, and a long one (the steady rate a minutes-long study sees)."""
 READ_MB, QUICK_READ_MB = 1000, 20
 """perf.data size the reader is timed on: the 1 GB a user brings (20 MB if quick)."""
 INGEST_SAMPLES, QUICK_INGEST_SAMPLES = 1_000_000, 20_000
@@ -141,6 +144,15 @@ def command(overrides: tuple[str, ...], seconds: float) -> dict[str, Any]:
             "real_time_factor": seconds / wall,
             "peak_rss_bytes": report["engine"]["peak_memory_bytes"],
             "samples": report["vmstat"]["hwhint_total_events"]}
+
+
+def commands(overrides: tuple[str, ...]) -> dict[str, Any]:
+    """The whole command for each of COMMAND_S: the shortest is its fixed cost; between the
+    other two, the steady real-time factor (extra simulated seconds per extra wall second)."""
+    fixed, short, long = (command(overrides, seconds) for seconds in COMMAND_S)
+    steady = (long["simulated_s"] - short["simulated_s"]) / max(
+        long["wall_s"] - short["wall_s"], 1e-9)
+    return {"fixed": fixed, "short": short, "long": long, "steady_real_time_factor": steady}
 
 
 def region_build(gib: int = REGION_GIB) -> dict[str, Any]:
@@ -255,7 +267,8 @@ def estimated_wall_s(quick: bool, repeat: int, flat: bool = False) -> float:
                 load_scenario(None, list(region_scenario(QUICK_REGION_GIB if quick
                                                          else REGION_GIB)))]
     if not quick:
-        children.append(load_scenario(None, [*HOST_64, f"duration_s={COMMAND_S}"]))
+        children += [load_scenario(None, [*HOST_64, f"duration_s={seconds}"])
+                     for seconds in COMMAND_S]
     if flat:
         children += [load_scenario(None, [*HOST_64, f"duration_s={seconds}"])
                      for seconds in (FLAT_SHORT_S, FLAT_LONG_S)]
@@ -308,7 +321,7 @@ def bench(quick: bool = False, repeat: int = 3, progress: Progress | None = None
         progress.stage("children", 0.0)
         result: dict[str, Any] = {"cases": cases}
         if not quick:
-            result["command_64cpu"] = command(HOST_64, COMMAND_S)
+            result["command_64cpu"] = commands(HOST_64)
         result["region"] = region_build(QUICK_REGION_GIB if quick else REGION_GIB)
         progress.stage("children", 0.5)
         result["tib"] = tib_memory()
@@ -342,10 +355,15 @@ def format_text(result: dict[str, Any]) -> str:
         lines.append(f"  fast / reference = {case['fast_over_reference']:.1f}x (steady state)")
     if "command_64cpu" in result:
         c = result["command_64cpu"]
-        lines.append(f"whole `ibs-mprof run` command, 64-CPU host, period 10000, gups-hot: "
-                     f"{c['simulated_s']} s simulated in {c['wall_s']} s wall, {c['cpu_s']} s "
-                     f"CPU: real-time factor {c['real_time_factor']:.2f}; peak RSS "
-                     f"{c['peak_rss_bytes'] / 2**20:.0f} MiB")
+        lines.append(f"whole `ibs-mprof run` command, 64-CPU host, period 10000, gups-hot: fixed "
+                     f"cost {c['fixed']['wall_s']} s wall ({c['fixed']['simulated_s']} s "
+                     "simulated); steady real-time factor "
+                     f"{c['steady_real_time_factor']:.2f}")
+        for key in ("short", "long"):
+            r = c[key]
+            lines.append(f"  {r['simulated_s']} s simulated in {r['wall_s']} s wall, "
+                         f"{r['cpu_s']} s CPU: real-time factor {r['real_time_factor']:.2f}; "
+                         f"peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB")
     r = result["region"]
     lines.append(f"{r['region_gib']} GiB region ({r['pages']:,} pages): build {r['build_s']} s, "
                  f"{r['bytes_per_page']:.1f} bytes of model state per page (+ pghot's 1 per "

@@ -4,8 +4,9 @@ Kernel rules are plain scalar functions marked @jitable (generated/_base.py). Th
 engine calls them as Python; the fast engine's loops are compiled with numba, which needs the
 rules registered (numba's register_jitable) before it compiles a caller. `compiled(func)`
 does both: it registers every marked function once, then returns func compiled (nopython,
-cached on disk, so a second run of the tool loads instead of compiling). This module is the
-only place numba is imported: commands that never run the fast engine never pay for it.
+cached on disk, so a second run of the tool loads instead of compiling). This module (and
+runtime/jitlist.py, which only compiled loops' callers import) is the only place numba is
+imported: commands that never run the fast engine never pay for it.
 
 numba's cache follows the file of the compiled function only: a changed rule in another file
 would leave a stale compiled loop behind. So the cache folder is named by a fingerprint of

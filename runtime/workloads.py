@@ -253,9 +253,9 @@ class SyntheticOps:
         depend on the op position (each CPU's stream counts its own tags), so first_ops and
         period_ops are not needed here; lackey traces use them."""
         if self._typed is None:  # numba's typed lists of the generators, made once
-            from numba.typed import List
+            from runtime.jitlist import generator_list
 
-            self._typed = (List(self.rngs), List(self.other_rngs))
+            self._typed = (generator_list(self.rngs), generator_list(self.other_rngs))
         sizes = np.array([t.size for t in times_ms], dtype=np.int64)
         tags = int(sizes.sum())
         out = OpColumns(cpu=np.empty(tags, dtype=np.int64), at=np.empty(tags, dtype=np.int64),

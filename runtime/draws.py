@@ -77,7 +77,10 @@ class PhaseTables(NamedTuple):
     """Every phase's page distribution and L3-miss probabilities as flat arrays: phase k's
     sampler runs are run_first[k] .. run_first[k + 1] - 1 (cumulative mass `hi`, its start
     `lo`, `width`, first page and length; `last` is the last run with mass, counted from
-    run_first[k]), its miss runs miss_first[k] ..; scan > 0 makes it a sequential sweep."""
+    run_first[k]); its guide table guide_first[k] .. (entry b: the first run whose `hi`
+    exceeds b / size of the total, where a key's search starts); its miss runs miss_first[k]
+    .., and when no miss run starts inside a sampler run (miss_aligned), each sampler run's
+    miss probability in run_miss; scan > 0 makes it a sequential sweep."""
 
     phase_start: F64
     scan: F64
@@ -89,9 +92,13 @@ class PhaseTables(NamedTuple):
     width: F64
     start: I64
     length: I64
+    guide_first: I64
+    guide: I64
     miss_first: I64
     miss_start: I64
     miss_value: F64
+    miss_aligned: I64
+    run_miss: F64
 
 
 @jitable
@@ -148,13 +155,23 @@ def phase_at(t_ms: float, phase_start: Any) -> int:
 
 
 @jitable
-def sampler_page(u: float, total: float, first: int, end: int, last: int, hi: F64, lo: F64,
-                 width: F64, start: I64, length: I64) -> int:
-    """The page of one uniform in a phase whose sampler runs are first .. end - 1 (`last`:
-    the last with mass): its key u * total picks a run by cumulative mass (a key rounding up
-    to the total falls in the last run with mass), then a page within the run uniformly."""
-    key = u * total
-    run = min(bisect_right(hi, key, first, end), last)
+def sampler_run(key: float, total: float, first: int, end: int, last: int, hi: F64,
+                guide: I64, guide_first: int, guide_size: int) -> int:
+    """The run a key (u * total) falls in among runs first .. end - 1: the first whose
+    cumulative mass exceeds it (as bisect_right), at most `last` (a key rounding up to the
+    total falls in the last run with mass). The guide table gives a start one step away on
+    average; the walk from there makes the answer exact wherever it starts."""
+    run: int = guide[guide_first + min(int(key / total * guide_size), guide_size - 1)]
+    while run > first and hi[run - 1] > key:
+        run -= 1
+    while run < end and hi[run] <= key:
+        run += 1
+    return min(run, last)
+
+
+@jitable
+def run_page(key: float, run: int, lo: F64, width: F64, start: I64, length: I64) -> int:
+    """The page of a key within its run: uniform over the run's pages."""
     offset = int((key - lo[run]) / width[run] * length[run])
     page: int = start[run] + min(offset, length[run] - 1)
     return page
@@ -175,7 +192,8 @@ def miss_probability(page: int, first: int, end: int, miss_start: I64, miss_valu
 
 
 class OpColumns(NamedTuple):
-    """Room for a group's memory ops (workloads.SyntheticOps fills an OpBatch from it)."""
+    """Room for a group's memory ops (workloads.SyntheticOps fills an OpBatch from it), and
+    their page and miss uniforms between draw_group's two passes."""
 
     cpu: I64
     at: I64
@@ -185,6 +203,8 @@ class OpColumns(NamedTuple):
     page: I64
     offset: I64
     l3_miss: B
+    u_page: F64
+    u_miss: F64
 
 
 def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s: DrawState,
@@ -197,15 +217,19 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
 
     Written flat on purpose: every array is taken out of its tuple once, and the rules called
     per op take scalars or plain arrays; handing a tuple of arrays to a rule per op costs
-    numba ~10 ns per array in reference counting."""
+    numba ~10 ns per array in reference counting. Each CPU's ops are drawn first, then their
+    pages and misses looked up in a second, tight loop: the lookups' cache misses (a zipf
+    phase's tables are megabytes) then overlap instead of waiting behind the draws."""
     mem, log_other, load_f, kernel_f = p.mem, p.log_other, p.load, p.kernel
     lines = p.lines_per_page
     line_bytes, pages, ncpus = p.line_bytes, p.pages, p.cpus
     phase_start, scan, total, last, run_first = tb.phase_start, tb.scan, tb.total, tb.last, \
         tb.run_first
     hi, lo, width, start, length = tb.hi, tb.lo, tb.width, tb.start, tb.length
+    guide_first, guide = tb.guide_first, tb.guide
     miss_first, miss_start, miss_value = tb.miss_first, tb.miss_start, tb.miss_value
-    o_cpu, o_at, o_when, o_kernel, o_load, o_page, o_offset, o_miss = out
+    miss_aligned, run_miss = tb.miss_aligned, tb.run_miss
+    o_cpu, o_at, o_when, o_kernel, o_load, o_page, o_offset, o_miss, o_u_page, o_u_miss = out
     n = 0
     o = 0
     base = 0
@@ -227,28 +251,36 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
                 if pos >= end:
                     break
                 at = pos - first
-                when = times[base + at]
-                ph = phase_at(when, phase_start)
-                if scan[ph] > 0.0:
-                    page = scan_page(when, scan[ph], cpu, pages, ncpus)
-                else:
-                    page = sampler_page(u_page, total[ph], run_first[ph], run_first[ph + 1],
-                                        run_first[ph] + last[ph], hi, lo, width, start, length)
                 o_cpu[n] = cpu
                 o_at[n] = at
-                o_when[n] = when
+                o_when[n] = times[base + at]
                 o_kernel[n] = kernel
                 o_load[n] = load
-                o_page[n] = page
                 o_offset[n] = line * line_bytes
-                o_miss[n] = u_miss < miss_probability(page, miss_first[ph],
-                                                      miss_first[ph + 1], miss_start,
-                                                      miss_value)
+                o_u_page[n] = u_page
+                o_u_miss[n] = u_miss
                 held = 0
                 n += 1
             s.held[cpu], s.pos[cpu] = held, pos
             s.u_page[cpu], s.u_miss[cpu], s.line[cpu] = u_page, u_miss, line
             s.load[cpu], s.kernel[cpu] = load, kernel
+        for i in range(before, n):  # the pages and misses of this CPU's ops
+            when = o_when[i]
+            ph = phase_at(when, phase_start)
+            if scan[ph] > 0.0:
+                page = scan_page(when, scan[ph], cpu, pages, ncpus)
+                run = -1
+            else:
+                key = o_u_page[i] * total[ph]
+                run = sampler_run(key, total[ph], run_first[ph], run_first[ph + 1],
+                                  run_first[ph] + last[ph], hi, guide, guide_first[ph],
+                                  guide_first[ph + 1] - guide_first[ph])
+                page = run_page(key, run, lo, width, start, length)
+            o_page[i] = page
+            o_miss[i] = o_u_miss[i] < (run_miss[run] if run >= 0 and miss_aligned[ph] else
+                                       miss_probability(page, miss_first[ph],
+                                                        miss_first[ph + 1], miss_start,
+                                                        miss_value))
         others = sizes[k] - (n - before)
         if non_memory:
             other_rng = other_rngs[cpu]

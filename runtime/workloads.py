@@ -42,7 +42,8 @@ from runtime.draws import (
     new_draw_state,
     other_bit,
     phase_at,
-    sampler_page,
+    run_page,
+    sampler_run,
     scan_page,
 )
 from runtime.llc import che_miss_probability
@@ -181,41 +182,59 @@ def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: 
                     dict(spec), line_bytes)
 
 
+GUIDE_MAX = 1 << 22
+"""Most guide-table entries a phase gets (one per sampler run up to this): a key's search
+then starts at most a few runs from its answer on average."""
+
+
 def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
     """The phases as the flat arrays the draw rules read (runtime/draws.py). A phase's page
     distribution is kept as runs of pages of equal probability (gups has 3, uniform 1, zipf
-    one per page): a uniform picks a run by its cumulative mass (a search over the runs
-    only), then a page within the run uniformly."""
-    his, los, widths, starts, lengths, totals, lasts = [], [], [], [], [], [], []
+    one per page): a uniform picks a run by its cumulative mass (from the guide table's
+    start, a step or two on average), then a page within the run uniformly."""
+    cols: dict[str, list[npt.NDArray[Any]]] = {name: [] for name in (
+        "hi", "lo", "width", "start", "length", "guide", "miss_start", "miss_value",
+        "run_miss")}
+    totals, lasts, aligned = [], [], []
+    runs = 0
     for phase in phases:
-        probs = phase.probs
+        probs, miss = phase.probs, phase.miss
         hi = np.cumsum(probs.values * probs.lengths)
         lo = np.r_[0.0, hi[:-1]]
         width = hi - lo
-        his.append(hi)
-        los.append(lo)
-        widths.append(width)
-        starts.append(probs.starts)
-        lengths.append(probs.lengths)
-        totals.append(float(hi[-1]))
+        total = float(hi[-1])
+        size = min(hi.size, GUIDE_MAX)
+        guide = np.searchsorted(hi, np.arange(size) / size * total, side="right")
+        cols["guide"].append(runs + np.minimum(guide, hi.size - 1))
+        for name, values in (("hi", hi), ("lo", lo), ("width", width),
+                             ("start", probs.starts), ("length", probs.lengths),
+                             ("miss_start", miss.starts), ("miss_value", miss.values),
+                             ("run_miss", miss.of(probs.starts))):
+            cols[name].append(values)
+        totals.append(total)
         # A key rounding up to the total falls in the last run that has any mass.
         lasts.append(int(np.flatnonzero(width > 0)[-1]))
+        aligned.append(int(np.isin(miss.starts, probs.starts).all()))
+        runs += hi.size
 
-    def first(parts: list[npt.NDArray[Any]]) -> npt.NDArray[np.int64]:
-        offsets: npt.NDArray[np.int64] = np.zeros(len(parts) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum([p.size for p in parts])
+    def first(name: str) -> npt.NDArray[np.int64]:
+        offsets: npt.NDArray[np.int64] = np.zeros(len(phases) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([part.size for part in cols[name]])
         return offsets
+
+    def flat(name: str, dtype: type[Any]) -> npt.NDArray[Any]:
+        return np.concatenate(cols[name]).astype(dtype)
 
     return PhaseTables(
         phase_start=np.array([p.start_ms for p in phases], dtype=np.float64),
         scan=np.array([p.scan_pages_per_ms for p in phases], dtype=np.float64),
-        total=np.array(totals), last=np.array(lasts, dtype=np.int64), run_first=first(his),
-        hi=np.concatenate(his), lo=np.concatenate(los), width=np.concatenate(widths),
-        start=np.concatenate(starts).astype(np.int64),
-        length=np.concatenate(lengths).astype(np.int64),
-        miss_first=first([p.miss.starts for p in phases]),
-        miss_start=np.concatenate([p.miss.starts for p in phases]).astype(np.int64),
-        miss_value=np.concatenate([p.miss.values for p in phases]).astype(np.float64))
+        total=np.array(totals), last=np.array(lasts, dtype=np.int64), run_first=first("hi"),
+        hi=flat("hi", np.float64), lo=flat("lo", np.float64), width=flat("width", np.float64),
+        start=flat("start", np.int64), length=flat("length", np.int64),
+        guide_first=first("guide"), guide=flat("guide", np.int64),
+        miss_first=first("miss_start"), miss_start=flat("miss_start", np.int64),
+        miss_value=flat("miss_value", np.float64),
+        miss_aligned=np.array(aligned, dtype=np.int64), run_miss=flat("run_miss", np.float64))
 
 
 class SyntheticOps:
@@ -236,15 +255,9 @@ class SyntheticOps:
                                  kernel=float(wl.kernel_fraction),
                                  lines_per_page=PAGE_BYTES // wl.line_bytes,
                                  line_bytes=wl.line_bytes, pages=wl.pages, cpus=cpus)
-        self.tables = tb = phase_tables(wl.phases)
-        # The tables as Python lists for tagged_op: one op at a time, lists index faster.
-        self._starts, self._scan, self._total, self._last, self._run_first = (
-            tb.phase_start.tolist(), tb.scan.tolist(), tb.total.tolist(), tb.last.tolist(),
-            tb.run_first.tolist())
-        self._runs = (tb.hi.tolist(), tb.lo.tolist(), tb.width.tolist(), tb.start.tolist(),
-                      tb.length.tolist())
-        self._miss_first = tb.miss_first.tolist()
-        self._miss_runs = (tb.miss_start.tolist(), tb.miss_value.tolist())
+        self.tables = phase_tables(wl.phases)
+        self._lists: Any = PhaseTables(*(column.tolist() for column in self.tables))
+        """The tables as Python lists for tagged_op: one op at a time, lists index faster."""
         self._typed: tuple[Any, Any] | None = None
 
     def tagged_batches(self, cpus: list[int], first_ops: list[int], period_ops: int,
@@ -262,7 +275,8 @@ class SyntheticOps:
                         when=np.empty(tags), kernel=np.empty(tags, dtype=bool),
                         load=np.empty(tags, dtype=bool), page=np.empty(tags, dtype=np.int64),
                         offset=np.empty(tags, dtype=np.int64),
-                        l3_miss=np.empty(tags, dtype=bool))
+                        l3_miss=np.empty(tags, dtype=bool), u_page=np.empty(tags),
+                        u_miss=np.empty(tags))
         other = np.empty(tags if non_memory else 0, dtype=bool)
         times = times_ms[0] if len(times_ms) == 1 else np.concatenate(times_ms) if times_ms \
             else np.zeros(0)
@@ -292,15 +306,22 @@ class SyntheticOps:
                                                    int(s.other_drawn[cpu]), p.kernel)
             return TaggedOp(kernel=bool(kernel))
         s.held[cpu] = 0
-        ph = phase_at(now_ms, self._starts)
-        if self._scan[ph] > 0.0:
-            page = scan_page(now_ms, self._scan[ph], cpu, p.pages, p.cpus)
+        tb = self._lists
+        ph = phase_at(now_ms, tb.phase_start)
+        run = -1
+        if tb.scan[ph] > 0.0:
+            page = scan_page(now_ms, tb.scan[ph], cpu, p.pages, p.cpus)
         else:
-            first = self._run_first[ph]
-            page = sampler_page(float(s.u_page[cpu]), self._total[ph], first,
-                                self._run_first[ph + 1], first + self._last[ph], *self._runs)
-        miss = float(s.u_miss[cpu]) < miss_probability(
-            page, self._miss_first[ph], self._miss_first[ph + 1], *self._miss_runs)
+            key = float(s.u_page[cpu]) * tb.total[ph]
+            first = tb.run_first[ph]
+            run = sampler_run(key, tb.total[ph], first, tb.run_first[ph + 1],
+                              first + tb.last[ph], tb.hi, tb.guide, tb.guide_first[ph],
+                              tb.guide_first[ph + 1] - tb.guide_first[ph])
+            page = run_page(key, run, tb.lo, tb.width, tb.start, tb.length)
+        miss = float(s.u_miss[cpu]) < (
+            tb.run_miss[run] if run >= 0 and tb.miss_aligned[ph] else
+            miss_probability(page, tb.miss_first[ph], tb.miss_first[ph + 1], tb.miss_start,
+                             tb.miss_value))
         load = bool(s.load[cpu])
         return TaggedOp(load=load, store=not load, kernel=bool(s.kernel[cpu]),
                         vaddr=BASE_VADDR + int(page) * PAGE_BYTES + int(s.line[cpu]) *

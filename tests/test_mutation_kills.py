@@ -55,4 +55,4 @@ def test_every_function_a_compiled_loop_calls_is_registered_with_numba() -> None
             "runtime.driver.sample_filter", "runtime.nodemap.node_of_pfn",
             "runtime.pghot.records.update_word", "runtime.pghot.window.window_freq",
             "runtime.profiler.discard_reason", "runtime.jiffies.jiffies_at",
-            "runtime.draws.draw_memory_op", "runtime.draws.sampler_page"} <= set(seen)
+            "runtime.draws.draw_memory_op", "runtime.draws.sampler_run"} <= set(seen)

@@ -4,6 +4,7 @@ inside a section, PFNs before, between and past the nodes, negative PFNs)."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generated.pghot import PAGES_PER_SECTION as PPS
-from runtime.draws import _draw_group, sampler_page
+from runtime.draws import _draw_group, run_page, sampler_run
 from runtime.jit import compiled
 from runtime.memory import Memory, page_at_pfn
 from runtime.nodemap import NodeMap, node_of_pfn
@@ -96,34 +97,49 @@ def _tables() -> list[Any]:
             for p in shapes]
 
 
-def _pages(keys: Any, total: float, end: int, last: int, hi: Any, lo: Any, width: Any,
-           start: Any, length: Any, out: Any) -> None:
+def _pages(keys: Any, total: float, end: int, last: int, hi: Any, guide: Any, lo: Any,
+           width: Any, start: Any, length: Any, out: Any) -> None:
     for i in range(keys.size):
-        out[i] = sampler_page(keys[i], total, 0, end, last, hi, lo, width, start, length)
+        key = keys[i] * total
+        run = sampler_run(key, total, 0, end, last, hi, guide, 0, guide.size)
+        out[i] = run_page(key, run, lo, width, start, length)
 
 
 pages_compiled = compiled(_pages)
 
 
 @settings(max_examples=40, deadline=None)
-@given(us=st.lists(st.floats(0.0, 1.0, exclude_max=True), max_size=40))
-def test_page_sampler_compiled_equals_interpreted(us: list[float]) -> None:
-    """sampler_page as the fast engine runs it (compiled, arrays) and as the reference does
-    (interpreted, lists): uniforms anywhere, at 0, next to 1, and exactly on and just below
-    every run's bound."""
+@given(us=st.lists(st.floats(0.0, 1.0, exclude_max=True), max_size=40),
+       bad_guide=st.sampled_from(["none", "first", "last", "random"]))
+def test_page_sampler_compiled_equals_interpreted(us: list[float], bad_guide: str) -> None:
+    """sampler_run + run_page as the fast engine runs them (compiled, arrays) and as the
+    reference does (interpreted, lists): uniforms anywhere, at 0, next to 1, and exactly on
+    and just below every run's bound; the run is bisect_right's whatever run the guide table
+    starts the walk at."""
     for tb in _tables():
         total, end, last = float(tb.total[0]), int(tb.run_first[1]), int(tb.last[0])
+        guide = tb.guide
+        if bad_guide != "none":
+            pick = {"first": 0, "last": end - 1}.get(bad_guide)
+            guide = np.full(guide.size, pick, dtype=np.int64) if pick is not None else \
+                np.random.default_rng(len(us)).integers(0, end, guide.size)
         edges = [float(b) / total for b in tb.hi.tolist()[:50]]
         edges += [float(np.nextafter(b, 0.0)) / total for b in tb.hi.tolist()[:50]]
         keys = np.array([*us, 0.0, np.nextafter(1.0, 0.0), *edges,
                          *(np.nextafter(e, 0.0) for e in edges)], dtype=np.float64)
         keys = keys[keys < 1.0]
         out = np.zeros(keys.size, dtype=np.int64)
-        runs = (tb.hi, tb.lo, tb.width, tb.start, tb.length)
-        pages_compiled(keys, total, end, last, *runs, out)
+        runs = (tb.lo, tb.width, tb.start, tb.length)
+        pages_compiled(keys, total, end, last, tb.hi, guide, *runs, out)
         lists = [r.tolist() for r in runs]
-        assert out.tolist() == [sampler_page(u, total, 0, end, last, *lists)
-                                for u in keys.tolist()]
+        want = []
+        for u in keys.tolist():
+            key = u * total
+            run = sampler_run(key, total, 0, end, last, tb.hi.tolist(), guide.tolist(), 0,
+                              guide.size)
+            assert run == min(bisect.bisect_right(tb.hi.tolist(), key), last)
+            want.append(run_page(key, run, *lists))
+        assert out.tolist() == want
         # the page lies in the run whose cumulative mass first exceeds the key
         run = np.minimum(np.searchsorted(tb.hi, keys * total, side="right"), last)
         assert np.all((tb.start[run] <= out) & (out < tb.start[run] + tb.length[run]))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.draws import other_bit, sampler_page
+from runtime.draws import other_bit, run_page, sampler_run
 from runtime.pageruns import PageRuns
 from runtime.profiler import PAGE_OFFSET_MASK
 from runtime.workloads import (
@@ -117,13 +117,18 @@ def probs_cases() -> list[np.ndarray]:
 
 
 def sample_pages(probs: np.ndarray, u: np.ndarray) -> list[int]:
-    """sampler_page on each uniform, as the reference calls it (lists, interpreted)."""
+    """The page of each uniform, as the reference finds it (lists, interpreted)."""
     tb = phase_tables([Phase(0.0, PageRuns.from_array(probs), PageRuns.constant(probs.size, 1.0),
                              "t")])
-    runs = (tb.hi.tolist(), tb.lo.tolist(), tb.width.tolist(), tb.start.tolist(),
-            tb.length.tolist())
-    return [sampler_page(x, float(tb.total[0]), 0, int(tb.run_first[1]), int(tb.last[0]),
-                         *runs) for x in u.tolist()]
+    total, end, last = float(tb.total[0]), int(tb.run_first[1]), int(tb.last[0])
+    hi, guide, runs = tb.hi.tolist(), tb.guide.tolist(), (
+        tb.lo.tolist(), tb.width.tolist(), tb.start.tolist(), tb.length.tolist())
+    pages = []
+    for x in u.tolist():
+        key = x * total
+        pages.append(run_page(key, sampler_run(key, total, 0, end, last, hi, guide, 0,
+                                                len(guide)), *runs))
+    return pages
 
 
 @pytest.mark.parametrize("probs", probs_cases(),
@@ -153,6 +158,7 @@ def test_synthetic_ops_batch_equals_one_by_one_across_a_phase_change(per_page_mi
         rng = np.random.default_rng(4)
         wl.phases = [dataclasses.replace(p, miss=PageRuns.from_array(rng.random(wl.pages)))
                      for p in wl.phases]
+    assert SyntheticOps(wl, 3, 2).tables.miss_aligned.tolist() == [int(not per_page_miss)] * 2
     times = np.cumsum(np.full(3000, 0.01))
     fast, ref = SyntheticOps(wl, 3, 2), SyntheticOps(wl, 3, 2)
     batch = fast.tagged_batches([1], [0], 10000, [times], non_memory=True)

@@ -76,16 +76,15 @@ class DrawParams(NamedTuple):
 class PhaseTables(NamedTuple):
     """Every phase's page distribution and L3-miss probabilities as flat arrays: phase k's
     sampler runs are run_first[k] .. run_first[k + 1] - 1 (cumulative mass `hi`, its start
-    `lo`, `width`, first page and length; `last` is the last run with mass, counted from
-    run_first[k]); its guide table guide_first[k] .. (entry b: the first run whose `hi`
-    exceeds b / size of the total, where a key's search starts); its miss runs miss_first[k]
-    .., and when no miss run starts inside a sampler run (miss_aligned), each sampler run's
-    miss probability in run_miss; scan > 0 makes it a sequential sweep."""
+    `lo`, `width`, first page and length); its guide table guide_first[k] .. (entry b: the
+    first run whose `hi` exceeds b / size of the total, where a key's search starts); its
+    miss runs miss_first[k] .., and when no miss run starts inside a sampler run
+    (miss_aligned), each sampler run's miss probability in run_miss; scan > 0 makes it a
+    sequential sweep."""
 
     phase_start: F64
     scan: F64
     total: F64
-    last: I64
     run_first: I64
     hi: F64
     lo: F64
@@ -155,18 +154,19 @@ def phase_at(t_ms: float, phase_start: Any) -> int:
 
 
 @jitable
-def sampler_run(key: float, total: float, first: int, end: int, last: int, hi: F64,
-                guide: I64, guide_first: int, guide_size: int) -> int:
+def sampler_run(key: float, total: float, first: int, end: int, hi: F64, guide: I64,
+                guide_first: int, guide_size: int) -> int:
     """The run a key (u * total) falls in among runs first .. end - 1: the first whose
-    cumulative mass exceeds it (as bisect_right), at most `last` (a key rounding up to the
-    total falls in the last run with mass). The guide table gives a start one step away on
-    average; the walk from there makes the answer exact wherever it starts."""
+    cumulative mass exceeds it (as bisect_right). It always has mass: u < 1 makes key < total
+    (a product rounds up to total only if total is a power of two, and then it is exact), and
+    runs after the last with mass end at total. The guide table gives a start one step away
+    on average; the walk from there makes the answer exact wherever it starts."""
     run: int = guide[guide_first + min(int(key / total * guide_size), guide_size - 1)]
     while run > first and hi[run - 1] > key:
         run -= 1
     while run < end and hi[run] <= key:
         run += 1
-    return min(run, last)
+    return run
 
 
 @jitable
@@ -223,8 +223,7 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
     mem, log_other, load_f, kernel_f = p.mem, p.log_other, p.load, p.kernel
     lines = p.lines_per_page
     line_bytes, pages, ncpus = p.line_bytes, p.pages, p.cpus
-    phase_start, scan, total, last, run_first = tb.phase_start, tb.scan, tb.total, tb.last, \
-        tb.run_first
+    phase_start, scan, total, run_first = tb.phase_start, tb.scan, tb.total, tb.run_first
     hi, lo, width, start, length = tb.hi, tb.lo, tb.width, tb.start, tb.length
     guide_first, guide = tb.guide_first, tb.guide
     miss_first, miss_start, miss_value = tb.miss_first, tb.miss_start, tb.miss_value
@@ -272,9 +271,8 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
                 run = -1
             else:
                 key = o_u_page[i] * total[ph]
-                run = sampler_run(key, total[ph], run_first[ph], run_first[ph + 1],
-                                  run_first[ph] + last[ph], hi, guide, guide_first[ph],
-                                  guide_first[ph + 1] - guide_first[ph])
+                run = sampler_run(key, total[ph], run_first[ph], run_first[ph + 1], hi, guide,
+                                  guide_first[ph], guide_first[ph + 1] - guide_first[ph])
                 page = run_page(key, run, lo, width, start, length)
             o_page[i] = page
             o_miss[i] = o_u_miss[i] < (run_miss[run] if run >= 0 and miss_aligned[ph] else

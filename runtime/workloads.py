@@ -195,7 +195,7 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
     cols: dict[str, list[npt.NDArray[Any]]] = {name: [] for name in (
         "hi", "lo", "width", "start", "length", "guide", "miss_start", "miss_value",
         "run_miss")}
-    totals, lasts, aligned = [], [], []
+    totals, aligned = [], []
     runs = 0
     for phase in phases:
         probs, miss = phase.probs, phase.miss
@@ -212,8 +212,6 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
                              ("run_miss", miss.of(probs.starts))):
             cols[name].append(values)
         totals.append(total)
-        # A key rounding up to the total falls in the last run that has any mass.
-        lasts.append(int(np.flatnonzero(width > 0)[-1]))
         aligned.append(int(np.isin(miss.starts, probs.starts).all()))
         runs += hi.size
 
@@ -228,7 +226,7 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
     return PhaseTables(
         phase_start=np.array([p.start_ms for p in phases], dtype=np.float64),
         scan=np.array([p.scan_pages_per_ms for p in phases], dtype=np.float64),
-        total=np.array(totals), last=np.array(lasts, dtype=np.int64), run_first=first("hi"),
+        total=np.array(totals), run_first=first("hi"),
         hi=flat("hi", np.float64), lo=flat("lo", np.float64), width=flat("width", np.float64),
         start=flat("start", np.int64), length=flat("length", np.int64),
         guide_first=first("guide"), guide=flat("guide", np.int64),
@@ -314,9 +312,8 @@ class SyntheticOps:
         else:
             key = float(s.u_page[cpu]) * tb.total[ph]
             first = tb.run_first[ph]
-            run = sampler_run(key, tb.total[ph], first, tb.run_first[ph + 1],
-                              first + tb.last[ph], tb.hi, tb.guide, tb.guide_first[ph],
-                              tb.guide_first[ph + 1] - tb.guide_first[ph])
+            run = sampler_run(key, tb.total[ph], first, tb.run_first[ph + 1], tb.hi, tb.guide,
+                              tb.guide_first[ph], tb.guide_first[ph + 1] - tb.guide_first[ph])
             page = run_page(key, run, tb.lo, tb.width, tb.start, tb.length)
         miss = float(s.u_miss[cpu]) < (
             tb.run_miss[run] if run >= 0 and tb.miss_aligned[ph] else

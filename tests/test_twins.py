@@ -97,11 +97,11 @@ def _tables() -> list[Any]:
             for p in shapes]
 
 
-def _pages(keys: Any, total: float, end: int, last: int, hi: Any, guide: Any, lo: Any,
+def _pages(keys: Any, total: float, end: int, hi: Any, guide: Any, lo: Any,
            width: Any, start: Any, length: Any, out: Any) -> None:
     for i in range(keys.size):
         key = keys[i] * total
-        run = sampler_run(key, total, 0, end, last, hi, guide, 0, guide.size)
+        run = sampler_run(key, total, 0, end, hi, guide, 0, guide.size)
         out[i] = run_page(key, run, lo, width, start, length)
 
 
@@ -117,7 +117,7 @@ def test_page_sampler_compiled_equals_interpreted(us: list[float], bad_guide: st
     and just below every run's bound; the run is bisect_right's whatever run the guide table
     starts the walk at."""
     for tb in _tables():
-        total, end, last = float(tb.total[0]), int(tb.run_first[1]), int(tb.last[0])
+        total, end = float(tb.total[0]), int(tb.run_first[1])
         guide = tb.guide
         if bad_guide != "none":
             pick = {"first": 0, "last": end - 1}.get(bad_guide)
@@ -130,16 +130,15 @@ def test_page_sampler_compiled_equals_interpreted(us: list[float], bad_guide: st
         keys = keys[keys < 1.0]
         out = np.zeros(keys.size, dtype=np.int64)
         runs = (tb.lo, tb.width, tb.start, tb.length)
-        pages_compiled(keys, total, end, last, tb.hi, guide, *runs, out)
+        pages_compiled(keys, total, end, tb.hi, guide, *runs, out)
         lists = [r.tolist() for r in runs]
         want = []
         for u in keys.tolist():
             key = u * total
-            run = sampler_run(key, total, 0, end, last, tb.hi.tolist(), guide.tolist(), 0,
-                              guide.size)
-            assert run == min(bisect.bisect_right(tb.hi.tolist(), key), last)
+            run = sampler_run(key, total, 0, end, tb.hi.tolist(), guide.tolist(), 0, guide.size)
+            assert run == bisect.bisect_right(tb.hi.tolist(), key) and tb.width[run] > 0
             want.append(run_page(key, run, *lists))
         assert out.tolist() == want
         # the page lies in the run whose cumulative mass first exceeds the key
-        run = np.minimum(np.searchsorted(tb.hi, keys * total, side="right"), last)
+        run = np.searchsorted(tb.hi, keys * total, side="right")
         assert np.all((tb.start[run] <= out) & (out < tb.start[run] + tb.length[run]))

@@ -120,13 +120,13 @@ def sample_pages(probs: np.ndarray, u: np.ndarray) -> list[int]:
     """The page of each uniform, as the reference finds it (lists, interpreted)."""
     tb = phase_tables([Phase(0.0, PageRuns.from_array(probs), PageRuns.constant(probs.size, 1.0),
                              "t")])
-    total, end, last = float(tb.total[0]), int(tb.run_first[1]), int(tb.last[0])
+    total, end = float(tb.total[0]), int(tb.run_first[1])
     hi, guide, runs = tb.hi.tolist(), tb.guide.tolist(), (
         tb.lo.tolist(), tb.width.tolist(), tb.start.tolist(), tb.length.tolist())
     pages = []
     for x in u.tolist():
         key = x * total
-        pages.append(run_page(key, sampler_run(key, total, 0, end, last, hi, guide, 0,
+        pages.append(run_page(key, sampler_run(key, total, 0, end, hi, guide, 0,
                                                 len(guide)), *runs))
     return pages
 
@@ -197,6 +197,23 @@ def test_several_cpus_in_one_batch_equal_each_alone() -> None:
     # each CPU sweeps its own share of the region (scan offsets differ per CPU)
     first = {c: int(together.page[together.cpu == c][0]) for c in (0, 2)}
     assert first[0] < wl.pages // 3 <= 2 * wl.pages // 3 <= first[2]
+
+
+@pytest.mark.parametrize("mib_per_s", [0.5, 4096.0], ids=["slow", "fast"])
+def test_a_scan_follows_the_clock_at_any_speed(mib_per_s: float) -> None:
+    """A sweep's page is the clock's, from the CPU's share of the region, in both engines,
+    even below a page per millisecond (0.5 MiB/s is 0.128 pages/ms)."""
+    spec = {"kind": "scan", "region_mib": 16, "scan_mib_per_s": mib_per_s,
+            "mem_op_fraction": 0.5, "load_fraction": 0.5, "kernel_fraction": 0.2,
+            "placement": "cxl"}
+    wl = build_workload(spec, 1 << 20, 64, seed=1)
+    times = np.cumsum(np.full(4000, 2.5))
+    fast = SyntheticOps(wl, 1, 2).tagged_batches([1], [0], 10000, [times], True)
+    per_ms = mib_per_s * 256 / 1000
+    assert fast.page.tolist() == ((fast.when * per_ms).astype(np.int64) + wl.pages // 2) \
+        .__mod__(wl.pages).tolist()
+    assert in_batches(SyntheticOps(wl, 1, 2), 1, times, [4000]) == \
+        one_by_one(SyntheticOps(wl, 1, 2), 1, times.tolist())
 
 
 def test_certain_outcomes_take_no_draw_and_still_hold() -> None:

@@ -36,6 +36,7 @@ from runtime.draws import (
     DrawParams,
     OpColumns,
     PhaseTables,
+    bisect_right,
     draw_group,
     draw_memory_op,
     miss_probability,
@@ -182,6 +183,9 @@ def build_workload(spec: dict[str, Any], llc_bytes: int, line_bytes: int, seed: 
                     dict(spec), line_bytes)
 
 
+GUIDE_FROM = 64
+"""Sampler runs from which a phase gets a guide table: fewer are searched by halving in
+cache (the guide's walk cost a 64-CPU gups run a third more in its draw loop)."""
 GUIDE_MAX = 1 << 22
 """Most guide-table entries a phase gets (one per sampler run up to this): a key's search
 then starts at most a few runs from its answer on average."""
@@ -203,7 +207,7 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
         lo = np.r_[0.0, hi[:-1]]
         width = hi - lo
         total = float(hi[-1])
-        size = min(hi.size, GUIDE_MAX)
+        size = min(hi.size, GUIDE_MAX) if hi.size >= GUIDE_FROM else 0
         guide = np.searchsorted(hi, np.arange(size) / size * total, side="right")
         cols["guide"].append(runs + np.minimum(guide, hi.size - 1))
         for name, values in (("hi", hi), ("lo", lo), ("width", width),
@@ -312,8 +316,9 @@ class SyntheticOps:
         else:
             key = float(s.u_page[cpu]) * tb.total[ph]
             first = tb.run_first[ph]
-            run = sampler_run(key, tb.total[ph], first, tb.run_first[ph + 1], tb.hi, tb.guide,
-                              tb.guide_first[ph], tb.guide_first[ph + 1] - tb.guide_first[ph])
+            end, guide_size = tb.run_first[ph + 1], tb.guide_first[ph + 1] - tb.guide_first[ph]
+            run = bisect_right(tb.hi, key, first, end) if guide_size == 0 else sampler_run(
+                key, first, end, tb.hi, tb.guide, tb.guide_first[ph], guide_size)
             page = run_page(key, run, tb.lo, tb.width, tb.start, tb.length)
         miss = float(s.u_miss[cpu]) < (
             tb.run_miss[run] if run >= 0 and tb.miss_aligned[ph] else

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generated.pghot import PAGES_PER_SECTION as PPS
-from runtime.draws import _draw_group, run_page, sampler_run
+from runtime.draws import _draw_group, bisect_right, run_page, sampler_run
 from runtime.jit import compiled
 from runtime.memory import Memory, page_at_pfn
 from runtime.nodemap import NodeMap, node_of_pfn
@@ -97,11 +97,20 @@ def _tables() -> list[Any]:
             for p in shapes]
 
 
+def _run(key: float, end: int, hi: Any, guide: Any) -> int:
+    """The composition both engines write: halving without a guide, else the guide's walk."""
+    if len(guide) == 0:
+        found: int = bisect_right(hi, key, 0, end)
+        return found
+    return sampler_run(key, 0, end, hi, guide, 0, len(guide))
+
+
 def _pages(keys: Any, total: float, end: int, hi: Any, guide: Any, lo: Any,
            width: Any, start: Any, length: Any, out: Any) -> None:
     for i in range(keys.size):
         key = keys[i] * total
-        run = sampler_run(key, total, 0, end, hi, guide, 0, guide.size)
+        run = bisect_right(hi, key, 0, end) if guide.size == 0 else sampler_run(
+            key, 0, end, hi, guide, 0, guide.size)
         out[i] = run_page(key, run, lo, width, start, length)
 
 
@@ -110,19 +119,21 @@ pages_compiled = compiled(_pages)
 
 @settings(max_examples=40, deadline=None)
 @given(us=st.lists(st.floats(0.0, 1.0, exclude_max=True), max_size=40),
-       bad_guide=st.sampled_from(["none", "first", "last", "random"]))
-def test_page_sampler_compiled_equals_interpreted(us: list[float], bad_guide: str) -> None:
-    """sampler_run + run_page as the fast engine runs them (compiled, arrays) and as the
+       guide_kind=st.sampled_from(["none", "built", "first", "last", "random"]))
+def test_page_sampler_compiled_equals_interpreted(us: list[float], guide_kind: str) -> None:
+    """The run and page of a key as the fast engine finds them (compiled, arrays) and as the
     reference does (interpreted, lists): uniforms anywhere, at 0, next to 1, and exactly on
-    and just below every run's bound; the run is bisect_right's whatever run the guide table
-    starts the walk at."""
+    and just below every run's bound; the run is bisect_right's without a guide table and
+    with one (as phase_tables builds it, or pointing anywhere: the walk corrects it)."""
     for tb in _tables():
         total, end = float(tb.total[0]), int(tb.run_first[1])
-        guide = tb.guide
-        if bad_guide != "none":
-            pick = {"first": 0, "last": end - 1}.get(bad_guide)
-            guide = np.full(guide.size, pick, dtype=np.int64) if pick is not None else \
-                np.random.default_rng(len(us)).integers(0, end, guide.size)
+        size = end
+        guide = {"none": np.zeros(0, dtype=np.int64),
+                 "built": np.minimum(np.searchsorted(tb.hi, np.arange(size) / size * total,
+                                                     side="right"), end - 1),
+                 "first": np.zeros(size, dtype=np.int64),
+                 "last": np.full(size, end - 1, dtype=np.int64),
+                 "random": np.random.default_rng(len(us)).integers(0, end, size)}[guide_kind]
         edges = [float(b) / total for b in tb.hi.tolist()[:50]]
         edges += [float(np.nextafter(b, 0.0)) / total for b in tb.hi.tolist()[:50]]
         keys = np.array([*us, 0.0, np.nextafter(1.0, 0.0), *edges,
@@ -135,10 +146,27 @@ def test_page_sampler_compiled_equals_interpreted(us: list[float], bad_guide: st
         want = []
         for u in keys.tolist():
             key = u * total
-            run = sampler_run(key, total, 0, end, tb.hi.tolist(), guide.tolist(), 0, guide.size)
+            run = _run(key, end, tb.hi.tolist(), guide.tolist())
             assert run == bisect.bisect_right(tb.hi.tolist(), key) and tb.width[run] > 0
             want.append(run_page(key, run, *lists))
         assert out.tolist() == want
         # the page lies in the run whose cumulative mass first exceeds the key
         run = np.searchsorted(tb.hi, keys * total, side="right")
         assert np.all((tb.start[run] <= out) & (out < tb.start[run] + tb.length[run]))
+
+
+def test_phases_with_many_runs_get_a_guide_table() -> None:
+    """Few runs are searched by halving (no guide); a zipf phase's many runs get a guide of
+    one entry per run, each the first run whose mass passes its bucket's start."""
+    few = _tables()[1]
+    assert few.guide.size == 0 and few.guide_first.tolist() == [0, 0]
+    zipf = phase_tables([Phase(0.0, p, PageRuns.constant(p.pages, 1.0), "t")
+                         for p in (gups_probs(1000, 0.0625, 0.9, 0)[0],
+                                   zipf_probs(5000, 0.99, 3))])
+    first, end = int(zipf.run_first[1]), int(zipf.run_first[2])
+    guide = zipf.guide[zipf.guide_first[1]:zipf.guide_first[2]]
+    assert zipf.guide_first.tolist() == [0, 0, 5000] and guide.size == end - first
+    hi = zipf.hi[first:end]
+    bounds = np.arange(guide.size) / guide.size * hi[-1]
+    assert np.all(hi[guide - first] > bounds)
+    assert np.all((guide == first) | (hi[np.maximum(guide - first - 1, 0)] <= bounds))

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.draws import other_bit, run_page, sampler_run
+from runtime.draws import other_bit
 from runtime.pageruns import PageRuns
 from runtime.profiler import PAGE_OFFSET_MASK
 from runtime.workloads import (
     Phase,
     SyntheticOps,
+    Workload,
     build_workload,
     gups_probs,
-    phase_tables,
 )
 
 
@@ -118,16 +118,16 @@ def probs_cases() -> list[np.ndarray]:
 
 def sample_pages(probs: np.ndarray, u: np.ndarray) -> list[int]:
     """The page of each uniform, as the reference finds it (lists, interpreted)."""
-    tb = phase_tables([Phase(0.0, PageRuns.from_array(probs), PageRuns.constant(probs.size, 1.0),
-                             "t")])
-    total, end = float(tb.total[0]), int(tb.run_first[1])
-    hi, guide, runs = tb.hi.tolist(), tb.guide.tolist(), (
-        tb.lo.tolist(), tb.width.tolist(), tb.start.tolist(), tb.length.tolist())
+    ops = SyntheticOps(Workload("t", probs.size, [Phase(0.0, PageRuns.from_array(probs),
+                                                        PageRuns.constant(probs.size, 1.0),
+                                                        "t")]), 1, 1)
     pages = []
-    for x in u.tolist():
-        key = x * total
-        pages.append(run_page(key, sampler_run(key, total, 0, end, hi, guide, 0,
-                                                len(guide)), *runs))
+    for x in u.tolist():  # each uniform as the drawn u_page of one memory op
+        ops.state.u_page[0], ops.state.u_miss[0], ops.state.held[0] = x, 0.5, 1
+        ops.state.pos[0] = ops.state.tag[0]
+        page = ops.tagged_op(0, 0, 0.0).page
+        assert page is not None
+        pages.append(page)
     return pages
 
 

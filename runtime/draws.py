@@ -75,8 +75,8 @@ class DrawParams(NamedTuple):
 
 class PhaseTables(NamedTuple):
     """Every phase's page distribution and L3-miss probabilities as flat arrays: phase k's
-    sampler runs are run_first[k] .. run_first[k + 1] - 1 (cumulative mass `hi`, its start
-    `lo`, `width`, first page and length); its guide table guide_first[k] .. (entry b: the
+    sampler runs are run_first[k] .. run_first[k + 1] - 1 (cumulative mass `hi` and first
+    page `start`); its guide table guide_first[k] .. (entry b: the
     first run whose `hi` exceeds b / size of the total, where a key's search starts); its
     miss runs miss_first[k] .., and when no miss run starts inside a sampler run
     (miss_aligned), each sampler run's miss probability in run_miss; scan > 0 makes it a
@@ -87,10 +87,7 @@ class PhaseTables(NamedTuple):
     total: F64
     run_first: I64
     hi: F64
-    lo: F64
-    width: F64
     start: I64
-    length: I64
     guide_first: I64
     guide: I64
     miss_first: I64
@@ -101,23 +98,24 @@ class PhaseTables(NamedTuple):
 
 
 @jitable
-def draw_memory_op(rng: Any, last_pos: int, mem: float, log_other: float, load_f: float,
-                   kernel_f: float, lines_per_page: int) -> tuple[int, float, float, int, bool,
-                                                               bool]:
-    """The next memory op of a stream whose last one was at tag last_pos: (its tag ordinal,
-    u_page, u_miss, line, load, kernel). log_other is log1p(-mem), computed once
-    (DrawParams.log_other)."""
+def geometric_gap(u: float, log_other: float) -> int:
+    """The non-memory tags before the next memory op, from its gap uniform:
+    floor(log1p(-u) / log1p(-mem)), capped at MAX_GAP (log_other is log1p(-mem))."""
+    return int(min(np.floor(math.log1p(-u) / log_other), MAX_GAP))
+
+
+@jitable
+def draw_memory_op(rng: Any, mem: float, load_f: float, kernel_f: float,
+                   lines_per_page: int) -> tuple[float, float, int, float, bool, bool]:
+    """The next memory op's draws: (u_page, u_miss, line, u_gap, load, kernel); u_gap is
+    -1 when every tag is a memory op (no gap is drawn), else geometric_gap's uniform."""
     u_page = rng.random()
     u_miss = rng.random()
     u_line = rng.random()
-    if 0.0 < mem < 1.0:
-        gap = min(np.floor(math.log1p(-rng.random()) / log_other), MAX_GAP)
-        pos = last_pos + int(gap) + 1
-    else:  # every tag a memory op
-        pos = last_pos + 1
+    u_gap = rng.random() if 0.0 < mem < 1.0 else -1.0
     load = rng.random() < load_f if 0.0 < load_f < 1.0 else load_f >= 1.0
     kernel = rng.random() < kernel_f if 0.0 < kernel_f < 1.0 else kernel_f >= 1.0
-    return pos, u_page, u_miss, int(u_line * lines_per_page), load, kernel
+    return u_page, u_miss, int(u_line * lines_per_page), u_gap, load, kernel
 
 
 @jitable
@@ -173,10 +171,16 @@ def sampler_run(key: float, first: int, end: int, hi: F64, guide: I64, guide_fir
 
 
 @jitable
-def run_page(key: float, run: int, lo: F64, width: F64, start: I64, length: I64) -> int:
-    """The page of a key within its run: uniform over the run's pages."""
-    offset = int((key - lo[run]) / width[run] * length[run])
-    page: int = start[run] + min(offset, length[run] - 1)
+def run_page(key: float, run: int, first: int, end: int, hi: F64, start: I64,
+             pages: int) -> int:
+    """The page of a key within its run (of a phase's runs first .. end - 1, in a region of
+    `pages`): uniform over the run's pages. The run's mass starts where the one before ends
+    (0 for the first) and its pages end where the next run's start, so a run costs its
+    cumulative mass and first page only."""
+    lo = hi[run - 1] if run > first else 0.0
+    length = (start[run + 1] if run + 1 < end else pages) - start[run]
+    offset = int((key - lo) / (hi[run] - lo) * length)
+    page: int = start[run] + min(offset, length - 1)
     return page
 
 
@@ -227,7 +231,7 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
     lines = p.lines_per_page
     line_bytes, pages, ncpus = p.line_bytes, p.pages, p.cpus
     phase_start, scan, total, run_first = tb.phase_start, tb.scan, tb.total, tb.run_first
-    hi, lo, width, start, length = tb.hi, tb.lo, tb.width, tb.start, tb.length
+    hi, start = tb.hi, tb.start
     guide_first, guide = tb.guide_first, tb.guide
     miss_first, miss_start, miss_value = tb.miss_first, tb.miss_start, tb.miss_value
     miss_aligned, run_miss = tb.miss_aligned, tb.run_miss
@@ -247,8 +251,9 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
             load, kernel = s.load[cpu], s.kernel[cpu]
             while True:
                 if not held:
-                    pos, u_page, u_miss, line, load, kernel = draw_memory_op(
-                        rng, pos, mem, log_other, load_f, kernel_f, lines)
+                    u_page, u_miss, line, u_gap, load, kernel = draw_memory_op(
+                        rng, mem, load_f, kernel_f, lines)
+                    pos += 1 if u_gap < 0.0 else geometric_gap(u_gap, log_other) + 1
                     held = 1
                 if pos >= end:
                     break
@@ -278,7 +283,7 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
                 run = bisect_right(hi, key, run_first[ph], run_first[ph + 1]) if \
                     guide_size == 0 else sampler_run(key, run_first[ph], run_first[ph + 1], hi,
                                                      guide, guide_first[ph], guide_size)
-                page = run_page(key, run, lo, width, start, length)
+                page = run_page(key, run, run_first[ph], run_first[ph + 1], hi, start, pages)
             o_page[i] = page
             o_miss[i] = o_u_miss[i] < (run_miss[run] if run >= 0 and miss_aligned[ph] else
                                        miss_probability(page, miss_first[ph],

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from runtime.draws import (
     bisect_right,
     draw_group,
     draw_memory_op,
+    geometric_gap,
     miss_probability,
     new_draw_state,
     other_bit,
@@ -195,23 +197,20 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
     """The phases as the flat arrays the draw rules read (runtime/draws.py). A phase's page
     distribution is kept as runs of pages of equal probability (gups has 3, uniform 1, zipf
     one per page): a uniform picks a run by its cumulative mass (from the guide table's
-    start, a step or two on average), then a page within the run uniformly."""
+    start, a step or two on average), then a page within the run uniformly. 8 bytes a run
+    each for the cumulative mass, first page and miss probability (plus the guide)."""
     cols: dict[str, list[npt.NDArray[Any]]] = {name: [] for name in (
-        "hi", "lo", "width", "start", "length", "guide", "miss_start", "miss_value",
-        "run_miss")}
+        "hi", "start", "guide", "miss_start", "miss_value", "run_miss")}
     totals, aligned = [], []
     runs = 0
     for phase in phases:
         probs, miss = phase.probs, phase.miss
         hi = np.cumsum(probs.values * probs.lengths)
-        lo = np.r_[0.0, hi[:-1]]
-        width = hi - lo
         total = float(hi[-1])
         size = min(hi.size, GUIDE_MAX) if hi.size >= GUIDE_FROM else 0
         guide = np.searchsorted(hi, np.arange(size) / size * total, side="right")
         cols["guide"].append(runs + np.minimum(guide, hi.size - 1))
-        for name, values in (("hi", hi), ("lo", lo), ("width", width),
-                             ("start", probs.starts), ("length", probs.lengths),
+        for name, values in (("hi", hi), ("start", probs.starts),
                              ("miss_start", miss.starts), ("miss_value", miss.values),
                              ("run_miss", miss.of(probs.starts))):
             cols[name].append(values)
@@ -231,8 +230,7 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
         phase_start=np.array([p.start_ms for p in phases], dtype=np.float64),
         scan=np.array([p.scan_pages_per_ms for p in phases], dtype=np.float64),
         total=np.array(totals), run_first=first("hi"),
-        hi=flat("hi", np.float64), lo=flat("lo", np.float64), width=flat("width", np.float64),
-        start=flat("start", np.int64), length=flat("length", np.int64),
+        hi=flat("hi", np.float64), start=flat("start", np.int64),
         guide_first=first("guide"), guide=flat("guide", np.int64),
         miss_first=first("miss_start"), miss_start=flat("miss_start", np.int64),
         miss_value=flat("miss_value", np.float64),
@@ -258,8 +256,6 @@ class SyntheticOps:
                                  lines_per_page=PAGE_BYTES // wl.line_bytes,
                                  line_bytes=wl.line_bytes, pages=wl.pages, cpus=cpus)
         self.tables = phase_tables(wl.phases)
-        self._lists: Any = PhaseTables(*(column.tolist() for column in self.tables))
-        """The tables as Python lists for tagged_op: one op at a time, lists index faster."""
         self._typed: tuple[Any, Any] | None = None
 
     def tagged_batches(self, cpus: list[int], first_ops: list[int], period_ops: int,
@@ -290,6 +286,12 @@ class SyntheticOps:
                        offset=out.offset[:n], l3_miss=out.l3_miss[:n],
                        other_kernel=other[:o] if non_memory else None)
 
+    @cached_property
+    def _lists(self) -> Any:
+        """The tables as Python lists for tagged_op (one op at a time, lists index faster);
+        made on first use: a fast-engine run never needs these ~30 bytes a run per list."""
+        return PhaseTables(*(column.tolist() for column in self.tables))
+
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         """The CPU's next tag, one at a time: the twin of draws._draw_group, which does the
         same for a block (tests/test_workloads.py holds them equal)."""
@@ -297,9 +299,10 @@ class SyntheticOps:
         t = int(s.tag[cpu])
         s.tag[cpu] = t + 1
         if not s.held[cpu] and p.mem > 0.0:
-            (s.pos[cpu], s.u_page[cpu], s.u_miss[cpu], s.line[cpu], s.load[cpu],
-             s.kernel[cpu]) = draw_memory_op(self.rngs[cpu], int(s.pos[cpu]), p.mem, p.log_other,
-                                             p.load, p.kernel, p.lines_per_page)
+            (s.u_page[cpu], s.u_miss[cpu], s.line[cpu], u_gap, s.load[cpu],
+             s.kernel[cpu]) = draw_memory_op(self.rngs[cpu], p.mem, p.load, p.kernel,
+                                             p.lines_per_page)
+            s.pos[cpu] += 1 if u_gap < 0.0 else geometric_gap(u_gap, p.log_other) + 1
             s.held[cpu] = 1
         if not (s.held[cpu] and s.pos[cpu] == t):
             ordinal = int(s.other[cpu])
@@ -319,7 +322,7 @@ class SyntheticOps:
             end, guide_size = tb.run_first[ph + 1], tb.guide_first[ph + 1] - tb.guide_first[ph]
             run = bisect_right(tb.hi, key, first, end) if guide_size == 0 else sampler_run(
                 key, first, end, tb.hi, tb.guide, tb.guide_first[ph], guide_size)
-            page = run_page(key, run, tb.lo, tb.width, tb.start, tb.length)
+            page = run_page(key, run, first, end, tb.hi, tb.start, p.pages)
         miss = float(s.u_miss[cpu]) < (
             tb.run_miss[run] if run >= 0 and tb.miss_aligned[ph] else
             miss_probability(page, tb.miss_first[ph], tb.miss_first[ph + 1], tb.miss_start,

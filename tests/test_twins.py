@@ -86,14 +86,14 @@ ROUNDS_UP = PageRuns(np.array([0, 1003, 1060, 2914]),
 run's length (float rounding): the page must still be the run's last."""
 
 
-def _tables() -> list[Any]:
+def _tables() -> list[tuple[Any, int]]:
     """One run (uniform), a few runs (gups, its hot set wrapping past the end), many (zipf),
-    runs of no mass at both ends, and ROUNDS_UP."""
+    runs of no mass at both ends, and ROUNDS_UP; each with its region's pages."""
     gups, _ = gups_probs(1000, 0.0625, 0.9, 990)
     shapes = [PageRuns.constant(1000, 1.0 / 1000), gups, zipf_probs(5000, 0.99, 3),
               zipf_probs(10, 1.2, 4), PageRuns.from_array(np.array([0.0, 0.5, 0.0, 0.5, 0.0])),
               ROUNDS_UP]
-    return [phase_tables([Phase(0.0, p, PageRuns.constant(p.pages, 1.0), "t")])
+    return [(phase_tables([Phase(0.0, p, PageRuns.constant(p.pages, 1.0), "t")]), p.pages)
             for p in shapes]
 
 
@@ -105,13 +105,13 @@ def _run(key: float, end: int, hi: Any, guide: Any) -> int:
     return sampler_run(key, 0, end, hi, guide, 0, len(guide))
 
 
-def _pages(keys: Any, total: float, end: int, hi: Any, guide: Any, lo: Any,
-           width: Any, start: Any, length: Any, out: Any) -> None:
+def _pages(keys: Any, total: float, end: int, hi: Any, guide: Any, start: Any, pages: int,
+           out: Any) -> None:
     for i in range(keys.size):
         key = keys[i] * total
         run = bisect_right(hi, key, 0, end) if guide.size == 0 else sampler_run(
             key, 0, end, hi, guide, 0, guide.size)
-        out[i] = run_page(key, run, lo, width, start, length)
+        out[i] = run_page(key, run, 0, end, hi, start, pages)
 
 
 pages_compiled = compiled(_pages)
@@ -125,8 +125,9 @@ def test_page_sampler_compiled_equals_interpreted(us: list[float], guide_kind: s
     reference does (interpreted, lists): uniforms anywhere, at 0, next to 1, and exactly on
     and just below every run's bound; the run is bisect_right's without a guide table and
     with one (as phase_tables builds it, or pointing anywhere: the walk corrects it)."""
-    for tb in _tables():
+    for tb, pages in _tables():
         total, end = float(tb.total[0]), int(tb.run_first[1])
+        lengths = np.diff(np.r_[tb.start, pages])
         size = end
         guide = {"none": np.zeros(0, dtype=np.int64),
                  "built": np.minimum(np.searchsorted(tb.hi, np.arange(size) / size * total,
@@ -140,25 +141,24 @@ def test_page_sampler_compiled_equals_interpreted(us: list[float], guide_kind: s
                          *(np.nextafter(e, 0.0) for e in edges)], dtype=np.float64)
         keys = keys[keys < 1.0]
         out = np.zeros(keys.size, dtype=np.int64)
-        runs = (tb.lo, tb.width, tb.start, tb.length)
-        pages_compiled(keys, total, end, tb.hi, guide, *runs, out)
-        lists = [r.tolist() for r in runs]
+        pages_compiled(keys, total, end, tb.hi, guide, tb.start, pages, out)
         want = []
         for u in keys.tolist():
             key = u * total
             run = _run(key, end, tb.hi.tolist(), guide.tolist())
-            assert run == bisect.bisect_right(tb.hi.tolist(), key) and tb.width[run] > 0
-            want.append(run_page(key, run, *lists))
+            assert run == bisect.bisect_right(tb.hi.tolist(), key)
+            assert run == 0 or tb.hi[run] > tb.hi[run - 1]  # a run with mass
+            want.append(run_page(key, run, 0, end, tb.hi.tolist(), tb.start.tolist(), pages))
         assert out.tolist() == want
         # the page lies in the run whose cumulative mass first exceeds the key
         run = np.searchsorted(tb.hi, keys * total, side="right")
-        assert np.all((tb.start[run] <= out) & (out < tb.start[run] + tb.length[run]))
+        assert np.all((tb.start[run] <= out) & (out < tb.start[run] + lengths[run]))
 
 
 def test_phases_with_many_runs_get_a_guide_table() -> None:
     """Few runs are searched by halving (no guide); a zipf phase's many runs get a guide of
     one entry per run, each the first run whose mass passes its bucket's start."""
-    few = _tables()[1]
+    few = _tables()[1][0]
     assert few.guide.size == 0 and few.guide_first.tolist() == [0, 0]
     zipf = phase_tables([Phase(0.0, p, PageRuns.constant(p.pages, 1.0), "t")
                          for p in (gups_probs(1000, 0.0625, 0.9, 0)[0],

@@ -208,8 +208,14 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
         hi = np.cumsum(probs.values * probs.lengths)
         total = float(hi[-1])
         size = min(hi.size, GUIDE_MAX) if hi.size >= GUIDE_FROM else 0
-        guide = np.searchsorted(hi, np.arange(size) / size * total, side="right")
-        cols["guide"].append(runs + np.minimum(guide, hi.size - 1))
+        bounds = np.arange(size, dtype=np.float64)  # b / size * total, in place
+        bounds /= size
+        bounds *= total
+        guide = np.searchsorted(hi, bounds, side="right")
+        del bounds
+        np.minimum(guide, hi.size - 1, out=guide)
+        guide += runs
+        cols["guide"].append(guide)
         for name, values in (("hi", hi), ("start", probs.starts),
                              ("miss_start", miss.starts), ("miss_value", miss.values),
                              ("run_miss", miss.of(probs.starts))):
@@ -224,7 +230,11 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
         return offsets
 
     def flat(name: str, dtype: type[Any]) -> npt.NDArray[Any]:
-        return np.concatenate(cols[name]).astype(dtype)
+        """One array of the phases' parts (a single phase's is kept, not copied: a zipf
+        region's tables are hundreds of megabytes)."""
+        parts = cols.pop(name)
+        return np.ascontiguousarray(parts[0] if len(parts) == 1 else np.concatenate(parts),
+                                    dtype=dtype)
 
     return PhaseTables(
         phase_start=np.array([p.start_ms for p in phases], dtype=np.float64),

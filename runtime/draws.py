@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from generated._base import jitable
 from runtime.jit import compiled_on_first_call
+from runtime.search import bisect_right
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -131,18 +132,6 @@ def other_bit(rng: Any, ordinal: int, drawn: int, kernel_f: float) -> tuple[bool
         rng.random()
         drawn += 1
     return rng.random() < kernel_f, drawn + 1
-
-
-@jitable
-def bisect_right(a: Any, x: float, lo: int, hi: int) -> int:
-    """The first index in a[lo:hi] (ascending) whose value is greater than x (else hi)."""
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < a[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 @jitable

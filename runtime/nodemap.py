@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generated._base import jitable
+from runtime.search import bisect_right
 from runtime.sections import SECTION_SHIFT
 from runtime.topology import Topology
 
@@ -46,16 +47,10 @@ def node_of_pfn(pfn: int, t: NodeTables) -> int:
     nid: int = t.section_nid[section]
     if nid != MIXED:
         return nid
-    lo, hi = 0, t.starts.size  # the last node starting at or before pfn
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if t.starts[mid] <= pfn:
-            lo = mid + 1
-        else:
-            hi = mid
-    if lo == 0 or pfn >= t.ends[lo - 1]:
+    after = bisect_right(t.starts, pfn, 0, t.starts.size)  # past the last node starting <= pfn
+    if after == 0 or pfn >= t.ends[after - 1]:
         return NO_NODE
-    found: int = t.nids[lo - 1]
+    found: int = t.nids[after - 1]
     return found
 
 

@@ -37,7 +37,6 @@ from runtime.draws import (
     DrawParams,
     OpColumns,
     PhaseTables,
-    bisect_right,
     draw_group,
     draw_memory_op,
     geometric_gap,
@@ -52,6 +51,7 @@ from runtime.draws import (
 from runtime.llc import che_miss_probability
 from runtime.pageruns import PageRuns
 from runtime.profiler import OpBatch, TaggedOp
+from runtime.search import bisect_right
 
 FloatArray = npt.NDArray[np.float64]
 PAGE_BYTES = 1 << PAGE_SHIFT

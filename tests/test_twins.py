@@ -13,11 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generated.pghot import PAGES_PER_SECTION as PPS
-from runtime.draws import _draw_group, bisect_right, run_page, sampler_run
+from runtime.draws import _draw_group, run_page, sampler_run
 from runtime.jit import compiled
 from runtime.memory import Memory, page_at_pfn
 from runtime.nodemap import NodeMap, node_of_pfn
 from runtime.pageruns import PageRuns
+from runtime.search import bisect_right
 from runtime.sections import flat_index, flat_index_of, shift_table
 from runtime.topology import Node, Topology
 from runtime.workloads import Phase, SyntheticOps, gups_probs, phase_tables, zipf_probs

@@ -76,8 +76,8 @@ class DrawParams(NamedTuple):
 
 class PhaseTables(NamedTuple):
     """Every phase's page distribution and L3-miss probabilities as flat arrays: phase k's
-    sampler runs are run_first[k] .. run_first[k + 1] - 1 (cumulative mass `hi` and first
-    page `start`); its guide table guide_first[k] .. (entry b: the
+    sampler runs are run_first[k] .. run_first[k + 1] - 1 (cumulative mass `hi`, whose last
+    is the phase's total, and first page `start`); its guide table guide_first[k] .. (entry b: the
     first run whose `hi` exceeds b / size of the total, where a key's search starts); its
     miss runs miss_first[k] .., and when no miss run starts inside a sampler run
     (miss_aligned), each sampler run's miss probability in run_miss; scan > 0 makes it a
@@ -85,7 +85,6 @@ class PhaseTables(NamedTuple):
 
     phase_start: F64
     scan: F64
-    total: F64
     run_first: I64
     hi: F64
     start: I64
@@ -219,7 +218,7 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
     mem, log_other, load_f, kernel_f = p.mem, p.log_other, p.load, p.kernel
     lines = p.lines_per_page
     line_bytes, pages, ncpus = p.line_bytes, p.pages, p.cpus
-    phase_start, scan, total, run_first = tb.phase_start, tb.scan, tb.total, tb.run_first
+    phase_start, scan, run_first = tb.phase_start, tb.scan, tb.run_first
     hi, start = tb.hi, tb.start
     guide_first, guide = tb.guide_first, tb.guide
     miss_first, miss_start, miss_value = tb.miss_first, tb.miss_start, tb.miss_value
@@ -267,7 +266,7 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
                 page = scan_page(when, scan[ph], cpu, pages, ncpus)
                 run = -1
             else:
-                key = o_u_page[i] * total[ph]
+                key = o_u_page[i] * hi[run_first[ph + 1] - 1]  # u x the phase's mass
                 guide_size = guide_first[ph + 1] - guide_first[ph]
                 run = bisect_right(hi, key, run_first[ph], run_first[ph + 1]) if \
                     guide_size == 0 else sampler_run(key, run_first[ph], run_first[ph + 1], hi,

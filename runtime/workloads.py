@@ -201,7 +201,7 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
     each for the cumulative mass, first page and miss probability (plus the guide)."""
     cols: dict[str, list[npt.NDArray[Any]]] = {name: [] for name in (
         "hi", "start", "guide", "miss_start", "miss_value", "run_miss")}
-    totals, aligned = [], []
+    aligned = []
     runs = 0
     for phase in phases:
         probs, miss = phase.probs, phase.miss
@@ -220,7 +220,6 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
                              ("miss_start", miss.starts), ("miss_value", miss.values),
                              ("run_miss", miss.of(probs.starts))):
             cols[name].append(values)
-        totals.append(total)
         aligned.append(int(np.isin(miss.starts, probs.starts).all()))
         runs += hi.size
 
@@ -239,7 +238,7 @@ def phase_tables(phases: Sequence[Phase]) -> PhaseTables:
     return PhaseTables(
         phase_start=np.array([p.start_ms for p in phases], dtype=np.float64),
         scan=np.array([p.scan_pages_per_ms for p in phases], dtype=np.float64),
-        total=np.array(totals), run_first=first("hi"),
+        run_first=first("hi"),
         hi=flat("hi", np.float64), start=flat("start", np.int64),
         guide_first=first("guide"), guide=flat("guide", np.int64),
         miss_first=first("miss_start"), miss_start=flat("miss_start", np.int64),
@@ -327,9 +326,9 @@ class SyntheticOps:
         if tb.scan[ph] > 0.0:
             page = scan_page(now_ms, tb.scan[ph], cpu, p.pages, p.cpus)
         else:
-            key = float(s.u_page[cpu]) * tb.total[ph]
-            first = tb.run_first[ph]
-            end, guide_size = tb.run_first[ph + 1], tb.guide_first[ph + 1] - tb.guide_first[ph]
+            first, end = tb.run_first[ph], tb.run_first[ph + 1]
+            key = float(s.u_page[cpu]) * tb.hi[end - 1]  # u x the phase's mass
+            guide_size = tb.guide_first[ph + 1] - tb.guide_first[ph]
             run = bisect_right(tb.hi, key, first, end) if guide_size == 0 else sampler_run(
                 key, first, end, tb.hi, tb.guide, tb.guide_first[ph], guide_size)
             page = run_page(key, run, first, end, tb.hi, tb.start, p.pages)

@@ -127,7 +127,8 @@ def test_page_sampler_compiled_equals_interpreted(us: list[float], guide_kind: s
     and just below every run's bound; the run is bisect_right's without a guide table and
     with one (as phase_tables builds it, or pointing anywhere: the walk corrects it)."""
     for tb, pages in _tables():
-        total, end = float(tb.total[0]), int(tb.run_first[1])
+        end = int(tb.run_first[1])
+        total = float(tb.hi[end - 1])
         lengths = np.diff(np.r_[tb.start, pages])
         size = end
         guide = {"none": np.zeros(0, dtype=np.int64),

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from runtime.draws import phase_at
 from runtime.driver import DRIVER_OUTCOMES
 from runtime.groundtruth import PhaseTruth
 from runtime.kernel_state import Engine
@@ -36,7 +37,7 @@ from runtime.nodemap import NodeMap
 from runtime.pagestate import IN_D, ON_TOP, PageState
 from runtime.pghot.core import RECORD_OUTCOMES
 from runtime.pghot.tunables import PGHOT_HWHINTS
-from runtime.workloads import PAGE_BYTES, phase_of
+from runtime.workloads import PAGE_BYTES
 
 __all__ = ["Collector", "Engine", "HEATMAP_BUCKETS", "LagHistogram", "summarise", "verdict"]
 
@@ -466,7 +467,7 @@ class Collector:
         }
 
     def phase_at(self, t_ms: float) -> int:
-        return phase_of([t.start_ms for t in self.truths], t_ms)
+        return phase_at(t_ms, [t.start_ms for t in self.truths])
 
 
 def _mean(values: list[float]) -> float | None:

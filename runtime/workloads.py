@@ -88,12 +88,6 @@ class Workload:
     line_bytes: int = 64  # an access touches one line of its page (the LLC model's line)
 
 
-def phase_of(starts: Sequence[float], t_ms: float) -> int:
-    """Index of the phase running at t_ms: the last one starting at or before it (the rule
-    the draws use, draws.phase_at)."""
-    return phase_at(t_ms, starts)
-
-
 
 def _normalise(weights: FloatArray) -> FloatArray:
     normalised: FloatArray = weights / weights.sum()

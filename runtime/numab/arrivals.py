@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from runtime.workloads import Workload, phase_of
+from runtime.draws import phase_at
+from runtime.workloads import Workload
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -55,7 +56,7 @@ class SyntheticArrivals:
 
     def draw(self, pages: I64, t_ms: float, what: int, index: int) -> tuple[F64, I64]:
         """First access after t_ms of each page and the CPU that makes it (inf: never)."""
-        phase = phase_of(self.starts, t_ms)
+        phase = phase_at(t_ms, self.starts)
         scan = self.workload.phases[phase].scan_pages_per_ms
         if scan > 0:
             return self._sweep(pages, t_ms, scan)

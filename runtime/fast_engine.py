@@ -164,8 +164,7 @@ class FastEngine(KernelState):
                 key = (st.control, True) if st.delivers else (cpu, False)
                 groups.setdefault(key, []).append(cpu)
         # A group's CPUs go a few at a time, about CHUNK_CALLS tags each (cache-sized).
-        span = max(limit - self.now_ms, 0.0)
-        kept = [got for cpus in groups.values() for part in self._cache_sized(cpus, span)
+        kept = [got for cpus in groups.values() for part in self._cache_sized(cpus, limit)
                 if (got := self._profile(part, limit, inclusive)) is not None]
         batch = _NO_SAMPLES if not kept else kept[0] if len(kept) == 1 else Samples(
             *(np.concatenate([getattr(k, name) for k in kept]) for name in Samples._fields))
@@ -238,9 +237,14 @@ class FastEngine(KernelState):
             st.next_op_index += period * t.size
         stamp_lru(ops.page, ops.when, self.memory.last_access, self.memory.lru_unit_ms)
 
-    def _cache_sized(self, cpus: list[int], span_ms: float) -> list[list[int]]:
-        """cpus in runs of consecutive CPUs that tag about CHUNK_CALLS times in span_ms."""
-        tags = max(span_ms / min(self.state[cpu].dt_ms for cpu in cpus), 1.0)
+    def _cache_sized(self, cpus: list[int], limit: float) -> list[list[int]]:
+        """cpus in runs of consecutive CPUs that tag about CHUNK_CALLS times before the limit.
+        The span starts at the CPUs' next tag, not at now_ms: a kswapd round with nothing to
+        do moves now_ms without a block, and a span from there made 50 ms blocks look like
+        10 ms ones (5x the tags a pass was sized for)."""
+        sts = [self.state[cpu] for cpu in cpus]
+        span_ms = max(limit - min(st.next_tag_ms for st in sts), 0.0)
+        tags = max(span_ms / min(st.dt_ms for st in sts), 1.0)
         per = max(int(CHUNK_CALLS // tags), 1)
         return [cpus[i:i + per] for i in range(0, len(cpus), per)]
 
@@ -294,7 +298,7 @@ class FastEngine(KernelState):
             op_store=ops.store, op_page=ops.page, op_offset=ops.offset, op_l3_miss=ops.l3_miss,
             other_kernel=_NO_BITS if ops.other_kernel is None else ops.other_kernel)
         most = int(ops.l3_miss.sum()) if miss_only else int(sizes.sum())
-        out = empty_samples(most)
+        out = empty_samples(most + 1)  # (profile_group writes a row past the last kept one)
         counts = np.zeros((len(cpus), len(PROFILE_COUNTS)), dtype=np.int64)
         ctl2 = control.ctl2
         kept = profile_group(group, SampleControl(int(miss_only), int(ctl2.exclude_kernel),

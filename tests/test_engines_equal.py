@@ -155,6 +155,22 @@ def test_long_blocks_in_chunks(monkeypatch: pytest.MonkeyPatch, chunk: int) -> N
                            "llc.size_mib=4"], steps=3)
 
 
+def test_passes_are_sized_from_the_cpus_next_tag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kswapd round with nothing to do moves now_ms without a block: the next block's CPUs
+    still go in passes of at most CHUNK_CALLS tags, counted from each CPU's next tag."""
+    built = build(load_scenario(None, ["machine.cpus_per_dram_node=64", "duration_s=0.1"]))
+    engine = built.engine
+    assert isinstance(engine, runtime.fast_engine.FastEngine)
+    engine.start()
+    passes: list[list[int]] = []
+    monkeypatch.setattr(engine, "_profile", lambda cpus, *rest: passes.append(cpus))
+    engine.now_ms = 40.0  # where such a kswapd round leaves it; the CPUs' next tag is at dt
+    tags_per_cpu = (50.0 - engine.state[0].next_tag_ms) / engine.state[0].dt_ms
+    engine._block(50.0, inclusive=False)
+    assert len(passes) > 1
+    assert all(len(part) * tags_per_cpu <= runtime.fast_engine.CHUNK_CALLS for part in passes)
+    assert sum(passes, []) == list(range(64))
+
 def test_rings_with_many_pushes_per_work_latency() -> None:
     """Many samples per work (a long latency) and one or two per work (a short one)."""
     for latency in ("0.3", "7"):

@@ -29,6 +29,7 @@ from runtime.nodemap import NodeTables, node_of_pfn
 from runtime.profiler import (
     DISCARD_REASONS,
     KEPT,
+    L3_HIT,
     discard_reason,
     latch_data2,
     latch_data3,
@@ -141,55 +142,88 @@ class Control(NamedTuple):
 def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
                    last_access: npt.NDArray[np.uint16], lru_unit: int) -> int:
     """The profilers' filters on every tag, in order; the samples kept go to `out` (returns
-    how many), the counts per CPU to counts[k, PROFILE_COUNTS index]. A profiler whose
-    interrupt is lost stops after its first kept sample: its later tags never happen."""
+    how many; `out` needs a row more than can be kept), the counts per CPU to
+    counts[k, PROFILE_COUNTS index]. A profiler whose interrupt is lost stops after its first
+    kept sample: its later tags never happen.
+
+    Every array is taken out of its tuple once (as in draws._draw_group): numba reference-
+    counts an array each time it is read out of a tuple in the loop."""
+    g_cpus, g_sizes, g_times, other_kernel = g.cpus, g.sizes, g.times, g.other_kernel
+    op_cpu, op_at, op_when, op_kernel = g.op_cpu, g.op_at, g.op_when, g.op_kernel
+    op_load, op_store, op_page, op_offset, op_l3_miss = (g.op_load, g.op_store, g.op_page,
+                                                         g.op_offset, g.op_l3_miss)
+    o_cpu, o_times, o_page, o_offset, o_load, o_store, o_l3_miss, o_memory = out
+    miss_only, exclude_kernel, exclude_user, delivers = (c.l3_miss_only, c.exclude_kernel,
+                                                         c.exclude_user, c.delivers)
+    ops = op_cpu.size
     n = 0
     j = 0  # next memory op
+    if miss_only and delivers:  # the usual set-up: only the memory ops can be kept
+        for k in range(g_cpus.size):
+            cpu = g_cpus[k]
+            mine = j
+            while j < ops and op_cpu[j] == cpu:
+                if lru_unit:  # (0: no kswapd reads LRU ages)
+                    stamp = lru_stamp(op_when[j], lru_unit)
+                    if stamp > last_access[op_page[j]]:
+                        last_access[op_page[j]] = stamp
+                reason = discard_reason(1, exclude_kernel, exclude_user,
+                                        1 if op_l3_miss[j] else 0, 1 if op_kernel[j] else 0)
+                counts[k, KEPT_COL if reason == KEPT else reason] += 1
+                # written whatever the reason, kept by moving on: no branch to mispredict
+                # on the random miss bit (`out` has a spare row for the last one)
+                o_cpu[n], o_times[n], o_memory[n], o_l3_miss[n] = cpu, op_when[j], True, True
+                o_page[n], o_offset[n] = op_page[j], op_offset[j]
+                o_load[n], o_store[n] = op_load[j], op_store[j]
+                n += 1 if reason == KEPT else 0
+                j += 1
+            counts[k, L3_HIT] += g_sizes[k] - (j - mine)  # the other tags: not memory ops
+        return n
     o = 0  # next other (non-memory) tag
     base = 0  # first tag of the CPU in g.times
-    for k in range(g.cpus.size):
-        cpu = g.cpus[k]
-        tags = g.sizes[k]
+    for k in range(g_cpus.size):
+        cpu = g_cpus[k]
+        tags = g_sizes[k]
         t = 0
         while t < tags:
-            memory = j < g.op_cpu.size and g.op_cpu[j] == cpu and g.op_at[j] == t
-            if not memory and c.l3_miss_only:
+            memory = j < ops and op_cpu[j] == cpu and op_at[j] == t
+            if not memory and miss_only:
                 # not a memory op: discarded as an L3 hit; skip to the next memory op
-                nxt = g.op_at[j] if j < g.op_cpu.size and g.op_cpu[j] == cpu else tags
+                nxt = op_at[j] if j < ops and op_cpu[j] == cpu else tags
                 counts[k, 0] += nxt - t
                 t = nxt
                 continue
             if memory:
-                when, kernel, miss = g.op_when[j], g.op_kernel[j], g.op_l3_miss[j]
+                when, kernel, miss = op_when[j], op_kernel[j], op_l3_miss[j]
                 if lru_unit:  # (0: no kswapd reads LRU ages)
                     stamp = lru_stamp(when, lru_unit)
-                    if stamp > last_access[g.op_page[j]]:
-                        last_access[g.op_page[j]] = stamp
+                    if stamp > last_access[op_page[j]]:
+                        last_access[op_page[j]] = stamp
             else:
-                when, kernel, miss = g.times[base + t], g.other_kernel[o], False
-            reason = discard_reason(c.l3_miss_only, c.exclude_kernel, c.exclude_user,
+                when, kernel, miss = g_times[base + t], other_kernel[o], False
+            reason = discard_reason(miss_only, exclude_kernel, exclude_user,
                                     1 if miss else 0, 1 if kernel else 0)
             if reason != KEPT:
                 counts[k, reason] += 1
-            elif not c.delivers:  # the interrupt goes nowhere: the profiler stops here
+            elif not delivers:  # the interrupt goes nowhere: the profiler stops here
                 counts[k, KEPT_COL] += 1
                 counts[k, LOST_COL] += 1
                 rest = j + 1 if memory else j  # skip the tags this CPU never makes
-                while rest < g.op_cpu.size and g.op_cpu[rest] == cpu:
+                while rest < ops and op_cpu[rest] == cpu:
                     rest += 1
                 o += (0 if memory else 1) + (tags - t - 1) - (rest - (j + 1 if memory else j))
                 j = rest
                 break
             else:
                 counts[k, KEPT_COL] += 1
-                out.cpu[n] = cpu
-                out.times[n] = when
-                out.memory[n] = memory
-                out.l3_miss[n] = miss
-                out.page[n] = g.op_page[j] if memory else 0
-                out.offset[n] = g.op_offset[j] if memory else 0
-                out.load[n] = g.op_load[j] if memory else False
-                out.store[n] = g.op_store[j] if memory else False
+                o_cpu[n] = cpu
+                o_times[n] = when
+                o_memory[n] = memory
+                o_l3_miss[n] = miss
+                o_page[n] = op_page[j] if memory else 0
+                o_offset[n] = op_offset[j] if memory else 0
+                o_load[n] = op_load[j] if memory else False
+                o_store[n] = op_store[j] if memory else False
                 n += 1
             if memory:
                 j += 1

@@ -46,6 +46,7 @@ from runtime.sample_path import (
     Samples,
     Tagged,
     cut,
+    drained_calls,
     empty_samples,
     new_rings,
     node_sources,
@@ -180,18 +181,7 @@ class FastEngine(KernelState):
         if not drains.length.size:
             self._record(_NO_CALLS, hints)
             return
-        # Each CPU's drains are in order and the CPUs in ascending order: a stable sort of
-        # the drains by work time gives the canonical (time, CPU, ring order); each drain's
-        # samples follow it in ring order.
-        by_time = np.argsort(drains.work_ms, kind="stable")
-        lengths = drains.length[by_time]
-        order = np.repeat(drains.start[by_time] - (np.cumsum(lengths) - lengths), lengths) + \
-            np.arange(int(lengths.sum()))
-        work_ms = np.repeat(drains.work_ms[by_time], lengths)
-        cpus = np.repeat(drains.cpu[by_time], lengths)
-        pfns = drains.pfn[order]
-        ibs = HintCalls(work_ms, drains.jiffies[order], cpus, pfns, self._cpu_node[cpus],
-                        self.memory.pages_at(pfns))
+        ibs = drained_calls(drains, self.memory.page_tables(), self._cpu_node)
         self._record(ibs, hints)
 
     def _take_hints(self) -> HintCalls:

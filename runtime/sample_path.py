@@ -24,8 +24,9 @@ import numpy.typing as npt
 from runtime.driver import PUSHED, RING_FULL, data_src_event, sample_filter, sample_pfn
 from runtime.jiffies import jiffies_at
 from runtime.jit import compiled
-from runtime.memory import lru_stamp
+from runtime.memory import PageTables, lru_stamp, page_at_pfn
 from runtime.nodemap import NodeTables, node_of_pfn
+from runtime.numab.source import HintCalls
 from runtime.profiler import (
     DISCARD_REASONS,
     KEPT,
@@ -339,6 +340,38 @@ def run_block(s: Samples, m: Machine, r: RingState, latency_ms: float, limit_ms:
                   d.pfn[:ns])
 
 
+def _drained_calls(d: Drains, by_time: I64, tables: PageTables, cpu_node: I64,
+                   out: HintCalls) -> None:
+    """The drained samples as pghot_record_access calls, drain by drain in by_time's order
+    (each drain's samples in ring order): when the work ran, the sample's jiffies, the CPU,
+    the PFN, the CPU's node and the page now at the PFN (memory.page_at_pfn)."""
+    work_ms, cpus, starts, lengths, jiffies, pfns = d
+    o_time, o_jiffies, o_cpu, o_pfn, o_nid, o_page = out
+    n = 0
+    for w in by_time:
+        cpu = cpus[w]
+        for i in range(starts[w], starts[w] + lengths[w]):
+            o_time[n], o_jiffies[n], o_cpu[n] = work_ms[w], jiffies[i], cpu
+            o_pfn[n], o_nid[n], o_page[n] = pfns[i], cpu_node[cpu], page_at_pfn(pfns[i], tables)
+            n += 1
+
+
+drained_calls_into = compiled(_drained_calls)
+
+
+def drained_calls(d: Drains, tables: PageTables, cpu_node: I64) -> HintCalls:
+    """The block's pghot_record_access calls from its drains, in the canonical (time, CPU,
+    ring) order: each CPU's drains are in time order and the CPUs ascending, so a stable sort
+    of the drains by work time gives it."""
+    by_time = np.argsort(d.work_ms, kind="stable")
+    n = d.pfn.size
+    out = HintCalls(np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
+                    np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
+                    np.empty(n, dtype=np.int64))
+    drained_calls_into(d, by_time, tables, cpu_node, out)
+    return out
+
+
 def node_sources(nodes: NodeTables, kinds: dict[int, int]) -> I64:
     """DataSrc per nid for an L3 miss the node serves (kinds: nid -> DataSrc value)."""
     out = np.zeros(nodes.node_kind.size, dtype=np.int64)
@@ -361,5 +394,5 @@ def cut(samples: Samples, count: int) -> Samples:
                    samples.l3_miss[:count], samples.memory[:count])
 
 
-__all__ = ["Drains", "Machine", "RingState", "Samples", "cut", "empty_samples", "new_rings",
-           "node_of_pfn", "node_sources", "run_block"]
+__all__ = ["Drains", "Machine", "RingState", "Samples", "cut", "drained_calls", "empty_samples",
+           "new_rings", "node_of_pfn", "node_sources", "run_block"]

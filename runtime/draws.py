@@ -3,10 +3,11 @@
 Each CPU draws from two seeded numpy generators: `rng` for its memory ops, `other_rng` for the
 RIP bit of its other tags. Each tagged op is a memory op with probability mem_op_fraction,
 independently, so the tags before the next memory op are a geometric gap and only memory ops
-are drawn, each from consecutive uniforms in a fixed order: page, miss, line, then gap, load,
-kernel (each of the last three only when its fraction is strictly between 0 and 1: a certain
-outcome takes no uniform). The RIP bit of a CPU's n-th other tag is other_rng's n-th uniform,
-drawn only when someone asks (without L3MissOnly those tags can be samples).
+are drawn, each from up to four raw 64-bit words of rng's bit generator (`draw_memory_op`
+says which bits make what): a raw word costs a compiled loop a third of what a uniform from
+Generator.random() does, and one word serves two 32-bit uniforms. The RIP bit of a CPU's
+n-th other tag is other_rng's n-th uniform, drawn only when someone asks (without L3MissOnly
+those tags can be samples).
 
 The scalar rules here are @jitable: the reference engine calls them interpreted one tag at a
 time (workloads.SyntheticOps.tagged_op), the fast engine compiled for a block of a group's
@@ -65,7 +66,7 @@ class DrawParams(NamedTuple):
     """The workload's fractions and the region's shape (scan offsets split it per CPU)."""
 
     mem: float
-    log_other: float  # log1p(-mem): the geometric gap's denominator
+    per_log_other: float  # 1 / log1p(-mem): the geometric gap's factor
     load: float
     kernel: float
     lines_per_page: int
@@ -97,25 +98,61 @@ class PhaseTables(NamedTuple):
     run_miss: F64
 
 
+def gap_factor(mem: float) -> float:
+    """geometric_gap's per_log_other for a memory-op fraction: 1 / log1p(-mem), held finite
+    (a subnormal fraction would make it -inf, and log(1) * -inf is not a number); 0 when no
+    gap is drawn (mem 0 or 1)."""
+    return max(1.0 / math.log1p(-mem), -1e300) if 0.0 < mem < 1.0 else 0.0
+
+
 @jitable
-def geometric_gap(u: float, log_other: float) -> int:
-    """The non-memory tags before the next memory op, from its gap uniform:
-    floor(log1p(-u) / log1p(-mem)), capped at MAX_GAP (log_other is log1p(-mem))."""
-    return int(min(np.floor(math.log1p(-u) / log_other), MAX_GAP))
+def geometric_gap(v: float, per_log_other: float) -> int:
+    """The non-memory tags before the next memory op, from its gap uniform v in (0, 1]:
+    floor(log(v) / log1p(-mem)), capped at MAX_GAP (per_log_other is 1 / log1p(-mem)). log
+    of v, not log1p of -u: v is exact (draw_memory_op) and log costs half of log1p."""
+    return int(min(np.floor(math.log(v) * per_log_other), MAX_GAP))
+
+
+U53 = 2.0 ** -53
+"""A 53-bit integer times this is a uniform in [0, 1) (what Generator.random() makes of a
+word's top 53 bits)."""
+U32 = 2.0 ** -32
+"""A 32-bit integer times this is a uniform in [0, 1)."""
+LOW53 = (1 << 53) - 1
+TWO53 = 1 << 53
+LOW32 = (1 << 32) - 1
+
+
+def next_word(rng: Any) -> int:
+    """The next raw 64-bit word of a numpy Generator's bit generator. Interpreted, numpy's
+    random_raw (0 .. 2**64 - 1); compiled, numba's reading of the same word as an int64 of
+    the same bits (registered in runtime/jit.py). The rules mask every field they take, so
+    the two readings give the same values."""
+    return int(rng.bit_generator.random_raw())
 
 
 @jitable
 def draw_memory_op(rng: Any, mem: float, load_f: float, kernel_f: float,
                    lines_per_page: int) -> tuple[float, float, int, float, bool, bool]:
-    """The next memory op's draws: (u_page, u_miss, line, u_gap, load, kernel); u_gap is
-    -1 when every tag is a memory op (no gap is drawn), else geometric_gap's uniform."""
-    u_page = rng.random()
-    u_miss = rng.random()
-    u_line = rng.random()
-    u_gap = rng.random() if 0.0 < mem < 1.0 else -1.0
-    load = rng.random() < load_f if 0.0 < load_f < 1.0 else load_f >= 1.0
-    kernel = rng.random() < kernel_f if 0.0 < kernel_f < 1.0 else kernel_f >= 1.0
-    return u_page, u_miss, int(u_line * lines_per_page), u_gap, load, kernel
+    """The next memory op's draws: (u_page, u_miss, line, v_gap, load, kernel); v_gap is
+    -1 when every tag is a memory op (no gap is drawn), else geometric_gap's uniform in
+    (0, 1]. Words, in order: the page's uniform from the top 53 bits of the first; the gap's
+    from the top 53 of the second, as 1 - u (exact: 2**53 - m is an integer; only when
+    0 < mem < 1); the miss uniform from the high half
+    of the third and the line from its low half; the load and kernel uniforms from the high
+    and low halves of a fourth (only when one of their fractions is strictly between 0 and
+    1: a certain outcome takes no bits). Each fraction is compared with 32 bits or more."""
+    u_page = ((next_word(rng) >> 11) & LOW53) * U53
+    v_gap = (TWO53 - ((next_word(rng) >> 11) & LOW53)) * U53 if 0.0 < mem < 1.0 else -1.0
+    word = next_word(rng)
+    u_miss = ((word >> 32) & LOW32) * U32
+    line = ((word & LOW32) * lines_per_page) >> 32
+    load_drawn = 0.0 < load_f < 1.0
+    kernel_drawn = 0.0 < kernel_f < 1.0
+    word = next_word(rng) if load_drawn or kernel_drawn else 0
+    load = ((word >> 32) & LOW32) * U32 < load_f if load_drawn else load_f >= 1.0
+    kernel = (word & LOW32) * U32 < kernel_f if kernel_drawn else kernel_f >= 1.0
+    return u_page, u_miss, line, v_gap, load, kernel
 
 
 @jitable
@@ -215,7 +252,7 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
     numba ~10 ns per array in reference counting. Each CPU's ops are drawn first, then their
     pages and misses looked up in a second, tight loop: the lookups' cache misses (a zipf
     phase's tables are megabytes) then overlap instead of waiting behind the draws."""
-    mem, log_other, load_f, kernel_f = p.mem, p.log_other, p.load, p.kernel
+    mem, per_log_other, load_f, kernel_f = p.mem, p.per_log_other, p.load, p.kernel
     lines = p.lines_per_page
     line_bytes, pages, ncpus = p.line_bytes, p.pages, p.cpus
     phase_start, scan, run_first = tb.phase_start, tb.scan, tb.run_first
@@ -239,9 +276,9 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
             load, kernel = s.load[cpu], s.kernel[cpu]
             while True:
                 if not held:
-                    u_page, u_miss, line, u_gap, load, kernel = draw_memory_op(
+                    u_page, u_miss, line, v_gap, load, kernel = draw_memory_op(
                         rng, mem, load_f, kernel_f, lines)
-                    pos += 1 if u_gap < 0.0 else geometric_gap(u_gap, log_other) + 1
+                    pos += 1 if v_gap < 0.0 else geometric_gap(v_gap, per_log_other) + 1
                     held = 1
                 if pos >= end:
                     break

@@ -28,6 +28,7 @@ from generated._base import JITABLE
 
 F = TypeVar("F", bound=Callable[..., Any])
 _registered: set[int] = set()
+_native_registered: list[bool] = []
 
 
 def cache_folder() -> Path:
@@ -56,12 +57,36 @@ def _register_all() -> None:
     numba.config.CACHE_DIR = folder  # type: ignore[attr-defined]  # ... or if imported
     from numba.extending import register_jitable
 
+    if not _native_registered:
+        _register_numba_forms()
+        _native_registered.append(True)
     for func in JITABLE:
         if id(func) not in _registered:
             # Not inlined at numba's level: LLVM inlines the small rules anyway, and numba's
             # own inlining made the first compile four times slower for no speed.
             register_jitable(func)
             _registered.add(id(func))
+
+
+NATIVE_FORMS = ("runtime.draws.next_word",)
+"""Rules whose compiled form is numba's own code (_register_numba_forms), not @jitable."""
+
+
+def _register_numba_forms() -> None:
+    """Rules whose compiled form is numba's own code, not their Python body: a generator's
+    next raw word (draws.next_word) is numba's next_uint64 of its bit generator, read as the
+    int64 of the same bits."""
+    import numpy as np
+    from numba.extending import overload
+    from numba.np.random.generator_core import next_uint64
+
+    from runtime.draws import next_word
+
+    @overload(next_word)
+    def _next_word(rng: Any) -> Any:
+        def impl(rng: Any) -> Any:
+            return np.int64(next_uint64(rng.bit_generator))  # type: ignore[no-untyped-call]
+        return impl
 
 
 def compiled(func: F) -> F:

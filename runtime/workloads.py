@@ -23,7 +23,6 @@ Kinds (parameters in the scenario's `workload` section):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -39,6 +38,7 @@ from runtime.draws import (
     PhaseTables,
     draw_group,
     draw_memory_op,
+    gap_factor,
     geometric_gap,
     miss_probability,
     new_draw_state,
@@ -253,7 +253,7 @@ class SyntheticOps:
         self.other_rngs = [np.random.default_rng([seed, cpu, 1]) for cpu in range(cpus)]
         self.state = new_draw_state(cpus)
         mem = float(wl.mem_op_fraction)
-        self.params = DrawParams(mem=mem, log_other=math.log1p(-mem) if 0.0 < mem < 1.0 else 0.0,
+        self.params = DrawParams(mem=mem, per_log_other=gap_factor(mem),
                                  load=float(wl.load_fraction),
                                  kernel=float(wl.kernel_fraction),
                                  lines_per_page=PAGE_BYTES // wl.line_bytes,
@@ -302,10 +302,10 @@ class SyntheticOps:
         t = int(s.tag[cpu])
         s.tag[cpu] = t + 1
         if not s.held[cpu] and p.mem > 0.0:
-            (s.u_page[cpu], s.u_miss[cpu], s.line[cpu], u_gap, s.load[cpu],
+            (s.u_page[cpu], s.u_miss[cpu], s.line[cpu], v_gap, s.load[cpu],
              s.kernel[cpu]) = draw_memory_op(self.rngs[cpu], p.mem, p.load, p.kernel,
                                              p.lines_per_page)
-            s.pos[cpu] += 1 if u_gap < 0.0 else geometric_gap(u_gap, p.log_other) + 1
+            s.pos[cpu] += 1 if v_gap < 0.0 else geometric_gap(v_gap, p.per_log_other) + 1
             s.held[cpu] = 1
         if not (s.held[cpu] and s.pos[cpu] == t):
             ordinal = int(s.other[cpu])

@@ -4,13 +4,14 @@ scenario asks for (memory-op fraction, load fraction, page probabilities, L3 mis
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.draws import other_bit
+from runtime.draws import MAX_GAP, gap_factor, geometric_gap, other_bit
 from runtime.pageruns import PageRuns
 from runtime.profiler import PAGE_OFFSET_MASK
 from runtime.workloads import (
@@ -217,20 +218,56 @@ def test_a_scan_follows_the_clock_at_any_speed(mib_per_s: float) -> None:
 
 
 def test_certain_outcomes_take_no_draw_and_still_hold() -> None:
-    """Every tag a memory op, every op a load, none in the kernel: 3 uniforms per op (page,
-    miss, line), so the stream differs from one with real coins, but both engines still read
-    it alike."""
+    """Every tag a memory op, every op a load, none in the kernel: 2 raw words per op (the
+    page's, then the miss's and the line's), so the stream differs from one with real coins,
+    but both engines still read it alike."""
     sure = uniform_ops(1.0, kernel=0.0, load=1.0)
     d = sure.tagged_batches([0], [0], 10000, [np.arange(5000.0)], True)
     assert d.at.tolist() == list(range(5000))
     assert d.load.all() and not d.kernel.any()
     assert d.other_kernel is not None and d.other_kernel.size == 0
-    u = np.random.default_rng([7, 0]).random((5000, 3))  # the CPU's own stream, by hand
-    assert (d.offset // 64).tolist() == (u[:, 2] * 64).astype(np.int64).tolist()
-    assert d.page.tolist() == sample_pages(np.full(1024, 1 / 1024), u[:, 0])
+    words = np.random.default_rng([7, 0]).bit_generator.random_raw((5000, 2))  # by hand
+    assert (d.offset // 64).tolist() == (((words[:, 1] & 0xFFFFFFFF) * 64) >> 32).tolist()
+    u_page = (words[:, 0] >> 11).astype(np.float64) * 2.0 ** -53
+    assert d.page.tolist() == sample_pages(np.full(1024, 1 / 1024), u_page)
     assert one_by_one(uniform_ops(1.0, kernel=0.0, load=1.0), 0, list(range(5000))) == \
         in_batches(uniform_ops(1.0, kernel=0.0, load=1.0), 0, np.arange(5000.0), [5000])
 
+
+
+@pytest.mark.parametrize(("load", "kernel"), [(0.4, 0.2), (1.0, 0.2), (0.4, 0.0)])
+def test_every_uncertain_coin_reads_four_words_per_op(load: float, kernel: float) -> None:
+    """With the gap and a load or kernel coin to draw, a memory op takes four raw words,
+    whose fields are read by hand here: the page's uniform from the first's top 53 bits; the
+    gap from the second's, as 1 - u, through log; the miss uniform and the line from the
+    third's high and low halves; the load and kernel uniforms from the fourth's (a certain
+    coin leaves its half unread)."""
+    ops = uniform_ops(0.3, kernel=kernel, load=load)
+    d = ops.tagged_batches([0], [0], 10000, [np.arange(3000.0)], False)
+    words = np.random.default_rng([7, 0]).bit_generator.random_raw((d.at.size, 4))
+    gaps = np.floor(np.log((2 ** 53 - (words[:, 1] >> 11)).astype(np.float64) * 2.0 ** -53) /
+                    math.log1p(-0.3)).astype(np.int64)
+    assert d.at.tolist() == (np.cumsum(gaps + 1) - 1).tolist()
+    assert (d.offset // 64).tolist() == (((words[:, 2] & 0xFFFFFFFF) * 64) >> 32).tolist()
+    miss = ops.workload.phases[0].miss.of(d.page)
+    assert d.l3_miss.tolist() == ((words[:, 2] >> 32) * 2.0 ** -32 < miss).tolist()
+    assert d.load.tolist() == ((words[:, 3] >> 32) * 2.0 ** -32 < load).tolist()
+    assert d.kernel.tolist() == ((words[:, 3] & 0xFFFFFFFF) * 2.0 ** -32 < kernel).tolist()
+    u_page = (words[:, 0] >> 11).astype(np.float64) * 2.0 ** -53
+    assert d.page.tolist() == sample_pages(np.full(ops.workload.pages, 1 / ops.workload.pages),
+                                           u_page)
+    assert abs(d.load.mean() - load) < 0.1 and abs(d.kernel.mean() - kernel) < 0.1
+    assert 0 < d.l3_miss.sum() < d.l3_miss.size
+
+
+def test_a_subnormal_memory_fraction_keeps_a_finite_gap_factor() -> None:
+    """1 / log1p(-mem) overflows for a subnormal fraction; the factor is held finite, so the
+    one uniform that makes log 0 (v = 1) still gives gap 0, and any other the longest gap."""
+    factor = gap_factor(1e-320)
+    assert math.isfinite(factor)
+    assert geometric_gap(1.0, factor) == 0
+    assert geometric_gap(1.0 - 2.0 ** -53, factor) == geometric_gap(2.0 ** -53, factor) == \
+        int(MAX_GAP)
 
 def test_phases_out_of_order_are_refused() -> None:
     """Both engines find the running phase by start time; build_workload refuses a phase list

@@ -50,10 +50,14 @@ VM_DROPPED = EVENT_INDEX["hwhint_dropped_events"]
 
 class RingState(NamedTuple):
     """Every CPU's ring (mprof_sample_pcpu) and work state, as arrays: the slots' PFN and
-    jiffies, head and tail, the pending flag and when the queued work runs."""
+    jiffies, head and tail, the pending flag and when the queued work runs. `page` is the
+    model's own note, not the driver's: the page a slot's sample was taken on, which is
+    still the page at its PFN when the work that pops it runs in the same block (pages move
+    only between blocks)."""
 
     pfn: I64  # [cpu, slot]
     jiffies: I64  # [cpu, slot]
+    page: I64  # [cpu, slot]
     head: I64
     tail: I64
     pending: I64
@@ -63,6 +67,7 @@ class RingState(NamedTuple):
 def new_rings(cpus: int, slots: int) -> RingState:
     return RingState(pfn=np.zeros((cpus, slots), dtype=np.int64),
                      jiffies=np.zeros((cpus, slots), dtype=np.int64),
+                     page=np.zeros((cpus, slots), dtype=np.int64),
                      head=np.zeros(cpus, dtype=np.int64), tail=np.zeros(cpus, dtype=np.int64),
                      pending=np.zeros(cpus, dtype=np.int64),
                      work_ms=np.zeros(cpus, dtype=np.float64))
@@ -94,7 +99,8 @@ class Machine(NamedTuple):
 
 class Drains(NamedTuple):
     """What the works popped: per work its time, CPU, first sample and count (works of one
-    CPU in time order, CPUs ascending), and the popped samples' jiffies and PFNs."""
+    CPU in time order, CPUs ascending), and the popped samples' jiffies, PFNs and pages
+    (LOOK_UP: pushed in an earlier block, the page at the PFN may have changed since)."""
 
     work_ms: F64
     cpu: I64
@@ -102,6 +108,11 @@ class Drains(NamedTuple):
     length: I64
     jiffies: I64
     pfn: I64
+    page: I64
+
+
+LOOK_UP = -2
+"""A drained sample's page when it has to be looked up at its PFN (Drains.page)."""
 
 
 PROFILE_COUNTS = (*DISCARD_REASONS, "kept", "lost_interrupts")
@@ -255,65 +266,78 @@ def _nmi_and_rings(s: Samples, m: Machine, r: RingState, d: Drains, latency_ms: 
                    outcomes: I64) -> tuple[int, int]:
     """Every kept sample through latch, handler and ring, and every work due in the block
     (limit_ms, inclusive or not), in each CPU's time order. Returns how many drains and
-    popped samples it wrote."""
+    popped samples it wrote. (Arrays are taken out of their tuples once: see
+    draws._draw_group.)"""
+    s_cpu, s_times, s_page, s_offset, s_load, s_store, s_miss, s_memory = s
+    page_pfn, nodes, node_src, cpu_node = m
+    r_pfn, r_jiffies, r_page, r_head, r_tail, r_pending, r_work_ms = r
+    d_work_ms, d_cpu, d_start, d_length, d_jiffies, d_pfn, d_page = d
     nd = 0
     ns = 0
-    slots = r.pfn.shape[1]
+    slots = r_pfn.shape[1]
     i = 0
-    for cpu in range(r.head.size):
+    for cpu in range(r_head.size):
+        older = (r_head[cpu] - r_tail[cpu]) % slots  # pushed in earlier blocks
         while True:
-            more = i < s.cpu.size and s.cpu[i] == cpu
-            t = s.times[i] if more else limit_ms
-            due = r.pending[cpu] and (r.work_ms[cpu] < t or (
-                not more and inclusive and r.work_ms[cpu] == t))
+            more = i < s_cpu.size and s_cpu[i] == cpu
+            t = s_times[i] if more else limit_ms
+            due = r_pending[cpu] and (r_work_ms[cpu] < t or (
+                not more and inclusive and r_work_ms[cpu] == t))
             if due:  # the pending work runs: it pops the whole ring, then clears pending
-                d.work_ms[nd] = r.work_ms[cpu]
-                d.cpu[nd] = cpu
-                d.start[nd] = ns
+                d_work_ms[nd] = r_work_ms[cpu]
+                d_cpu[nd] = cpu
+                d_start[nd] = ns
                 while True:
-                    tail = r.tail[cpu]
-                    nxt = ring_pop_slot(r.head[cpu], tail, slots)
+                    tail = r_tail[cpu]
+                    nxt = ring_pop_slot(r_head[cpu], tail, slots)
                     if nxt < 0:
                         break
-                    d.jiffies[ns] = r.jiffies[cpu, tail]
-                    d.pfn[ns] = r.pfn[cpu, tail]
-                    r.tail[cpu] = nxt
+                    d_jiffies[ns] = r_jiffies[cpu, tail]
+                    d_pfn[ns] = r_pfn[cpu, tail]
+                    d_page[ns] = LOOK_UP if older > 0 else r_page[cpu, tail]
+                    older -= 1
+                    r_tail[cpu] = nxt
                     ns += 1
-                d.length[nd] = ns - d.start[nd]
+                d_length[nd] = ns - d_start[nd]
                 nd += 1
-                r.pending[cpu] = 0
+                r_pending[cpu] = 0
                 continue
             if not more:
                 break
-            memory_op = 1 if s.memory[i] else 0
-            miss = 1 if s.l3_miss[i] else 0
-            pfn = m.page_pfn[s.page[i]] if memory_op else 0
-            nid = node_of_pfn(pfn, m.nodes) if memory_op else -1
-            node_src = m.node_src[nid] if nid >= 0 else 0
-            rmt = 1 if memory_op and miss and nid != m.cpu_node[cpu] else 0
-            data2 = latch_data2(sample_data_src(memory_op, miss, node_src), rmt)
-            data3 = latch_data3(1 if s.load[i] else 0, 1 if s.store[i] else 0, miss, memory_op)
-            phyaddr = latch_phyaddr(pfn, s.offset[i], memory_op)
+            memory_op = 1 if s_memory[i] else 0
+            miss = 1 if s_miss[i] else 0
+            pfn = page_pfn[s_page[i]] if memory_op else 0
+            nid = node_of_pfn(pfn, nodes) if memory_op else -1
+            src = node_src[nid] if nid >= 0 else 0
+            rmt = 1 if memory_op and miss and nid != cpu_node[cpu] else 0
+            data2 = latch_data2(sample_data_src(memory_op, miss, src), rmt)
+            data3 = latch_data3(1 if s_load[i] else 0, 1 if s_store[i] else 0, miss, memory_op)
+            phyaddr = latch_phyaddr(pfn, s_offset[i], memory_op)
             vm[VM_TOTAL] += 1  # the handler: count, DataSrc, filters, ring
             event = data_src_event(data2)
             if event >= 0:
                 vm[event] += 1
             got_pfn = sample_pfn(phyaddr)
-            outcome = sample_filter(data3, 1 if node_of_pfn(got_pfn, m.nodes) >= 0 else 0)
+            # PHYADDR holds the whole address today, so a memory op's PFN comes back as it
+            # went in and its node is known; the look-up stays for a narrower field
+            got_nid = nid if got_pfn == pfn and memory_op else node_of_pfn(got_pfn, nodes)
+            outcome = sample_filter(data3, 1 if got_nid >= 0 else 0)
             if outcome == PUSHED:
-                head = r.head[cpu]
-                nxt = ring_push_slot(head, r.tail[cpu], slots)
+                head = r_head[cpu]
+                nxt = ring_push_slot(head, r_tail[cpu], slots)
                 if nxt < 0:
                     outcome = RING_FULL
                     if count_ring_full:
                         vm[VM_DROPPED] += 1
                 else:
-                    r.pfn[cpu, head] = got_pfn
-                    r.jiffies[cpu, head] = jiffies_at(t)
-                    r.head[cpu] = nxt
-                    if not r.pending[cpu]:
-                        r.pending[cpu] = 1
-                        r.work_ms[cpu] = t + latency_ms
+                    r_pfn[cpu, head] = got_pfn
+                    r_jiffies[cpu, head] = jiffies_at(t)
+                    # the page at got_pfn: the sample's own unless the PFN was cut short
+                    r_page[cpu, head] = s_page[i] if got_pfn == pfn else LOOK_UP
+                    r_head[cpu] = nxt
+                    if not r_pending[cpu]:
+                        r_pending[cpu] = 1
+                        r_work_ms[cpu] = t + latency_ms
                     vm[VM_USEFUL] += 1
             outcomes[outcome] += 1
             i += 1
@@ -333,26 +357,29 @@ def run_block(s: Samples, m: Machine, r: RingState, latency_ms: float, limit_ms:
                                                                    dtype=np.int64),
                start=np.empty(most + r.head.size, dtype=np.int64),
                length=np.empty(most + r.head.size, dtype=np.int64),
-               jiffies=np.empty(most, dtype=np.int64), pfn=np.empty(most, dtype=np.int64))
+               jiffies=np.empty(most, dtype=np.int64), pfn=np.empty(most, dtype=np.int64),
+               page=np.empty(most, dtype=np.int64))
     nd, ns = nmi_and_rings(s, m, r, d, float(latency_ms), float(limit_ms), int(inclusive),
                            int(count_ring_full), vm, outcomes)
     return Drains(d.work_ms[:nd], d.cpu[:nd], d.start[:nd], d.length[:nd], d.jiffies[:ns],
-                  d.pfn[:ns])
+                  d.pfn[:ns], d.page[:ns])
 
 
 def _drained_calls(d: Drains, by_time: I64, tables: PageTables, cpu_node: I64,
                    out: HintCalls) -> None:
     """The drained samples as pghot_record_access calls, drain by drain in by_time's order
     (each drain's samples in ring order): when the work ran, the sample's jiffies, the CPU,
-    the PFN, the CPU's node and the page now at the PFN (memory.page_at_pfn)."""
-    work_ms, cpus, starts, lengths, jiffies, pfns = d
+    the PFN, the CPU's node and the page now at the PFN (the sample's own when it was
+    pushed in this block, else memory.page_at_pfn)."""
+    work_ms, cpus, starts, lengths, jiffies, pfns, pages = d
     o_time, o_jiffies, o_cpu, o_pfn, o_nid, o_page = out
     n = 0
     for w in by_time:
         cpu = cpus[w]
         for i in range(starts[w], starts[w] + lengths[w]):
             o_time[n], o_jiffies[n], o_cpu[n] = work_ms[w], jiffies[i], cpu
-            o_pfn[n], o_nid[n], o_page[n] = pfns[i], cpu_node[cpu], page_at_pfn(pfns[i], tables)
+            o_pfn[n], o_nid[n] = pfns[i], cpu_node[cpu]
+            o_page[n] = pages[i] if pages[i] != LOOK_UP else page_at_pfn(pfns[i], tables)
             n += 1
 
 

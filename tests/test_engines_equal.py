@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 import runtime.driver
 import runtime.fast_engine
 import runtime.pghot.batch
+import runtime.sample_path
 from runtime.scenario import load_scenario
 from runtime.simulate import build
 from tests.conftest import EXAMPLE_SCENARIOS
@@ -170,6 +172,37 @@ def test_passes_are_sized_from_the_cpus_next_tag(monkeypatch: pytest.MonkeyPatch
     assert len(passes) > 1
     assert all(len(part) * tags_per_cpu <= runtime.fast_engine.CHUNK_CALLS for part in passes)
     assert sum(passes, []) == list(range(64))
+
+
+def test_drains_look_up_only_the_pages_of_samples_from_earlier_blocks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sample pushed in the block that drains it keeps its own page (pages move only
+    between blocks); one carried in the ring from an earlier block is looked up at its PFN."""
+    built = build(load_scenario(None, ["duration_s=0.3", "driver.work_latency_ms=7",
+                                       "machine.ops_per_cpu_per_s=1e8"]))
+    engine = built.engine
+    assert isinstance(engine, runtime.fast_engine.FastEngine)
+    real = runtime.fast_engine.run_block
+    seen = {"carried": 0, "fresh": 0}
+
+    def checked(s: Any, m: Any, r: Any, *rest: Any) -> Any:
+        held = ((r.head - r.tail) % r.pfn.shape[1]).tolist()
+        d = real(s, m, r, *rest)
+        for cpu, carried in enumerate(held):
+            popped = np.concatenate([np.arange(start, start + length) for start, length, c in
+                                     zip(d.start, d.length, d.cpu, strict=True) if c == cpu]
+                                    or [np.zeros(0, dtype=np.int64)])
+            pages = d.page[popped]
+            assert (pages[:carried] == runtime.sample_path.LOOK_UP).all()
+            assert (pages[carried:] == engine.memory.pages_at(d.pfn[popped][carried:])).all()
+            seen["carried"] += min(carried, popped.size)
+            seen["fresh"] += max(popped.size - carried, 0)
+        return d
+
+    monkeypatch.setattr(runtime.fast_engine, "run_block", checked)
+    engine.start()
+    engine.run()
+    assert seen["carried"] > 0 and seen["fresh"] > 0
 
 def test_rings_with_many_pushes_per_work_latency() -> None:
     """Many samples per work (a long latency) and one or two per work (a short one)."""

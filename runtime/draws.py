@@ -26,6 +26,8 @@ import numpy.typing as npt
 
 from generated._base import jitable
 from runtime.jit import compiled_on_first_call
+from runtime.memory import lru_stamp
+from runtime.profiler import KEPT, KEPT_COL, L3_HIT, PROFILE_COUNTS, discard_reason
 from runtime.search import bisect_right
 
 I64 = npt.NDArray[np.int64]
@@ -239,13 +241,56 @@ class OpColumns(NamedTuple):
     u_miss: F64
 
 
+class KeptMisses(NamedTuple):
+    """For a group whose profilers keep only L3 misses and whose interrupts are delivered:
+    the profilers' filters, applied by draw_group as it draws (`active` 0: not applied).
+    The samples they keep go to `samples` (sample_path.Samples' columns, one row to spare),
+    the counts per CPU to counts[k, profiler.PROFILE_COUNTS index]; with lru_unit, every
+    memory op stamps its page's LRU age in last_access (as profile_group does)."""
+
+    active: int
+    exclude_kernel: int
+    exclude_user: int
+    lru_unit: int
+    last_access: npt.NDArray[np.uint16]
+    counts: I64
+    samples: tuple[I64, F64, I64, I64, B, B, B, B]
+
+
+def op_columns(rows: int) -> OpColumns:
+    """Room for `rows` memory ops."""
+    return OpColumns(cpu=np.empty(rows, dtype=np.int64), at=np.empty(rows, dtype=np.int64),
+                     when=np.empty(rows), kernel=np.empty(rows, dtype=bool),
+                     load=np.empty(rows, dtype=bool), page=np.empty(rows, dtype=np.int64),
+                     offset=np.empty(rows, dtype=np.int64), l3_miss=np.empty(rows, dtype=bool),
+                     u_page=np.empty(rows), u_miss=np.empty(rows))
+
+
+def _no_rows(dtype: Any) -> Any:
+    return np.zeros(0, dtype=dtype)
+
+
+KEEP_ALL = KeptMisses(0, 0, 0, 0, _no_rows(np.uint16),
+                      np.zeros((0, len(PROFILE_COUNTS)), dtype=np.int64),
+                      (_no_rows(np.int64), _no_rows(np.float64), _no_rows(np.int64),
+                       _no_rows(np.int64), _no_rows(bool), _no_rows(bool), _no_rows(bool),
+                       _no_rows(bool)))
+"""draw_group with no filters: every memory op goes to `out` (same types as a real one, so
+one compiled loop serves both)."""
+
+
 def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s: DrawState,
                 p: DrawParams, tb: PhaseTables, non_memory: int, out: OpColumns,
-                other_out: B) -> tuple[int, int]:
+                other_out: B, keep: KeptMisses) -> tuple[int, int]:
     """The next sizes[k] tags of each CPU cpus[k] (tag times in `times`, CPU by CPU): their
     memory ops to `out`, and with non_memory the RIP bits of the others to other_out, in
     order. Returns how many of each it wrote. The twin of SyntheticOps.tagged_op, which does
     the same one tag at a time (tests/test_workloads.py holds them equal).
+
+    With keep.active, the profilers' filters (profiler.discard_reason, as
+    sample_path.profile_group runs them for L3MissOnly) are applied to each op as its page
+    and miss are found: only the kept samples are written (to keep.samples; the count is
+    returned first), and `out` only holds one CPU's ops at a time, so it stays in cache.
 
     Written flat on purpose: every array is taken out of its tuple once, and the rules called
     per op take scalars or plain arrays; handing a tuple of arrays to a rule per op costs
@@ -261,13 +306,19 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
     miss_first, miss_start, miss_value = tb.miss_first, tb.miss_start, tb.miss_value
     miss_aligned, run_miss = tb.miss_aligned, tb.run_miss
     o_cpu, o_at, o_when, o_kernel, o_load, o_page, o_offset, o_miss, o_u_page, o_u_miss = out
+    filtering, exclude_kernel, exclude_user = keep.active, keep.exclude_kernel, keep.exclude_user
+    lru_unit, last_access, counts = keep.lru_unit, keep.last_access, keep.counts
+    k_cpu, k_times, k_page, k_offset, k_load, k_store, k_miss, k_memory = keep.samples
     n = 0
     o = 0
+    kept = 0
     base = 0
     for k in range(cpus.size):
         cpu = cpus[k]
         first = s.tag[cpu]
         end = first + sizes[k]
+        if filtering:
+            n = 0  # (this CPU's ops only)
         before = n
         if mem > 0.0:
             rng = rngs[cpu]
@@ -309,12 +360,29 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
                     guide_size == 0 else sampler_run(key, run_first[ph], run_first[ph + 1], hi,
                                                      guide, guide_first[ph], guide_size)
                 page = run_page(key, run, run_first[ph], run_first[ph + 1], hi, start, pages)
-            o_page[i] = page
-            o_miss[i] = o_u_miss[i] < (run_miss[run] if run >= 0 and miss_aligned[ph] else
-                                       miss_probability(page, miss_first[ph],
-                                                        miss_first[ph + 1], miss_start,
-                                                        miss_value))
+            miss = o_u_miss[i] < (run_miss[run] if run >= 0 and miss_aligned[ph] else
+                                  miss_probability(page, miss_first[ph], miss_first[ph + 1],
+                                                   miss_start, miss_value))
+            if not filtering:
+                o_page[i] = page
+                o_miss[i] = miss
+                continue
+            if lru_unit:  # (0: no kswapd reads LRU ages)
+                stamp = lru_stamp(when, lru_unit)
+                if stamp > last_access[page]:
+                    last_access[page] = stamp
+            reason = discard_reason(1, exclude_kernel, exclude_user, 1 if miss else 0,
+                                    1 if o_kernel[i] else 0)
+            counts[k, KEPT_COL if reason == KEPT else reason] += 1
+            # written whatever the reason, kept by moving on (no branch on the random miss)
+            k_cpu[kept], k_times[kept], k_page[kept], k_offset[kept] = cpu, when, page, \
+                o_offset[i]
+            k_load[kept], k_store[kept], k_miss[kept], k_memory[kept] = o_load[i], \
+                not o_load[i], True, True
+            kept += 1 if reason == KEPT else 0
         others = sizes[k] - (n - before)
+        if filtering:
+            counts[k, L3_HIT] += others  # the other tags are not memory ops: no L3 miss
         if non_memory:
             other_rng = other_rngs[cpu]
             drawn = s.other_drawn[cpu]
@@ -326,7 +394,7 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
         s.other[cpu] += others
         s.tag[cpu] = end
         base += sizes[k]
-    return n, o
+    return (kept, 0) if filtering else (n, o)
 
 
 draw_group = compiled_on_first_call(_draw_group)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from runtime.draws import KeptMisses
 from runtime.jiffies import INITIAL_JIFFIES
 from runtime.kernel_state import KSWAPD, PHASE_END, KernelState, ProfilerCounts, SimConfig
 from runtime.memory import Memory
@@ -32,16 +33,17 @@ from runtime.pghot.batch import record_batch
 from runtime.pghot.tunables import PGHOT_HINTFAULTS, PGHOT_HWHINTS
 from runtime.profiler import (
     DISCARD_REASONS,
+    KEPT_COL,
+    LOST_COL,
+    PROFILE_COUNTS,
     BatchOpSource,
     Control,
     decode_control,
     interrupt_delivered,
     memory_data_src,
 )
+from runtime.sample_path import Control as SampleControl
 from runtime.sample_path import (
-    KEPT_COL,
-    LOST_COL,
-    PROFILE_COUNTS,
     Machine,
     Samples,
     Tagged,
@@ -54,8 +56,7 @@ from runtime.sample_path import (
     run_block,
     stamp_lru,
 )
-from runtime.sample_path import Control as SampleControl
-from runtime.workloads import Workload
+from runtime.workloads import SyntheticOps, Workload
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -268,7 +269,9 @@ class FastEngine(KernelState):
 
     def _profile(self, cpus: list[int], limit: float, inclusive: bool) -> Samples | None:
         """The tags of CPUs with one control in this block through their profilers (the
-        compiled sample_path.profile_group); the samples they keep."""
+        compiled sample_path.profile_group; for synthetic ops under L3MissOnly with a
+        delivered interrupt, the same filters applied as the ops are drawn); the samples
+        they keep."""
         sts = [self.state[cpu] for cpu in cpus]
         times = [self._tag_times(st, limit, inclusive) for st in sts]
         sizes = np.array([t.size for t in times], dtype=np.int64)
@@ -277,24 +280,20 @@ class FastEngine(KernelState):
         control = sts[0].control
         assert control is not None
         miss_only = control.ctl.l3_miss_only
-        ops = self.source.tagged_batches(cpus, [st.next_op_index for st in sts],
-                                         control.period_ops, times, non_memory=not miss_only)
-        for st, t in zip(sts, times, strict=True):
-            st.next_op_index += control.period_ops * t.size
-        group = Tagged(
-            cpus=np.array(cpus, dtype=np.int64), sizes=sizes,
-            times=_NO_TIMES if miss_only else np.concatenate(times), op_cpu=ops.cpu,
-            op_at=ops.at, op_when=ops.when, op_kernel=ops.kernel, op_load=ops.load,
-            op_store=ops.store, op_page=ops.page, op_offset=ops.offset, op_l3_miss=ops.l3_miss,
-            other_kernel=_NO_BITS if ops.other_kernel is None else ops.other_kernel)
-        most = int(ops.l3_miss.sum()) if miss_only else int(sizes.sum())
-        out = empty_samples(most + 1)  # (profile_group writes a row past the last kept one)
         counts = np.zeros((len(cpus), len(PROFILE_COUNTS)), dtype=np.int64)
         ctl2 = control.ctl2
-        kept = profile_group(group, SampleControl(int(miss_only), int(ctl2.exclude_kernel),
-                                                  int(ctl2.exclude_user), int(sts[0].delivers)),
-                             out, counts, self.memory.last_access,
-                             self.memory.lru_unit_ms if self.demoter is not None else 0)
+        lru_unit = self.memory.lru_unit_ms if self.demoter is not None else 0
+        if miss_only and sts[0].delivers and isinstance(self.source, SyntheticOps):
+            out = empty_samples(int(sizes.sum()) + 1)  # (a row past the last kept one)
+            kept = self.source.kept_misses(cpus, times, KeptMisses(
+                1, int(ctl2.exclude_kernel), int(ctl2.exclude_user), lru_unit,
+                self.memory.last_access, counts, (out.cpu, out.times, out.page, out.offset,
+                                                  out.load, out.store, out.l3_miss,
+                                                  out.memory)))
+        else:
+            kept, out = self._filter(cpus, sts, times, sizes, counts, lru_unit)
+        for st, t in zip(sts, times, strict=True):
+            st.next_op_index += control.period_ops * t.size
         for k, cpu in enumerate(cpus):
             prof = self.profilers[cpu]
             row = counts[k].tolist()
@@ -306,3 +305,26 @@ class FastEngine(KernelState):
                 prof.lost_interrupts += row[LOST_COL]
                 sts[k].armed = False
         return cut(out, kept) if kept else None
+
+    def _filter(self, cpus: list[int], sts: list[CpuBatch], times: list[F64], sizes: I64,
+                counts: I64, lru_unit: int) -> tuple[int, Samples]:
+        """The group's tagged ops from the source, then through sample_path.profile_group:
+        how many samples it kept, and where."""
+        control = sts[0].control
+        assert control is not None
+        miss_only = control.ctl.l3_miss_only
+        ops = self.source.tagged_batches(cpus, [st.next_op_index for st in sts],
+                                         control.period_ops, times, non_memory=not miss_only)
+        group = Tagged(
+            cpus=np.array(cpus, dtype=np.int64), sizes=sizes,
+            times=_NO_TIMES if miss_only else np.concatenate(times), op_cpu=ops.cpu,
+            op_at=ops.at, op_when=ops.when, op_kernel=ops.kernel, op_load=ops.load,
+            op_store=ops.store, op_page=ops.page, op_offset=ops.offset, op_l3_miss=ops.l3_miss,
+            other_kernel=_NO_BITS if ops.other_kernel is None else ops.other_kernel)
+        most = int(ops.l3_miss.sum()) if miss_only else int(sizes.sum())
+        out = empty_samples(most + 1)  # (profile_group writes a row past the last kept one)
+        ctl2 = control.ctl2
+        kept = profile_group(group, SampleControl(int(miss_only), int(ctl2.exclude_kernel),
+                                                  int(ctl2.exclude_user), int(sts[0].delivers)),
+                             out, counts, self.memory.last_access, lru_unit)
+        return int(kept), out

@@ -45,6 +45,10 @@ DISCARD_REASONS = ("l3_hit", "excluded_kernel", "excluded_user")
 """Why the hardware drops a tagged op, in the order it checks."""
 L3_HIT, EXCLUDED_KERNEL, EXCLUDED_USER = range(len(DISCARD_REASONS))
 KEPT = -1
+PROFILE_COUNTS = (*DISCARD_REASONS, "kept", "lost_interrupts")
+"""What the fast engine counts per CPU of a block: discards by reason, kept samples, lost
+interrupts (columns of its counts arrays)."""
+KEPT_COL, LOST_COL = len(DISCARD_REASONS), len(DISCARD_REASONS) + 1
 SRC_NONE, SRC_LCL_CCX = int(DataSrc.NONE), int(DataSrc.LCL_CCX)
 
 

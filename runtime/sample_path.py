@@ -28,9 +28,10 @@ from runtime.memory import PageTables, lru_stamp, page_at_pfn
 from runtime.nodemap import NodeTables, node_of_pfn
 from runtime.numab.source import HintCalls
 from runtime.profiler import (
-    DISCARD_REASONS,
     KEPT,
+    KEPT_COL,
     L3_HIT,
+    LOST_COL,
     discard_reason,
     latch_data2,
     latch_data3,
@@ -113,11 +114,6 @@ class Drains(NamedTuple):
 
 LOOK_UP = -2
 """A drained sample's page when it has to be looked up at its PFN (Drains.page)."""
-
-
-PROFILE_COUNTS = (*DISCARD_REASONS, "kept", "lost_interrupts")
-"""What profile_group counts per CPU: discards by reason, kept samples, lost interrupts."""
-KEPT_COL, LOST_COL = len(DISCARD_REASONS), len(DISCARD_REASONS) + 1
 
 
 class Tagged(NamedTuple):

@@ -33,7 +33,9 @@ import numpy.typing as npt
 
 from generated.ibs_mprof import PAGE_SHIFT
 from runtime.draws import (
+    KEEP_ALL,
     DrawParams,
+    KeptMisses,
     OpColumns,
     PhaseTables,
     draw_group,
@@ -42,6 +44,7 @@ from runtime.draws import (
     geometric_gap,
     miss_probability,
     new_draw_state,
+    op_columns,
     other_bit,
     phase_at,
     run_page,
@@ -266,28 +269,39 @@ class SyntheticOps:
         """The next tags of several CPUs at once (draws.draw_group). Synthetic ops do not
         depend on the op position (each CPU's stream counts its own tags), so first_ops and
         period_ops are not needed here; lackey traces use them."""
-        if self._typed is None:  # numba's typed lists of the generators, made once
-            from runtime.jitlist import generator_list
-
-            self._typed = (generator_list(self.rngs), generator_list(self.other_rngs))
         sizes = np.array([t.size for t in times_ms], dtype=np.int64)
         tags = int(sizes.sum())
-        out = OpColumns(cpu=np.empty(tags, dtype=np.int64), at=np.empty(tags, dtype=np.int64),
-                        when=np.empty(tags), kernel=np.empty(tags, dtype=bool),
-                        load=np.empty(tags, dtype=bool), page=np.empty(tags, dtype=np.int64),
-                        offset=np.empty(tags, dtype=np.int64),
-                        l3_miss=np.empty(tags, dtype=bool), u_page=np.empty(tags),
-                        u_miss=np.empty(tags))
+        out = op_columns(tags)
         other = np.empty(tags if non_memory else 0, dtype=bool)
-        times = times_ms[0] if len(times_ms) == 1 else np.concatenate(times_ms) if times_ms \
-            else np.zeros(0)
-        n, o = draw_group(*self._typed, np.array(cpus, dtype=np.int64), sizes, times,
-                          self.state, self.params, self.tables, int(non_memory), out, other)
+        n, o = self._draw(cpus, sizes, times_ms, int(non_memory), out, other, KEEP_ALL)
         load = out.load[:n]
         return OpBatch(cpu=out.cpu[:n], at=out.at[:n], when=out.when[:n],
                        kernel=out.kernel[:n], load=load, store=~load, page=out.page[:n],
                        offset=out.offset[:n], l3_miss=out.l3_miss[:n],
                        other_kernel=other[:o] if non_memory else None)
+
+    def kept_misses(self, cpus: list[int], times_ms: list[FloatArray], keep: KeptMisses) -> int:
+        """The next tags of several CPUs at once, through profilers that keep only L3
+        misses (keep.active): the samples kept go to keep.samples, their number is returned
+        (draws.draw_group applies the filters as it draws)."""
+        sizes = np.array([t.size for t in times_ms], dtype=np.int64)
+        kept, _ = self._draw(cpus, sizes, times_ms, 0, op_columns(int(sizes.max(initial=0))),
+                             np.zeros(0, dtype=bool), keep)
+        return kept
+
+    def _draw(self, cpus: list[int], sizes: npt.NDArray[np.int64], times_ms: list[FloatArray],
+              non_memory: int, out: OpColumns, other: npt.NDArray[np.bool_],
+              keep: KeptMisses) -> tuple[int, int]:
+        if self._typed is None:  # numba's typed lists of the generators, made once
+            from runtime.jitlist import generator_list
+
+            self._typed = (generator_list(self.rngs), generator_list(self.other_rngs))
+        times = times_ms[0] if len(times_ms) == 1 else np.concatenate(times_ms) if times_ms \
+            else np.zeros(0)
+        got: tuple[int, int] = draw_group(*self._typed, np.array(cpus, dtype=np.int64), sizes,
+                                          times, self.state, self.params, self.tables,
+                                          non_memory, out, other, keep)
+        return got
 
     @cached_property
     def _lists(self) -> Any:

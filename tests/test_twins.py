@@ -13,15 +13,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from generated.pghot import PAGES_PER_SECTION as PPS
-from runtime.draws import _draw_group, run_page, sampler_run
+from runtime.draws import KeptMisses, _draw_group, run_page, sampler_run
 from runtime.jit import compiled
 from runtime.memory import Memory, page_at_pfn
 from runtime.nodemap import NodeMap, node_of_pfn
 from runtime.pageruns import PageRuns
+from runtime.profiler import PROFILE_COUNTS
+from runtime.sample_path import Control, Tagged, empty_samples, profile_group
 from runtime.search import bisect_right
 from runtime.sections import flat_index, flat_index_of, shift_table
 from runtime.topology import Node, Topology
-from runtime.workloads import Phase, SyntheticOps, gups_probs, phase_tables, zipf_probs
+from runtime.workloads import (
+    Phase,
+    SyntheticOps,
+    build_workload,
+    gups_probs,
+    phase_tables,
+    zipf_probs,
+)
 
 TWINS: list[tuple[Callable[..., Any], Callable[..., Any]]] = [
     (flat_index_of, flat_index),
@@ -172,3 +181,41 @@ def test_phases_with_many_runs_get_a_guide_table() -> None:
     bounds = np.arange(guide.size) / guide.size * hi[-1]
     assert np.all(hi[guide - first] > bounds)
     assert np.all((guide == first) | (hi[np.maximum(guide - first - 1, 0)] <= bounds))
+
+
+@settings(max_examples=30, deadline=None)
+@given(exclude=st.sampled_from([(0, 0), (1, 0), (0, 1), (1, 1)]), lru=st.sampled_from([0, 7]),
+       kernel=st.sampled_from([0.0, 0.4, 1.0]), mem=st.sampled_from([0.3, 1.0]),
+       sizes=st.lists(st.integers(0, 400), min_size=1, max_size=4))
+def test_filters_applied_while_drawing_equal_profile_group(
+        exclude: tuple[int, int], lru: int, kernel: float, mem: float,
+        sizes: list[int]) -> None:
+    """draw_group with KeptMisses (the profilers' L3MissOnly filters applied as ops are
+    drawn) keeps the samples, counts and LRU stamps that drawing every op and then running
+    sample_path.profile_group gives."""
+    spec = {"kind": "gups-hot", "region_mib": 4, "mem_op_fraction": mem, "load_fraction": 0.5,
+            "kernel_fraction": kernel, "placement": "cxl", "hot_fraction": 0.1,
+            "hot_access_fraction": 0.9, "hot_offset_fraction": 0.25, "shift_at_s": 0.0,
+            "shift_fraction": 1.0}
+    workload = build_workload(spec, 1 << 20, 64, seed=3)
+    cpus = list(range(len(sizes)))
+    times = [np.arange(size, dtype=np.float64) * 3.0 + 1.0 for size in sizes]
+    width = len(PROFILE_COUNTS)
+    drawn = SyntheticOps(workload, 5, len(sizes)).tagged_batches(cpus, [0] * len(cpus), 10000,
+                                                                 times, False)
+    group = Tagged(np.array(cpus), np.array(sizes), np.zeros(0), drawn.cpu, drawn.at,
+                   drawn.when, drawn.kernel, drawn.load, drawn.store, drawn.page, drawn.offset,
+                   drawn.l3_miss, np.zeros(0, dtype=bool))
+    two_pass, counts = empty_samples(sum(sizes) + 1), np.zeros((len(cpus), width), np.int64)
+    ages = np.zeros(workload.pages, dtype=np.uint16)
+    kept = profile_group(group, Control(1, *exclude, 1), two_pass, counts, ages, lru)
+    one_pass, counts1 = empty_samples(sum(sizes) + 1), np.zeros((len(cpus), width), np.int64)
+    ages1 = np.zeros(workload.pages, dtype=np.uint16)
+    kept1 = SyntheticOps(workload, 5, len(sizes)).kept_misses(cpus, times, KeptMisses(
+        1, *exclude, lru, ages1, counts1, tuple(one_pass)))  # type: ignore[arg-type]
+    assert kept1 == kept
+    assert counts1.tolist() == counts.tolist()
+    assert all(a[:kept].tolist() == b[:kept].tolist()
+               for a, b in zip(one_pass, two_pass, strict=True))
+    assert ages1.tolist() == ages.tolist()
+    assert counts.sum(axis=1).tolist() == sizes  # every tag counted once: a discard or kept

@@ -78,10 +78,12 @@ class LagHistogram:
     def add(self, lags: F64) -> None:
         if not lags.size:
             return
-        fine = lags < self.FINE_MS
-        index = np.empty(lags.size, dtype=np.int64)
-        index[fine] = np.floor(np.maximum(lags[fine], 0.0) * 1000.0).astype(np.int64)
-        coarse = ~fine
+        # every lag's fine bin first (floor of max(lag, 0) us: a cast truncates a value >= 0
+        # as floor does), then the few coarse ones' bins over theirs
+        scaled = lags * 1000.0
+        np.maximum(scaled, 0.0, out=scaled)
+        index = scaled.astype(np.int64)
+        coarse = lags >= self.FINE_MS
         if coarse.any():
             octave = np.log2(lags[coarse] / self.FINE_MS) * self.PER_DOUBLING
             index[coarse] = self.FINE + np.minimum(octave.astype(np.int64),
@@ -366,12 +368,13 @@ class Collector:
         if not self.keep_logs:
             log.drop(self._calls_seen)
         self.calls += int(pfn.size)
-        self.ibs_calls += int(np.count_nonzero(src == PGHOT_HWHINTS))
         ibs = src == PGHOT_HWHINTS  # (a hint fault records in the fault: no lag)
-        self.lag.add((drain - sample)[ibs])
-        buckets = self.lower_bucket(pfn)
-        self._heat_row += np.bincount(buckets[buckets >= 0], minlength=HEATMAP_BUCKETS)[
-            :HEATMAP_BUCKETS]
+        ibs_calls = int(np.count_nonzero(ibs))
+        self.ibs_calls += ibs_calls
+        self.lag.add(drain - sample if ibs_calls == pfn.size else (drain - sample)[ibs])
+        # bucket -1 (not lower) counts in bin 0, which is dropped
+        self._heat_row += np.bincount(self.lower_bucket(pfn) + 1,
+                                      minlength=HEATMAP_BUCKETS + 1)[1:HEATMAP_BUCKETS + 1]
         ok = ready & (page >= 0) & (page < self.pages)
         pages, when = page[ok], drain[ok]
         if not pages.size:

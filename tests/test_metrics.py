@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.metrics import summarise
+from runtime.metrics import LagHistogram, summarise
 from runtime.pagestate import IN_D, ON_TOP
-from runtime.pghot.tunables import PGHOT_HWHINTS
+from runtime.pghot.tunables import PGHOT_HINTFAULTS, PGHOT_HWHINTS
 from runtime.scenario import load_scenario
 from runtime.simulate import build
 
@@ -206,3 +206,33 @@ def test_sort_based_unique_helpers_equal_numpy_unique(values: list[int]) -> None
     assert distinct(a).tolist() == np.unique(a).tolist()
     ids, first = np.unique(a, return_index=True)
     assert [x.tolist() for x in first_of_each(a)] == [ids.tolist(), first.tolist()]
+
+
+def test_lag_histogram_bins_clamped_fine_and_coarse() -> None:
+    """A lag below 0 counts at 0; below FINE_MS a 1 us bin (floor); from FINE_MS on, 64 bins
+    a doubling. count, sum and max are exact."""
+    lags = LagHistogram()
+    lags.add(np.array([-0.5, 0.0, 0.0015, 0.0015, 65.5359, 65.536, 131.072]))
+    assert {int(b): int(c) for b, c in zip(*np.nonzero(lags.counts), lags.counts[
+        np.nonzero(lags.counts)], strict=True)} == {0: 2, 1: 2, 65535: 1, 65536: 1, 65600: 1}
+    assert lags.count == 7 and lags.max == 131.072
+    assert lags.total == pytest.approx(-0.5 + 0.003 + 65.5359 + 65.536 + 131.072)
+
+
+def test_calls_feed_the_heat_row_by_lower_bucket_and_the_lag_by_ibs_only() -> None:
+    """Each call counts in the heatmap bucket of its PFN (calls outside the lower tier in
+    none), and only IBS calls have a sample-to-record lag (a hint fault records at once)."""
+    built = build(load_scenario(None, ["duration_s=0.1", "workload.region_mib=64"]))
+    engine, collector = built.engine, built.collector
+    collector.tick(engine)
+    assert len(collector.lower_ranges) == 1  # the default machine: one CXL node
+    start, end = collector.lower_ranges[0]
+    engine.calls.extend(sample_ms=np.array([1, 2, 3, 4]), drain_ms=np.array([2.5, 2.5, 9.0, 9.0]),
+                        cpu=np.zeros(4, dtype=np.int64), pfn=np.array([start, start, end - 1, 0]),
+                        page=np.full(4, -1), ready=np.zeros(4, dtype=np.int8),
+                        src=np.array([PGHOT_HWHINTS, PGHOT_HINTFAULTS, PGHOT_HWHINTS,
+                                      PGHOT_HWHINTS], dtype=np.int8))
+    lags = collector.lag.count
+    collector.tick(engine)
+    assert collector.heatmap[-1] == [2] + [0] * 62 + [1]  # PFN 0 is on the top tier
+    assert collector.lag.count - lags == 3 and collector.lag.max == 6.0

@@ -6,10 +6,10 @@ path, the ring and pghot_record_access depend on (page placement, records). So b
 1. tag times: a period's worth of ops per step, the same float additions as the reference;
 2. tagged ops: the same per-CPU random streams and draw rules the reference uses
    (runtime/draws.py, compiled), for the CPUs programmed alike at once; only memory ops are
-   drawn;
-3. the profiler's filters, the MSR contents it latches, the NMI handler's filters and
-   counters, the ring and its work per CPU (runtime/sample_path.py, compiled over the same
-   scalar rules the reference calls), in the canonical event order;
+   drawn, and under L3MissOnly the profiler's filters are applied as they are;
+3. the profiler's filters (other set-ups, traces), the MSR contents it latches, the NMI
+   handler's filters and counters, the ring and its work per CPU (runtime/sample_path.py,
+   compiled over the same scalar rules the reference calls), in the canonical event order;
 4. pghot_record_access for all drained samples in call order (runtime/pghot/batch.py).
 Global events then run the very same code as the reference (kmigrated, demotion, observers).
 The same scenario and seed therefore give the same counters, records and promotions.

@@ -15,24 +15,20 @@ from generated.cpuid import ExtFeaturesEcx, IbsCaps, MaxExtLeaf, VendorEbx, Vend
 from runtime.cpuid import CpuidBackend, HostCpuid, HostCpuidUnavailable
 from runtime.decode import fields_json
 from runtime.errors import InputError
+from runtime.perf.sysfs import parse_list, read_text
+from runtime.topology import MAX_CPUS
 
 SYS_CPU = Path("/sys/devices/system/cpu")
 
 
-def parse_cpu_list(text: str) -> list[int]:
-    """The kernel's CPU list format ('0-3,8,10-11'), as CPU numbers."""
-    cpus: list[int] = []
-    for part in text.strip().split(","):
-        first, _, last = part.partition("-")
-        cpus.extend(range(int(first), int(last or first) + 1))
-    return cpus
-
-
 def present_cpus(sys_cpu: Path = SYS_CPU) -> list[int]:
-    """This host's CPU numbers: sysfs's present list, else 0 .. os.cpu_count() - 1."""
+    """This host's CPU numbers: sysfs's present list (read as topology --capture reads
+    sysfs lists), else, when it is missing or unreadable, 0 .. os.cpu_count() - 1."""
+    present = sys_cpu / "present"
     try:
-        return parse_cpu_list((sys_cpu / "present").read_text(encoding="ascii"))
-    except (OSError, ValueError):
+        return parse_list(read_text(present), str(present), MAX_CPUS) or \
+            list(range(os.cpu_count() or 1))
+    except InputError:
         return list(range(os.cpu_count() or 1))
 
 

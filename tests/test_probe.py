@@ -11,7 +11,7 @@ import pytest
 from generated.cpuid import IbsCaps
 from runtime.cpuid import HostCpuid, SimulatedCpuid, zen6_caps
 from runtime.errors import InputError
-from runtime.probe import check_cpu, format_text, parse_cpu_list, present_cpus, probe
+from runtime.probe import check_cpu, format_text, present_cpus, probe
 from tests.conftest import run_cli
 
 
@@ -46,7 +46,10 @@ def test_host_backend_reads_the_cpuid_device_layout(tmp_path: Path) -> None:
 
 
 def test_cpu_lists_and_the_cpus_a_host_has(tmp_path: Path) -> None:
-    assert parse_cpu_list("0-3,8,10-11\n") == [0, 1, 2, 3, 8, 10, 11]
+    (tmp_path / "present").write_text("0-3,8,10-11\n")
+    assert present_cpus(tmp_path) == [0, 1, 2, 3, 8, 10, 11]
+    (tmp_path / "present").write_text("0-x\n")  # not a list: as if sysfs had none
+    assert present_cpus(tmp_path) == list(range(os.cpu_count() or 1))
     (tmp_path / "present").write_text("0,2-3\n")
     check_cpu(2, tmp_path)
     with pytest.raises(InputError, match=r"^--cpu 1: this host has no CPU 1 \(its CPUs are 0, "

@@ -140,10 +140,10 @@ def draw_memory_op(rng: Any, mem: float, load_f: float, kernel_f: float,
     -1 when every tag is a memory op (no gap is drawn), else geometric_gap's uniform in
     (0, 1]. Words, in order: the page's uniform from the top 53 bits of the first; the gap's
     from the top 53 of the second, as 1 - u (exact: 2**53 - m is an integer; only when
-    0 < mem < 1); the miss uniform from the high half
-    of the third and the line from its low half; the load and kernel uniforms from the high
-    and low halves of a fourth (only when one of their fractions is strictly between 0 and
-    1: a certain outcome takes no bits). Each fraction is compared with 32 bits or more."""
+    0 < mem < 1); the miss uniform from the high half of the third and the line from its
+    low half; the load and kernel uniforms from the high and low halves of a fourth (only
+    when one of their fractions is strictly between 0 and 1: a certain outcome takes no
+    bits). Each fraction is compared with 32 bits or more."""
     u_page = ((next_word(rng) >> 11) & LOW53) * U53
     v_gap = (TWO53 - ((next_word(rng) >> 11) & LOW53)) * U53 if 0.0 < mem < 1.0 else -1.0
     word = next_word(rng)

@@ -154,8 +154,8 @@ def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
     counts[k, PROFILE_COUNTS index]. A profiler whose interrupt is lost stops after its first
     kept sample: its later tags never happen.
 
-    Every array is taken out of its tuple once (as in draws._draw_group): numba reference-
-    counts an array each time it is read out of a tuple in the loop."""
+    Synthetic ops under L3MissOnly get the same filters as they are drawn (draws.draw_group
+    with KeptMisses); this loop serves traces and the other set-ups."""
     g_cpus, g_sizes, g_times, other_kernel = g.cpus, g.sizes, g.times, g.other_kernel
     op_cpu, op_at, op_when, op_kernel = g.op_cpu, g.op_at, g.op_when, g.op_kernel
     op_load, op_store, op_page, op_offset, op_l3_miss = (g.op_load, g.op_store, g.op_page,
@@ -166,7 +166,7 @@ def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
     ops = op_cpu.size
     n = 0
     j = 0  # next memory op
-    if miss_only and delivers:  # the usual set-up: only the memory ops can be kept
+    if miss_only and delivers:  # only the memory ops can be kept: walk them directly
         for k in range(g_cpus.size):
             cpu = g_cpus[k]
             mine = j

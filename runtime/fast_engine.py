@@ -170,7 +170,8 @@ class FastEngine(KernelState):
                 if (got := self._profile(part, limit, inclusive)) is not None]
         batch = _NO_SAMPLES if not kept else kept[0] if len(kept) == 1 else Samples(
             *(np.concatenate([getattr(k, name) for k in kept]) for name in Samples._fields))
-        if np.any(np.diff(batch.cpu) < 0):  # CPUs programmed differently interleave
+        # CPUs programmed differently interleave (one group's parts come in CPU order)
+        if len(groups) > 1 and np.any(np.diff(batch.cpu) < 0):
             order = np.argsort(batch.cpu, kind="stable")
             batch = Samples(*(getattr(batch, name)[order] for name in Samples._fields))
         machine = Machine(self.memory.page_frames(), self.nodemap.tables, self._node_src,

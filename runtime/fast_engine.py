@@ -292,7 +292,7 @@ class FastEngine(KernelState):
                                                   out.load, out.store, out.l3_miss,
                                                   out.memory)))
         else:
-            kept, out = self._filter(cpus, sts, times, sizes, counts, lru_unit)
+            kept, out = self._filter(cpus, sts, control, times, sizes, counts, lru_unit)
         for st, t in zip(sts, times, strict=True):
             st.next_op_index += control.period_ops * t.size
         for k, cpu in enumerate(cpus):
@@ -307,12 +307,11 @@ class FastEngine(KernelState):
                 sts[k].armed = False
         return cut(out, kept) if kept else None
 
-    def _filter(self, cpus: list[int], sts: list[CpuBatch], times: list[F64], sizes: I64,
-                counts: I64, lru_unit: int) -> tuple[int, Samples]:
+    def _filter(self, cpus: list[int], sts: list[CpuBatch], control: Control,
+                times: list[F64], sizes: I64, counts: I64,
+                lru_unit: int) -> tuple[int, Samples]:
         """The group's tagged ops from the source, then through sample_path.profile_group:
         how many samples it kept, and where."""
-        control = sts[0].control
-        assert control is not None
         miss_only = control.ctl.l3_miss_only
         ops = self.source.tagged_batches(cpus, [st.next_op_index for st in sts],
                                          control.period_ops, times, non_memory=not miss_only)
@@ -323,7 +322,7 @@ class FastEngine(KernelState):
             op_store=ops.store, op_page=ops.page, op_offset=ops.offset, op_l3_miss=ops.l3_miss,
             other_kernel=_NO_BITS if ops.other_kernel is None else ops.other_kernel)
         most = int(ops.l3_miss.sum()) if miss_only else int(sizes.sum())
-        out = empty_samples(most + 1)  # (profile_group writes a row past the last kept one)
+        out = empty_samples(most)
         ctl2 = control.ctl2
         kept = profile_group(group, SampleControl(int(miss_only), int(ctl2.exclude_kernel),
                                                   int(ctl2.exclude_user), int(sts[0].delivers)),

@@ -30,7 +30,6 @@ from runtime.numab.source import HintCalls
 from runtime.profiler import (
     KEPT,
     KEPT_COL,
-    L3_HIT,
     LOST_COL,
     discard_reason,
     latch_data2,
@@ -150,12 +149,12 @@ class Control(NamedTuple):
 def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
                    last_access: npt.NDArray[np.uint16], lru_unit: int) -> int:
     """The profilers' filters on every tag, in order; the samples kept go to `out` (returns
-    how many; `out` needs a row more than can be kept), the counts per CPU to
-    counts[k, PROFILE_COUNTS index]. A profiler whose interrupt is lost stops after its first
-    kept sample: its later tags never happen.
+    how many), the counts per CPU to counts[k, PROFILE_COUNTS index]. A profiler whose
+    interrupt is lost stops after its first kept sample: its later tags never happen.
 
-    Synthetic ops under L3MissOnly get the same filters as they are drawn (draws.draw_group
-    with KeptMisses); this loop serves traces and the other set-ups."""
+    Synthetic ops under L3MissOnly with a delivered interrupt get the same filters as they
+    are drawn (draws.draw_group with KeptMisses); this loop serves traces and the other
+    set-ups, and is what tests/test_twins.py holds the draw-time filters equal to."""
     g_cpus, g_sizes, g_times, other_kernel = g.cpus, g.sizes, g.times, g.other_kernel
     op_cpu, op_at, op_when, op_kernel = g.op_cpu, g.op_at, g.op_when, g.op_kernel
     op_load, op_store, op_page, op_offset, op_l3_miss = (g.op_load, g.op_store, g.op_page,
@@ -166,27 +165,6 @@ def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
     ops = op_cpu.size
     n = 0
     j = 0  # next memory op
-    if miss_only and delivers:  # only the memory ops can be kept: walk them directly
-        for k in range(g_cpus.size):
-            cpu = g_cpus[k]
-            mine = j
-            while j < ops and op_cpu[j] == cpu:
-                if lru_unit:  # (0: no kswapd reads LRU ages)
-                    stamp = lru_stamp(op_when[j], lru_unit)
-                    if stamp > last_access[op_page[j]]:
-                        last_access[op_page[j]] = stamp
-                reason = discard_reason(1, exclude_kernel, exclude_user,
-                                        1 if op_l3_miss[j] else 0, 1 if op_kernel[j] else 0)
-                counts[k, KEPT_COL if reason == KEPT else reason] += 1
-                # written whatever the reason, kept by moving on: no branch to mispredict
-                # on the random miss bit (`out` has a spare row for the last one)
-                o_cpu[n], o_times[n], o_memory[n], o_l3_miss[n] = cpu, op_when[j], True, True
-                o_page[n], o_offset[n] = op_page[j], op_offset[j]
-                o_load[n], o_store[n] = op_load[j], op_store[j]
-                n += 1 if reason == KEPT else 0
-                j += 1
-            counts[k, L3_HIT] += g_sizes[k] - (j - mine)  # the other tags: not memory ops
-        return n
     o = 0  # next other (non-memory) tag
     base = 0  # first tag of the CPU in g.times
     for k in range(g_cpus.size):

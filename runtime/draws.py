@@ -11,9 +11,9 @@ when someone asks (without L3MissOnly those tags can be samples).
 
 The scalar rules here are @jitable: the reference engine calls them interpreted one tag at a
 time (workloads.SyntheticOps.tagged_op), the fast engine compiled for a block of a group's
-CPUs at once (`draw_group`). numba's Generator draws the very same stream from the same
-generator state as numpy's, so both engines see the same ops with nothing materialised in
-between (no per-CPU buffers of future draws).
+CPUs at once (`draw_group`). Interpreted or compiled, a raw word (next_word) and an
+other_rng uniform come from the same generator state, so both engines see the same ops with
+nothing materialised in between (no per-CPU buffers of future draws).
 """
 
 from __future__ import annotations
@@ -122,7 +122,11 @@ U32 = 2.0 ** -32
 """A 32-bit integer times this is a uniform in [0, 1)."""
 LOW53 = (1 << 53) - 1
 TWO53 = 1 << 53
+TOP53 = 64 - 53
+"""A raw word shifted right by this keeps its top 53 bits."""
 LOW32 = (1 << 32) - 1
+HALF = 32
+"""A raw word shifted right by this keeps its high 32 bits."""
 
 
 def next_word(rng: Any) -> int:
@@ -144,15 +148,15 @@ def draw_memory_op(rng: Any, mem: float, load_f: float, kernel_f: float,
     low half; the load and kernel uniforms from the high and low halves of a fourth (only
     when one of their fractions is strictly between 0 and 1: a certain outcome takes no
     bits). Each fraction is compared with 32 bits or more."""
-    u_page = ((next_word(rng) >> 11) & LOW53) * U53
-    v_gap = (TWO53 - ((next_word(rng) >> 11) & LOW53)) * U53 if 0.0 < mem < 1.0 else -1.0
+    u_page = ((next_word(rng) >> TOP53) & LOW53) * U53
+    v_gap = (TWO53 - ((next_word(rng) >> TOP53) & LOW53)) * U53 if 0.0 < mem < 1.0 else -1.0
     word = next_word(rng)
-    u_miss = ((word >> 32) & LOW32) * U32
-    line = ((word & LOW32) * lines_per_page) >> 32
+    u_miss = ((word >> HALF) & LOW32) * U32
+    line = ((word & LOW32) * lines_per_page) >> HALF
     load_drawn = 0.0 < load_f < 1.0
     kernel_drawn = 0.0 < kernel_f < 1.0
     word = next_word(rng) if load_drawn or kernel_drawn else 0
-    load = ((word >> 32) & LOW32) * U32 < load_f if load_drawn else load_f >= 1.0
+    load = ((word >> HALF) & LOW32) * U32 < load_f if load_drawn else load_f >= 1.0
     kernel = (word & LOW32) * U32 < kernel_f if kernel_drawn else kernel_f >= 1.0
     return u_page, u_miss, line, v_gap, load, kernel
 

@@ -17,6 +17,7 @@ folder, or IBS_MPROF_JIT_CACHE).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
@@ -28,7 +29,6 @@ from generated._base import JITABLE
 
 F = TypeVar("F", bound=Callable[..., Any])
 _registered: set[int] = set()
-_native_registered: list[bool] = []
 
 
 def cache_folder() -> Path:
@@ -57,9 +57,7 @@ def _register_all() -> None:
     numba.config.CACHE_DIR = folder  # type: ignore[attr-defined]  # ... or if imported
     from numba.extending import register_jitable
 
-    if not _native_registered:
-        _register_numba_forms()
-        _native_registered.append(True)
+    _register_numba_forms()
     for func in JITABLE:
         if id(func) not in _registered:
             # Not inlined at numba's level: LLVM inlines the small rules anyway, and numba's
@@ -72,6 +70,7 @@ NATIVE_FORMS = ("runtime.draws.next_word",)
 """Rules whose compiled form is numba's own code (_register_numba_forms), not @jitable."""
 
 
+@functools.cache  # (once per process)
 def _register_numba_forms() -> None:
     """Rules whose compiled form is numba's own code, not their Python body: a generator's
     next raw word (draws.next_word) is numba's next_uint64 of its bit generator, read as the

@@ -26,10 +26,10 @@ def present_cpus(sys_cpu: Path = SYS_CPU) -> list[int]:
     sysfs lists), else, when it is missing or unreadable, 0 .. os.cpu_count() - 1."""
     present = sys_cpu / "present"
     try:
-        return parse_list(read_text(present), str(present), MAX_CPUS) or \
-            list(range(os.cpu_count() or 1))
+        cpus = parse_list(read_text(present), str(present), MAX_CPUS)
     except InputError:
-        return list(range(os.cpu_count() or 1))
+        cpus = []
+    return cpus or list(range(os.cpu_count() or 1))
 
 
 def check_cpu(cpu: int, sys_cpu: Path = SYS_CPU) -> None:

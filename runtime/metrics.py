@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from runtime import callfold
 from runtime.draws import phase_at
 from runtime.driver import DRIVER_OUTCOMES
 from runtime.groundtruth import PhaseTruth
@@ -61,37 +62,31 @@ def _quantiles(values: F64) -> dict[str, float | None]:
 
 
 class LagHistogram:
-    """Sample-to-record lags (ms) in a fixed set of bins: 1 us wide up to FINE_MS, then 64 a
-    doubling above. Quantiles come out to within half a bin; count, sum and max are exact."""
+    """Sample-to-record lags (ms) in a fixed set of bins (callfold.lag_bin: 1 us wide up to
+    FINE_MS, then 64 a doubling above). Quantiles come out to within half a bin; count, sum
+    and max are exact."""
 
-    FINE_MS = 65.536
-    FINE = 65536
-    PER_DOUBLING = 64
-    DOUBLINGS = 40
+    FINE_MS = callfold.FINE_MS
+    FINE = callfold.FINE
+    PER_DOUBLING = callfold.PER_DOUBLING
+    DOUBLINGS = callfold.DOUBLINGS
 
     def __init__(self) -> None:
-        self.counts = np.zeros(self.FINE + self.PER_DOUBLING * self.DOUBLINGS, dtype=np.int64)
+        self.counts = np.zeros(callfold.LAG_BINS, dtype=np.int64)
         self.count = 0
         self.total = 0.0
         self.max = -math.inf
 
     def add(self, lags: F64) -> None:
-        if not lags.size:
-            return
-        # every lag's fine bin first (floor of max(lag, 0) us: a cast truncates a value >= 0
-        # as floor does), then the few coarse ones' bins over theirs
-        scaled = lags * 1000.0
-        np.maximum(scaled, 0.0, out=scaled)
-        index = scaled.astype(np.int64)
-        coarse = lags >= self.FINE_MS
-        if coarse.any():
-            octave = np.log2(lags[coarse] / self.FINE_MS) * self.PER_DOUBLING
-            index[coarse] = self.FINE + np.minimum(octave.astype(np.int64),
-                                                   self.PER_DOUBLING * self.DOUBLINGS - 1)
-        self.counts += np.bincount(index, minlength=self.counts.size)
-        self.count += int(lags.size)
-        self.total += float(lags.sum())
-        self.max = max(self.max, float(lags.max()))
+        flat = np.ascontiguousarray(lags, dtype=np.float64)
+        total, most = callfold.count_lags(flat, self.counts)
+        self.counted(int(lags.size), total, most)
+
+    def counted(self, count: int, total: float, most: float) -> None:
+        """count lags, summing to total with maximum most, were put in self.counts."""
+        self.count += count
+        self.total += total
+        self.max = max(self.max, most)
 
     def _value(self, index: int) -> float:
         """The middle of a bin."""
@@ -167,6 +162,7 @@ class Collector:
         self.truths = truths
         self.pages = pages
         self.lower_ranges = lower_ranges  # PFN ranges of the lower tier, ascending
+        self._lower = callfold.lower_tier(lower_ranges, HEATMAP_BUCKETS)
         self.window_ms = window_ms  # pghot's frequency window: the span of D(t)
         self.keep_logs = keep_logs
         """Leave the engine's logs whole (tests compare them); else forget what was read."""
@@ -185,7 +181,7 @@ class Collector:
         self.promotions = self.demotions = self.useful = self.ping_pong = 0
         self._started = False
         self._calls_seen = self._promos_seen = self._demos_seen = 0
-        self._heat_row = np.zeros(HEATMAP_BUCKETS, dtype=np.int64)
+        self._heat_row = np.zeros(self._lower.buckets, dtype=np.int64)
 
     # --- per-page state, set up at the first look ---------------------------------------------
     def _start(self, engine: Engine) -> None:
@@ -357,26 +353,25 @@ class Collector:
         drain = log.column("drain_ms", start)
         sample = log.column("sample_ms", start)
         page = log.column("page", start)
-        ready = log.column("ready", start).astype(bool)
+        ready = log.column("ready", start)
         src = log.column("src", start)
         if self.sample_log is not None:
             cpu = log.column("cpu", start)
             self.sample_log.writelines(
                 f"{s},{d!r},{c},{p},{g},{int(r)},{x}\n" for s, d, c, p, g, r, x in zip(
                     sample.tolist(), drain.tolist(), cpu.tolist(), pfn.tolist(), page.tolist(),
-                    ready.tolist(), src.tolist(), strict=True))
+                    ready.astype(bool).tolist(), src.tolist(), strict=True))
         if not self.keep_logs:
             log.drop(self._calls_seen)
         self.calls += int(pfn.size)
-        ibs = src == PGHOT_HWHINTS  # (a hint fault records in the fault: no lag)
-        ibs_calls = int(np.count_nonzero(ibs))
+        tier = self._lower
+        pages, when = np.empty(pfn.size, dtype=np.int64), np.empty(pfn.size)
+        ibs_calls, total, most, kept = callfold.fold_calls(
+            pfn, drain, sample, src, page, ready, PGHOT_HWHINTS, self.pages, self.lag.counts,
+            self._heat_row, tier.starts, tier.ends, tier.total, tier.buckets, pages, when)
         self.ibs_calls += ibs_calls
-        self.lag.add(drain - sample if ibs_calls == pfn.size else (drain - sample)[ibs])
-        # bucket -1 (not lower) counts in bin 0, which is dropped
-        self._heat_row += np.bincount(self.lower_bucket(pfn) + 1,
-                                      minlength=HEATMAP_BUCKETS + 1)[1:HEATMAP_BUCKETS + 1]
-        ok = ready & (page >= 0) & (page < self.pages)
-        pages, when = page[ok], drain[ok]
+        self.lag.counted(ibs_calls, total, most)
+        pages, when = pages[:kept], when[:kept]
         if not pages.size:
             return
         self.phase.note(self.phase.first_ready, pages, when)
@@ -426,15 +421,11 @@ class Collector:
 
     def lower_bucket(self, pfns: I64) -> I64:
         """Heatmap bucket of each PFN over the concatenated lower-tier ranges (-1: not lower)."""
-        total = max(sum(end - start for start, end in self.lower_ranges), 1)
-        bucket = np.full(pfns.shape, -1, dtype=np.int64)
-        base = 0
-        for start, end in self.lower_ranges:
-            offset = pfns + (base - start)
-            inside = (pfns >= start) & (pfns < end)
-            np.copyto(bucket, offset * HEATMAP_BUCKETS // total, where=inside)
-            base += end - start
-        return bucket
+        out = np.empty(pfns.size, dtype=np.int64)
+        tier = self._lower
+        flat = np.ascontiguousarray(pfns, dtype=np.int64).ravel()
+        callfold.buckets(flat, tier.starts, tier.ends, tier.total, tier.buckets, out)
+        return out.reshape(pfns.shape)
 
     # --- a phase's numbers ------------------------------------------------------------------
     def _phase_metrics(self, end: float) -> dict[str, Any]:

@@ -217,6 +217,8 @@ def test_lag_histogram_bins_clamped_fine_and_coarse() -> None:
         np.nonzero(lags.counts)], strict=True)} == {0: 2, 1: 2, 65535: 1, 65536: 1, 65600: 1}
     assert lags.count == 7 and lags.max == 131.072
     assert lags.total == pytest.approx(-0.5 + 0.003 + 65.5359 + 65.536 + 131.072)
+    lags.add(np.array([65.536 * 2.0 ** 40, 1e300]))  # past the last doubling: the last bin
+    assert lags.counts[-1] == 2 and lags.counts.sum() == 9
 
 
 def test_calls_feed_the_heat_row_by_lower_bucket_and_the_lag_by_ibs_only() -> None:
@@ -227,12 +229,17 @@ def test_calls_feed_the_heat_row_by_lower_bucket_and_the_lag_by_ibs_only() -> No
     collector.tick(engine)
     assert len(collector.lower_ranges) == 1  # the default machine: one CXL node
     start, end = collector.lower_ranges[0]
-    engine.calls.extend(sample_ms=np.array([1, 2, 3, 4]), drain_ms=np.array([2.5, 2.5, 9.0, 9.0]),
-                        cpu=np.zeros(4, dtype=np.int64), pfn=np.array([start, start, end - 1, 0]),
-                        page=np.full(4, -1), ready=np.zeros(4, dtype=np.int8),
+    engine.calls.extend(sample_ms=np.array([1, 2, 3, 4, 5]),
+                        drain_ms=np.array([2.5, 2.5, 9.0, 9.0, 5.0]),
+                        cpu=np.zeros(5, dtype=np.int64),
+                        pfn=np.array([start, start, end - 1, 0, end]),
+                        page=np.full(5, -1), ready=np.zeros(5, dtype=np.int8),
                         src=np.array([PGHOT_HWHINTS, PGHOT_HINTFAULTS, PGHOT_HWHINTS,
-                                      PGHOT_HWHINTS], dtype=np.int8))
+                                      PGHOT_HWHINTS, PGHOT_HINTFAULTS], dtype=np.int8))
     lags = collector.lag.count
     collector.tick(engine)
-    assert collector.heatmap[-1] == [2] + [0] * 62 + [1]  # PFN 0 is on the top tier
+    # PFN 0 is on the top tier, and `end` is the first PFN past the lower tier
+    assert collector.heatmap[-1] == [2] + [0] * 62 + [1]
+    assert collector.lower_bucket(np.array([start - 1, start, end - 1, end])).tolist() == [
+        -1, 0, 63, -1]
     assert collector.lag.count - lags == 3 and collector.lag.max == 6.0

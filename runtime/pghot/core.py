@@ -320,8 +320,11 @@ class Pghot:
 
     def prepare_ok(self, nr_pages: int, target: int) -> bool:
         """migrate_balanced_pgdat alone, without waking kswapd."""
-        free = self.memory.free_pages(target)
-        return free > self.watermarks.high_pages(self.memory.present_pages(target)) + nr_pages
+        return self.memory.free_pages(target) > self._prepare_floor(nr_pages, target)
+
+    def _prepare_floor(self, nr_pages: int, target: int) -> int:
+        """prepare_ok needs more free pages than this: the high watermark + nr_pages."""
+        return self.watermarks.high_pages(self.memory.present_pages(target)) + nr_pages
 
     def migrate_prepare(self, nr_pages: int, target: int) -> bool:
         """The watermark part of migrate_misplaced_folio_prepare (migrate_balanced_pgdat):
@@ -338,9 +341,18 @@ class Pghot:
 
     def free_space_enough(self, nid: int) -> bool:
         """pgdat_free_space_enough: free > promo watermark + max(1 GiB, present/16)."""
+        return self.memory.free_pages(nid) > self._enough_floor(nid)
+
+    def _enough_floor(self, nid: int) -> int:
         present = self.memory.present_pages(nid)
-        enough = max(ENOUGH_MIN_PAGES, present >> ENOUGH_PRESENT_SHIFT)
-        return self.memory.free_pages(nid) > self.watermarks.promo_pages(present) + enough
+        return self.watermarks.promo_pages(present) + max(ENOUGH_MIN_PAGES,
+                                                          present >> ENOUGH_PRESENT_SHIFT)
+
+    def unlimited_headroom(self, target: int) -> int:
+        """How many pages target can still give out with free_space_enough and prepare_ok(1)
+        both holding (<= 0: one of them fails now)."""
+        return self.memory.free_pages(target) - max(self._enough_floor(target),
+                                                    self._prepare_floor(1, target))
 
     def promo_state(self, nid: int) -> PromoState:
         """The target node's nbp_* promotion state."""

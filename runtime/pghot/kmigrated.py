@@ -89,10 +89,17 @@ def promote_batch(pghot: Pghot, pfns: I64, target: int, now_ms: int,
     back on their LRU with no retry (their records are already zero; docs/kernel-model.md
     §b.7). numa_pages_migrated and the target's pgpromote_success count the successes.
     """
-    result.batches.append(pfns.size)
-    order = pfns[::-1]
+    promote_batches(pghot, [pfns], target, now_ms, result)
+
+
+def promote_batches(pghot: Pghot, batches: list[I64], target: int, now_ms: int,
+                    result: PassResult) -> None:
+    """promote_batch of each batch in turn, in one migration (a failure leaves the target
+    full, so every later folio fails too: the moved ones are still a prefix)."""
+    result.batches.extend(b.size for b in batches)
+    order = batches[0][::-1] if len(batches) == 1 else np.concatenate([b[::-1] for b in batches])
     moved, pages = pghot.memory.migrate_many(order, target)
-    result.migrate_failed += pfns.size - moved.size
+    result.migrate_failed += order.size - moved.size
     if moved.size:
         # one set of int64 columns, kept (not copied) by both logs
         rows = {"time_ms": np.full(moved.size, now_ms, dtype=np.int64),
@@ -232,12 +239,10 @@ class Kmigrated:
         walk = _Walk(found, holds)
         i = 0
         while i < len(ready):
-            taken = self._take_unlimited(section, walk, i, batch, cur_nid, result)
+            taken = self._take_unlimited(section, walk, i, batch, result, now_ms)
             if taken is not None:
-                # Plenty of room on the target: the pages up to the next flush are decided alike.
+                # Plenty of room on the target: the pages up to a flush are decided alike.
                 i, cur_nid = taken, pghot.tunables.target_nid
-                if batch.count > pghot.tunables.kmigrated_batch_nr:
-                    promote_batch(pghot, batch.take(), cur_nid, now_ms, result)
                 continue
             pfn = ready[i]
             i += 1
@@ -269,29 +274,39 @@ class Kmigrated:
             promote_batch(pghot, batch.take(), cur_nid, now_ms, result)
 
     def _take_unlimited(self, section: int, walk: _Walk, i: int, batch: _Batch,
-                        cur_nid: int | None, result: PassResult) -> int | None:
+                        result: PassResult, now_ms: int) -> int | None:
         """The common case in bulk, with exactly the per-page loop's effects: default mode
         (every record targets target_nid), the target has free_space_enough (no age test, no
         rate limit, candidates counted as _nrl) and passes the prepare watermark. Free pages
-        only change when a batch is flushed, so both hold for every page up to the flush.
-        Returns the index after the last page taken, or None to take the per-page path."""
+        only change when a batch is flushed, by the batch's size (a target with that much
+        room never fails a page), so it is known before which flush either test would fail:
+        the pages of every batch up to there are taken and flushed at once (promote_batches;
+        fewer pages than that means the section's READY pages ran out, and its end flushes a
+        partial batch anyway). Only from an empty batch: the per-page path fills one only
+        once the headroom is gone, and it never comes back within a pass (nothing frees
+        pages on the target). Returns the index after the last page taken, or None to take
+        the per-page path."""
         pghot = self.pghot
         target = pghot.tunables.target_nid
-        if pghot.tunables.mode != "default" or target == self.nid or \
-                (cur_nid is not None and cur_nid != target) or \
-                not pghot.free_space_enough(target) or not pghot.prepare_ok(1, target):
+        if pghot.tunables.mode != "default" or target == self.nid or batch.count:
             return None
-        room = pghot.tunables.kmigrated_batch_nr + 1 - batch.count
-        # the walk stops right after the room-th folio from i on, or at the end
-        end = min(int(np.searchsorted(walk.held_before, walk.held_before[i] + room)),
+        headroom = pghot.unlimited_headroom(target)
+        if headroom <= 0:
+            return None
+        size = pghot.tunables.kmigrated_batch_nr + 1
+        # after j flushes the tests see j x size pages fewer
+        wanted = (1 + (headroom - 1) // size) * size
+        # the walk stops right after the wanted-th folio from i on, or at the end
+        end = min(int(np.searchsorted(walk.held_before, walk.held_before[i] + wanted)),
                   walk.pfns.size)
         took = walk.pfns[i:end][walk.holds[i:end]]
         if took.size:
             pghot.records.consume_many(section, took)
-            batch.add_many(took)
             result.consumed += took.size
             pghot.promo_state(target).threshold_ms = 0
             pghot.vmstat.count_node(target, "pgpromote_candidate_nrl", took.size)
+            promote_batches(pghot, [took[j:j + size] for j in range(0, took.size, size)],
+                            target, now_ms, result)
         return end
 
 

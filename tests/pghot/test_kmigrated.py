@@ -9,6 +9,7 @@ import pytest
 from generated.pghot import PAGES_PER_SECTION as PPS
 from runtime.jiffies import INITIAL_JIFFIES, jiffies_at
 from runtime.pghot import PGHOT_HINTFAULTS, Kmigrated, PassResult, Tunables, start_kmigrated
+from runtime.pghot.core import ENOUGH_MIN_PAGES
 from runtime.pghot.kmigrated import timer_wheel_fire
 from runtime.topology import Node
 from tests.pghot.helpers import LOWER_START, Machine, machine
@@ -187,11 +188,12 @@ def test_default_mode_target_is_the_tunable() -> None:
     assert Tunables().target_nid == 0
 
 
-def _bulk_walk(bulk: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
-    """A pass over two sections where the target has plenty of room: READY pages in runs
-    longer than a batch, pages heated once (not READY) and isolated READY pages in between."""
-    m = machine(top_pages=LOWER_START - PPS, kmigrated_batch_nr=64)
-    assert m.pghot.free_space_enough(0)  # the condition for the bulk path
+def _bulk_walk(bulk: bool, monkeypatch: pytest.MonkeyPatch,
+               top_pages: int = LOWER_START - PPS) -> tuple[Any, ...]:
+    """A pass over two sections: READY pages in runs longer than a batch, pages heated once
+    (not READY) and isolated READY pages in between. The target has plenty of room, unless
+    top_pages says how much."""
+    m = machine(top_pages=top_pages, kmigrated_batch_nr=64)
     if not bulk:
         monkeypatch.setattr(Kmigrated, "_take_unlimited", lambda *args: None)
     pfns = m.place_lower(PPS + 400)  # the last 400 in section 17
@@ -210,11 +212,25 @@ def _bulk_walk(bulk: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
 
 def test_the_bulk_walk_does_exactly_what_the_per_page_walk_does(
         monkeypatch: pytest.MonkeyPatch) -> None:
+    assert machine(top_pages=LOWER_START - PPS).pghot.free_space_enough(0)  # the bulk path's
     bulk = _bulk_walk(True, monkeypatch)
     per_page = _bulk_walk(False, monkeypatch)
     assert bulk == per_page
     batches = bulk[0]
     assert max(batches) == 65 and len(batches) > 100  # full batches, and a flush per section
+
+
+@pytest.mark.parametrize("headroom", [0, 1, 20, 64, 65, 66, 3 * 65, 3 * 65 + 1, 3 * 65 + 40])
+def test_the_bulk_walk_stops_where_the_target_runs_short(
+        headroom: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The target passes free_space_enough for `headroom` more pages: the bulk path takes
+    the batches before the flush after which it fails, then the per-page path goes on with
+    the age test and the rate limit, exactly as if it had walked every page."""
+    top_pages = ENOUGH_MIN_PAGES + headroom  # (no watermarks, no pages on the top tier)
+    assert machine(top_pages=top_pages).pghot.unlimited_headroom(0) == headroom
+    bulk = _bulk_walk(True, monkeypatch, top_pages)
+    assert bulk == _bulk_walk(False, monkeypatch, top_pages)
+    assert sum(bulk[0]) > headroom  # the walk went on past the bulk batches
 
 
 @pytest.mark.parametrize(("numa_balancing", "woken"), [(0, []), (1, []), (2, [0]), (3, [0])])

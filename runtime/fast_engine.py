@@ -42,8 +42,8 @@ from runtime.profiler import (
     interrupt_delivered,
     memory_data_src,
 )
-from runtime.sample_path import Control as SampleControl
 from runtime.sample_path import (
+    BlockDrains,
     Machine,
     Samples,
     Tagged,
@@ -53,9 +53,9 @@ from runtime.sample_path import (
     new_rings,
     node_sources,
     profile_group,
-    run_block,
     stamp_lru,
 )
+from runtime.sample_path import Control as SampleControl
 from runtime.workloads import SyntheticOps, Workload
 
 I64 = npt.NDArray[np.int64]
@@ -165,20 +165,23 @@ class FastEngine(KernelState):
                 assert st.control is not None
                 key = (st.control, True) if st.delivers else (cpu, False)
                 groups.setdefault(key, []).append(cpu)
-        # A group's CPUs go a few at a time, about CHUNK_CALLS tags each (cache-sized).
-        kept = [got for cpus in groups.values() for part in self._cache_sized(cpus, limit)
-                if (got := self._profile(part, limit, inclusive)) is not None]
-        batch = _NO_SAMPLES if not kept else kept[0] if len(kept) == 1 else Samples(
-            *(np.concatenate([getattr(k, name) for k in kept]) for name in Samples._fields))
-        # CPUs programmed differently interleave (one group's parts come in CPU order)
-        if len(groups) > 1 and np.any(np.diff(batch.cpu) < 0):
-            order = np.argsort(batch.cpu, kind="stable")
-            batch = Samples(*(getattr(batch, name)[order] for name in Samples._fields))
+        # A group's CPUs go a few at a time, about CHUNK_CALLS tags each (cache-sized), each
+        # part's samples through the NMI handler and the rings while they are still in cache.
+        parts = [part for cpus in groups.values() for part in self._cache_sized(cpus, limit)]
+        times = {cpu: self._tag_times(self.state[cpu], limit, inclusive)
+                 for part in parts for cpu in part}
         machine = Machine(self.memory.page_frames(), self.nodemap.tables, self._node_src,
                           self._cpu_node)
-        drains = run_block(batch, machine, self.rings, self.cfg.work_latency_ms, limit,
-                           inclusive, self.driver.behaviour.count_ring_full,
-                           self.vmstat.events.array, self.driver.outcomes.array)
+        sink = BlockDrains(self.rings, sum(t.size for t in times.values()))
+        idle = [cpu for cpu in range(len(self.state)) if cpu not in times]
+        for part in [*parts, idle] if idle else parts:  # (idle CPUs' rings still drain)
+            got = self._profile(part, [times[cpu] for cpu in part]) if part is not idle \
+                else None
+            sink.run(_NO_SAMPLES if got is None else got, np.array(part, dtype=np.int64),
+                     machine, self.rings, self.cfg.work_latency_ms, limit, inclusive,
+                     self.driver.behaviour.count_ring_full, self.vmstat.events.array,
+                     self.driver.outcomes.array)
+        drains = sink.drains()
         hints = self._take_hints()
         if not drains.length.size:
             self._record(_NO_CALLS, hints)
@@ -268,13 +271,12 @@ class FastEngine(KernelState):
             t0 = float(times[-1] + st.dt_ms)
         return np.concatenate(out)
 
-    def _profile(self, cpus: list[int], limit: float, inclusive: bool) -> Samples | None:
-        """The tags of CPUs with one control in this block through their profilers (the
-        compiled sample_path.profile_group; for synthetic ops under L3MissOnly with a
-        delivered interrupt, the same filters applied as the ops are drawn); the samples
-        they keep."""
+    def _profile(self, cpus: list[int], times: list[F64]) -> Samples | None:
+        """The tags of CPUs with one control in this block (at `times`) through their
+        profilers (the compiled sample_path.profile_group; for synthetic ops under
+        L3MissOnly with a delivered interrupt, the same filters applied as the ops are
+        drawn); the samples they keep."""
         sts = [self.state[cpu] for cpu in cpus]
-        times = [self._tag_times(st, limit, inclusive) for st in sts]
         sizes = np.array([t.size for t in times], dtype=np.int64)
         if not sizes.any():
             return None

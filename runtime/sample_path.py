@@ -2,14 +2,16 @@
 
 `profile_group` runs the profiler's filters (profiler.discard_reason) over a block's tagged
 ops of CPUs programmed alike, counts the discards and stamps the LRU age of every page a
-tagged memory op touched. Then for every kept sample, CPU by CPU in time order, `run_block`
-runs the rules the reference engine
+tagged memory op touched. Then for every kept sample, CPU by CPU in time order,
+`nmi_and_rings` runs the rules the reference engine
 runs one event at a time: the profiler latches DATA2/DATA3/PHYADDR (profiler.latch_*), the
 NMI handler counts and filters them (driver.data_src_event, sample_pfn, sample_filter), the
 sample goes into the CPU's ring (ring.ring_push_slot) and the first push with no work
 pending queues irq_work, whose work runs work_latency later and pops the whole ring
 (ring.ring_pop_slot). A work due at a tag's instant runs after it (tags come first in the
-canonical order). What the works pop is handed back as drains, one per work, for pghot.
+canonical order). What the works pop is handed back as drains, one per work, for pghot
+(`BlockDrains`: a block's parts of CPUs go through one after another, each while its
+samples are still in cache).
 
 The rings live in arrays (`RingState`) that stay from block to block.
 """
@@ -235,22 +237,21 @@ def _stamp_lru(pages: I64, when: F64, last_access: npt.NDArray[np.uint16], unit:
 stamp_lru = compiled(_stamp_lru)
 
 
-def _nmi_and_rings(s: Samples, m: Machine, r: RingState, d: Drains, latency_ms: float,
-                   limit_ms: float, inclusive: int, count_ring_full: int, vm: I64,
-                   outcomes: I64) -> tuple[int, int]:
-    """Every kept sample through latch, handler and ring, and every work due in the block
-    (limit_ms, inclusive or not), in each CPU's time order. Returns how many drains and
-    popped samples it wrote. (Arrays are taken out of their tuples once: see
+def _nmi_and_rings(s: Samples, cpus: I64, m: Machine, r: RingState, d: Drains, nd: int,
+                   ns: int, latency_ms: float, limit_ms: float, inclusive: int,
+                   count_ring_full: int, vm: I64, outcomes: I64) -> tuple[int, int]:
+    """For each CPU of `cpus`, in that order: its kept samples (s holds theirs, in the same
+    CPU order) through latch, handler and ring, and every work due in the block (limit_ms,
+    inclusive or not), in time order. Drains and popped samples are written to d from rows
+    nd and ns on; returns where they end. (Arrays are taken out of their tuples once: see
     draws._draw_group.)"""
     s_cpu, s_times, s_page, s_offset, s_load, s_store, s_miss, s_memory = s
     page_pfn, nodes, node_src, cpu_node = m
     r_pfn, r_jiffies, r_page, r_head, r_tail, r_pending, r_work_ms = r
     d_work_ms, d_cpu, d_start, d_length, d_jiffies, d_pfn, d_page = d
-    nd = 0
-    ns = 0
     slots = r_pfn.shape[1]
     i = 0
-    for cpu in range(r_head.size):
+    for cpu in cpus:
         older = (r_head[cpu] - r_tail[cpu]) % slots  # pushed in earlier blocks
         while True:
             more = i < s_cpu.size and s_cpu[i] == cpu
@@ -321,22 +322,35 @@ def _nmi_and_rings(s: Samples, m: Machine, r: RingState, d: Drains, latency_ms: 
 nmi_and_rings = compiled(_nmi_and_rings)
 
 
-def run_block(s: Samples, m: Machine, r: RingState, latency_ms: float, limit_ms: float,
-              inclusive: bool, count_ring_full: bool, vm: I64, outcomes: I64) -> Drains:
-    """nmi_and_rings with output arrays big enough for anything the block can pop: every
-    sample, and everything the rings held before (plus a drain per CPU for those)."""
-    held = int(((r.head - r.tail) % r.pfn.shape[1]).sum())
-    most = s.cpu.size + held
-    d = Drains(work_ms=np.empty(most + r.head.size), cpu=np.empty(most + r.head.size,
-                                                                   dtype=np.int64),
-               start=np.empty(most + r.head.size, dtype=np.int64),
-               length=np.empty(most + r.head.size, dtype=np.int64),
-               jiffies=np.empty(most, dtype=np.int64), pfn=np.empty(most, dtype=np.int64),
-               page=np.empty(most, dtype=np.int64))
-    nd, ns = nmi_and_rings(s, m, r, d, float(latency_ms), float(limit_ms), int(inclusive),
-                           int(count_ring_full), vm, outcomes)
-    return Drains(d.work_ms[:nd], d.cpu[:nd], d.start[:nd], d.length[:nd], d.jiffies[:ns],
-                  d.pfn[:ns], d.page[:ns])
+class BlockDrains:
+    """A block's drains, filled by nmi_and_rings one part of its CPUs at a time (each part's
+    samples still in cache from the draws), into arrays sized once for the whole block."""
+
+    def __init__(self, r: RingState, tags: int) -> None:
+        """Room for every sample of `tags` tags and all the rings hold (plus a drain per CPU
+        for those)."""
+        most = tags + int(((r.head - r.tail) % r.pfn.shape[1]).sum())
+        works = most + r.head.size
+        self.d = Drains(work_ms=np.empty(works), cpu=np.empty(works, dtype=np.int64),
+                        start=np.empty(works, dtype=np.int64),
+                        length=np.empty(works, dtype=np.int64),
+                        jiffies=np.empty(most, dtype=np.int64), pfn=np.empty(most, dtype=np.int64),
+                        page=np.empty(most, dtype=np.int64))
+        self.works = self.popped = 0
+
+    def run(self, s: Samples, cpus: I64, m: Machine, r: RingState, latency_ms: float,
+            limit_ms: float, inclusive: bool, count_ring_full: bool, vm: I64,
+            outcomes: I64) -> None:
+        """nmi_and_rings for these CPUs and their samples."""
+        self.works, self.popped = nmi_and_rings(
+            s, cpus, m, r, self.d, self.works, self.popped, float(latency_ms), float(limit_ms),
+            int(inclusive), int(count_ring_full), vm, outcomes)
+
+    def drains(self) -> Drains:
+        """What was written (drains of one CPU in time order, the CPUs in the order run)."""
+        d, n, k = self.d, self.works, self.popped
+        return Drains(d.work_ms[:n], d.cpu[:n], d.start[:n], d.length[:n], d.jiffies[:k],
+                      d.pfn[:k], d.page[:k])
 
 
 def _drained_calls(d: Drains, by_time: I64, tables: PageTables, cpu_node: I64,
@@ -362,9 +376,10 @@ drained_calls_into = compiled(_drained_calls)
 
 def drained_calls(d: Drains, tables: PageTables, cpu_node: I64) -> HintCalls:
     """The block's pghot_record_access calls from its drains, in the canonical (time, CPU,
-    ring) order: each CPU's drains are in time order and the CPUs ascending, so a stable sort
-    of the drains by work time gives it."""
-    by_time = np.argsort(d.work_ms, kind="stable")
+    ring) order: each CPU's drains are in time order, so when the CPUs ascend too a stable
+    sort of the drains by work time gives it, else a sort by time, then CPU."""
+    by_time = np.argsort(d.work_ms, kind="stable") if (np.diff(d.cpu) >= 0).all() else \
+        np.lexsort((d.cpu, d.work_ms))
     n = d.pfn.size
     out = HintCalls(np.empty(n), np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
                     np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
@@ -396,4 +411,4 @@ def cut(samples: Samples, count: int) -> Samples:
 
 
 __all__ = ["Drains", "Machine", "RingState", "Samples", "cut", "drained_calls", "empty_samples",
-           "new_rings", "node_of_pfn", "node_sources", "run_block"]
+           "new_rings", "node_of_pfn", "node_sources", "BlockDrains"]

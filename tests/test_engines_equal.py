@@ -182,24 +182,26 @@ def test_drains_look_up_only_the_pages_of_samples_from_earlier_blocks(
                                        "machine.ops_per_cpu_per_s=1e8"]))
     engine = built.engine
     assert isinstance(engine, runtime.fast_engine.FastEngine)
-    real = runtime.fast_engine.run_block
+    real = runtime.sample_path.BlockDrains.run
     seen = {"carried": 0, "fresh": 0}
 
-    def checked(s: Any, m: Any, r: Any, *rest: Any) -> Any:
-        held = ((r.head - r.tail) % r.pfn.shape[1]).tolist()
-        d = real(s, m, r, *rest)
-        for cpu, carried in enumerate(held):
-            popped = np.concatenate([np.arange(start, start + length) for start, length, c in
-                                     zip(d.start, d.length, d.cpu, strict=True) if c == cpu]
+    def checked(sink: Any, s: Any, cpus: Any, m: Any, r: Any, *rest: Any) -> None:
+        held = ((r.head - r.tail) % r.pfn.shape[1])[cpus].tolist()
+        first = sink.works
+        real(sink, s, cpus, m, r, *rest)
+        d = sink.d
+        works = range(first, sink.works)  # the drains of this part's CPUs
+        for cpu, carried in zip(cpus.tolist(), held, strict=True):
+            popped = np.concatenate([np.arange(d.start[w], d.start[w] + d.length[w])
+                                     for w in works if d.cpu[w] == cpu]
                                     or [np.zeros(0, dtype=np.int64)])
             pages = d.page[popped]
             assert (pages[:carried] == runtime.sample_path.LOOK_UP).all()
             assert (pages[carried:] == engine.memory.pages_at(d.pfn[popped][carried:])).all()
             seen["carried"] += min(carried, popped.size)
             seen["fresh"] += max(popped.size - carried, 0)
-        return d
 
-    monkeypatch.setattr(runtime.fast_engine, "run_block", checked)
+    monkeypatch.setattr(runtime.sample_path.BlockDrains, "run", checked)
     engine.start()
     engine.run()
     assert seen["carried"] > 0 and seen["fresh"] > 0

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from generated._base import JITABLE
-from runtime import draws, sample_path
+from runtime import callfold, draws, sample_path
 from runtime.jit import NATIVE_FORMS
 from runtime.pghot import core
 
@@ -35,7 +35,8 @@ def _python(func: Any) -> Callable[..., Any]:
 
 
 COMPILED_LOOPS = (sample_path.profile_group, sample_path.stamp_lru, sample_path.nmi_and_rings,
-                  sample_path.drained_calls_into, core.record_accesses, draws._draw_group)
+                  sample_path.drained_calls_into, core.record_accesses, draws._draw_group,
+                  callfold._fold_calls, callfold._count_lags, callfold._buckets)
 
 
 def test_every_function_a_compiled_loop_calls_is_registered_with_numba() -> None:

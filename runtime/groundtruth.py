@@ -18,6 +18,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
+from runtime import sums
 from runtime.memory import Memory
 from runtime.pageruns import PageRuns
 from runtime.pghot.watermarks import Watermarks
@@ -58,7 +59,7 @@ class PhaseTruth:
 
     @cached_property
     def hot_rate_total(self) -> float:
-        return float(np.dot(self.rate.values[self.hot_runs], self.rate.lengths[self.hot_runs]))
+        return sums.dot(self.rate.values[self.hot_runs], self.rate.lengths[self.hot_runs])
 
     def rate_of(self, pages: npt.NDArray[np.int64]) -> FloatArray:
         return self.rate.of(pages)
@@ -126,7 +127,7 @@ def rate_truth(rate: PageRuns, start_ms: float, end_ms: float, label: str,
     held = np.minimum(np.cumsum(rate.lengths[order]), k)
     taken = np.diff(np.r_[0, held])
     total = rate.total()
-    oracle = float(np.dot(rate.values[order], taken)) / total if total > 0 else 0.0
+    oracle = sums.dot(rate.values[order], taken) / total if total > 0 else 0.0
     return PhaseTruth(start_ms, end_ms, label, rate, theta, hot, k, oracle)
 
 

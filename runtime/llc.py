@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from generated.ibs_mprof import PAGE_SHIFT
+from runtime import sums
 from runtime.pageruns import PageRuns
 
 PAGE_BYTES = 1 << PAGE_SHIFT
@@ -42,7 +43,7 @@ def che_miss_probability(page_probs: PageRuns, llc_bytes: int, line_bytes: int =
     qa, weight = q[active], lengths[active]
 
     def occupied(t: float) -> float:
-        return float(np.dot(-np.expm1(-qa * t), weight)) * lines_per_page
+        return sums.dot(-np.expm1(-qa * t), weight) * lines_per_page
 
     lo, hi = 0.0, 1.0
     while occupied(hi) < capacity:

@@ -29,7 +29,7 @@ from typing import Any, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from runtime import callfold
+from runtime import callfold, sums
 from runtime.draws import phase_at
 from runtime.driver import DRIVER_OUTCOMES
 from runtime.groundtruth import PhaseTruth
@@ -334,12 +334,12 @@ class Collector:
         hot = truth.is_hot(pages)
         in_d = self.state.flag(IN_D, pages)
         self.top_count += int(sign.sum())
-        self.top_mass += float(np.dot(sign, rate))
+        self.top_mass += sums.dot(sign, rate)
         self.hot_top += int(sign[hot].sum())
-        self.hot_top_mass += float(np.dot(sign[hot], rate[hot]))
+        self.hot_top_mass += sums.dot(sign[hot], rate[hot])
         both = hot & in_d
         self.d_hot_top += int(sign[both].sum())
-        self.d_hot_top_mass += float(np.dot(sign[both], rate[both]))
+        self.d_hot_top_mass += sums.dot(sign[both], rate[both])
         self.state.set_flag(ON_TOP, pages, top)
 
     # --- pghot calls ------------------------------------------------------------------------
@@ -414,9 +414,9 @@ class Collector:
         top = self.state.flag(ON_TOP, pages)
         self.d_count += int(sign.sum())
         self.d_hot += int(sign[hot].sum())
-        self.d_hot_mass += float(np.dot(sign[hot], rate[hot]))
+        self.d_hot_mass += sums.dot(sign[hot], rate[hot])
         self.d_hot_top += int(sign[hot & top].sum())
-        self.d_hot_top_mass += float(np.dot(sign[hot & top], rate[hot & top]))
+        self.d_hot_top_mass += sums.dot(sign[hot & top], rate[hot & top])
         self.state.set_flag(IN_D, pages, inside)
 
     def lower_bucket(self, pfns: I64) -> I64:

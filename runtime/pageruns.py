@@ -16,6 +16,8 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
+from runtime import sums
+
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
@@ -100,7 +102,7 @@ class PageRuns:
 
     def total(self) -> float:
         """The sum over pages."""
-        return float(np.dot(self.values, self.lengths))
+        return sums.dot(self.values, self.lengths)
 
     def count_where(self, mask: npt.NDArray[np.bool_]) -> int:
         """How many pages lie in runs where mask (one bool per run) holds."""
@@ -120,4 +122,4 @@ class PageRuns:
         if not on.any():
             return 0.0
         counts = np.add.reduceat(on.astype(np.int64), self.starts)
-        return float(np.dot(self.values, counts))
+        return sums.dot(self.values, counts)

@@ -10,6 +10,7 @@ path, the ring and pghot_record_access depend on (page placement, records). So b
 3. the profiler's filters (other set-ups, traces), the MSR contents it latches, the NMI
    handler's filters and counters, the ring and its work per CPU (runtime/sample_path.py,
    compiled over the same scalar rules the reference calls), in the canonical event order;
+   2 and 3 go a cache-sized part of the CPUs at a time;
 4. pghot_record_access for all drained samples in call order (runtime/pghot/batch.py).
 Global events then run the very same code as the reference (kmigrated, demotion, observers).
 The same scenario and seed therefore give the same counters, records and promotions.

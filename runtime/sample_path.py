@@ -76,8 +76,9 @@ def new_rings(cpus: int, slots: int) -> RingState:
 
 
 class Samples(NamedTuple):
-    """Samples the profilers kept in a block, grouped by CPU (ascending), each CPU's in time
-    order: what the hardware knows of each op."""
+    """Samples the profilers kept in a block (or a part of its CPUs), grouped by CPU in the
+    order the CPUs are handed to nmi_and_rings, each CPU's in time order: what the hardware
+    knows of each op."""
 
     cpu: I64
     times: F64
@@ -101,7 +102,8 @@ class Machine(NamedTuple):
 
 class Drains(NamedTuple):
     """What the works popped: per work its time, CPU, first sample and count (works of one
-    CPU in time order, CPUs ascending), and the popped samples' jiffies, PFNs and pages
+    CPU in time order, CPUs in the order they ran), and the popped samples' jiffies, PFNs and
+    pages
     (LOOK_UP: pushed in an earlier block, the page at the PFN may have changed since)."""
 
     work_ms: F64

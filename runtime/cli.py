@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -424,7 +425,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+ONE_BLAS_THREAD = ("OPENBLAS_NUM_THREADS", "1")
+"""Set for the process unless the user set it: numpy's OpenBLAS otherwise starts a thread per
+core and, after each BLAS call (matplotlib's transforms make them), spins them on the other
+cores: 0.2 s of a second core in a 1.4 s run, and a sweep's workers would crowd each other.
+Read when numpy is first imported, which main() is always before."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault(*ONE_BLAS_THREAD)
     try:
         args = build_parser().parse_args(argv)
         func: Callable[[argparse.Namespace], int] = args.func

@@ -50,3 +50,22 @@ def test_every_option_of_every_command_has_help() -> None:
             assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
 
 
+
+
+@pytest.mark.parametrize("given", [None, "3"])
+def test_main_gives_blas_one_thread_unless_the_user_chose(
+        given: str | None, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """OpenBLAS's idle threads spin on the other cores (runtime/cli.ONE_BLAS_THREAD); a value
+    the user set is theirs."""
+    import os
+
+    from runtime.cli import main
+
+    if given is None:
+        monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", given)
+    assert main(["decode", "IBSCTL", "0"]) == 0
+    assert "IBSCTL" in capsys.readouterr().out.upper()
+    assert os.environ["OPENBLAS_NUM_THREADS"] == (given or "1")

@@ -103,8 +103,7 @@ class Machine(NamedTuple):
 class Drains(NamedTuple):
     """What the works popped: per work its time, CPU, first sample and count (works of one
     CPU in time order, CPUs in the order they ran), and the popped samples' jiffies, PFNs and
-    pages
-    (LOOK_UP: pushed in an earlier block, the page at the PFN may have changed since)."""
+    pages (LOOK_UP: pushed in an earlier block, the page at the PFN may have changed since)."""
 
     work_ms: F64
     cpu: I64

@@ -338,11 +338,15 @@ class BlockDrains:
                         jiffies=np.empty(most, dtype=np.int64), pfn=np.empty(most, dtype=np.int64),
                         page=np.empty(most, dtype=np.int64))
         self.works = self.popped = 0
+        self.tags_left = tags
 
     def run(self, s: Samples, cpus: I64, m: Machine, r: RingState, latency_ms: float,
             limit_ms: float, inclusive: bool, count_ring_full: bool, vm: I64,
             outcomes: I64) -> None:
         """nmi_and_rings for these CPUs and their samples."""
+        self.tags_left -= s.cpu.size  # (the compiled loop does not check its bounds)
+        if self.tags_left < 0:
+            raise AssertionError("more samples than the block's tags: the drains would overflow")
         self.works, self.popped = nmi_and_rings(
             s, cpus, m, r, self.d, self.works, self.popped, float(latency_ms), float(limit_ms),
             int(inclusive), int(count_ring_full), vm, outcomes)

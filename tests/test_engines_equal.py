@@ -206,6 +206,18 @@ def test_drains_look_up_only_the_pages_of_samples_from_earlier_blocks(
     engine.run()
     assert seen["carried"] > 0 and seen["fresh"] > 0
 
+def test_block_drains_refuse_more_samples_than_the_block_tagged() -> None:
+    """The drains are sized from the block's tags; the compiled loop does not check bounds,
+    so more samples than that are refused before it runs (and the rings stay as they were)."""
+    rings = runtime.sample_path.new_rings(2, 150)
+    sink = runtime.sample_path.BlockDrains(rings, 2)
+    samples = runtime.sample_path.empty_samples(3)
+    with pytest.raises(AssertionError, match="more samples than the block's tags"):
+        sink.run(samples, np.array([0, 1], dtype=np.int64), None, rings, 1.0, 10.0, False,
+                 True, np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64))
+    assert sink.works == sink.popped == 0 and not rings.head.any()
+
+
 def test_rings_with_many_pushes_per_work_latency() -> None:
     """Many samples per work (a long latency) and one or two per work (a short one)."""
     for latency in ("0.3", "7"):

@@ -248,7 +248,9 @@ class OpColumns(NamedTuple):
 class KeptMisses(NamedTuple):
     """For a group whose profilers keep only L3 misses and whose interrupts are delivered:
     the profilers' filters, applied by draw_group as it draws (`active` 0: not applied).
-    The samples they keep go to `samples` (sample_path.Samples' columns, one row to spare),
+    The samples they keep go to `samples` (sample_path.Samples' columns, one row to spare;
+    every kept sample is an L3-missing memory op, so its l3_miss and memory columns are not
+    written: sample_path.empty_samples(memory_misses=True) sets them),
     the counts per CPU to counts[k, profiler.PROFILE_COUNTS index]; with lru_unit, every
     memory op stamps its page's LRU age in last_access (as profile_group does)."""
 
@@ -312,7 +314,7 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
     o_cpu, o_at, o_when, o_kernel, o_load, o_page, o_offset, o_miss, o_u_page, o_u_miss = out
     filtering, exclude_kernel, exclude_user = keep.active, keep.exclude_kernel, keep.exclude_user
     lru_unit, last_access, counts = keep.lru_unit, keep.last_access, keep.counts
-    k_cpu, k_times, k_page, k_offset, k_load, k_store, k_miss, k_memory = keep.samples
+    k_cpu, k_times, k_page, k_offset, k_load, k_store, _, _ = keep.samples
     n = 0
     o = 0
     kept = 0
@@ -338,8 +340,9 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
                 if pos >= end:
                     break
                 at = pos - first
-                o_cpu[n] = cpu
-                o_at[n] = at
+                if not filtering:  # (where the op is: the filters know it already)
+                    o_cpu[n] = cpu
+                    o_at[n] = at
                 o_when[n] = times[base + at]
                 o_kernel[n] = kernel
                 o_load[n] = load
@@ -381,8 +384,7 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
             # written whatever the reason, kept by moving on (no branch on the random miss)
             k_cpu[kept], k_times[kept], k_page[kept], k_offset[kept] = cpu, when, page, \
                 o_offset[i]
-            k_load[kept], k_store[kept], k_miss[kept], k_memory[kept] = o_load[i], \
-                not o_load[i], True, True
+            k_load[kept], k_store[kept] = o_load[i], not o_load[i]
             kept += 1 if reason == KEPT else 0
         others = sizes[k] - (n - before)
         if filtering:

@@ -288,7 +288,8 @@ class FastEngine(KernelState):
         ctl2 = control.ctl2
         lru_unit = self.memory.lru_unit_ms if self.demoter is not None else 0
         if miss_only and sts[0].delivers and isinstance(self.source, SyntheticOps):
-            out = empty_samples(int(sizes.sum()) + 1)  # (a row past the last kept one)
+            # (a row past the last kept one)
+            out = empty_samples(int(sizes.sum()) + 1, memory_misses=True)
             kept = self.source.kept_misses(cpus, times, KeptMisses(
                 1, int(ctl2.exclude_kernel), int(ctl2.exclude_user), lru_unit,
                 self.memory.last_access, counts, (out.cpu, out.times, out.page, out.offset,

@@ -401,11 +401,13 @@ def node_sources(nodes: NodeTables, kinds: dict[int, int]) -> I64:
     return out
 
 
-def empty_samples(count: int) -> Samples:
-    """Room for count samples."""
+def empty_samples(count: int, memory_misses: bool = False) -> Samples:
+    """Room for count samples; with memory_misses, each already an L3-missing memory op (the
+    l3_miss and memory columns set), for draws.KeptMisses, which writes only the others."""
+    flag = np.ones if memory_misses else np.empty
     return Samples(np.empty(count, dtype=np.int64), np.empty(count), np.empty(count, np.int64),
                    np.empty(count, np.int64), np.empty(count, bool), np.empty(count, bool),
-                   np.empty(count, bool), np.empty(count, bool))
+                   flag(count, bool), flag(count, bool))
 
 
 def cut(samples: Samples, count: int) -> Samples:

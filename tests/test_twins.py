@@ -209,7 +209,8 @@ def test_filters_applied_while_drawing_equal_profile_group(
     two_pass, counts = empty_samples(sum(sizes) + 1), np.zeros((len(cpus), width), np.int64)
     ages = np.zeros(workload.pages, dtype=np.uint16)
     kept = profile_group(group, Control(1, *exclude, 1), two_pass, counts, ages, lru)
-    one_pass, counts1 = empty_samples(sum(sizes) + 1), np.zeros((len(cpus), width), np.int64)
+    one_pass = empty_samples(sum(sizes) + 1, memory_misses=True)
+    counts1 = np.zeros((len(cpus), width), np.int64)
     ages1 = np.zeros(workload.pages, dtype=np.uint16)
     kept1 = SyntheticOps(workload, 5, len(sizes)).kept_misses(cpus, times, KeptMisses(
         1, *exclude, lru, ages1, counts1, tuple(one_pass)))  # type: ignore[arg-type]

@@ -112,33 +112,22 @@ def promote_batches(pghot: Pghot, batches: list[I64], target: int, now_ms: int,
 
 
 class _Batch:
-    """The folios isolated for the next migrate call, in walk order: single PFNs from the
-    per-page path, runs of them from the bulk path."""
+    """The folios the per-page path isolated for the next migrate call, in walk order (the
+    bulk path migrates its own batches at once, promote_batches)."""
 
     def __init__(self) -> None:
-        self.parts: list[I64] = []
-        self.singles: list[int] = []
-        self.count = 0
+        self.pfns: list[int] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.pfns)
 
     def add(self, pfn: int) -> None:
-        self.singles.append(pfn)
-        self.count += 1
-
-    def add_many(self, pfns: I64) -> None:
-        self._seal()
-        self.parts.append(pfns)
-        self.count += pfns.size
-
-    def _seal(self) -> None:
-        if self.singles:
-            self.parts.append(np.array(self.singles, dtype=np.int64))
-            self.singles = []
+        self.pfns.append(pfn)
 
     def take(self) -> I64:
         """The batch's PFNs; the batch is empty afterwards."""
-        self._seal()
-        pfns = self.parts[0] if len(self.parts) == 1 else np.concatenate(self.parts)
-        self.parts, self.count = [], 0
+        pfns, self.pfns = np.array(self.pfns, dtype=np.int64), []
         return pfns
 
 

@@ -6,7 +6,8 @@ bucket of the lower tier, and a READY call on a workload page to the list whose 
 the page state takes. Done as separate numpy passes over the calls that was a third of the
 cost per sample on the 64-CPU microbench; here it is one loop, compiled at its first call
 (both engines' collectors run it, so the two fold the same way). The bins and buckets are
-scalar @jitable rules that every loop here calls: one definition each.
+scalar @jitable rules: the loop calls them compiled, the tests interpreted (one definition
+each).
 """
 
 from __future__ import annotations
@@ -73,23 +74,6 @@ def lower_tier(ranges: list[tuple[int, int]], buckets: int) -> LowerTier:
                      max(sum(e - s for s, e in ranges), 1), buckets)
 
 
-def _count_lags(lags: F64, counts: I64) -> tuple[float, float]:
-    """Each lag counted in its bin; returns their sum and maximum (-inf if none)."""
-    total = 0.0
-    most = -math.inf
-    for i in range(lags.size):
-        lag = lags[i]
-        counts[lag_bin(lag)] += 1
-        total += lag
-        most = max(most, lag)
-    return total, most
-
-
-def _buckets(pfns: I64, starts: I64, ends: I64, total: int, count: int, out: I64) -> None:
-    for i in range(pfns.size):
-        out[i] = heat_bucket(pfns[i], starts, ends, total, count)
-
-
 def _fold_calls(pfn: I64, drain: F64, sample: F64, src: I8, page: I64, ready: I8,
                 ibs_src: int, pages: int, lag_counts: I64, heat_row: I64, starts: I64,
                 ends: I64, total: int, buckets: int, ready_pages: I64,
@@ -118,6 +102,4 @@ def _fold_calls(pfn: I64, drain: F64, sample: F64, src: I8, page: I64, ready: I8
     return ibs, lag_total, lag_max, kept
 
 
-count_lags = compiled_on_first_call(_count_lags)
-buckets = compiled_on_first_call(_buckets)
 fold_calls = compiled_on_first_call(_fold_calls)

@@ -63,24 +63,14 @@ def _quantiles(values: F64) -> dict[str, float | None]:
 
 class LagHistogram:
     """Sample-to-record lags (ms) in a fixed set of bins (callfold.lag_bin: 1 us wide up to
-    FINE_MS, then 64 a doubling above). Quantiles come out to within half a bin; count, sum
-    and max are exact."""
-
-    FINE_MS = callfold.FINE_MS
-    FINE = callfold.FINE
-    PER_DOUBLING = callfold.PER_DOUBLING
-    DOUBLINGS = callfold.DOUBLINGS
+    FINE_MS, then 64 a doubling above), which the collector's fold (callfold.fold_calls)
+    counts in. Quantiles come out to within half a bin; count, sum and max are exact."""
 
     def __init__(self) -> None:
         self.counts = np.zeros(callfold.LAG_BINS, dtype=np.int64)
         self.count = 0
         self.total = 0.0
         self.max = -math.inf
-
-    def add(self, lags: F64) -> None:
-        flat = np.ascontiguousarray(lags, dtype=np.float64)
-        total, most = callfold.count_lags(flat, self.counts)
-        self.counted(int(lags.size), total, most)
 
     def counted(self, count: int, total: float, most: float) -> None:
         """count lags, summing to total with maximum most, were put in self.counts."""
@@ -90,10 +80,10 @@ class LagHistogram:
 
     def _value(self, index: int) -> float:
         """The middle of a bin."""
-        if index < self.FINE:
+        if index < callfold.FINE:
             return (index + 0.5) / 1000.0
-        step = (index - self.FINE + 0.5) / self.PER_DOUBLING
-        return float(self.FINE_MS * 2.0 ** step)
+        step = (index - callfold.FINE + 0.5) / callfold.PER_DOUBLING
+        return float(callfold.FINE_MS * 2.0 ** step)
 
     def quantile(self, q: float) -> float:
         rank = q * (self.count - 1)
@@ -418,14 +408,6 @@ class Collector:
         self.d_hot_top += int(sign[hot & top].sum())
         self.d_hot_top_mass += sums.dot(sign[hot & top], rate[hot & top])
         self.state.set_flag(IN_D, pages, inside)
-
-    def lower_bucket(self, pfns: I64) -> I64:
-        """Heatmap bucket of each PFN over the concatenated lower-tier ranges (-1: not lower)."""
-        out = np.empty(pfns.size, dtype=np.int64)
-        tier = self._lower
-        flat = np.ascontiguousarray(pfns, dtype=np.int64).ravel()
-        callfold.buckets(flat, tier.starts, tier.ends, tier.total, tier.buckets, out)
-        return out.reshape(pfns.shape)
 
     # --- a phase's numbers ------------------------------------------------------------------
     def _phase_metrics(self, end: float) -> dict[str, Any]:

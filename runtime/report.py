@@ -390,7 +390,7 @@ def timeline_csv(result: Result) -> str:
 
 
 def bucket_start_pfns(ranges: Sequence[Sequence[int]], buckets: int) -> list[int]:
-    """First PFN of each heatmap bucket (the inverse of metrics.Collector.lower_bucket).
+    """First PFN of each heatmap bucket (the inverse of callfold.heat_bucket).
 
     Buckets split the concatenated lower-tier PFN ranges evenly: offset o falls in bucket
     o * buckets // total, so bucket b starts at offset ceil(b * total / buckets).

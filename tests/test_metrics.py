@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.metrics import LagHistogram, summarise
+from runtime.callfold import LAG_BINS, heat_bucket, lag_bin, lower_tier
+from runtime.metrics import HEATMAP_BUCKETS, summarise
 from runtime.pagestate import IN_D, ON_TOP
 from runtime.pghot.tunables import PGHOT_HINTFAULTS, PGHOT_HWHINTS
 from runtime.scenario import load_scenario
@@ -208,17 +209,12 @@ def test_sort_based_unique_helpers_equal_numpy_unique(values: list[int]) -> None
     assert [x.tolist() for x in first_of_each(a)] == [ids.tolist(), first.tolist()]
 
 
-def test_lag_histogram_bins_clamped_fine_and_coarse() -> None:
+def test_lag_bins_clamped_fine_and_coarse() -> None:
     """A lag below 0 counts at 0; below FINE_MS a 1 us bin (floor); from FINE_MS on, 64 bins
-    a doubling. count, sum and max are exact."""
-    lags = LagHistogram()
-    lags.add(np.array([-0.5, 0.0, 0.0015, 0.0015, 65.5359, 65.536, 131.072]))
-    assert {int(b): int(c) for b, c in zip(*np.nonzero(lags.counts), lags.counts[
-        np.nonzero(lags.counts)], strict=True)} == {0: 2, 1: 2, 65535: 1, 65536: 1, 65600: 1}
-    assert lags.count == 7 and lags.max == 131.072
-    assert lags.total == pytest.approx(-0.5 + 0.003 + 65.5359 + 65.536 + 131.072)
-    lags.add(np.array([65.536 * 2.0 ** 40, 1e300]))  # past the last doubling: the last bin
-    assert lags.counts[-1] == 2 and lags.counts.sum() == 9
+    a doubling; past the last doubling, the last bin."""
+    lags = (-0.5, 0.0, 0.0015, 65.5359, 65.536, 131.072, 65.536 * 2.0 ** 40, 1e300)
+    assert [lag_bin(lag) for lag in lags] == [0, 0, 1, 65535, 65536, 65600, LAG_BINS - 1,
+                                              LAG_BINS - 1]
 
 
 def test_calls_feed_the_heat_row_by_lower_bucket_and_the_lag_by_ibs_only() -> None:
@@ -236,10 +232,12 @@ def test_calls_feed_the_heat_row_by_lower_bucket_and_the_lag_by_ibs_only() -> No
                         page=np.full(5, -1), ready=np.zeros(5, dtype=np.int8),
                         src=np.array([PGHOT_HWHINTS, PGHOT_HINTFAULTS, PGHOT_HWHINTS,
                                       PGHOT_HWHINTS, PGHOT_HINTFAULTS], dtype=np.int8))
-    lags = collector.lag.count
+    lags, total = collector.lag.count, collector.lag.total
     collector.tick(engine)
     # PFN 0 is on the top tier, and `end` is the first PFN past the lower tier
     assert collector.heatmap[-1] == [2] + [0] * 62 + [1]
-    assert collector.lower_bucket(np.array([start - 1, start, end - 1, end])).tolist() == [
+    tier = lower_tier(collector.lower_ranges, HEATMAP_BUCKETS)
+    assert [heat_bucket(pfn, *tier) for pfn in (start - 1, start, end - 1, end)] == [
         -1, 0, 63, -1]
     assert collector.lag.count - lags == 3 and collector.lag.max == 6.0
+    assert collector.lag.total - total == pytest.approx(1.5 + 6.0 + 5.0)

@@ -36,7 +36,7 @@ def _python(func: Any) -> Callable[..., Any]:
 
 COMPILED_LOOPS = (sample_path.profile_group, sample_path.stamp_lru, sample_path.nmi_and_rings,
                   sample_path.drained_calls_into, core.record_accesses, draws._draw_group,
-                  callfold._fold_calls, callfold._count_lags, callfold._buckets)
+                  callfold._fold_calls)
 
 
 def test_every_function_a_compiled_loop_calls_is_registered_with_numba() -> None:

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from runtime import report
+from runtime.callfold import heat_bucket, lower_tier
 from runtime.errors import InputError
-from runtime.metrics import Collector
 from safeio import atomic_dir
 from safeio.owned import MARKER, Manifest, folder_files, read_manifest
 
@@ -183,13 +183,11 @@ def test_heatmap_txt_is_time_addr_freq(written: tuple[dict[str, Any], Path, list
 
 @pytest.mark.parametrize("ranges,buckets", [(LOWER, BUCKETS), ([(7, 200)], 64),
                                             ([(0, 10), (20, 25)], 64)])
-def test_bucket_starts_invert_the_collector(ranges: list[tuple[int, int]], buckets: int,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("runtime.metrics.HEATMAP_BUCKETS", buckets)
-    collector = Collector(truths=[], pages=0, lower_ranges=ranges, window_ms=3000)
+def test_bucket_starts_invert_the_collector(ranges: list[tuple[int, int]],
+                                            buckets: int) -> None:
+    tier = lower_tier(ranges, buckets)
     all_pfns = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in ranges])
-    bucket_of = dict(zip(all_pfns.tolist(), collector.lower_bucket(all_pfns).tolist(),
-                         strict=True))
+    bucket_of = {pfn: heat_bucket(pfn, *tier) for pfn in all_pfns.tolist()}
     for b, pfn in enumerate(report.bucket_start_pfns(ranges, buckets)):
         first = [p for p in all_pfns.tolist() if bucket_of[p] >= b]
         assert pfn == (first[0] if first else ranges[-1][1])

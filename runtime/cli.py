@@ -428,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
 ONE_BLAS_THREAD = ("OPENBLAS_NUM_THREADS", "1")
 """Set for the process unless the user set it: numpy's OpenBLAS otherwise starts a thread per
 core and, after each BLAS call (matplotlib's transforms make them), spins them on the other
-cores: 0.2 s of a second core in a 1.4 s run, and a sweep's workers would crowd each other.
+cores: 0.2 s of a second core in a 1.4 s run (and each of a sweep's workers would start
+its own).
 Read when numpy is first imported, which main() is always before."""
 
 

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from generated._base import jitable
 from runtime.jit import compiled_on_first_call
-from runtime.memory import lru_stamp
+from runtime.memory import stamp_pages
 from runtime.profiler import KEPT, KEPT_COL, L3_HIT, PROFILE_COUNTS, discard_reason
 from runtime.search import bisect_right
 
@@ -370,14 +370,10 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
             miss = o_u_miss[i] < (run_miss[run] if run >= 0 and miss_aligned[ph] else
                                   miss_probability(page, miss_first[ph], miss_first[ph + 1],
                                                    miss_start, miss_value))
+            o_page[i] = page  # (filtering: for the LRU stamps after this loop)
             if not filtering:
-                o_page[i] = page
                 o_miss[i] = miss
                 continue
-            if lru_unit:  # (0: no kswapd reads LRU ages)
-                stamp = lru_stamp(when, lru_unit)
-                if stamp > last_access[page]:
-                    last_access[page] = stamp
             reason = discard_reason(1, exclude_kernel, exclude_user, 1 if miss else 0,
                                     1 if o_kernel[i] else 0)
             counts[k, KEPT_COL if reason == KEPT else reason] += 1
@@ -386,6 +382,8 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
                 o_offset[i]
             k_load[kept], k_store[kept] = o_load[i], not o_load[i]
             kept += 1 if reason == KEPT else 0
+        if filtering and lru_unit:  # (lru_unit 0: no kswapd reads LRU ages)
+            stamp_pages(last_access, o_page, o_when, before, n, lru_unit)
         others = sizes[k] - (n - before)
         if filtering:
             counts[k, L3_HIT] += others  # the other tags are not memory ops: no L3 miss

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from runtime.driver import PUSHED, RING_FULL, data_src_event, sample_filter, sample_pfn
 from runtime.jiffies import jiffies_at
 from runtime.jit import compiled
-from runtime.memory import PageTables, lru_stamp, page_at_pfn
+from runtime.memory import PageTables, lru_stamp, page_at_pfn, stamp_pages
 from runtime.nodemap import NodeTables, node_of_pfn
 from runtime.numab.source import HintCalls
 from runtime.profiler import (
@@ -229,10 +229,7 @@ profile_group = compiled(_profile_group)
 def _stamp_lru(pages: I64, when: F64, last_access: npt.NDArray[np.uint16], unit: int) -> None:
     """The LRU age of each sampled op's page: the stamp of its latest op (what the
     reference's AccessRecorder writes op by op)."""
-    for i in range(pages.size):
-        stamp = lru_stamp(when[i], unit)
-        if stamp > last_access[pages[i]]:
-            last_access[pages[i]] = stamp
+    stamp_pages(last_access, pages, when, 0, pages.size, unit)
 
 
 stamp_lru = compiled(_stamp_lru)

@@ -75,14 +75,15 @@ def lower_tier(ranges: list[tuple[int, int]], buckets: int) -> LowerTier:
 
 
 def _fold_calls(pfn: I64, drain: F64, sample: F64, src: I8, page: I64, ready: I8,
-                ibs_src: int, pages: int, lag_counts: I64, heat_row: I64, starts: I64,
-                ends: I64, total: int, buckets: int, ready_pages: I64,
+                ibs_src: int, pages: int, lag_counts: I64, lag_total: float, heat_row: I64,
+                starts: I64, ends: I64, total: int, buckets: int, ready_pages: I64,
                 ready_when: F64) -> tuple[int, float, float, int]:
-    """Calls in order: an IBS call's (src == ibs_src) lag to lag_counts, every call's lower-tier
-    bucket to heat_row, a READY call on a workload page (0 <= page < pages) to ready_pages /
-    ready_when, in order. Returns (IBS calls, their lags' sum and maximum, READY calls)."""
+    """Calls in order: an IBS call's (src == ibs_src) lag to lag_counts and to the running sum
+    lag_total, every call's lower-tier bucket to heat_row, a READY call on a workload page
+    (0 <= page < pages) to ready_pages / ready_when, in order. Returns (IBS calls, the
+    running lag sum after them, their largest lag, READY calls). The sum carries over from
+    call to call, so it is the same however the calls are cut into folds."""
     ibs = 0
-    lag_total = 0.0
     lag_max = -math.inf
     kept = 0
     for i in range(pfn.size):

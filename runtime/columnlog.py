@@ -134,6 +134,27 @@ class ColumnLog(Generic[R]):
             raise IndexError(f"rows before {self.dropped} were dropped, asked from {start}")
         return self._columns[self.fields.index(name)].read(start)
 
+    def blocks(self, names: Sequence[str],
+               start: int = 0) -> Iterator[tuple[npt.NDArray[Any], ...]]:
+        """Rows start.. of the named fields, a tuple of arrays per chunk as they were logged
+        (views, not copies: do not write to them). A reader that goes through rows in order
+        needs no joined column: joining a tick's ~600 k pghot calls cost the 64-CPU
+        microbench ~3% of its run. Where the fields' chunks do not line up (rows appended one
+        at a time, sealed at different reads), one tuple of whole columns."""
+        if start < self.dropped:
+            raise IndexError(f"rows before {self.dropped} were dropped, asked from {start}")
+        cols = [self._columns[self.fields.index(name)] for name in names]
+        for col in cols:
+            col.seal()
+        first = cols[0]
+        sizes = [chunk.size for chunk in first.chunks]  # (every column holds the same rows)
+        if any([chunk.size for chunk in col.chunks] != sizes for col in cols[1:]):
+            yield tuple(col.read(start) for col in cols)
+            return
+        for j, row in enumerate(first.starts):
+            if row + first.chunks[j].size > start:
+                yield tuple(col.chunks[j][max(start - row, 0):] for col in cols)
+
     def drop(self, upto: int) -> None:
         """Forget rows before upto (a streaming reader summarised them)."""
         upto = min(max(upto, self.dropped), len(self))

@@ -73,9 +73,10 @@ class LagHistogram:
         self.max = -math.inf
 
     def counted(self, count: int, total: float, most: float) -> None:
-        """count lags, summing to total with maximum most, were put in self.counts."""
+        """count more lags, the largest `most`, were put in self.counts; total is the running
+        sum of every lag so far (one sum in call order, however the calls were read)."""
         self.count += count
-        self.total += total
+        self.total = total
         self.max = max(self.max, most)
 
     def _value(self, index: int) -> float:
@@ -337,31 +338,32 @@ class Collector:
         log = engine.calls
         start = self._calls_seen
         self._calls_seen = len(log)
-        pfn = log.column("pfn", start)
-        if not pfn.size:
-            return
-        drain = log.column("drain_ms", start)
-        sample = log.column("sample_ms", start)
-        page = log.column("page", start)
-        ready = log.column("ready", start)
-        src = log.column("src", start)
-        if self.sample_log is not None:
-            cpu = log.column("cpu", start)
-            self.sample_log.writelines(
-                f"{s},{d!r},{c},{p},{g},{int(r)},{x}\n" for s, d, c, p, g, r, x in zip(
-                    sample.tolist(), drain.tolist(), cpu.tolist(), pfn.tolist(), page.tolist(),
-                    ready.astype(bool).tolist(), src.tolist(), strict=True))
+        names = ("pfn", "drain_ms", "sample_ms", "page", "ready", "src", "cpu")
+        blocks = list(log.blocks(names if self.sample_log is not None else names[:-1], start))
         if not self.keep_logs:
             log.drop(self._calls_seen)
-        self.calls += int(pfn.size)
         tier = self._lower
-        pages, when = np.empty(pfn.size, dtype=np.int64), np.empty(pfn.size)
-        ibs_calls, total, most, kept = callfold.fold_calls(
-            pfn, drain, sample, src, page, ready, PGHOT_HWHINTS, self.pages, self.lag.counts,
-            self._heat_row, tier.starts, tier.ends, tier.total, tier.buckets, pages, when)
-        self.ibs_calls += ibs_calls
-        self.lag.counted(ibs_calls, total, most)
-        pages, when = pages[:kept], when[:kept]
+        ready_pages: list[I64] = []
+        ready_when: list[F64] = []
+        for pfn, drain, sample, page, ready, src, *cpu in blocks:  # (as logged: no joining)
+            if self.sample_log is not None:
+                self.sample_log.writelines(
+                    f"{s},{d!r},{c},{p},{g},{int(r)},{x}\n" for s, d, c, p, g, r, x in zip(
+                        sample.tolist(), drain.tolist(), cpu[0].tolist(), pfn.tolist(),
+                        page.tolist(), ready.astype(bool).tolist(), src.tolist(), strict=True))
+            self.calls += int(pfn.size)
+            pages, when = np.empty(pfn.size, dtype=np.int64), np.empty(pfn.size)
+            ibs_calls, total, most, kept = callfold.fold_calls(
+                pfn, drain, sample, src, page, ready, PGHOT_HWHINTS, self.pages,
+                self.lag.counts, self.lag.total, self._heat_row, tier.starts, tier.ends,
+                tier.total, tier.buckets, pages, when)
+            self.ibs_calls += ibs_calls
+            self.lag.counted(ibs_calls, total, most)
+            ready_pages.append(pages[:kept])
+            ready_when.append(when[:kept])
+        if not blocks:
+            return
+        pages, when = np.concatenate(ready_pages), np.concatenate(ready_when)
         if not pages.size:
             return
         self.phase.note(self.phase.first_ready, pages, when)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.callfold import LAG_BINS, heat_bucket, lag_bin, lower_tier
+from runtime.callfold import LAG_BINS, fold_calls, heat_bucket, lag_bin, lower_tier
 from runtime.metrics import HEATMAP_BUCKETS, summarise
 from runtime.pagestate import IN_D, ON_TOP
 from runtime.pghot.tunables import PGHOT_HINTFAULTS, PGHOT_HWHINTS
@@ -241,3 +241,48 @@ def test_calls_feed_the_heat_row_by_lower_bucket_and_the_lag_by_ibs_only() -> No
         -1, 0, 63, -1]
     assert collector.lag.count - lags == 3 and collector.lag.max == 6.0
     assert collector.lag.total - total == pytest.approx(1.5 + 6.0 + 5.0)
+
+
+@pytest.mark.parametrize("cuts", [[], [1], [7, 100, 150], list(range(1, 200))])
+def test_the_lag_sum_runs_over_every_call_however_the_folds_cut_them(cuts: list[int]) -> None:
+    """The collector folds a tick's calls chunk by chunk as they were logged; the lag sum is
+    carried from fold to fold, so it is one sum in call order (float addition is not
+    associative: per-fold sums added up would depend on where the chunks end)."""
+    rng = np.random.default_rng(3)
+    n = 200
+    sample = rng.uniform(0.0, 1e4, n)
+    drain = sample + rng.lognormal(0.0, 3.0, n)
+    src = rng.choice([PGHOT_HWHINTS, PGHOT_HINTFAULTS], n).astype(np.int8)
+    expected = 0.0
+    for lag in (drain - sample)[src == PGHOT_HWHINTS].tolist():
+        expected += lag
+    tier = lower_tier([(0, 64)], HEATMAP_BUCKETS)
+    pfn, page, ready = np.zeros(n, dtype=np.int64), np.full(n, -1), np.zeros(n, dtype=np.int8)
+    counts, heat = np.zeros(LAG_BINS, dtype=np.int64), np.zeros(HEATMAP_BUCKETS, dtype=np.int64)
+    total, ibs = 0.0, 0
+    for lo, hi in zip([0, *cuts], [*cuts, n], strict=True):
+        got, total, _, _ = fold_calls(
+            pfn[lo:hi], drain[lo:hi], sample[lo:hi], src[lo:hi], page[lo:hi], ready[lo:hi],
+            PGHOT_HWHINTS, 10, counts, total, heat, tier.starts, tier.ends, tier.total,
+            tier.buckets, np.empty(hi - lo, dtype=np.int64), np.empty(hi - lo))
+        ibs += got
+    assert total == expected  # exactly: the same additions in the same order
+    assert ibs == int(counts.sum()) == int((src == PGHOT_HWHINTS).sum())
+
+
+def test_the_collectors_lag_sum_is_one_sum_over_the_runs_calls_in_order() -> None:
+    """A fast run logs its calls block by block, several blocks a tick; the collector's lag
+    sum is still the sum of every IBS call's lag in call order, as one loop would add it."""
+    built = build(load_scenario(None, ["duration_s=0.5", "engine=fast"]), keep_logs=True)
+    engine, collector = built.engine, built.collector
+    engine.start()
+    engine.run()
+    collector.finish(engine)
+    assert len(list(engine.calls.blocks(["pfn"]))) > len(collector.timeline) > 1
+    ibs = engine.calls.column("src") == PGHOT_HWHINTS
+    lags = (engine.calls.column("drain_ms") - engine.calls.column("sample_ms"))[ibs]
+    expected = 0.0
+    for lag in lags.tolist():
+        expected += lag
+    assert collector.lag.count == lags.size > 0
+    assert collector.lag.total == expected

@@ -223,16 +223,18 @@ class Kmigrated:
         # Which of them hold a folio on an LRU list. The walk only moves pages it has passed,
         # to PFNs on another node, so this holds for the whole walk.
         holds = pghot.memory.pages_at(found) != NO_PAGE
-        ready: list[int] = found.tolist()
-        held: list[bool] = holds.tolist()
         walk = _Walk(found, holds)
+        ready: list[int] = []  # (as Python ints, once the per-page path needs them)
+        held: list[bool] = []
         i = 0
-        while i < len(ready):
+        while i < found.size:
             taken = self._take_unlimited(section, walk, i, batch, result, now_ms)
             if taken is not None:
                 # Plenty of room on the target: the pages up to a flush are decided alike.
                 i, cur_nid = taken, pghot.tunables.target_nid
                 continue
+            if not ready:
+                ready, held = found.tolist(), holds.tolist()
             pfn = ready[i]
             i += 1
             if not held[i - 1]:

@@ -37,6 +37,7 @@ from runtime.profiler import (
     latch_data2,
     latch_data3,
     latch_phyaddr,
+    remote_node,
     sample_data_src,
 )
 from runtime.ring import ring_pop_slot, ring_push_slot
@@ -288,14 +289,15 @@ def _nmi_and_rings(s: Samples, cpus: I64, m: Machine, r: RingState, d: Drains, n
             pfn = pfns[i]
             nid = node_of_pfn(pfn, nodes) if memory_op else -1
             src = node_src[nid] if nid >= 0 else 0
-            rmt = 1 if memory_op and miss and nid != cpu_node[cpu] else 0
+            rmt = remote_node(memory_op, miss, nid, cpu_node[cpu])
             data2 = latch_data2(sample_data_src(memory_op, miss, src), rmt)
             data3 = latch_data3(1 if s_load[i] else 0, 1 if s_store[i] else 0, miss, memory_op)
             phyaddr = latch_phyaddr(pfn, s_offset[i], memory_op)
             vm[VM_TOTAL] += 1  # the handler: count, DataSrc, filters, ring
             event = data_src_event(data2)
-            if event >= 0:
-                vm[event] += 1
+            # a count of 0 or 1 to a slot that exists, not a branch: the event (DRAM or
+            # extension memory) is as random as the page's node (see remote_node)
+            vm[max(event, 0)] += 1 if event >= 0 else 0
             got_pfn = sample_pfn(phyaddr)
             # PHYADDR holds the whole address today, so a memory op's PFN comes back as it
             # went in and its node is known; the look-up stays for a narrower field

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from generated.data_src import DataSrc
 from generated.ibs_mprof import (
     IbsMprofCtl,
@@ -77,3 +79,33 @@ def test_cycle_counting_converts_period() -> None:
     ctl = IbsMprofCtl.decode(driver.ctl_value()).replace(cnt_ctl=False)
     driver.cpus[0].msr.wrmsr(IbsMprofCtl.ADDRESS, ctl.encode())
     assert prof.ops_to_next_tag() == 2500
+
+
+class Listed:
+    """The tagged ops in order, each a load of (page, l3_miss)."""
+
+    def __init__(self, ops: list[tuple[int, bool]]) -> None:
+        self.ops = ops
+
+    def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
+        page, miss = self.ops.pop(0)
+        return TaggedOp(load=True, page=page, vaddr=0x7F0000000000 | page << 12, l3_miss=miss,
+                        kernel=False)
+
+
+def test_rmt_node_marks_an_l3_miss_served_by_another_node_only() -> None:
+    """DATA2's RmtNode, with L3MissOnly off so hits are sampled too: set for a miss to the CXL
+    node from CPU 0 (node 0); clear for a hit on that page (a cache served it) and for a miss
+    to the CPU's own node."""
+    driver, prof, nmis = setup()
+    prof.memory.place(8, 0)  # page 8 on CPU 0's own DRAM node
+    msr = driver.cpus[0].msr
+    source = Listed([(7, True), (7, False), (8, True)])
+    got = []
+    for _ in range(3):  # (the handler re-arms with the driver's control: cleared each time)
+        ctl = IbsMprofCtl.decode(msr.rdmsr(IbsMprofCtl.ADDRESS))
+        msr.wrmsr(IbsMprofCtl.ADDRESS, replace(ctl, l3_miss_only=False).encode())
+        prof.run(10**6, source)
+        got.append(IbsMprofData2.decode(msr.rdmsr(IbsMprofData2.ADDRESS)).rmt_node)
+        driver.nmi(0, 1)  # the handler re-arms
+    assert got == [True, False, False] and len(nmis) == 3

@@ -257,30 +257,34 @@ def _nmi_and_rings(s: Samples, cpus: I64, m: Machine, r: RingState, d: Drains, n
         pfns[i] = page_pfn[s_page[i]] if s_memory[i] else 0  # (read for memory ops only)
     i = 0
     for cpu in cpus:
-        older = (r_head[cpu] - r_tail[cpu]) % slots  # pushed in earlier blocks
+        # The CPU's ring state in locals while its samples go through, written back after:
+        # the ring's arrays may alias the others (numba cannot tell), so kept in them each
+        # was stored and read back per sample (a store-to-load wait each time).
+        head, tail = r_head[cpu], r_tail[cpu]
+        pending, work_ms = r_pending[cpu], r_work_ms[cpu]
+        home = cpu_node[cpu]
+        older = (head - tail) % slots  # pushed in earlier blocks
         while True:
             more = i < s_cpu.size and s_cpu[i] == cpu
             t = s_times[i] if more else limit_ms
-            due = r_pending[cpu] and (r_work_ms[cpu] < t or (
-                not more and inclusive and r_work_ms[cpu] == t))
+            due = pending and (work_ms < t or (not more and inclusive and work_ms == t))
             if due:  # the pending work runs: it pops the whole ring, then clears pending
-                d_work_ms[nd] = r_work_ms[cpu]
+                d_work_ms[nd] = work_ms
                 d_cpu[nd] = cpu
                 d_start[nd] = ns
                 while True:
-                    tail = r_tail[cpu]
-                    nxt = ring_pop_slot(r_head[cpu], tail, slots)
+                    nxt = ring_pop_slot(head, tail, slots)
                     if nxt < 0:
                         break
                     d_jiffies[ns] = r_jiffies[cpu, tail]
                     d_pfn[ns] = r_pfn[cpu, tail]
                     d_page[ns] = LOOK_UP if older > 0 else r_page[cpu, tail]
                     older -= 1
-                    r_tail[cpu] = nxt
+                    tail = nxt
                     ns += 1
                 d_length[nd] = ns - d_start[nd]
                 nd += 1
-                r_pending[cpu] = 0
+                pending = 0
                 continue
             if not more:
                 break
@@ -289,7 +293,7 @@ def _nmi_and_rings(s: Samples, cpus: I64, m: Machine, r: RingState, d: Drains, n
             pfn = pfns[i]
             nid = node_of_pfn(pfn, nodes) if memory_op else -1
             src = node_src[nid] if nid >= 0 else 0
-            rmt = remote_node(memory_op, miss, nid, cpu_node[cpu])
+            rmt = remote_node(memory_op, miss, nid, home)
             data2 = latch_data2(sample_data_src(memory_op, miss, src), rmt)
             data3 = latch_data3(1 if s_load[i] else 0, 1 if s_store[i] else 0, miss, memory_op)
             phyaddr = latch_phyaddr(pfn, s_offset[i], memory_op)
@@ -304,8 +308,7 @@ def _nmi_and_rings(s: Samples, cpus: I64, m: Machine, r: RingState, d: Drains, n
             got_nid = nid if got_pfn == pfn and memory_op else node_of_pfn(got_pfn, nodes)
             outcome = sample_filter(data3, 1 if got_nid >= 0 else 0)
             if outcome == PUSHED:
-                head = r_head[cpu]
-                nxt = ring_push_slot(head, r_tail[cpu], slots)
+                nxt = ring_push_slot(head, tail, slots)
                 if nxt < 0:
                     outcome = RING_FULL
                     if count_ring_full:
@@ -315,13 +318,15 @@ def _nmi_and_rings(s: Samples, cpus: I64, m: Machine, r: RingState, d: Drains, n
                     r_jiffies[cpu, head] = jiffies_at(t)
                     # the page at got_pfn: the sample's own unless the PFN was cut short
                     r_page[cpu, head] = s_page[i] if got_pfn == pfn else LOOK_UP
-                    r_head[cpu] = nxt
-                    if not r_pending[cpu]:
-                        r_pending[cpu] = 1
-                        r_work_ms[cpu] = t + latency_ms
+                    head = nxt
+                    if not pending:
+                        pending = 1
+                        work_ms = t + latency_ms
                     vm[VM_USEFUL] += 1
             outcomes[outcome] += 1
             i += 1
+        r_head[cpu], r_tail[cpu] = head, tail
+        r_pending[cpu], r_work_ms[cpu] = pending, work_ms
     return nd, ns
 
 

@@ -285,13 +285,14 @@ KEEP_ALL = KeptMisses(0, 0, 0, 0, _no_rows(np.uint16),
 one compiled loop serves both)."""
 
 
-def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s: DrawState,
-                p: DrawParams, tb: PhaseTables, non_memory: int, out: OpColumns,
+def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, t_first: I64,
+                s: DrawState, p: DrawParams, tb: PhaseTables, non_memory: int, out: OpColumns,
                 other_out: B, keep: KeptMisses) -> tuple[int, int]:
-    """The next sizes[k] tags of each CPU cpus[k] (tag times in `times`, CPU by CPU): their
-    memory ops to `out`, and with non_memory the RIP bits of the others to other_out, in
-    order. Returns how many of each it wrote. The twin of SyntheticOps.tagged_op, which does
-    the same one tag at a time (tests/test_workloads.py holds them equal).
+    """The next sizes[k] tags of each CPU cpus[k] (at times[t_first[k]:][:sizes[k]]: CPUs in
+    step share their times): their memory ops to `out`, and with non_memory the RIP bits of
+    the others to other_out, in order. Returns how many of each it wrote. The twin of
+    SyntheticOps.tagged_op, which does the same one tag at a time (tests/test_workloads.py
+    holds them equal).
 
     With keep.active, the profilers' filters (profiler.discard_reason, as
     sample_path.profile_group runs them for L3MissOnly) are applied to each op as its page
@@ -318,7 +319,6 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
     n = 0
     o = 0
     kept = 0
-    base = 0
     for k in range(cpus.size):
         cpu = cpus[k]
         first = s.tag[cpu]
@@ -343,7 +343,7 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
                 if not filtering:  # (where the op is: the filters know it already)
                     o_cpu[n] = cpu
                     o_at[n] = at
-                o_when[n] = times[base + at]
+                o_when[n] = times[t_first[k] + at]
                 o_kernel[n] = kernel
                 o_load[n] = load
                 o_offset[n] = line * line_bytes
@@ -397,7 +397,6 @@ def _draw_group(rngs: Any, other_rngs: Any, cpus: I64, sizes: I64, times: F64, s
             s.other_drawn[cpu] = drawn
         s.other[cpu] += others
         s.tag[cpu] = end
-        base += sizes[k]
     return (kept, 0) if filtering else (n, o)
 
 

@@ -20,6 +20,7 @@ from runtime.workloads import (
     Workload,
     build_workload,
     gups_probs,
+    shared_times,
 )
 
 
@@ -84,6 +85,23 @@ def test_skipped_non_memory_bits_are_the_ones_the_reference_draws() -> None:
     assert drawn == 6
     with pytest.raises(ValueError):
         other_bit(rng, drawn - 1, drawn, 0.3)
+
+
+def test_cpus_sharing_one_times_array_draw_what_their_own_copies_give() -> None:
+    """CPUs in step are handed one array of tag times; draw_group reads each CPU's rows from
+    where shared_times says they start, so sharing (with a CPU of its own between) draws
+    what a copy per CPU draws."""
+    t, u = np.arange(500, dtype=np.float64) * 0.5, np.arange(300, dtype=np.float64) * 0.7
+    joined, firsts = shared_times([t, u, t, t])
+    assert firsts.tolist() == [0, 500, 0, 0] and joined.tolist() == t.tolist() + u.tolist()
+    cpus = [0, 1, 2, 3]
+    shared = uniform_ops(0.3, cpus=4).tagged_batches(cpus, [0] * 4, 10000, [t, u, t, t], True)
+    copies = uniform_ops(0.3, cpus=4).tagged_batches(
+        cpus, [0] * 4, 10000, [t.copy(), u.copy(), t.copy(), t.copy()], True)
+    for name in ("cpu", "at", "when", "page", "offset", "load", "kernel", "l3_miss"):
+        assert getattr(shared, name).tolist() == getattr(copies, name).tolist(), name
+    assert shared.other_kernel.tolist() == copies.other_kernel.tolist()
+    assert set(shared.when[shared.cpu == 1].tolist()) <= set(u.tolist())
 
 
 @pytest.mark.parametrize("m", [0.05, 0.3, 0.9])

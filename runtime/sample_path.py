@@ -378,10 +378,12 @@ def _drained_calls(d: Drains, by_time: I64, tables: PageTables, cpu_node: I64,
     o_time, o_jiffies, o_cpu, o_pfn, o_nid, o_page = out
     n = 0
     for w in by_time:
-        cpu = cpus[w]
+        # the drain's own values in locals: the inputs may alias the outputs (numba cannot
+        # tell), so read in the loop they were read again after every row's stores
+        cpu, when, nid = cpus[w], work_ms[w], cpu_node[cpus[w]]
         for i in range(starts[w], starts[w] + lengths[w]):
-            o_time[n], o_jiffies[n], o_cpu[n] = work_ms[w], jiffies[i], cpu
-            o_pfn[n], o_nid[n] = pfns[i], cpu_node[cpu]
+            o_time[n], o_jiffies[n], o_cpu[n] = when, jiffies[i], cpu
+            o_pfn[n], o_nid[n] = pfns[i], nid
             o_page[n] = pages[i] if pages[i] != LOOK_UP else page_at_pfn(pfns[i], tables)
             n += 1
 

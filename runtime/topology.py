@@ -6,7 +6,7 @@ CXL extension memory, which decides the DataSrc the profiler reports for its pag
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -90,6 +90,23 @@ class Topology:
         for section in range(first, -(-node.pfn_end // PAGES_PER_SECTION)):
             if node.pfn_start <= section * PAGES_PER_SECTION < node.pfn_end:
                 yield section
+
+
+def home_cpus(cpu_node: Mapping[int, int],
+              nodes: Sequence[Node]) -> tuple[tuple[int, ...], list[int], list[int]]:
+    """Topology.cpu_node for CPUs 0 .. the highest a machine lists (cpu -> nid), by the one
+    rule both node builders use (`topology --capture` from sysfs, ingest from a recording's
+    header): a CPU on no node's list (offline) or on a node with no memory here (not in
+    `nodes`) runs on the lowest-numbered top-tier node, or the first node if none is top.
+    Returns the CPUs' nodes, the offline CPUs and the CPUs moved off memoryless nodes."""
+    nids = {n.nid for n in nodes}
+    tops = [n.nid for n in nodes if n.toptier]
+    first = min(tops) if tops else min(nids) if nids else 0
+    last = max(cpu_node) + 1 if cpu_node else 0
+    offline = [c for c in range(last) if c not in cpu_node]
+    moved = sorted(c for c, nid in cpu_node.items() if nid not in nids)
+    return tuple(cpu_node[c] if cpu_node.get(c) in nids else first for c in range(last)), \
+        offline, moved
 
 
 def build_topology(dram_nodes: int, cxl_nodes: int, cpus_per_dram_node: int, dram_pages: int,

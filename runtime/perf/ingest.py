@@ -32,7 +32,7 @@ from runtime.perf.mapping import MprofWords, OpMapping, load_mapping
 from runtime.perf.reader import BLOCK_BYTES, Block, PerfDataReader, ReadTotals
 from runtime.perf.sideband import AddressLookup, Sideband
 from runtime.perf.sysfs import parse_list
-from runtime.topology import MAX_CPUS, MAX_NODES, Node, Topology
+from runtime.topology import MAX_CPUS, MAX_NODES, Node, Topology, home_cpus
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -339,13 +339,11 @@ def header_topology(header: PerfHeader) -> tuple[Topology, list[str]] | None:
         return None
     notes = ["topology from the recording's NUMA_TOPOLOGY and MEM_TOPOLOGY: nodes with CPUs "
              "top tier (dram), CPU-less nodes lower tier (cxl)"]
-    homeless = sorted({c for c, nid in cpu_node.items() if nid not in tops} |
-                      set(range(max(cpu_node) + 1)) - set(cpu_node))
+    cpus, offline, moved = home_cpus(cpu_node, nodes)
+    homeless = sorted(offline + moved)
     if homeless:
         notes.append(f"CPUs {homeless[:8]}{'...' if len(homeless) > 8 else ''} are offline or "
-                     f"on a node without memory: put on node {tops[0]}")
-    cpus = tuple(cpu_node[c] if cpu_node.get(c) in tops else tops[0]
-                 for c in range(max(cpu_node) + 1))
+                     f"on a node without memory: put on node {cpus[homeless[0]]}")
     try:
         return Topology(tuple(nodes), cpus), notes
     except InputError as exc:

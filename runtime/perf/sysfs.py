@@ -19,7 +19,7 @@ from pathlib import Path
 
 from generated.ibs_mprof import PAGE_SHIFT
 from runtime.errors import InputError
-from runtime.topology import MAX_CPUS, MAX_NODES, Node, Topology
+from runtime.topology import MAX_CPUS, MAX_NODES, Node, Topology, home_cpus
 
 NODE_DIR = "devices/system/node"
 MEMORY_DIR = "devices/system/memory"
@@ -134,18 +134,13 @@ def capture(root: Path = Path("/sys")) -> tuple[Topology, list[str]]:
     cpu_node: dict[int, int] = {cpu: i.nid for i in infos for cpu in i.cpus}
     if not cpu_node:
         raise InputError(f"{root / NODE_DIR}: no node lists any CPU")
-    first = min(n.nid for n in nodes if n.toptier) if any(n.toptier for n in nodes) else \
-        nodes[0].nid if nodes else 0
-    missing = [c for c in range(max(cpu_node) + 1) if c not in cpu_node]
-    if missing:
-        notes.append(f"CPUs {missing[:8]}{'...' if len(missing) > 8 else ''} are on no node "
-                     f"(offline): put on node {first}")
-    cpus = tuple(cpu_node.get(c, first) for c in range(max(cpu_node) + 1))
-    missing_nodes = {c for c in cpus} - {n.nid for n in nodes}
-    if missing_nodes:  # CPUs of a memoryless node run on the nearest node with memory
-        notes.append(f"nodes {sorted(missing_nodes)} have CPUs but no memory: their CPUs "
-                     f"are put on node {first}")
-        cpus = tuple(first if c in missing_nodes else c for c in cpus)
+    cpus, offline, moved = home_cpus(cpu_node, nodes)
+    if offline:
+        notes.append(f"CPUs {offline[:8]}{'...' if len(offline) > 8 else ''} are on no node "
+                     f"(offline): put on node {cpus[offline[0]]}")
+    if moved:  # CPUs of a memoryless node run on the nearest node with memory
+        notes.append(f"nodes {sorted({cpu_node[c] for c in moved})} have CPUs but no memory: "
+                     f"their CPUs are put on node {cpus[moved[0]]}")
     try:
         return Topology(tuple(nodes), cpus), notes
     except InputError as exc:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from runtime.errors import InputError
 from runtime.perf.cli import add_arguments, command
-from runtime.perf.sysfs import capture, topology_yaml
-from runtime.topology import load_topology
+from runtime.perf.header import MemNode, NumaNode, PerfHeader
+from runtime.perf.ingest import header_topology
+from runtime.perf.sysfs import capture, parse_list, topology_yaml
+from runtime.topology import Node, home_cpus, load_topology
 
 BLOCK = 128 << 20  # 0x8000000 bytes, 32768 pages
 
@@ -88,3 +91,41 @@ def test_this_machines_sysfs(tmp_path: Path) -> None:
     out = tmp_path / "here.yaml"
     out.write_text(topology_yaml(topo, notes, "/sys"))
     assert load_topology(out) == topo
+
+
+MACHINES = [
+    # nid -> (cpulist, memory blocks): offline CPUs 2-3 and a memoryless node 2 with CPUs 4-5
+    {0: ("0-1", list(range(8))), 1: ("", list(range(8, 16))), 2: ("4-5", [])},
+    # the CPU-less node first; CPUs 4-5 offline, CPU 6 on memoryless node 2
+    {0: ("", list(range(4))), 1: ("0-3", list(range(4, 8))), 2: ("6", [])},
+    # two nodes with CPUs: a memoryless node's CPUs go to the lower-numbered one
+    {0: ("0", list(range(4))), 1: ("1", list(range(4, 8))), 2: ("", list(range(8, 12))),
+     3: ("2-3", [])},
+]
+
+
+@pytest.mark.parametrize("machine", MACHINES)
+def test_capture_and_a_recordings_header_build_the_same_machine(
+        tmp_path: Path, machine: dict[int, tuple[str, list[int]]]) -> None:
+    """`topology --capture` (sysfs without tiering) and ingest (a recording's NUMA_TOPOLOGY and
+    MEM_TOPOLOGY) describe one machine alike: the same nodes and tiers, and offline CPUs and a
+    memoryless node's CPUs on the same node (topology.home_cpus, the rule both use)."""
+    captured, _ = capture(fake_sysfs(tmp_path, machine))
+    header = PerfHeader(path=Path("r.data"), file_size=0, data_offset=0, data_size=0, attrs=(),
+                        features=frozenset(), mem_block_size=BLOCK,
+                        mem_nodes=tuple(MemNode(nid, np.array(blocks, dtype=np.uint64))
+                                        for nid, (_, blocks) in machine.items()),
+                        numa_nodes=tuple(NumaNode(nid, 0, 0, cpus)
+                                         for nid, (cpus, _) in machine.items()))
+    found = header_topology(header)
+    assert found is not None
+    assert found[0] == captured
+    lowest_top = min(nid for nid, (cpus, blocks) in machine.items() if cpus and blocks)
+    listed = {c for cpus, blocks in machine.values() if blocks for c in parse_list(cpus, "", 64)}
+    assert all(nid == lowest_top for cpu, nid in enumerate(captured.cpu_node)
+               if cpu not in listed)
+
+
+def test_home_cpus_without_a_top_node_uses_the_first_node() -> None:
+    nodes = [Node(3, "lower", "cxl", 0, 10), Node(1, "lower", "cxl", 10, 10)]
+    assert home_cpus({0: 3, 2: 5}, nodes) == ((3, 1, 1), [1], [2])

@@ -450,7 +450,8 @@ def stamp_pages(last_access: Any, pages: Any, when: Any, first: int, end: int,
     each page keeps the largest stamp, in any order of the ops. For the compiled loops, as
     a loop of its own with a branchless max: the random loads of last_access then overlap
     (inside the draw loop and behind a branch, one op's miss on it waited for the last;
-    split out, a 64-CPU microbench drew 22% faster)."""
+    split out, the 64-CPU microbench's draw loop took 22% less time). profile_group calls
+    it one op at a time."""
     for i in range(first, end):
         page = pages[i]
         last_access[page] = max(lru_stamp(when[i], unit), last_access[page])

@@ -26,12 +26,13 @@ import numpy.typing as npt
 from runtime.driver import PUSHED, RING_FULL, data_src_event, sample_filter, sample_pfn
 from runtime.jiffies import jiffies_at
 from runtime.jit import compiled
-from runtime.memory import PageTables, lru_stamp, page_at_pfn, stamp_pages
+from runtime.memory import PageTables, page_at_pfn, stamp_pages
 from runtime.nodemap import NodeTables, node_of_pfn
 from runtime.numab.source import HintCalls
 from runtime.profiler import (
     KEPT,
     KEPT_COL,
+    L3_HIT,
     LOST_COL,
     discard_reason,
     latch_data2,
@@ -180,15 +181,13 @@ def _profile_group(g: Tagged, c: Control, out: Samples, counts: I64,
             if not memory and miss_only:
                 # not a memory op: discarded as an L3 hit; skip to the next memory op
                 nxt = op_at[j] if j < ops and op_cpu[j] == cpu else tags
-                counts[k, 0] += nxt - t
+                counts[k, L3_HIT] += nxt - t
                 t = nxt
                 continue
             if memory:
                 when, kernel, miss = op_when[j], op_kernel[j], op_l3_miss[j]
                 if lru_unit:  # (0: no kswapd reads LRU ages)
-                    stamp = lru_stamp(when, lru_unit)
-                    if stamp > last_access[op_page[j]]:
-                        last_access[op_page[j]] = stamp
+                    stamp_pages(last_access, op_page, op_when, j, j + 1, lru_unit)
             else:
                 when, kernel, miss = g_times[base + t], other_kernel[o], False
             reason = discard_reason(miss_only, exclude_kernel, exclude_user,

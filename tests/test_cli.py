@@ -4,6 +4,7 @@ option and the rule."""
 from __future__ import annotations
 
 import argparse
+import os
 from importlib.metadata import version
 
 import pytest
@@ -50,16 +51,12 @@ def test_every_option_of_every_command_has_help() -> None:
             assert action.help and action.help != argparse.SUPPRESS, (name, action.dest)
 
 
-
-
 @pytest.mark.parametrize("given", [None, "3"])
 def test_main_gives_blas_one_thread_unless_the_user_chose(
         given: str | None, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """OpenBLAS's idle threads spin on the other cores (runtime/cli.ONE_BLAS_THREAD); a value
     the user set is theirs."""
-    import os
-
     from runtime.cli import main
 
     if given is None:

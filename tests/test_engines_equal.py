@@ -206,6 +206,7 @@ def test_drains_look_up_only_the_pages_of_samples_from_earlier_blocks(
     engine.run()
     assert seen["carried"] > 0 and seen["fresh"] > 0
 
+
 def test_block_drains_refuse_more_samples_than_the_block_tagged() -> None:
     """The drains are sized from the block's tags; the compiled loop does not check bounds,
     so more samples than that are refused before it runs (and the rings stay as they were)."""

@@ -39,9 +39,8 @@ LAG_BINS = FINE + PER_DOUBLING * DOUBLINGS
 def lag_bin(lag: float) -> int:
     """The histogram bin of a lag (ms): below FINE_MS the floor of max(lag, 0) in us, from
     FINE_MS on FINE + 64 x log2(lag / FINE_MS) (floor), the last bin at most."""
-    scaled = max(lag * 1000.0, 0.0)
     if lag < FINE_MS:
-        return int(scaled)  # (>= 0: truncation is floor)
+        return int(max(lag * 1000.0, 0.0))  # (>= 0: truncation is floor)
     return FINE + min(int(math.log2(lag / FINE_MS) * PER_DOUBLING),
                       PER_DOUBLING * DOUBLINGS - 1)
 

@@ -97,7 +97,7 @@ def home_cpus(cpu_node: Mapping[int, int],
     """Topology.cpu_node for CPUs 0 .. the highest a machine lists (cpu -> nid), by the one
     rule both node builders use (`topology --capture` from sysfs, ingest from a recording's
     header): a CPU on no node's list (offline) or on a node with no memory here (not in
-    `nodes`) runs on the lowest-numbered top-tier node, or the first node if none is top.
+    `nodes`) runs on the lowest-numbered top-tier node, or the lowest-numbered node if none is top.
     Returns the CPUs' nodes, the offline CPUs and the CPUs moved off memoryless nodes."""
     nids = {n.nid for n in nodes}
     tops = [n.nid for n in nodes if n.toptier]

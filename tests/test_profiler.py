@@ -19,6 +19,7 @@ from runtime.memory import Memory
 from runtime.profiler import Profiler, TaggedOp
 from runtime.topology import default_replay_topology
 from runtime.vmstat import Vmstat
+from runtime.workloads import BASE_VADDR, PAGE_BYTES
 
 
 class Every:
@@ -89,7 +90,7 @@ class Listed:
 
     def tagged_op(self, cpu: int, op_index: int, now_ms: float) -> TaggedOp:
         page, miss = self.ops.pop(0)
-        return TaggedOp(load=True, page=page, vaddr=0x7F0000000000 | page << 12, l3_miss=miss,
+        return TaggedOp(load=True, page=page, vaddr=BASE_VADDR + page * PAGE_BYTES, l3_miss=miss,
                         kernel=False)
 
 

@@ -62,6 +62,7 @@ from runtime.profiler import (
     discard_reason,
     interrupt_delivered,
     memory_data_src,
+    remote_node,
 )
 from runtime.progress import Progress, Quiet
 from runtime.replay import latch_sample
@@ -264,7 +265,9 @@ class RecordedEngine(EventByEvent):
             nid = self.memory.node_of_page(page)
             node = self.topology.node(nid)
             data2 = ibs_mprof_data2_set_data_src(data2, int(memory_data_src(node.memory)))
-            data2 = ibs_mprof_data2_set_rmt_node(data2, int(nid != self.topology.cpu_node[cpu]))
+            # a data source of memory: a memory op that missed L3 (profiler.remote_node)
+            data2 = ibs_mprof_data2_set_rmt_node(
+                data2, remote_node(1, 1, nid, self.topology.cpu_node[cpu]))
         return phyaddr, data2
 
     # --- events -------------------------------------------------------------------------------

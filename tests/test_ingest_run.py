@@ -16,7 +16,12 @@ import numpy as np
 import pytest
 
 from generated.data_src import DataSrc
-from generated.ibs_mprof import ibs_mprof_ctl_set_val
+from generated.ibs_mprof import (
+    PAGE_SHIFT,
+    IbsMprofData2,
+    IbsMprofPhyaddr,
+    ibs_mprof_ctl_set_val,
+)
 from generated.ibs_op import IbsOpData3
 from runtime.cli import main
 from runtime.jiffies import jiffies_at
@@ -29,10 +34,22 @@ from runtime.perf.pages import HEADER
 from runtime.perf.sysfs import topology_yaml
 from runtime.perf.writer import PerfFile, comm, finished_round, ibs_op_payload, mmap2, sample
 from runtime.progress import Quiet
-from runtime.recorded import Recorded, recorded_engine, run_recording, scan_pages
+from runtime.recorded import (
+    Recorded,
+    RecordedPages,
+    recorded_engine,
+    run_recording,
+    scan_pages,
+)
 from runtime.replay import replay
 from runtime.ring import SampleRing
-from runtime.topology import TWO_TIER_LOWER_PFN, Node, Topology, two_tier_topology
+from runtime.topology import (
+    TWO_TIER_LOWER_PFN,
+    Node,
+    Topology,
+    build_topology,
+    two_tier_topology,
+)
 from tests.perf.helpers import CAPS, OP, PMUS, op_sample, op_words
 
 TOPO = two_tier_topology((0, 0))
@@ -139,6 +156,30 @@ def test_truth_counts_l3_misses_and_pages_are_named_by_their_first_sample(
     assert rows[hits][4] == 20 and int(str(rows[hits][2])) >= 0  # READY, yet not hot
     assert rows[named][4] == 21 and rows[named][5] == 7
     assert recorded.result["phases"][0]["promoted"]["precision"] == 0.5
+
+
+def test_a_moved_page_is_latched_with_its_new_pfn_source_and_remoteness() -> None:
+    """A recorded sample of a page that moved since is latched as the profiler would latch it
+    now: its new PFN (same offset), its new node's data source and RmtNode by
+    profiler.remote_node (set for a CPU on another node, clear for one on the page's node)."""
+    topo = build_topology(2, 1, 1, 1 << 16, 1 << 16)  # CPU 0 on node 0, CPU 1 on node 1
+    cxl_pfn = topo.node(2).pfn_start + 5
+    pages = RecordedPages(pfns=np.array([cxl_pfn]), nids=np.array([2]), samples=np.ones(1, np.int64),
+                          misses=np.ones(1, np.int64), pid=np.zeros(1, np.int64),
+                          vaddr=np.zeros(1, np.uint64),
+                          first_ns=0, last_ns=1)
+    engine = recorded_engine(pages, topo, scenario(), 1000.0)
+    data2 = IbsMprofData2(data_src=DataSrc.EXT_MEM, rmt_node=True).encode()
+    phyaddr = IbsMprofPhyaddr(phy_addr=cxl_pfn << PAGE_SHIFT | 0x48).encode()
+    assert engine._where_now(0, 0, phyaddr, data2) == (phyaddr, data2)  # not moved: as recorded
+    moved, _ = engine.memory.migrate_many(np.array([cxl_pfn]), 0)
+    assert moved.size == 1
+    for cpu, remote in ((0, False), (1, True)):
+        got_phyaddr, got_data2 = engine._where_now(cpu, 0, phyaddr, data2)
+        assert IbsMprofPhyaddr.decode(got_phyaddr).phy_addr == \
+            engine.memory.pfn_of(0) << PAGE_SHIFT | 0x48
+        latched = IbsMprofData2.decode(got_data2)
+        assert latched.data_src == DataSrc.DRAM and latched.rmt_node == remote
 
 
 def test_a_promoted_page_is_sampled_where_it_is_now(tmp_path: Path) -> None:

@@ -164,9 +164,9 @@ def test_a_moved_page_is_latched_with_its_new_pfn_source_and_remoteness() -> Non
     profiler.remote_node (set for a CPU on another node, clear for one on the page's node)."""
     topo = build_topology(2, 1, 1, 1 << 16, 1 << 16)  # CPU 0 on node 0, CPU 1 on node 1
     cxl_pfn = topo.node(2).pfn_start + 5
-    pages = RecordedPages(pfns=np.array([cxl_pfn]), nids=np.array([2]), samples=np.ones(1, np.int64),
-                          misses=np.ones(1, np.int64), pid=np.zeros(1, np.int64),
-                          vaddr=np.zeros(1, np.uint64),
+    one = np.ones(1, np.int64)
+    pages = RecordedPages(pfns=np.array([cxl_pfn]), nids=np.array([2]), samples=one,
+                          misses=one, pid=np.zeros(1, np.int64), vaddr=np.zeros(1, np.uint64),
                           first_ns=0, last_ns=1)
     engine = recorded_engine(pages, topo, scenario(), 1000.0)
     data2 = IbsMprofData2(data_src=DataSrc.EXT_MEM, rmt_node=True).encode()
